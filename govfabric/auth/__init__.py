@@ -1,0 +1,1 @@
+"""Principals, roles, secrets and the hash-chained audit log."""

@@ -1,0 +1,98 @@
+"""Principals and roles.
+
+Roles exist from the start because owners, favourites, approvals and audit need
+them. ``require(role…)`` is the one way service functions check who may act.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govfabric.auth.audit import append
+from govfabric.auth.models import Principal
+from govfabric.errors import AccessDenied, AlreadyExists, NotFound, ValidationFailed
+
+ROLES: dict[str, str] = {
+    "admin": "manages the workspace, principals and everything else",
+    "steward": "data steward (数据管理员): registers sources and assets, classifies, approves access",
+    "analyst": "searches the catalog and queries granted data",
+    "auditor": "reads the audit trail, lineage and provenance",
+    "business_system": "a business system (业务系统) calling APIs with signed requests",
+}
+KINDS = ("person", "application", "business_system")
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a snapshot of a principal used by service functions."""
+
+    name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    department: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def has(self, *roles: str) -> bool:
+        return "admin" in self.roles or bool(self.roles.intersection(roles))
+
+    def require(self, *roles: str, action: str) -> None:
+        if not self.has(*roles):
+            need = " or ".join(roles)
+            raise AccessDenied(f"{self.name} may not {action}: needs role {need} "
+                               f"(has: {', '.join(sorted(self.roles)) or 'none'}); ask an admin")
+
+
+def _check_roles(roles: list[str]) -> None:
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise ValidationFailed(f"unknown role(s) {', '.join(unknown)}; known roles: {', '.join(ROLES)}")
+
+
+def get(session: Session, name: str) -> Principal:
+    p = session.scalar(select(Principal).where(Principal.name == name))
+    if p is None:
+        raise NotFound(f"no principal named {name!r}; list them with `govfabric principal list`")
+    return p
+
+
+def actor_of(p: Principal) -> Actor:
+    if not p.active:
+        raise AccessDenied(f"principal {p.name!r} is deactivated")
+    return Actor(p.name, frozenset(p.roles or []), p.department, dict(p.attributes or {}))
+
+
+def add(session: Session, by: str, name: str, *, roles: list[str], kind: str = "person",
+        display_name: str | None = None, department: str | None = None,
+        attributes: dict[str, Any] | None = None) -> Principal:
+    name = name.strip()
+    if not name or len(name) > 128 or any(c.isspace() for c in name):
+        raise ValidationFailed(f"principal name {name!r} must be 1–128 characters without spaces")
+    if kind not in KINDS:
+        raise ValidationFailed(f"unknown principal kind {kind!r}; use one of {', '.join(KINDS)}")
+    _check_roles(roles)
+    if session.scalar(select(Principal.id).where(Principal.name == name)):
+        raise AlreadyExists(f"principal {name!r} already exists")
+    p = Principal(name=name, roles=sorted(set(roles)), kind=kind, display_name=display_name,
+                  department=department, attributes=attributes or {})
+    session.add(p)
+    session.flush()
+    append(session, by, "principal.add", f"principal:{name}",
+           {"roles": p.roles, "kind": kind, "department": department})
+    return p
+
+
+def set_roles(session: Session, by: str, name: str, roles: list[str]) -> Principal:
+    _check_roles(roles)
+    p = get(session, name)
+    old = list(p.roles)
+    p.roles = sorted(set(roles))
+    append(session, by, "principal.roles", f"principal:{name}", {"from": old, "to": p.roles})
+    return p
+
+
+def list_all(session: Session) -> list[Principal]:
+    return list(session.scalars(select(Principal).order_by(Principal.name)))

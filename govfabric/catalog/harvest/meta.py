@@ -1,0 +1,45 @@
+"""What a harvester reads from a source, before anything is written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ColumnMeta:
+    name: str
+    data_type: str
+    nullable: bool = True
+    comment: str | None = None
+    position: int = 0
+
+
+@dataclass
+class TableMeta:
+    schema: str
+    name: str
+    kind: str = "table"  # table | view | file | sheet
+    comment: str | None = None
+    row_count: int | None = None
+    columns: list[ColumnMeta] = field(default_factory=list)
+    location: dict[str, Any] = field(default_factory=dict)
+    content_signature: str | None = None
+    signature_algo: str | None = None
+
+    def key(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+    def structure(self) -> list[dict[str, Any]]:
+        return [{"name": c.name, "type": c.data_type, "nullable": c.nullable} for c in self.columns]
+
+
+def structure_hash(structure: list[dict[str, Any]]) -> str:
+    body = json.dumps(structure, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def as_dict(t: TableMeta) -> dict[str, Any]:
+    return asdict(t)

@@ -1,0 +1,190 @@
+"""Sync harvested structure into the catalog in one transaction.
+
+New tables become assets (version 1). A changed structure — columns added,
+removed, renamed, retyped — records a new version with its diff and notifies the
+asset's consumers; a table that disappeared is marked dropped, also versioned and
+notified. Steward annotations (Chinese names, classification) survive re-harvests,
+and follow a renamed column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from govfabric.catalog.harvest.meta import TableMeta, structure_hash
+from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Source
+from govfabric.catalog.search_index import index_assets
+from govfabric.catalog.usage import notify_consumers
+from govfabric.store.base import new_id, utcnow
+
+
+@dataclass
+class SyncReport:
+    source: str
+    added: list[str] = field(default_factory=list)
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    notified: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {"source": self.source, "added": len(self.added), "changed": len(self.changed),
+                "dropped": len(self.dropped), "unchanged": self.unchanged, "notified": self.notified}
+
+
+def diff_structure(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
+    """Added, removed, renamed and retyped columns."""
+    old_by = {c["name"]: (i, c) for i, c in enumerate(old)}
+    new_by = {c["name"]: (i, c) for i, c in enumerate(new)}
+    removed = [n for n in old_by if n not in new_by]
+    added = [n for n in new_by if n not in old_by]
+    renamed: list[dict[str, str]] = []
+    only_change = len(removed) == 1 and len(added) == 1
+    for r in list(removed):
+        ri, rc = old_by[r]
+        # a rename keeps the type and the position, and either keeps most of the name or is the
+        # table's only change; anything less certain is reported as removed + added
+        match = next((a for a in added if new_by[a][1]["type"] == rc["type"] and new_by[a][0] == ri
+                      and (only_change or SequenceMatcher(None, r, a).ratio() >= 0.5)), None)
+        if match is not None:
+            renamed.append({"from": r, "to": match})
+            removed.remove(r)
+            added.remove(match)
+    retyped = [{"column": n, "from": old_by[n][1]["type"], "to": new_by[n][1]["type"]}
+               for n in new_by if n in old_by and old_by[n][1]["type"] != new_by[n][1]["type"]]
+    out: dict[str, Any] = {}
+    if added:
+        out["added"] = added
+    if removed:
+        out["removed"] = removed
+    if renamed:
+        out["renamed"] = renamed
+    if retyped:
+        out["type_changed"] = retyped
+    return out
+
+
+def _cn(comment: str | None) -> str | None:
+    """A comment made of Chinese text is the Chinese name; otherwise it describes."""
+    if comment and any("\u3400" <= ch <= "\u9fff" or "\U00020000" <= ch <= "\U0002ffff" for ch in comment):
+        return comment.strip()[:256]
+    return None
+
+
+def sync_source(session: Session, source: Source, metas: list[TableMeta], actor: str,
+                progress: Callable[[int], None] | None = None) -> SyncReport:
+    report = SyncReport(source.name)
+    existing = {a.qualified_name: a for a in session.scalars(
+        select(Asset).where(Asset.source_id == source.id))}
+    now = utcnow()
+    new_assets: list[dict[str, Any]] = []
+    new_columns: list[dict[str, Any]] = []
+    new_versions: list[dict[str, Any]] = []
+    touched: list[str] = []
+    seen: set[str] = set()
+    for i, m in enumerate(metas):
+        qn = f"{source.name}.{m.key()}"
+        seen.add(qn)
+        structure = m.structure()
+        shash = structure_hash(structure)
+        old = existing.get(qn)
+        if old is None:
+            aid = new_id()
+            new_assets.append(dict(
+                id=aid, qualified_name=qn, source_id=source.id, name=m.name, cn_name=_cn(m.comment),
+                description=None if _cn(m.comment) else m.comment, asset_type=m.kind,
+                owner_department=source.department, location={"source": source.name, **m.location},
+                row_count=m.row_count, version=1, status="active", registered_via="harvest",
+                structure_hash=shash, content_signature=m.content_signature, signature_algo=m.signature_algo,
+                last_updated_at=now, created_at=now, updated_at=now, dimensions=[], tags=[], search_text="",
+            ))
+            new_columns.extend(dict(id=new_id(), asset_id=aid, position=c.position or j + 1, name=c.name,
+                                    cn_name=_cn(c.comment), data_type=c.data_type, nullable=c.nullable,
+                                    description=None if _cn(c.comment) else c.comment, tags=[])
+                               for j, c in enumerate(m.columns))
+            new_versions.append(dict(id=new_id(), asset_id=aid, version=1, structure=structure,
+                                     structure_hash=shash, diff={}, reason="registered", created_by=actor,
+                                     created_at=now))
+            report.added.append(qn)
+            touched.append(aid)
+        elif old.structure_hash != shash or old.status != "active":
+            old_structure = session.scalar(select(AssetVersion.structure).where(
+                AssetVersion.asset_id == old.id, AssetVersion.version == old.version)) or []
+            diff = diff_structure(old_structure, structure)
+            if old.status != "active":
+                diff["restored"] = True
+            _rewrite_columns(session, old, m, diff)
+            old.version += 1
+            old.status, old.structure_hash, old.row_count = "active", shash, m.row_count
+            old.last_updated_at = now
+            if m.content_signature:
+                old.content_signature, old.signature_algo = m.content_signature, m.signature_algo
+            new_versions.append(dict(id=new_id(), asset_id=old.id, version=old.version, structure=structure,
+                                     structure_hash=shash, diff=diff, reason="schema_changed", created_by=actor,
+                                     created_at=now))
+            report.changed[qn] = diff
+            touched.append(old.id)
+        else:
+            report.unchanged += 1
+            if m.row_count is not None and m.row_count != old.row_count:
+                old.row_count = m.row_count
+            if m.content_signature and m.content_signature != old.content_signature:
+                old.content_signature, old.last_updated_at = m.content_signature, now
+        if progress:
+            progress(i + 1)
+    for qn, old in existing.items():
+        if qn not in seen and old.status == "active":
+            old.status = "dropped"
+            old.version += 1
+            new_versions.append(dict(id=new_id(), asset_id=old.id, version=old.version, structure=[],
+                                     structure_hash=structure_hash([]), diff={"dropped": True},
+                                     reason="dropped", created_by=actor, created_at=now))
+            report.dropped.append(qn)
+            touched.append(old.id)
+    if new_assets:
+        session.execute(insert(Asset), new_assets)
+    if new_columns:
+        session.execute(insert(AssetColumn), new_columns)
+    if new_versions:
+        session.execute(insert(AssetVersion), new_versions)
+    session.flush()
+    index_assets(session, touched)
+    changed_ids = {a.id: a for a in existing.values() if a.qualified_name in report.changed
+                   or a.qualified_name in report.dropped}
+    if changed_ids:
+        messages = {}
+        for aid, a in changed_ids.items():
+            what = "was dropped at its source" if a.qualified_name in report.dropped else \
+                f"changed structure: {report.changed[a.qualified_name]}"
+            messages[aid] = (f"{a.qualified_name} {what} (now version {a.version})",
+                             {"version": a.version, "diff": report.changed.get(a.qualified_name,
+                                                                                {"dropped": True})})
+        report.notified = notify_consumers(session, messages, kind="schema_change")
+    session.execute(update(Source).where(Source.id == source.id).values(last_harvest_at=now))
+    return report
+
+
+def _rewrite_columns(session: Session, asset: Asset, m: TableMeta, diff: dict[str, Any]) -> None:
+    """Replace the column rows, carrying steward annotations over (also across renames)."""
+    prior = {c.name: c for c in session.scalars(select(AssetColumn).where(AssetColumn.asset_id == asset.id))}
+    renamed_from = {r["to"]: r["from"] for r in diff.get("renamed", [])}
+    session.execute(delete(AssetColumn).where(AssetColumn.asset_id == asset.id))
+    session.expire(asset, ["columns"])
+    rows = []
+    for j, c in enumerate(m.columns):
+        before = prior.get(c.name) or prior.get(renamed_from.get(c.name, ""))
+        rows.append(dict(
+            id=new_id(), asset_id=asset.id, position=c.position or j + 1, name=c.name,
+            cn_name=_cn(c.comment) or (before.cn_name if before else None), data_type=c.data_type,
+            nullable=c.nullable, description=(None if _cn(c.comment) else c.comment) or
+            (before.description if before else None), unit=before.unit if before else None,
+            tags=list(before.tags) if before else [],
+        ))
+    if rows:
+        session.execute(insert(AssetColumn), rows)

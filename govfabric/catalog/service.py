@@ -1,0 +1,457 @@
+"""The catalog service: what the CLI, the server and Python users call (§8.4.1).
+
+Every write checks the acting principal's role and appends an audit event in the
+same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from govfabric.auth.audit import append
+from govfabric.catalog import search as search_mod
+from govfabric.catalog import taxonomy
+from govfabric.catalog.harvest import files as file_harvest
+from govfabric.catalog.harvest import sql as sql_harvest
+from govfabric.catalog.harvest.meta import TableMeta
+from govfabric.catalog.harvest.sync import SyncReport, sync_source
+from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Favourite, Notification, Source, Usage
+from govfabric.catalog.search_index import index_assets
+from govfabric.catalog.sources import (
+    check_name,
+    dsn_with_secret,
+    friendly_connect_error,
+    parse_uri,
+    seal_secret,
+)
+from govfabric.catalog.usage import record_usage
+from govfabric.errors import AlreadyExists, Conflict, GovfabricError, NotFound, SourceError, ValidationFailed
+from govfabric.store.base import new_id, utcnow
+
+if TYPE_CHECKING:
+    from govfabric.fabric import Fabric
+
+STEWARD = ("steward",)
+HarvestProgress = Callable[[str, int, int], None]
+CLASSIFIABLE = ("level", "theme", "data_domain", "thematic_library", "sharing_class", "open_class",
+                "update_frequency", "business_value", "asset_type")
+LOCK_STALE_S = 3600
+
+
+@dataclass
+class SourceCheck:
+    name: str
+    ok: bool
+    tables: int
+    latency_ms: float
+    message: str
+
+
+def _lock_token() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+
+
+def _lock_alive(token: str, since: Any) -> bool:
+    host, pid, _ = (token.split(":") + ["", "", ""])[:3]
+    if host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, ValueError):
+            return False
+        except PermissionError:
+            return True
+        return True
+    return since is not None and (utcnow() - since).total_seconds() < LOCK_STALE_S
+
+
+class Catalog:
+    def __init__(self, fabric: Fabric) -> None:
+        self.fabric = fabric
+        self.store = fabric.store
+
+    # -- sources -----------------------------------------------------------------------------
+
+    def add_source(self, name: str, uri: str, *, password_env: str | None = None, department: str | None = None,
+                   description: str | None = None, options: dict[str, Any] | None = None,
+                   replace: bool = False) -> Source:
+        actor = self.fabric.actor
+        actor.require(*STEWARD, action="register sources")
+        check_name(name)
+        parsed = parse_uri(uri)
+        if parsed.kind in ("sqlite", "duckdb", "files") and parsed.path and not parsed.path.exists():
+            raise SourceError(f"{parsed.path} does not exist; give the path of an existing "
+                              f"{'file or folder' if parsed.kind == 'files' else parsed.kind + ' file'}")
+        secret = seal_secret(parsed.password, password_env, self.fabric.secrets)
+        with self.store.session() as s:
+            src = s.scalar(select(Source).where(Source.name == name))
+            if src is not None and not replace:
+                raise AlreadyExists(f"source {name!r} is already registered ({src.uri}); "
+                                    "use --replace to change it")
+            dup = s.scalar(select(Source).where(Source.uri == parsed.uri, Source.name != name))
+            if dup is not None:
+                raise AlreadyExists(f"{parsed.uri} is already registered as source {dup.name!r}")
+            if src is None:
+                src = Source(name=name, created_by=actor.name)
+                s.add(src)
+            src.kind, src.uri, src.secret = parsed.kind, parsed.uri, secret
+            src.department = department or src.department or actor.department
+            src.description = description or src.description
+            src.options = options or src.options or {}
+            s.flush()
+            append(s, actor.name, "source.replace" if replace else "source.add", f"source:{name}",
+                   {"kind": parsed.kind, "uri": parsed.uri,
+                    "secret": "env" if password_env else ("sealed" if secret else None)})
+            return src
+
+    def sources(self) -> list[Source]:
+        with self.store.session() as s:
+            return list(s.scalars(select(Source).order_by(Source.name)))
+
+    def source(self, name: str, session: Session | None = None) -> Source:
+        def get(s: Session) -> Source:
+            src = s.scalar(select(Source).where(Source.name == name))
+            if src is None:
+                known = ", ".join(s.scalars(select(Source.name).order_by(Source.name))) or "none yet"
+                raise NotFound(f"no source named {name!r} (registered: {known}); add it with "
+                               "`govfabric source add NAME URI`")
+            return src
+
+        if session is not None:
+            return get(session)
+        with self.store.session() as s:
+            return get(s)
+
+    def connection_uri(self, src: Source) -> tuple[str, str | None]:
+        """The URI with its password restored, and the password (for redaction). Never log it."""
+        return dsn_with_secret(src.uri, src.secret, self.fabric.secrets)
+
+    def read_structure(self, src: Source, progress: HarvestProgress | None = None) -> list[TableMeta]:
+        """Read a source's structure, read-only; errors say what to fix and never show the password."""
+        if src.kind in ("postgresql", "mysql"):
+            dsn, password = self.connection_uri(src)
+            try:
+                return sql_harvest.harvest_postgresql(dsn) if src.kind == "postgresql" \
+                    else sql_harvest.harvest_mysql(dsn)
+            except GovfabricError:
+                raise
+            except Exception as exc:
+                raise friendly_connect_error(src.kind, src.uri, exc, password) from None
+        path = Path(src.uri.split(":///", 1)[1]) if src.kind in ("sqlite", "duckdb") else Path(
+            src.uri.removeprefix("file://"))
+        if src.kind == "sqlite":
+            return sql_harvest.harvest_sqlite(path)
+        if src.kind == "duckdb":
+            return sql_harvest.harvest_duckdb(path)
+        if not path.exists():
+            raise SourceError(f"{path} does not exist any more; re-register the source or restore the files")
+        files = list(file_harvest.iter_files(path))
+        metas: list[TableMeta] = []
+        algo = (src.options or {}).get("signature_algo", "sha256")
+        for i, f in enumerate(files):
+            if progress:
+                progress(f.name, i, len(files))
+            metas.extend(file_harvest.harvest_path(f, path, algo))
+        return metas
+
+    def test_source(self, name: str) -> SourceCheck:
+        src = self.source(name)
+        t0 = time.perf_counter()
+        metas = self.read_structure(src)
+        ms = (time.perf_counter() - t0) * 1000
+        return SourceCheck(name, True, len(metas), ms, f"reachable; {len(metas)} tables/files visible")
+
+    # -- harvest -----------------------------------------------------------------------------
+
+    def harvest(self, name: str, progress: HarvestProgress | None = None) -> SyncReport:
+        """Read the source, then sync the catalog in one transaction; one harvest per source at a time."""
+        actor = self.fabric.actor
+        actor.require(*STEWARD, action="harvest sources")
+        token = self._acquire_lock(name)
+        try:
+            src = self.source(name)
+            metas = self.read_structure(src, progress)
+            seen: set[str] = set()
+            for m in metas:
+                if m.key() in seen:
+                    raise SourceError(f"source {name!r} yields two assets named {m.key()!r}; rename one file")
+                seen.add(m.key())
+            with self.store.session() as s:
+                src = self.source(name, s)
+                if src.harvest_lock != token:
+                    raise Conflict(f"the harvest lock on {name!r} was taken over; run the harvest again")
+                report = sync_source(s, src, metas, actor.name,
+                                     (lambda i: progress("sync", i, len(metas))) if progress else None)
+                src.harvest_lock, src.harvest_lock_at = None, None
+                append(s, actor.name, "catalog.harvest", f"source:{name}", report.summary())
+            return report
+        finally:
+            self._release_lock(name, token)
+
+    def _acquire_lock(self, name: str) -> str:
+        token = _lock_token()
+        with self.store.session() as s:
+            src = s.scalar(select(Source).where(Source.name == name).with_for_update())
+            if src is None:
+                self.source(name, s)  # raises NotFound with the list of names
+            assert src is not None
+            if src.harvest_lock and _lock_alive(src.harvest_lock, src.harvest_lock_at):
+                raise Conflict(f"a harvest of {name!r} is already running ({src.harvest_lock.split(':')[0]} "
+                               f"pid {src.harvest_lock.split(':')[1]}, since {src.harvest_lock_at:%H:%M:%S}); "
+                               "wait for it to finish")
+            src.harvest_lock, src.harvest_lock_at = token, utcnow()
+        return token
+
+    def _release_lock(self, name: str, token: str) -> None:
+        with self.store.session() as s:
+            src = s.scalar(select(Source).where(Source.name == name))
+            if src is not None and src.harvest_lock == token:
+                src.harvest_lock, src.harvest_lock_at = None, None
+
+    # -- assets ------------------------------------------------------------------------------
+
+    def _resolve(self, s: Session, ref: str) -> Asset:
+        a = s.scalar(select(Asset).options(selectinload(Asset.columns)).where(
+            or_(Asset.id == ref, Asset.qualified_name == ref)))
+        if a is not None:
+            return a
+        matches = list(s.scalars(select(Asset).options(selectinload(Asset.columns)).where(
+            or_(Asset.qualified_name.like(f"%.{ref}"), Asset.name == ref)).limit(6)))
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ValidationFailed(f"{ref!r} is ambiguous: " + ", ".join(m.qualified_name for m in matches[:5]))
+        raise NotFound(f"no asset {ref!r}; find it with `govfabric catalog search TEXT`")
+
+    def asset(self, ref: str) -> Asset:
+        with self.store.session() as s:
+            return self._resolve(s, ref)
+
+    def assets(self, *, limit: int | None = 200, include_dropped: bool = False, source: str | None = None,
+               department: str | None = None, tag: str | None = None, **facets: str | None) -> list[Asset]:
+        q = select(Asset).order_by(Asset.qualified_name)
+        with self.store.session() as s:
+            if not include_dropped:
+                q = q.where(Asset.status == "active")
+            if source:
+                q = q.where(Asset.source_id == self.source(source, s).id)
+            if department:
+                q = q.where(Asset.owner_department == department)
+            for facet, value in facets.items():
+                if value is not None:
+                    if facet not in CLASSIFIABLE:
+                        raise ValidationFailed(f"cannot filter by {facet!r}; use one of {', '.join(CLASSIFIABLE)}")
+                    q = q.where(getattr(Asset, facet) == taxonomy.normalise(facet, value))
+            rows = list(s.scalars(q))
+            if tag:
+                rows = [a for a in rows if tag in (a.tags or [])]
+            return rows[:limit] if limit else rows
+
+    def classify(self, ref: str, *, tags: list[str] | None = None, dimensions: list[str] | None = None,
+                 **values: str | None) -> Asset:
+        """Set classification facets (keys or Chinese labels) and tags of an asset."""
+        actor = self.fabric.actor
+        actor.require(*STEWARD, action="classify assets")
+        clean = {k: taxonomy.normalise(k, v) for k, v in values.items() if v is not None and k in CLASSIFIABLE}
+        unknown = [k for k in values if k not in CLASSIFIABLE]
+        if unknown:
+            raise ValidationFailed(f"unknown classification field(s) {', '.join(unknown)}")
+        with self.store.session() as s:
+            a = self._resolve(s, ref)
+            before = {k: getattr(a, k) for k in clean}
+            for k, v in clean.items():
+                setattr(a, k, v)
+            if tags is not None:
+                a.tags = sorted(set(tags))
+            if dimensions is not None:
+                a.dimensions = list(dimensions)
+            index_assets(s, [a.id])
+            append(s, actor.name, "catalog.classify", f"asset:{a.qualified_name}",
+                   {"from": before, "to": clean, "tags": tags, "dimensions": dimensions})
+            return a
+
+    def annotate(self, ref: str, *, cn_name: str | None = None, description: str | None = None,
+                 caliber: str | None = None, owner_department: str | None = None,
+                 columns: dict[str, dict[str, str]] | None = None) -> Asset:
+        """Business descriptions: Chinese names, descriptions, caliber, per-column names and units."""
+        actor = self.fabric.actor
+        actor.require(*STEWARD, action="annotate assets")
+        with self.store.session() as s:
+            a = self._resolve(s, ref)
+            changes: dict[str, Any] = {}
+            for k, v in (("cn_name", cn_name), ("description", description), ("caliber", caliber),
+                         ("owner_department", owner_department)):
+                if v is not None:
+                    setattr(a, k, v)
+                    changes[k] = v
+            by_name = {c.name: c for c in a.columns}
+            for col, attrs in (columns or {}).items():
+                c = by_name.get(col)
+                if c is None:
+                    raise ValidationFailed(f"{a.qualified_name} has no column {col!r}; columns: "
+                                           + ", ".join(by_name))
+                for k, v in attrs.items():
+                    if k not in ("cn_name", "description", "unit"):
+                        raise ValidationFailed(f"column attribute {k!r} cannot be set; use cn_name, "
+                                               "description or unit")
+                    setattr(c, k, v)
+            if columns:
+                changes["columns"] = columns
+            s.flush()
+            index_assets(s, [a.id])
+            append(s, actor.name, "catalog.annotate", f"asset:{a.qualified_name}", changes)
+            return a
+
+    def versions(self, ref: str) -> list[AssetVersion]:
+        with self.store.session() as s:
+            a = self._resolve(s, ref)
+            return list(s.scalars(select(AssetVersion).where(AssetVersion.asset_id == a.id)
+                                  .order_by(AssetVersion.version)))
+
+    def dictionary(self, ref: str) -> dict[str, Any]:
+        """The data dictionary view (§8.4.1.4, §8.4.4.2c) of one asset, with its usage."""
+        with self.store.session() as s:
+            a = self._resolve(s, ref)
+            src = s.get(Source, a.source_id) if a.source_id else None
+            usage = self._usage(s, a.id)
+            return {
+                "id": a.id, "qualified_name": a.qualified_name, "name": a.name, "cn_name": a.cn_name,
+                "description": a.description, "type": a.asset_type, "status": a.status, "version": a.version,
+                "source": src.name if src else None, "source_kind": src.kind if src else None,
+                "location": a.location, "owner_department": a.owner_department,
+                "classification": {k: getattr(a, k) for k in CLASSIFIABLE if k != "asset_type"},
+                "dimensions": a.dimensions, "tags": a.tags, "caliber": a.caliber,
+                "update_frequency": a.update_frequency,
+                "last_updated_at": a.last_updated_at.isoformat() if a.last_updated_at else None,
+                "content_signature": a.content_signature, "signature_algo": a.signature_algo,
+                "row_count": a.row_count,
+                "columns": [{"position": c.position, "name": c.name, "cn_name": c.cn_name, "type": c.data_type,
+                             "nullable": c.nullable, "description": c.description, "unit": c.unit}
+                            for c in a.columns],
+                "usage": usage,
+            }
+
+    # -- usage, favourites, notifications -----------------------------------------------------
+
+    def _usage(self, s: Session, asset_id: str) -> dict[str, Any]:
+        rows = list(s.scalars(select(Usage).where(Usage.asset_id == asset_id)))
+        return {
+            "times_used": sum(u.count for u in rows if u.kind == "use"),
+            "times_distributed": sum(u.count for u in rows if u.kind == "distribution"),
+            "consumers": sorted({u.principal for u in rows}),
+            "favourited_by": int(s.scalar(select(func.count()).select_from(Favourite)
+                                          .where(Favourite.asset_id == asset_id)) or 0),
+        }
+
+    def usage(self, ref: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            return self._usage(s, self._resolve(s, ref).id)
+
+    def record_usage(self, refs: list[str], kind: str = "use", principal: str | None = None,
+                     session: Session | None = None) -> None:
+        """The one API later modules call when a query reads or a share distributes assets."""
+        who = principal or self.fabric.actor.name
+
+        def run(s: Session) -> None:
+            ids = [self._resolve(s, r).id for r in refs]
+            record_usage(s, ids, who, kind)
+
+        if session is not None:
+            run(session)
+        else:
+            with self.store.session() as s:
+                run(s)
+
+    def favorite_add(self, ref: str, note: str | None = None) -> Asset:
+        me = self.fabric.actor.name
+        with self.store.session() as s:
+            a = self._resolve(s, ref)
+            if s.scalar(select(Favourite).where(Favourite.principal == me, Favourite.asset_id == a.id)):
+                raise AlreadyExists(f"{a.qualified_name} is already in your favourites")
+            s.add(Favourite(principal=me, asset_id=a.id, note=note))
+            append(s, me, "catalog.favorite.add", f"asset:{a.qualified_name}", {})
+            return a
+
+    def favorite_remove(self, ref: str) -> None:
+        me = self.fabric.actor.name
+        with self.store.session() as s:
+            a = self._resolve(s, ref)
+            fav = s.scalar(select(Favourite).where(Favourite.principal == me, Favourite.asset_id == a.id))
+            if fav is None:
+                raise NotFound(f"{a.qualified_name} is not in your favourites")
+            s.delete(fav)
+            append(s, me, "catalog.favorite.remove", f"asset:{a.qualified_name}", {})
+
+    def favorites(self) -> list[Asset]:
+        me = self.fabric.actor.name
+        with self.store.session() as s:
+            return list(s.scalars(select(Asset).join(Favourite, Favourite.asset_id == Asset.id)
+                                  .where(Favourite.principal == me).order_by(Favourite.created_at)))
+
+    def notifications(self, unread_only: bool = False, mark_read: bool = False) -> list[Notification]:
+        me = self.fabric.actor.name
+        with self.store.session() as s:
+            q = select(Notification).where(Notification.recipient == me).order_by(Notification.created_at)
+            if unread_only:
+                q = q.where(Notification.read_at.is_(None))
+            rows = list(s.scalars(q))
+            if mark_read:
+                now = utcnow()
+                for n in rows:
+                    n.read_at = n.read_at or now
+            return rows
+
+    # -- search --------------------------------------------------------------------------------
+
+    def search(self, query: str, *, limit: int = 20, log: bool = True, **facets: str | None
+               ) -> list[search_mod.Hit]:
+        filters = {k: taxonomy.normalise(k, v) for k, v in facets.items() if v is not None}
+        with self.store.session() as s:
+            hits = search_mod.search(s, query, limit=limit, filters=filters)  # type: ignore[arg-type]
+            if log:
+                search_mod.log_search(s, self.fabric.actor.name, query, len(hits))
+            return hits
+
+    def recent_searches(self, limit: int = 10) -> list[str]:
+        with self.store.session() as s:
+            return search_mod.recent_searches(s, self.fabric.actor.name, limit)
+
+    def hot_searches(self, limit: int = 10) -> list[tuple[str, int]]:
+        with self.store.session() as s:
+            return search_mod.hot_searches(s, limit)
+
+    # -- signatures ----------------------------------------------------------------------------
+
+    def content_signature(self, ref: str, algo: str | None = None, refresh: bool = False) -> str:
+        """The asset's content signature (SHA-256 or SM3), computed from the data when missing."""
+        from govfabric.catalog.signature import sign_asset
+
+        with self.store.session() as s:
+            a = self._resolve(s, ref)
+            if a.content_signature and not refresh and (algo is None or algo == a.signature_algo):
+                return a.content_signature
+            src = s.get(Source, a.source_id) if a.source_id else None
+            if src is None:
+                raise ValidationFailed(f"{a.qualified_name} has no source to read; it was registered by hand")
+            digest = sign_asset(self, src, a, algo or a.signature_algo or "sha256")
+            a.content_signature, a.signature_algo = digest, algo or a.signature_algo or "sha256"
+            append(s, self.fabric.actor.name, "catalog.sign", f"asset:{a.qualified_name}",
+                   {"algo": a.signature_algo, "digest": digest})
+            return digest
+
+    def import_file(self, path: str | Path) -> list[Asset]:
+        from govfabric.catalog.importer import import_assets
+
+        self.fabric.actor.require(*STEWARD, action="import assets")
+        return import_assets(self, Path(path))
+
+    def columns_of(self, ref: str) -> list[AssetColumn]:
+        return list(self.asset(ref).columns)

@@ -1,0 +1,68 @@
+"""Usage statistics, favourites and consumer notifications (§8.4.1.4, §8.4.1.5).
+
+Later modules record use through :func:`record_usage` (a query read the asset, a
+share distributed it) and may add where consumers come from (e.g. grantees) with
+:func:`register_consumer_source`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govfabric.catalog.models import Favourite, Notification, Usage
+from govfabric.store.base import utcnow
+
+USAGE_KINDS = ("use", "distribution")
+ConsumerSource = Callable[[Session, list[str]], dict[str, set[str]]]
+_consumer_sources: list[ConsumerSource] = []
+
+
+def register_consumer_source(fn: ConsumerSource) -> None:
+    """Add a function that names further consumers (principals) of assets."""
+    if fn not in _consumer_sources:
+        _consumer_sources.append(fn)
+
+
+def consumers_of(session: Session, asset_ids: list[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {a: set() for a in asset_ids}
+    for principal, aid in session.execute(
+            select(Favourite.principal, Favourite.asset_id).where(Favourite.asset_id.in_(asset_ids))):
+        out[aid].add(principal)
+    for principal, aid in session.execute(
+            select(Usage.principal, Usage.asset_id).where(Usage.asset_id.in_(asset_ids))):
+        out[aid].add(principal)
+    for fn in _consumer_sources:
+        for aid, who in fn(session, asset_ids).items():
+            out.setdefault(aid, set()).update(who)
+    return out
+
+
+def notify_consumers(session: Session, messages: dict[str, tuple[str, dict[str, Any]]], kind: str) -> int:
+    """One notification per (consumer, asset); returns how many were written."""
+    consumers = consumers_of(session, list(messages))
+    n = 0
+    for aid, (message, payload) in messages.items():
+        for who in sorted(consumers.get(aid, ())):
+            session.add(Notification(recipient=who, asset_id=aid, kind=kind, message=message, payload=payload))
+            n += 1
+    return n
+
+
+def record_usage(session: Session, asset_ids: list[str], principal: str, kind: str = "use",
+                 count: int = 1) -> None:
+    if kind not in USAGE_KINDS:
+        raise ValueError(f"usage kind must be one of {USAGE_KINDS}")
+    now = utcnow()
+    rows = {u.asset_id: u for u in session.scalars(select(Usage).where(
+        Usage.asset_id.in_(asset_ids), Usage.principal == principal, Usage.kind == kind))}
+    for aid in dict.fromkeys(asset_ids):
+        row = rows.get(aid)
+        if row is None:
+            session.add(Usage(asset_id=aid, principal=principal, kind=kind, count=count, last_at=now))
+        else:
+            row.count += count
+            row.last_at = now

@@ -1,0 +1,111 @@
+"""What every command group shares: the façade, output as tables or JSON, progress."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from govfabric.fabric import Fabric, connect
+
+console = Console()
+err_console = Console(stderr=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="print JSON instead of a table")
+
+
+@dataclass
+class CliState:
+    home: str | None = None
+    user: str | None = None
+    debug: bool = False
+    fabric: Fabric | None = None
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+    return root.obj
+
+
+def get_fabric(ctx: typer.Context) -> Fabric:
+    """The workspace façade for this invocation, opened once."""
+    st = state(ctx)
+    if st.fabric is None:
+        st.fabric = connect(st.home, st.user)
+    return st.fabric
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    if hasattr(o, "as_dict"):
+        return o.as_dict()
+    if hasattr(o, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(o)
+    return str(o)
+
+
+def print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=_default))
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None,
+                as_json: bool = False) -> None:
+    if as_json:
+        print_json(list(rows))
+        return
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[escape(_cell(r.get(c))) for c in columns])
+    console.print(table)
+    if not rows:
+        console.print("[dim](none)[/dim]")
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list | tuple):
+        return ", ".join(str(x) for x in v)
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S")
+    return str(v)
+
+
+def highlight(text: str) -> str:
+    """Search marks (<em>…</em>) as rich markup, everything else escaped."""
+    out = []
+    for i, part in enumerate(text.replace("</em>", "<em>").split("<em>")):
+        out.append(f"[bold yellow]{escape(part)}[/bold yellow]" if i % 2 else escape(part))
+    return "".join(out)
+
+
+@contextmanager
+def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
+    """A rich progress bar; yields ``update(label, done, total)``."""
+    if not enabled:
+        yield lambda *_: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as p:
+        task = p.add_task(description, total=None)
+
+        def update(label: str, done: int, total: int) -> None:
+            p.update(task, description=f"{description} {label}", completed=done, total=total)
+
+        yield update

@@ -1,0 +1,90 @@
+"""``govfabric`` — the command line entry point."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Optional
+
+import click
+import typer
+from rich.markup import escape
+
+from govfabric.cli.common import err_console, state
+from govfabric.errors import GovfabricError
+
+app = typer.Typer(
+    name="govfabric",
+    help="A data fabric and sharing hub for government data (GB/T 40756-2021 §8).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# command groups: (module, name); a module exposes `app`
+GROUPS = (
+    ("govfabric.cli.principal", "principal"),
+    ("govfabric.cli.source", "source"),
+    ("govfabric.cli.catalog", "catalog"),
+    ("govfabric.cli.audit", "audit"),
+    ("govfabric.cli.chain", "chain"),
+    ("govfabric.cli.mpc", "mpc"),
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    home: Optional[str] = typer.Option(None, "--home", envvar="GOVFABRIC_HOME",  # noqa: UP045 (typer)
+                                       help="workspace folder (default ./.govfabric)"),
+    user: Optional[str] = typer.Option(None, "--as", envvar="GOVFABRIC_USER",  # noqa: UP045
+                                       help="act as this principal"),
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
+) -> None:
+    st = state(ctx)
+    st.home, st.user, st.debug = home, user, debug
+
+
+for module, name in GROUPS:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:  # a group whose module is not in this build
+        if exc.name != module:
+            raise
+        continue
+    app.add_typer(mod.app, name=name)
+
+importlib.import_module("govfabric.cli.workspace").register(app)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI; errors users can act on print as one line, with a non-zero exit."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        app(args=args, standalone_mode=False, prog_name="govfabric")
+    except GovfabricError as exc:
+        if debug:
+            err_console.print_exception()
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    return 0
+
+
+def entry() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    entry()

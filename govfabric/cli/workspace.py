@@ -1,0 +1,62 @@
+"""Top-level commands: ``init``, ``demo``, ``status``."""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from govfabric.cli.common import JSON_OPTION, console, print_json, state
+from govfabric.fabric import connect, init_workspace
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("init")
+    def init(
+        ctx: typer.Context,
+        store_url: Optional[str] = typer.Option(  # noqa: UP045
+            None, "--store-url", help="metadata store; default SQLite in the workspace, or postgresql://…"),
+        admin: str = typer.Option("admin", help="name of the first administrator"),
+        department: Optional[str] = typer.Option(None, help="the administrator's department"),  # noqa: UP045
+    ) -> None:
+        """Create a workspace (or bring an existing one's store up to date)."""
+        st = state(ctx)
+        fabric = init_workspace(st.home, store_url=store_url, admin=admin, department=department)
+        console.print(f"workspace ready at [bold]{fabric.settings.home}[/bold] "
+                      f"(store: {escape(fabric.store.safe_url)}); acting user: {fabric.user}")
+
+    @app.command("demo")
+    def demo(
+        ctx: typer.Context,
+        scale: int = typer.Option(1, min=1, max=100, help="data volume multiplier"),
+        seed: int = typer.Option(20211001, help="random seed (the demo is deterministic)"),
+        as_json: bool = JSON_OPTION,
+    ) -> None:
+        """Build a realistic multi-department workspace from synthetic data, then tour it."""
+        from govfabric.demo.build import build_demo, tour
+
+        st = state(ctx)
+        t0 = time.perf_counter()
+        summary = build_demo(st.home, scale=scale, seed=seed, progress=not as_json)
+        summary["seconds"] = round(time.perf_counter() - t0, 2)
+        if as_json:
+            print_json(summary)
+        else:
+            tour(connect(st.home, summary["steward"]), summary)
+
+    @app.command("status")
+    def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+        """Where the workspace is, who you act as, and what it holds."""
+        st = state(ctx)
+        fabric = connect(st.home, st.user)
+        seq, head = fabric.audit.head()
+        data = {"home": str(fabric.settings.home), "store": fabric.store.safe_url, "user": fabric.user,
+                "roles": sorted(fabric.actor.roles), "sources": len(fabric.catalog.sources()),
+                "assets": len(fabric.catalog.assets(limit=None)), "audit_events": seq, "audit_head": head}
+        if as_json:
+            print_json(data)
+        else:
+            for k, v in data.items():
+                console.print(f"[dim]{k:>13}[/dim]  {escape(str(v))}")

@@ -1,0 +1,81 @@
+"""Settings: environment variables (``GOVFABRIC_*``) over the workspace file over defaults.
+
+The workspace home comes from ``--home``, else ``GOVFABRIC_HOME``, else ``./.govfabric``.
+Its ``config.toml`` may set any field below; environment variables win.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from govfabric.errors import ConfigError
+
+CONFIG_FILE = "config.toml"
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    raw = home or os.environ.get("GOVFABRIC_HOME") or ".govfabric"
+    return Path(raw).expanduser().resolve()
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one workspace."""
+
+    model_config = SettingsConfigDict(env_prefix="GOVFABRIC_", extra="forbid")
+
+    home: Path
+    user: str | None = None
+    store_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite in the home")
+    key_file: Path | None = Field(default=None, description="workspace secret key; default: home/secret.key")
+    duckdb_memory_limit: str = "4GB"
+    duckdb_threads: int = 2
+    query_timeout_s: float = 300.0
+    query_row_limit: int = 1_000_000
+    trino_url: str | None = None
+    chain_url: str | None = None
+    lineage_url: str | None = None
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{self.home / 'store.db'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self.home / "secret.key"
+
+    @property
+    def extensions_dir(self) -> Path:
+        return self.home / "duckdb_extensions"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+
+def load_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Read the workspace file, then the environment, then explicit overrides."""
+    root = resolve_home(home)
+    file_values: dict[str, Any] = {}
+    cfg = root / CONFIG_FILE
+    if cfg.exists():
+        try:
+            file_values = tomllib.loads(cfg.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{cfg} is not valid TOML ({exc}); fix or remove it") from exc
+    env_values = {
+        name: os.environ[f"GOVFABRIC_{name.upper()}"]
+        for name in Settings.model_fields
+        if name != "home" and f"GOVFABRIC_{name.upper()}" in os.environ
+    }
+    values = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
+    values["home"] = root
+    try:
+        return Settings.model_validate(values)
+    except Exception as exc:  # pydantic.ValidationError, with field names
+        raise ConfigError(f"invalid settings in {cfg} or GOVFABRIC_* variables: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Synthetic but realistic multi-department demo data (all personal data is made up)."""

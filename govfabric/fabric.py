@@ -1,0 +1,117 @@
+"""The one façade: ``govfabric.connect()`` returns a :class:`Fabric` that the CLI, the
+HTTP server and Python users all go through. Module services hang off it."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from govfabric.auth import principals
+from govfabric.auth.audit import AuditLog, append
+from govfabric.auth.principals import Actor
+from govfabric.auth.secrets import SecretBox
+from govfabric.config import CONFIG_FILE, Settings, load_settings, resolve_home
+from govfabric.errors import ConfigError, NotFound
+from govfabric.store.db import Store
+
+if TYPE_CHECKING:
+    from govfabric.catalog.service import Catalog
+
+DEFAULT_ADMIN = "admin"
+
+
+class Fabric:
+    """A connection to one workspace, acting as one principal."""
+
+    def __init__(self, settings: Settings, user: str | None = None, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.resolved_store_url)
+        self.user = user or settings.user or DEFAULT_ADMIN
+        self.secrets = SecretBox(settings.resolved_key_file)
+
+    @cached_property
+    def actor(self) -> Actor:
+        with self.store.session() as s:
+            try:
+                return principals.actor_of(principals.get(s, self.user))
+            except NotFound:
+                raise NotFound(f"acting user {self.user!r} is not a principal of this workspace; "
+                               "choose one with --as / GOVFABRIC_USER, or add it with "
+                               "`govfabric principal add`") from None
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.store, self.user)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from govfabric.catalog.service import Catalog
+
+        return Catalog(self)
+
+    def as_user(self, user: str) -> Fabric:
+        """The same workspace acting as another principal (shares the store's pool)."""
+        return Fabric(self.settings, user, self.store)
+
+    def add_principal(self, name: str, roles: list[str], **kw: Any) -> principals.Principal:
+        self.actor.require("admin", action="add principals")
+        with self.store.session() as s:
+            return principals.add(s, self.actor.name, name, roles=roles, **kw)
+
+    def principals(self) -> list[principals.Principal]:
+        with self.store.session() as s:
+            return principals.list_all(s)
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    def __enter__(self) -> Fabric:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def init_workspace(home: str | os.PathLike[str] | None = None, *, store_url: str | None = None,
+                   admin: str = DEFAULT_ADMIN, department: str | None = None) -> Fabric:
+    """Create (or upgrade) a workspace: config file, secret key, store schema, first admin."""
+    root = resolve_home(home)
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = root / CONFIG_FILE
+    if not cfg.exists():
+        lines = [f'user = "{admin}"']
+        if store_url:
+            lines.append(f'store_url = "{store_url}"')
+        cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = load_settings(root)
+    store = Store(settings.resolved_store_url)
+    store.migrate()
+    fabric = Fabric(settings, admin, store)
+    fabric.secrets._key()  # create the key now, with 0600
+    with store.session() as s:
+        if not principals.list_all(s):
+            principals.add(s, principals.SYSTEM, admin, roles=["admin"], display_name="Workspace administrator",
+                           department=department)
+            append(s, principals.SYSTEM, "workspace.init", f"workspace:{root.name}",
+                   {"store": store.safe_url, "admin": admin})
+    return fabric
+
+
+def connect(home: str | os.PathLike[str] | None = None, user: str | None = None, *,
+            store_url: str | None = None, migrate: bool = True) -> Fabric:
+    """Open an existing workspace. ``home`` defaults to ``GOVFABRIC_HOME`` or ``./.govfabric``."""
+    root = resolve_home(home)
+    if not (root / CONFIG_FILE).exists():
+        raise ConfigError(f"no govfabric workspace at {root}; create one with `govfabric init` "
+                          "(or `govfabric demo`), or point --home / GOVFABRIC_HOME at one")
+    settings = load_settings(root, store_url=store_url)
+    fabric = Fabric(settings, user)
+    if migrate:
+        fabric.store.migrate()
+    return fabric
+
+
+def workspace_exists(home: str | os.PathLike[str] | None = None) -> bool:
+    return (Path(resolve_home(home)) / CONFIG_FILE).exists()

@@ -1,0 +1,63 @@
+"""Run one party as an HTTP service: ``python -m govfabric.mpc.serve --role R --port P --state DIR``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from govfabric.mpc.compute_party import ComputeParty
+from govfabric.mpc.monitor import Monitor
+from govfabric.mpc.party import Party, create_app
+from govfabric.mpc.provider import Provider
+from govfabric.mpc.requester import Requester
+from govfabric.mpc.scheduler import Scheduler
+
+PARTY_CLASSES: dict[str, type[Party]] = {
+    "requester": Requester,
+    "provider": Provider,
+    "scheduler": Scheduler,
+    "compute": ComputeParty,
+    "monitor": Monitor,
+}
+
+
+def build_party(role: str, state: Path, directory: Path | None = None, party_id: str | None = None,
+                alg: str = "ed25519", data: str | None = None) -> Party:
+    from govfabric.errors import ConfigError
+
+    if role not in PARTY_CLASSES:
+        raise ConfigError(f"unknown role {role!r}; use one of {', '.join(PARTY_CLASSES)}")
+    directory = directory or state / "directory.json"
+    pid = party_id or role
+    if role == "provider":
+        from govfabric.mpc.data import make_reader
+
+        return Provider(pid, state, directory, alg, reader=make_reader(data) if data else None)
+    return PARTY_CLASSES[role](pid, state, directory, alg)
+
+
+def serve(role: str, port: int, state: Path, *, host: str = "127.0.0.1", directory: Path | None = None,
+          party_id: str | None = None, alg: str = "ed25519", data: str | None = None) -> None:
+    import uvicorn
+
+    party = build_party(role, state, directory, party_id, alg, data)
+    (party.state / "port").write_text(str(port))
+    uvicorn.run(create_app(party), host=host, port=port, log_level="warning", access_log=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--role", required=True, choices=sorted(PARTY_CLASSES))
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--state", type=Path, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--directory", type=Path)
+    ap.add_argument("--id")
+    ap.add_argument("--alg", default="ed25519", choices=["ed25519", "sm2"])
+    ap.add_argument("--data")
+    a = ap.parse_args()
+    serve(a.role, a.port, a.state, host=a.host, directory=a.directory, party_id=a.id, alg=a.alg, data=a.data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The metadata store: one SQLAlchemy engine, transactional sessions, migrations.
+
+SQLite (WAL) in the workspace by default; PostgreSQL by URL. Both run the same
+models and the same Alembic migrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from govfabric.errors import ConfigError
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Own the transaction: pysqlite's implicit BEGIN is deferred, which lets two
+    # writers read the same audit head and then fail on upgrade (SQLITE_BUSY).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create the store engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, future=True, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    elif url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    if not url.startswith("postgresql"):
+        raise ConfigError(
+            f"unsupported store URL scheme in {url.split(':', 1)[0]!r}: "
+            "use sqlite:///path or postgresql://user@host:port/db"
+        )
+    return create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Store:
+    """The metadata store of one workspace."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, future=True)
+        self._current: ContextVar[Session | None] = ContextVar(f"govfabric_session_{id(self)}", default=None)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any error.
+
+        Re-entrant per thread: a service called inside another's transaction joins
+        it (on SQLite a second transaction would wait for the first to end).
+        """
+        current = self._current.get()
+        if current is not None:
+            yield current
+            return
+        s = self._sessions()
+        token = self._current.set(s)
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            self._current.reset(token)
+            s.close()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision of every module's branch."""
+        from govfabric.store.migrate import upgrade
+
+        try:
+            upgrade(self.engine)
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open the metadata store {self.safe_url}: {exc.orig}") from exc
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

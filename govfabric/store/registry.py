@@ -1,0 +1,44 @@
+"""Which modules own tables. Importing them fills ``Base.metadata``.
+
+A module listed here has ``models.py`` (tables prefixed with its ``prefix``) and a
+``migrations/`` folder holding its own Alembic branch labelled with its name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import govfabric
+
+
+@dataclass(frozen=True)
+class ModuleTables:
+    name: str  # Alembic branch label
+    package: str  # e.g. "govfabric.catalog"
+    prefix: str  # table name prefix, e.g. "catalog_"
+
+    @property
+    def migrations_dir(self) -> Path:
+        return Path(govfabric.__file__).parent / self.package.split(".", 1)[1].replace(".", "/") / "migrations"
+
+
+MODULES: tuple[ModuleTables, ...] = (
+    ModuleTables("auth", "govfabric.auth", "auth_"),
+    ModuleTables("catalog", "govfabric.catalog", "catalog_"),
+    ModuleTables("virtualization", "govfabric.virtualization", "virt_"),
+    ModuleTables("governance", "govfabric.governance", "gov_"),
+    ModuleTables("blockchain", "govfabric.blockchain", "chain_"),
+    ModuleTables("mpc", "govfabric.mpc", "mpc_"),
+)
+
+
+def present_modules() -> list[ModuleTables]:
+    """Modules whose models exist in this build (later issues add more)."""
+    return [m for m in MODULES if (m.migrations_dir.parent / "models.py").exists()]
+
+
+def load_models() -> None:
+    for m in present_modules():
+        importlib.import_module(f"{m.package}.models")

@@ -1,0 +1,1 @@
+"""Virtual tables and views, the SQL pipeline, engines and access policies."""

@@ -1,0 +1,241 @@
+"""Rewrite a validated query on its AST: expand views, qualify columns, and replace every
+virtual table by a derived table over its physical table.
+
+The derived table selects only the columns the query needs, under their virtual names; row
+filters are evaluated inside it on raw values, and masked columns are replaced by their mask
+inside it, so nothing outside can see a raw value of a masked column or a filtered row.
+Hidden and non-granted columns are simply not in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from govfabric.errors import AccessDenied, ConfigError, QueryRejected
+from govfabric.virtualization.masks import apply_mask
+from govfabric.virtualization.policy import (
+    Policy,
+    Resolver,
+    TableGrant,
+    VirtualColumn,
+    VirtualTable,
+    VirtualView,
+)
+from govfabric.virtualization.validate import Validator, is_system_name, parse_sql
+
+MAX_VIEW_DEPTH = 8
+
+
+@dataclass
+class Expanded:
+    """A query with its views expanded: the virtual table nodes left and what was used."""
+
+    root: exp.Query
+    tables: list[tuple[exp.Table, VirtualTable]] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)
+
+
+def expand(root: exp.Query, resolver: Resolver) -> Expanded:
+    """Validate ``root`` and expand views recursively (depth-limited, cycles refused)."""
+    out = Expanded(root=root)
+    _expand(root, resolver, out, stack=())
+    return out
+
+
+def _resolve(resolver: Resolver, name: str) -> VirtualTable | VirtualView:
+    try:
+        return resolver.resolve(name)
+    except QueryRejected:
+        if is_system_name(name):
+            raise QueryRejected(
+                f"{name} looks like an engine system catalog; system catalogs are not queryable"
+            ) from None
+        raise
+
+
+def _expand(node: exp.Query, resolver: Resolver, out: Expanded, stack: tuple[str, ...]) -> None:
+    binding = Validator().run(node)
+    for table, name in binding.virtual:
+        obj = _resolve(resolver, name)
+        if isinstance(obj, VirtualTable):
+            table.set("db", exp.to_identifier(obj.name.split(".")[0], quoted=True))
+            table.set("this", exp.to_identifier(obj.name.split(".")[1], quoted=True))
+            out.tables.append((table, obj))
+            continue
+        if obj.name in stack:
+            raise QueryRejected(f"view {obj.name} refers to itself through {' → '.join(stack)}")
+        if len(stack) >= MAX_VIEW_DEPTH:
+            raise QueryRejected(f"views nest more than {MAX_VIEW_DEPTH} deep at {obj.name}")
+        try:
+            body = parse_sql(obj.sql, obj.dialect)
+        except QueryRejected as err:
+            raise QueryRejected(f"view {obj.name} is broken: {err}") from None
+        out.views.append(obj.name)
+        _expand(body, resolver, out, (*stack, obj.name))
+        alias = table.args.get("alias")
+        if alias is None:
+            alias = exp.TableAlias(this=exp.to_identifier(table.name))
+        table.replace(exp.Subquery(this=body, alias=alias))
+
+
+def schema_for(
+    tables: Iterable[VirtualTable], policy: Policy, *, full: bool = False
+) -> dict[str, dict[str, dict[str, str]]]:
+    """The qualify schema: visible (granted or masked) columns, or all non-hidden ones."""
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for vt in tables:
+        db, name = vt.name.split(".")
+        grant = policy.tables[vt.name]
+        if full:
+            cols = {c.name: c.type for c in vt.visible_columns}
+        else:
+            visible = grant.visible(vt)
+            cols = {c.name: c.type for c in vt.visible_columns if c.name in visible}
+        schema.setdefault(db, {})[name] = cols
+    return schema
+
+
+@lru_cache(maxsize=4096)
+def _parse_expr(sql: str, dialect: str) -> exp.Expression:
+    try:
+        return sqlglot.parse_one(sql, read=dialect)
+    except (ParseError, TokenError) as err:
+        raise ConfigError(f"expression {sql!r} does not parse as {dialect} SQL: {err}") from None
+
+
+def raw_expression(vt: VirtualTable, col: VirtualColumn) -> exp.Expression:
+    """The column's value over the physical table (before any mask)."""
+    if col.physical is not None:
+        return exp.column(exp.to_identifier(col.physical, quoted=True))
+    assert col.expr is not None
+    tree = _parse_expr(col.expr, vt.expr_dialect).copy()
+    if any(isinstance(n, exp.Query | exp.Table) for n in tree.walk()):
+        raise ConfigError(f"column {vt.name}.{col.name}: expressions may not contain subqueries")
+    for ident in tree.find_all(exp.Identifier):
+        if isinstance(ident.parent, exp.Column):
+            ident.set("quoted", True)
+    return tree
+
+
+def _principal_value(policy: Policy, attr: str, table: str) -> exp.Expression:
+    if attr not in policy.attributes or policy.attributes[attr] is None:
+        raise AccessDenied(
+            f"the row filter on {table} needs the principal attribute {attr!r}, which "
+            f"{policy.principal} has not got; ask a steward to set it"
+        )
+    value: Any = policy.attributes[attr]
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        raise ConfigError(f"principal attribute {attr!r} must be a single value to use in a row filter")
+    return exp.convert(value)
+
+
+def compile_row_filter(vt: VirtualTable, grant: TableGrant, predicate: str, policy: Policy) -> exp.Expression:
+    """A row filter over raw physical values, with principal attributes substituted as literals."""
+    tree = _parse_expr(predicate, grant.filter_dialect).copy()
+    short = vt.name.split(".")[1]
+
+    def substitute(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and str(node.this).lower() == "principal_attr":
+            args = node.expressions
+            if len(args) != 1 or not (isinstance(args[0], exp.Literal) and args[0].is_string):
+                raise ConfigError("principal_attr takes one string literal: principal_attr('region')")
+            return _principal_value(policy, args[0].name, vt.name)
+        if (
+            isinstance(node, exp.Dot)
+            and isinstance(node.this, exp.Placeholder)
+            and str(node.this.this).lower() == "principal"
+        ):
+            return _principal_value(policy, node.expression.name, vt.name)
+        return node
+
+    tree = tree.transform(substitute, copy=False)
+    if any(isinstance(n, exp.Query | exp.Table) for n in tree.walk()):
+        raise ConfigError(f"row filter on {vt.name} may not contain subqueries: {predicate}")
+    try:
+        Validator().run(tree)
+    except QueryRejected as err:
+        raise ConfigError(f"row filter on {vt.name} is not allowed ({err}): {predicate}") from None
+
+    def to_raw(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            if node.table and node.table.lower() != short:
+                raise ConfigError(f"row filter on {vt.name} refers to another table: {node.sql()}")
+            col = vt.column(node.name)
+            if col is None:
+                raise ConfigError(f"row filter on {vt.name} refers to unknown column {node.name!r}")
+            return raw_expression(vt, col)
+        return node
+
+    return exp.paren(tree.transform(to_raw, copy=False), copy=False)
+
+
+def columns_by_alias(
+    root: exp.Expression, tables: Mapping[str, VirtualTable], visible: Mapping[str, Mapping[str, Any]]
+) -> dict[str, set[str]]:
+    """Virtual table name → columns the qualified query reads of it (aliases are unique after
+    ``canonicalize_table_aliases``)."""
+    used: dict[str, set[str]] = {vt.name: set() for vt in tables.values()}
+    for col in root.find_all(exp.Column):
+        vt = tables.get(col.table)
+        if vt is not None and col.name in visible[vt.name]:
+            used[vt.name].add(col.name)
+    return used
+
+
+def derived_table(
+    vt: VirtualTable,
+    needed: Iterable[str],
+    grant: TableGrant,
+    policy: Policy,
+    engine: str,
+    alias: exp.TableAlias,
+) -> tuple[exp.Subquery, list[str]]:
+    """The derived table standing in for ``vt``; returns it and the masked columns it holds."""
+    physical = vt.physical.get(engine)
+    if physical is None:
+        raise QueryRejected(f"virtual table {vt.name} is not available on the {engine} engine")
+    catalog, schema, table = physical
+    visible = grant.visible(vt)
+    selects: list[exp.Expression] = []
+    masked: list[str] = []
+    wanted = set(needed)
+    for col in vt.visible_columns:
+        if col.name not in wanted:
+            continue
+        raw = raw_expression(vt, col)
+        spec = visible[col.name]
+        if spec is not None:
+            raw = apply_mask(raw, spec.rule, spec.params, engine, col.type)
+            masked.append(col.name)
+        selects.append(exp.alias_(raw, exp.to_identifier(col.name, quoted=True), copy=False))
+    if not selects:  # e.g. COUNT(*): the rows matter, not the columns
+        selects.append(exp.alias_(exp.Literal.number(1), exp.to_identifier("_row", quoted=True)))
+    select = exp.Select(expressions=selects).from_(
+        exp.Table(
+            this=exp.to_identifier(table, quoted=True),
+            db=exp.to_identifier(schema, quoted=True),
+            catalog=exp.to_identifier(catalog, quoted=True),
+        ),
+        copy=False,
+    )
+    filters = [compile_row_filter(vt, grant, f, policy) for f in grant.row_filters]
+    if filters:
+        select.set("where", exp.Where(this=exp.and_(*filters, copy=False)))
+    return exp.Subquery(this=select, alias=alias), masked
+
+
+def require_grants(tables: Iterable[VirtualTable], policy: Policy) -> None:
+    """Default deny: every virtual table read needs a grant."""
+    for vt in tables:
+        if vt.name not in policy.tables:
+            raise AccessDenied(
+                f"{policy.principal} has no grant on {vt.name}; request it with "
+                f"`govfabric access request {vt.name} --columns … --purpose …`"
+            )

@@ -1,0 +1,439 @@
+"""Parse and validate user SQL against an allow-list of statement shapes, nodes and functions.
+
+Only a single SELECT / WITH / set-operation query passes. Every node must be of an allowed
+type; structural nodes may only carry allowed arguments (so a DuckDB- or Trino-only clause
+that sqlglot would carry through silently is refused); every function must be on the
+function allow-list. Table references are bound here too: a name is a CTE in scope or a
+virtual ``schema.table`` name, nothing else (no file paths, table functions or three-part
+physical names). Syntax that one engine lacks or that sqlglot mis-transpiles is refused on
+every engine, so a query that runs gives the same rows on DuckDB and Trino.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from govfabric.errors import QueryRejected
+
+MAX_SQL_CHARS = 100_000
+MAX_PAREN_DEPTH = 64
+MAX_NODES = 20_000
+MAX_DEPTH = 150
+
+SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "system", "sys", "performance_schema", "mysql")
+
+
+def _classes(*names: str) -> frozenset[type]:
+    return frozenset(getattr(exp, n) for n in names if hasattr(exp, n))
+
+
+#: Structural and operator nodes allowed anywhere (functions are listed apart).
+ALLOWED_NODES: frozenset[type] = _classes(
+    "Select",
+    "Union",
+    "Intersect",
+    "Except",
+    "With",
+    "CTE",
+    "Subquery",
+    "From",
+    "Join",
+    "Where",
+    "Group",
+    "Having",
+    "Qualify",
+    "Order",
+    "Ordered",
+    "Limit",
+    "Offset",
+    "Fetch",
+    "Distinct",
+    "Lateral",
+    "Values",
+    "Table",
+    "TableAlias",
+    "Alias",
+    "Column",
+    "Identifier",
+    "Star",
+    "Literal",
+    "Boolean",
+    "Null",
+    "Paren",
+    "Tuple",
+    "Interval",
+    "Var",
+    "DataType",
+    "DataTypeParam",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "IntDiv",
+    "Mod",
+    "Neg",
+    "DPipe",
+    "EQ",
+    "NEQ",
+    "GT",
+    "GTE",
+    "LT",
+    "LTE",
+    "NullSafeEQ",
+    "NullSafeNEQ",
+    "And",
+    "Or",
+    "Not",
+    "Is",
+    "In",
+    "Between",
+    "Like",
+    "ILike",
+    "Exists",
+    "Any",
+    "All",
+    "Case",
+    "If",
+    "Window",
+    "WindowSpec",
+    "Cast",
+    "TryCast",
+    "LimitOptions",
+)
+
+#: Functions allowed (sqlglot classes, so each is transpiled by meaning, not by name).
+ALLOWED_FUNCTIONS: frozenset[type] = _classes(
+    # aggregates
+    "Count",
+    "Sum",
+    "Avg",
+    "Min",
+    "Max",
+    "Stddev",
+    "StddevPop",
+    "StddevSamp",
+    "Variance",
+    "VariancePop",
+    "CountIf",
+    "LogicalAnd",
+    "LogicalOr",
+    "Corr",
+    "CovarPop",
+    "CovarSamp",
+    # windows
+    "RowNumber",
+    "Rank",
+    "DenseRank",
+    "PercentRank",
+    "CumeDist",
+    "Ntile",
+    "Lag",
+    "Lead",
+    "FirstValue",
+    "LastValue",
+    "NthValue",
+    # strings
+    "Lower",
+    "Upper",
+    "Length",
+    "Substring",
+    "Trim",
+    "Concat",
+    "ConcatWs",
+    "Replace",
+    "Left",
+    "Right",
+    "StrPosition",
+    "Reverse",
+    "Pad",
+    "RegexpLike",
+    "RegexpExtract",
+    "StartsWith",
+    # math
+    "Abs",
+    "Round",
+    "Ceil",
+    "Floor",
+    "Pow",
+    "Sqrt",
+    "Ln",
+    "Exp",
+    "Sign",
+    # dates
+    "Extract",
+    "CurrentDate",
+    "CurrentTimestamp",
+    "DateTrunc",
+    "TimestampTrunc",
+    "DateAdd",
+    "DateSub",
+    "DateDiff",
+    "Year",
+    "Month",
+    "Day",
+    "Quarter",
+    "StrToDate",
+    "StrToTime",
+    "TimeToStr",
+    "TsOrDsToDate",
+    "TsOrDsAdd",
+    "TsOrDsDiff",
+    "TimeStrToTime",
+    "TsOrDsToTimestamp",
+    "Date",
+    "DateStrToDate",
+    # conditionals
+    "Coalesce",
+    "Nullif",
+    "Greatest",
+    "Least",
+)
+
+_ALL_ALLOWED = ALLOWED_NODES | ALLOWED_FUNCTIONS
+
+_QUERY_ARGS = {
+    "with_",
+    "expressions",
+    "from_",
+    "joins",
+    "where",
+    "group",
+    "having",
+    "qualify",
+    "order",
+    "limit",
+    "offset",
+    "distinct",
+    "this",
+    "expression",
+}
+#: Arguments a structural node may carry; anything else set on it is refused.
+ALLOWED_ARGS: dict[type, set[str]] = {
+    exp.Select: _QUERY_ARGS,
+    exp.Union: _QUERY_ARGS,
+    exp.Intersect: _QUERY_ARGS,
+    exp.Except: _QUERY_ARGS,
+    exp.Subquery: {"this", "alias", "order", "limit", "offset"},
+    exp.Table: {"this", "db", "catalog", "alias"},
+    exp.Join: {"this", "on", "side", "kind", "using"},
+    exp.Lateral: {"this", "alias"},
+    exp.Star: set(),
+    exp.Group: {"expressions"},
+    exp.Distinct: {"expressions"},
+    exp.Ordered: {"this", "desc", "nulls_first"},
+    exp.Limit: {"expression", "limit_options"},
+    exp.Offset: {"expression"},
+    exp.Fetch: {"direction", "count", "limit_options"},
+    exp.LimitOptions: {"rows"},
+    exp.With: {"expressions"},
+    exp.CTE: {"this", "alias"},
+    exp.Column: {"this", "table"},
+    exp.In: {"this", "expressions", "query"},
+    exp.Values: {"expressions", "alias"},
+    exp.Cast: {"this", "to", "safe"},
+    exp.Count: {"this", "big_int"},
+}
+
+_JOIN_KINDS = {"", "INNER", "OUTER", "CROSS"}
+_VAR_PARENTS = (exp.Extract,)
+
+
+@dataclass
+class Binding:
+    """Table references found in one query: virtual ones (by node) and CTE references."""
+
+    virtual: list[tuple[exp.Table, str]] = field(default_factory=list)
+    cte_refs: list[exp.Table] = field(default_factory=list)
+
+
+def parse_sql(sql: str, dialect: str | None) -> exp.Query:
+    """Parse exactly one query statement; everything else is refused."""
+    if len(sql) > MAX_SQL_CHARS:
+        raise QueryRejected(f"query is {len(sql)} characters; the limit is {MAX_SQL_CHARS}")
+    depth = deepest = 0
+    for ch in sql:
+        if ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    if deepest > MAX_PAREN_DEPTH:
+        raise QueryRejected(f"query nests parentheses {deepest} deep; the limit is {MAX_PAREN_DEPTH}")
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # the Command fallback warning is ours to report
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect or "duckdb") if s is not None]
+    except (ParseError, TokenError) as err:
+        raise QueryRejected(f"could not parse the query as {dialect or 'duckdb'} SQL: {err}") from None
+    except RecursionError:
+        raise QueryRejected("query is nested too deeply to parse") from None
+    except ValueError as err:  # unknown dialect
+        raise QueryRejected(str(err)) from None
+    finally:
+        logger.setLevel(level)
+    if len(statements) != 1:
+        raise QueryRejected(f"send exactly one statement; got {len(statements)}")
+    stmt = statements[0]
+    if isinstance(stmt, exp.Command):
+        raise QueryRejected(
+            f"statement {stmt.name.upper()} is not understood or not allowed; only SELECT queries are"
+        )
+    if not isinstance(stmt, exp.Query):
+        raise QueryRejected(f"only SELECT queries are allowed, not {stmt.key.upper()}")
+    return stmt
+
+
+def _name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Func):
+        return node.sql_name() if not isinstance(node, exp.Anonymous) else str(node.this)
+    return node.key.upper()
+
+
+class Validator:
+    """One pass over the tree: node allow-list, argument allow-list, limits and table binding."""
+
+    def __init__(self) -> None:
+        self.nodes = 0
+        self.binding = Binding()
+
+    def run(self, root: exp.Expression, ctes: frozenset[str] = frozenset()) -> Binding:
+        self._visit(root, ctes, 0)
+        return self.binding
+
+    def _visit(self, node: exp.Expression, ctes: frozenset[str], depth: int) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise QueryRejected(f"query has more than {MAX_NODES} syntax nodes; simplify it")
+        if depth > MAX_DEPTH:
+            raise QueryRejected(f"query is nested more than {MAX_DEPTH} levels deep; simplify it")
+        node.comments = None  # user comments never reach the engine
+        self._check_node(node)
+        if isinstance(node, exp.Table):
+            self._bind_table(node, ctes)
+            alias = node.args.get("alias")
+            if alias is not None:
+                self._visit(alias, ctes, depth + 1)
+            return
+        with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
+        if with_ is not None:
+            if with_.args.get("recursive"):
+                raise QueryRejected("recursive CTEs (WITH RECURSIVE) are not allowed")
+            self._check_node(with_)
+            scope = set(ctes)
+            for cte in with_.expressions:
+                self._check_node(cte)
+                self._visit(cte.this, frozenset(scope), depth + 2)
+                alias = cte.args.get("alias")
+                if alias is not None:
+                    self._visit(alias, frozenset(scope), depth + 2)
+                scope.add(cte.alias_or_name.lower())
+            ctes = frozenset(scope)
+        for key, value in node.args.items():
+            if key == "with_" or value is None:
+                continue
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, exp.Expression):
+                    self._visit(child, ctes, depth + 1)
+
+    def _check_node(self, node: exp.Expression) -> None:
+        cls = type(node)
+        if cls not in _ALL_ALLOWED:
+            if isinstance(node, exp.Func):
+                raise QueryRejected(
+                    f"function {_name(node)} is not on the allow-list of functions for virtual SQL"
+                )
+            raise QueryRejected(f"{_name(node)} is not allowed in virtual SQL")
+        allowed = ALLOWED_ARGS.get(cls)
+        if allowed is not None:
+            for key, value in node.args.items():
+                if value in (None, False, []) or key in allowed:
+                    continue
+                raise QueryRejected(_arg_message(node, key))
+        if isinstance(node, exp.Join):
+            kind = (node.args.get("kind") or "").upper()
+            if kind not in _JOIN_KINDS:
+                raise QueryRejected(f"{kind} JOIN is not portable across engines; use EXISTS / NOT EXISTS")
+        elif isinstance(node, exp.Var):
+            parent = node.parent
+            if not (node.arg_key == "unit" or isinstance(parent, _VAR_PARENTS)):
+                raise QueryRejected(f"keyword {node.name} is not allowed here")
+        elif isinstance(node, exp.Lateral) and not isinstance(node.this, exp.Subquery):
+            raise QueryRejected("LATERAL is allowed only over a subquery")
+        elif isinstance(node, exp.Select):
+            self._check_qualify(node)
+
+    @staticmethod
+    def _check_qualify(node: exp.Select) -> None:
+        if node.args.get("qualify") is not None and any(
+            node.args.get(k) for k in ("order", "limit", "offset")
+        ):
+            raise QueryRejected(
+                "QUALIFY together with ORDER BY / LIMIT / OFFSET is transpiled wrongly for Trino; "
+                "wrap the QUALIFY query in a subquery and order or limit outside it"
+            )
+
+    def _bind_table(self, table: exp.Table, ctes: frozenset[str]) -> None:
+        if not isinstance(table.this, exp.Identifier):
+            raise QueryRejected(
+                f"table functions are not allowed ({_name(table.this)}); query catalog names only"
+            )
+        for part in (table.args.get("db"), table.args.get("catalog")):
+            if part is not None and not isinstance(part, exp.Identifier):
+                raise QueryRejected("table names must be plain schema.table identifiers")
+        name = table.name
+        if table.args.get("catalog") is not None:
+            raise QueryRejected(
+                f"{table.sql()} is a three-part (physical) name; query virtual schema.table names"
+            )
+        if not table.db:
+            if name.lower() in ctes:
+                self.binding.cte_refs.append(table)
+                return
+            if "/" in name or "." in name or "\\" in name or ":" in name:
+                raise QueryRejected(f"file paths are not tables ({name!r}); query catalog names only")
+            raise QueryRejected(f"unknown table {name}: virtual names have the form schema.table")
+        alias = table.args.get("alias")
+        if alias is not None and alias.args.get("columns"):
+            raise QueryRejected(
+                f"column aliases on {table.db}.{name} are not allowed; alias columns in SELECT"
+            )
+        full = f"{table.db}.{name}".lower()
+        self.binding.virtual.append((table, full))
+
+
+def _arg_message(node: exp.Expression, key: str) -> str:
+    what = {
+        ("Group", "all"): "GROUP BY ALL (DuckDB only); list the grouping columns",
+        ("Star", "except_"): "* EXCLUDE / * EXCEPT (engine-specific); list the columns",
+        ("Star", "replace"): "* REPLACE (engine-specific); list the columns",
+        ("Star", "rename"): "* RENAME (engine-specific); list the columns",
+        ("Join", "method"): "NATURAL / POSITIONAL / ASOF joins; join with ON or USING",
+        ("Union", "by_name"): "UNION BY NAME (DuckDB only); align the columns",
+        ("Distinct", "on"): "DISTINCT ON (not portable); use ROW_NUMBER() in a subquery",
+        ("Select", "sample"): "table samples",
+        ("Table", "sample"): "table samples",
+        ("Select", "into"): "SELECT INTO",
+        ("Select", "locks"): "FOR UPDATE / FOR SHARE",
+        ("Column", "db"): "column references with more than two parts (or struct field access)",
+        ("Table", "when"): "time travel (AT / FOR SYSTEM_TIME)",
+        ("LimitOptions", "percent"): "LIMIT … PERCENT",
+        ("LimitOptions", "with_ties"): "FETCH … WITH TIES",
+    }.get((type(node).__name__, key))
+    if what is None:
+        what = f"{key.rstrip('_').upper()} in {type(node).__name__.upper()}"
+    return f"{what} is not allowed in virtual SQL"
+
+
+def is_system_name(name: str) -> bool:
+    """Whether a (virtual) name looks like an engine system catalog (refused with a clear message)."""
+    head = name.lower().split(".", 1)[0]
+    tail = name.lower().rsplit(".", 1)[-1]
+    return head in SYSTEM_SCHEMAS or any(
+        part.startswith(("pg_", "duckdb_", "sqlite_")) for part in (head, tail)
+    )

@@ -1,0 +1,189 @@
+"""Automatic registration: databases and files, idempotent, change sync with versions and notifications."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from govfabric.errors import Conflict, SourceError
+
+
+def make_sqlite(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE t_qy_jbxx (tyshxydm TEXT NOT NULL, qymc TEXT, zczb REAL, clrq TEXT);
+        CREATE TABLE t_jcaj (ajbh TEXT, tyshxydm TEXT, jcrq TEXT);
+        CREATE VIEW v_qy AS SELECT qymc FROM t_qy_jbxx;
+    """)
+    con.executemany("INSERT INTO t_qy_jbxx VALUES (?,?,?,?)",
+                    [("91350100M000100Y43", "北京某科技有限公司", 100.5, "2020-01-02")] * 3)
+    con.commit()
+    con.close()
+
+
+def make_files(root: Path) -> None:
+    (root / "social").mkdir(parents=True)
+    rows = "身份证号,姓名,缴费金额\n110105199001011234,刘䶮,1200.50\n110105198505052345,欧阳娜娜,980\n"
+    (root / "social" / "社保缴费.csv").write_bytes(rows.encode("gb18030"))
+    (root / "plain.tsv").write_text("a\tb\n1\tx\n2\ty\n", encoding="utf-8")
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "纳税"
+    ws.append(["统一社会信用代码", "纳税额"])
+    ws.append(["91350100M000100Y43", 12.5])
+    wb.save(root / "纳税信息.xlsx")
+    (root / "licences.xml").write_text(
+        "<licences><licence><type>营业执照</type><number>A1</number><holder>刘䶮</holder></licence>"
+        "<licence><type>食品经营许可证</type><number>A2</number><holder>张三</holder></licence></licences>",
+        encoding="utf-8")
+    (root / "cases.json").write_text(json.dumps([{"case": "c1", "days": 3}, {"case": "c2", "days": 5}],
+                                                ensure_ascii=False), encoding="utf-8")
+    pl.DataFrame({"k": [1, 2, 3]}).write_parquet(root / "k.parquet")
+
+
+def test_harvest_sqlite_registers_tables_and_views(steward, tmp_path) -> None:  # noqa: ANN001
+    make_sqlite(tmp_path / "mr.db")
+    steward.catalog.add_source("mr", f"sqlite:///{tmp_path / 'mr.db'}", department="市场监管局")
+    report = steward.catalog.harvest("mr")
+    assert sorted(report.added) == ["mr.main.t_jcaj", "mr.main.t_qy_jbxx", "mr.main.v_qy"]
+    d = steward.catalog.dictionary("t_qy_jbxx")
+    assert d["row_count"] == 3 and d["owner_department"] == "市场监管局"
+    assert [c["name"] for c in d["columns"]] == ["tyshxydm", "qymc", "zczb", "clrq"]
+    assert d["columns"][0]["nullable"] is False
+    again = steward.catalog.harvest("mr")
+    assert again.added == [] and again.changed == {} and again.unchanged == 3
+    assert [v.version for v in steward.catalog.versions("t_qy_jbxx")] == [1]
+
+
+def test_harvest_files_keeps_gb18030_text(steward, tmp_path) -> None:  # noqa: ANN001
+    make_files(tmp_path / "files")
+    steward.catalog.add_source("files", str(tmp_path / "files"))
+    report = steward.catalog.harvest("files")
+    assert sorted(report.added) == sorted([
+        "files.social.社保缴费", "files.plain", "files.纳税信息.纳税", "files.licences", "files.cases", "files.k"])
+    social = steward.catalog.dictionary("files.social.社保缴费")
+    assert social["location"]["encoding"] == "gb18030"
+    assert [c["name"] for c in social["columns"]] == ["身份证号", "姓名", "缴费金额"]
+    assert social["row_count"] == 2 and len(social["content_signature"]) == 64
+    tsv = steward.catalog.dictionary("files.plain")
+    assert tsv["location"]["delimiter"] == "\t"
+    xml = steward.catalog.dictionary("files.licences")
+    assert [c["name"] for c in xml["columns"]] == ["type", "number", "holder"] and xml["row_count"] == 2
+    assert steward.catalog.dictionary("files.纳税信息.纳税")["type"] == "sheet"
+    # the name survives: the harvested file reads back with 刘䶮 intact
+    df = pl.read_csv(social["location"]["path"], encoding="gb18030")
+    assert "刘䶮" in df["姓名"].to_list()
+
+
+def test_binary_and_hostile_files_are_refused_with_their_name(steward, tmp_path) -> None:  # noqa: ANN001
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "blob.csv").write_bytes(b"\x00\x01\x02binary")
+    steward.catalog.add_source("bad", str(bad))
+    with pytest.raises(SourceError, match="blob.csv.*binary"):
+        steward.catalog.harvest("bad")
+    (bad / "blob.csv").unlink()
+    (bad / "bomb.xml").write_text('<?xml version="1.0"?><!DOCTYPE z [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]>'
+                                  "<z><r><x>&b;</x></r></z>", encoding="utf-8")
+    with pytest.raises(SourceError, match="bomb.xml.*forbidden"):
+        steward.catalog.harvest("bad")
+    (bad / "bomb.xml").unlink()
+    (bad / "latin.csv").write_bytes("a,b\n\xff\xfe\xfa,1\n".encode("latin-1") * 1)
+    with pytest.raises(SourceError, match="latin.csv"):
+        steward.catalog.harvest("bad")
+    assert steward.catalog.assets(source="bad") == []
+
+
+def test_schema_change_is_versioned_and_consumers_notified(steward, analyst, tmp_path) -> None:  # noqa: ANN001
+    db = tmp_path / "mr.db"
+    make_sqlite(db)
+    steward.catalog.add_source("mr", f"sqlite:///{db}")
+    steward.catalog.harvest("mr")
+    steward.catalog.annotate("t_qy_jbxx", cn_name="企业基本信息", columns={"zczb": {"cn_name": "注册资本"}})
+    analyst.catalog.favorite_add("t_qy_jbxx")
+    analyst.catalog.record_usage(["t_jcaj"])
+    con = sqlite3.connect(db)
+    con.executescript("""
+        ALTER TABLE t_qy_jbxx RENAME COLUMN zczb TO zczb_wy;
+        ALTER TABLE t_qy_jbxx ADD COLUMN djzt TEXT;
+        ALTER TABLE t_qy_jbxx DROP COLUMN clrq;
+        DROP TABLE t_jcaj;
+    """)
+    con.close()
+    report = steward.catalog.harvest("mr")
+    diff = report.changed["mr.main.t_qy_jbxx"]
+    assert diff["renamed"] == [{"from": "zczb", "to": "zczb_wy"}]
+    assert diff["added"] == ["djzt"] and diff["removed"] == ["clrq"]
+    assert report.dropped == ["mr.main.t_jcaj"]
+    d = steward.catalog.dictionary("t_qy_jbxx")
+    assert d["version"] == 2 and d["cn_name"] == "企业基本信息"
+    assert {c["name"]: c["cn_name"] for c in d["columns"]}["zczb_wy"] == "注册资本"  # followed the rename
+    notes = analyst.catalog.notifications()
+    assert {n.kind for n in notes} == {"schema_change"} and len(notes) == 2
+    assert any("t_jcaj" in n.message and "dropped" in n.message for n in notes)
+    assert steward.catalog.notifications() == []
+    assert [v.reason for v in steward.catalog.versions("t_qy_jbxx")] == ["registered", "schema_changed"]
+    assert steward.catalog.assets(source="mr", include_dropped=False)[0].name != "t_jcaj"
+    events = steward.audit.events(action="catalog.harvest")
+    assert events[-1].details["changed"] == 1 and events[-1].details["dropped"] == 1
+
+
+def test_type_change_is_detected(steward, tmp_path) -> None:  # noqa: ANN001
+    import duckdb
+
+    path = tmp_path / "x.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t (a INTEGER, b VARCHAR); COMMENT ON TABLE t IS '测试表'; "
+                "COMMENT ON COLUMN t.a IS '编号'")
+    con.close()
+    steward.catalog.add_source("dk", f"duckdb:///{path}")
+    steward.catalog.harvest("dk")
+    d = steward.catalog.dictionary("dk.main.t")
+    assert d["cn_name"] == "测试表" and d["columns"][0]["cn_name"] == "编号"
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE t ALTER COLUMN a TYPE BIGINT")
+    con.close()
+    report = steward.catalog.harvest("dk")
+    assert report.changed["dk.main.t"]["type_changed"] == [{"column": "a", "from": "INTEGER", "to": "BIGINT"}]
+
+
+def test_a_second_concurrent_harvest_is_refused(steward, tmp_path) -> None:  # noqa: ANN001
+    make_sqlite(tmp_path / "mr.db")
+    steward.catalog.add_source("mr", f"sqlite:///{tmp_path / 'mr.db'}")
+    token = steward.catalog._acquire_lock("mr")  # as if another harvest (this live process) held it
+    try:
+        with pytest.raises(Conflict, match="already running"):
+            steward.catalog.harvest("mr")
+    finally:
+        steward.catalog._release_lock("mr", token)
+    assert steward.catalog.harvest("mr").added
+
+
+@pytest.mark.postgres
+def test_harvest_postgresql_reads_comments(steward, make_pg_database) -> None:  # noqa: ANN001
+    import psycopg
+
+    pg_database = make_pg_database()
+    with psycopg.connect(pg_database, autocommit=True) as c:
+        c.execute("CREATE SCHEMA market")
+        c.execute("CREATE TABLE market.t_yyzz (tyshxydm char(18) PRIMARY KEY, qymc text, zczb numeric(18,2))")
+        c.execute("COMMENT ON TABLE market.t_yyzz IS '企业营业执照信息'")
+        c.execute("COMMENT ON COLUMN market.t_yyzz.qymc IS '企业名称'")
+        c.execute("CREATE VIEW market.v AS SELECT qymc FROM market.t_yyzz")
+        c.execute("INSERT INTO market.t_yyzz VALUES ('91350100M000100Y43', 'x', 1)")
+        c.execute("ANALYZE market.t_yyzz")
+    steward.catalog.add_source("pgsrc", pg_database)
+    report = steward.catalog.harvest("pgsrc")
+    assert sorted(report.added) == ["pgsrc.market.t_yyzz", "pgsrc.market.v"]
+    d = steward.catalog.dictionary("pgsrc.market.t_yyzz")
+    assert d["cn_name"] == "企业营业执照信息"
+    assert [(c["name"], c["type"], c["cn_name"]) for c in d["columns"]][:2] == [
+        ("tyshxydm", "character(18)", None), ("qymc", "text", "企业名称")]
+    assert d["columns"][0]["nullable"] is False
+    assert len(steward.catalog.content_signature("pgsrc.market.t_yyzz")) == 64

@@ -1,0 +1,91 @@
+"""Source registration: URIs, secrets never in plain text, connection errors that say what to fix."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from govfabric.catalog.sources import parse_uri
+from govfabric.errors import AccessDenied, AlreadyExists, SourceError, ValidationFailed
+
+
+def test_parse_uri_strips_password_and_normalises() -> None:
+    p = parse_uri("postgres://alice:s3cr%40t@db.example:5433/market")
+    assert p.kind == "postgresql" and p.password == "s3cr@t"
+    assert p.uri == "postgresql://alice@db.example:5433/market"
+    assert parse_uri("mysql://bob@h/db").uri == "mysql://bob@h:3306/db"
+    with pytest.raises(ValidationFailed, match="database name"):
+        parse_uri("postgresql://u@h:5432/")
+    with pytest.raises(ValidationFailed, match="unsupported"):
+        parse_uri("ftp://x/y")
+
+
+def test_password_is_sealed_not_stored(steward, tmp_path) -> None:  # noqa: ANN001
+    steward.catalog.add_source("pg1", "postgresql://alice:TopSecret-42@127.0.0.1:1/db")
+    with steward.store.engine.connect() as conn:
+        dump = " ".join(str(r) for t in ("catalog_sources", "auth_audit_events")
+                        for r in conn.execute(text(f"SELECT * FROM {t}")))  # noqa: S608
+    assert "TopSecret-42" not in dump
+    src = steward.catalog.source("pg1")
+    assert src.secret.startswith("fernet:")
+    assert steward.catalog.connection_uri(src)[1] == "TopSecret-42"
+    if steward.store.dialect == "sqlite":
+        from pathlib import Path
+
+        steward.store.dispose()  # checkpoint the WAL into the file
+        db = Path(steward.store.engine.url.database)
+        for f in (db, db.with_name(db.name + "-wal")):
+            assert not f.exists() or b"TopSecret-42" not in f.read_bytes()
+
+
+def test_env_reference_is_resolved_only_when_connecting(steward, monkeypatch) -> None:  # noqa: ANN001
+    steward.catalog.add_source("pg2", "postgresql://alice@127.0.0.1:1/db", password_env="PG2_PW")
+    src = steward.catalog.source("pg2")
+    assert src.secret == "env:PG2_PW"
+    with pytest.raises(Exception, match="PG2_PW"):
+        steward.catalog.connection_uri(src)
+    monkeypatch.setenv("PG2_PW", "from-env")
+    assert steward.catalog.connection_uri(src)[1] == "from-env"
+
+
+def test_unreachable_host_is_a_clear_error_without_the_password(steward) -> None:  # noqa: ANN001
+    steward.catalog.add_source("dead", "postgresql://alice:hunter2@127.0.0.1:1/db")
+    with pytest.raises(SourceError, match="unreachable") as err:
+        steward.catalog.test_source("dead")
+    assert "hunter2" not in str(err.value)
+
+
+@pytest.mark.postgres
+def test_wrong_password_is_a_clear_error(steward, pg_url) -> None:  # noqa: ANN001
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute("DROP ROLE IF EXISTS gf_pw_user")
+        c.execute("CREATE ROLE gf_pw_user LOGIN PASSWORD 'right-pw'")
+    host = pg_url.split("@", 1)[1].split("/", 1)[0]
+    # the test cluster authenticates the gf_pw_* roles by password (scripts/services/postgres.sh)
+    steward.catalog.add_source("pwtest", f"postgresql://gf_pw_user:wrong-pw@{host}/postgres")
+    with pytest.raises(SourceError, match="password") as err:
+        steward.catalog.test_source("pwtest")
+    assert "wrong-pw" not in str(err.value)
+    steward.catalog.add_source("pwtest", f"postgresql://gf_pw_user:right-pw@{host}/postgres", replace=True)
+    assert steward.catalog.test_source("pwtest").ok
+
+
+def test_missing_file_and_duplicates(steward, tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(SourceError, match="does not exist"):
+        steward.catalog.add_source("gone", f"sqlite:///{tmp_path}/nope.db")
+    (tmp_path / "a.csv").write_text("x,y\n1,2\n", encoding="utf-8")
+    steward.catalog.add_source("files1", str(tmp_path))
+    (tmp_path / "other").mkdir()
+    with pytest.raises(AlreadyExists):
+        steward.catalog.add_source("files1", str(tmp_path / "other"))
+    with pytest.raises(AlreadyExists, match="already registered as source 'files1'"):
+        steward.catalog.add_source("files2", str(tmp_path))
+    with pytest.raises(ValidationFailed, match="source name"):
+        steward.catalog.add_source("Bad Name", str(tmp_path))
+
+
+def test_analyst_cannot_register(analyst, tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(AccessDenied, match="steward"):
+        analyst.catalog.add_source("x", str(tmp_path))

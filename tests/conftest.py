@@ -1,0 +1,143 @@
+"""Shared fixtures: workspaces on SQLite and on the real PostgreSQL started by .ci/run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def pg_server_url() -> str | None:
+    """The PostgreSQL server for tests; required under CI, skipped locally when absent."""
+    url = os.environ.get("GOVFABRIC_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("GOVFABRIC_TEST_PG_URL is not set under CI: scripts/test.sh must start PostgreSQL")
+        pytest.skip("PostgreSQL not started (run via scripts/test.sh, or set GOVFABRIC_TEST_PG_URL)")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    url = pg_server_url()
+    assert url is not None
+    return url
+
+
+def _with_db(url: str, db: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{db}"
+
+
+@pytest.fixture
+def make_pg_database(pg_url: str) -> Iterator[Callable[[], str]]:
+    """A factory of fresh PostgreSQL databases, all dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"gf_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        made.append(name)
+        return _with_db(pg_url, name)
+
+    yield make
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for name in made:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def pg_database(make_pg_database: Callable[[], str]) -> str:
+    return make_pg_database()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite store, copied for each test (migrating costs more than copying)."""
+    from govfabric.store import Store
+
+    path = tmp_path_factory.mktemp("template") / "store.db"
+    store = Store(f"sqlite:///{path}")
+    store.migrate()
+    store.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_url: str) -> Iterator[str]:
+    """A migrated PostgreSQL database used as the TEMPLATE of each test's store."""
+    import psycopg
+    from psycopg import sql
+
+    from govfabric.store import Store
+
+    name = f"gf_tpl_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    store = Store(_with_db(pg_url, name))
+    store.migrate()
+    store.dispose()
+    yield name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The metadata store URL, once on SQLite and once on PostgreSQL (already migrated)."""
+    if request.param == "sqlite":
+        target = tmp_path / "store.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
+    import psycopg
+    from psycopg import sql
+
+    template = request.getfixturevalue("pg_template")
+    pg_url = request.getfixturevalue("pg_url")
+    name = f"gf_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                       sql.Identifier(template)))
+    request.addfinalizer(lambda: _drop(pg_url, name))
+    return _with_db(pg_url, name)
+
+
+def _drop(pg_url: str, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, store_url: str):  # noqa: ANN201
+    """An initialised workspace (admin) with a steward and an analyst; both store backends."""
+    from govfabric.fabric import init_workspace
+
+    fabric = init_workspace(tmp_path / "ws", store_url=store_url)
+    fabric.add_principal("steward1", ["steward"], department="市场监管局")
+    fabric.add_principal("analyst1", ["analyst"], department="发展改革委", attributes={"region": "110105"})
+    yield fabric
+    fabric.close()
+
+
+@pytest.fixture
+def steward(workspace):  # noqa: ANN001, ANN201
+    f = workspace.as_user("steward1")
+    yield f
+
+
+@pytest.fixture
+def analyst(workspace):  # noqa: ANN001, ANN201
+    yield workspace.as_user("analyst1")
