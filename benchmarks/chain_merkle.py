@@ -80,7 +80,9 @@ def main() -> None:
         f"verify {verify_s * 1e3:.3f} ms; tree {len(blob) / 1e6:.0f} MB"
     )
     if args.anchor:
-        print(f"anchored on the embedded chain in {result['anchor_total_s']} s with {result['transactions']} tx")
+        print(
+            f"anchored on the embedded chain in {result['anchor_total_s']} s with {result['transactions']} tx"
+        )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "chain_merkle.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 

@@ -17,7 +17,14 @@ from govfabric.errors import ConfigError, NotFound
 from govfabric.store.db import Store
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import pyarrow as pa
+
     from govfabric.catalog.service import Catalog
+    from govfabric.virtualization.access import Access
+    from govfabric.virtualization.query import QueryService
+    from govfabric.virtualization.tables import VirtualObjects
 
 DEFAULT_ADMIN = "admin"
 
@@ -51,6 +58,35 @@ class Fabric:
 
         return Catalog(self)
 
+    @cached_property
+    def virtual(self) -> VirtualObjects:
+        """Virtual tables and views."""
+        from govfabric.virtualization.tables import VirtualObjects
+
+        return VirtualObjects(self)
+
+    @cached_property
+    def access(self) -> Access:
+        """Access requests, grants, masks and row filters."""
+        from govfabric.virtualization.access import Access
+
+        return Access(self)
+
+    @cached_property
+    def queries(self) -> QueryService:
+        from govfabric.virtualization.query import QueryService
+
+        return QueryService(self)
+
+    def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
+        """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""
+        return self.queries.sql(query, dialect=dialect, engine=engine)
+
+    def sql_stream(self, query: str, dialect: str | None = None, engine: str | None = None
+                   ) -> Iterator[pa.RecordBatch]:
+        """Run virtual SQL as this principal, streaming Arrow record batches."""
+        return self.queries.stream(query, dialect=dialect, engine=engine)
+
     def as_user(self, user: str) -> Fabric:
         """The same workspace acting as another principal (shares the store's pool)."""
         return Fabric(self.settings, user, self.store)
@@ -65,6 +101,8 @@ class Fabric:
             return principals.list_all(s)
 
     def close(self) -> None:
+        if "queries" in self.__dict__:
+            self.queries.close()
         self.store.dispose()
 
     def __enter__(self) -> Fabric:

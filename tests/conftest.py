@@ -121,7 +121,7 @@ def _drop(pg_url: str, name: str) -> None:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, store_url: str):  # noqa: ANN201
+def workspace(tmp_path: Path, store_url: str):
     """An initialised workspace (admin) with a steward and an analyst; both store backends."""
     from govfabric.fabric import init_workspace
 
@@ -133,11 +133,11 @@ def workspace(tmp_path: Path, store_url: str):  # noqa: ANN201
 
 
 @pytest.fixture
-def steward(workspace):  # noqa: ANN001, ANN201
+def steward(workspace):
     f = workspace.as_user("steward1")
     yield f
 
 
 @pytest.fixture
-def analyst(workspace):  # noqa: ANN001, ANN201
+def analyst(workspace):
     yield workspace.as_user("analyst1")

@@ -58,9 +58,9 @@ class MerkleTree:
         while len(level) > 1:
             n = len(level)
             if new is not None:
-                nxt = [new(NODE + a + b).digest() for a, b in zip(level[0::2], level[1::2])]
+                nxt = [new(NODE + a + b).digest() for a, b in zip(level[0::2], level[1::2], strict=False)]
             else:
-                nxt = [h(NODE + a + b) for a, b in zip(level[0::2], level[1::2])]
+                nxt = [h(NODE + a + b) for a, b in zip(level[0::2], level[1::2], strict=False)]
             if n % 2:
                 nxt.append(level[-1])
             self.levels.append(nxt)
@@ -148,6 +148,28 @@ def _level_sizes(leaf_count: int) -> list[int]:
     while sizes[-1] > 1:
         sizes.append((sizes[-1] + 1) // 2)
     return sizes
+
+
+def sibling_positions(leaf_count: int, index: int) -> list[tuple[int, int]]:
+    """(level, position) of each sibling in leaf ``index``'s proof, leaves being level 0."""
+    if not 0 <= index < leaf_count:
+        raise ValidationFailed(f"leaf index {index} outside a tree of {leaf_count} leaves")
+    out: list[tuple[int, int]] = []
+    i = index
+    for level, n in enumerate(_level_sizes(leaf_count)[:-1]):
+        if (i ^ 1) < n:
+            out.append((level, i ^ 1))
+        i >>= 1
+    return out
+
+
+def tree_chunks(tree: MerkleTree, per_chunk: int) -> list[tuple[int, int, bytes]]:
+    """The tree as (level, chunk number, bytes of up to ``per_chunk`` nodes), for storage in rows."""
+    out = []
+    for level, nodes in enumerate(tree.levels):
+        for chunk, start in enumerate(range(0, len(nodes), per_chunk)):
+            out.append((level, chunk, b"".join(nodes[start : start + per_chunk])))
+    return out
 
 
 def sibling_offsets(leaf_count: int, index: int, width: int = 32) -> list[int]:

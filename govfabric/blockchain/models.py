@@ -83,7 +83,6 @@ class ChainAnchor(Base):
     meta: Mapped[dict] = mapped_column()
     metadata_digest: Mapped[str] = mapped_column(String(64))
     item_count: Mapped[int] = mapped_column(BigInteger)
-    tree: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # read by slices, see service
     contract: Mapped[str] = mapped_column(String(42))
     submitter: Mapped[str] = mapped_column(String(42))
     tx_hash: Mapped[str] = mapped_column(String(66))
@@ -91,6 +90,16 @@ class ChainAnchor(Base):
     block_time: Mapped[datetime] = mapped_column()
     created_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChainAnchorTree(Base):
+    """The anchor's Merkle tree in chunks of nodes: a proof reads a handful of rows, not the whole tree."""
+
+    __tablename__ = "chain_anchor_trees"
+    anchor_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    nodes: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ChainAnchorItem(Base):

@@ -16,15 +16,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, or_, select
 
 from govfabric.blockchain.books import StoreDeploymentBook, StoreJournal, StoreNetworkBook
 from govfabric.blockchain.chains.base import Chain, ChainEvent, TxResult
 from govfabric.blockchain.hashing import get_hash
-from govfabric.blockchain.merkle import MerkleTree, Proof, root_from_proof, sibling_offsets, tree_to_bytes
+from govfabric.blockchain.merkle import MerkleTree, Proof, root_from_proof, sibling_positions, tree_chunks
 from govfabric.blockchain.models import (
     ChainAnchor,
     ChainAnchorItem,
+    ChainAnchorTree,
     ChainDepartment,
     ChainEventRecord,
 )
@@ -43,6 +44,7 @@ from govfabric.store import Store
 KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 HEX = re.compile(r"^[0-9a-fA-F]{2,128}$")
 OPERATOR = "operator"
+TREE_CHUNK = 1024  # nodes per stored row of a Merkle tree (32 KiB)
 
 
 class SettingsLike(Protocol):
@@ -289,7 +291,6 @@ class ChainService:
                 meta=meta,
                 metadata_digest=metadata_digest.hex(),
                 item_count=len(ids),
-                tree=tree_to_bytes(tree),
                 contract=contract,
                 submitter=signer.address,
                 tx_hash=tx.tx_hash,
@@ -312,6 +313,13 @@ class ChainService:
                         "leaf_index": n,
                     }
                     for n in range(len(ids))
+                ],
+            )
+            s.execute(
+                ChainAnchorTree.__table__.insert(),
+                [
+                    {"anchor_id": row.id, "level": lv, "chunk": ch, "nodes": data}
+                    for lv, ch, data in tree_chunks(tree, TREE_CHUNK)
                 ],
             )
             self._index_events(s, tx, None, {})
@@ -431,16 +439,27 @@ class ChainService:
         )
 
     def _read_proof(self, anchor: ChainAnchor, index: int) -> Proof:
-        """Read only the proof's siblings from the stored tree (a 1M-leaf tree is 64 MB)."""
-        offsets = sibling_offsets(anchor.item_count, index)
-        if not offsets:
-            return Proof(index, anchor.item_count, [])
-        cols = [func.substr(ChainAnchor.tree, o + 1, 32) for o in offsets]
-        with self.store.session() as s:
-            row = s.execute(select(*cols).where(ChainAnchor.id == anchor.id)).one()
-        siblings = [bytes(v) if v is not None else b"" for v in row]
-        if any(len(v) != 32 for v in siblings):
-            raise ValidationFailed(f"the stored Merkle tree of anchor {anchor.id} is truncated")
+        """Read only the chunks holding the proof's siblings (a 1M-leaf tree is 64 MB)."""
+        positions = sibling_positions(anchor.item_count, index)
+        wanted = {(lv, pos // TREE_CHUNK) for lv, pos in positions}
+        chunks: dict[tuple[int, int], bytes] = {}
+        if wanted:
+            cond = or_(*(and_(ChainAnchorTree.level == lv, ChainAnchorTree.chunk == ch) for lv, ch in wanted))
+            with self.store.session() as s:
+                for lv, ch, data in s.execute(
+                    select(ChainAnchorTree.level, ChainAnchorTree.chunk, ChainAnchorTree.nodes).where(
+                        ChainAnchorTree.anchor_id == anchor.id, cond
+                    )
+                ):
+                    chunks[(lv, ch)] = bytes(data)
+        siblings = []
+        for lv, pos in positions:
+            data = chunks.get((lv, pos // TREE_CHUNK), b"")
+            start = (pos % TREE_CHUNK) * 32
+            node = data[start : start + 32]
+            if len(node) != 32:
+                raise ValidationFailed(f"the stored Merkle tree of anchor {anchor.id} is missing nodes")
+            siblings.append(node)
         return Proof(index, anchor.item_count, siblings)
 
     def proof_bundle(self, kind: str, item_id: str) -> dict[str, Any]:

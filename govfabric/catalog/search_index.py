@@ -8,8 +8,10 @@ included — from an index.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
@@ -19,7 +21,24 @@ from govfabric.catalog.models import Asset, AssetColumn
 CHUNK = 500
 
 
-def document(asset: Asset, columns: Iterable[AssetColumn]) -> str:
+class AssetDoc(Protocol):
+    """What a search document reads of an asset (an ``Asset`` or a row with these fields)."""
+
+    qualified_name: str
+    name: str
+    cn_name: str | None
+    description: str | None
+    tags: Any
+    caliber: str | None
+
+
+class ColumnDoc(Protocol):
+    name: str
+    cn_name: str | None
+    description: str | None
+
+
+def document(asset: AssetDoc, columns: Iterable[ColumnDoc]) -> str:
     parts = [asset.qualified_name, asset.name, asset.cn_name or "", asset.description or "",
              " ".join(asset.tags or []), asset.caliber or ""]
     for c in columns:
@@ -28,24 +47,42 @@ def document(asset: Asset, columns: Iterable[AssetColumn]) -> str:
 
 
 def index_assets(session: Session, asset_ids: list[str]) -> None:
+    """Rebuild the search documents of these assets (and their FTS5 rows on SQLite).
+
+    Reads plain rows rather than ORM objects (a harvest indexes tens of thousands of
+    assets), and on SQLite deletes old FTS5 rows in one statement: ``asset_id`` is not
+    indexed there, so each delete scans the FTS table. Assets never indexed (empty
+    ``search_text``, as a harvest or import creates them) have no FTS row to delete.
+    """
+    if not asset_ids:
+        return
     is_sqlite = session.get_bind().dialect.name == "sqlite"
+    table = Asset.__table__
+    indexed: list[str] = []
     for start in range(0, len(asset_ids), CHUNK):
         ids = asset_ids[start:start + CHUNK]
-        assets = list(session.scalars(select(Asset).where(Asset.id.in_(ids))))
-        cols: dict[str, list[AssetColumn]] = defaultdict(list)
-        for c in session.scalars(select(AssetColumn).where(AssetColumn.asset_id.in_(ids))
-                                 .order_by(AssetColumn.position)):
+        assets = session.execute(select(Asset.id, Asset.qualified_name, Asset.name, Asset.cn_name,
+                                        Asset.description, Asset.tags, Asset.caliber, Asset.search_text)
+                                 .where(Asset.id.in_(ids))).all()
+        cols: dict[str, list[Any]] = defaultdict(list)
+        for c in session.execute(select(AssetColumn.asset_id, AssetColumn.name, AssetColumn.cn_name,
+                                        AssetColumn.description)
+                                 .where(AssetColumn.asset_id.in_(ids)).order_by(AssetColumn.position)):
             cols[c.asset_id].append(c)
         docs = [{"b_id": a.id, "b_text": document(a, cols[a.id])} for a in assets]
         if not docs:
             continue
-        table = Asset.__table__
-        session.connection().execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(search_text=bindparam("b_text")), docs)
+        indexed.extend(a.id for a in assets if a.search_text)
+        session.connection().execute(update(table).where(table.c.id == bindparam("b_id"))
+                                     .values(search_text=bindparam("b_text")), docs)
         if is_sqlite:
-            session.execute(text("DELETE FROM catalog_search_fts WHERE asset_id IN :ids")
-                            .bindparams(bindparam("ids", expanding=True)), {"ids": ids})
-            session.execute(text("INSERT INTO catalog_search_fts (asset_id, search_text) VALUES (:b_id, :b_text)"),
-                            docs)
-        for a in assets:
-            session.expire(a, ["search_text"])
+            if indexed:
+                session.execute(text("DELETE FROM catalog_search_fts WHERE asset_id IN "
+                                     "(SELECT value FROM json_each(:ids))"), {"ids": json.dumps(indexed)})
+                indexed = []
+            session.execute(text("INSERT INTO catalog_search_fts (asset_id, search_text) "
+                                 "VALUES (:b_id, :b_text)"), docs)
+    idset = set(asset_ids)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Asset) and obj.id in idset:
+            session.expire(obj, ["search_text"])

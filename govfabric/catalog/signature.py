@@ -73,8 +73,9 @@ def _rows(catalog: Catalog, src: Source, a: Asset) -> Iterator[tuple[Any, ...]]:
             while rows := cur.fetchmany(BATCH):
                 yield from rows
     elif src.kind == "mysql":
-        import pymysql
         from urllib.parse import unquote, urlsplit
+
+        import pymysql
 
         dsn, _ = catalog.connection_uri(src)
         p = urlsplit(dsn)

@@ -9,8 +9,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from govfabric.catalog import taxonomy
-from govfabric.cli.common import JSON_OPTION, console, get_fabric, highlight, print_json, print_table, \
-    progress_bar
+from govfabric.cli.common import (
+    JSON_OPTION,
+    console,
+    get_fabric,
+    highlight,
+    print_json,
+    print_table,
+    progress_bar,
+)
 
 app = typer.Typer(help="The data-asset catalog (§8.4.1).", no_args_is_help=True)
 favorite = typer.Typer(help="Your favourite assets (§8.4.1.5).", no_args_is_help=True)

@@ -21,12 +21,16 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# command groups: (module, name); a module exposes `app`
+# command groups: (module[:attribute], name); the attribute defaults to `app`
 GROUPS = (
     ("govfabric.cli.principal", "principal"),
     ("govfabric.cli.source", "source"),
     ("govfabric.cli.catalog", "catalog"),
     ("govfabric.cli.audit", "audit"),
+    ("govfabric.cli.virtual:vt_app", "vt"),
+    ("govfabric.cli.virtual:view_app", "view"),
+    ("govfabric.cli.access:access_app", "access"),
+    ("govfabric.cli.access:policy_app", "policy"),
     ("govfabric.cli.chain", "chain"),
     ("govfabric.cli.mpc", "mpc"),
 )
@@ -45,16 +49,18 @@ def main(
     st.home, st.user, st.debug = home, user, debug
 
 
-for module, name in GROUPS:
+for target, name in GROUPS:
+    module, _, attr = target.partition(":")
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:  # a group whose module is not in this build
         if exc.name != module:
             raise
         continue
-    app.add_typer(mod.app, name=name)
+    app.add_typer(getattr(mod, attr or "app"), name=name)
 
-importlib.import_module("govfabric.cli.workspace").register(app)
+for module in ("govfabric.cli.workspace", "govfabric.cli.sql"):
+    importlib.import_module(module).register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

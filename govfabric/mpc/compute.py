@@ -285,7 +285,7 @@ def finalize(spec: TaskSpec, outputs: dict[str, np.ndarray]) -> dict[str, Any]:
     """Result rows from the decrypted outputs (numbers only; no per-provider figure exists)."""
     c, kind, scheme = spec.computation, spec.computation.kind, plan(spec).scheme
     exact = scheme == "bfv"
-    num = (lambda v: int(round(float(v)))) if exact else (lambda v: float(v) * c.unit)  # noqa: E731
+    num = (lambda v: int(round(float(v)))) if exact else (lambda v: float(v) * c.unit)
     unit = 1.0 if exact else c.unit
     groups = spec.group_keys
     rows: list[dict[str, Any]] = []

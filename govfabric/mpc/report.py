@@ -13,9 +13,10 @@ import json
 import time
 from typing import Any
 
-from govfabric.errors import IntegrityError, SignatureInvalid
+from govfabric.errors import GovfabricError, IntegrityError, SignatureInvalid
 from govfabric.mpc.envelope import Directory, check, envelope_digest
-from govfabric.mpc.signing import KeyPair, canonical, verify as verify_sig
+from govfabric.mpc.signing import KeyPair, canonical
+from govfabric.mpc.signing import verify as verify_sig
 from govfabric.mpc.spec import TaskSpec
 
 FORMAT = "govfabric-mpc-report/1"
@@ -63,6 +64,15 @@ def verify(data: bytes, trusted: Directory | None = None) -> dict[str, Any]:
         raise IntegrityError(f"not a govfabric MPC report: {exc}") from exc
     if canonical(doc) != data:
         raise IntegrityError("report bytes are not in their signed canonical form: the file was altered")
+    try:
+        return _verify(body, sig, trusted)
+    except (IntegrityError, SignatureInvalid):
+        raise
+    except (GovfabricError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise IntegrityError(f"report structure was altered ({type(exc).__name__}: {exc})") from exc
+
+
+def _verify(body: dict[str, Any], sig: dict[str, Any], trusted: Directory | None) -> dict[str, Any]:
     if body.get("format") != FORMAT:
         raise IntegrityError(f"unknown report format {body.get('format')!r}")
     directory = Directory.from_dict(body["directory"])

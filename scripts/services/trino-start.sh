@@ -93,6 +93,7 @@ PROPS
 -XX:+EnableDynamicAgentLoading
 --enable-native-access=ALL-UNNAMED
 $(aot_flags)
+${GOVFABRIC_TRINO_JVM_EXTRA:-}
 PROPS
   cat >"$etc/config.properties" <<PROPS
 coordinator=true
@@ -110,10 +111,10 @@ PROPS
   # The file catalog store reads etc/catalog-store.properties; the launcher runs in the
   # data dir where etc/ links to \$etc, so CREATE CATALOG writes into \$etc/catalog.
   echo "catalog.config-dir=$etc/catalog" >"$etc/catalog-store.properties"
-  echo "io.trino=WARN" >"$etc/log.properties"
+  printf 'io.airlift.bootstrap=WARN\nio.trino=INFO\n' >"$etc/log.properties"
   echo "connector.name=tpch" >"$etc/catalog/tpch.properties"
   echo "connector.name=memory" >"$etc/catalog/memory.properties"
-  if [[ " $GF_TRINO_PLUGINS " == *" hive "* ]]; then
+  if [[ " $GF_TRINO_PLUGINS " == *" hive "* && "${GOVFABRIC_TRINO_FILES_CATALOG:-1}" == 1 ]]; then
     cat >"$etc/catalog/files.properties" <<PROPS
 connector.name=hive
 hive.metastore=file

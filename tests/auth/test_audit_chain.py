@@ -7,19 +7,19 @@ import threading
 from sqlalchemy import text
 
 
-def _events(f, n: int = 5) -> None:  # noqa: ANN001
+def _events(f, n: int = 5) -> None:
     for i in range(n):
         f.audit.append("test.event", f"thing:{i}", {"i": i, "名字": "刘䶮"})
 
 
-def test_intact_chain_verifies(workspace) -> None:  # noqa: ANN001
+def test_intact_chain_verifies(workspace) -> None:
     _events(workspace)
     report = workspace.audit.verify()
     assert report.ok, report.problems
     assert report.events == report.head_seq >= 5
 
 
-def test_edited_event_is_detected(workspace) -> None:  # noqa: ANN001
+def test_edited_event_is_detected(workspace) -> None:
     _events(workspace)
     with workspace.store.engine.begin() as conn:
         conn.execute(text("UPDATE auth_audit_events SET actor = 'mallory' WHERE seq = 4"))
@@ -28,7 +28,7 @@ def test_edited_event_is_detected(workspace) -> None:  # noqa: ANN001
     assert any("event 4" in p and "edited" in p for p in report.problems)
 
 
-def test_deleted_event_is_detected(workspace) -> None:  # noqa: ANN001
+def test_deleted_event_is_detected(workspace) -> None:
     _events(workspace)
     with workspace.store.engine.begin() as conn:
         conn.execute(text("DELETE FROM auth_audit_events WHERE seq = 3"))
@@ -37,7 +37,7 @@ def test_deleted_event_is_detected(workspace) -> None:  # noqa: ANN001
     assert any("missing" in p for p in report.problems)
 
 
-def test_truncated_tail_is_detected(workspace) -> None:  # noqa: ANN001
+def test_truncated_tail_is_detected(workspace) -> None:
     _events(workspace)
     last = workspace.audit.head()[0]
     with workspace.store.engine.begin() as conn:
@@ -47,7 +47,7 @@ def test_truncated_tail_is_detected(workspace) -> None:  # noqa: ANN001
     assert any("tail" in p for p in report.problems)
 
 
-def test_rehashed_forgery_breaks_the_link(workspace) -> None:  # noqa: ANN001
+def test_rehashed_forgery_breaks_the_link(workspace) -> None:
     """Rewriting an event *and* its hash still breaks the next event's link."""
     from govfabric.auth.audit import event_hash
 
@@ -61,7 +61,7 @@ def test_rehashed_forgery_breaks_the_link(workspace) -> None:  # noqa: ANN001
     assert any(f"event {ev.seq + 1}: previous-hash link broken" in p for p in report.problems)
 
 
-def test_concurrent_appends_keep_one_chain(workspace) -> None:  # noqa: ANN001
+def test_concurrent_appends_keep_one_chain(workspace) -> None:
     errors: list[BaseException] = []
 
     def worker(k: int) -> None:

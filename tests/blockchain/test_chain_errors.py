@@ -7,14 +7,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import rpc_url  # type: ignore[import-not-found]
 
 from govfabric.blockchain.books import StoreDeploymentBook, StoreNetworkBook
 from govfabric.blockchain.chains.jsonrpc import JsonRpcChain
 from govfabric.blockchain.service import ChainService
 from govfabric.errors import ChainError
 from govfabric.store import Store
-
-from conftest import rpc_url  # type: ignore[import-not-found]
 
 
 def _store(tmp_path: Path) -> Store:

@@ -15,6 +15,7 @@ from govfabric.blockchain.merkle import (
     Proof,
     proof_from_bytes,
     root_from_proof,
+    sibling_offsets,
     tree_to_bytes,
     verify_proof,
 )
@@ -29,6 +30,7 @@ def test_every_proof_verifies_and_reads_back_from_the_stored_tree(algorithm: str
         blob = tree_to_bytes(tree)
         for i, proof in enumerate(tree.proofs()):
             assert proof == tree.proof(i) == proof_from_bytes(blob, n, i)
+            assert [blob[o : o + 32] for o in sibling_offsets(n, i)] == proof.siblings
             assert verify_proof(leaves[i], proof, tree.root, algorithm)
             assert not verify_proof(leaves[i] + b"x", proof, tree.root, algorithm)
             if n > 1:

@@ -33,7 +33,11 @@ def test_transactions_carry_no_personal_data(service: ChainService) -> None:
     for i, p in enumerate(PEOPLE):
         service.record_grant(f"g{i}", "population", "public-security", p["name"], None)
         service.record_share(
-            hashlib.sha256(p["id"].encode()).hexdigest(), "public-security", "civil-affairs", f"g{i}", "population"
+            hashlib.sha256(p["id"].encode()).hexdigest(),
+            "public-security",
+            "civil-affairs",
+            f"g{i}",
+            "population",
         )
     assert service.verify("asset", f"person/{PEOPLE[1]['id']}", rows[1][1]).ok
 
@@ -42,4 +46,4 @@ def test_transactions_carry_no_personal_data(service: ChainService) -> None:
     leaks = [label for label, needle in _needles().items() if any(needle in data for data in inputs)]
     assert leaks == []
     # the scan itself finds what is there: the department names are public and on chain
-    assert any("public-security".encode() in data for data in inputs)
+    assert any(b"public-security" in data for data in inputs)

@@ -53,7 +53,9 @@ def test_altered_local_records_are_caught(service: ChainService) -> None:
     receipt = service.anchor("asset", list(RECORDS.items()), {})
     with service.store.session() as s:  # someone edits the stored digest to match their changed data
         s.execute(
-            update(ChainAnchorItem).where(ChainAnchorItem.item_id == "enterprise-5").values(digest=sha("forged"))
+            update(ChainAnchorItem)
+            .where(ChainAnchorItem.item_id == "enterprise-5")
+            .values(digest=sha("forged"))
         )
     result = service.verify("asset", "enterprise-5", sha("forged"))
     assert not result.ok
@@ -115,14 +117,20 @@ def test_grants_and_shares_on_chain_and_history(service: ChainService) -> None:
     service.record_grant("grant-1", "market.enterprises", "market-regulation", "analyst.li", expires)
     assert service.is_granted("grant-1", "market.enterprises", "analyst.li")
     assert not service.is_granted("grant-1", "market.enterprises", "analyst.wang")
-    share = service.record_share(sha("v1"), "market-regulation", "public-security", "grant-1", "market.enterprises")
+    share = service.record_share(
+        sha("v1"), "market-regulation", "public-security", "grant-1", "market.enterprises"
+    )
     assert share.record is not None
     service.revoke_grant("grant-1", "market-regulation", asset_id="market.enterprises")
     assert not service.is_granted("grant-1", "market.enterprises", "analyst.li")
     history = service.history("market.enterprises")
     assert [e.event for e in history] == ["Granted", "ShareRecorded", "Revoked"]
     assert all(e.verified_on_chain for e in history)
-    assert history[1].labels == {"provider": "market-regulation", "consumer": "public-security", "grant_id": "grant-1"}
+    assert history[1].labels == {
+        "provider": "market-regulation",
+        "consumer": "public-security",
+        "grant_id": "grant-1",
+    }
     assert history[0].args["expires"] == int(expires.timestamp())
     assert service.history("another.asset") == []
 

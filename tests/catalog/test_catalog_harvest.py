@@ -47,7 +47,7 @@ def make_files(root: Path) -> None:
     pl.DataFrame({"k": [1, 2, 3]}).write_parquet(root / "k.parquet")
 
 
-def test_harvest_sqlite_registers_tables_and_views(steward, tmp_path) -> None:  # noqa: ANN001
+def test_harvest_sqlite_registers_tables_and_views(steward, tmp_path) -> None:
     make_sqlite(tmp_path / "mr.db")
     steward.catalog.add_source("mr", f"sqlite:///{tmp_path / 'mr.db'}", department="市场监管局")
     report = steward.catalog.harvest("mr")
@@ -61,7 +61,7 @@ def test_harvest_sqlite_registers_tables_and_views(steward, tmp_path) -> None:  
     assert [v.version for v in steward.catalog.versions("t_qy_jbxx")] == [1]
 
 
-def test_harvest_files_keeps_gb18030_text(steward, tmp_path) -> None:  # noqa: ANN001
+def test_harvest_files_keeps_gb18030_text(steward, tmp_path) -> None:
     make_files(tmp_path / "files")
     steward.catalog.add_source("files", str(tmp_path / "files"))
     report = steward.catalog.harvest("files")
@@ -81,7 +81,7 @@ def test_harvest_files_keeps_gb18030_text(steward, tmp_path) -> None:  # noqa: A
     assert "刘䶮" in df["姓名"].to_list()
 
 
-def test_binary_and_hostile_files_are_refused_with_their_name(steward, tmp_path) -> None:  # noqa: ANN001
+def test_binary_and_hostile_files_are_refused_with_their_name(steward, tmp_path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "blob.csv").write_bytes(b"\x00\x01\x02binary")
@@ -100,7 +100,7 @@ def test_binary_and_hostile_files_are_refused_with_their_name(steward, tmp_path)
     assert steward.catalog.assets(source="bad") == []
 
 
-def test_schema_change_is_versioned_and_consumers_notified(steward, analyst, tmp_path) -> None:  # noqa: ANN001
+def test_schema_change_is_versioned_and_consumers_notified(steward, analyst, tmp_path) -> None:
     db = tmp_path / "mr.db"
     make_sqlite(db)
     steward.catalog.add_source("mr", f"sqlite:///{db}")
@@ -134,7 +134,7 @@ def test_schema_change_is_versioned_and_consumers_notified(steward, analyst, tmp
     assert events[-1].details["changed"] == 1 and events[-1].details["dropped"] == 1
 
 
-def test_type_change_is_detected(steward, tmp_path) -> None:  # noqa: ANN001
+def test_type_change_is_detected(steward, tmp_path) -> None:
     import duckdb
 
     path = tmp_path / "x.duckdb"
@@ -153,7 +153,7 @@ def test_type_change_is_detected(steward, tmp_path) -> None:  # noqa: ANN001
     assert report.changed["dk.main.t"]["type_changed"] == [{"column": "a", "from": "INTEGER", "to": "BIGINT"}]
 
 
-def test_a_second_concurrent_harvest_is_refused(steward, tmp_path) -> None:  # noqa: ANN001
+def test_a_second_concurrent_harvest_is_refused(steward, tmp_path) -> None:
     make_sqlite(tmp_path / "mr.db")
     steward.catalog.add_source("mr", f"sqlite:///{tmp_path / 'mr.db'}")
     token = steward.catalog._acquire_lock("mr")  # as if another harvest (this live process) held it
@@ -166,7 +166,7 @@ def test_a_second_concurrent_harvest_is_refused(steward, tmp_path) -> None:  # n
 
 
 @pytest.mark.postgres
-def test_harvest_postgresql_reads_comments(steward, make_pg_database) -> None:  # noqa: ANN001
+def test_harvest_postgresql_reads_comments(steward, make_pg_database) -> None:
     import psycopg
 
     pg_database = make_pg_database()

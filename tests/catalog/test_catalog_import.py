@@ -11,7 +11,7 @@ from govfabric.errors import ValidationFailed
 HEADER = "名称,中文名称,描述,所属部门,层级,数据领域,主题库,共享属性,开放属性,更新频率,标签,字段\n"
 
 
-def test_import_csv_with_chinese_headers(steward, tmp_path) -> None:  # noqa: ANN001
+def test_import_csv_with_chinese_headers(steward, tmp_path) -> None:
     f = tmp_path / "assets.csv"
     f.write_text(HEADER + "elic,电子证照目录,全市电子证照,市数据局,市级,电子证照,电子证照库,有条件共享,不予开放,每日,"
                  "证照;目录,\"zzbh:VARCHAR:证照编号;zzlx::证照类型\"\n"
@@ -26,13 +26,13 @@ def test_import_csv_with_chinese_headers(steward, tmp_path) -> None:  # noqa: AN
     assert steward.catalog.search("电子证照")[0].qualified_name == "manual.elic"
 
 
-def test_import_gb18030_csv(steward, tmp_path) -> None:  # noqa: ANN001
+def test_import_gb18030_csv(steward, tmp_path) -> None:
     f = tmp_path / "gb.csv"
     f.write_bytes((HEADER + "p,人口信息䶮,,市公安局,市级,自然人,,有条件共享,不予开放,每日,,\n").encode("gb18030"))
     assert steward.catalog.import_file(f)[0].cn_name == "人口信息䶮"
 
 
-def test_any_invalid_row_imports_nothing_and_names_every_row(steward, tmp_path) -> None:  # noqa: ANN001
+def test_any_invalid_row_imports_nothing_and_names_every_row(steward, tmp_path) -> None:
     f = tmp_path / "bad.csv"
     f.write_text(HEADER
                  + "ok1,好的,,市数据局,市级,,,,,,,\n"
@@ -50,7 +50,7 @@ def test_any_invalid_row_imports_nothing_and_names_every_row(steward, tmp_path) 
     assert "catalog.import" not in events
 
 
-def test_unknown_field_and_already_registered(steward, tmp_path) -> None:  # noqa: ANN001
+def test_unknown_field_and_already_registered(steward, tmp_path) -> None:
     f = tmp_path / "a.json"
     f.write_text(json.dumps([{"name": "x", "owner_department": "d", "colour": "red"}]), encoding="utf-8")
     with pytest.raises(ValidationFailed, match="row 1: colour: Extra inputs"):
@@ -62,7 +62,7 @@ def test_unknown_field_and_already_registered(steward, tmp_path) -> None:  # noq
         steward.catalog.import_file(f)
 
 
-def test_import_xlsx_and_malformed_files(steward, tmp_path) -> None:  # noqa: ANN001
+def test_import_xlsx_and_malformed_files(steward, tmp_path) -> None:
     from openpyxl import Workbook
 
     wb = Workbook()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 
-def _seed(steward, tmp_path) -> None:  # noqa: ANN001
+def _seed(steward, tmp_path) -> None:
     rows = [
-        {"name": "t_yyzz", "cn_name": "企业营业执照信息", "owner_department": "市场监管局", "data_domain": "legal_entity",
+        {"name": "t_yyzz", "cn_name": "企业营业执照信息", "owner_department": "市场监管局",
+         "data_domain": "legal_entity",
          "columns": [{"name": "tyshxydm", "cn_name": "统一社会信用代码"}, {"name": "qymc", "cn_name": "企业名称"}]},
         {"name": "yyzz", "cn_name": "营业执照", "owner_department": "市场监管局", "tags": ["证照"]},
         {"name": "t_rk", "cn_name": "人口基本信息", "owner_department": "公安局",
@@ -21,7 +22,7 @@ def _seed(steward, tmp_path) -> None:  # noqa: ANN001
     steward.catalog.import_file(f)
 
 
-def test_chinese_substring_ranked_and_highlighted(steward, tmp_path) -> None:  # noqa: ANN001
+def test_chinese_substring_ranked_and_highlighted(steward, tmp_path) -> None:
     _seed(steward, tmp_path)
     hits = steward.catalog.search("营业执照")
     assert [h.name for h in hits] == ["yyzz", "t_yyzz", "t_rk"]  # exact > contains > description
@@ -29,7 +30,7 @@ def test_chinese_substring_ranked_and_highlighted(steward, tmp_path) -> None:  #
     assert any(f == "description" for f, _ in hits[2].matches)
 
 
-def test_columns_two_characters_and_several_terms(steward, tmp_path) -> None:  # noqa: ANN001
+def test_columns_two_characters_and_several_terms(steward, tmp_path) -> None:
     _seed(steward, tmp_path)
     assert [h.name for h in steward.catalog.search("身份证")] == ["t_rk"]
     assert {h.name for h in steward.catalog.search("企业")} == {"t_yyzz"}
@@ -41,7 +42,7 @@ def test_columns_two_characters_and_several_terms(steward, tmp_path) -> None:  #
     assert [h.name for h in steward.catalog.search("营业执照", data_domain="自然人")] == ["t_rk"]
 
 
-def test_recent_and_hot_searches(steward, analyst, tmp_path) -> None:  # noqa: ANN001
+def test_recent_and_hot_searches(steward, analyst, tmp_path) -> None:
     _seed(steward, tmp_path)
     for q in ("营业执照", "身份证", "营业执照", "无此资产"):
         analyst.catalog.search(q)
@@ -52,7 +53,7 @@ def test_recent_and_hot_searches(steward, analyst, tmp_path) -> None:  # noqa: A
     assert "无此资产" not in dict(steward.catalog.hot_searches())  # no results, not hot
 
 
-def test_dropped_assets_are_not_found(steward, tmp_path) -> None:  # noqa: ANN001
+def test_dropped_assets_are_not_found(steward, tmp_path) -> None:
     import sqlite3
 
     db = tmp_path / "x.db"

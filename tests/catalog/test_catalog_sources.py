@@ -20,7 +20,7 @@ def test_parse_uri_strips_password_and_normalises() -> None:
         parse_uri("ftp://x/y")
 
 
-def test_password_is_sealed_not_stored(steward, tmp_path) -> None:  # noqa: ANN001
+def test_password_is_sealed_not_stored(steward, tmp_path) -> None:
     steward.catalog.add_source("pg1", "postgresql://alice:TopSecret-42@127.0.0.1:1/db")
     with steward.store.engine.connect() as conn:
         dump = " ".join(str(r) for t in ("catalog_sources", "auth_audit_events")
@@ -38,7 +38,7 @@ def test_password_is_sealed_not_stored(steward, tmp_path) -> None:  # noqa: ANN0
             assert not f.exists() or b"TopSecret-42" not in f.read_bytes()
 
 
-def test_env_reference_is_resolved_only_when_connecting(steward, monkeypatch) -> None:  # noqa: ANN001
+def test_env_reference_is_resolved_only_when_connecting(steward, monkeypatch) -> None:
     steward.catalog.add_source("pg2", "postgresql://alice@127.0.0.1:1/db", password_env="PG2_PW")
     src = steward.catalog.source("pg2")
     assert src.secret == "env:PG2_PW"
@@ -48,7 +48,7 @@ def test_env_reference_is_resolved_only_when_connecting(steward, monkeypatch) ->
     assert steward.catalog.connection_uri(src)[1] == "from-env"
 
 
-def test_unreachable_host_is_a_clear_error_without_the_password(steward) -> None:  # noqa: ANN001
+def test_unreachable_host_is_a_clear_error_without_the_password(steward) -> None:
     steward.catalog.add_source("dead", "postgresql://alice:hunter2@127.0.0.1:1/db")
     with pytest.raises(SourceError, match="unreachable") as err:
         steward.catalog.test_source("dead")
@@ -56,7 +56,7 @@ def test_unreachable_host_is_a_clear_error_without_the_password(steward) -> None
 
 
 @pytest.mark.postgres
-def test_wrong_password_is_a_clear_error(steward, pg_url) -> None:  # noqa: ANN001
+def test_wrong_password_is_a_clear_error(steward, pg_url) -> None:
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as c:
@@ -72,7 +72,7 @@ def test_wrong_password_is_a_clear_error(steward, pg_url) -> None:  # noqa: ANN0
     assert steward.catalog.test_source("pwtest").ok
 
 
-def test_missing_file_and_duplicates(steward, tmp_path) -> None:  # noqa: ANN001
+def test_missing_file_and_duplicates(steward, tmp_path) -> None:
     with pytest.raises(SourceError, match="does not exist"):
         steward.catalog.add_source("gone", f"sqlite:///{tmp_path}/nope.db")
     (tmp_path / "a.csv").write_text("x,y\n1,2\n", encoding="utf-8")
@@ -86,6 +86,6 @@ def test_missing_file_and_duplicates(steward, tmp_path) -> None:  # noqa: ANN001
         steward.catalog.add_source("Bad Name", str(tmp_path))
 
 
-def test_analyst_cannot_register(analyst, tmp_path) -> None:  # noqa: ANN001
+def test_analyst_cannot_register(analyst, tmp_path) -> None:
     with pytest.raises(AccessDenied, match="steward"):
         analyst.catalog.add_source("x", str(tmp_path))

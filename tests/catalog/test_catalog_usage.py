@@ -9,14 +9,14 @@ import pytest
 from govfabric.errors import AlreadyExists, NotFound
 
 
-def _one(steward, tmp_path) -> None:  # noqa: ANN001
+def _one(steward, tmp_path) -> None:
     f = tmp_path / "a.json"
     f.write_text(json.dumps([{"name": "t_a", "cn_name": "甲表", "owner_department": "d"},
                              {"name": "t_b", "owner_department": "d"}]), encoding="utf-8")
     steward.catalog.import_file(f)
 
 
-def test_favourites_are_per_user(steward, analyst, tmp_path) -> None:  # noqa: ANN001
+def test_favourites_are_per_user(steward, analyst, tmp_path) -> None:
     _one(steward, tmp_path)
     analyst.catalog.favorite_add("t_a")
     analyst.catalog.favorite_add("manual.t_b")
@@ -32,7 +32,7 @@ def test_favourites_are_per_user(steward, analyst, tmp_path) -> None:  # noqa: A
         "catalog.favorite.add", "catalog.favorite.add", "catalog.favorite.remove"]
 
 
-def test_usage_counts_uses_distributions_and_consumers(steward, analyst, tmp_path) -> None:  # noqa: ANN001
+def test_usage_counts_uses_distributions_and_consumers(steward, analyst, tmp_path) -> None:
     _one(steward, tmp_path)
     analyst.catalog.record_usage(["t_a", "t_b"])
     analyst.catalog.record_usage(["t_a"])

@@ -106,8 +106,14 @@ def _run(cluster: Cluster, spec: TaskSpec, decisions: dict[str, str] | None = No
     for src in spec.sources:
         seen = [t for t in cluster.handle(src.party).pending() if t["task_id"] == task_id][0]
         assert seen["columns"] == src.columns() and seen["computation"]["kind"] == spec.computation.kind
-        cluster.handle(src.party).review(task_id, (decisions or {}).get(src.party, "approve"))
-    return task_id, cluster.handle("scheduler").wait(task_id, timeout=180)
+        decision = (decisions or {}).get(src.party, "approve")
+        cluster.handle(src.party).review(task_id, decision)
+        if decision == "reject":
+            break
+    st = cluster.handle("scheduler").wait(task_id, timeout=180)
+    t = [e["time"] for e in st["log"]]
+    print(spec.computation.kind, [(e["step"], round(e["time"] - t[0], 2)) for e in st["log"]])
+    return task_id, st
 
 
 def _spec(kind: str, **computation: object) -> TaskSpec:

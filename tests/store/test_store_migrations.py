@@ -35,7 +35,7 @@ def test_models_and_migrations_agree(store_url: str) -> None:
     store.dispose()
 
 
-def test_sqlite_store_uses_wal(tmp_path) -> None:  # noqa: ANN001
+def test_sqlite_store_uses_wal(tmp_path) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     store.migrate()
     with store.engine.connect() as conn:

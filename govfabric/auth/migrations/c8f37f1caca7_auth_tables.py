@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-import govfabric.store.base
 
+import govfabric.store.base
 
 revision = 'c8f37f1caca7'
 down_revision = None

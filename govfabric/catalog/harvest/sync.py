@@ -126,8 +126,8 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
             if m.content_signature:
                 old.content_signature, old.signature_algo = m.content_signature, m.signature_algo
             new_versions.append(dict(id=new_id(), asset_id=old.id, version=old.version, structure=structure,
-                                     structure_hash=shash, diff=diff, reason="schema_changed", created_by=actor,
-                                     created_at=now))
+                                     structure_hash=shash, diff=diff, reason="schema_changed",
+                                     created_by=actor, created_at=now))
             report.changed[qn] = diff
             touched.append(old.id)
         else:
@@ -147,13 +147,10 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
                                      reason="dropped", created_by=actor, created_at=now))
             report.dropped.append(qn)
             touched.append(old.id)
-    if new_assets:
-        session.execute(insert(Asset), new_assets)
-    if new_columns:
-        session.execute(insert(AssetColumn), new_columns)
-    if new_versions:
-        session.execute(insert(AssetVersion), new_versions)
     session.flush()
+    _insert(session, Asset, new_assets)
+    _insert(session, AssetColumn, new_columns)
+    _insert(session, AssetVersion, new_versions)
     index_assets(session, touched)
     changed_ids = {a.id: a for a in existing.values() if a.qualified_name in report.changed
                    or a.qualified_name in report.dropped}
@@ -186,5 +183,13 @@ def _rewrite_columns(session: Session, asset: Asset, m: TableMeta, diff: dict[st
             (before.description if before else None), unit=before.unit if before else None,
             tags=list(before.tags) if before else [],
         ))
+    _insert(session, AssetColumn, rows)
+
+
+def _insert(session: Session, model: type[Asset] | type[AssetColumn] | type[AssetVersion],
+            rows: list[dict[str, Any]]) -> None:
+    """One executemany on the table (rows share their keys). The ORM's bulk insert leaves out
+    None values and so splits rows into a statement per run of equal key sets — thousands of
+    statements for a large harvest."""
     if rows:
-        session.execute(insert(AssetColumn), rows)
+        session.execute(insert(model.__table__), rows)

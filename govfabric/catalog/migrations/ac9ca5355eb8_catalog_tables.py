@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-import govfabric.store.base
 
+import govfabric.store.base
 
 revision = 'ac9ca5355eb8'
 down_revision = None

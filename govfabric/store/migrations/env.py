@@ -12,7 +12,7 @@ config = context.config
 only_prefix = config.attributes.get("only_prefix")
 
 
-def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001
+def include_object(obj, name, type_, reflected, compare_to):
     if type_ == "table" and only_prefix:
         return bool(name and name.startswith(only_prefix))
     if type_ != "table" and only_prefix:

@@ -1,8 +1,8 @@
 """chain tables
 
-Revision ID: 4196036dc0f5
+Revision ID: d0387b4c7510
 Revises:
-Create Date: 2026-11-27 11:44:11.169749
+Create Date: 2026-11-27 11:52:13.538178
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 import govfabric.store.base
 
-revision = "4196036dc0f5"
+revision = "d0387b4c7510"
 down_revision = None
 branch_labels = ("blockchain",)
 depends_on = None
@@ -37,6 +37,14 @@ def upgrade() -> None:
         batch_op.create_index("ix_chain_anchor_items_kind_item", ["kind", "item_id"], unique=False)
 
     op.create_table(
+        "chain_anchor_trees",
+        sa.Column("anchor_id", sa.String(length=32), nullable=False),
+        sa.Column("level", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("chunk", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("nodes", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("anchor_id", "level", "chunk", name=op.f("pk_chain_anchor_trees")),
+    )
+    op.create_table(
         "chain_anchors",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("chain_key", sa.String(length=100), nullable=False),
@@ -46,7 +54,6 @@ def upgrade() -> None:
         sa.Column("meta", sa.JSON(), nullable=False),
         sa.Column("metadata_digest", sa.String(length=64), nullable=False),
         sa.Column("item_count", sa.BigInteger(), nullable=False),
-        sa.Column("tree", sa.LargeBinary(), nullable=False),
         sa.Column("contract", sa.String(length=42), nullable=False),
         sa.Column("submitter", sa.String(length=42), nullable=False),
         sa.Column("tx_hash", sa.String(length=66), nullable=False),
@@ -138,6 +145,7 @@ def downgrade() -> None:
     op.drop_table("chain_deployments")
     op.drop_table("chain_departments")
     op.drop_table("chain_anchors")
+    op.drop_table("chain_anchor_trees")
     with op.batch_alter_table("chain_anchor_items", schema=None) as batch_op:
         batch_op.drop_index("ix_chain_anchor_items_kind_item")
         batch_op.drop_index(batch_op.f("ix_chain_anchor_items_anchor_id"))

@@ -1,0 +1,113 @@
+"""``govfabric sql`` — virtual SQL across departments — and ``govfabric engine status``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import pyarrow as pa
+import typer
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, print_table
+
+engine_app = typer.Typer(help="Query engines and the data access layer's monitoring.", no_args_is_help=True)
+FORMATS = ("table", "csv", "json", "parquet")
+TABLE_ROWS = 1000
+
+
+def _write(batches: object, fmt: str, output: str | None) -> int:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    rows = 0
+    it = iter(batches)  # type: ignore[call-overload]
+    first = next(it, None)
+    if fmt == "parquet":
+        if not output:
+            raise typer.BadParameter("--format parquet needs --output FILE")
+        if first is None:
+            return 0
+        with pq.ParquetWriter(output, first.schema) as w:
+            for b in [first, *it]:
+                w.write_batch(b)
+                rows += b.num_rows
+        return rows
+    sink = open(output, "wb") if output else sys.stdout.buffer
+    try:
+        if fmt == "csv":
+            if first is not None:
+                with pacsv.CSVWriter(sink, first.schema) as w:
+                    for b in [first, *it]:
+                        w.write_batch(b)
+                        rows += b.num_rows
+        else:  # json lines
+            for b in [first, *it] if first is not None else []:
+                for rec in b.to_pylist():
+                    sink.write((json.dumps(rec, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+                rows += b.num_rows
+    finally:
+        if output:
+            sink.close()
+        else:
+            sink.flush()
+    return rows
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sql")
+    def sql(
+        ctx: typer.Context,
+        query: str = typer.Argument(..., help="SELECT over virtual tables and views"),
+        engine: Optional[str] = typer.Option(None, help="duckdb (default) | trino"),  # noqa: UP045
+        dialect: Optional[str] = typer.Option(None, help="dialect of QUERY: mysql, postgres, oracle, …"),  # noqa: UP045
+        fmt: str = typer.Option("table", "--format", help=" | ".join(FORMATS)),
+        output: Optional[str] = typer.Option(None, "--output", "-o", help="write to FILE"),  # noqa: UP045
+        explain: bool = typer.Option(False, "--explain", help="show the rewritten SQL per engine; run nothing"),
+    ) -> None:
+        """Run virtual SQL as you: only granted columns and rows, masks applied."""
+        if fmt not in FORMATS:
+            raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+        fabric = get_fabric(ctx)
+        if explain:
+            for name, text in fabric.queries.explain(query, dialect=dialect).items():
+                console.print(f"[bold]-- {name}[/bold]")
+                console.print(Syntax(text, "sql", word_wrap=True))
+            return
+        batches = fabric.sql_stream(query, dialect=dialect, engine=engine)
+        if fmt != "table":
+            rows = _write(batches, fmt, output)
+            if output:
+                console.print(f"wrote {rows} rows to {escape(output)}")
+            return
+        collected = list(batches)
+        table = pa.Table.from_batches(collected) if collected else pa.table({})
+        t = Table(show_lines=False)
+        for name in table.column_names:
+            t.add_column(escape(name))
+        for rec in table.slice(0, TABLE_ROWS).to_pylist():
+            t.add_row(*[escape("" if v is None else str(v)) for v in rec.values()])
+        console.print(t)
+        more = f" (showing {TABLE_ROWS})" if table.num_rows > TABLE_ROWS else ""
+        console.print(f"[dim]{table.num_rows} row(s){more}[/dim]")
+
+    @engine_app.command("status")
+    def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+        """Engines, sources reachable, queries run, errors and latency."""
+        st = get_fabric(ctx).queries.status()
+        if as_json:
+            print_json(st)
+            return
+        print_table([{"engine": k, **{x: v.get(x) for x in ("version", "reachable", "error")}}
+                     for k, v in st["engines"].items()], ["engine", "version", "reachable", "error"], "Engines")
+        print_table(st["sources"], ["source", "kind", "reachable", "latency_ms", "error"], "Sources")
+        print_table(st["queries"], ["engine", "status", "count", "avg_ms", "max_ms"], "Queries")
+        console.print(f"latency p50 {st['latency_ms']['p50']} ms, p95 {st['latency_ms']['p95']} ms "
+                      f"over the last {st['latency_ms']['n']} queries; virtual tables: "
+                      f"{st['virtual_tables']['total']}, broken: {', '.join(st['virtual_tables']['broken']) or 'none'}")
+
+    app.add_typer(engine_app, name="engine")
+

@@ -1,0 +1,99 @@
+"""``govfabric vt`` and ``govfabric view`` — virtual tables and views (§8.4.2.2)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, print_table
+
+vt_app = typer.Typer(help="Virtual tables: stable names over catalog assets.", no_args_is_help=True)
+view_app = typer.Typer(help="Virtual views: SQL over virtual tables, versioned.", no_args_is_help=True)
+OptStr = Optional[str]  # noqa: UP045 (typer needs Optional)
+
+
+def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise typer.BadParameter(f"{what} {item!r} must look like a=b")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+@vt_app.command("create")
+def vt_create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="virtual name schema.table, e.g. market.enterprise"),
+    source_asset: str = typer.Option(..., "--from", help="catalog asset, e.g. mr_db.main.t_qy_jbxx"),
+    rename: list[str] = typer.Option(None, "--rename", help="physical=virtual (repeatable)"),
+    cast: list[str] = typer.Option(None, "--cast", help="virtual=TYPE (repeatable)"),
+    hide: list[str] = typer.Option(None, "--hide", help="virtual column to hide (repeatable)"),
+    only: list[str] = typer.Option(None, "--only", help="keep only these physical columns"),
+    description: OptStr = typer.Option(None),
+) -> None:
+    """Create a virtual table over a catalog asset."""
+    renames: dict[str, str] = {}
+    for r in rename or []:
+        renames.update(_pairs(r.split(","), "--rename"))
+    row = get_fabric(ctx).virtual.create_table(name, source_asset, renames=renames, casts=_pairs(cast, "--cast"),
+                                               hidden=hide, only=only, description=description)
+    console.print(f"virtual table [bold]{row.name}[/bold]: " + ", ".join(c["name"] for c in row.columns))
+
+
+@vt_app.command("map")
+def vt_map(ctx: typer.Context, name: str,
+           column: list[str] = typer.Option(..., "--column", help="virtual=physical (repeatable)")) -> None:
+    """Re-point virtual columns at physical columns (absorbs a change at the source)."""
+    row = get_fabric(ctx).virtual.remap(name, _pairs(column, "--column"))
+    console.print(f"{row.name} is now version {row.version} ({row.status})")
+
+
+@vt_app.command("list")
+def vt_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Virtual tables and whether they still match their source."""
+    rows = [{"name": r.name, "columns": len(r.columns), "version": r.version, "status": r.status,
+             "problem": r.problem} for r in get_fabric(ctx).virtual.tables()]
+    print_table(rows, ["name", "columns", "version", "status", "problem"], "Virtual tables", as_json)
+
+
+@vt_app.command("show")
+def vt_show(ctx: typer.Context, name: str, as_json: bool = JSON_OPTION) -> None:
+    """A virtual table's column mapping."""
+    r = get_fabric(ctx).virtual.table(name)
+    if as_json:
+        print_json({"name": r.name, "columns": r.columns, "version": r.version, "status": r.status})
+        return
+    print_table(r.columns, ["name", "cn_name", "type", "physical", "expr", "hidden"], f"{r.name} v{r.version}")
+
+
+@view_app.command("create")
+def view_create(
+    ctx: typer.Context,
+    name: str,
+    sql: str = typer.Option(..., "--sql", help="SELECT over virtual tables/views"),
+    dialect: str = typer.Option("duckdb", help="SQL dialect of --sql"),
+    description: OptStr = typer.Option(None),
+    replace: bool = typer.Option(False, "--replace", help="define a new version"),
+) -> None:
+    """Define (or redefine) a virtual view; its dependencies are recorded."""
+    row = get_fabric(ctx).virtual.create_view(name, sql, dialect=dialect, description=description, replace=replace)
+    console.print(f"view [bold]{row.name}[/bold] v{row.version} reads {escape(', '.join(row.depends_on))}")
+
+
+@view_app.command("list")
+def view_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Views, re-checked: a view broken by an upstream change is flagged."""
+    rows = [{"name": v.name, "version": v.version, "depends_on": v.depends_on, "status": v.status,
+             "problem": v.problem} for v in get_fabric(ctx).virtual.views()]
+    print_table(rows, ["name", "version", "depends_on", "status", "problem"], "Views", as_json)
+
+
+@view_app.command("versions")
+def view_versions(ctx: typer.Context, name: str, as_json: bool = JSON_OPTION) -> None:
+    rows = [{"version": v.version, "by": v.created_by, "at": v.created_at, "sql": v.sql, "depends_on": v.depends_on}
+            for v in get_fabric(ctx).virtual.view_versions(name)]
+    print_table(rows, ["version", "by", "at", "depends_on", "sql"], f"{name} versions", as_json)

@@ -1,0 +1,169 @@
+"""Run virtual SQL: plan (pipeline) → execute (engine) → record (usage, audit, query log).
+
+Every query — answered, refused or failed — is recorded: the monitoring view and the
+auditors read the same records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlalchemy import func, select
+
+from govfabric.auth.audit import append
+from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
+from govfabric.virtualization.engines import REGISTRY, Binding, Engine, engine_class
+from govfabric.virtualization.models import QueryLog, VirtualTableRow
+from govfabric.virtualization.pipeline import PlannedQuery, plan
+from govfabric.virtualization.tables import CatalogResolver
+
+if TYPE_CHECKING:
+    from govfabric.fabric import Fabric
+
+
+class QueryService:
+    def __init__(self, fabric: Fabric) -> None:
+        self.fabric = fabric
+        self._engines: dict[str, Engine] = {}
+
+    def engine(self, name: str | None = None) -> Engine:
+        name = name or self.fabric.settings.default_engine
+        if name not in self._engines:
+            self._engines[name] = engine_class(name)(self.fabric)
+        return self._engines[name]
+
+    def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None,
+             keep_virtual: bool = False) -> tuple[PlannedQuery, list[Binding]]:
+        from govfabric.virtualization.access import Access
+
+        ename = engine or self.fabric.settings.default_engine
+        with self.fabric.store.session() as s:
+            resolver = CatalogResolver(s, [ename])
+            policy = Access(self.fabric).policy_for(self.fabric.actor, s)
+            planned = plan(sql, dialect=dialect, engine=ename, resolver=resolver, policy=policy,
+                           keep_virtual=keep_virtual)
+            bindings = [resolver.bindings[t] for t in planned.tables_used if t in resolver.bindings]
+        return planned, bindings
+
+    def stream(self, sql: str, *, dialect: str | None = None, engine: str | None = None
+               ) -> Iterator[pa.RecordBatch]:
+        """Arrow batches of the answer; the query is recorded when the stream ends."""
+        ename = engine or self.fabric.settings.default_engine
+        t0 = time.perf_counter()
+        digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
+        try:
+            planned, bindings = self.plan(sql, dialect=dialect, engine=ename)
+        except (QueryRejected, AccessDenied) as exc:
+            self._record(ename, digest, sql, None, "denied" if isinstance(exc, AccessDenied) else "rejected",
+                         str(exc), None, t0)
+            raise
+        eng = self.engine(ename)
+        rows = 0
+        try:
+            eng.prepare(bindings)
+            settings = self.fabric.settings
+            for batch in eng.stream(planned.sql, timeout_s=settings.query_timeout_s,
+                                    row_limit=settings.query_row_limit):
+                rows += batch.num_rows
+                yield batch
+        except GovfabricError as exc:
+            eng.stats.errors += 1
+            eng.stats.last_error = str(exc)
+            self._record(ename, digest, sql, planned, "error", str(exc), rows, t0)
+            raise
+        except Exception as exc:
+            eng.stats.errors += 1
+            eng.stats.last_error = str(exc).splitlines()[0]
+            self._record(ename, digest, sql, planned, "error", str(exc).splitlines()[0], rows, t0)
+            raise QueryRejected(f"the engine failed: {str(exc).splitlines()[0]}") from exc
+        eng.stats.queries += 1
+        self._record(ename, digest, sql, planned, "ok", None, rows, t0)
+
+    def sql(self, sql: str, *, dialect: str | None = None, engine: str | None = None) -> pa.Table:
+        planned_schema: pa.Schema | None = None
+        batches = list(self.stream(sql, dialect=dialect, engine=engine))
+        if batches:
+            planned_schema = batches[0].schema
+            return pa.Table.from_batches(batches, schema=planned_schema)
+        planned, _ = self.plan(sql, dialect=dialect, engine=engine)
+        return pa.table({c: pa.array([], pa.null()) for c in planned.output_columns})
+
+    def explain(self, sql: str, *, dialect: str | None = None, engines: list[str] | None = None) -> dict[str, str]:
+        out = {}
+        for name in engines or list(REGISTRY):
+            try:
+                out[name] = self.plan(sql, dialect=dialect, engine=name)[0].sql
+            except GovfabricError as exc:
+                out[name] = f"-- not available: {exc}"
+        return out
+
+    def _record(self, engine: str, digest: str, sql: str, planned: PlannedQuery | None, status: str,
+                error: str | None, rows: int | None, t0: float) -> None:
+        ms = (time.perf_counter() - t0) * 1000
+        tables = list(planned.tables_used) if planned else []
+        actor = self.fabric.actor.name
+        with self.fabric.store.session() as s:
+            s.add(QueryLog(principal=actor, engine=engine, sql_digest=digest, tables=tables, status=status,
+                           error=error, rows=rows, duration_ms=ms))
+            details: dict[str, Any] = {"engine": engine, "sql_sha256": digest, "status": status, "rows": rows,
+                                       "tables": tables, "ms": round(ms, 1)}
+            if planned:
+                details["columns"] = {t: list(c) for t, c in planned.columns_used.items()}
+                details["masked"] = {t: list(c) for t, c in planned.masked_columns.items()}
+                details["row_filtered"] = list(planned.row_filtered)
+            if error:
+                details["error"] = error[:500]
+            append(s, actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)
+            if status == "ok" and tables:
+                asset_ids = list(s.scalars(select(VirtualTableRow.asset_id).where(VirtualTableRow.name.in_(tables))))
+                from govfabric.catalog.usage import record_usage
+
+                record_usage(s, asset_ids, actor, "use")
+            for hook in QUERY_HOOKS:
+                hook(self.fabric, s, sql, planned, status)
+
+    def status(self) -> dict[str, Any]:
+        """Monitoring (§10.3.5): sources reachable, queries run, errors, latency, per engine."""
+        from govfabric.virtualization.tables import VirtualObjects
+
+        with self.fabric.store.session() as s:
+            rows = s.execute(select(QueryLog.engine, QueryLog.status, func.count(), func.avg(QueryLog.duration_ms),
+                                    func.max(QueryLog.duration_ms)).group_by(QueryLog.engine, QueryLog.status)).all()
+            recent = list(s.scalars(select(QueryLog.duration_ms).where(QueryLog.status == "ok")
+                                    .order_by(QueryLog.id.desc()).limit(1000)))
+        recent.sort()
+        p = (lambda q: round(recent[min(len(recent) - 1, int(q * len(recent)))], 1)) if recent else (lambda q: None)
+        sources = []
+        for src in self.fabric.catalog.sources():
+            try:
+                check = self.fabric.catalog.test_source(src.name)
+                sources.append({"source": src.name, "kind": src.kind, "reachable": True,
+                                "latency_ms": round(check.latency_ms, 1)})
+            except GovfabricError as exc:
+                sources.append({"source": src.name, "kind": src.kind, "reachable": False, "error": str(exc)})
+        engines = {}
+        for name in REGISTRY:
+            try:
+                engines[name] = self.engine(name).status()
+            except GovfabricError as exc:
+                engines[name] = {"engine": name, "reachable": False, "error": str(exc)}
+        vts = VirtualObjects(self.fabric).tables()
+        return {
+            "engines": engines, "sources": sources,
+            "queries": [{"engine": e, "status": st, "count": n, "avg_ms": round(avg or 0, 1),
+                         "max_ms": round(mx or 0, 1)} for e, st, n, avg, mx in rows],
+            "latency_ms": {"p50": p(0.5), "p95": p(0.95), "n": len(recent)},
+            "virtual_tables": {"total": len(vts), "broken": [v.name for v in vts if v.status == "broken"]},
+        }
+
+    def close(self) -> None:
+        for e in self._engines.values():
+            e.close()
+        self._engines.clear()
+
+
+QUERY_HOOKS: list[Any] = []

@@ -1,0 +1,279 @@
+"""Virtual tables and views (§8.4.2.2): stable names that hide where data lives.
+
+A virtual table maps a catalog asset's physical columns to stable virtual names
+(renames, casts, hidden columns). When the source changes, a steward re-points the
+mapping (``remap``) and consumers' SQL keeps returning the same result. A view is
+SQL over virtual names, versioned with its dependencies; a table or view whose
+upstream no longer matches is flagged ``broken`` instead of silently answering wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govfabric.auth.audit import append
+from govfabric.catalog.models import Asset, Source
+from govfabric.errors import AlreadyExists, NotFound, QueryRejected, ValidationFailed
+from govfabric.virtualization.engines.base import Binding
+from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow, VirtualViewVersion
+from govfabric.virtualization.policy import VirtualColumn, VirtualTable, VirtualView, unknown_name
+
+if TYPE_CHECKING:
+    from govfabric.fabric import Fabric
+
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
+COL_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_name(name: str) -> str:
+    name = name.strip().lower()
+    if not NAME_RE.match(name):
+        raise ValidationFailed(f"virtual name {name!r} must be schema.name in lowercase letters, digits and _")
+    return name
+
+
+def _safe_column_name(physical: str) -> str:
+    n = re.sub(r"[^a-z0-9_]", "_", physical.lower())
+    return n if COL_RE.match(n) else f"c_{n}"[:63]
+
+
+class CatalogResolver:
+    """Resolves virtual names to tables/views with their physical reference per engine."""
+
+    def __init__(self, session: Session, engines: list[str]) -> None:
+        from govfabric.virtualization.engines import engine_class
+
+        self.session = session
+        self.engines = {n: engine_class(n) for n in engines}
+        self.bindings: dict[str, Binding] = {}
+
+    def names(self) -> list[str]:
+        return sorted(list(self.session.scalars(select(VirtualTableRow.name)))
+                      + list(self.session.scalars(select(VirtualViewRow.name))))
+
+    def resolve(self, name: str) -> VirtualTable | VirtualView:
+        name = name.lower()
+        row = self.session.scalar(select(VirtualTableRow).where(VirtualTableRow.name == name))
+        if row is not None:
+            return self.table(row)
+        view = self.session.scalar(select(VirtualViewRow).where(VirtualViewRow.name == name))
+        if view is not None:
+            if view.status == "broken":
+                raise QueryRejected(f"view {name} is broken ({view.problem}); its owner must redefine it")
+            return VirtualView(view.name, view.sql, view.dialect)
+        raise unknown_name("table", name, self.names())
+
+    def table(self, row: VirtualTableRow) -> VirtualTable:
+        binding = self.binding(row)
+        problem = table_problem(row, binding.asset)
+        if problem:
+            raise QueryRejected(f"virtual table {row.name} is broken: {problem}; a steward must remap it "
+                                f"(`govfabric vt map {row.name} …`)")
+        physical = {}
+        for ename, cls in self.engines.items():
+            ref = cls.physical_ref(binding) if binding.source.kind in cls.SOURCE_KINDS else None
+            if ref is not None:
+                physical[ename] = ref
+        self.bindings[row.name] = binding
+        cols = tuple(VirtualColumn(c["name"], c.get("type") or "VARCHAR", physical=c.get("physical"),
+                                   expr=c.get("expr"), hidden=bool(c.get("hidden"))) for c in row.columns)
+        return VirtualTable(row.name, physical, cols)
+
+    def binding(self, row: VirtualTableRow) -> Binding:
+        asset = self.session.get(Asset, row.asset_id)
+        if asset is None or asset.source_id is None:
+            raise QueryRejected(f"virtual table {row.name}: its asset is gone or has no source")
+        return Binding(self.session.get(Source, asset.source_id), asset)  # type: ignore[arg-type]
+
+
+def table_problem(row: VirtualTableRow, asset: Asset) -> str | None:
+    if asset.status != "active":
+        return f"asset {asset.qualified_name} was dropped at its source"
+    have = {c.name for c in asset.columns}
+    missing = [c["physical"] for c in row.columns if c.get("physical") and c["physical"] not in have]
+    if missing:
+        return f"physical column(s) {', '.join(missing)} no longer exist in {asset.qualified_name}"
+    return None
+
+
+class VirtualObjects:
+    """Create, list and maintain virtual tables and views."""
+
+    def __init__(self, fabric: Fabric) -> None:
+        self.fabric = fabric
+        self.store = fabric.store
+
+    def create_table(self, name: str, asset: str, *, renames: dict[str, str] | None = None,
+                     casts: dict[str, str] | None = None, hidden: list[str] | None = None,
+                     only: list[str] | None = None, description: str | None = None) -> VirtualTableRow:
+        """``renames`` physical→virtual; ``casts`` virtual→SQL type; ``hidden`` virtual names."""
+        actor = self.fabric.actor
+        actor.require("steward", action="create virtual tables")
+        name = check_name(name)
+        renames, casts, hidden = renames or {}, casts or {}, [h.lower() for h in hidden or []]
+        with self.store.session() as s:
+            if s.scalar(select(VirtualTableRow.id).where(VirtualTableRow.name == name)) or \
+                    s.scalar(select(VirtualViewRow.id).where(VirtualViewRow.name == name)):
+                raise AlreadyExists(f"virtual name {name} is taken")
+            a = self.fabric.catalog._resolve(s, asset)
+            if a.source_id is None:
+                raise ValidationFailed(f"{a.qualified_name} was registered by hand and has no data to read")
+            phys = [c.name for c in a.columns]
+            unknown = [p for p in list(renames) + (only or []) if p not in phys]
+            if unknown:
+                raise ValidationFailed(f"{a.qualified_name} has no column(s) {', '.join(unknown)}; "
+                                       f"columns: {', '.join(phys)}")
+            cols = []
+            for c in a.columns:
+                if only and c.name not in only:
+                    continue
+                vname = renames.get(c.name, _safe_column_name(c.name)).lower()
+                if not COL_RE.match(vname):
+                    raise ValidationFailed(f"virtual column name {vname!r}: use lowercase letters, digits, _")
+                col: dict[str, Any] = {"name": vname, "type": c.data_type, "cn_name": c.cn_name,
+                                       "hidden": vname in hidden, "physical": c.name}
+                if vname in casts:
+                    col.pop("physical")
+                    col["expr"] = f"CAST({_quote(c.name)} AS {casts[vname]})"
+                    col["type"] = casts[vname]
+                cols.append(col)
+            names = [c["name"] for c in cols]
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ValidationFailed(f"virtual column names collide: {', '.join(sorted(dup))}; rename them")
+            bad = [x for x in list(casts) + hidden if x not in names]
+            if bad:
+                raise ValidationFailed(f"no virtual column(s) {', '.join(bad)} in {name}")
+            row = VirtualTableRow(name=name, asset_id=a.id, columns=cols, description=description,
+                                  created_by=actor.name)
+            s.add(row)
+            s.flush()
+            append(s, actor.name, "vt.create", f"vt:{name}", {"asset": a.qualified_name, "columns": names})
+            return row
+
+    def remap(self, name: str, mapping: dict[str, str]) -> VirtualTableRow:
+        """Point virtual columns at (new) physical columns, absorbing a change at the source."""
+        actor = self.fabric.actor
+        actor.require("steward", action="remap virtual tables")
+        with self.store.session() as s:
+            row = self._table(s, name)
+            asset = s.get(Asset, row.asset_id)
+            assert asset is not None
+            have = {c.name for c in asset.columns}
+            cols = [dict(c) for c in row.columns]
+            by = {c["name"]: c for c in cols}
+            for vcol, phys in mapping.items():
+                if vcol not in by:
+                    raise ValidationFailed(f"{name} has no virtual column {vcol!r}")
+                if phys not in have:
+                    raise ValidationFailed(f"{asset.qualified_name} has no column {phys!r}; columns: "
+                                           + ", ".join(sorted(have)))
+                if "expr" in by[vcol]:
+                    by[vcol]["expr"] = re.sub(r'CAST\(".*?" AS', f"CAST({_quote(phys)} AS", by[vcol]["expr"])
+                else:
+                    by[vcol]["physical"] = phys
+            row.columns = cols
+            row.version += 1
+            problem = table_problem(row, asset)
+            row.status, row.problem = ("broken", problem) if problem else ("ok", None)
+            append(s, actor.name, "vt.remap", f"vt:{name}", {"mapping": mapping, "version": row.version})
+            return row
+
+    def _table(self, s: Session, name: str) -> VirtualTableRow:
+        row = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == name.lower()))
+        if row is None:
+            raise NotFound(f"no virtual table {name}; list them with `govfabric vt list`")
+        return row
+
+    def table(self, name: str) -> VirtualTableRow:
+        with self.store.session() as s:
+            return self._table(s, name)
+
+    def tables(self) -> list[VirtualTableRow]:
+        """All virtual tables, each with its current status recomputed against the catalog."""
+        with self.store.session() as s:
+            rows = list(s.scalars(select(VirtualTableRow).order_by(VirtualTableRow.name)))
+            for row in rows:
+                asset = s.get(Asset, row.asset_id)
+                problem = table_problem(row, asset) if asset else "asset removed"
+                status = "broken" if problem else "ok"
+                if (row.status, row.problem) != (status, problem):
+                    row.status, row.problem = status, problem
+            return rows
+
+    def create_view(self, name: str, sql: str, *, dialect: str = "duckdb", description: str | None = None,
+                    replace: bool = False) -> VirtualViewRow:
+        actor = self.fabric.actor
+        actor.require("steward", "analyst", action="define virtual views")
+        name = check_name(name)
+        deps = self.view_dependencies(sql, dialect, exclude=name)
+        with self.store.session() as s:
+            if s.scalar(select(VirtualTableRow.id).where(VirtualTableRow.name == name)):
+                raise AlreadyExists(f"{name} is a virtual table")
+            row = s.scalar(select(VirtualViewRow).where(VirtualViewRow.name == name))
+            if row is not None and not replace:
+                raise AlreadyExists(f"view {name} exists; use --replace to define a new version")
+            if row is None:
+                row = VirtualViewRow(name=name, sql=sql, dialect=dialect, depends_on=deps, created_by=actor.name,
+                                     description=description)
+                s.add(row)
+            else:
+                row.sql, row.dialect, row.depends_on, row.version = sql, dialect, deps, row.version + 1
+                row.status, row.problem = "ok", None
+            s.flush()
+            s.add(VirtualViewVersion(view_id=row.id, version=row.version, sql=sql, dialect=dialect,
+                                     depends_on=deps, created_by=actor.name))
+            append(s, actor.name, "view.define", f"view:{name}", {"version": row.version, "depends_on": deps})
+            return row
+
+    def view_dependencies(self, sql: str, dialect: str, exclude: str | None = None) -> list[str]:
+        """Plan the view's SQL with full access to learn (and check) what it reads."""
+        from govfabric.virtualization.pipeline import plan
+        from govfabric.virtualization.policy import Policy, TableGrant
+
+        with self.store.session() as s:
+            resolver = CatalogResolver(s, ["duckdb"])
+            all_tables = {n: TableGrant() for n in s.scalars(select(VirtualTableRow.name))}
+            if exclude and exclude in resolver.names():
+                pass
+            planned = plan(sql, dialect=dialect, engine="duckdb", resolver=resolver,
+                           policy=Policy("system", all_tables))
+            deps = sorted(set(planned.tables_used) | set(planned.views_used))
+            if exclude in deps:
+                raise QueryRejected(f"view {exclude} cannot read itself")
+            return deps
+
+    def views(self) -> list[VirtualViewRow]:
+        """All views, each re-checked: a view whose dependencies no longer plan is flagged broken."""
+        with self.store.session() as s:
+            rows = list(s.scalars(select(VirtualViewRow).order_by(VirtualViewRow.name)))
+        for row in rows:
+            try:
+                self.view_dependencies(row.sql, row.dialect, exclude=row.name)
+                status, problem = "ok", None
+            except Exception as exc:  # any planning failure means the view no longer holds
+                status, problem = "broken", str(exc).splitlines()[0]
+            if (row.status, row.problem) != (status, problem):
+                with self.store.session() as s:
+                    r = s.get(VirtualViewRow, row.id)
+                    assert r is not None
+                    r.status, r.problem = status, problem
+                    append(s, "system", "view.status", f"view:{row.name}", {"status": status, "problem": problem})
+                row.status, row.problem = status, problem
+        return rows
+
+    def view_versions(self, name: str) -> list[VirtualViewVersion]:
+        with self.store.session() as s:
+            row = s.scalar(select(VirtualViewRow).where(VirtualViewRow.name == name.lower()))
+            if row is None:
+                raise NotFound(f"no view {name}")
+            return list(s.scalars(select(VirtualViewVersion).where(VirtualViewVersion.view_id == row.id)
+                                  .order_by(VirtualViewVersion.version)))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
