@@ -53,9 +53,11 @@ services_pid=$!
 # --- virtualenv ---
 t="$(gf_now)"
 python="${GOVFABRIC_PYTHON:-python3}"
-if [[ ! -x .venv/bin/python ]]; then
+if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  # missing, or left half-made by an interrupted run
   gf_log "creating .venv with $($python --version 2>&1)"
-  "$python" -m venv .venv || exit 1
+  "$python" -m venv --clear .venv || gf_die "could not create .venv with $python"
+  rm -f .venv/.govfabric-install-stamp
 fi
 key="$(cat pyproject.toml <(.venv/bin/python --version 2>&1) | sha256sum | cut -c1-64)"
 stamp=.venv/.govfabric-install-stamp

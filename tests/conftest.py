@@ -141,3 +141,44 @@ def steward(workspace):
 @pytest.fixture
 def analyst(workspace):
     yield workspace.as_user("analyst1")
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo workspace (`govfabric demo`), built once per test session."""
+    from govfabric.demo.build import build_demo
+
+    home = tmp_path_factory.mktemp("demo") / "ws"
+    build_demo(home, progress=False)
+    from govfabric.fabric import connect
+
+    with connect(home, "steward_mr") as f:  # install DuckDB extensions once for every copy
+        from govfabric.virtualization.engines.duckdb import EXTENSIONS, FILE_EXTENSIONS, load_extensions
+
+        import duckdb
+
+        con = duckdb.connect(config={"extension_directory": str(f.settings.extensions_dir)})
+        load_extensions(con, f.settings.extensions_dir, [*EXTENSIONS.values(), *FILE_EXTENSIONS])
+        con.close()
+    return home
+
+
+@pytest.fixture
+def demo_home(demo_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo workspace's store; data files and extensions are shared read-only."""
+    home = tmp_path / "demo"
+    home.mkdir()
+    for name in ("config.toml", "secret.key", "store.db"):
+        shutil.copy2(demo_template / name, home / name)
+    (home / "duckdb_extensions").symlink_to(demo_template / "duckdb_extensions", target_is_directory=True)
+    return home
+
+
+@pytest.fixture
+def demo(demo_home: Path):  # noqa: ANN201
+    """The demo workspace acting as its market-regulation steward."""
+    from govfabric.fabric import connect
+
+    f = connect(demo_home, "steward_mr")
+    yield f
+    f.close()

@@ -47,9 +47,7 @@ def compile_source(name: str) -> Artifact:
     if vyper.__version__ != VYPER_VERSION:
         raise ConfigError(f"contracts are pinned to Vyper {VYPER_VERSION}; found {vyper.__version__}")
     src = source_path(name).read_text(encoding="utf-8")
-    out = compiler.compile_code(
-        src, contract_path=f"{name}.vy", output_formats=["abi", "bytecode", "bytecode_runtime"]
-    )
+    out = compiler.compile_code(src, contract_path=f"{name}.vy", output_formats=["abi", "bytecode", "bytecode_runtime"])
     return Artifact(
         name=name,
         abi=out["abi"],

@@ -18,10 +18,7 @@ class StoreDeploymentBook:
     def load(self, chain_key: str) -> dict[str, Deployment]:
         with self.store.session() as s:
             rows = s.scalars(select(ChainDeployment).where(ChainDeployment.chain_key == chain_key)).all()
-            return {
-                r.name: Deployment(r.name, r.address, r.tx_hash, r.block_number, r.runtime_sha256)
-                for r in rows
-            }
+            return {r.name: Deployment(r.name, r.address, r.tx_hash, r.block_number, r.runtime_sha256) for r in rows}
 
     def save(self, chain_key: str, deployment: Deployment) -> None:
         with self.store.session() as s:

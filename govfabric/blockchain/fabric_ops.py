@@ -77,9 +77,7 @@ def anchor_audit(fabric: Fabric) -> AnchorReceipt:
     svc = service_for(fabric)
     with fabric.store.session() as s:
         metas = s.scalars(
-            select(ChainAnchor.meta).where(
-                ChainAnchor.kind == "audit", ChainAnchor.chain_key == svc.chain.chain_key
-            )
+            select(ChainAnchor.meta).where(ChainAnchor.kind == "audit", ChainAnchor.chain_key == svc.chain.chain_key)
         ).all()
     start = max((int(m.get("metadata", {}).get("end_seq", 0)) for m in metas), default=0) + 1
     head_seq, head_hash = fabric.audit.head()

@@ -36,9 +36,7 @@ class Salter:
 
     def key(self, domain: str, value: str) -> bytes:
         """HMAC-SHA256(salt, domain || 0x00 || value): a stable, unguessable 32-byte key."""
-        return hmac.new(
-            self._salt, domain.encode() + b"\x00" + value.encode("utf-8"), hashlib.sha256
-        ).digest()
+        return hmac.new(self._salt, domain.encode() + b"\x00" + value.encode("utf-8"), hashlib.sha256).digest()
 
 
 def leaf_data(salt: bytes, item_id: str, digest: bytes) -> bytes:

@@ -267,9 +267,7 @@ class ChainService:
         self._refuse_already_anchored(kind, ids, [d.hex() for d in digests])
         algo = get_hash(self.algorithm)
         salts = os.urandom(32 * len(ids))
-        tree = MerkleTree(
-            [leaf_data(salts[32 * n : 32 * n + 32], ids[n], digests[n]) for n in range(len(ids))], algo
-        )
+        tree = MerkleTree([leaf_data(salts[32 * n : 32 * n + 32], ids[n], digests[n]) for n in range(len(ids))], algo)
         meta = {
             "kind": kind,
             "algorithm": algo.name,
@@ -357,8 +355,7 @@ class ChainService:
         if dupes:
             shown = ", ".join(dupes[:5]) + (f" and {len(dupes) - 5} more" if len(dupes) > 5 else "")
             raise AlreadyExists(
-                f"already anchored with the same digest: {shown}; "
-                "verify them instead, or anchor only changed items"
+                f"already anchored with the same digest: {shown}; verify them instead, or anchor only changed items"
             )
 
     # --- verification ---------------------------------------------------------------
@@ -378,9 +375,7 @@ class ChainService:
                 .limit(1)
             ).first()
         if found is None:
-            raise NotFound(
-                f"{kind} {item_id!r} was never anchored on {self.chain.description}; anchor it first"
-            )
+            raise NotFound(f"{kind} {item_id!r} was never anchored on {self.chain.description}; anchor it first")
         item, anchor = found
         problems: list[str] = []
         if item.digest != given.hex():
@@ -421,8 +416,7 @@ class ChainService:
                 )
             if onchain.block_number != anchor.block_number:
                 problems.append(
-                    f"the chain says block {onchain.block_number}, "
-                    f"the local record block {anchor.block_number}"
+                    f"the chain says block {onchain.block_number}, the local record block {anchor.block_number}"
                 )
         return VerificationResult(
             ok=not problems,
@@ -561,9 +555,7 @@ class ChainService:
         self.ensure_ready()
         signer, _ = self._department(department_owner)
         until = int(expires.timestamp()) if expires else 0
-        tx = self.chain.grant(
-            signer, grant_key(grant_id), asset_key(asset_id), self.grantee_key(grantee), until
-        )
+        tx = self.chain.grant(signer, grant_key(grant_id), asset_key(asset_id), self.grantee_key(grantee), until)
         labels = {"grant_id": grant_id, "owner": department_owner, "grantee": grantee}
         with self.store.session() as s:
             self._index_events(s, tx, asset_id, labels)
@@ -627,22 +619,16 @@ class ChainService:
         for r in rows:
             if r.tx_hash not in by_tx:
                 by_tx[r.tx_hash] = self.chain.tx_events(r.tx_hash)
-            match = next(
-                (e for e in by_tx[r.tx_hash] if e.log_index == r.log_index and e.name == r.event), None
-            )
+            match = next((e for e in by_tx[r.tx_hash] if e.log_index == r.log_index and e.name == r.event), None)
             if match is not None and match.args == r.args:
                 out.append(self._history_event(match, r.labels, True))
             else:
-                stored = ChainEvent(
-                    r.contract, r.event, r.args, r.tx_hash, r.log_index, r.block_number, r.block_time
-                )
+                stored = ChainEvent(r.contract, r.event, r.args, r.tx_hash, r.log_index, r.block_number, r.block_time)
                 out.append(self._history_event(stored, r.labels, False))
         return out
 
     def _history_event(self, e: ChainEvent, labels: dict[str, Any], verified: bool) -> HistoryEvent:
-        return HistoryEvent(
-            e.name, e.block_number, e.block_time, e.tx_hash, dict(e.args), dict(labels), verified
-        )
+        return HistoryEvent(e.name, e.block_number, e.block_time, e.tx_hash, dict(e.args), dict(labels), verified)
 
     def close(self) -> None:
         if self._chain is not None:

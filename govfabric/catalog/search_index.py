@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select, text, update
@@ -39,11 +39,32 @@ class ColumnDoc(Protocol):
 
 
 def document(asset: AssetDoc, columns: Iterable[ColumnDoc]) -> str:
-    parts = [asset.qualified_name, asset.name, asset.cn_name or "", asset.description or "",
-             " ".join(asset.tags or []), asset.caliber or ""]
-    for c in columns:
-        parts.extend([c.name, c.cn_name or "", c.description or ""])
-    return " ".join(p for p in parts if p).lower()
+    return _join([asset.qualified_name, asset.name, asset.cn_name, asset.description,
+                  " ".join(asset.tags or []), asset.caliber],
+                 ((c.name, c.cn_name, c.description) for c in columns))
+
+
+def document_of_values(asset: Mapping[str, Any], columns: Iterable[Mapping[str, Any]]) -> str:
+    """The same document from plain values (the rows a bulk writer is about to insert)."""
+    return _join([asset["qualified_name"], asset["name"], asset.get("cn_name"), asset.get("description"),
+                  " ".join(asset.get("tags") or []), asset.get("caliber")],
+                 ((c["name"], c.get("cn_name"), c.get("description")) for c in columns))
+
+
+def _join(parts: list[str | None], columns: Iterable[tuple[str, str | None, str | None]]) -> str:
+    out = [p for p in parts if p]
+    for col in columns:
+        out.extend(p for p in col if p)
+    return " ".join(out).lower()
+
+
+def add_documents(session: Session, docs: list[tuple[str, str]]) -> None:
+    """Index assets just inserted with their ``search_text`` already set (``document_of_values``):
+    on SQLite add their FTS5 rows; PostgreSQL's pg_trgm index follows the column by itself."""
+    if docs and session.get_bind().dialect.name == "sqlite":
+        for start in range(0, len(docs), CHUNK * 10):
+            session.execute(text("INSERT INTO catalog_search_fts (asset_id, search_text) VALUES (:b_id, :b_text)"),
+                            [{"b_id": i, "b_text": t} for i, t in docs[start:start + CHUNK * 10]])
 
 
 def index_assets(session: Session, asset_ids: list[str]) -> None:

@@ -26,7 +26,8 @@ class DataReader(Protocol):
 def select_sql(asset: str, columns: list[str], where: str | None, dialect: str = "duckdb") -> str:
     """Build ``SELECT cols FROM asset [WHERE cond]`` as a tree; refuse anything but a plain filter."""
     table = exp.to_table(asset, dialect=dialect)
-    query = exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(table)
+    selected = [exp.column(c, quoted=True) for c in columns] or [exp.alias_(exp.Literal.number(1), "_row")]
+    query = exp.select(*selected).from_(table)
     if where:
         try:
             cond = sqlglot.condition(where, dialect=dialect)

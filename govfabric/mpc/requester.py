@@ -27,7 +27,7 @@ class Requester(Party):
         plan = compute.plan(spec)
         ctx = he.new_secret_context(plan.scheme, plan.galois)
         folder = self.task_dir(task_id)
-        (folder / "secret.ctx").write_bytes(ctx.serialize(save_secret_key=True))
+        (folder / "secret.ctx").write_bytes(ctx.serialize(save_secret_key=True, save_galois_keys=False))
         (folder / "secret.ctx").chmod(0o600)
         public, evaluation = he.public_bytes(ctx, evaluation=False), he.public_bytes(ctx, evaluation=True)
         (folder / "public.ctx").write_bytes(public)

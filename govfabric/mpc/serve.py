@@ -41,6 +41,10 @@ def serve(role: str, port: int, state: Path, *, host: str = "127.0.0.1", directo
     import uvicorn
 
     party = build_party(role, state, directory, party_id, alg, data)
+    if role in ("requester", "provider", "compute"):
+        import tenseal  # noqa: F401  (load the HE library before the first task, not during it)
+    if role == "provider":
+        import private_set_intersection.python  # noqa: F401
     (party.state / "port").write_text(str(port))
     uvicorn.run(create_app(party), host=host, port=port, log_level="warning", access_log=False)
 

@@ -85,9 +85,9 @@ class Access:
         with self.store.session() as s:
             req = self._pending(s, request_id)
             row = self._vt(s, req.table_name)
-            self._may_decide(s, actor, row)
             if req.requester == actor.name:
                 raise AccessDenied("you may not approve your own request")
+            self._may_decide(s, actor, row)
             if row_filter:
                 _check_predicate(row_filter)
             g = Grant(grantee=req.requester, table_name=row.name, columns=req.columns, row_filter=row_filter,

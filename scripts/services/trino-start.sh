@@ -34,6 +34,7 @@ install_trino() {
   command -v mvn >/dev/null || gf_apt_install maven
   local t0 repo="$GF_CACHE/trino/m2" staging="$GF_CACHE/trino/staging-$$" tarball plugin
   t0="$(gf_now)"
+  mkdir -p "$GF_CACHE/trino"
   gf_log "downloading io.trino:trino-server:$GF_TRINO_VERSION:tar.gz from Maven Central (once; ~820 MB)"
   mvn -B -q -Dmaven.repo.local="$repo" dependency:get \
     -Dartifact="io.trino:trino-server:$GF_TRINO_VERSION:tar.gz" -Dtransitive=false \
@@ -65,6 +66,13 @@ aot_flags() {
   if [[ -s "$aot" ]]; then echo "-XX:AOTCache=$aot"; else echo "-XX:AOTCacheOutput=$aot"; fi
 }
 
+# C1 only: a test server runs many tiny queries, and C2's compile threads would compete
+# for the 2 cores with startup and the tests (~30% faster start). Benchmarks against
+# this server should set GOVFABRIC_TRINO_JIT=full.
+jit_flags() {
+  [[ "${GOVFABRIC_TRINO_JIT:-c1}" == full ]] || echo "-XX:TieredStopAtLevel=1"
+}
+
 write_config() {
   local etc="$dir/etc"
   rm -rf "$etc" "$dir/data"
@@ -93,7 +101,8 @@ PROPS
 -XX:+EnableDynamicAgentLoading
 --enable-native-access=ALL-UNNAMED
 $(aot_flags)
-${GOVFABRIC_TRINO_JVM_EXTRA:-}
+$(jit_flags)
+$(printf "%s\n" ${GOVFABRIC_TRINO_JVM_EXTRA:-})
 PROPS
   cat >"$etc/config.properties" <<PROPS
 coordinator=true
@@ -114,7 +123,9 @@ PROPS
   printf 'io.airlift.bootstrap=WARN\nio.trino=INFO\n' >"$etc/log.properties"
   echo "connector.name=tpch" >"$etc/catalog/tpch.properties"
   echo "connector.name=memory" >"$etc/catalog/memory.properties"
-  if [[ " $GF_TRINO_PLUGINS " == *" hive "* && "${GOVFABRIC_TRINO_FILES_CATALOG:-1}" == 1 ]]; then
+  # A static hive catalog over $dir/files costs a few seconds of startup; govfabric creates
+  # its file catalogs at run time instead (CREATE CATALOG ... USING hive, see docs/services.md).
+  if [[ " $GF_TRINO_PLUGINS " == *" hive "* && "${GOVFABRIC_TRINO_FILES_CATALOG:-0}" == 1 ]]; then
     cat >"$etc/catalog/files.properties" <<PROPS
 connector.name=hive
 hive.metastore=file
@@ -142,7 +153,7 @@ t0="$(gf_now)"
 install_trino
 java_home="$(find_java)" || gf_die "Trino $GF_TRINO_VERSION needs Java 24+; none found (set GOVFABRIC_TRINO_JAVA_HOME)"
 write_config
-gf_log "jvm: $(grep -E 'AOT' "$dir/etc/jvm.config" || echo 'no AOT cache')"
+gf_log "jvm flags: $(grep -E 'AOT|Tiered' "$dir/etc/jvm.config" | tr '\n' ' ')"
 t1="$(gf_now)"
 : >"$log"
 # setsid: own process group, so ctrl-C in the terminal does not reach the server directly;

@@ -54,6 +54,7 @@ class Journal(Protocol):
 class EmbeddedChain(EvmChain):
     KEEPS_OWN_STATE: ClassVar[bool] = False
     FAST_LOG_QUERIES: ClassVar[bool] = False
+    FIXED_GAS: ClassVar[int | None] = 3_000_000
 
     def __init__(self, book: DeploymentBook, journal: Journal) -> None:
         from eth_tester import EthereumTester, PyEVMBackend
@@ -116,9 +117,7 @@ class EmbeddedChain(EvmChain):
                 if got != want:
                     what = [
                         n
-                        for n, a, b in zip(
-                            ("tx hash", "block", "state root", "receipts root"), got, want, strict=True
-                        )
+                        for n, a, b in zip(("tx hash", "block", "state root", "receipts root"), got, want, strict=True)
                         if a != b
                     ]
                     raise IntegrityError(

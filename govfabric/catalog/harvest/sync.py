@@ -9,8 +9,10 @@ and follow a renamed column.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -19,9 +21,11 @@ from sqlalchemy.orm import Session
 
 from govfabric.catalog.harvest.meta import TableMeta, structure_hash
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Source
-from govfabric.catalog.search_index import index_assets
+from govfabric.catalog.search_index import add_documents, document_of_values, index_assets
 from govfabric.catalog.usage import notify_consumers
 from govfabric.store.base import new_id, utcnow
+
+Fresh = list[tuple[str, TableMeta, list[dict[str, Any]], str]]  # qualified name, meta, structure, hash
 
 
 @dataclass
@@ -77,14 +81,26 @@ def _cn(comment: str | None) -> str | None:
     return None
 
 
+def _new_ids(n: int) -> list[str]:
+    """``n`` ids of the form :func:`new_id` gives (UUID4 hex), made in one go and sorted, so
+    that a bulk insert appends to the id indexes instead of scattering over them."""
+    raw = os.urandom(16 * n)
+    ids = []
+    for k in range(0, 16 * n, 16):
+        v = int.from_bytes(raw[k:k + 16], "big")
+        v = (v & ~(0xC000 << 48) | 0x8000 << 48) & ~(0xF000 << 64) | 4 << 76  # as uuid.UUID(version=4)
+        ids.append(f"{v:032x}")
+    ids.sort()
+    return ids
+
+
 def sync_source(session: Session, source: Source, metas: list[TableMeta], actor: str,
                 progress: Callable[[int], None] | None = None) -> SyncReport:
     report = SyncReport(source.name)
     existing = {a.qualified_name: a for a in session.scalars(
         select(Asset).where(Asset.source_id == source.id))}
     now = utcnow()
-    new_assets: list[dict[str, Any]] = []
-    new_columns: list[dict[str, Any]] = []
+    fresh: Fresh = []
     new_versions: list[dict[str, Any]] = []
     touched: list[str] = []
     seen: set[str] = set()
@@ -95,24 +111,8 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
         shash = structure_hash(structure)
         old = existing.get(qn)
         if old is None:
-            aid = new_id()
-            new_assets.append(dict(
-                id=aid, qualified_name=qn, source_id=source.id, name=m.name, cn_name=_cn(m.comment),
-                description=None if _cn(m.comment) else m.comment, asset_type=m.kind,
-                owner_department=source.department, location={"source": source.name, **m.location},
-                row_count=m.row_count, version=1, status="active", registered_via="harvest",
-                structure_hash=shash, content_signature=m.content_signature, signature_algo=m.signature_algo,
-                last_updated_at=now, created_at=now, updated_at=now, dimensions=[], tags=[], search_text="",
-            ))
-            new_columns.extend(dict(id=new_id(), asset_id=aid, position=c.position or j + 1, name=c.name,
-                                    cn_name=_cn(c.comment), data_type=c.data_type, nullable=c.nullable,
-                                    description=None if _cn(c.comment) else c.comment, tags=[])
-                               for j, c in enumerate(m.columns))
-            new_versions.append(dict(id=new_id(), asset_id=aid, version=1, structure=structure,
-                                     structure_hash=shash, diff={}, reason="registered", created_by=actor,
-                                     created_at=now))
+            fresh.append((qn, m, structure, shash))
             report.added.append(qn)
-            touched.append(aid)
         elif old.structure_hash != shash or old.status != "active":
             old_structure = session.scalar(select(AssetVersion.structure).where(
                 AssetVersion.asset_id == old.id, AssetVersion.version == old.version)) or []
@@ -148,8 +148,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
             report.dropped.append(qn)
             touched.append(old.id)
     session.flush()
-    _insert(session, Asset, new_assets)
-    _insert(session, AssetColumn, new_columns)
+    _insert_fresh(session, source, fresh, actor, now)
     _insert(session, AssetVersion, new_versions)
     index_assets(session, touched)
     changed_ids = {a.id: a for a in existing.values() if a.qualified_name in report.changed
@@ -165,6 +164,40 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
         report.notified = notify_consumers(session, messages, kind="schema_change")
     session.execute(update(Source).where(Source.id == source.id).values(last_harvest_at=now))
     return report
+
+
+def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, now: datetime) -> None:
+    """Register new tables: assets (with their search documents), columns and first versions,
+    one executemany per catalog table."""
+    asset_ids, version_ids = _new_ids(len(fresh)), _new_ids(len(fresh))
+    column_ids = iter(_new_ids(sum(len(m.columns) for _, m, _, _ in fresh)))
+    assets, columns, versions, docs = [], [], [], []
+    for aid, vid, (qn, m, structure, shash) in zip(asset_ids, version_ids, fresh, strict=True):
+        cn = _cn(m.comment)
+        asset = dict(
+            id=aid, qualified_name=qn, source_id=source.id, name=m.name, cn_name=cn,
+            description=None if cn else m.comment, asset_type=m.kind,
+            owner_department=source.department, location={"source": source.name, **m.location},
+            row_count=m.row_count, version=1, status="active", registered_via="harvest",
+            structure_hash=shash, content_signature=m.content_signature, signature_algo=m.signature_algo,
+            last_updated_at=now, created_at=now, updated_at=now, dimensions=[], tags=[],
+        )
+        cols = []
+        for j, c in enumerate(m.columns):
+            ccn = _cn(c.comment)
+            cols.append(dict(id=next(column_ids), asset_id=aid, position=c.position or j + 1, name=c.name,
+                             cn_name=ccn, data_type=c.data_type, nullable=c.nullable,
+                             description=None if ccn else c.comment, tags=[]))
+        asset["search_text"] = document_of_values(asset, cols)
+        docs.append((aid, asset["search_text"]))
+        assets.append(asset)
+        columns.extend(cols)
+        versions.append(dict(id=vid, asset_id=aid, version=1, structure=structure, structure_hash=shash,
+                             diff={}, reason="registered", created_by=actor, created_at=now))
+    _insert(session, Asset, assets)
+    _insert(session, AssetColumn, columns)
+    _insert(session, AssetVersion, versions)
+    add_documents(session, docs)
 
 
 def _rewrite_columns(session: Session, asset: Asset, m: TableMeta, diff: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from govfabric.errors import QueryRejected, SourceError
 from govfabric.virtualization.engines.base import Binding, Engine, run_with_timeout
 
 EXTENSIONS = {"sqlite": "sqlite_scanner", "postgresql": "postgres_scanner", "mysql": "mysql_scanner"}
-FILE_EXTENSIONS = ("excel", "encodings")
+FILE_EXTENSIONS = ("excel",)
 BATCH_ROWS = 64_000
 
 
@@ -85,13 +85,22 @@ class DuckDBEngine(Engine):
         settings = self.fabric.settings
         ext_dir = settings.extensions_dir
         ext_dir.mkdir(parents=True, exist_ok=True)
-        if self._con is not None:
-            self._con.close()
         con = duckdb.connect(config={
             "extension_directory": str(ext_dir), "autoinstall_known_extensions": False,
             "autoload_known_extensions": False, "memory_limit": settings.duckdb_memory_limit,
             "threads": settings.duckdb_threads,
         })
+        try:
+            self._setup(con, bindings)
+        except BaseException:
+            con.close()  # the previous connection, if any, stays in service
+            raise
+        if self._con is not None:
+            self._con.close()
+        self._con = con
+
+    def _setup(self, con: Any, bindings: list[Binding]) -> None:
+        ext_dir = self.fabric.settings.extensions_dir
         kinds = {b.source.kind for b in bindings}
         needed = [EXTENSIONS[k] for k in sorted(kinds) if k in EXTENSIONS]
         if "files" in kinds:
@@ -116,7 +125,6 @@ class DuckDBEngine(Engine):
             con.execute(f"SET allowed_paths = [{', '.join(_lit(p) for p in sorted(set(allowed)))}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        self._con = con
 
     def _attach(self, con: Any, b: Binding) -> None:
         src = b.source
@@ -154,8 +162,12 @@ class DuckDBEngine(Engine):
         target = f"memory.{_ident(schema)}.{_ident(table)}"
         fmt = loc.get("format")
         if fmt == "csv":
-            enc = "utf-8" if str(loc.get("encoding", "utf-8")).startswith("utf-8") else loc["encoding"]
-            reader = (f"read_csv({_lit(path)}, encoding={_lit(enc)}, delim={_lit(loc.get('delimiter', ','))}, "
+            enc = str(loc.get("encoding", "utf-8"))
+            if not enc.startswith("utf-8"):
+                # DuckDB's encodings extension mis-decodes multi-byte characters that straddle its
+                # buffer boundary; read a UTF-8 copy kept in the workspace cache instead.
+                path = str(transcoded(Path(path), enc, self.fabric.settings.home / "cache" / "utf8"))
+            reader = (f"read_csv({_lit(path)}, delim={_lit(loc.get('delimiter', ','))}, "
                       f"header={'true' if loc.get('header', True) else 'false'}, sample_size=-1)")
         elif fmt == "parquet":
             reader = f"read_parquet({_lit(path)})"
@@ -186,7 +198,7 @@ class DuckDBEngine(Engine):
         timer = run_with_timeout(cur.interrupt, timeout_s)
         t0 = time.perf_counter()
         try:
-            reader = cur.execute(sql).fetch_record_batch(BATCH_ROWS)
+            reader = cur.execute(sql).to_arrow_reader(BATCH_ROWS)
             yield from reader
         except duckdb.InterruptException:
             raise QueryRejected(f"the query ran longer than {timeout_s:g} s (the query timeout) and was "
@@ -211,6 +223,22 @@ class DuckDBEngine(Engine):
             self._con.close()
             self._con = None
             self._prepared = frozenset()
+
+
+def transcoded(path: Path, encoding: str, cache: Path) -> Path:
+    """A UTF-8 copy of a text file, cached by path, size and modification time."""
+    st = path.stat()
+    key = hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}:{encoding}".encode()).hexdigest()[:24]
+    target = cache / f"{key}.csv"
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    with path.open("r", encoding=encoding, newline="") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    tmp.replace(target)
+    return target
 
 
 def _mysql_conninfo(dsn: str) -> str:
