@@ -153,9 +153,9 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from govfabric.fabric import connect
 
     with connect(home, "steward_mr") as f:  # install DuckDB extensions once for every copy
-        from govfabric.virtualization.engines.duckdb import EXTENSIONS, FILE_EXTENSIONS, load_extensions
-
         import duckdb
+
+        from govfabric.virtualization.engines.duckdb import EXTENSIONS, FILE_EXTENSIONS, load_extensions
 
         con = duckdb.connect(config={"extension_directory": str(f.settings.extensions_dir)})
         load_extensions(con, f.settings.extensions_dir, [*EXTENSIONS.values(), *FILE_EXTENSIONS])
@@ -175,7 +175,7 @@ def demo_home(demo_template: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def demo(demo_home: Path):  # noqa: ANN201
+def demo(demo_home: Path):
     """The demo workspace acting as its market-regulation steward."""
     from govfabric.fabric import connect
 

@@ -53,7 +53,7 @@ class DuckDBReader:
         sql = select_sql(asset, columns, where)
         try:
             with duckdb.connect(str(self.path), read_only=True) as con:
-                return con.execute(sql).fetch_arrow_table()
+                return con.execute(sql).to_arrow_table()
         except duckdb.Error as exc:
             raise SourceError(f"cannot read {asset} ({', '.join(columns)}) from {self.path}: {exc}") from exc
 

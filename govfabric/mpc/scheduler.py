@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from typing import Any
 
@@ -165,18 +166,25 @@ class Scheduler(Party):
         return "data"
 
     def step_data(self, st: dict[str, Any]) -> str:
+        """Every provider reads, encrypts and submits at the same time."""
         spec, _ = self._ctx(st)
         tid = st["task_id"]
-        for src in spec.sources:
+
+        def prepare(party: str) -> dict[str, Any]:
             extra: dict[str, Any] = {}
-            if spec.computation.kind in PSI_KINDS and src.party == spec.sources[1].party:
+            if spec.computation.kind in PSI_KINDS and party == spec.sources[1].party:
                 extra["psi"] = json.loads((self.task_dir(tid) / "psi_response.json").read_text())
-            ans = self.call(src.party, f"/tasks/{tid}/prepare",
+            ans = self.call(party, f"/tasks/{tid}/prepare",
                             json_body={"envelope": self._step_env(st, "data"), **extra})
-            sub = ans["envelope"]
-            self.check(sub, "submission", sender=src.party)
-            st = self.state_of(tid)
-            st["submissions"][src.party] = sub
+            self.check(ans["envelope"], "submission", sender=party)
+            return dict(ans["envelope"])
+
+        with ThreadPoolExecutor(max_workers=len(spec.sources)) as pool:
+            subs = dict(zip([s.party for s in spec.sources],
+                            pool.map(prepare, [s.party for s in spec.sources]), strict=True))
+        st = self.state_of(tid)
+        for party, sub in subs.items():
+            st["submissions"][party] = sub
             self.record(st, "d_data_submitted", sub)
         return "data_review"
 

@@ -20,7 +20,7 @@ ENTERPRISE = dict(renames={"tyshxydm": "credit_code", "qymc": "enterprise_name",
 
 
 @pytest.fixture
-def vt(demo):  # noqa: ANN001, ANN201
+def vt(demo):
     demo.virtual.create_table("market.enterprise", "mr_db.main.t_qy_jbxx", **ENTERPRISE)
     ps = demo.as_user("steward_ps")
     ps.virtual.create_table("security.person", "ps_db.main.t_rk_jbxx",
@@ -28,14 +28,14 @@ def vt(demo):  # noqa: ANN001, ANN201
     return demo
 
 
-def test_owner_steward_reads_own_department_only(vt) -> None:  # noqa: ANN001
+def test_owner_steward_reads_own_department_only(vt) -> None:
     n = vt.sql("SELECT count(*) AS n FROM market.enterprise").column("n")[0].as_py()
     assert n == vt.catalog.asset("mr_db.main.t_qy_jbxx").row_count
     with pytest.raises(AccessDenied, match="no grant on security.person"):
         vt.sql("SELECT * FROM security.person")
 
 
-def test_apply_approve_grant_then_only_granted_columns(vt) -> None:  # noqa: ANN001
+def test_apply_approve_grant_then_only_granted_columns(vt) -> None:
     analyst = vt.as_user("analyst1")
     with pytest.raises(AccessDenied, match="access request market.enterprise"):
         analyst.sql("SELECT enterprise_name FROM market.enterprise")
@@ -62,7 +62,7 @@ def test_apply_approve_grant_then_only_granted_columns(vt) -> None:  # noqa: ANN
         analyst.sql("SELECT district FROM market.enterprise")
 
 
-def test_expired_grant_and_rejection(vt) -> None:  # noqa: ANN001
+def test_expired_grant_and_rejection(vt) -> None:
     analyst = vt.as_user("analyst1")
     g = vt.access.grant("analyst1", "market.enterprise", columns=["district"])
     assert analyst.sql("SELECT count(DISTINCT district) AS n FROM market.enterprise").num_rows == 1
@@ -77,7 +77,7 @@ def test_expired_grant_and_rejection(vt) -> None:  # noqa: ANN001
     assert analyst.access.requests(mine=True)[-1].status == "rejected"
 
 
-def test_masks_hold_in_where_join_and_aggregates(vt) -> None:  # noqa: ANN001
+def test_masks_hold_in_where_join_and_aggregates(vt) -> None:
     analyst = vt.as_user("analyst1")
     real_id = vt.sql("SELECT legal_rep_id FROM market.enterprise LIMIT 1").column(0)[0].as_py()
     vt.access.grant("analyst1", "market.enterprise", columns=["enterprise_name", "legal_rep_id", "legal_rep"])
@@ -95,7 +95,7 @@ def test_masks_hold_in_where_join_and_aggregates(vt) -> None:  # noqa: ANN001
         .as_py() >= 1
 
 
-def test_row_filters_use_principal_attributes(vt) -> None:  # noqa: ANN001
+def test_row_filters_use_principal_attributes(vt) -> None:
     analyst = vt.as_user("analyst1")  # attribute region=110105 (朝阳区)
     vt.access.grant("analyst1", "market.enterprise", columns=["enterprise_name", "district"],
                     row_filter="xzqh = principal_attr('region')")
@@ -106,7 +106,7 @@ def test_row_filters_use_principal_attributes(vt) -> None:  # noqa: ANN001
     assert before < 428 and before > 0
 
 
-def test_cross_department_join(vt) -> None:  # noqa: ANN001
+def test_cross_department_join(vt) -> None:
     analyst = vt.as_user("analyst1")
     vt.access.grant("analyst1", "market.enterprise", columns=["enterprise_name", "legal_rep_id"])
     vt.as_user("steward_ps").access.grant("analyst1", "security.person", columns=["id_number", "name"])
@@ -115,11 +115,12 @@ def test_cross_department_join(vt) -> None:  # noqa: ANN001
     assert t.num_rows >= 1 and t.column(1)[0].as_py() == "刘䶮"
 
 
-def test_files_are_virtual_tables_too(demo) -> None:  # noqa: ANN001
+def test_files_are_virtual_tables_too(demo) -> None:
     f = demo
     csv_asset = next(a for a in f.catalog.assets(source="social_files") if "1-6" in a.name)
     f.virtual.create_table("social.contrib_h1", csv_asset.qualified_name,
-                           renames={"公民身份号码": "id_number", "姓名": "name", "养老保险单位缴费": "pension_employer"},
+                           renames={"公民身份号码": "id_number", "姓名": "name",
+                                    "养老保险单位缴费": "pension_employer"},
                            only=["公民身份号码", "姓名", "养老保险单位缴费"])
     f.virtual.create_table("tax.payments", "tax_files.纳税信息.纳税明细",
                            renames={"统一社会信用代码": "credit_code", "实缴金额（元）": "amount"},
@@ -134,7 +135,7 @@ def test_files_are_virtual_tables_too(demo) -> None:  # noqa: ANN001
     assert f.sql("SELECT count(*) FROM licence.elicence WHERE licence_type = '营业执照'").column(0)[0].as_py() > 0
 
 
-def test_physical_rename_absorbed_by_remap_and_views_flagged(demo, tmp_path: Path) -> None:  # noqa: ANN001
+def test_physical_rename_absorbed_by_remap_and_views_flagged(demo, tmp_path: Path) -> None:
     db = tmp_path / "src.db"
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE t (qymc TEXT, zczb REAL)")
@@ -165,7 +166,7 @@ def test_physical_rename_absorbed_by_remap_and_views_flagged(demo, tmp_path: Pat
     assert v2.version == 2 and [v.version for v in demo.virtual.view_versions("own.big")] == [1, 2]
 
 
-def test_row_limit_timeout_and_unreachable_source(demo, tmp_path: Path) -> None:  # noqa: ANN001
+def test_row_limit_timeout_and_unreachable_source(demo, tmp_path: Path) -> None:
     demo.virtual.create_table("market.enterprise", "mr_db.main.t_qy_jbxx", **ENTERPRISE)
     demo.settings.query_row_limit = 100
     with pytest.raises(QueryRejected, match="row limit"):
@@ -195,7 +196,7 @@ def test_row_limit_timeout_and_unreachable_source(demo, tmp_path: Path) -> None:
     assert demo.sql("SELECT count(*) FROM market.enterprise").num_rows == 1
 
 
-def test_bad_definitions(demo) -> None:  # noqa: ANN001
+def test_bad_definitions(demo) -> None:
     with pytest.raises(ValidationFailed, match="schema.name"):
         demo.virtual.create_table("Bad Name", "mr_db.main.t_qy_jbxx")
     with pytest.raises(ValidationFailed, match="no column"):
