@@ -2,15 +2,15 @@
 
 ``DataReader`` is the seam: the hub's reader goes through ``Fabric.sql`` (the virtual SQL
 layer with the provider's grants); ``DuckDBReader`` reads a local DuckDB database file.
-Readers are named by a spec string (``duckdb:/path/db.duckdb``) so a party service can be
-started with ``--data SPEC``; other modules add schemes to ``READERS``.
+Readers are named by a spec string (``duckdb:/path/db.duckdb`` or ``fabric:HOME#USER``) so a
+party service can be started with ``--data SPEC``; other modules may add schemes to ``READERS``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import sqlglot
@@ -58,7 +58,29 @@ class DuckDBReader:
             raise SourceError(f"cannot read {asset} ({', '.join(columns)}) from {self.path}: {exc}") from exc
 
 
-READERS: dict[str, Callable[[str], DataReader]] = {"duckdb": DuckDBReader}
+class FabricReader:
+    """Reads through the hub's virtual SQL layer as the provider's principal (its grants,
+    row filters and masks apply) and writes an audit event for each read."""
+
+    def __init__(self, fabric: Any) -> None:
+        self.fabric = fabric
+
+    @classmethod
+    def from_target(cls, target: str) -> FabricReader:
+        """``HOME#USER`` (USER optional: the workspace's default user)."""
+        import govfabric
+
+        home, _, user = target.partition("#")
+        return cls(govfabric.connect(home, user or None))
+
+    def read(self, asset: str, columns: list[str], where: str | None) -> pa.Table:
+        table = self.fabric.sql(select_sql(asset, columns, where), dialect="duckdb")
+        self.fabric.audit.append("mpc.data_read", f"asset:{asset}",
+                                 {"columns": columns, "where": where, "rows": table.num_rows})
+        return table
+
+
+READERS: dict[str, Callable[[str], DataReader]] = {"duckdb": DuckDBReader, "fabric": FabricReader.from_target}
 
 
 def make_reader(spec: str) -> DataReader:

@@ -22,7 +22,7 @@ from govfabric.mpc import compute, he
 from govfabric.mpc.data import DataReader
 from govfabric.mpc.envelope import envelope_digest
 from govfabric.mpc.party import Party
-from govfabric.mpc.psi import PSIClient, PSIServer, b64, default_buckets, unb64
+from govfabric.mpc.psi import TASK_BUCKETS, PSIClient, PSIServer, b64, unb64, workers_for
 from govfabric.mpc.signing import canonical, check_digest, digest, digest_alg_for
 from govfabric.mpc.spec import TaskSpec
 from govfabric.mpc.tasks import verified_assignment, verified_task
@@ -108,30 +108,46 @@ class Provider(Party):
         if compute.psi_client(spec) != self.id:
             raise AccessDenied(f"{self.id} is not the PSI client of task {task_id}")
         keys = [str(k) for k in self._read(spec).column(spec.source(self.id).key or "").to_pylist()]
-        client = PSIClient(keys, task_id, default_buckets(len(keys)))
+        client = PSIClient(keys, task_id, TASK_BUCKETS, workers=workers_for(len(keys)))
         (self.task_dir(task_id) / "psi.key").write_bytes(client.key)
         payload = {"requests": b64(client.requests())}
         env = self.seal({"task_id": task_id, "sizes": [len(p) for p in client.positions],
                          "payload_digest": digest(canonical(payload))}, "psi_request")
         return {"envelope": env, "payload": payload}
 
-    def psi_respond(self, task_id: str, step_env: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-        spec, _ = self._assigned(task_id, step_env)
+    def _psi_server(self, spec: TaskSpec, task_id: str) -> PSIServer:
         if spec.sources[0].party != self.id:
             raise AccessDenied(f"{self.id} is not the PSI server of task {task_id}")
+        keys = [str(k) for k in self._read(spec).column(spec.source(self.id).key or "").to_pylist()]
+        key_file = self.task_dir(task_id) / "psi.key"
+        server = PSIServer(keys, task_id, TASK_BUCKETS, key=key_file.read_bytes() if key_file.exists() else None,
+                           workers=workers_for(len(keys)))
+        key_file.write_bytes(server.key)
+        return server
+
+    def psi_setup(self, task_id: str, step_env: dict[str, Any]) -> dict[str, Any]:
+        """Blind this provider's own keys; runs while the client prepares its request."""
+        spec, _ = self._assigned(task_id, step_env)
+        setups = b64(self._psi_server(spec, task_id).setups())
+        self.save(task_id, "psi_setups.json", setups)
+        return {"ok": True, "buckets": len(setups)}
+
+    def psi_respond(self, task_id: str, step_env: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        spec, _ = self._assigned(task_id, step_env)
         body = self.receive(request["envelope"], "psi_request", sender=compute.psi_client(spec))
         if not check_digest(canonical(request["payload"]), body["payload_digest"]):
             raise SignatureInvalid("PSI request payload was altered")
-        keys = [str(k) for k in self._read(spec).column(spec.source(self.id).key or "").to_pylist()]
-        server = PSIServer(keys, task_id, len(body["sizes"]))
-        payload = {"setups": b64(server.setups(body["sizes"])),
-                   "responses": b64(server.responses(unb64(request["payload"]["requests"])))}
+        server = self._psi_server(spec, task_id)
+        setups = self.load(task_id, "psi_setups.json", []) or b64(server.setups())
+        payload = {"setups": setups, "responses": b64(server.responses(unb64(request["payload"]["requests"])))}
         env = self.seal({"task_id": task_id, "payload_digest": digest(canonical(payload))}, "psi_response")
         return {"envelope": env, "payload": payload}
 
     def prepare(self, task_id: str, step_env: dict[str, Any], psi: dict[str, Any] | None) -> dict[str, Any]:
         spec, abody = self._assigned(task_id, step_env)
+        t_read = time.perf_counter()
         table = self._read(spec)
+        read_s = time.perf_counter() - t_read
         hits = None
         if spec.computation.kind.startswith("psi") and compute.psi_client(spec) == self.id:
             if not psi:
@@ -140,8 +156,8 @@ class Provider(Party):
             if not check_digest(canonical(psi["payload"]), pb["payload_digest"]):
                 raise SignatureInvalid("PSI response payload was altered")
             keys = [str(k) for k in table.column(spec.source(self.id).key or "").to_pylist()]
-            client = PSIClient(keys, task_id, len(psi["payload"]["setups"]),
-                               key=(self.task_dir(task_id) / "psi.key").read_bytes())
+            client = PSIClient(keys, task_id, TASK_BUCKETS, key=(self.task_dir(task_id) / "psi.key").read_bytes(),
+                               workers=workers_for(len(keys)))
             hits = client.hits(unb64(psi["payload"]["setups"]), unb64(psi["payload"]["responses"]))
         streams = compute.encode(spec, self.id, table, hits)
         task = abody["task"]["body"]
@@ -175,8 +191,9 @@ class Provider(Party):
         self.call(spec.compute, f"/tasks/{task_id}/inputs", content=bundle)
         self.log.info("task %s: sent %d ciphertexts (%d bytes), encrypt %.2fs transfer %.2fs", task_id,
                       sum(len(v) for v in blobs.values()), len(bundle), encrypt_s, time.perf_counter() - t1)
-        return {"envelope": submission, "timing": {"encrypt_s": encrypt_s,
-                                                   "transfer_s": time.perf_counter() - t1, "bytes": len(bundle)}}
+        timing = {"read_s": read_s, "encrypt_s": encrypt_s, "transfer_s": time.perf_counter() - t1,
+                  "bytes": len(bundle)}
+        return {"envelope": submission, "timing": timing}
 
     def open_description(self, task_id: str, to: list[str]) -> dict[str, Any]:
         """e: disclose this provider's description to the parties its operator chooses."""
@@ -228,6 +245,10 @@ class Provider(Party):
         @app.post("/tasks/{task_id}/psi/request")
         def psi_request(task_id: str, payload: dict[str, Any]) -> dict[str, Any]:
             return self.psi_request(task_id, payload["envelope"])
+
+        @app.post("/tasks/{task_id}/psi/setup")
+        def psi_setup(task_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+            return self.psi_setup(task_id, payload["envelope"])
 
         @app.post("/tasks/{task_id}/psi/respond")
         def psi_respond(task_id: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -42,9 +43,17 @@ def bucketize(items: Sequence[str], buckets: int, salt: str) -> list[list[int]]:
     return out
 
 
+TASK_BUCKETS = 8  # fixed per task, so both sides agree without revealing their set sizes first
+SMALL = 20_000  # below this many items a process pool costs more than it saves
+
+
 def default_buckets(n: int) -> int:
     cores = os.cpu_count() or 1
     return max(1, min(4 * cores, n // 5_000 or 1))
+
+
+def workers_for(n: int) -> int | None:
+    return 1 if n < SMALL else None
 
 
 def _client_request(key: bytes, items: list[str]) -> bytes:
@@ -72,12 +81,24 @@ def _client_intersect(key: bytes, setup: bytes, response: bytes) -> list[int]:
     return list(psi.client.CreateFromKey(key, True).GetIntersection(s, r))
 
 
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _shared_pool() -> ProcessPoolExecutor:
+    """One worker per core for the life of the process (spawned once; safe beside server threads)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=get_context("spawn"))
+        return _POOL
+
+
 def _pool_map(fn: Callable[..., Any], args: list[tuple[Any, ...]], workers: int | None) -> list[Any]:
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(args) <= 1:
         return [fn(*a) for a in args]
-    with ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=get_context("spawn")) as pool:
-        return list(pool.map(fn, *zip(*args, strict=True)))
+    return list(_shared_pool().map(fn, *zip(*args, strict=True)))
 
 
 def b64(parts: list[bytes]) -> list[str]:
@@ -116,10 +137,13 @@ class PSIServer:
         self.items, self.key, self.workers = [str(i) for i in items], key or new_key(), workers
         self.positions = bucketize(self.items, buckets, salt)
 
-    def setups(self, client_sizes: list[int]) -> list[bytes]:
+    def setups(self, client_sizes: list[int] | None = None) -> list[bytes]:
+        """Blinded server items per bucket (RAW container: does not depend on the client's sizes,
+        so it can run while the client prepares its request)."""
         fpr = FPR / max(len(self.positions), 1)
+        sizes = client_sizes or [len(p) for p in self.positions]
         args = [(self.key, [self.items[i] for i in pos], n, fpr)
-                for pos, n in zip(self.positions, client_sizes, strict=True)]
+                for pos, n in zip(self.positions, sizes, strict=True)]
         return _pool_map(_server_setup, args, self.workers)
 
     def responses(self, requests: list[bytes]) -> list[bytes]:

@@ -68,11 +68,13 @@ class Requester(Party):
         if envelope_digest(bundle.envelope) != envelope_digest(computed):
             raise SignatureInvalid("the compute party's output differs from the signed computation record")
         scheme = compute.plan(spec).scheme
+        t0 = time.perf_counter()
         ctx = he.load_context((self.task_dir(task_id) / "secret.ctx").read_bytes())
         outputs = {
             name: np.concatenate([he.decrypt(ctx, scheme, b) for b in blobs]) for name, blobs in bundle.blobs.items()
         }
         result = compute.finalize(spec, outputs)
+        decrypt_s = time.perf_counter() - t0
         salt = secrets.token_hex(16)
         self.save(task_id, "result.json", {"result": result, "salt": salt})
         attestation = self.seal(
@@ -82,6 +84,7 @@ class Requester(Party):
                 "result_digest": digest(canonical(result) + salt.encode()),
                 "rows": len(result["rows"]),
                 "decrypted_at": time.time(),
+                "decrypt_s": round(decrypt_s, 4),
             },
             "result_attestation",
         )

@@ -157,7 +157,13 @@ class Scheduler(Party):
         spec, _ = self._ctx(st)
         server, client = spec.sources[0].party, spec.sources[1].party
         tid = st["task_id"]
-        req = self.call(client, f"/tasks/{tid}/psi/request", json_body={"envelope": self._step_env(st, "psi")})
+        with ThreadPoolExecutor(max_workers=2) as pool:  # the two sides blind their keys at the same time
+            setup = pool.submit(self.call, server, f"/tasks/{tid}/psi/setup",
+                                json_body={"envelope": self._step_env(st, "psi")})
+            request = pool.submit(self.call, client, f"/tasks/{tid}/psi/request",
+                                  json_body={"envelope": self._step_env(st, "psi")})
+            req = request.result()
+            setup.result()
         self.record(st, "d_psi_request", req["envelope"])
         resp = self.call(server, f"/tasks/{tid}/psi/respond",
                          json_body={"envelope": self._step_env(st, "psi"), "request": req})
@@ -177,15 +183,15 @@ class Scheduler(Party):
             ans = self.call(party, f"/tasks/{tid}/prepare",
                             json_body={"envelope": self._step_env(st, "data"), **extra})
             self.check(ans["envelope"], "submission", sender=party)
-            return dict(ans["envelope"])
+            return dict(ans)
 
         with ThreadPoolExecutor(max_workers=len(spec.sources)) as pool:
             subs = dict(zip([s.party for s in spec.sources],
                             pool.map(prepare, [s.party for s in spec.sources]), strict=True))
         st = self.state_of(tid)
-        for party, sub in subs.items():
-            st["submissions"][party] = sub
-            self.record(st, "d_data_submitted", sub)
+        for party, ans in subs.items():
+            st["submissions"][party] = ans["envelope"]
+            self.record(st, "d_data_submitted", ans["envelope"], timing=ans.get("timing"))
         return "data_review"
 
     def step_data_review(self, st: dict[str, Any]) -> str:

@@ -63,6 +63,7 @@ def test_grants_owned_by_one_department(service: ChainService) -> None:
         chain.revoke(market, gid)
 
 
+@pytest.mark.slow
 def test_grant_expires(service: ChainService) -> None:
     chain = service.chain
     service.add_department("market")

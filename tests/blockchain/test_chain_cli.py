@@ -49,6 +49,7 @@ def test_anchor_verify_tamper_files_and_audit(workspace: Path) -> None:
     assert run("verify", "--kind", "audit", "1")["ok"]
 
 
+@pytest.mark.slow
 def test_demo_shows_the_tampered_copy_failing(workspace: Path) -> None:
     out = run("demo")
     assert out["tamper"]["before"]["ok"] is True

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import rpc_url  # type: ignore[import-not-found]
+from chain_fixtures import rpc_url  # type: ignore[import-not-found]
 
 from govfabric.blockchain.books import StoreDeploymentBook, StoreNetworkBook
 from govfabric.blockchain.chains.jsonrpc import JsonRpcChain
@@ -54,7 +54,7 @@ def test_wrong_chain_id_and_changed_network(tmp_path: Path) -> None:
 
 @pytest.mark.chain
 def test_node_that_lost_the_contracts(tmp_path: Path) -> None:
-    from conftest import fund_on_dev_node  # type: ignore[import-not-found]
+    from chain_fixtures import fund_on_dev_node  # type: ignore[import-not-found]
 
     store = _store(tmp_path)
     svc = ChainService(store, SimpleNamespace(home=tmp_path, chain_url=rpc_url()))

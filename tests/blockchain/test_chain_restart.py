@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import MakeService  # type: ignore[import-not-found]
+from chain_fixtures import MakeService  # type: ignore[import-not-found]
 from sqlalchemy import select, update
 
 from govfabric.blockchain.models import ChainJournalEntry
@@ -53,11 +53,7 @@ def test_altered_journal_stops_the_start(make_service: MakeService) -> None:
     with first.store.session() as s:
         last = s.scalars(select(ChainJournalEntry).order_by(ChainJournalEntry.seq.desc())).first()
         assert last is not None
-        s.execute(
-            update(ChainJournalEntry)
-            .where(ChainJournalEntry.seq == last.seq)
-            .values(state_root="0x" + "0" * 64)
-        )
+        s.execute(update(ChainJournalEntry).where(ChainJournalEntry.seq == last.seq).values(state_root="0x" + "0" * 64))
     with pytest.raises(IntegrityError, match="replays to a different state root"):
         make_service().chain  # noqa: B018 - opening the chain replays the journal
     with first.store.session() as s:

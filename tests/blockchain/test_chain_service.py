@@ -52,11 +52,7 @@ def test_changed_byte_fails_with_what_differs(service: ChainService) -> None:
 def test_altered_local_records_are_caught(service: ChainService) -> None:
     receipt = service.anchor("asset", list(RECORDS.items()), {})
     with service.store.session() as s:  # someone edits the stored digest to match their changed data
-        s.execute(
-            update(ChainAnchorItem)
-            .where(ChainAnchorItem.item_id == "enterprise-5")
-            .values(digest=sha("forged"))
-        )
+        s.execute(update(ChainAnchorItem).where(ChainAnchorItem.item_id == "enterprise-5").values(digest=sha("forged")))
     result = service.verify("asset", "enterprise-5", sha("forged"))
     assert not result.ok
     assert "stored proof or salt was altered" in " ".join(result.problems)
@@ -117,9 +113,7 @@ def test_grants_and_shares_on_chain_and_history(service: ChainService) -> None:
     service.record_grant("grant-1", "market.enterprises", "market-regulation", "analyst.li", expires)
     assert service.is_granted("grant-1", "market.enterprises", "analyst.li")
     assert not service.is_granted("grant-1", "market.enterprises", "analyst.wang")
-    share = service.record_share(
-        sha("v1"), "market-regulation", "public-security", "grant-1", "market.enterprises"
-    )
+    share = service.record_share(sha("v1"), "market-regulation", "public-security", "grant-1", "market.enterprises")
     assert share.record is not None
     service.revoke_grant("grant-1", "market-regulation", asset_id="market.enterprises")
     assert not service.is_granted("grant-1", "market.enterprises", "analyst.li")

@@ -138,8 +138,8 @@ class Chain(ABC):
         """The events one mined transaction emitted (from its receipt on chain)."""
 
     @abstractmethod
-    def transaction_inputs(self) -> list[bytes]:
-        """Input data of every transaction this ledger holds (privacy checks)."""
+    def transaction_inputs(self, from_block: int = 0) -> list[bytes]:
+        """Input data of every transaction in blocks ``from_block``… (privacy checks)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -365,11 +365,11 @@ class EvmChain(Chain):
         receipt = self._rpc(lambda: self._w3.eth.get_transaction_receipt(tx_hash), f"read receipt {tx_hash}")
         return self._decode_receipt(receipt)
 
-    def transaction_inputs(self) -> list[bytes]:
+    def transaction_inputs(self, from_block: int = 0) -> list[bytes]:
         self._sync()
         latest = int(self._rpc(lambda: self._w3.eth.block_number, "read the block number"))
         inputs: list[bytes] = []
-        for n in range(latest + 1):
+        for n in range(from_block, latest + 1):
             block = self._rpc(lambda n=n: self._w3.eth.get_block(n, full_transactions=True), f"read block {n}")
             for tx in block["transactions"]:
                 data = tx.get("input", tx.get("data", b""))

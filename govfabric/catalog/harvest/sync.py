@@ -84,12 +84,9 @@ def _cn(comment: str | None) -> str | None:
 def _new_ids(n: int) -> list[str]:
     """``n`` ids of the form :func:`new_id` gives (UUID4 hex), made in one go and sorted, so
     that a bulk insert appends to the id indexes instead of scattering over them."""
-    raw = os.urandom(16 * n)
-    ids = []
-    for k in range(0, 16 * n, 16):
-        v = int.from_bytes(raw[k:k + 16], "big")
-        v = (v & ~(0xC000 << 48) | 0x8000 << 48) & ~(0xF000 << 64) | 4 << 76  # as uuid.UUID(version=4)
-        ids.append(f"{v:032x}")
+    h, variant = os.urandom(16 * n).hex(), "89ab" * 4
+    ids = [h[k:k + 12] + "4" + h[k + 13:k + 16] + variant[int(h[k + 16], 16)] + h[k + 17:k + 32]
+           for k in range(0, 32 * n, 32)]
     ids.sort()
     return ids
 
@@ -172,6 +169,8 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
     asset_ids, version_ids = _new_ids(len(fresh)), _new_ids(len(fresh))
     column_ids = iter(_new_ids(sum(len(m.columns) for _, m, _, _ in fresh)))
     assets, columns, versions, docs = [], [], [], []
+    empty: list[Any] = []  # one object for every empty tag list: converted once by _insert
+    no_diff: dict[str, Any] = {}
     for aid, vid, (qn, m, structure, shash) in zip(asset_ids, version_ids, fresh, strict=True):
         cn = _cn(m.comment)
         asset = dict(
@@ -180,20 +179,20 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
             owner_department=source.department, location={"source": source.name, **m.location},
             row_count=m.row_count, version=1, status="active", registered_via="harvest",
             structure_hash=shash, content_signature=m.content_signature, signature_algo=m.signature_algo,
-            last_updated_at=now, created_at=now, updated_at=now, dimensions=[], tags=[],
+            last_updated_at=now, created_at=now, updated_at=now, dimensions=empty, tags=empty,
         )
         cols = []
         for j, c in enumerate(m.columns):
             ccn = _cn(c.comment)
             cols.append(dict(id=next(column_ids), asset_id=aid, position=c.position or j + 1, name=c.name,
                              cn_name=ccn, data_type=c.data_type, nullable=c.nullable,
-                             description=None if ccn else c.comment, tags=[]))
+                             description=None if ccn else c.comment, tags=empty))
         asset["search_text"] = document_of_values(asset, cols)
         docs.append((aid, asset["search_text"]))
         assets.append(asset)
         columns.extend(cols)
         versions.append(dict(id=vid, asset_id=aid, version=1, structure=structure, structure_hash=shash,
-                             diff={}, reason="registered", created_by=actor, created_at=now))
+                             diff=no_diff, reason="registered", created_by=actor, created_at=now))
     _insert(session, Asset, assets)
     _insert(session, AssetColumn, columns)
     _insert(session, AssetVersion, versions)
@@ -221,8 +220,38 @@ def _rewrite_columns(session: Session, asset: Asset, m: TableMeta, diff: dict[st
 
 def _insert(session: Session, model: type[Asset] | type[AssetColumn] | type[AssetVersion],
             rows: list[dict[str, Any]]) -> None:
-    """One executemany on the table (rows share their keys). The ORM's bulk insert leaves out
-    None values and so splits rows into a statement per run of equal key sets — thousands of
-    statements for a large harvest."""
-    if rows:
-        session.execute(insert(model.__table__), rows)
+    """One executemany of rows that share their keys.
+
+    The ORM's bulk insert leaves out None values and so splits rows into a statement per
+    run of equal key sets; and Core converts every value of every row. Here the statement
+    is compiled once and each distinct value object is converted once (a harvest's rows
+    share their timestamp and empty lists), then the driver gets the rows as they are.
+    """
+    if not rows:
+        return
+    table = model.__table__
+    keys = list(rows[0])
+    conn = session.connection()
+    dialect = conn.dialect
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    names = list(compiled.positiontup) if compiled.positional and compiled.positiontup else list(compiled.binds)
+    if set(names) != set(keys):  # a column default to fill in: let SQLAlchemy do it
+        session.execute(insert(table), rows)
+        return
+    procs = {n: compiled.binds[n].type._cached_bind_processor(dialect) for n in names}
+    memo: dict[tuple[str, int], Any] = {}
+
+    def convert(name: str, value: Any) -> Any:
+        proc = procs[name]
+        if proc is None or value is None:
+            return value
+        key = (name, id(value))
+        if key not in memo:
+            memo[key] = (value, proc(value))  # keep value alive: its id stays unique
+        return memo[key][1]
+
+    if compiled.positional:
+        params: list[Any] = [tuple(convert(n, r[n]) for n in names) for r in rows]
+    else:
+        params = [{n: convert(n, r[n]) for n in names} for r in rows]
+    conn.exec_driver_sql(compiled.string, params)
