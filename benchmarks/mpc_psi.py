@@ -51,8 +51,10 @@ def run(n: int) -> dict[str, float]:
     raw = raw_psi(a, b)
     t_raw = time.perf_counter() - t1
     assert ours == raw == n // 2, (ours, raw)
-    print(f"PSI {n:,} × {n:,}: raw openmined.psi {t_raw:7.2f} s | govfabric {t_ours:7.2f} s "
-          f"({default_buckets(n)} buckets, {os.cpu_count()} cores) | speed-up {t_raw / t_ours:4.2f}× (goal ≥ 2×)")
+    print(
+        f"PSI {n:,} × {n:,}: raw openmined.psi {t_raw:7.2f} s | govfabric {t_ours:7.2f} s "
+        f"({default_buckets(n)} buckets, {os.cpu_count()} cores) | speed-up {t_raw / t_ours:4.2f}× (goal ≥ 2×)"
+    )
     return {"n": n, "raw_s": t_raw, "govfabric_s": t_ours, "speedup": t_raw / t_ours, "intersection": ours}
 
 

@@ -33,13 +33,17 @@ class PartyHandle:
         return http_call(self.url.rstrip("/") + path, method="GET")
 
     def admin(self, path: str, body: Any = None, method: str = "POST") -> Any:
-        return http_call(self.url.rstrip("/") + path, method=method, json_body=body,
-                         headers={"x-admin-token": self.token})
+        return http_call(
+            self.url.rstrip("/") + path, method=method, json_body=body, headers={"x-admin-token": self.token}
+        )
 
     # requester
     def create_task(self, spec: TaskSpec | dict[str, Any]) -> str:
-        raw = spec.model_dump(mode="json") if isinstance(spec, TaskSpec) else TaskSpec.model_validate(spec).model_dump(
-            mode="json")
+        raw = (
+            spec.model_dump(mode="json")
+            if isinstance(spec, TaskSpec)
+            else TaskSpec.model_validate(spec).model_dump(mode="json")
+        )
         return str(self.admin("/admin/tasks", {"spec": raw})["task_id"])
 
     def result(self, task_id: str) -> dict[str, Any]:
@@ -66,7 +70,9 @@ class PartyHandle:
             if st["status"] in until:
                 return st
             if time.monotonic() > deadline:
-                raise MPCError(f"task {task_id} still {st['status']} at step {st['step']} after {timeout:.0f}s")
+                raise MPCError(
+                    f"task {task_id} still {st['status']} at step {st['step']} after {timeout:.0f}s"
+                )
             time.sleep(0.05)
 
     def report(self, task_id: str, fmt: str = "json") -> bytes:

@@ -60,8 +60,23 @@ class Cluster:
         m.port = m.port or free_port()
         state = self.state(pid)
         state.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "govfabric.mpc.serve", "--role", m.role, "--port", str(m.port),
-               "--state", str(state), "--directory", str(self.directory_path), "--id", pid, "--alg", m.alg]
+        cmd = [
+            sys.executable,
+            "-m",
+            "govfabric.mpc.serve",
+            "--role",
+            m.role,
+            "--port",
+            str(m.port),
+            "--state",
+            str(state),
+            "--directory",
+            str(self.directory_path),
+            "--id",
+            pid,
+            "--alg",
+            m.alg,
+        ]
         if m.data:
             cmd += ["--data", m.data]
         log = (state / "service.log").open("ab")
@@ -87,8 +102,12 @@ class Cluster:
         parties = {}
         for pid, m in self.members.items():
             ident = json.loads((self.state(pid) / "identity.json").read_text())
-            parties[pid] = {"role": m.role, "url": self.url_overrides.get(pid, self.url(pid)), "alg": ident["alg"],
-                            "public_key": ident["public_key"]}
+            parties[pid] = {
+                "role": m.role,
+                "url": self.url_overrides.get(pid, self.url(pid)),
+                "alg": ident["alg"],
+                "public_key": ident["public_key"],
+            }
         tmp = self.directory_path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"parties": parties}, indent=2))
         tmp.replace(self.directory_path)
@@ -134,7 +153,11 @@ class Cluster:
 
 def standard_cluster(root: Path, providers: dict[str, str | None], alg: str = "ed25519") -> Cluster:
     """requester, scheduler, compute, monitor, and one provider per ``name → data reader spec``."""
-    members = [Member("requester", "requester", alg=alg), Member("scheduler", "scheduler", alg=alg),
-               Member("compute", "compute", alg=alg), Member("monitor", "monitor", alg=alg)]
+    members = [
+        Member("requester", "requester", alg=alg),
+        Member("scheduler", "scheduler", alg=alg),
+        Member("compute", "compute", alg=alg),
+        Member("monitor", "monitor", alg=alg),
+    ]
     members += [Member(name, "provider", data=data, alg=alg) for name, data in providers.items()]
     return Cluster(root, members)

@@ -35,7 +35,9 @@ class ComputeParty(Party):
         folder = self.task_dir(body["task_id"])
         (folder / "evaluation.ctx").write_bytes(ctx)
         self.save(body["task_id"], "assignment.json", env)
-        self.log.info("task %s assigned: %s, context %d bytes", body["task_id"], spec.computation.kind, len(ctx))
+        self.log.info(
+            "task %s assigned: %s, context %d bytes", body["task_id"], spec.computation.kind, len(ctx)
+        )
 
     def accept_inputs(self, task_id: str, data: bytes) -> dict[str, Any]:
         spec, abody = verified_assignment(self, self.load(task_id, "assignment.json"), fresh=False)
@@ -74,10 +76,19 @@ class ComputeParty(Party):
         t0 = time.perf_counter()
         outputs = compute.evaluate(spec, ctx, inputs)
         elapsed = time.perf_counter() - t0
-        manifest = {name: [{"digest": digest(b), "size": len(b)} for b in blobs] for name, blobs in outputs.items()}
-        env = self.seal({"task_id": task_id, "manifest": manifest, "inputs": verdict["submissions"],
-                         "verdict_digest": envelope_digest(body["verdict"]), "compute_s": round(elapsed, 4)},
-                        "computed")
+        manifest = {
+            name: [{"digest": digest(b), "size": len(b)} for b in blobs] for name, blobs in outputs.items()
+        }
+        env = self.seal(
+            {
+                "task_id": task_id,
+                "manifest": manifest,
+                "inputs": verdict["submissions"],
+                "verdict_digest": envelope_digest(body["verdict"]),
+                "compute_s": round(elapsed, 4),
+            },
+            "computed",
+        )
         (folder / "output.bin").write_bytes(he.Bundle(env, outputs).encode())
         self.log.info("task %s computed in %.3fs: %s", task_id, elapsed, sorted(outputs))
         return env

@@ -45,12 +45,14 @@ def make_data(folder: Path, rows: int = 3000, seed: int = 7) -> dict[str, Path]:
         n = rows + 400 * i
         schema, table = asset.split(".")
         capital = np.round(rng.lognormal(mean=5.5 + 0.2 * i, sigma=1.2, size=n), 2)
-        tab = pa.table({
-            "uscc": [_uscc(rng) for _ in range(n)],
-            "district": rng.choice(DISTRICTS, size=n, p=[0.12, 0.13, 0.25, 0.25, 0.15, 0.10]),
-            col: capital,
-            "employees": rng.integers(1, 500, size=n),
-        })
+        tab = pa.table(
+            {
+                "uscc": [_uscc(rng) for _ in range(n)],
+                "district": rng.choice(DISTRICTS, size=n, p=[0.12, 0.13, 0.25, 0.25, 0.15, 0.10]),
+                col: capital,
+                "employees": rng.integers(1, 500, size=n),
+            }
+        )
         path = folder / f"{dept}_system.duckdb"
         path.unlink(missing_ok=True)
         with duckdb.connect(str(path)) as con:
@@ -65,13 +67,19 @@ def demo_spec() -> TaskSpec:
     return TaskSpec(
         title="Joint average registered capital per district",
         purpose="district economic profile for the municipal development plan",
-        sources=[{"party": d, "asset": a, "value": c, "group": "district"} for d, (a, c) in DEPARTMENTS.items()],
+        sources=[
+            {"party": d, "asset": a, "value": c, "group": "district"} for d, (a, c) in DEPARTMENTS.items()
+        ],
         computation={"kind": "mean", "groups": DISTRICTS},
     )
 
 
-def run(root: Path, echo: Callable[[str], None] = print, readers: dict[str, str] | None = None,
-        alg: str = "ed25519") -> dict[str, Any]:
+def run(
+    root: Path,
+    echo: Callable[[str], None] = print,
+    readers: dict[str, str] | None = None,
+    alg: str = "ed25519",
+) -> dict[str, Any]:
     root = Path(root)
     if readers is None:
         paths = make_data(root / "data")
@@ -79,7 +87,9 @@ def run(root: Path, echo: Callable[[str], None] = print, readers: dict[str, str]
         echo(f"generated department data in {root / 'data'}")
     cluster = standard_cluster(root / "parties", dict(readers), alg=alg)
     with cluster:
-        echo("started parties: " + ", ".join(f"{m.id} ({m.role}) :{m.port}" for m in cluster.members.values()))
+        echo(
+            "started parties: " + ", ".join(f"{m.id} ({m.role}) :{m.port}" for m in cluster.members.values())
+        )
         return _flow(cluster, echo)
 
 
@@ -90,8 +100,10 @@ def _flow(cluster: Cluster, echo: Callable[[str], None]) -> dict[str, Any]:
     echo(f"a. requester signed task {task_id} ({spec.computation.kind} per district) → scheduler")
     for src in spec.sources:
         seen = cluster.handle(src.party).pending()[-1]
-        echo(f"b. {src.party} reviews: reads {seen['asset']} columns {seen['columns']}; "
-             f"computation {seen['computation']['kind']}; requester learns {seen['requester_learns']}")
+        echo(
+            f"b. {src.party} reviews: reads {seen['asset']} columns {seen['columns']}; "
+            f"computation {seen['computation']['kind']}; requester learns {seen['requester_learns']}"
+        )
         cluster.handle(src.party).review(task_id, "approve")
         echo(f"   {src.party} approved (signed)")
     st = scheduler.wait(task_id)
@@ -100,15 +112,19 @@ def _flow(cluster: Cluster, echo: Callable[[str], None]) -> dict[str, Any]:
     cluster.handle("market").open_description(task_id, ["monitor"])
     for entry in st["log"]:
         if entry["step"][:2] in ("c_", "d_", "e_", "f_", "g_"):
-            echo(f"{report.STEP_TITLES.get(entry['step'], entry['step'])} — by {entry['actor']} "
-                 f"[{(entry['digest'] or '')[:23]}…]")
+            echo(
+                f"{report.STEP_TITLES.get(entry['step'], entry['step'])} — by {entry['actor']} "
+                f"[{(entry['digest'] or '')[:23]}…]"
+            )
     echo("e. market opened its description to the monitor")
     result = requester.result(task_id)
     raw = scheduler.report(task_id)
     (cluster.root / "report.json").write_bytes(raw)
     (cluster.root / "report.html").write_bytes(scheduler.report(task_id, "html"))
     summary = report.verify(raw)
-    echo(f"h. report: {cluster.root / 'report.json'} (+ .html) — verified, {summary['signatures']} signatures")
+    echo(
+        f"h. report: {cluster.root / 'report.json'} (+ .html) — verified, {summary['signatures']} signatures"
+    )
     tables = {s.party: _read(cluster, s.party, spec) for s in spec.sources}
     expected = compute.plaintext(spec, tables)
     worst = 0.0
@@ -118,7 +134,12 @@ def _flow(cluster: Cluster, echo: Callable[[str], None]) -> dict[str, Any]:
         worst = max(worst, rel)
         echo(f"  {got['group']:<10} {got['count']:>10}   {got['mean']:>14.2f}")
     echo(f"\n  largest relative error against the plaintext computation: {worst:.2e}")
-    return {"task_id": task_id, "result": result, "max_rel_error": worst, "report": str(cluster.root / "report.json")}
+    return {
+        "task_id": task_id,
+        "result": result,
+        "max_rel_error": worst,
+        "report": str(cluster.root / "report.json"),
+    }
 
 
 def _read(cluster: Cluster, party: str, spec: TaskSpec) -> pa.Table:
@@ -133,4 +154,8 @@ if __name__ == "__main__":  # pragma: no cover
     import sys
     import tempfile
 
-    print(json.dumps(run(Path(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))["result"], ensure_ascii=False))
+    print(
+        json.dumps(
+            run(Path(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))["result"], ensure_ascii=False
+        )
+    )

@@ -39,7 +39,9 @@ def slots(scheme: str) -> int:
 def new_secret_context(scheme: str, galois: bool) -> Any:
     ts = _ts()
     if scheme == "ckks":
-        ctx = ts.context(ts.SCHEME_TYPE.CKKS, poly_modulus_degree=POLY_DEGREE, coeff_mod_bit_sizes=[60, 40, 40, 60])
+        ctx = ts.context(
+            ts.SCHEME_TYPE.CKKS, poly_modulus_degree=POLY_DEGREE, coeff_mod_bit_sizes=[60, 40, 40, 60]
+        )
         ctx.global_scale = 2**40
     else:
         ctx = ts.context(ts.SCHEME_TYPE.BFV, poly_modulus_degree=POLY_DEGREE, plain_modulus=BFV_PLAIN_MODULUS)
@@ -52,8 +54,9 @@ def public_bytes(ctx: Any, *, evaluation: bool) -> bytes:
     """Serialise without the secret key; evaluation keys only for the compute party."""
     pub = ctx.copy()
     pub.make_context_public()
-    return pub.serialize(save_public_key=True, save_secret_key=False,
-                         save_galois_keys=evaluation, save_relin_keys=evaluation)
+    return pub.serialize(
+        save_public_key=True, save_secret_key=False, save_galois_keys=evaluation, save_relin_keys=evaluation
+    )
 
 
 def load_context(data: bytes) -> Any:

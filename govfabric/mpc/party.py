@@ -64,8 +64,9 @@ class Party:
     def seal(self, body: dict[str, Any], kind: str) -> dict[str, Any]:
         return seal(body, kind, self.id, self.key)
 
-    def receive(self, env: dict[str, Any], kind: str, sender: str | None = None,
-                role: str | None = None) -> dict[str, Any]:
+    def receive(
+        self, env: dict[str, Any], kind: str, sender: str | None = None, role: str | None = None
+    ) -> dict[str, Any]:
         body = receive(env, self.directory, self.nonces, kind, sender)
         if role and self.directory.get(env["meta"]["from"]).role != role:
             raise errors.AccessDenied(f"{env['meta']['from']} is not a {role}")
@@ -84,8 +85,15 @@ class Party:
     def url(self, party_id: str, path: str) -> str:
         return self.directory.get(party_id).url.rstrip("/") + path
 
-    def call(self, party_id: str, path: str, *, json_body: Any = None, content: bytes | None = None,
-             method: str = "POST") -> Any:
+    def call(
+        self,
+        party_id: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        method: str = "POST",
+    ) -> Any:
         return http_call(self.url(party_id, path), method=method, json_body=json_body, content=content)
 
     # ------------------------------------------------------------ per-task files
@@ -115,8 +123,15 @@ class Party:
         """Role-specific routes."""
 
 
-def http_call(url: str, *, method: str = "POST", json_body: Any = None, content: bytes | None = None,
-              headers: dict[str, str] | None = None, timeout: float = HTTP_TIMEOUT_S) -> Any:
+def http_call(
+    url: str,
+    *,
+    method: str = "POST",
+    json_body: Any = None,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = HTTP_TIMEOUT_S,
+) -> Any:
     """Call a party; a refusal comes back as the same GovfabricError subclass it was raised as."""
     hdrs = dict(headers or {})
     if content is not None:
@@ -149,8 +164,13 @@ def create_app(party: Party) -> FastAPI:
 
     @app.get("/identity")
     def identity() -> dict[str, Any]:
-        return {"id": party.id, "role": party.role, "alg": party.key.alg, "public_key": party.key.public_hex,
-                "time": time.time()}
+        return {
+            "id": party.id,
+            "role": party.role,
+            "alg": party.key.alg,
+            "public_key": party.key.public_hex,
+            "time": time.time(),
+        }
 
     party.register(app)
     return app

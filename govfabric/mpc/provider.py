@@ -82,8 +82,16 @@ class Provider(Party):
             raise MPCError("decision is 'approve' or 'reject'")
         task_env = self.load(task_id, "review_request.json")
         _, task = verified_task(self, task_env)
-        env = self.seal({"task_id": task_id, "task_digest": envelope_digest(task_env), "decision": decision,
-                         "reason": reason, "columns": self.what_i_see(task_id)["columns"]}, "review")
+        env = self.seal(
+            {
+                "task_id": task_id,
+                "task_digest": envelope_digest(task_env),
+                "decision": decision,
+                "reason": reason,
+                "columns": self.what_i_see(task_id)["columns"],
+            },
+            "review",
+        )
         self.save(task_id, "review.json", env)
         self.log.info("task %s: %s", task_id, decision)
         return self.call(task["scheduler"], f"/tasks/{task_id}/reviews", json_body={"envelope": env})
@@ -111,8 +119,14 @@ class Provider(Party):
         client = PSIClient(keys, task_id, TASK_BUCKETS, workers=workers_for(len(keys)))
         (self.task_dir(task_id) / "psi.key").write_bytes(client.key)
         payload = {"requests": b64(client.requests())}
-        env = self.seal({"task_id": task_id, "sizes": [len(p) for p in client.positions],
-                         "payload_digest": digest(canonical(payload))}, "psi_request")
+        env = self.seal(
+            {
+                "task_id": task_id,
+                "sizes": [len(p) for p in client.positions],
+                "payload_digest": digest(canonical(payload)),
+            },
+            "psi_request",
+        )
         return {"envelope": env, "payload": payload}
 
     def _psi_server(self, spec: TaskSpec, task_id: str) -> PSIServer:
@@ -120,8 +134,13 @@ class Provider(Party):
             raise AccessDenied(f"{self.id} is not the PSI server of task {task_id}")
         keys = [str(k) for k in self._read(spec).column(spec.source(self.id).key or "").to_pylist()]
         key_file = self.task_dir(task_id) / "psi.key"
-        server = PSIServer(keys, task_id, TASK_BUCKETS, key=key_file.read_bytes() if key_file.exists() else None,
-                           workers=workers_for(len(keys)))
+        server = PSIServer(
+            keys,
+            task_id,
+            TASK_BUCKETS,
+            key=key_file.read_bytes() if key_file.exists() else None,
+            workers=workers_for(len(keys)),
+        )
         key_file.write_bytes(server.key)
         return server
 
@@ -139,7 +158,10 @@ class Provider(Party):
             raise SignatureInvalid("PSI request payload was altered")
         server = self._psi_server(spec, task_id)
         setups = self.load(task_id, "psi_setups.json", []) or b64(server.setups())
-        payload = {"setups": setups, "responses": b64(server.responses(unb64(request["payload"]["requests"])))}
+        payload = {
+            "setups": setups,
+            "responses": b64(server.responses(unb64(request["payload"]["requests"]))),
+        }
         env = self.seal({"task_id": task_id, "payload_digest": digest(canonical(payload))}, "psi_response")
         return {"envelope": env, "payload": payload}
 
@@ -156,8 +178,13 @@ class Provider(Party):
             if not check_digest(canonical(psi["payload"]), pb["payload_digest"]):
                 raise SignatureInvalid("PSI response payload was altered")
             keys = [str(k) for k in table.column(spec.source(self.id).key or "").to_pylist()]
-            client = PSIClient(keys, task_id, TASK_BUCKETS, key=(self.task_dir(task_id) / "psi.key").read_bytes(),
-                               workers=workers_for(len(keys)))
+            client = PSIClient(
+                keys,
+                task_id,
+                TASK_BUCKETS,
+                key=(self.task_dir(task_id) / "psi.key").read_bytes(),
+                workers=workers_for(len(keys)),
+            )
             hits = client.hits(unb64(psi["payload"]["setups"]), unb64(psi["payload"]["responses"]))
         streams = compute.encode(spec, self.id, table, hits)
         task = abody["task"]["body"]
@@ -168,31 +195,63 @@ class Provider(Party):
         t0 = time.perf_counter()
         blobs = compute.encrypt_streams(he.load_context(public), scheme, streams)
         encrypt_s = time.perf_counter() - t0
-        manifest = {name: [{"digest": digest(b), "size": len(b)} for b in items] for name, items in blobs.items()}
+        manifest = {
+            name: [{"digest": digest(b), "size": len(b)} for b in items] for name, items in blobs.items()
+        }
         src = spec.source(self.id)
-        description = {"task_id": task_id, "provider": self.id, "asset": src.asset, "columns": src.columns(),
-                       "where": src.where, "rows": table.num_rows, "scheme": scheme,
-                       "streams": {k: len(v) for k, v in blobs.items()}}
+        description = {
+            "task_id": task_id,
+            "provider": self.id,
+            "asset": src.asset,
+            "columns": src.columns(),
+            "where": src.where,
+            "rows": table.num_rows,
+            "scheme": scheme,
+            "streams": {k: len(v) for k, v in blobs.items()},
+        }
         desc_salt, data_salt = secrets.token_hex(16), secrets.token_hex(16)
-        attestation = self.seal({
-            "task_id": task_id, "provider": self.id, "asset": src.asset, "columns": src.columns(),
-            "rows": table.num_rows, "data_digest": self._digest(data_salt.encode() + table_bytes(table)),
-        }, "attestation")
+        attestation = self.seal(
+            {
+                "task_id": task_id,
+                "provider": self.id,
+                "asset": src.asset,
+                "columns": src.columns(),
+                "rows": table.num_rows,
+                "data_digest": self._digest(data_salt.encode() + table_bytes(table)),
+            },
+            "attestation",
+        )
         self.save(task_id, "attestation.json", {"attestation": attestation, "salt": data_salt})
         self.save(task_id, "description.json", {"description": description, "salt": desc_salt})
-        submission = self.seal({
-            "task_id": task_id, "provider": self.id, "scheme": scheme, "manifest": manifest,
-            "description_digest": self._digest(desc_salt.encode() + canonical(description)),
-            "attestation_digest": envelope_digest(attestation),
-            "assignment_digest": envelope_digest(self.load(task_id, "assignment.json")),
-        }, "submission")
+        submission = self.seal(
+            {
+                "task_id": task_id,
+                "provider": self.id,
+                "scheme": scheme,
+                "manifest": manifest,
+                "description_digest": self._digest(desc_salt.encode() + canonical(description)),
+                "attestation_digest": envelope_digest(attestation),
+                "assignment_digest": envelope_digest(self.load(task_id, "assignment.json")),
+            },
+            "submission",
+        )
         bundle = he.Bundle(submission, blobs).encode()
         t1 = time.perf_counter()
         self.call(spec.compute, f"/tasks/{task_id}/inputs", content=bundle)
-        self.log.info("task %s: sent %d ciphertexts (%d bytes), encrypt %.2fs transfer %.2fs", task_id,
-                      sum(len(v) for v in blobs.values()), len(bundle), encrypt_s, time.perf_counter() - t1)
-        timing = {"read_s": read_s, "encrypt_s": encrypt_s, "transfer_s": time.perf_counter() - t1,
-                  "bytes": len(bundle)}
+        self.log.info(
+            "task %s: sent %d ciphertexts (%d bytes), encrypt %.2fs transfer %.2fs",
+            task_id,
+            sum(len(v) for v in blobs.values()),
+            len(bundle),
+            encrypt_s,
+            time.perf_counter() - t1,
+        )
+        timing = {
+            "read_s": read_s,
+            "encrypt_s": encrypt_s,
+            "transfer_s": time.perf_counter() - t1,
+            "bytes": len(bundle),
+        }
         return {"envelope": submission, "timing": timing}
 
     def open_description(self, task_id: str, to: list[str]) -> dict[str, Any]:
@@ -203,9 +262,18 @@ class Provider(Party):
         for pid in to:
             self.directory.get(pid)
             self.call(pid, "/descriptions", json_body={"envelope": env})
-        event = self.seal({"task_id": task_id, "event": "description_opened", "to": sorted(to),
-                           "description_digest": envelope_digest(env)}, "event")
-        self.call(abody["task"]["body"]["scheduler"], f"/tasks/{task_id}/events", json_body={"envelope": event})
+        event = self.seal(
+            {
+                "task_id": task_id,
+                "event": "description_opened",
+                "to": sorted(to),
+                "description_digest": envelope_digest(env),
+            },
+            "event",
+        )
+        self.call(
+            abody["task"]["body"]["scheduler"], f"/tasks/{task_id}/events", json_body={"envelope": event}
+        )
         return {"opened_to": sorted(to)}
 
     def register(self, app: FastAPI) -> None:
@@ -217,7 +285,9 @@ class Provider(Party):
         @app.get("/admin/reviews")
         def reviews(request: Request) -> list[dict[str, Any]]:
             self.require_admin(request)
-            tasks = sorted((self.state / "tasks").glob("*/review_request.json"), key=lambda p: p.stat().st_mtime)
+            tasks = sorted(
+                (self.state / "tasks").glob("*/review_request.json"), key=lambda p: p.stat().st_mtime
+            )
             return [self.what_i_see(p.parent.name) for p in tasks]
 
         @app.post("/admin/tasks/{task_id}/review")
@@ -264,7 +334,9 @@ def _learns(spec: TaskSpec) -> str:
     if kind == "psi_cardinality":
         return "the size of the intersection (the second provider learns it too)"
     if kind == "psi_membership":
-        return "which of the public candidate entities are in both sets (the second provider learns its matches)"
+        return (
+            "which of the public candidate entities are in both sets (the second provider learns its matches)"
+        )
     if kind == "psi_sum":
         return "the count and the sum of the second provider's values over the intersection"
     if kind == "linear_score":

@@ -112,8 +112,14 @@ def unb64(parts: list[str]) -> list[bytes]:
 class PSIClient:
     """The side that learns matches (positions of its own items in the intersection)."""
 
-    def __init__(self, items: Sequence[str], salt: str, buckets: int, key: bytes | None = None,
-                 workers: int | None = None) -> None:
+    def __init__(
+        self,
+        items: Sequence[str],
+        salt: str,
+        buckets: int,
+        key: bytes | None = None,
+        workers: int | None = None,
+    ) -> None:
         self.items, self.key, self.workers = [str(i) for i in items], key or new_key(), workers
         self.positions = bucketize(self.items, buckets, salt)
 
@@ -132,8 +138,14 @@ class PSIClient:
 
 
 class PSIServer:
-    def __init__(self, items: Sequence[str], salt: str, buckets: int, key: bytes | None = None,
-                 workers: int | None = None) -> None:
+    def __init__(
+        self,
+        items: Sequence[str],
+        salt: str,
+        buckets: int,
+        key: bytes | None = None,
+        workers: int | None = None,
+    ) -> None:
         self.items, self.key, self.workers = [str(i) for i in items], key or new_key(), workers
         self.positions = bucketize(self.items, buckets, salt)
 
@@ -142,8 +154,10 @@ class PSIServer:
         so it can run while the client prepares its request)."""
         fpr = FPR / max(len(self.positions), 1)
         sizes = client_sizes or [len(p) for p in self.positions]
-        args = [(self.key, [self.items[i] for i in pos], n, fpr)
-                for pos, n in zip(self.positions, sizes, strict=True)]
+        args = [
+            (self.key, [self.items[i] for i in pos], n, fpr)
+            for pos, n in zip(self.positions, sizes, strict=True)
+        ]
         return _pool_map(_server_setup, args, self.workers)
 
     def responses(self, requests: list[bytes]) -> list[bytes]:

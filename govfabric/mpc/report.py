@@ -40,7 +40,13 @@ STEP_TITLES = {
 
 def build(state: dict[str, Any], directory: Directory, issuer: str, key: KeyPair) -> bytes:
     spec = TaskSpec.model_validate(state["task"]["body"]["spec"])
-    involved = {issuer, state["task"]["meta"]["from"], spec.compute, spec.monitor, *[s.party for s in spec.sources]}
+    involved = {
+        issuer,
+        state["task"]["meta"]["from"],
+        spec.compute,
+        spec.monitor,
+        *[s.party for s in spec.sources],
+    }
     body = {
         "format": FORMAT,
         "task_id": state["task_id"],
@@ -98,8 +104,12 @@ def _verify(body: dict[str, Any], sig: dict[str, Any], trusted: Directory | None
             raise IntegrityError(f"step {i} ({entry['step']}): digest or actor does not match its envelope")
         seen.setdefault(entry["step"], []).append(env)
     _check_links(body, seen)
-    return {"task_id": body["task_id"], "steps": len(body["steps"]), "signatures": sum(map(len, seen.values())) + 1,
-            "issuer": sig["by"]}
+    return {
+        "task_id": body["task_id"],
+        "steps": len(body["steps"]),
+        "signatures": sum(map(len, seen.values())) + 1,
+        "issuer": sig["by"],
+    }
 
 
 def _check_links(body: dict[str, Any], seen: dict[str, list[dict[str, Any]]]) -> None:
@@ -116,7 +126,9 @@ def _check_links(body: dict[str, Any], seen: dict[str, list[dict[str, Any]]]) ->
     assignment = one("c_assignment")
     if assignment["body"]["task_digest"] != body["task_digest"]:
         raise IntegrityError("assignment refers to another task")
-    approvers = {a["meta"]["from"] for a in assignment["body"]["approvals"] if a["body"]["decision"] == "approve"}
+    approvers = {
+        a["meta"]["from"] for a in assignment["body"]["approvals"] if a["body"]["decision"] == "approve"
+    }
     for a in assignment["body"]["approvals"]:
         check(a, Directory.from_dict(body["directory"]), kind="review")
     if approvers != {s.party for s in spec.sources}:
@@ -152,15 +164,15 @@ def to_html(data: bytes) -> str:
         for p, v in body["directory"]["parties"].items()
     )
     return f"""<!doctype html><html lang="en"><meta charset="utf-8">
-<title>MPC report {e(body['task_id'])}</title>
+<title>MPC report {e(body["task_id"])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:4px 8px;font-size:13px}}code{{font-size:11px}}</style>
 <h1>Secure computation report</h1>
-<p>Task <code>{e(body['task_id'])}</code> — {e(spec['title'])} ({e(spec['computation']['kind'])}).
-Issued by {e(body['issuer'])}. Verify offline with <code>govfabric mpc verify report.json</code>;
+<p>Task <code>{e(body["task_id"])}</code> — {e(spec["title"])} ({e(spec["computation"]["kind"])}).
+Issued by {e(body["issuer"])}. Verify offline with <code>govfabric mpc verify report.json</code>;
 this HTML view is not itself signed.</p>
 <h2>Parties</h2><table><tr><th>party</th><th>role</th><th>alg</th><th>public key</th></tr>{parties}</table>
 <h2>Steps</h2><table><tr><th>step</th><th>actor</th><th>time</th><th>digest</th><th>signature</th><th>note</th>
-</tr>{''.join(rows)}</table>
-<h2>Report signature</h2><p><code>{e(doc['signature']['sig'])}</code></p></html>
+</tr>{"".join(rows)}</table>
+<h2>Report signature</h2><p><code>{e(doc["signature"]["sig"])}</code></p></html>
 """

@@ -71,7 +71,8 @@ class Requester(Party):
         t0 = time.perf_counter()
         ctx = he.load_context((self.task_dir(task_id) / "secret.ctx").read_bytes())
         outputs = {
-            name: np.concatenate([he.decrypt(ctx, scheme, b) for b in blobs]) for name, blobs in bundle.blobs.items()
+            name: np.concatenate([he.decrypt(ctx, scheme, b) for b in blobs])
+            for name, blobs in bundle.blobs.items()
         }
         result = compute.finalize(spec, outputs)
         decrypt_s = time.perf_counter() - t0

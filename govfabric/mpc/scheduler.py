@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -39,17 +39,20 @@ class Scheduler(Party):
     def state_of(self, task_id: str) -> dict[str, Any]:
         return self.load(task_id, "state.json")
 
-    def record(self, st: dict[str, Any], step: str, env: dict[str, Any] | None, note: str = "",
-               **extra: Any) -> None:
-        st["log"].append({
-            "step": step,
-            "actor": env["meta"]["from"] if env else self.id,
-            "time": env["meta"]["ts"] if env else time.time(),
-            "digest": envelope_digest(env) if env else None,
-            "envelope": env,
-            "note": note,
-            **extra,
-        })
+    def record(
+        self, st: dict[str, Any], step: str, env: dict[str, Any] | None, note: str = "", **extra: Any
+    ) -> None:
+        st["log"].append(
+            {
+                "step": step,
+                "actor": env["meta"]["from"] if env else self.id,
+                "time": env["meta"]["ts"] if env else time.time(),
+                "digest": envelope_digest(env) if env else None,
+                "envelope": env,
+                "note": note,
+                **extra,
+            }
+        )
         self.save(st["task_id"], "state.json", st)
 
     # ------------------------------------------------------------ a, b: task and review
@@ -62,14 +65,26 @@ class Scheduler(Party):
             raise MPCError(f"task is addressed to scheduler {body.get('scheduler')}, not {self.id}")
         for pid in task_parties(spec, body["requester"]):
             self.directory.get(pid)
-        roles = {s.party: "provider" for s in spec.sources} | {spec.compute: "compute", spec.monitor: "monitor"}
+        roles = {s.party: "provider" for s in spec.sources} | {
+            spec.compute: "compute",
+            spec.monitor: "monitor",
+        }
         for pid, role in roles.items():
             if self.directory.get(pid).role != role:
                 raise MPCError(f"{pid} is a {self.directory.get(pid).role}, the task needs a {role}")
         if (self.task_dir(task_id) / "state.json").exists():
             raise Conflict(f"task {task_id} already exists")
-        st = {"task_id": task_id, "status": "review", "step": "review", "error": None, "task": env,
-              "task_digest": envelope_digest(env), "reviews": {}, "submissions": {}, "log": []}
+        st = {
+            "task_id": task_id,
+            "status": "review",
+            "step": "review",
+            "error": None,
+            "task": env,
+            "task_digest": envelope_digest(env),
+            "reviews": {},
+            "submissions": {},
+            "log": [],
+        }
         self.record(st, "a_task_created", env)
         forward = self.seal({"task_id": task_id, "task": env}, "review_request")
         for src in spec.sources:
@@ -146,8 +161,15 @@ class Scheduler(Party):
     def step_assign(self, st: dict[str, Any]) -> str:
         spec, body = self._ctx(st)
         approvals = [st["reviews"][s.party] for s in spec.sources]
-        env = self.seal({"task_id": st["task_id"], "task_digest": st["task_digest"], "task": st["task"],
-                         "approvals": approvals}, "assignment")
+        env = self.seal(
+            {
+                "task_id": st["task_id"],
+                "task_digest": st["task_digest"],
+                "task": st["task"],
+                "approvals": approvals,
+            },
+            "assignment",
+        )
         for pid in task_parties(spec, body["requester"]):
             self.call(pid, "/assignments", json_body={"envelope": env})
         self.record(st, "c_assignment", env)
@@ -158,15 +180,26 @@ class Scheduler(Party):
         server, client = spec.sources[0].party, spec.sources[1].party
         tid = st["task_id"]
         with ThreadPoolExecutor(max_workers=2) as pool:  # the two sides blind their keys at the same time
-            setup = pool.submit(self.call, server, f"/tasks/{tid}/psi/setup",
-                                json_body={"envelope": self._step_env(st, "psi")})
-            request = pool.submit(self.call, client, f"/tasks/{tid}/psi/request",
-                                  json_body={"envelope": self._step_env(st, "psi")})
+            setup = pool.submit(
+                self.call,
+                server,
+                f"/tasks/{tid}/psi/setup",
+                json_body={"envelope": self._step_env(st, "psi")},
+            )
+            request = pool.submit(
+                self.call,
+                client,
+                f"/tasks/{tid}/psi/request",
+                json_body={"envelope": self._step_env(st, "psi")},
+            )
             req = request.result()
             setup.result()
         self.record(st, "d_psi_request", req["envelope"])
-        resp = self.call(server, f"/tasks/{tid}/psi/respond",
-                         json_body={"envelope": self._step_env(st, "psi"), "request": req})
+        resp = self.call(
+            server,
+            f"/tasks/{tid}/psi/respond",
+            json_body={"envelope": self._step_env(st, "psi"), "request": req},
+        )
         self.record(st, "d_psi_response", resp["envelope"])
         (self.task_dir(tid) / "psi_response.json").write_text(json.dumps(resp))
         return "data"
@@ -180,14 +213,20 @@ class Scheduler(Party):
             extra: dict[str, Any] = {}
             if spec.computation.kind in PSI_KINDS and party == spec.sources[1].party:
                 extra["psi"] = json.loads((self.task_dir(tid) / "psi_response.json").read_text())
-            ans = self.call(party, f"/tasks/{tid}/prepare",
-                            json_body={"envelope": self._step_env(st, "data"), **extra})
+            ans = self.call(
+                party, f"/tasks/{tid}/prepare", json_body={"envelope": self._step_env(st, "data"), **extra}
+            )
             self.check(ans["envelope"], "submission", sender=party)
             return dict(ans)
 
         with ThreadPoolExecutor(max_workers=len(spec.sources)) as pool:
-            subs = dict(zip([s.party for s in spec.sources],
-                            pool.map(prepare, [s.party for s in spec.sources]), strict=True))
+            subs = dict(
+                zip(
+                    [s.party for s in spec.sources],
+                    pool.map(prepare, [s.party for s in spec.sources]),
+                    strict=True,
+                )
+            )
         st = self.state_of(tid)
         for party, ans in subs.items():
             st["submissions"][party] = ans["envelope"]
@@ -197,8 +236,11 @@ class Scheduler(Party):
     def step_data_review(self, st: dict[str, Any]) -> str:
         spec, _ = self._ctx(st)
         subs = [st["submissions"][s.party] for s in spec.sources]
-        ans = self.call(spec.monitor, f"/tasks/{st['task_id']}/check",
-                        json_body={"envelope": self._step_env(st, "data_review"), "submissions": subs})
+        ans = self.call(
+            spec.monitor,
+            f"/tasks/{st['task_id']}/check",
+            json_body={"envelope": self._step_env(st, "data_review"), "submissions": subs},
+        )
         verdict = ans["envelope"]
         vb = self.check(verdict, "data_review", sender=spec.monitor)
         self.record(st, "e_data_review", verdict, note="passed" if vb["ok"] else "; ".join(vb["problems"]))
@@ -211,8 +253,11 @@ class Scheduler(Party):
 
     def step_compute(self, st: dict[str, Any]) -> str:
         spec, _ = self._ctx(st)
-        ans = self.call(spec.compute, f"/tasks/{st['task_id']}/compute",
-                        json_body={"envelope": self._step_env(st, "compute", verdict=st["verdict"])})
+        ans = self.call(
+            spec.compute,
+            f"/tasks/{st['task_id']}/compute",
+            json_body={"envelope": self._step_env(st, "compute", verdict=st["verdict"])},
+        )
         self.check(ans["envelope"], "computed", sender=spec.compute)
         self.record(st, "f_computed", ans["envelope"])
         st = self.state_of(st["task_id"])
@@ -222,8 +267,11 @@ class Scheduler(Party):
 
     def step_result(self, st: dict[str, Any]) -> str:
         _, body = self._ctx(st)
-        ans = self.call(body["requester"], f"/tasks/{st['task_id']}/finalize",
-                        json_body={"envelope": self._step_env(st, "result", computed=st["computed"])})
+        ans = self.call(
+            body["requester"],
+            f"/tasks/{st['task_id']}/finalize",
+            json_body={"envelope": self._step_env(st, "result", computed=st["computed"])},
+        )
         self.check(ans["envelope"], "result_attestation", sender=body["requester"])
         self.record(st, "g_result_attested", ans["envelope"])
         return "report"
@@ -249,7 +297,10 @@ class Scheduler(Party):
     def summary(self, task_id: str) -> dict[str, Any]:
         st = self.state_of(task_id)
         return {
-            "task_id": task_id, "status": st["status"], "step": st["step"], "error": st["error"],
+            "task_id": task_id,
+            "status": st["status"],
+            "step": st["step"],
+            "error": st["error"],
             "reviews": {p: e["body"]["decision"] for p, e in st["reviews"].items()},
             "log": [{k: e[k] for k in ("step", "actor", "time", "digest", "note")} for e in st["log"]],
         }
@@ -276,7 +327,9 @@ class Scheduler(Party):
         def report(task_id: str, format: str = "json") -> Response:
             path = self.task_dir(task_id) / ("report.html" if format == "html" else "report.json")
             if not path.exists():
-                raise MPCError(f"task {task_id} has no report yet (status: {self.state_of(task_id)['status']})")
+                raise MPCError(
+                    f"task {task_id} has no report yet (status: {self.state_of(task_id)['status']})"
+                )
             media = "text/html" if format == "html" else "application/json"
             return Response(path.read_bytes(), media_type=media)
 
@@ -291,4 +344,3 @@ class Scheduler(Party):
                 self.record(st, "resumed", None, note=f"resumed at step {st['step']}")
             self.start(task_id)
             return {"status": "running", "step": st["step"]}
-

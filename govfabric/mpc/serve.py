@@ -21,8 +21,14 @@ PARTY_CLASSES: dict[str, type[Party]] = {
 }
 
 
-def build_party(role: str, state: Path, directory: Path | None = None, party_id: str | None = None,
-                alg: str = "ed25519", data: str | None = None) -> Party:
+def build_party(
+    role: str,
+    state: Path,
+    directory: Path | None = None,
+    party_id: str | None = None,
+    alg: str = "ed25519",
+    data: str | None = None,
+) -> Party:
     from govfabric.errors import ConfigError
 
     if role not in PARTY_CLASSES:
@@ -36,8 +42,17 @@ def build_party(role: str, state: Path, directory: Path | None = None, party_id:
     return PARTY_CLASSES[role](pid, state, directory, alg)
 
 
-def serve(role: str, port: int, state: Path, *, host: str = "127.0.0.1", directory: Path | None = None,
-          party_id: str | None = None, alg: str = "ed25519", data: str | None = None) -> None:
+def serve(
+    role: str,
+    port: int,
+    state: Path,
+    *,
+    host: str = "127.0.0.1",
+    directory: Path | None = None,
+    party_id: str | None = None,
+    alg: str = "ed25519",
+    data: str | None = None,
+) -> None:
     import uvicorn
 
     party = build_party(role, state, directory, party_id, alg, data)

@@ -101,7 +101,8 @@ class TaskSpec(BaseModel):
                         problems.append(f"{s.party}: features {sorted(unknown)} have no weight")
                 if kind == "weighted_sum":
                     problems += [
-                        f"{s.party}: supply every weighted feature" for s in self.sources
+                        f"{s.party}: supply every weighted feature"
+                        for s in self.sources
                         if set(s.features) != set(c.weights)
                     ]
         if kind == "linear_score":

@@ -88,9 +88,14 @@ gf_stop_pid() {
     sleep 0.2
   done
   if kill -0 "$pid" 2>/dev/null; then
-    gf_log "$name: still alive after ${timeout}s, sending KILL to $pid"
+    gf_log "$name: still alive after ${timeout}s, sending KILL to $pid and its process group"
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.5
+  fi
+  # The servers are started with setsid, so the pid leads its own process group: make sure
+  # no helper it spawned (e.g. the JVM's AOT assembler) outlives it.
+  if [[ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" == "$pid" ]] || pgrep -g "$pid" >/dev/null 2>&1; then
+    kill -KILL -- "-$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
   gf_log "$name: stopped (pid $pid)"

@@ -57,13 +57,23 @@ install_trino() {
   gf_log "installed Trino $GF_TRINO_VERSION ($(du -sm "$home" | cut -f1) MB) in $(gf_elapsed "$t0")s"
 }
 
-# Java 25 AOT cache (JEP 483/514/515): the first run records the classes it loads and
-# writes the cache when the server exits; later starts map it and skip much of the
-# class loading. Classes of plugins (own class loaders) are not cached.
+# Java 25 AOT cache (JEP 483/514/515): the first run records the classes it loads and,
+# when the server exits, a child JVM assembles the cache (trino-stop.sh waits for it and
+# moves it into place); later starts map it and skip much of the class loading.
+aot_path() {
+  echo "$GF_CACHE/trino/trino-$GF_TRINO_VERSION-java$("$java_home/bin/java" -version 2>&1 | awk -F'"' 'NR==1{print $2}').aot"
+}
 aot_flags() {
-  local aot="$GF_CACHE/trino/trino-$GF_TRINO_VERSION-java$("$java_home/bin/java" -version 2>&1 | awk -F'"' 'NR==1{print $2}').aot"
+  local aot
   [[ "${GOVFABRIC_TRINO_AOT:-1}" == 1 ]] || return 0
-  if [[ -s "$aot" ]]; then echo "-XX:AOTCache=$aot"; else echo "-XX:AOTCacheOutput=$aot"; fi
+  aot="$(aot_path)"
+  if [[ -s "$aot" ]]; then
+    echo "-XX:AOTCache=$aot"
+  else
+    rm -f "$aot.new" "$aot.new.config"
+    echo "$aot" >"$dir/aot-training"
+    echo "-XX:AOTCacheOutput=$aot.new"
+  fi
 }
 
 # C1 only: a test server runs many tiny queries, and C2's compile threads would compete
@@ -75,7 +85,7 @@ jit_flags() {
 
 write_config() {
   local etc="$dir/etc"
-  rm -rf "$etc" "$dir/data"
+  rm -rf "$etc" "$dir/data" "$dir/aot-training"
   mkdir -p "$etc/catalog" "$dir/data" "$dir/files/metastore"
   cat >"$etc/node.properties" <<PROPS
 node.environment=test

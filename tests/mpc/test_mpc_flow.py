@@ -8,8 +8,8 @@ so its HTTP traffic can be scanned for provider plaintext.
 from __future__ import annotations
 
 import asyncio
-import re
 import json
+import re
 import struct
 import threading
 from collections.abc import Iterator
@@ -83,13 +83,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     for i, p in enumerate(PROVIDERS):
         n = 2500 + 1000 * i
         ids = [f"91110108{j:010d}" for j in range(i * 1500, i * 1500 + n)]  # overlapping ranges for PSI
-        tables[p] = pa.table({
-            "uscc": ids,
-            "region": rng.choice(GROUPS, n),
-            # distinctive values (many digits) so a leak of any of them is findable
-            "capital": np.round(rng.uniform(1000, 90000, n), 6) + 0.123457,
-            "staff": rng.integers(100_000, 900_000, n),
-        })
+        tables[p] = pa.table(
+            {
+                "uscc": ids,
+                "region": rng.choice(GROUPS, n),
+                # distinctive values (many digits) so a leak of any of them is findable
+                "capital": np.round(rng.uniform(1000, 90000, n), 6) + 0.123457,
+                "staff": rng.integers(100_000, 900_000, n),
+            }
+        )
         _write_db(root / f"{p}.duckdb", tables[p])
     cluster = standard_cluster(root / "parties", {p: f"duckdb:{root / f'{p}.duckdb'}" for p in PROVIDERS})
     cluster.start()
@@ -118,9 +120,13 @@ def _run(cluster: Cluster, spec: TaskSpec, decisions: dict[str, str] | None = No
 
 
 def _spec(kind: str, **computation: object) -> TaskSpec:
-    return TaskSpec(title=f"test {kind}", sources=[
-        {"party": p, "asset": "dept.records", "value": "capital", "group": "region"} for p in PROVIDERS
-    ], computation={"kind": kind, "groups": GROUPS, **computation})
+    return TaskSpec(
+        title=f"test {kind}",
+        sources=[
+            {"party": p, "asset": "dept.records", "value": "capital", "group": "region"} for p in PROVIDERS
+        ],
+        computation={"kind": kind, "groups": GROUPS, **computation},
+    )
 
 
 def test_grouped_variance_end_to_end_report_and_no_plaintext_at_compute(world: dict) -> None:
@@ -135,8 +141,16 @@ def test_grouped_variance_end_to_end_report_and_no_plaintext_at_compute(world: d
         for key in ("mean", "variance"):
             assert abs(g[key] - w[key]) <= 1e-6 * abs(w[key])
     steps = [e["step"] for e in st["log"]]
-    for needed in ("a_task_created", "b_review", "c_assignment", "d_data_submitted", "e_data_review",
-                   "f_computed", "g_result_attested", "h_report"):
+    for needed in (
+        "a_task_created",
+        "b_review",
+        "c_assignment",
+        "d_data_submitted",
+        "e_data_review",
+        "f_computed",
+        "g_result_attested",
+        "h_report",
+    ):
         assert needed in steps
 
     raw = cluster.handle("scheduler").report(task_id)
@@ -191,10 +205,14 @@ def test_leak_scanner_finds_planted_values() -> None:
 def test_psi_sum_and_cardinality_are_exact(world: dict) -> None:
     cluster, tables = world["cluster"], world["tables"]
     for kind in ("psi_sum", "psi_cardinality"):
-        spec = TaskSpec(title=kind, sources=[
-            {"party": "p1", "asset": "dept.records", "key": "uscc"},
-            {"party": "p2", "asset": "dept.records", "key": "uscc", "value": "staff"},
-        ], computation={"kind": kind, "dtype": "int"})
+        spec = TaskSpec(
+            title=kind,
+            sources=[
+                {"party": "p1", "asset": "dept.records", "key": "uscc"},
+                {"party": "p2", "asset": "dept.records", "key": "uscc", "value": "staff"},
+            ],
+            computation={"kind": kind, "dtype": "int"},
+        )
         task_id, st = _run(cluster, spec)
         assert st["status"] == "done", st
         got = cluster.handle("requester").result(task_id)
@@ -204,9 +222,11 @@ def test_psi_sum_and_cardinality_are_exact(world: dict) -> None:
 
 def test_rejection_stops_the_task_and_unapproved_providers_are_refused(world: dict) -> None:
     cluster = world["cluster"]
-    spec = TaskSpec(title="count", sources=[
-        {"party": p, "asset": "dept.records", "group": "region"} for p in PROVIDERS
-    ], computation={"kind": "count", "groups": GROUPS})
+    spec = TaskSpec(
+        title="count",
+        sources=[{"party": p, "asset": "dept.records", "group": "region"} for p in PROVIDERS],
+        computation={"kind": "count", "groups": GROUPS},
+    )
     task_id, st = _run(cluster, spec, {"p2": "reject"})
     assert st["status"] == "rejected" and "p2 rejected" in st["error"]
     assert not (cluster.root / "compute" / "tasks" / task_id).exists()
@@ -219,8 +239,17 @@ def test_rejection_stops_the_task_and_unapproved_providers_are_refused(world: di
 
     st_raw = json.loads(state)
     approvals = [e for e in st_raw["reviews"].values() if e["body"]["decision"] == "approve"]
-    forged = seal({"task_id": task_id, "task_digest": st_raw["task_digest"], "task": st_raw["task"],
-                   "approvals": approvals}, "assignment", "scheduler", sched_key)
+    forged = seal(
+        {
+            "task_id": task_id,
+            "task_digest": st_raw["task_digest"],
+            "task": st_raw["task"],
+            "approvals": approvals,
+        },
+        "assignment",
+        "scheduler",
+        sched_key,
+    )
     with pytest.raises(AccessDenied, match="p2"):
         http_call(cluster.url("compute") + "/assignments", json_body={"envelope": forged})
     with pytest.raises(AccessDenied, match="p2"):
@@ -230,8 +259,14 @@ def test_rejection_stops_the_task_and_unapproved_providers_are_refused(world: di
 def test_tampered_task_signature_and_replay_are_refused(world: dict) -> None:
     cluster = world["cluster"]
     key = KeyPair.load_or_create(cluster.root / "requester" / "key.json")
-    body = {"task_id": "f" * 32, "requester": "requester", "scheduler": "scheduler",
-            "spec": _spec("sum").model_dump(mode="json"), "scheme": "ckks", "contexts": {}}
+    body = {
+        "task_id": "f" * 32,
+        "requester": "requester",
+        "scheduler": "scheduler",
+        "spec": _spec("sum").model_dump(mode="json"),
+        "scheme": "ckks",
+        "contexts": {},
+    }
     env = seal(body, "task", "requester", key)
     tampered = {**env, "body": {**env["body"], "spec": _spec("mean").model_dump(mode="json")}}
     with pytest.raises(SignatureInvalid):
@@ -243,8 +278,14 @@ def test_tampered_task_signature_and_replay_are_refused(world: dict) -> None:
     with pytest.raises(SignatureInvalid):
         http_call(cluster.url("scheduler") + "/tasks", json_body={"envelope": impostor})
     # replay: the same signed review sent twice is refused the second time
-    task_id, st = _run(cluster, TaskSpec(title="c", sources=[
-        {"party": p, "asset": "dept.records"} for p in PROVIDERS], computation={"kind": "count"}))
+    task_id, st = _run(
+        cluster,
+        TaskSpec(
+            title="c",
+            sources=[{"party": p, "asset": "dept.records"} for p in PROVIDERS],
+            computation={"kind": "count"},
+        ),
+    )
     assert st["status"] == "done", st["error"]
     review = json.loads((cluster.root / "p1" / "tasks" / task_id / "review.json").read_text())
     with pytest.raises(SignatureInvalid, match="replayed"):
@@ -259,9 +300,11 @@ def test_tampered_task_signature_and_replay_are_refused(world: dict) -> None:
 
 def test_crashed_compute_party_leaves_a_stalled_recoverable_task(world: dict) -> None:
     cluster = world["cluster"]
-    spec = TaskSpec(title="count after crash", sources=[
-        {"party": p, "asset": "dept.records", "group": "region"} for p in PROVIDERS
-    ], computation={"kind": "count", "groups": GROUPS})
+    spec = TaskSpec(
+        title="count after crash",
+        sources=[{"party": p, "asset": "dept.records", "group": "region"} for p in PROVIDERS],
+        computation={"kind": "count", "groups": GROUPS},
+    )
     task_id = cluster.handle("requester").create_task(spec)
     for p in PROVIDERS[:2]:
         cluster.handle(p).review(task_id, "approve")

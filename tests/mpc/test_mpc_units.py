@@ -31,8 +31,12 @@ def test_signatures_verify_and_detect_tampering(alg: str) -> None:
 @pytest.mark.parametrize("alg", ["ed25519", "sm2"])
 def test_envelope_replay_skew_and_impersonation_refused(tmp_path, alg: str) -> None:
     a, b = KeyPair.generate(alg), KeyPair.generate(alg)
-    directory = Directory({"a": PartyInfo("a", "requester", "http://x", alg, a.public_hex),
-                           "b": PartyInfo("b", "provider", "http://y", alg, b.public_hex)})
+    directory = Directory(
+        {
+            "a": PartyInfo("a", "requester", "http://x", alg, a.public_hex),
+            "b": PartyInfo("b", "provider", "http://y", alg, b.public_hex),
+        }
+    )
     nonces = NonceStore(tmp_path / "n.txt")
     env = seal({"x": 1}, "task", "a", a)
     assert receive(env, directory, nonces, "task") == {"x": 1}
@@ -60,12 +64,14 @@ def _tables(seed: int = 3) -> dict[str, pa.Table]:
     out = {}
     for i, party in enumerate(["p1", "p2", "p3"]):
         n = 3000 + 1500 * i  # p3 alone spans two ciphertexts per group-free stream
-        out[party] = pa.table({
-            "k": [f"E{j}" for j in range(i * 1000, i * 1000 + n)],
-            "g": rng.choice(["A", "B", "C"], n),
-            "v": rng.lognormal(6, 1.3, n),
-            "iv": rng.integers(-500, 5000, n),
-        })
+        out[party] = pa.table(
+            {
+                "k": [f"E{j}" for j in range(i * 1000, i * 1000 + n)],
+                "g": rng.choice(["A", "B", "C"], n),
+                "v": rng.lognormal(6, 1.3, n),
+                "iv": rng.integers(-500, 5000, n),
+            }
+        )
     return out
 
 
@@ -79,7 +85,9 @@ def _run(spec: TaskSpec, tables: dict[str, pa.Table]) -> dict:
     inputs = {}
     for party, table in tables.items():
         blobs = compute.encrypt_streams(public, p.scheme, compute.encode(spec, party, table))
-        assert not compute.check_shapes(spec, party, {k: [{"size": len(b)} for b in v] for k, v in blobs.items()})
+        assert not compute.check_shapes(
+            spec, party, {k: [{"size": len(b)} for b in v] for k, v in blobs.items()}
+        )
         inputs[party] = blobs
     outputs = compute.evaluate(spec, evaluation, inputs)
     decrypted = {k: np.concatenate([he.decrypt(ctx, p.scheme, b) for b in v]) for k, v in outputs.items()}
@@ -106,14 +114,21 @@ CASES = [
     ({"value": "iv"}, {"kind": "variance", "dtype": "int"}, True),
     ({"value": "iv", "group": "g"}, {"kind": "sum", "dtype": "int", **GROUPS}, True),
     ({"group": "g"}, {"kind": "count", **GROUPS}, True),
-    ({"value": "v", "group": "g"}, {"kind": "histogram", "buckets": [0, 100, 400, 1000, 1e9], **GROUPS}, True),
+    (
+        {"value": "v", "group": "g"},
+        {"kind": "histogram", "buckets": [0, 100, 400, 1000, 1e9], **GROUPS},
+        True,
+    ),
     ({"features": {"a": "v", "b": "iv"}}, {"kind": "weighted_sum", "weights": {"a": 0.25, "b": -1.5}}, False),
     ({"features": {"a": "iv"}}, {"kind": "weighted_sum", "dtype": "int", "weights": {"a": 3}}, True),
 ]
 
 
-@pytest.mark.parametrize(("source", "computation", "exact"), CASES,
-                         ids=[f"{c['kind']}-{c.get('dtype', 'real')}" for _, c, _ in CASES])
+@pytest.mark.parametrize(
+    ("source", "computation", "exact"),
+    CASES,
+    ids=[f"{c['kind']}-{c.get('dtype', 'real')}" for _, c, _ in CASES],
+)
 def test_computations_match_plaintext(source: dict, computation: dict, exact: bool) -> None:
     spec = TaskSpec(title="t", sources=[{**s, **source} for s in SRC], computation=computation)
     tables = _tables()
@@ -122,11 +137,19 @@ def test_computations_match_plaintext(source: dict, computation: dict, exact: bo
 
 def test_linear_scoring_across_vertically_split_features() -> None:
     entities = [f"E{j}" for j in range(0, 9000, 2)]  # 4500 entities: two ciphertexts per feature
-    spec = TaskSpec(title="score", sources=[
-        {"party": "p1", "asset": "t", "key": "k", "features": {"capital": "v"}},
-        {"party": "p2", "asset": "t", "key": "k", "features": {"staff": "iv"}},
-    ], computation={"kind": "linear_score", "weights": {"capital": 0.002, "staff": 0.01}, "intercept": 1.5,
-                    "entities": entities})
+    spec = TaskSpec(
+        title="score",
+        sources=[
+            {"party": "p1", "asset": "t", "key": "k", "features": {"capital": "v"}},
+            {"party": "p2", "asset": "t", "key": "k", "features": {"staff": "iv"}},
+        ],
+        computation={
+            "kind": "linear_score",
+            "weights": {"capital": 0.002, "staff": 0.01},
+            "intercept": 1.5,
+            "entities": entities,
+        },
+    )
     tables = {k: v for k, v in _tables().items() if k != "p3"}
     _close(_run(spec, tables), compute.plaintext(spec, tables), exact=False)
 
@@ -157,9 +180,48 @@ def test_tampered_ciphertext_in_bundle_is_refused() -> None:
 
 def test_invalid_specs_are_explained() -> None:
     with pytest.raises(ValidationFailed, match="at least two providers"):
-        TaskSpec(title="t", sources=[{"party": "p1", "asset": "t", "value": "v"}], computation={"kind": "sum"})
+        TaskSpec(
+            title="t", sources=[{"party": "p1", "asset": "t", "value": "v"}], computation={"kind": "sum"}
+        )
     with pytest.raises(ValidationFailed, match="group keys"):
-        TaskSpec(title="t", sources=[{**s, "value": "v", "group": "g"} for s in SRC], computation={"kind": "sum"})
+        TaskSpec(
+            title="t", sources=[{**s, "value": "v", "group": "g"} for s in SRC], computation={"kind": "sum"}
+        )
     with pytest.raises(ValidationFailed, match="integer weights"):
-        TaskSpec(title="t", sources=[{**s, "features": {"a": "v"}} for s in SRC],
-                 computation={"kind": "weighted_sum", "dtype": "int", "weights": {"a": 0.5}})
+        TaskSpec(
+            title="t",
+            sources=[{**s, "features": {"a": "v"}} for s in SRC],
+            computation={"kind": "weighted_sum", "dtype": "int", "weights": {"a": 0.5}},
+        )
+
+
+@pytest.mark.parametrize("kind", ["psi_membership", "psi_cardinality", "psi_sum"])
+def test_psi_results_through_encryption_are_exact(kind: str) -> None:
+    tables = {k: v for k, v in _tables().items() if k != "p3"}
+    spec = TaskSpec(
+        title=kind,
+        sources=[
+            {"party": "p1", "asset": "t", "key": "k"},
+            {"party": "p2", "asset": "t", "key": "k", **({"value": "iv"} if kind == "psi_sum" else {})},
+        ],
+        computation={"kind": kind, "dtype": "int", "entities": ["E1", "E1200", "E2999", "E4499", "nobody"]},
+    )
+    client_keys = [str(k) for k in tables["p2"].column("k").to_pylist()]
+    client = PSIClient(client_keys, "salt", 2, workers=1)
+    server = PSIServer([str(k) for k in tables["p1"].column("k").to_pylist()], "salt", 2, workers=1)
+    hits = client.hits(server.setups(), server.responses(client.requests()))
+    p = compute.plan(spec)
+    ctx = he.new_secret_context(p.scheme, p.galois)
+    public = he.load_context(he.public_bytes(ctx, evaluation=False))
+    inputs = {
+        party: compute.encrypt_streams(public, p.scheme, compute.encode(spec, party, t, hits))
+        for party, t in tables.items()
+    }
+    assert inputs["p1"] == {}  # the PSI server sends nothing to the compute party
+    outputs = compute.evaluate(spec, he.load_context(he.public_bytes(ctx, evaluation=True)), inputs)
+    got = compute.finalize(
+        spec, {k: np.concatenate([he.decrypt(ctx, p.scheme, b) for b in v]) for k, v in outputs.items()}
+    )
+    assert got == compute.plaintext(spec, tables)
+    if kind == "psi_membership":
+        assert [r["member"] for r in got["rows"]] == [False, True, True, False, False]

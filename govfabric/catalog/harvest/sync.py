@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -238,20 +239,28 @@ def _insert(session: Session, model: type[Asset] | type[AssetColumn] | type[Asse
     if set(names) != set(keys):  # a column default to fill in: let SQLAlchemy do it
         session.execute(insert(table), rows)
         return
-    procs = {n: compiled.binds[n].type._cached_bind_processor(dialect) for n in names}
+    procs = {n: p for n in names if (p := compiled.binds[n].type._cached_bind_processor(dialect))}
     memo: dict[tuple[str, int], Any] = {}
 
     def convert(name: str, value: Any) -> Any:
-        proc = procs[name]
-        if proc is None or value is None:
-            return value
+        if value is None:
+            return None
         key = (name, id(value))
         if key not in memo:
-            memo[key] = (value, proc(value))  # keep value alive: its id stays unique
+            memo[key] = (value, procs[name](value))  # keep value alive: its id stays unique
         return memo[key][1]
 
+    params: list[Any]
     if compiled.positional:
-        params: list[Any] = [tuple(convert(n, r[n]) for n in names) for r in rows]
+        get = itemgetter(*names)
+        at = [(i, n) for i, n in enumerate(names) if n in procs]
+        params = [get(r) for r in rows]
+        if at:
+            for k, t in enumerate(params):
+                row = list(t)
+                for i, n in at:
+                    row[i] = convert(n, row[i])
+                params[k] = row
     else:
-        params = [{n: convert(n, r[n]) for n in names} for r in rows]
+        params = [r if not procs else {**r, **{n: convert(n, r[n]) for n in procs}} for r in rows]
     conn.exec_driver_sql(compiled.string, params)
