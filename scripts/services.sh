@@ -45,11 +45,14 @@ start() {
 }
 
 stop() {
-  local svc i t0
+  local svc pids=() t0
   t0="$(gf_now)"
-  for ((i = $# ; i >= 1; i--)); do
-    svc="${!i}"
-    bash "$here/$svc-stop.sh" || gf_log "stopping $svc failed"
+  for svc in "$@"; do
+    bash "$here/$svc-stop.sh" &
+    pids+=($!)
+  done
+  for svc in "${pids[@]}"; do
+    wait "$svc" || gf_log "a stop script failed (see above)"
   done
   gf_log "stopped: $* in $(gf_elapsed "$t0")s"
 }

@@ -56,7 +56,7 @@ class QueryService:
         t0 = time.perf_counter()
         digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
         try:
-            planned, bindings = self.plan(sql, dialect=dialect, engine=ename)
+            planned, bindings = self.plan(sql, dialect=dialect, engine=ename, keep_virtual=True)
         except (QueryRejected, AccessDenied) as exc:
             self._record(ename, digest, sql, None, "denied" if isinstance(exc, AccessDenied) else "rejected",
                          str(exc), None, t0)
@@ -118,6 +118,10 @@ class QueryService:
             if error:
                 details["error"] = error[:500]
             append(s, actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)
+            if planned is not None:
+                from govfabric.governance.lineage.events import query_event, store_event
+
+                store_event(s, query_event(self.fabric, sql, planned, status, planned.dialect), actor, sql)
             if status == "ok" and tables:
                 asset_ids = list(s.scalars(select(VirtualTableRow.asset_id).where(VirtualTableRow.name.in_(tables))))
                 from govfabric.catalog.usage import record_usage
