@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     trino_url: str | None = None
     trino_user: str = "govfabric"
     chain_url: str | None = None
+    chain_record_grants: bool = True
     lineage_url: str | None = None
 
     @property

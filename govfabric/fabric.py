@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
+    from govfabric.blockchain.service import ChainService
     from govfabric.catalog.service import Catalog
     from govfabric.virtualization.access import Access
     from govfabric.virtualization.query import QueryService
@@ -29,10 +30,18 @@ if TYPE_CHECKING:
 DEFAULT_ADMIN = "admin"
 
 
+def _load_integrations() -> None:
+    """Modules that hook into others' events (e.g. grants recorded on chain)."""
+    from govfabric.blockchain import hooks
+
+    hooks.register()
+
+
 class Fabric:
     """A connection to one workspace, acting as one principal."""
 
     def __init__(self, settings: Settings, user: str | None = None, store: Store | None = None) -> None:
+        _load_integrations()
         self.settings = settings
         self.store = store or Store(settings.resolved_store_url)
         self.user = user or settings.user or DEFAULT_ADMIN
@@ -88,8 +97,18 @@ class Fabric:
         return self.queries.stream(query, dialect=dialect, engine=engine)
 
     def as_user(self, user: str) -> Fabric:
-        """The same workspace acting as another principal (shares the store's pool)."""
-        return Fabric(self.settings, user, self.store)
+        """The same workspace acting as another principal (shares the store's pool and chain)."""
+        other = Fabric(self.settings, user, self.store)
+        if hasattr(self, "_chain_service"):
+            other._chain_service = self._chain_service  # type: ignore[attr-defined]
+        return other
+
+    @property
+    def chain(self) -> ChainService:
+        """The blockchain sharing mode: anchors, on-chain grants and sharing records."""
+        from govfabric.blockchain.fabric_ops import service_for
+
+        return service_for(self)
 
     def add_principal(self, name: str, roles: list[str], **kw: Any) -> principals.Principal:
         self.actor.require("admin", action="add principals")

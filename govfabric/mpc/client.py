@@ -70,9 +70,7 @@ class PartyHandle:
             if st["status"] in until:
                 return st
             if time.monotonic() > deadline:
-                raise MPCError(
-                    f"task {task_id} still {st['status']} at step {st['step']} after {timeout:.0f}s"
-                )
+                raise MPCError(f"task {task_id} still {st['status']} at step {st['step']} after {timeout:.0f}s")
             time.sleep(0.05)
 
     def report(self, task_id: str, fmt: str = "json") -> bytes:

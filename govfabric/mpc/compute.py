@@ -60,9 +60,7 @@ def _values(spec: TaskSpec, arr: np.ndarray) -> np.ndarray:
     if spec.computation.dtype == "int" or plan(spec).scheme == "bfv":
         as_float = arr.astype(np.float64)
         if not np.all(np.equal(np.mod(as_float, 1), 0)):
-            raise ValidationFailed(
-                "an integer (BFV) computation got non-integer values; declare dtype 'real'"
-            )
+            raise ValidationFailed("an integer (BFV) computation got non-integer values; declare dtype 'real'")
         return arr.astype(np.int64)
     return arr.astype(np.float64) / spec.computation.unit
 
@@ -84,9 +82,7 @@ def _valid_rows(table: pa.Table, cols: Sequence[str]) -> pa.Table:
     return table if mask is None else table.filter(mask)
 
 
-def encode(
-    spec: TaskSpec, party: str, table: pa.Table, psi_hits: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
+def encode(spec: TaskSpec, party: str, table: pa.Table, psi_hits: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Plaintext streams this provider encrypts (never leaves the provider unencrypted)."""
     import pyarrow.compute  # noqa: F401  (registers pa.compute)
 
@@ -108,9 +104,7 @@ def encode(
     if kind == "linear_score":
         keys = [str(k) for k in _column(table, src.key or "")]
         if len(set(keys)) != len(keys):
-            raise ValidationFailed(
-                f"{party}: key column {src.key} has duplicates; scoring needs one row per entity"
-            )
+            raise ValidationFailed(f"{party}: key column {src.key} has duplicates; scoring needs one row per entity")
         pos = {k: i for i, k in enumerate(keys)}
         out = {}
         for feat, col in src.features.items():
@@ -138,9 +132,7 @@ def encode(
     out: dict[str, np.ndarray] = {"n": counts}
     order = np.argsort(gidx, kind="stable")
     bounds = np.searchsorted(gidx[order], np.arange(g_count + 1))
-    cols = (
-        {f"/{f}": col for f, col in src.features.items()} if kind == "weighted_sum" else {"": src.value or ""}
-    )
+    cols = {f"/{f}": col for f, col in src.features.items()} if kind == "weighted_sum" else {"": src.value or ""}
     for suffix, col in cols.items():
         vals = _values(spec, _column(table, col))[keep][order]
         for g in range(g_count):
@@ -247,9 +239,7 @@ def evaluate(spec: TaskSpec, ctx: Any, inputs: dict[str, dict[str, list[bytes]]]
         n_chunks = len(streams[f"f/{feats[0]}"][0])
         scores = []
         for i in range(n_chunks):
-            terms = [
-                _add_all([p[i] for p in streams[f"f/{f}"]]) * _weight(scheme, c.weights[f]) for f in feats
-            ]
+            terms = [_add_all([p[i] for p in streams[f"f/{f}"]]) * _weight(scheme, c.weights[f]) for f in feats]
             acc = _add_all(terms)
             acc = acc + _constant(ctx, scheme, c.intercept, acc)
             scores.append(acc.serialize())
@@ -309,9 +299,7 @@ def finalize(spec: TaskSpec, outputs: dict[str, np.ndarray]) -> dict[str, Any]:
         s = outputs.get("s1/0")
         rows = [{"count": int(outputs["n"][0]), "sum": num(s[0]) if s is not None else 0}]
     elif kind == "linear_score":
-        rows = [
-            {"entity": e, "score": num(outputs["score"][i]) / unit} for i, e in enumerate(c.entities or [])
-        ]
+        rows = [{"entity": e, "score": num(outputs["score"][i]) / unit} for i, e in enumerate(c.entities or [])]
     elif kind == "histogram":
         edges = c.buckets or []
         nb = len(edges) - 1
@@ -378,9 +366,7 @@ def plaintext(spec: TaskSpec, tables: dict[str, pa.Table]) -> dict[str, Any]:
         outputs = {"score": np.asarray(total)}
     for g in range(len(spec.group_keys)):
         if kind == "weighted_sum":
-            terms = [
-                merged[f"x/{g}/{f}"].sum() * w for f, w in (c.weights or {}).items() if f"x/{g}/{f}" in merged
-            ]
+            terms = [merged[f"x/{g}/{f}"].sum() * w for f, w in (c.weights or {}).items() if f"x/{g}/{f}" in merged]
             if terms:
                 outputs[f"s1/{g}"] = np.array([sum(terms)])
         elif f"x/{g}" in merged:

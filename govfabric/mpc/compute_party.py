@@ -35,9 +35,7 @@ class ComputeParty(Party):
         folder = self.task_dir(body["task_id"])
         (folder / "evaluation.ctx").write_bytes(ctx)
         self.save(body["task_id"], "assignment.json", env)
-        self.log.info(
-            "task %s assigned: %s, context %d bytes", body["task_id"], spec.computation.kind, len(ctx)
-        )
+        self.log.info("task %s assigned: %s, context %d bytes", body["task_id"], spec.computation.kind, len(ctx))
 
     def accept_inputs(self, task_id: str, data: bytes) -> dict[str, Any]:
         spec, abody = verified_assignment(self, self.load(task_id, "assignment.json"), fresh=False)
@@ -76,9 +74,7 @@ class ComputeParty(Party):
         t0 = time.perf_counter()
         outputs = compute.evaluate(spec, ctx, inputs)
         elapsed = time.perf_counter() - t0
-        manifest = {
-            name: [{"digest": digest(b), "size": len(b)} for b in blobs] for name, blobs in outputs.items()
-        }
+        manifest = {name: [{"digest": digest(b), "size": len(b)} for b in blobs] for name, blobs in outputs.items()}
         env = self.seal(
             {
                 "task_id": task_id,
@@ -112,7 +108,7 @@ class ComputeParty(Party):
 
         @app.get("/tasks/{task_id}/output")
         def output(task_id: str) -> Response:
-            path = self.task_dir(task_id) / "output.bin"
+            path = self.task_dir(task_id, create=False) / "output.bin"
             if not path.exists():
                 raise MPCError(f"task {task_id} has no output yet")
             return Response(path.read_bytes(), media_type="application/octet-stream")

@@ -34,9 +34,7 @@ def select_sql(asset: str, columns: list[str], where: str | None, dialect: str =
         except sqlglot.errors.ParseError as exc:
             raise QueryRejected(f"the task's filter {where!r} is not valid SQL: {exc}") from exc
         if cond.find(exp.Select, exp.Subquery, exp.Command, exp.Anonymous):
-            raise QueryRejected(
-                "a task filter may only compare columns with constants (no subqueries or UDFs)"
-            )
+            raise QueryRejected("a task filter may only compare columns with constants (no subqueries or UDFs)")
         query = query.where(cond)
     return query.sql(dialect=dialect)
 
@@ -89,7 +87,5 @@ READERS: dict[str, Callable[[str], DataReader]] = {"duckdb": DuckDBReader, "fabr
 def make_reader(spec: str) -> DataReader:
     scheme, _, target = spec.partition(":")
     if scheme not in READERS or not target:
-        raise ConfigError(
-            f"unknown data reader {spec!r}; use one of {', '.join(f'{s}:TARGET' for s in READERS)}"
-        )
+        raise ConfigError(f"unknown data reader {spec!r}; use one of {', '.join(f'{s}:TARGET' for s in READERS)}")
     return READERS[scheme](target)

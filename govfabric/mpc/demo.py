@@ -67,9 +67,7 @@ def demo_spec() -> TaskSpec:
     return TaskSpec(
         title="Joint average registered capital per district",
         purpose="district economic profile for the municipal development plan",
-        sources=[
-            {"party": d, "asset": a, "value": c, "group": "district"} for d, (a, c) in DEPARTMENTS.items()
-        ],
+        sources=[{"party": d, "asset": a, "value": c, "group": "district"} for d, (a, c) in DEPARTMENTS.items()],
         computation={"kind": "mean", "groups": DISTRICTS},
     )
 
@@ -87,9 +85,7 @@ def run(
         echo(f"generated department data in {root / 'data'}")
     cluster = standard_cluster(root / "parties", dict(readers), alg=alg)
     with cluster:
-        echo(
-            "started parties: " + ", ".join(f"{m.id} ({m.role}) :{m.port}" for m in cluster.members.values())
-        )
+        echo("started parties: " + ", ".join(f"{m.id} ({m.role}) :{m.port}" for m in cluster.members.values()))
         return _flow(cluster, echo)
 
 
@@ -122,9 +118,7 @@ def _flow(cluster: Cluster, echo: Callable[[str], None]) -> dict[str, Any]:
     (cluster.root / "report.json").write_bytes(raw)
     (cluster.root / "report.html").write_bytes(scheduler.report(task_id, "html"))
     summary = report.verify(raw)
-    echo(
-        f"h. report: {cluster.root / 'report.json'} (+ .html) — verified, {summary['signatures']} signatures"
-    )
+    echo(f"h. report: {cluster.root / 'report.json'} (+ .html) — verified, {summary['signatures']} signatures")
     tables = {s.party: _read(cluster, s.party, spec) for s in spec.sources}
     expected = compute.plaintext(spec, tables)
     worst = 0.0
@@ -154,8 +148,4 @@ if __name__ == "__main__":  # pragma: no cover
     import sys
     import tempfile
 
-    print(
-        json.dumps(
-            run(Path(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))["result"], ensure_ascii=False
-        )
-    )
+    print(json.dumps(run(Path(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))["result"], ensure_ascii=False))

@@ -79,9 +79,7 @@ def envelope_digest(env: dict[str, Any]) -> str:
     return digest(canonical(env))
 
 
-def check(
-    env: dict[str, Any], directory: Directory, kind: str | None = None, sender: str | None = None
-) -> None:
+def check(env: dict[str, Any], directory: Directory, kind: str | None = None, sender: str | None = None) -> None:
     """Verify an envelope's signature against the directory (no freshness check: for archives)."""
     try:
         meta, body, sig = env["meta"], env["body"], env["sig"]

@@ -39,9 +39,7 @@ def slots(scheme: str) -> int:
 def new_secret_context(scheme: str, galois: bool) -> Any:
     ts = _ts()
     if scheme == "ckks":
-        ctx = ts.context(
-            ts.SCHEME_TYPE.CKKS, poly_modulus_degree=POLY_DEGREE, coeff_mod_bit_sizes=[60, 40, 40, 60]
-        )
+        ctx = ts.context(ts.SCHEME_TYPE.CKKS, poly_modulus_degree=POLY_DEGREE, coeff_mod_bit_sizes=[60, 40, 40, 60])
         ctx.global_scale = 2**40
     else:
         ctx = ts.context(ts.SCHEME_TYPE.BFV, poly_modulus_degree=POLY_DEGREE, plain_modulus=BFV_PLAIN_MODULUS)

@@ -22,13 +22,12 @@ from govfabric.mpc.tasks import verified_assignment
 class Monitor(Party):
     role = "monitor"
 
-    def review_data(
-        self, task_id: str, step_env: dict[str, Any], submissions: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    def review_data(self, task_id: str, step_env: dict[str, Any], submissions: list[dict[str, Any]]) -> dict[str, Any]:
         spec, abody = verified_assignment(self, self.load(task_id, "assignment.json"), fresh=False)
         self.receive(step_env, "step", sender=abody["task"]["body"]["scheduler"])
         problems: list[str] = []
         seen: dict[str, str] = {}
+        accepted: dict[str, dict[str, Any]] = {}
         expected = {s.party for s in spec.sources}
         for sub in submissions:
             who = sub.get("meta", {}).get("from", "?")
@@ -47,13 +46,12 @@ class Monitor(Party):
             ):
                 problems.append(f"{who}: submission is not for this task's assignment")
             if body.get("scheme") != compute.plan(spec).scheme:
-                problems.append(
-                    f"{who}: encrypted under {body.get('scheme')}, task needs {compute.plan(spec).scheme}"
-                )
+                problems.append(f"{who}: encrypted under {body.get('scheme')}, task needs {compute.plan(spec).scheme}")
             problems += compute.check_shapes(spec, who, body.get("manifest", {}))
             seen[who] = envelope_digest(sub)
+            accepted[who] = sub
         problems += [f"{p}: no submission" for p in sorted(expected - set(seen))]
-        self.save(task_id, "submissions.json", {p: s for p, s in zip(seen, submissions, strict=False)})
+        self.save(task_id, "submissions.json", accepted)
         verdict = self.seal(
             {"task_id": task_id, "ok": not problems, "problems": problems, "submissions": seen}, "data_review"
         )

@@ -98,11 +98,12 @@ class Party:
 
     # ------------------------------------------------------------ per-task files
 
-    def task_dir(self, task_id: str) -> Path:
-        if not task_id.isalnum():
+    def task_dir(self, task_id: str, create: bool = True) -> Path:
+        if not (task_id.isalnum() and task_id.isascii() and len(task_id) <= 64):
             raise MPCError(f"invalid task id {task_id!r}")
         path = self.state / "tasks" / task_id
-        path.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
     def save(self, task_id: str, name: str, obj: Any) -> None:
@@ -112,7 +113,7 @@ class Party:
         tmp.replace(path)
 
     def load(self, task_id: str, name: str, default: Any = None) -> Any:
-        path = self.task_dir(task_id) / name
+        path = self.task_dir(task_id, create=False) / name
         if not path.exists():
             if default is not None:
                 return default

@@ -195,9 +195,7 @@ class Provider(Party):
         t0 = time.perf_counter()
         blobs = compute.encrypt_streams(he.load_context(public), scheme, streams)
         encrypt_s = time.perf_counter() - t0
-        manifest = {
-            name: [{"digest": digest(b), "size": len(b)} for b in items] for name, items in blobs.items()
-        }
+        manifest = {name: [{"digest": digest(b), "size": len(b)} for b in items] for name, items in blobs.items()}
         src = spec.source(self.id)
         description = {
             "task_id": task_id,
@@ -271,9 +269,7 @@ class Provider(Party):
             },
             "event",
         )
-        self.call(
-            abody["task"]["body"]["scheduler"], f"/tasks/{task_id}/events", json_body={"envelope": event}
-        )
+        self.call(abody["task"]["body"]["scheduler"], f"/tasks/{task_id}/events", json_body={"envelope": event})
         return {"opened_to": sorted(to)}
 
     def register(self, app: FastAPI) -> None:
@@ -285,9 +281,7 @@ class Provider(Party):
         @app.get("/admin/reviews")
         def reviews(request: Request) -> list[dict[str, Any]]:
             self.require_admin(request)
-            tasks = sorted(
-                (self.state / "tasks").glob("*/review_request.json"), key=lambda p: p.stat().st_mtime
-            )
+            tasks = sorted((self.state / "tasks").glob("*/review_request.json"), key=lambda p: p.stat().st_mtime)
             return [self.what_i_see(p.parent.name) for p in tasks]
 
         @app.post("/admin/tasks/{task_id}/review")
@@ -334,9 +328,7 @@ def _learns(spec: TaskSpec) -> str:
     if kind == "psi_cardinality":
         return "the size of the intersection (the second provider learns it too)"
     if kind == "psi_membership":
-        return (
-            "which of the public candidate entities are in both sets (the second provider learns its matches)"
-        )
+        return "which of the public candidate entities are in both sets (the second provider learns its matches)"
     if kind == "psi_sum":
         return "the count and the sum of the second provider's values over the intersection"
     if kind == "linear_score":

@@ -154,10 +154,7 @@ class PSIServer:
         so it can run while the client prepares its request)."""
         fpr = FPR / max(len(self.positions), 1)
         sizes = client_sizes or [len(p) for p in self.positions]
-        args = [
-            (self.key, [self.items[i] for i in pos], n, fpr)
-            for pos, n in zip(self.positions, sizes, strict=True)
-        ]
+        args = [(self.key, [self.items[i] for i in pos], n, fpr) for pos, n in zip(self.positions, sizes, strict=True)]
         return _pool_map(_server_setup, args, self.workers)
 
     def responses(self, requests: list[bytes]) -> list[bytes]:

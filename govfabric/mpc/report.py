@@ -126,9 +126,7 @@ def _check_links(body: dict[str, Any], seen: dict[str, list[dict[str, Any]]]) ->
     assignment = one("c_assignment")
     if assignment["body"]["task_digest"] != body["task_digest"]:
         raise IntegrityError("assignment refers to another task")
-    approvers = {
-        a["meta"]["from"] for a in assignment["body"]["approvals"] if a["body"]["decision"] == "approve"
-    }
+    approvers = {a["meta"]["from"] for a in assignment["body"]["approvals"] if a["body"]["decision"] == "approve"}
     for a in assignment["body"]["approvals"]:
         check(a, Directory.from_dict(body["directory"]), kind="review")
     if approvers != {s.party for s in spec.sources}:

@@ -71,8 +71,7 @@ class Requester(Party):
         t0 = time.perf_counter()
         ctx = he.load_context((self.task_dir(task_id) / "secret.ctx").read_bytes())
         outputs = {
-            name: np.concatenate([he.decrypt(ctx, scheme, b) for b in blobs])
-            for name, blobs in bundle.blobs.items()
+            name: np.concatenate([he.decrypt(ctx, scheme, b) for b in blobs]) for name, blobs in bundle.blobs.items()
         }
         result = compute.finalize(spec, outputs)
         decrypt_s = time.perf_counter() - t0
@@ -103,7 +102,7 @@ class Requester(Party):
         def context(task_id: str, which: str) -> Response:
             if which not in ("public", "evaluation"):
                 raise MPCError("context is 'public' or 'evaluation'")
-            path = self.task_dir(task_id) / f"{which}.ctx"
+            path = self.task_dir(task_id, create=False) / f"{which}.ctx"
             if not path.exists():
                 raise MPCError(f"no task {task_id} here")
             return Response(path.read_bytes(), media_type="application/octet-stream")

@@ -32,6 +32,11 @@ class Scheduler(Party):
         super().__init__(*args, **kwargs)
         self._locks: dict[str, threading.Lock] = {}
         self._running: set[str] = set()
+        for path in (self.state / "tasks").glob("*/state.json"):  # the scheduler itself crashed
+            st = json.loads(path.read_text())
+            if st["status"] == "running":
+                st["status"], st["error"] = "stalled", f"step {st['step']}: the scheduler restarted mid-step"
+                self.record(st, "stalled", None, note=st["error"])
 
     def lock(self, task_id: str) -> threading.Lock:
         return self._locks.setdefault(task_id, threading.Lock())
@@ -39,9 +44,7 @@ class Scheduler(Party):
     def state_of(self, task_id: str) -> dict[str, Any]:
         return self.load(task_id, "state.json")
 
-    def record(
-        self, st: dict[str, Any], step: str, env: dict[str, Any] | None, note: str = "", **extra: Any
-    ) -> None:
+    def record(self, st: dict[str, Any], step: str, env: dict[str, Any] | None, note: str = "", **extra: Any) -> None:
         st["log"].append(
             {
                 "step": step,
@@ -137,7 +140,7 @@ class Scheduler(Party):
                 step = st["step"]
                 try:
                     nxt = getattr(self, f"step_{step}")(st)
-                except GovfabricError as exc:
+                except Exception as exc:  # any failure leaves a resumable, reported state
                     st = self.state_of(task_id)
                     st["status"], st["error"] = "stalled", f"step {step}: {exc}"
                     self.record(st, "stalled", None, note=st["error"])
@@ -213,9 +216,7 @@ class Scheduler(Party):
             extra: dict[str, Any] = {}
             if spec.computation.kind in PSI_KINDS and party == spec.sources[1].party:
                 extra["psi"] = json.loads((self.task_dir(tid) / "psi_response.json").read_text())
-            ans = self.call(
-                party, f"/tasks/{tid}/prepare", json_body={"envelope": self._step_env(st, "data"), **extra}
-            )
+            ans = self.call(party, f"/tasks/{tid}/prepare", json_body={"envelope": self._step_env(st, "data"), **extra})
             self.check(ans["envelope"], "submission", sender=party)
             return dict(ans)
 
@@ -325,11 +326,9 @@ class Scheduler(Party):
 
         @app.get("/tasks/{task_id}/report")
         def report(task_id: str, format: str = "json") -> Response:
-            path = self.task_dir(task_id) / ("report.html" if format == "html" else "report.json")
+            path = self.task_dir(task_id, create=False) / ("report.html" if format == "html" else "report.json")
             if not path.exists():
-                raise MPCError(
-                    f"task {task_id} has no report yet (status: {self.state_of(task_id)['status']})"
-                )
+                raise MPCError(f"task {task_id} has no report yet (status: {self.state_of(task_id)['status']})")
             media = "text/html" if format == "html" else "application/json"
             return Response(path.read_bytes(), media_type=media)
 

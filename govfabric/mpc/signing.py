@@ -97,9 +97,7 @@ def verify(alg: str, public_hex: str, data: bytes, signature: str) -> None:
     """Raise SignatureInvalid unless ``signature`` is ``public_hex``'s signature of ``data``."""
     try:
         if alg == "ed25519":
-            Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)).verify(
-                bytes.fromhex(signature), data
-            )
+            Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)).verify(bytes.fromhex(signature), data)
             return
         if alg == "sm2":
             if len(signature) == 128 and _sm2("", public_hex).verify_with_sm3(signature, data):

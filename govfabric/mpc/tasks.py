@@ -19,9 +19,7 @@ def verified_task(party: Any, task_env: dict[str, Any]) -> tuple[TaskSpec, dict[
     return TaskSpec.model_validate(body["spec"]), body
 
 
-def verified_assignment(
-    party: Any, env: dict[str, Any], *, fresh: bool = True
-) -> tuple[TaskSpec, dict[str, Any]]:
+def verified_assignment(party: Any, env: dict[str, Any], *, fresh: bool = True) -> tuple[TaskSpec, dict[str, Any]]:
     """The scheduler's signed assignment: embeds the requester's task and every provider's approval.
 
     Each party re-checks the approvals itself, so a provider that did not approve cannot be

@@ -165,6 +165,8 @@ class Access:
             g.revoked_at, g.revoked_by = utcnow(), actor.name
             append(s, actor.name, "access.revoke", f"vt:{g.table_name}",
                    {"grant": g.id, "from": g.grantee, "reason": reason})
+            for hook in REVOKE_HOOKS:
+                hook(self.fabric, s, g)
             return g
 
     def grants(self, table: str | None = None, grantee: str | None = None,
@@ -182,7 +184,7 @@ class Access:
             return rows
 
     def _on_grant(self, s: Session, g: Grant) -> None:
-        """Hooks for other modules (e.g. the blockchain records grants); set by them."""
+        """Hooks of other modules (the blockchain records grants), inside the grant's transaction."""
         for hook in GRANT_HOOKS:
             hook(self.fabric, s, g)
 
@@ -327,5 +329,7 @@ class Access:
         principals.get(s, grantee)
 
 
+#: called as hook(fabric, session, grant) when a grant is made / revoked; registered by other modules
 GRANT_HOOKS: list[Any] = []
+REVOKE_HOOKS: list[Any] = []
 

@@ -108,6 +108,7 @@ PROPS
 -Djdk.attach.allowAttachSelf=true
 -Djdk.nio.maxCachedBufferSize=2000000
 -Dfile.encoding=UTF-8
+-Djol.skipHotspotSAAttach=true
 -XX:+EnableDynamicAgentLoading
 --enable-native-access=ALL-UNNAMED
 $(aot_flags)
@@ -130,7 +131,7 @@ PROPS
   # The file catalog store reads etc/catalog-store.properties; the launcher runs in the
   # data dir where etc/ links to \$etc, so CREATE CATALOG writes into \$etc/catalog.
   echo "catalog.config-dir=$etc/catalog" >"$etc/catalog-store.properties"
-  printf 'io.airlift.bootstrap=WARN\nio.trino=INFO\n' >"$etc/log.properties"
+  printf 'Bootstrap=WARN\nio.airlift.bootstrap=WARN\nio.trino=INFO\n' >"$etc/log.properties"
   echo "connector.name=tpch" >"$etc/catalog/tpch.properties"
   echo "connector.name=memory" >"$etc/catalog/memory.properties"
   # A static hive catalog over $dir/files costs a few seconds of startup; govfabric creates

@@ -202,6 +202,7 @@ def test_leak_scanner_finds_planted_values() -> None:
     assert not _leaks([b"54321.12 nothing here"], values, 1000.0)
 
 
+@pytest.mark.slow
 def test_psi_sum_and_cardinality_are_exact(world: dict) -> None:
     cluster, tables = world["cluster"], world["tables"]
     for kind in ("psi_sum", "psi_cardinality"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -75,11 +76,17 @@ def _tables(seed: int = 3) -> dict[str, pa.Table]:
     return out
 
 
+@functools.cache
+def _context(scheme: str, galois: bool) -> tuple:
+    """(secret, public, evaluation) contexts; one key set per scheme keeps the module fast."""
+    ctx = he.new_secret_context(scheme, galois)
+    return (ctx, he.load_context(he.public_bytes(ctx, evaluation=False)),
+            he.load_context(he.public_bytes(ctx, evaluation=True)))
+
+
 def _run(spec: TaskSpec, tables: dict[str, pa.Table]) -> dict:
     p = compute.plan(spec)
-    ctx = he.new_secret_context(p.scheme, p.galois)
-    public = he.load_context(he.public_bytes(ctx, evaluation=False))
-    evaluation = he.load_context(he.public_bytes(ctx, evaluation=True))
+    ctx, public, evaluation = _context(p.scheme, p.galois)
     assert not public.has_galois_keys() and evaluation.has_galois_keys() == p.galois
     assert evaluation.is_public()
     inputs = {}
@@ -211,14 +218,13 @@ def test_psi_results_through_encryption_are_exact(kind: str) -> None:
     server = PSIServer([str(k) for k in tables["p1"].column("k").to_pylist()], "salt", 2, workers=1)
     hits = client.hits(server.setups(), server.responses(client.requests()))
     p = compute.plan(spec)
-    ctx = he.new_secret_context(p.scheme, p.galois)
-    public = he.load_context(he.public_bytes(ctx, evaluation=False))
+    ctx, public, evaluation = _context(p.scheme, p.galois)
     inputs = {
         party: compute.encrypt_streams(public, p.scheme, compute.encode(spec, party, t, hits))
         for party, t in tables.items()
     }
     assert inputs["p1"] == {}  # the PSI server sends nothing to the compute party
-    outputs = compute.evaluate(spec, he.load_context(he.public_bytes(ctx, evaluation=True)), inputs)
+    outputs = compute.evaluate(spec, evaluation, inputs)
     got = compute.finalize(
         spec, {k: np.concatenate([he.decrypt(ctx, p.scheme, b) for b in v]) for k, v in outputs.items()}
     )

@@ -14,6 +14,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 from virt_cases import CASES, HOSTILE_COUNT, Case, Rejected, Rows
+from trino_world import trino_runner
 from virt_world import POLICIES, load_duckdb, resolver
 
 from govfabric.errors import GovfabricError
@@ -28,10 +29,12 @@ def _duckdb_runner() -> Runner:
     return lambda sql: con.execute(sql).fetchall()
 
 
-ENGINES: dict[str, Callable[[], Runner]] = {"duckdb": _duckdb_runner}
+ENGINES: dict[str, Callable[[], Runner]] = {"duckdb": _duckdb_runner, "trino": trino_runner}
+#: markers of engines that need a real server
+ENGINE_MARKS = {"trino": pytest.mark.trino}
 
 
-@pytest.fixture(scope="module", params=sorted(ENGINES))
+@pytest.fixture(scope="module", params=[pytest.param(n, marks=ENGINE_MARKS.get(n, ())) for n in sorted(ENGINES)])
 def engine(request: pytest.FixtureRequest) -> tuple[str, Runner]:
     return request.param, ENGINES[request.param]()
 

@@ -346,12 +346,14 @@ class EvmChain(Chain):
     def asset_events(self, asset_key: bytes) -> list[ChainEvent]:
         self._sync()
         out: list[ChainEvent] = []
+        deployed = self._book.load(self.chain_key)
         for contract, names in (("SharingRecords", SHARE_EVENTS), ("AccessGrants", GRANT_EVENTS)):
             c = self._contract(contract)
+            start = deployed[contract].block_number  # no events before the contract existed
             for name in names:
                 ev = getattr(c.events, name)
                 logs = self._rpc(
-                    lambda e=ev: e.get_logs(from_block=0, argument_filters={"asset_key": asset_key}),
+                    lambda e=ev, s=start: e.get_logs(from_block=s, argument_filters={"asset_key": asset_key}),
                     f"read {name} events",
                 )
                 out.extend(self._event(contract, log) for log in logs)

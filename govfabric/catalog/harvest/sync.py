@@ -258,27 +258,24 @@ def _insert(session: Session, model: type[Asset] | type[AssetColumn] | type[Asse
         session.execute(insert(table), rows)
         return
     procs = {n: p for n in names if (p := compiled.binds[n].type._cached_bind_processor(dialect))}
-    memo: dict[tuple[str, int], Any] = {}
+    memo: dict[int, tuple[Any, Any]] = {}
 
-    def convert(name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        key = (name, id(value))
-        if key not in memo:
-            memo[key] = (value, procs[name](value))  # keep value alive: its id stays unique
-        return memo[key][1]
+    def converted(name: str) -> list[Any]:
+        proc, out = procs[name], []
+        for value in map(itemgetter(name), rows):
+            if value is not None:
+                hit = memo.get(id(value))
+                if hit is None:
+                    hit = memo[id(value)] = (value, proc(value))  # holds value: its id stays unique
+                value = hit[1]
+            out.append(value)
+        memo.clear()
+        return out
 
-    params: list[Any]
     if compiled.positional:
-        get = itemgetter(*names)
-        at = [(i, n) for i, n in enumerate(names) if n in procs]
-        params = [get(r) for r in rows]
-        if at:
-            for k, t in enumerate(params):
-                row = list(t)
-                for i, n in at:
-                    row[i] = convert(n, row[i])
-                params[k] = tuple(row)
+        params: list[Any] = list(zip(*(converted(n) if n in procs else list(map(itemgetter(n), rows))
+                                       for n in names), strict=True))
     else:
-        params = [r if not procs else {**r, **{n: convert(n, r[n]) for n in procs}} for r in rows]
+        params = [r if not procs else {**r, **{n: v for n, v in zip(procs, vs, strict=True)}}
+                  for r, vs in zip(rows, zip(*map(converted, procs), strict=True), strict=True)]
     conn.exec_driver_sql(compiled.string, params)
