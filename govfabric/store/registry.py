@@ -21,14 +21,19 @@ class ModuleTables:
 
     @property
     def migrations_dir(self) -> Path:
-        return Path(govfabric.__file__).parent / self.package.split(".", 1)[1].replace(".", "/") / "migrations"
+        return Path(govfabric.__file__).parent.joinpath(*self.package.split(".")[1:]) / "migrations"
 
 
 MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("auth", "govfabric.auth", "auth_"),
     ModuleTables("catalog", "govfabric.catalog", "catalog_"),
     ModuleTables("virtualization", "govfabric.virtualization", "virt_"),
-    ModuleTables("governance", "govfabric.governance", "gov_"),
+    ModuleTables("lineage", "govfabric.governance.lineage", "gov_lineage_"),
+    ModuleTables("standards", "govfabric.governance.standards", "gov_std_"),
+    ModuleTables("metadata", "govfabric.governance.metadata", "gov_meta_"),
+    ModuleTables("quality", "govfabric.governance.quality", "gov_quality_"),
+    ModuleTables("security", "govfabric.governance.security", "gov_security_"),
+    ModuleTables("schedule", "govfabric.governance.schedule", "gov_sched_"),
     ModuleTables("blockchain", "govfabric.blockchain", "chain_"),
     ModuleTables("mpc", "govfabric.mpc", "mpc_"),
 )

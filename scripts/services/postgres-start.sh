@@ -26,7 +26,7 @@ fi
 [[ -x "$PGBIN/initdb" ]] || gf_die "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
 pg_major="$(basename "$(dirname "$PGBIN")")"
 if [[ ! -f "/usr/share/postgresql/$pg_major/extension/pg_trgm.control" ]]; then
-  gf_apt_install "postgresql-contrib-$pg_major" || gf_apt_install postgresql-contrib
+  gf_apt_install postgresql-contrib
 fi
 id postgres >/dev/null 2>&1 || gf_die "no 'postgres' OS user (the Debian package creates it); reinstall postgresql"
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlglot.optimizer.qualify import qualify
 
 from govfabric.governance.lineage.columns import column_lineage
-from govfabric.governance.models import LineageEvent
+from govfabric.governance.lineage.models import LineageEvent
 
 SCHEMA = {"m": {"e": {"id": "INT", "name": "TEXT", "district": "TEXT", "capital": "DOUBLE"},
                 "p": {"pid": "INT", "region": "TEXT"}}}

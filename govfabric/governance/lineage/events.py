@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from govfabric import __version__
-from govfabric.governance.models import LineageEvent
+from govfabric.governance.lineage.models import LineageEvent
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric

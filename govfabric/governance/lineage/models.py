@@ -1,4 +1,4 @@
-"""Tables of the governance module."""
+"""Tables of lineage and provenance."""
 
 from __future__ import annotations
 

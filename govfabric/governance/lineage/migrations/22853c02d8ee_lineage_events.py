@@ -1,8 +1,8 @@
 """lineage events
 
-Revision ID: c22fd0ceacf6
+Revision ID: 22853c02d8ee
 Revises: 
-Create Date: 2026-11-27 12:07:26.676195
+Create Date: 2026-11-27 12:11:32.769812
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from alembic import op
 import govfabric.store.base
 
 
-revision = 'c22fd0ceacf6'
+revision = '22853c02d8ee'
 down_revision = None
-branch_labels = ('governance',)
+branch_labels = ('lineage',)
 depends_on = None
 
 
