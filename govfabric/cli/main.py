@@ -31,6 +31,12 @@ GROUPS = (
     ("govfabric.cli.virtual:view_app", "view"),
     ("govfabric.cli.access:access_app", "access"),
     ("govfabric.cli.access:policy_app", "policy"),
+    ("govfabric.cli.standards", "standards"),
+    ("govfabric.cli.metadata", "metadata"),
+    ("govfabric.cli.quality", "quality"),
+    ("govfabric.cli.security", "security"),
+    ("govfabric.cli.lineage", "lineage"),
+    ("govfabric.cli.schedule", "schedule"),
     ("govfabric.cli.chain", "chain"),
     ("govfabric.cli.mpc", "mpc"),
 )
@@ -59,8 +65,15 @@ for target, name in GROUPS:
         continue
     app.add_typer(getattr(mod, attr or "app"), name=name)
 
-for module in ("govfabric.cli.workspace", "govfabric.cli.sql"):
-    importlib.import_module(module).register(app)
+for module in ("govfabric.cli.workspace", "govfabric.cli.sql", "govfabric.cli.schedule"):
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        continue
+    if hasattr(mod, "register"):
+        mod.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:
