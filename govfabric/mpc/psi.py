@@ -3,8 +3,8 @@
 Both sides hash every item with the task's public salt into ``buckets`` buckets; bucket *i*
 of the client is only compared with bucket *i* of the server, so buckets run independently
 in a process pool. Each side learns only the other side's bucket sizes. The client (second
-provider) learns which of its own items are in the intersection — unless ``reveal`` is off,
-then only the count; the server learns nothing about the client's items.
+provider) learns which of its own items are in the intersection; the server learns nothing
+about the client's items. Results leave the client only encrypted for the requester.
 """
 
 from __future__ import annotations
@@ -92,6 +92,15 @@ def _shared_pool() -> ProcessPoolExecutor:
         if _POOL is None:
             _POOL = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=get_context("spawn"))
         return _POOL
+
+
+def shutdown_pool() -> None:
+    """Stop the worker processes (they are started again on the next bucketed call)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is not None:
+            _POOL.shutdown()
+            _POOL = None
 
 
 def _pool_map(fn: Callable[..., Any], args: list[tuple[Any, ...]], workers: int | None) -> list[Any]:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Start a single-node Trino server on 127.0.0.1:$GF_TRINO_PORT (default 58080).
 # The server tarball comes from Maven Central once (cached under $GF_CACHE/trino);
-# only the plugins in $GF_TRINO_PLUGINS are kept. Catalogs: tpch, memory, files
-# (hive on the local file system) plus any created at run time (dynamic catalogs).
+# only the plugins in $GF_TRINO_PLUGINS are kept. Static catalogs: tpch, memory; others
+# (postgresql, hive on local files, ...) are created at run time: catalog.management=dynamic.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 GF_TAG=trino
@@ -53,6 +53,7 @@ install_trino() {
   done
   rm -rf "$home" && mv "$staging/trino-server-$GF_TRINO_VERSION" "$home" && rm -rf "$staging"
   rm -f "$tarball"  # the pruned install is the cache; the 820 MB tarball is not needed again
+  rm -f "$GF_CACHE/trino/trino-$GF_TRINO_VERSION"-java*.aot  # recorded against the old jars
   echo "$GF_TRINO_PLUGINS" >"$stamp"
   gf_log "installed Trino $GF_TRINO_VERSION ($(du -sm "$home" | cut -f1) MB) in $(gf_elapsed "$t0")s"
 }
@@ -176,5 +177,9 @@ if ! gf_wait_until "$timeout" "Trino at $url" gf_ready_or_dead "$pidfile" ready;
   gf_log_tail "$log" 60
   bash "$(dirname "${BASH_SOURCE[0]}")/trino-stop.sh" || true
   gf_die "Trino did not become ready"
+fi
+if grep -qiE 'error has occurred while processing the AOT cache|unable to (use|map) (the )?AOT cache|AOT cache.*(mismatch|invalid)' "$log"; then
+  gf_log "the JVM rejected the AOT cache; deleting it so that the next start records a new one"
+  rm -f "$(aot_path)"
 fi
 gf_log "ready at $url (pid $(cat "$pidfile"), Trino $GF_TRINO_VERSION, java $java_home) in $(gf_elapsed "$t1")s (total $(gf_elapsed "$t0")s)"

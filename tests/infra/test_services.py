@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +191,32 @@ def test_rpc_node_answers_and_runs_cancun_opcodes() -> None:
     assert receipt.status == 1
     assert int.from_bytes(w3.eth.call({"to": receipt.contractAddress}), "big") == 42
     assert w3.eth.block_number > start
+
+
+# ---------------------------------------------------------------- scripts/services.sh env
+
+
+def test_services_env_prints_the_urls_tests_read(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "GOVFABRIC_SERVICES_DIR": str(tmp_path / "run"),
+        "GOVFABRIC_CACHE": str(tmp_path / "cache"),
+        "GOVFABRIC_PG_PORT": "15432",
+        "GOVFABRIC_TRINO_PORT": "18080",
+        "GOVFABRIC_RPC_PORT": "18545",
+    }
+    done = subprocess.run(
+        ["bash", str(root / "scripts" / "services.sh"), "env"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert done.stdout.splitlines() == [
+        f"export {PG_URL_VAR}=postgresql://postgres@127.0.0.1:15432/postgres",
+        f"export {TRINO_URL_VAR}=http://127.0.0.1:18080",
+        f"export {RPC_URL_VAR}=http://127.0.0.1:18545",
+    ]
+    assert "postgres is not running" in done.stderr

@@ -122,9 +122,7 @@ def _run(cluster: Cluster, spec: TaskSpec, decisions: dict[str, str] | None = No
 def _spec(kind: str, **computation: object) -> TaskSpec:
     return TaskSpec(
         title=f"test {kind}",
-        sources=[
-            {"party": p, "asset": "dept.records", "value": "capital", "group": "region"} for p in PROVIDERS
-        ],
+        sources=[{"party": p, "asset": "dept.records", "value": "capital", "group": "region"} for p in PROVIDERS],
         computation={"kind": kind, "groups": GROUPS, **computation},
     )
 
@@ -336,3 +334,26 @@ def test_duckdb_reader_refuses_subqueries(tmp_path: Path) -> None:
     assert reader.read("dept.records", ["a"], "a > 1").num_rows == 2
     with pytest.raises(QueryRejected):
         reader.read("dept.records", ["a"], "a IN (SELECT 1)")
+
+
+def test_cli_status_and_verify(world: dict, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from govfabric.cli.mpc import app
+
+    cluster = world["cluster"]
+    spec = TaskSpec(
+        title="cli", sources=[{"party": p, "asset": "dept.records"} for p in PROVIDERS], computation={"kind": "count"}
+    )
+    task_id, st = _run(cluster, spec)
+    assert st["status"] == "done", st["error"]
+    runner = CliRunner()
+    status = runner.invoke(app, ["task", "status", task_id, "--scheduler", cluster.url("scheduler")])
+    assert status.exit_code == 0 and '"status": "done"' in status.output
+    out = tmp_path / "report.json"
+    saved = runner.invoke(app, ["task", "report", task_id, "--scheduler", cluster.url("scheduler"), "--out", str(out)])
+    assert saved.exit_code == 0 and out.with_suffix(".html").exists()
+    ok = runner.invoke(app, ["verify", str(out), "--keys", str(cluster.directory_path)])
+    assert ok.exit_code == 0 and "report OK" in ok.output
+    out.write_bytes(out.read_bytes().replace(b'"decision":"approve"', b'"decision":"approvE"', 1))
+    assert runner.invoke(app, ["verify", str(out)]).exit_code != 0

@@ -80,8 +80,11 @@ def _tables(seed: int = 3) -> dict[str, pa.Table]:
 def _context(scheme: str, galois: bool) -> tuple:
     """(secret, public, evaluation) contexts; one key set per scheme keeps the module fast."""
     ctx = he.new_secret_context(scheme, galois)
-    return (ctx, he.load_context(he.public_bytes(ctx, evaluation=False)),
-            he.load_context(he.public_bytes(ctx, evaluation=True)))
+    return (
+        ctx,
+        he.load_context(he.public_bytes(ctx, evaluation=False)),
+        he.load_context(he.public_bytes(ctx, evaluation=True)),
+    )
 
 
 def _run(spec: TaskSpec, tables: dict[str, pa.Table]) -> dict:
@@ -92,9 +95,7 @@ def _run(spec: TaskSpec, tables: dict[str, pa.Table]) -> dict:
     inputs = {}
     for party, table in tables.items():
         blobs = compute.encrypt_streams(public, p.scheme, compute.encode(spec, party, table))
-        assert not compute.check_shapes(
-            spec, party, {k: [{"size": len(b)} for b in v] for k, v in blobs.items()}
-        )
+        assert not compute.check_shapes(spec, party, {k: [{"size": len(b)} for b in v] for k, v in blobs.items()})
         inputs[party] = blobs
     outputs = compute.evaluate(spec, evaluation, inputs)
     decrypted = {k: np.concatenate([he.decrypt(ctx, p.scheme, b) for b in v]) for k, v in outputs.items()}
@@ -187,13 +188,9 @@ def test_tampered_ciphertext_in_bundle_is_refused() -> None:
 
 def test_invalid_specs_are_explained() -> None:
     with pytest.raises(ValidationFailed, match="at least two providers"):
-        TaskSpec(
-            title="t", sources=[{"party": "p1", "asset": "t", "value": "v"}], computation={"kind": "sum"}
-        )
+        TaskSpec(title="t", sources=[{"party": "p1", "asset": "t", "value": "v"}], computation={"kind": "sum"})
     with pytest.raises(ValidationFailed, match="group keys"):
-        TaskSpec(
-            title="t", sources=[{**s, "value": "v", "group": "g"} for s in SRC], computation={"kind": "sum"}
-        )
+        TaskSpec(title="t", sources=[{**s, "value": "v", "group": "g"} for s in SRC], computation={"kind": "sum"})
     with pytest.raises(ValidationFailed, match="integer weights"):
         TaskSpec(
             title="t",

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from virt_cases import CASES, HOSTILE_COUNT, Case, Rejected, Rows
 from trino_world import trino_runner
+from virt_cases import CASES, HOSTILE_COUNT, Case, Rejected, Rows
 from virt_world import POLICIES, load_duckdb, resolver
 
 from govfabric.errors import GovfabricError

@@ -212,6 +212,13 @@ def test_catalogs_are_generated_quoted_and_reused(world: Any) -> None:
         assert other._ready and _history(f"CREATE CATALOG {chr(34)}{name}") == before
     finally:
         other.close()
+    # dropped on the server behind govfabric's back: a clear error, then recreated
+    cur = trino_cursor(require_trino_url())
+    cur.execute(f'DROP CATALOG "{name}"')
+    cur.fetchall()
+    with pytest.raises(SourceError, match="run the query again"):
+        world.sql("SELECT count(*) AS n FROM market.enterprise", engine="trino")
+    assert world.sql("SELECT count(*) AS n FROM market.enterprise", engine="trino").num_rows == 1
     # a source re-registered with other credentials gets a new catalog
     pw_src = src.uri.replace("postgres@", f"postgres:{PASSWORD_URL}2@")
     world.catalog.add_source("mr_pg", pw_src, replace=True)
@@ -238,6 +245,7 @@ def _history(fragment: str) -> int:
 @pytest.mark.postgres
 def test_hostile_sql_never_reaches_trino(world: Any) -> None:
     tag = uuid.uuid4().hex[:12]
+    world.sql("SELECT count(*) AS n FROM market.case", engine="trino")  # the catalog exists
     catalog = TrinoEngine.catalog_name(world.catalog.source("mr_pg"))
     hostile = [
         "SELECT '{m}' AS m, * FROM system.runtime.nodes",
@@ -264,6 +272,10 @@ def test_hostile_sql_never_reaches_trino(world: Any) -> None:
         with pytest.raises((QueryRejected, AccessDenied)):  # the steward is refused the same way
             world.sql(q.format(m=f"{MARK}{tag}", c=catalog), engine="trino")
     assert _history(f"{MARK}{tag}") == 0
+    probe = trino_cursor(require_trino_url())  # the probe sees a query that did reach the server
+    probe.execute(f"SELECT '{MARK}{tag}'")
+    probe.fetchall()
+    assert _history(f"{MARK}{tag}") == 1
     assert catalog in world.queries.engine("trino").catalogs()
 
 
@@ -327,8 +339,8 @@ def test_no_trino_url_and_a_dead_trino_give_clear_errors(demo: Any) -> None:
         list(eng.stream("SELECT 1", timeout_s=5, row_limit=10))
     assert time.perf_counter() - t0 < 10
     assert "unreachable" in eng.status()["error"]
-    # a file source is DuckDB's: Trino says so instead of guessing
-    with pytest.raises(QueryRejected):
+    # a SQLite source is DuckDB's: Trino says so instead of guessing
+    with pytest.raises(QueryRejected, match="not available on the trino engine"):
         demo.sql("SELECT qymc FROM market.enterprise", engine="trino")  # SQLite source: no Trino reference
     assert demo.sql("SELECT count(*) AS n FROM market.enterprise").num_rows == 1
 

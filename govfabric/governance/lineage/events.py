@@ -2,85 +2,322 @@
 
 Built with openlineage-python's ``event_v2``/``facet_v2`` classes so that they follow
 the specification; every event validates against the official JSON schemas (tests).
+
+Kinds: virtual queries (:func:`query_event`), harvests (:func:`harvest_event`), virtual
+table and view definitions (:func:`virtual_table_event`, :func:`view_event`), file loads
+and exports (:func:`file_event`). :func:`emit` stores an event, indexes its edges and —
+when ``lineage_url`` is set — forwards it to an OpenLineage HTTP consumer after commit.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from govfabric import __version__
-from govfabric.governance.lineage.models import LineageEvent
+from govfabric.governance.lineage.models import LineageEdge, LineageEvent
+from govfabric.store.base import new_id
 
 if TYPE_CHECKING:
+    from govfabric.catalog.models import Asset, Source
     from govfabric.fabric import Fabric
+    from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
     from govfabric.virtualization.pipeline import PlannedQuery
 
+log = logging.getLogger(__name__)
 PRODUCER = f"https://github.com/govfabric/govfabric/tree/v{__version__}"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+Column = tuple[str, str | None]  # (name, type)
 
 
 def namespace(fabric: Fabric) -> str:
+    """Virtual tables and views live here (the names users query)."""
     return f"govfabric://{fabric.settings.home.name}"
 
 
-def query_event(fabric: Fabric, sql: str, planned: PlannedQuery, status: str, dialect: str | None) -> dict[str, Any]:
-    """A COMPLETE/FAIL run event of one virtual query, with column-level lineage."""
-    from openlineage.client import event_v2 as ev
+def catalog_namespace(fabric: Fabric) -> str:
+    """Catalog assets (physical tables and files, as harvested) live here."""
+    return f"{namespace(fabric)}/catalog"
+
+
+def source_namespace(source: Source) -> str:
+    """The OpenLineage namespace of a source: ``postgres://host:port``, ``sqlite:///path``, ``file:///dir``."""
+    if source.kind in ("postgresql", "mysql"):
+        parts = urlsplit(source.uri)
+        scheme = "postgres" if source.kind == "postgresql" else "mysql"
+        return f"{scheme}://{parts.hostname}:{parts.port}"
+    return source.uri  # sqlite:///…, duckdb:///…, file:///… (never carries a password)
+
+
+def source_dataset_name(source: Source, asset: Asset) -> str:
+    """The name of the asset's table or file inside its source namespace."""
+    loc = asset.location or {}
+    if source.kind == "postgresql":
+        db = urlsplit(source.uri).path.strip("/")
+        return ".".join(p for p in (db, loc.get("schema"), loc.get("table", asset.name)) if p)
+    if source.kind in ("mysql", "sqlite", "duckdb"):
+        return ".".join(p for p in (loc.get("schema"), loc.get("table", asset.name)) if p)
+    path = loc.get("path")
+    if not path:
+        return asset.qualified_name.split(".", 1)[-1]
+    root = Path(source.uri.removeprefix("file://"))
+    p = Path(path)
+    try:
+        name = p.relative_to(root).as_posix() if p.is_absolute() else p.as_posix()
+    except ValueError:
+        name = p.as_posix()
+    return f"{name}#{loc['sheet']}" if loc.get("sheet") else name
+
+
+# -- building blocks --------------------------------------------------------------------------
+
+def _ol() -> Any:
     from openlineage.client import facet_v2 as fv
+
+    fv.set_producer(PRODUCER)
+    return fv
+
+
+def _schema(columns: Iterable[Column]) -> Any:
+    from openlineage.client.facet_v2 import schema_dataset as sd
+
+    return sd.SchemaDatasetFacet([sd.SchemaDatasetFacetFields(n, t or None) for n, t in columns])
+
+
+def _input_field(f: dict[str, Any]) -> Any:
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
-    from openlineage.client.facet_v2 import job_type_job, processing_engine_run, schema_dataset, sql_job
+
+    return cl.InputField(f["namespace"], f["name"], f["field"],
+                         [cl.Transformation(**t) for t in f.get("transformations", [])])
+
+
+def _column_lineage(fields: dict[str, list[dict[str, Any]]], dataset: Sequence[dict[str, Any]] = ()) -> Any:
+    from openlineage.client.facet_v2 import column_lineage_dataset as cl
+
+    return cl.ColumnLineageDatasetFacet(
+        fields={k: cl.Fields([_input_field(f) for f in v]) for k, v in fields.items()},
+        dataset=[_input_field(f) for f in dataset])
+
+
+def _ownership(owners: Iterable[tuple[str, str]]) -> Any:
+    from openlineage.client.facet_v2 import ownership_dataset as od
+
+    return od.OwnershipDatasetFacet([od.Owner(name=n, type=t) for n, t in owners])
+
+
+def identity(ns: str, name: str, field: str, subtype: str = "IDENTITY") -> dict[str, Any]:
+    return {"namespace": ns, "name": name, "field": field,
+            "transformations": [{"type": "DIRECT", "subtype": subtype}]}
+
+
+def _event(fabric: Fabric | None, job_ns: str, job_name: str, job_type: str, inputs: list[Any],
+           outputs: list[Any], *, ok: bool = True, error: str | None = None, sql: str | None = None,
+           dialect: str | None = None, engine: str = "govfabric") -> dict[str, Any]:
+    from openlineage.client import event_v2 as ev
+    from openlineage.client.facet_v2 import (
+        error_message_run,
+        job_type_job,
+        processing_engine_run,
+        sql_job,
+    )
     from openlineage.client.serde import Serde
     from openlineage.client.uuid import generate_new_uuid
 
-    from govfabric.governance.lineage.columns import column_lineage
-
-    fv.set_producer(PRODUCER)
-    ns = namespace(fabric)
-    run_id = str(generate_new_uuid())
-    masked = {t: set(c) for t, c in planned.masked_columns.items()}
-    lineage: dict[str, Any] = {"fields": {}, "dataset": []}
-    if planned.virtual_expression is not None:
-        lineage = column_lineage(planned.virtual_expression, lambda t: (ns, t), masked)
-
-    def field(f: dict[str, Any]) -> Any:
-        return cl.InputField(f["namespace"], f["name"], f["field"],
-                             [cl.Transformation(**t) for t in f.get("transformations", [])])
-
-    inputs = [ev.InputDataset(ns, t, facets={"schema": schema_dataset.SchemaDatasetFacet(
-        [schema_dataset.SchemaDatasetFacetFields(c) for c in planned.columns_used.get(t, ())])})
-              for t in planned.tables_used]
-    output = ev.OutputDataset(f"{ns}/results", f"query/{run_id}", facets={
-        "schema": schema_dataset.SchemaDatasetFacet(
-            [schema_dataset.SchemaDatasetFacetFields(c) for c in planned.output_columns]),
-        "columnLineage": cl.ColumnLineageDatasetFacet(
-            fields={k: cl.Fields([field(f) for f in v["inputFields"]]) for k, v in lineage["fields"].items()},
-            dataset=[field(f) for f in lineage["dataset"]]),
-    })
+    _ol()
+    run_facets: dict[str, Any] = {"processing_engine": processing_engine_run.ProcessingEngineRunFacet(
+        version=__version__, name=engine)}
+    if error:
+        run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(error[:2000], "python")
+    job_facets: dict[str, Any] = {"jobType": job_type_job.JobTypeJobFacet("BATCH", "GOVFABRIC", job_type)}
+    if sql:
+        job_facets["sql"] = sql_job.SQLJobFacet(sql, dialect=dialect or "duckdb")
     event = ev.RunEvent(
-        eventType=ev.RunState.COMPLETE if status == "ok" else ev.RunState.FAIL,
-        eventTime=datetime.now(UTC).isoformat(),
-        producer=PRODUCER,
-        run=ev.Run(run_id, facets={"processing_engine": processing_engine_run.ProcessingEngineRunFacet(
-            version=__version__, name=f"govfabric/{planned.engine}")}),
-        job=ev.Job(ns, f"virtual_query.{fabric.actor.name}", facets={
-            "jobType": job_type_job.JobTypeJobFacet("BATCH", "GOVFABRIC", "QUERY"),
-            "sql": sql_job.SQLJobFacet(sql, dialect=dialect or "duckdb"),
-        }),
-        inputs=inputs,
-        outputs=[output],
-    )
+        eventType=ev.RunState.COMPLETE if ok else ev.RunState.FAIL,
+        eventTime=datetime.now(UTC).isoformat(), producer=PRODUCER,
+        run=ev.Run(str(generate_new_uuid()), facets=run_facets),
+        job=ev.Job(job_ns, job_name, facets=job_facets), inputs=inputs, outputs=outputs)
     payload = Serde.to_dict(event)
     payload["schemaURL"] = SCHEMA_URL
     return payload
 
 
+# -- event kinds ------------------------------------------------------------------------------
+
+def query_event(fabric: Fabric, sql: str, planned: PlannedQuery, status: str, dialect: str | None) -> dict[str, Any]:
+    """A COMPLETE/FAIL run event of one virtual query, with column-level lineage."""
+    from openlineage.client import event_v2 as ev
+
+    from govfabric.governance.lineage.columns import column_lineage
+
+    ns = namespace(fabric)
+    masked = {t: set(c) for t, c in planned.masked_columns.items()}
+    lineage: dict[str, Any] = {"fields": {}, "dataset": []}
+    if planned.virtual_expression is not None:
+        lineage = column_lineage(planned.virtual_expression, lambda t: (ns, t), masked)
+    _ol()
+    inputs = [ev.InputDataset(ns, t, facets={"schema": _schema((c, None) for c in planned.columns_used.get(t, ()))})
+              for t in planned.tables_used]
+    from openlineage.client.uuid import generate_new_uuid
+
+    output = ev.OutputDataset(f"{ns}/results", f"query/{generate_new_uuid()}", facets={
+        "schema": _schema((c, None) for c in planned.output_columns),
+        "columnLineage": _column_lineage({k: v["inputFields"] for k, v in lineage["fields"].items()},
+                                         lineage["dataset"]),
+    })
+    return _event(fabric, ns, f"virtual_query.{fabric.actor.name}", "QUERY", inputs, [output],
+                  ok=status == "ok", sql=sql, dialect=dialect, engine=f"govfabric/{planned.engine}")
+
+
+def harvest_event(fabric: Fabric, source: Source, assets: Sequence[Asset]) -> dict[str, Any]:
+    """A harvest: the source's tables/files (its namespace) → catalog assets, with schema,
+    datasource and ownership facets and IDENTITY column lineage."""
+    from openlineage.client import event_v2 as ev
+    from openlineage.client.facet_v2 import datasource_dataset
+
+    _ol()
+    sns, cns = source_namespace(source), catalog_namespace(fabric)
+    inputs, outputs = [], []
+    owners = [(f"department:{source.department}", "DEPARTMENT")] if source.department else []
+    for a in assets:
+        cols = [(c.name, c.data_type) for c in a.columns]
+        name = source_dataset_name(source, a)
+        datasource = datasource_dataset.DatasourceDatasetFacet(name=source.name, uri=sns)
+        inputs.append(ev.InputDataset(sns, name, facets={"schema": _schema(cols), "datasource": datasource}))
+        facets: dict[str, Any] = {
+            "schema": _schema(cols), "datasource": datasource,
+            "columnLineage": _column_lineage({c: [identity(sns, name, c)] for c, _ in cols}),
+        }
+        own = [(f"department:{a.owner_department}", "DEPARTMENT")] if a.owner_department else owners
+        if own:
+            facets["ownership"] = _ownership(own)
+        outputs.append(ev.OutputDataset(cns, a.qualified_name, facets=facets))
+    return _event(fabric, namespace(fabric), f"harvest.{source.name}", "HARVEST", inputs, outputs,
+                  engine=f"govfabric/harvest-{source.kind}")
+
+
+_CAST_COL = re.compile(r'CAST\("((?:[^"]|"")*)" AS', re.IGNORECASE)
+
+
+def virtual_table_event(fabric: Fabric, row: VirtualTableRow, asset: Asset) -> dict[str, Any]:
+    """A virtual table definition: catalog asset → virtual table, one edge per mapped column
+    (IDENTITY for a mapped column, TRANSFORMATION for a cast)."""
+    from openlineage.client import event_v2 as ev
+
+    _ol()
+    ns, cns = namespace(fabric), catalog_namespace(fabric)
+    fields: dict[str, list[dict[str, Any]]] = {}
+    for c in row.columns:
+        if c.get("physical"):
+            fields[c["name"]] = [identity(cns, asset.qualified_name, c["physical"])]
+        elif c.get("expr"):
+            m = _CAST_COL.search(c["expr"])
+            if m:
+                fields[c["name"]] = [identity(cns, asset.qualified_name, m.group(1).replace('""', '"'),
+                                              "TRANSFORMATION")]
+    inputs = [ev.InputDataset(cns, asset.qualified_name,
+                              facets={"schema": _schema((c.name, c.data_type) for c in asset.columns)})]
+    facets: dict[str, Any] = {"schema": _schema((c["name"], c.get("type")) for c in row.columns),
+                              "columnLineage": _column_lineage(fields),
+                              "ownership": _ownership([(f"user:{row.created_by}", "MAINTAINER")])}
+    return _event(fabric, ns, f"virtual_table.{row.name}", "VIRTUAL_TABLE", inputs,
+                  [ev.OutputDataset(ns, row.name, facets=facets)])
+
+
+def view_event(fabric: Fabric, row: VirtualViewRow) -> dict[str, Any]:
+    """A view definition: the virtual tables it reads → the view, column lineage through sqlglot
+    (the view's SQL planned with full access, views it reads expanded)."""
+    from openlineage.client import event_v2 as ev
+    from sqlalchemy import select
+
+    from govfabric.governance.lineage.columns import column_lineage
+    from govfabric.virtualization.models import VirtualTableRow as VT
+    from govfabric.virtualization.pipeline import plan
+    from govfabric.virtualization.policy import Policy, TableGrant
+    from govfabric.virtualization.tables import CatalogResolver
+
+    ns = namespace(fabric)
+    with fabric.store.session() as s:
+        resolver = CatalogResolver(s, ["duckdb"])
+        grants = {n: TableGrant() for n in s.scalars(select(VT.name))}
+        planned = plan(row.sql, dialect=row.dialect, engine="duckdb", resolver=resolver,
+                       policy=Policy("system", grants), keep_virtual=True)
+    lineage: dict[str, Any] = {"fields": {}, "dataset": []}
+    if planned.virtual_expression is not None:
+        lineage = column_lineage(planned.virtual_expression, lambda t: (ns, t))
+    _ol()
+    inputs = [ev.InputDataset(ns, t, facets={"schema": _schema((c, None) for c in planned.columns_used.get(t, ()))})
+              for t in planned.tables_used]
+    facets = {"schema": _schema((c, None) for c in planned.output_columns),
+              "columnLineage": _column_lineage({k: v["inputFields"] for k, v in lineage["fields"].items()},
+                                               lineage["dataset"]),
+              "ownership": _ownership([(f"user:{row.created_by}", "MAINTAINER")])}
+    return _event(fabric, ns, f"view.{row.name}", "VIEW", inputs, [ev.OutputDataset(ns, row.name, facets=facets)],
+                  sql=row.sql, dialect=row.dialect)
+
+
+def file_event(fabric: Fabric, job_name: str, job_type: str, *, inputs: Sequence[tuple[str, str]],
+               output: tuple[str, str], columns: Sequence[Column], identity_columns: bool = True,
+               ok: bool = True, error: str | None = None, sql: str | None = None) -> dict[str, Any]:
+    """A file load (file → dataset) or export (datasets → file). ``inputs``/``output`` are
+    (namespace, name) pairs; with ``identity_columns`` each output column comes from the
+    same-named column of the single input."""
+    from openlineage.client import event_v2 as ev
+
+    _ol()
+    facets: dict[str, Any] = {"schema": _schema(columns)}
+    if identity_columns and len(inputs) == 1:
+        ins, iname = inputs[0]
+        facets["columnLineage"] = _column_lineage({c: [identity(ins, iname, c)] for c, _ in columns})
+    return _event(fabric, namespace(fabric), job_name, job_type, [ev.InputDataset(n, d) for n, d in inputs],
+                  [ev.OutputDataset(output[0], output[1], facets=facets)], ok=ok, error=error, sql=sql)
+
+
+def file_namespace(path: str | Path) -> tuple[str, str]:
+    """(``file:///dir``, file name) of a local file."""
+    p = Path(path).resolve()
+    return p.parent.as_uri(), p.name
+
+
+# -- storing ----------------------------------------------------------------------------------
+
+def edges_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The graph links one event asserts: dataset→dataset, column→column, column→dataset."""
+    job = payload["job"]["name"]
+    out: list[dict[str, Any]] = []
+    ins = [f"{d['namespace']}/{d['name']}" for d in payload.get("inputs", [])]
+    for o in payload.get("outputs", []):
+        dst = f"{o['namespace']}/{o['name']}"
+        for src in ins:
+            out.append({"src": src, "src_field": "", "dst": dst, "dst_field": "", "kind": "DATASET",
+                        "subtype": None, "job_name": job})
+        lineage = (o.get("facets") or {}).get("columnLineage") or {}
+        for field, body in (lineage.get("fields") or {}).items():
+            for f in body.get("inputFields", []):
+                t = (f.get("transformations") or [{}])[0]
+                out.append({"src": f"{f['namespace']}/{f['name']}", "src_field": f["field"], "dst": dst,
+                            "dst_field": field, "kind": t.get("type", "DIRECT"), "subtype": t.get("subtype"),
+                            "job_name": job})
+        for f in lineage.get("dataset") or []:
+            t = (f.get("transformations") or [{}])[0]
+            out.append({"src": f"{f['namespace']}/{f['name']}", "src_field": f["field"], "dst": dst,
+                        "dst_field": "", "kind": "INDIRECT", "subtype": t.get("subtype"), "job_name": job})
+    return out
+
+
 def store_event(session: Session, payload: dict[str, Any], actor: str | None = None,
                 sql: str | None = None) -> LineageEvent:
+    """Store the event and its graph edges; a definition's earlier edges (same job, same output) go."""
     row = LineageEvent(
-        run_id=payload["run"]["runId"], event_type=payload.get("eventType", "OTHER"),
+        id=new_id(), run_id=payload["run"]["runId"], event_type=payload.get("eventType", "OTHER"),
         event_time=datetime.fromisoformat(payload["eventTime"]), job_namespace=payload["job"]["namespace"],
         job_name=payload["job"]["name"],
         inputs=[f"{d['namespace']}/{d['name']}" for d in payload.get("inputs", [])],
@@ -88,4 +325,84 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
         actor=actor, payload=payload, sql=sql,
     )
     session.add(row)
+    if payload.get("eventType") == "COMPLETE":
+        for dst in row.outputs:
+            session.execute(delete(LineageEdge).where(LineageEdge.dst == dst,
+                                                      LineageEdge.job_name == row.job_name))
+        edges = edges_of(payload)
+        if edges:
+            session.execute(LineageEdge.__table__.insert(), [
+                {**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
+    from govfabric.governance.lineage import graph
+
+    graph.invalidate()
     return row
+
+
+def emit(fabric: Fabric, session: Session, payload: dict[str, Any], actor: str | None = None,
+         sql: str | None = None) -> LineageEvent:
+    """Store the event; with ``lineage_url`` set, forward it once the transaction commits."""
+    row = store_event(session, payload, actor or _actor_name(fabric), sql)
+    url = fabric.settings.lineage_url
+    if url:
+        from sqlalchemy import event as sa_event
+
+        from govfabric.governance.lineage.transport import forward_stored
+
+        event_id = row.id
+
+        def forward(_s: Session) -> None:  # in a fresh thread: the committed session must not be reused
+            t = threading.Thread(target=forward_stored, args=(fabric, [event_id]), daemon=True)
+            t.start()
+            t.join(timeout=15)
+
+        sa_event.listen(session, "after_commit", forward, once=True)
+    return row
+
+
+def _actor_name(fabric: Fabric) -> str | None:
+    try:
+        return fabric.actor.name
+    except Exception:  # the acting principal may not exist (system jobs)
+        return fabric.user
+
+
+# -- what the catalog and virtualization services call ---------------------------------------
+
+def record_harvest(fabric: Fabric, session: Session, source: Source) -> LineageEvent | None:
+    """After a harvest's sync: one event for the source's active assets."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from govfabric.catalog.models import Asset as A
+
+    assets = list(session.scalars(select(A).options(selectinload(A.columns))
+                                  .where(A.source_id == source.id, A.status == "active")
+                                  .order_by(A.qualified_name)))
+    if not assets:
+        return None
+    return emit(fabric, session, harvest_event(fabric, source, assets))
+
+
+def record_virtual_table(fabric: Fabric, session: Session, row: VirtualTableRow) -> LineageEvent:
+    """After a virtual table is created or remapped (its row flushed)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from govfabric.catalog.models import Asset as A
+
+    asset = session.scalar(select(A).options(selectinload(A.columns)).where(A.id == row.asset_id))
+    assert asset is not None
+    return emit(fabric, session, virtual_table_event(fabric, row, asset))
+
+
+def record_view(fabric: Fabric, session: Session, row: VirtualViewRow) -> LineageEvent:
+    """After a view is defined or redefined (its row flushed)."""
+    return emit(fabric, session, view_event(fabric, row))
+
+
+def record_file_load(fabric: Fabric, session: Session, path: str | Path, target: tuple[str, str],
+                     columns: Sequence[Column]) -> LineageEvent:
+    """A file loaded into a dataset (``target`` = (namespace, name))."""
+    return emit(fabric, session, file_event(fabric, f"file_load.{Path(path).name}", "FILE_LOAD",
+                                            inputs=[file_namespace(path)], output=target, columns=columns))

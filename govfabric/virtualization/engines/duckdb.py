@@ -54,7 +54,7 @@ class DuckDBEngine(Engine):
     def __init__(self, fabric: Any) -> None:
         super().__init__(fabric)
         self._con: Any = None
-        self._prepared: frozenset[str] = frozenset()
+        self._prepared: dict[str, Binding] = {}
 
     @staticmethod
     def alias(source_name: str) -> str:
@@ -68,16 +68,22 @@ class DuckDBEngine(Engine):
         loc = a.location or {}
         return (cls.alias(src.name), loc.get("schema", "main"), loc.get("table", a.name))
 
-    def _key(self, bindings: list[Binding]) -> frozenset[str]:
-        return frozenset(f"{b.source.name}:{b.source.uri}:{b.asset.id}:{b.asset.version}" for b in bindings)
+    @staticmethod
+    def _key(b: Binding) -> str:
+        return f"{b.source.name}:{b.source.uri}:{b.asset.id}:{b.asset.version}"
 
     def prepare(self, bindings: list[Binding]) -> None:
-        key = self._key(bindings)
+        """Attach what the query needs. The connection is locked once set up, so a query that needs
+        something new reopens it — with everything attached so far, so each binding costs one reopen."""
+        new = {self._key(b): b for b in bindings}
         with self._lock:
-            if self._con is not None and key <= self._prepared:
+            if self._con is not None and new.keys() <= self._prepared.keys():
                 return
-            self._open(bindings)
-            self._prepared = key
+            stale = {b.asset.id for b in new.values()}
+            keep = {k: b for k, b in self._prepared.items() if b.asset.id not in stale}
+            wanted = {**keep, **new}
+            self._open(list(wanted.values()))
+            self._prepared = wanted
 
     def _open(self, bindings: list[Binding]) -> None:
         import duckdb
@@ -222,7 +228,7 @@ class DuckDBEngine(Engine):
         if self._con is not None:
             self._con.close()
             self._con = None
-            self._prepared = frozenset()
+            self._prepared = {}
 
 
 def transcoded(path: Path, encoding: str, cache: Path) -> Path:

@@ -16,6 +16,7 @@ columns only as untyped VARCHAR, so results would not match DuckDB's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -42,7 +43,7 @@ CLIENT_GRACE_S = 2.0
 ADMIN_TIMEOUT_S = 60.0
 CONNECTORS = {"postgresql": "postgresql"}
 DEFAULT_PORTS = {"postgresql": 5432}
-_SOURCE_ERRORS = ("JDBC_ERROR", "CATALOG_NOT_FOUND", "GENERIC_INTERNAL_ERROR", "REMOTE_TASK_ERROR")
+_SOURCE_ERRORS = ("JDBC_ERROR", "GENERIC_INTERNAL_ERROR", "REMOTE_TASK_ERROR")
 
 
 def _ident(name: str) -> str:
@@ -176,6 +177,7 @@ class TrinoEngine(Engine):
     # -- the seam ------------------------------------------------------------------------
 
     def prepare(self, bindings: list[Binding]) -> None:
+        self._client()  # nothing runs without a configured, importable client
         sources = {b.source.name: b.source for b in bindings}
         for src in sources.values():
             if src.kind not in self.SOURCE_KINDS:
@@ -259,10 +261,8 @@ class TrinoEngine(Engine):
         finally:
             timer.cancel()
             self.stats.total_ms += (time.perf_counter() - t0) * 1000
-            try:
+            with contextlib.suppress(Exception):  # best effort: the query may be gone already
                 cur.cancel()  # no-op when finished; stops the server when the reader gave up early
-            except Exception:  # noqa: S110 (best effort: the query may be gone already)
-                pass
 
     def _error(self, exc: BaseException, timeout_s: float | None, fired: bool = False) -> GovfabricError:
         """One clear error per failure; never shows a source password."""
@@ -276,6 +276,10 @@ class TrinoEngine(Engine):
         if timeout_s is not None and (fired or name in ("EXCEEDED_TIME_LIMIT", "USER_CANCELED")):
             return QueryRejected(_timeout_message(timeout_s))
         if isinstance(exc, te.TrinoQueryError):
+            if name == "CATALOG_NOT_FOUND":  # dropped on the server behind our back: recreate next time
+                self._ready.clear()
+                return SourceError(f"Trino lost a catalog govfabric made ({text}); run the query again "
+                                   "and govfabric recreates it")
             if name in _SOURCE_ERRORS or isinstance(exc, te.TrinoExternalError):
                 low = text.lower()
                 hint = ("the source is unreachable from the Trino server: check its host, port and that it runs"
@@ -288,7 +292,7 @@ class TrinoEngine(Engine):
             return SourceError(f"Trino failed ({name}): {text}")
         if isinstance(exc, te.TrinoAuthError):
             return ConfigError(f"Trino at {self.url} refused user {self.fabric.settings.trino_user!r}: {text}")
-        return SourceError(f"Trino at {self.url} is unreachable ({type(exc).__name__}: {text[:200]}); "
+        return SourceError(f"Trino at {self.url} is unreachable ({type(exc).__name__}: {text[:160]}); "
                            "check trino_url and that the server is running")
 
     def status(self) -> dict[str, Any]:
@@ -303,7 +307,7 @@ class TrinoEngine(Engine):
         except GovfabricError as exc:
             out.update(reachable=False, error=str(exc))
         except Exception as exc:
-            out.update(reachable=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            out.update(reachable=False, error=str(self._error(exc, None)))
         return out
 
     def close(self) -> None:

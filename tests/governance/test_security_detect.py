@@ -1,0 +1,121 @@
+"""PII detection from names and values: pure functions, no store."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+import pytest
+
+from govfabric.errors import ValidationFailed
+from govfabric.governance.security.classes import pii_class
+from govfabric.governance.security.detect import detect_column, is_cn_address, is_cn_person_name, name_hint
+from govfabric.identifiers import generate_resident_id, generate_uscc, is_luhn_valid
+
+
+def ids(n: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    return [generate_resident_id(rng, "110105", date(1960 + i % 40, 1 + i % 12, 1 + i % 28), "MF"[i % 2])
+            for i in range(n)]
+
+
+def wrong_check(number: str) -> str:
+    for c in "0123456789X":
+        if c != number[17]:
+            return number[:17] + c
+    raise AssertionError
+
+
+def luhn_cards(n: int, seed: int = 2) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    while len(out) < n:
+        body = "622202" + "".join(rng.choice("0123456789") for _ in range(9))
+        for d in "0123456789":
+            if is_luhn_valid(body + d):
+                out.append(body + d)
+                break
+    return out
+
+
+def test_a_column_named_c7_full_of_ids_is_found() -> None:
+    d = detect_column("c7", None, ids(100))
+    assert d.pii_class == "resident_id" and d.method == "values"
+    assert d.personal_level == "sensitive" and d.data_level == "important"
+    assert d.confidence >= 0.95
+    assert d.evidence.startswith("100/100 sampled values are valid")
+
+
+def test_wrong_check_digits_are_not_ids() -> None:
+    bad = [wrong_check(x) for x in ids(100)]
+    d = detect_column("c8", None, bad)
+    assert d.pii_class is None and d.matches.get("resident_id", 0) == 0
+    assert "fail the check digit" in d.evidence
+    # some valid among many invalid: counted exactly
+    mixed = ids(30) + bad[:70]
+    d = detect_column("c9", None, mixed)
+    assert d.matches["resident_id"] == 30 and d.pii_class == "resident_id"
+    assert d.evidence.startswith("30/100")
+
+
+def test_luhn_decides_bank_cards() -> None:
+    cards = luhn_cards(50)
+    assert detect_column("c1", None, cards).pii_class == "bank_card"
+    broken = [c[:-1] + str((int(c[-1]) + 1) % 10) for c in cards]
+    d = detect_column("c2", None, broken)
+    assert d.pii_class is None and d.matches.get("bank_card", 0) == 0
+
+
+def test_other_classes_by_value() -> None:
+    rng = random.Random(3)
+    cases = {
+        "mobile": [f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}" for _ in range(40)],
+        "phone": ["010-62681234", "021-65012345", "13800138000", "0755-86541300"] * 10,
+        "email": [f"user{i}@example.gov.cn" for i in range(40)],
+        "passport": ["E12345678", "G87654321", "EA1234567"] * 10,
+        "licence_plate": ["京A12345", "沪AD12345", "粤B1234D"] * 10,
+        "uscc": [generate_uscc(rng) for _ in range(40)],
+        "name": ["张伟", "王芳", "欧阳娜娜", "李䶮", "赵子龙", "周敏", "吴晨", "郑凯", "孙丽", "马超"] * 4,
+        "address": ["北京市朝阳区建国路88号", "上海市浦东新区世纪大道100号3单元", "河北省石家庄市长安区中山路1号"] * 10,
+    }
+    for cls, values in cases.items():
+        d = detect_column("x", None, values)
+        assert d.pii_class == cls, (cls, d)
+
+
+def test_things_that_are_not_pii() -> None:
+    assert detect_column("status", None, ["正常", "注销", "吊销"] * 20).pii_class is None
+    assert detect_column("qx", "所属区县", ["东城区", "石景山区", "海淀区"] * 20).pii_class is None
+    assert detect_column("qymc", "企业名称", ["北京某某科技有限公司", "上海市浦东新区某某厂"] * 20).pii_class is None
+    assert detect_column("amount", None, [1.5, 2.25, 1000.0] * 20).pii_class is None
+    assert not is_cn_person_name("石景山区") and not is_cn_person_name("正常")
+    assert is_cn_person_name("张建国、王磊") and is_cn_person_name("司马懿")
+    assert is_cn_address("内蒙古呼和浩特市新城区新华大街1号") and not is_cn_address("东城区")
+
+
+def test_names_give_hints_that_values_confirm_or_refute() -> None:
+    assert name_hint("gmsfhm").pii_class == "resident_id"
+    assert name_hint("fddbr_sfzh").pii_class == "resident_id"
+    assert name_hint("sjhm").pii_class == "mobile" and name_hint("lxdh").pii_class == "phone"
+    assert name_hint("xm").pii_class == "name" and name_hint("hjdz").pii_class == "address"
+    assert name_hint("holderName").pii_class == "name"
+    assert name_hint("c3", "公民身份号码").pii_class == "resident_id"
+    assert name_hint("身份证号").pii_class == "resident_id"
+    assert name_hint("zzbh") is None and name_hint("ajbh") is None
+    # name only (no values) → classified on the name, lower confidence
+    d = detect_column("sfzh", None, [])
+    assert d.pii_class == "resident_id" and d.method == "name" and d.confidence < 0.8
+    # values contradict the name → not classified, and the evidence says why
+    d = detect_column("xm", "姓名", [f"PRJ-{i:04d}" for i in range(50)])
+    assert d.pii_class is None and "not classified" in d.evidence
+    # an ID column with typos keeps its class by name (the data is still identifying)
+    d = detect_column("sfzh", None, [wrong_check(x) for x in ids(50)])
+    assert d.pii_class == "resident_id" and d.method == "name"
+    # numbers stored as integers are still mobiles
+    assert detect_column("phone", None, [13800138000, 15912345678] * 10).pii_class == "mobile"
+
+
+def test_unknown_class_is_refused() -> None:
+    with pytest.raises(ValidationFailed, match="unknown PII class 'ssn'"):
+        pii_class("ssn")
+    assert pii_class("none") is None
