@@ -48,7 +48,7 @@ def test_rules_pass_on_clean_demo_and_fail_on_planted_rows(demo, q):
              {"kind": "format", "column": "tyshxydm", "standard": "uscc"},
              {"kind": "format", "column": "sfzh" , "standard": "resident_id"},
              {"kind": "format", "column": "xzqh", "pattern": "^11[0-9]{4}$"},
-             {"kind": "in_set", "column": "djzt", "values": ["存续", "在业", "注销", "吊销"]},
+             {"kind": "in_set", "column": "djzt", "values": ["存续", "在业", "注销", "吊销", "迁出"]},
              {"kind": "reference", "column": "xzqh", "ref_asset": "ps_db.main.t_dm_xzqh", "ref_column": "dm"}]
     for r in rules:
         q.add_rule(bad, r)

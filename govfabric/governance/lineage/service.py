@@ -131,7 +131,8 @@ class LineageService:
                 out[n].setdefault("kind", "catalog")
                 if out[n]["kind"] == "source":
                     out[n]["kind"] = "catalog"
-            for chunk in _chunks(list(virt), 500):
+            known = set(s.scalars(select(VirtualTableRow.name))) | set(s.scalars(select(VirtualViewRow.name)))
+            for chunk in _chunks([v for v in virt if v in known], 500):
                 for name, by, aid in s.execute(select(VirtualTableRow.name, VirtualTableRow.created_by,
                                                       VirtualTableRow.asset_id).where(VirtualTableRow.name.in_(chunk))):
                     out[virt[name]] = {"kind": "virtual_table", "owners": [f"user:{by}"], "consumers": []}

@@ -82,7 +82,13 @@ class DuckDBEngine(Engine):
             stale = {b.asset.id for b in new.values()}
             keep = {k: b for k, b in self._prepared.items() if b.asset.id not in stale}
             wanted = {**keep, **new}
-            self._open(list(wanted.values()))
+            try:
+                self._open(list(wanted.values()))
+            except Exception:
+                if not keep:
+                    raise
+                wanted = new  # something attached earlier broke since; start over with what this query needs
+                self._open(list(wanted.values()))
             self._prepared = wanted
 
     def _open(self, bindings: list[Binding]) -> None:
