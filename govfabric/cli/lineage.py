@@ -15,7 +15,7 @@ OptStr = Optional[str]  # noqa: UP045 (typer needs Optional)
 OptInt = Optional[int]  # noqa: UP045
 
 
-def _svc(ctx: typer.Context):  # noqa: ANN202
+def _svc(ctx: typer.Context):
     from govfabric.governance.lineage.service import LineageService
 
     return LineageService(get_fabric(ctx))

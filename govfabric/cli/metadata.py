@@ -14,7 +14,7 @@ app = typer.Typer(help="Business and technical metadata linked to assets.", no_a
 OptStr = Optional[str]  # noqa: UP045 (typer needs Optional)
 
 
-def _svc(ctx: typer.Context):  # noqa: ANN202
+def _svc(ctx: typer.Context):
     from govfabric.governance.metadata.service import MetadataService
 
     return MetadataService(get_fabric(ctx))

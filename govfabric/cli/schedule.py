@@ -18,10 +18,11 @@ NAME = typer.Option(None, "--name", help="job name (default KIND:TARGET)")
 
 
 def _added(job: dict) -> None:
-    console.print(f"scheduled [bold]{job['name']}[/bold] ({job['kind']}), next run {job['next_run_at']:%Y-%m-%d %H:%M:%S} UTC")
+    console.print(f"scheduled [bold]{job['name']}[/bold] ({job['kind']}), "
+                  f"next run {job['next_run_at']:%Y-%m-%d %H:%M:%S} UTC")
 
 
-def _sched(ctx: typer.Context):  # noqa: ANN202
+def _sched(ctx: typer.Context):
     from govfabric.governance.schedule.service import Scheduler
 
     return Scheduler(get_fabric(ctx))

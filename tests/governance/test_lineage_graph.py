@@ -98,7 +98,7 @@ def test_exports(demo) -> None:
 class _Receiver(BaseHTTPRequestHandler):
     got: list[tuple[str, dict]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).got.append((self.path, json.loads(body)))
         self.send_response(201)

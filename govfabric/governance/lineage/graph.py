@@ -76,6 +76,8 @@ class LineageGraph:
         self.ds_down: dict[int, set[int]] = defaultdict(set)
         self.ds_up: dict[int, set[int]] = defaultdict(set)
         self.producer: dict[int, tuple[str, str | None]] = {}  # dataset → (job, actor)
+        self._components: dict[int, int] | None = None
+        self._cycles: list[list[str]] = []
 
     def ds(self, name: str) -> int:
         i = self.ds_ids.get(name)
@@ -97,6 +99,7 @@ class LineageGraph:
     def add(self, src: str, src_field: str, dst: str, dst_field: str, kind: str, subtype: str | None,
             job: str, actor: str | None) -> None:
         s, d = self.ds(src), self.ds(dst)
+        self._components = None
         self.producer.setdefault(d, (job, actor))
         if kind == "DATASET":
             self.ds_down[s].add(d)
@@ -140,11 +143,16 @@ class LineageGraph:
     # -- traversal ------------------------------------------------------------------------------
 
     def traverse(self, dataset: str, column: str | None = None, direction: str = "downstream",
-                 depth: int | None = None, edge_limit: int = 50_000) -> Traversal:
+                 depth: int | None = None, with_edges: bool = True, edge_limit: int = 50_000) -> Traversal:
+        """Breadth-first over column links (and dataset links when no column is given).
+
+        Downstream, an INDIRECT link (a filter, join or grouping column) affects the whole
+        target dataset, so all of its columns continue the walk.
+        """
         down = direction == "downstream"
         root = self.ds_ids[dataset]
         reached: dict[int, Reached] = {root: Reached(dataset, 0, {column} if column else {"*"})}
-        edges: list[tuple[str, str, str, str, str, str | None]] = []
+        edges: list[tuple[int, str, int, str, str, str | None]] = []
         names, col_of = self.ds_names, self.col_of
         truncated = False
         if column is not None:
@@ -153,26 +161,31 @@ class LineageGraph:
         else:
             starts = list(self.ds_cols[root])
         seen_cols = set(starts)
-        seen_ds_whole = {root}
+        whole = {root}  # datasets reached as a whole (all their columns queued)
         ind_done: set[int] = set()
         queue: deque[tuple[int, int]] = deque((c, 0) for c in starts)
         col_adj = self.col_down if down else self.col_up
+        record = with_edges
+
+        def reach(ds2: int, d: int, col: str, via: str) -> None:
+            r = reached.get(ds2)
+            if r is None:
+                r = reached[ds2] = Reached(names[ds2], d)
+            r.columns.add(col)
+            r.via.add(via)
+
         while queue:
             c, d = queue.popleft()
             if depth is not None and d >= depth:
                 continue
             cds, cname = col_of[c]
-            nexts: list[tuple[int, str, str | None]] = list(col_adj.get(c, ()))
             if down:
                 for ds2, sub in self.ind_down.get(c, ()):
-                    edges.append((names[cds], cname, names[ds2], "", "INDIRECT", sub))
-                    r = reached.get(ds2)
-                    if r is None:
-                        r = reached[ds2] = Reached(names[ds2], d + 1)
-                    r.columns.add("*")
-                    r.via.add("INDIRECT")
-                    if ds2 not in seen_ds_whole:  # the whole output is affected: all its columns
-                        seen_ds_whole.add(ds2)
+                    if record:
+                        edges.append((cds, cname, ds2, "", "INDIRECT", sub))
+                    reach(ds2, d + 1, "*", "INDIRECT")
+                    if ds2 not in whole:
+                        whole.add(ds2)
                         for c2 in self.ds_cols[ds2]:
                             if c2 not in seen_cols:
                                 seen_cols.add(c2)
@@ -180,23 +193,23 @@ class LineageGraph:
             elif cds not in ind_done:  # columns that filter/join/group the dataset feed all of it
                 ind_done.add(cds)
                 for c2, sub in self.ind_up.get(cds, ()):
-                    nexts.append((c2, "INDIRECT", sub))
-            for c2, kind, sub in nexts:
+                    ds2, f2 = col_of[c2]
+                    if record:
+                        edges.append((ds2, f2, cds, "", "INDIRECT", sub))
+                    reach(ds2, d + 1, f2, "INDIRECT")
+                    if c2 not in seen_cols:
+                        seen_cols.add(c2)
+                        queue.append((c2, d + 1))
+            for c2, kind, sub in col_adj.get(c, ()):
                 ds2, f2 = col_of[c2]
-                edges.append((names[cds], cname, names[ds2], f2, kind, sub) if down
-                             else (names[ds2], f2, names[cds], cname, kind, sub))
-                if len(edges) > edge_limit:
-                    truncated = True
-                    queue.clear()
-                    break
-                r = reached.get(ds2)
-                if r is None:
-                    r = reached[ds2] = Reached(names[ds2], d + 1)
-                r.columns.add(f2)
-                r.via.add(kind)
+                if record:
+                    edges.append((cds, cname, ds2, f2, kind, sub) if down else (ds2, f2, cds, cname, kind, sub))
+                reach(ds2, d + 1, f2, kind)
                 if c2 not in seen_cols:
                     seen_cols.add(c2)
                     queue.append((c2, d + 1))
+            if record and len(edges) > edge_limit:
+                truncated, record = True, False
         if column is None:  # dataset-level links (runs without column lineage, e.g. count(*))
             ds_adj = self.ds_down if down else self.ds_up
             dq: deque[tuple[int, int]] = deque([(root, 0)])
@@ -206,37 +219,47 @@ class LineageGraph:
                 if depth is not None and d >= depth:
                     continue
                 for y in ds_adj.get(x, ()):
-                    edges.append((names[x], "", names[y], "", "DATASET", None) if down
-                                 else (names[y], "", names[x], "", "DATASET", None))
+                    if record:
+                        edges.append((x, "", y, "", "DATASET", None) if down else (y, "", x, "", "DATASET", None))
                     r = reached.get(y)
                     if r is None:
-                        r = reached[y] = Reached(names[y], d + 1)
+                        r = reached[y] = Reached(names[y], d + 1, {"*"})
                     r.via.add("DATASET")
-                    if not r.columns:
-                        r.columns.add("*")
                     if y not in seen:
                         seen.add(y)
                         dq.append((y, d + 1))
-        cycles = self._cycles(set(reached))
-        return Traversal(dataset, column, direction, {names[k]: v for k, v in reached.items()}, edges,
-                         cycles, truncated)
+        comp = self.components()
+        cycles = sorted({comp[n] for n in reached if n in comp})
+        return Traversal(dataset, column, direction, {names[k]: v for k, v in reached.items()},
+                         [(names[a], fa, names[b], fb, k, sub) for a, fa, b, fb, k, sub in edges],
+                         [self._cycles[i] for i in cycles], truncated)
 
-    def _cycles(self, nodes: set[int]) -> list[list[str]]:
-        """Strongly connected components (>1 dataset, or a self-loop) among ``nodes`` (iterative Tarjan)."""
-        adj: dict[int, set[int]] = {n: set() for n in nodes}
-        for n in nodes:
-            adj[n].update(y for y in self.ds_down.get(n, ()) if y in nodes)
-            for c in self.ds_cols[n]:
-                adj[n].update(self.col_of[c2][0] for c2, _, _ in self.col_down.get(c, ())
-                              if self.col_of[c2][0] in nodes)
-                adj[n].update(y for y, _ in self.ind_down.get(c, ()) if y in nodes)
+    def components(self) -> dict[int, int]:
+        """Datasets on a cycle → the index of their cycle in ``self._cycles`` (computed once per graph)."""
+        if self._components is None:
+            self._components, self._cycles = {}, []
+            for comp in self._scc():
+                for n in comp:
+                    self._components[n] = len(self._cycles)
+                self._cycles.append(sorted(self.ds_names[x] for x in comp))
+        return self._components
+
+    def _scc(self) -> list[list[int]]:
+        """Strongly connected components with more than one dataset, or a self-loop (iterative Tarjan)."""
+        adj: list[set[int]] = [set() for _ in self.ds_names]
+        for s_, outs in self.ds_down.items():
+            adj[s_].update(outs)
+        for c, lst in self.col_down.items():
+            adj[self.col_of[c][0]].update(self.col_of[c2][0] for c2, _, _ in lst)
+        for c, lst2 in self.ind_down.items():
+            adj[self.col_of[c][0]].update(d for d, _ in lst2)
         index: dict[int, int] = {}
         low: dict[int, int] = {}
         on_stack: set[int] = set()
         stack: list[int] = []
-        out: list[list[str]] = []
+        out: list[list[int]] = []
         counter = 0
-        for start in nodes:
+        for start in range(len(adj)):
             if start in index:
                 continue
             work = [(start, iter(adj[start]))]
@@ -272,7 +295,7 @@ class LineageGraph:
                         if w == v:
                             break
                     if len(comp) > 1 or v in adj[v]:
-                        out.append(sorted(self.ds_names[x] for x in comp))
+                        out.append(comp)
         return out
 
 

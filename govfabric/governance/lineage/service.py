@@ -62,7 +62,7 @@ class LineageService:
     # -- queries ----------------------------------------------------------------------------
 
     def show(self, ref: str, column: str | None = None, *, direction: str = "downstream",
-             depth: int | None = None) -> Traversal:
+             depth: int | None = None, with_edges: bool = True) -> Traversal:
         if direction not in ("upstream", "downstream"):
             raise ValidationFailed("direction must be upstream or downstream")
         if depth is not None and depth < 1:
@@ -72,7 +72,7 @@ class LineageService:
         if column is not None and column not in g.columns(ds):
             raise NotFound(f"{ds} has no column {column!r} in the lineage graph; known: "
                            + (", ".join(sorted(g.columns(ds))[:20]) or "none"))
-        return g.traverse(ds, column, direction, depth)
+        return g.traverse(ds, column, direction, depth, with_edges)
 
     def upstream(self, ref: str, column: str | None = None, depth: int | None = None) -> Traversal:
         return self.show(ref, column, direction="upstream", depth=depth)
@@ -86,7 +86,7 @@ class LineageService:
             ds, column = self.resolve_column(ref)
         else:
             ds = self.resolve(ref)
-        t = self.show(ds, column, direction="downstream", depth=depth)
+        t = self.show(ds, column, direction="downstream", depth=depth, with_edges=False)
         affected = {k: v for k, v in t.reached.items() if k != ds}
         info = self.describe(affected)
         items = []

@@ -135,7 +135,8 @@ class MetadataService:
             row = s.scalar(select(Link).where(Link.kind == kind, Link.item_id == item, Link.asset_id == a.id,
                                               Link.column == (column or ""))) if item else None
             if row is None:
-                raise NotFound(f"{kind} {name!r} is not linked to {a.qualified_name}" + (f".{column}" if column else ""))
+                where = a.qualified_name + (f".{column}" if column else "")
+                raise NotFound(f"{kind} {name!r} is not linked to {where}")
             s.delete(row)
             append(s, who, "metadata.unlink", f"asset:{a.qualified_name}", {"kind": kind, "name": name,
                                                                              "column": column})

@@ -148,9 +148,9 @@ def duplicates(fabric: Fabric, asset: str, record: dict[str, Any], columns: list
         t = target.table(pairs[0][1].id)
         cols = list(dict.fromkeys([*columns, block]))
         stem = str(record[block])[:prefix]
-        like = exp.Like(this=exp.cast(_col(block), "VARCHAR"), expression=exp.Placeholder(this="stem"))
-        q = exp.select(*[_col(c) for c in cols]).from_(t).where(like).limit(200_000)
-        rows = _rows(target, q, {"stem": stem.replace("%", r"\%").replace("_", r"\_") + "%"})
+        starts = exp.StartsWith(this=exp.cast(_col(block), "VARCHAR"), expression=exp.convert(stem))
+        q = exp.select(*[_col(c) for c in cols]).from_(t).where(starts).limit(200_000)
+        rows = _rows(target, q)
     finally:
         target.close()
     out = []

@@ -93,7 +93,8 @@ def export_query(fabric: Fabric, sql: str, fmt: str, output: str | Path) -> dict
     try:
         for batch in fabric.sql_stream(sql):
             if writer is None:
-                writer = pq.ParquetWriter(tmp, batch.schema) if fmt == "parquet" else pacsv.CSVWriter(tmp, batch.schema)
+                writer = (pq.ParquetWriter(tmp, batch.schema) if fmt == "parquet"
+                          else pacsv.CSVWriter(tmp, batch.schema))
             writer.write_batch(batch)
             rows += batch.num_rows
         if writer is None:
@@ -106,7 +107,8 @@ def export_query(fabric: Fabric, sql: str, fmt: str, output: str | Path) -> dict
         tmp.unlink(missing_ok=True)
     ns = namespace(fabric)
     with fabric.store.session() as s:
-        emit(fabric, s, file_event(fabric, f"export.{out.name}", "EXPORT", inputs=[(ns, t) for t in planned.tables_used],
+        emit(fabric, s, file_event(fabric, f"export.{out.name}", "EXPORT",
+                                   inputs=[(ns, t) for t in planned.tables_used],
                                    output=file_namespace(out), columns=[(c, None) for c in planned.output_columns],
                                    identity_columns=False, sql=sql))
     return {"rows": rows, "file": str(out), "format": fmt, "bytes": out.stat().st_size}
