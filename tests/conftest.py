@@ -9,25 +9,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from infra.services import require_pg_url
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
-def pg_server_url() -> str | None:
-    """The PostgreSQL server for tests; required under CI, skipped locally when absent."""
-    url = os.environ.get("GOVFABRIC_TEST_PG_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("GOVFABRIC_TEST_PG_URL is not set under CI: scripts/test.sh must start PostgreSQL")
-        pytest.skip("PostgreSQL not started (run via scripts/test.sh, or set GOVFABRIC_TEST_PG_URL)")
-    return url
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> str:
-    url = pg_server_url()
-    assert url is not None
-    return url
+    return require_pg_url()
 
 
 def _with_db(url: str, db: str) -> str:
