@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -36,10 +37,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="mpc-bench-"))
     rng = np.random.default_rng(1)
     names = [f"dept{i}" for i in range(args.providers)]
-    sizes = [
-        args.values // args.providers + (1 if i < args.values % args.providers else 0)
-        for i in range(len(names))
-    ]
+    sizes = [args.values // args.providers + (1 if i < args.values % args.providers else 0) for i in range(len(names))]
     for name, n in zip(names, sizes, strict=True):
         with duckdb.connect(str(root / f"{name}.duckdb")) as con:
             con.register("src", pa.table({"capital": rng.lognormal(6, 1.2, n)}))
@@ -50,6 +48,7 @@ def main() -> None:
         computation={"kind": "mean", "unit": 1000.0},
     )
 
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     tables = [DuckDBReader(root / f"{n}.duckdb").read("d.enterprises", ["capital"], None) for n in names]
     values = np.concatenate([t.column("capital").to_numpy() for t in tables])
@@ -84,8 +83,7 @@ def main() -> None:
         "compute_s (on ciphertext)": by["f_computed"]["envelope"]["body"]["compute_s"],
         "compute_step_s (incl. load)": by["f_computed"]["time"] - by["e_data_review"]["time"],
         "decrypt_s": by["g_result_attested"]["envelope"]["body"]["decrypt_s"],
-        "result_step_s (fetch + decrypt + attest)": by["g_result_attested"]["time"]
-        - by["f_computed"]["time"],
+        "result_step_s (fetch + decrypt + attest)": by["g_result_attested"]["time"] - by["f_computed"]["time"],
     }
     secure_mean = result["rows"][0]["mean"]
     out = {
@@ -99,8 +97,13 @@ def main() -> None:
         "relative_error": abs(secure_mean - plain_mean) / abs(plain_mean),
         "ciphertext_bytes": sum(e["timing"]["bytes"] for e in subs),
         "breakdown": breakdown,
+        "load_average_at_start": load,
+        "cores": os.cpu_count(),
     }
-    print(f"secure mean of {args.values:,} values across {args.providers} providers")
+    print(
+        f"secure mean of {args.values:,} values across {args.providers} providers "
+        f"(load average {load:.1f} on {os.cpu_count()} cores at start)"
+    )
     print(f"  plaintext anchor (read + numpy mean): {plain_s:8.3f} s")
     print(
         f"  secure, end to end (task → report):   {e2e:8.3f} s   ratio {e2e / plain_s:,.1f}×   goal ≤ 15 s: "
@@ -108,9 +111,7 @@ def main() -> None:
     )
     for k, v in breakdown.items():
         print(f"    {k:<62} {v:8.3f} s")
-    print(
-        f"  ciphertext sent: {out['ciphertext_bytes'] / 1e6:,.1f} MB; relative error {out['relative_error']:.2e}"
-    )
+    print(f"  ciphertext sent: {out['ciphertext_bytes'] / 1e6:,.1f} MB; relative error {out['relative_error']:.2e}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2))
 

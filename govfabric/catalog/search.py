@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, desc, func, literal, select, text
+from sqlalchemy import case, desc, func, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from govfabric.catalog.models import Asset, AssetColumn, SearchLog
@@ -50,38 +50,86 @@ def terms_of(query: str) -> list[str]:
 
 
 def _like(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return "%" + _escape(term) + "%"
+
+
+def _escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _pattern(term: str) -> str:
+    """The index-friendly pattern of a term: short terms match the document's short grams."""
+    return f"% {_escape(term)} %" if len(term) < 3 else _like(term)
+
+
+#: more candidates than this means a common term: rank by tiers that stop early instead of scoring all
+CANDIDATE_CAP = 400
+
+
+def _score(terms: list[str]) -> Any:
+    name, cn = func.lower(Asset.name), func.lower(func.coalesce(Asset.cn_name, ""))
+    whole = " ".join(terms)
+    score = literal(0)
+    for t in terms:
+        score = score + case((name == t, 100), (cn == t, 100), (name.like(_escape(t) + "%", escape="\\"), 60),
+                             (cn.like(_escape(t) + "%", escape="\\"), 60), (name.like(_like(t), escape="\\"), 40),
+                             (cn.like(_like(t), escape="\\"), 40),
+                             (func.lower(func.coalesce(Asset.description, "")).like(_like(t), escape="\\"), 15),
+                             else_=5)
+    return score + case((cn == whole, 50), else_=0)
+
+
+def _candidates(session: Session, terms: list[str], limit: int) -> list[str]:
+    """Ids of assets whose document contains every term, from the index; at most ``limit``."""
+    if session.get_bind().dialect.name == "sqlite":
+        conds = " AND ".join(f"search_text LIKE :t{i} ESCAPE '\\'" for i in range(len(terms)))
+        q = text(f"SELECT asset_id FROM catalog_search_fts WHERE {conds} LIMIT :lim")  # noqa: S608 (placeholders)
+        params: dict[str, Any] = {f"t{i}": _pattern(t) for i, t in enumerate(terms)}
+        return list(session.scalars(q, {**params, "lim": limit}))
+    q = select(Asset.id).where(Asset.status == "active", *[Asset.search_text.like(_pattern(t), escape="\\")
+                                                            for t in terms]).limit(limit)
+    return list(session.scalars(q))
 
 
 def search(session: Session, query: str, *, limit: int = 20,
            filters: dict[str, str] | None = None) -> list[Hit]:
     terms = terms_of(query)
-    whole = " ".join(terms)
-    name, cn = func.lower(Asset.name), func.lower(func.coalesce(Asset.cn_name, ""))
-    score = literal(0)
-    for t in terms:
-        score = score + case((name == t, 100), (cn == t, 100), (name.like(_like(t)[1:], escape="\\"), 60),
-                             (cn.like(_like(t)[1:], escape="\\"), 60), (name.like(_like(t), escape="\\"), 40),
-                             (cn.like(_like(t), escape="\\"), 40),
-                             (func.lower(func.coalesce(Asset.description, "")).like(_like(t), escape="\\"), 15),
-                             else_=5)
-    score = score + case((cn == whole, 50), else_=0)
-    q = select(Asset.id, Asset.qualified_name, Asset.name, Asset.cn_name, Asset.description,
-               score.label("score")).where(Asset.status == "active")
-    if session.get_bind().dialect.name == "sqlite":
-        # FTS5 trigram answers LIKE from its index for terms of three or more characters.
-        conds = " AND ".join(f"search_text LIKE :t{i} ESCAPE '\\'" for i in range(len(terms)))
-        ids = text(f"SELECT asset_id FROM catalog_search_fts WHERE {conds}")  # noqa: S608 (placeholders only)
-        ids = ids.bindparams(**{f"t{i}": _like(t) for i, t in enumerate(terms)})
-        q = q.where(Asset.id.in_(ids.columns(asset_id=Asset.id.type)))
+    cols = (Asset.id, Asset.qualified_name, Asset.name, Asset.cn_name, Asset.description)
+    facet_conds = [getattr(Asset, facet) == value for facet, value in (filters or {}).items()]
+    ids = _candidates(session, terms, CANDIDATE_CAP + 1)
+    if len(ids) <= CANDIDATE_CAP:
+        q = (select(*cols, _score(terms).label("score"))
+             .where(Asset.id.in_(ids), Asset.status == "active", *facet_conds)
+             .order_by(desc("score"), Asset.qualified_name).limit(limit))
+        rows = list(session.execute(q))
     else:
-        q = q.where(and_(*[Asset.search_text.like(_like(t), escape="\\") for t in terms]))
-    for facet, value in (filters or {}).items():
-        q = q.where(getattr(Asset, facet) == value)
-    q = q.order_by(desc("score"), Asset.qualified_name).limit(limit)
-    hits = [Hit(*row) for row in session.execute(q)]
+        rows = _common(session, terms, cols, facet_conds, limit)
+    hits = [Hit(*row) for row in rows]
     _highlight(session, hits, terms)
     return hits
+
+
+def _common(session: Session, terms: list[str], cols: tuple[Any, ...], facet_conds: list[Any],
+            limit: int) -> list[Any]:
+    """A term found in very many assets: exact names first, then names containing it, then the
+    rest, each tier in name order so that the database can stop after ``limit`` rows."""
+    name, cn = func.lower(Asset.name), func.lower(func.coalesce(Asset.cn_name, ""))
+    every = [Asset.search_text.like(_pattern(t), escape="\\") for t in terms]
+    tiers = [
+        [or_(name == t, cn == t) for t in terms],
+        [or_(name.like(_like(t), escape="\\"), cn.like(_like(t), escape="\\")) for t in terms],
+        every,
+    ]
+    score = _score(terms).label("score")
+    out: dict[str, Any] = {}
+    for conds in tiers:
+        if len(out) >= limit:
+            break
+        q = (select(*cols, score).where(Asset.status == "active", *conds, *every, *facet_conds)
+             .order_by(Asset.qualified_name).limit(limit))
+        for row in session.execute(q):
+            out.setdefault(row[0], row)
+    return sorted(out.values(), key=lambda r: (-r[-1], r[1]))[:limit]
 
 
 def mark(text_: str, terms: list[str]) -> str | None:

@@ -9,6 +9,7 @@ included — from an index.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
@@ -51,11 +52,27 @@ def document_of_values(asset: Mapping[str, Any], columns: Iterable[Mapping[str, 
                  ((c["name"], c.get("cn_name"), c.get("description")) for c in columns))
 
 
+GRAMS_MARK = " \x1f "  # separates the text from its short grams
+
+
 def _join(parts: list[str | None], columns: Iterable[tuple[str, str | None, str | None]]) -> str:
     out = [p for p in parts if p]
     for col in columns:
         out.extend(p for p in col if p)
-    return " ".join(out).lower()
+    text_ = " ".join(out).lower()
+    return text_ + GRAMS_MARK + " ".join(short_grams(" ".join(out[1:]).lower())) + " "
+
+
+def short_grams(text_: str) -> list[str]:
+    """Distinct 1- and 2-character pieces of the names, as words: a trigram index can then answer
+    one- and two-character terms (e.g. 企业) as ``LIKE '% 企业 %'`` instead of scanning."""
+    seen: dict[str, None] = {}
+    for word in re.split(r"[\s_.,;:，。；：、()（）]+", text_):
+        for i in range(len(word)):
+            seen[word[i]] = None
+            if i + 1 < len(word):
+                seen[word[i:i + 2]] = None
+    return list(seen)
 
 
 def add_documents(session: Session, docs: list[tuple[str, str]]) -> None:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(
-    help="Secure multi-party computation: party services, tasks, reports.", no_args_is_help=True
-)
+app = typer.Typer(help="Secure multi-party computation: party services, tasks, reports.", no_args_is_help=True)
 task_app = typer.Typer(help="Create, review and follow MPC tasks.", no_args_is_help=True)
 app.add_typer(task_app, name="task")
 
@@ -110,15 +108,12 @@ def _verify(report: Path, keys: Path | None) -> None:
 
     summary = verify(report.read_bytes(), Directory.load(keys) if keys else None)
     typer.echo(
-        f"report OK: task {summary['task_id']}, {summary['steps']} steps, "
-        f"{summary['signatures']} signatures verified"
+        f"report OK: task {summary['task_id']}, {summary['steps']} steps, {summary['signatures']} signatures verified"
     )
 
 
 @app.command("verify")
-def verify_cmd(
-    report: Path, keys: Path | None = typer.Option(None, help="trusted directory.json to pin keys")
-) -> None:
+def verify_cmd(report: Path, keys: Path | None = typer.Option(None, help="trusted directory.json to pin keys")) -> None:
     """Verify a report offline; fails on any altered byte."""
     _verify(report, keys)
 
@@ -132,10 +127,11 @@ def task_verify(report: Path, keys: Path | None = typer.Option(None)) -> None:
 @app.command()
 def demo(
     workdir: Path | None = typer.Option(None, help="where to put data, party states and the report"),
+    alg: str = typer.Option("ed25519", help="signature algorithm of every party: ed25519 or sm2"),
 ) -> None:
     """Run the whole flow with three providers and print each step and the result."""
     import tempfile
 
     from govfabric.mpc.demo import run
 
-    run(workdir or Path(tempfile.mkdtemp(prefix="govfabric-mpc-")), echo=typer.echo)
+    run(workdir or Path(tempfile.mkdtemp(prefix="govfabric-mpc-")), echo=typer.echo, alg=alg)

@@ -40,7 +40,7 @@ def _json(text: str, what: str) -> Any:
 
 
 @rule_app.command("add")
-def rule_add(ctx: typer.Context, asset: str, definition: str = typer.Argument(..., help='JSON, e.g. \'{"kind":"unique","columns":["id"]}\'')
+def rule_add(ctx: typer.Context, asset: str, definition: str = typer.Argument(..., help="the rule as JSON")
              ) -> None:
     """Add a rule (kinds: unique, not_null, fluctuation, in_set, format, reference)."""
     r = _svc(ctx).add_rule(asset, _json(definition, "the rule"))
@@ -49,8 +49,9 @@ def rule_add(ctx: typer.Context, asset: str, definition: str = typer.Argument(..
 
 @rule_app.command("list")
 def rule_list(ctx: typer.Context, asset: str | None = typer.Argument(None)) -> None:
-    _out([{"id": r.id, "asset": r.asset_name, "name": r.name, "kind": r.kind, "spec": json.dumps(r.spec, ensure_ascii=False)}
-          for r in _svc(ctx).rules(asset)], ["id", "asset", "name", "kind", "spec"], "Quality rules")
+    _out([{"id": r.id, "asset": r.asset_name, "name": r.name, "kind": r.kind,
+           "spec": json.dumps(r.spec, ensure_ascii=False)} for r in _svc(ctx).rules(asset)],
+         ["id", "asset", "name", "kind", "spec"], "Quality rules")
 
 
 @rule_app.command("remove")

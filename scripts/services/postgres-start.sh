@@ -45,8 +45,8 @@ as_postgres test -w "$dir" || gf_die "user postgres cannot write $dir; use a GOV
 rm -rf "$data"
 as_postgres "$PGBIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
   { gf_log_tail "$dir/initdb.log"; gf_die "initdb failed"; }
-# Roles named gf_pw_* must log in with a password, so tests can prove wrong passwords are reported.
-sed -i '0,/^host/s//host    all             \/^gf_pw_.*$         127.0.0.1\/32            scram-sha-256\nhost/' "$data/pg_hba.conf"
+# The role gf_pw_user must log in with a password, so tests can prove wrong passwords are reported.
+sed -i '0,/^host/s//host    all             gf_pw_user      127.0.0.1\/32            scram-sha-256\nhost/' "$data/pg_hba.conf"
 # Test-only durability settings: a throwaway cluster need not survive a crash.
 if ! as_postgres "$PGBIN/pg_ctl" -D "$data" -l "$log" -w -t 30 -o "-c listen_addresses=127.0.0.1 -p $GF_PG_PORT \
   -c unix_socket_directories=$data -c fsync=off -c synchronous_commit=off -c full_page_writes=off \

@@ -63,7 +63,7 @@ def test_wrong_password_is_a_clear_error(steward, pg_url) -> None:
         c.execute("DROP ROLE IF EXISTS gf_pw_user")
         c.execute("CREATE ROLE gf_pw_user LOGIN PASSWORD 'right-pw'")
     host = pg_url.split("@", 1)[1].split("/", 1)[0]
-    # the test cluster authenticates the gf_pw_* roles by password (scripts/services/postgres.sh)
+    # the test cluster authenticates gf_pw_user by password (scripts/services/postgres-start.sh)
     steward.catalog.add_source("pwtest", f"postgresql://gf_pw_user:wrong-pw@{host}/postgres")
     with pytest.raises(SourceError, match="password") as err:
         steward.catalog.test_source("pwtest")

@@ -77,6 +77,7 @@ class LineageGraph:
         self.ds_up: dict[int, set[int]] = defaultdict(set)
         self.producer: dict[int, tuple[str, str | None]] = {}  # dataset → (job, actor)
         self._components: dict[int, int] | None = None
+        self._csr: Any = None
         self._cycles: list[list[str]] = []
 
     def ds(self, name: str) -> int:
@@ -99,7 +100,7 @@ class LineageGraph:
     def add(self, src: str, src_field: str, dst: str, dst_field: str, kind: str, subtype: str | None,
             job: str, actor: str | None) -> None:
         s, d = self.ds(src), self.ds(dst)
-        self._components = None
+        self._components = self._csr = None
         self.producer.setdefault(d, (job, actor))
         if kind == "DATASET":
             self.ds_down[s].add(d)
@@ -233,6 +234,83 @@ class LineageGraph:
         return Traversal(dataset, column, direction, {names[k]: v for k, v in reached.items()},
                          [(names[a], fa, names[b], fb, k, sub) for a, fa, b, fb, k, sub in edges],
                          [self._cycles[i] for i in cycles], truncated)
+
+    def _matrix(self) -> Any:
+        """The downstream graph as a sparse matrix for C-speed breadth-first search: nodes are the
+        columns, then one node per dataset; INDIRECT links go column → dataset node, a dataset node
+        leads to all its columns (the whole dataset is affected) and, by DATASET links, to other
+        dataset nodes."""
+        if self._csr is None:
+            import numpy as np
+            from scipy.sparse import csr_matrix
+
+            nc = len(self.col_of)
+            src: list[int] = []
+            dst: list[int] = []
+            for c, lst in self.col_down.items():
+                for c2, _, _ in lst:
+                    src.append(c)
+                    dst.append(c2)
+            for c, lst2 in self.ind_down.items():
+                for d, _ in lst2:
+                    src.append(c)
+                    dst.append(nc + d)
+            for d, cols in enumerate(self.ds_cols):
+                src.extend([nc + d] * len(cols))
+                dst.extend(cols)
+            for d, outs in self.ds_down.items():
+                for d2 in outs:
+                    src.append(nc + d)
+                    dst.append(nc + d2)
+            n = nc + len(self.ds_names)
+            m = csr_matrix((np.ones(len(src), dtype=np.int8), (np.array(src, dtype=np.int64),
+                                                                 np.array(dst, dtype=np.int64))), shape=(n, n))
+            ds_of = np.array([d for d, _ in self.col_of] + list(range(len(self.ds_names))), dtype=np.int64)
+            self._csr = (m, ds_of, nc)
+        return self._csr
+
+    def downstream_closure(self, dataset: str, column: str | None = None) -> dict[str, Reached]:
+        """What :meth:`traverse` downstream reaches (datasets, columns, dataset hops as depth), computed
+        with scipy's breadth-first search; used by impact analysis on large graphs."""
+        import numpy as np
+        from scipy.sparse.csgraph import breadth_first_order
+
+        m, ds_of, nc = self._matrix()
+        root = self.ds_ids[dataset]
+        if column is not None:
+            start = self.col_ids.get((root, column))
+            if start is None:
+                return {dataset: Reached(dataset, 0, {column})}
+        else:
+            start = nc + root
+        order, pred = breadth_first_order(m, start, directed=True, return_predecessors=True)
+        hops = np.zeros(len(ds_of), dtype=np.int64)
+        order_l = order.tolist()
+        pred_o = pred[order].tolist()
+        ds_o = ds_of[order].tolist()
+        names, col_of = self.ds_names, self.col_of
+        reached: dict[int, Reached] = {root: Reached(dataset, 0, {column} if column else {"*"})}
+        hop_l = [0] * len(order_l)
+        pos = {node: i for i, node in enumerate(order_l)}
+        for i in range(1, len(order_l)):
+            node, p, d = order_l[i], pred_o[i], ds_o[i]
+            pi = pos[p]
+            h = hop_l[pi] + (1 if ds_o[pi] != d else 0)
+            hop_l[i] = h
+            r = reached.get(d)
+            if r is None:
+                r = reached[d] = Reached(names[d], h)
+            if node < nc:
+                if p < nc:
+                    r.columns.add(col_of[node][1])
+                    r.via.add("DIRECT")
+                else:
+                    r.columns.add(col_of[node][1])
+            else:
+                r.columns.add("*")
+                r.via.add("INDIRECT" if p < nc else "DATASET")
+        del hops
+        return {names[k]: v for k, v in reached.items()}
 
     def components(self) -> dict[int, int]:
         """Datasets on a cycle → the index of their cycle in ``self._cycles`` (computed once per graph)."""

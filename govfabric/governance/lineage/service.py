@@ -86,8 +86,19 @@ class LineageService:
             ds, column = self.resolve_column(ref)
         else:
             ds = self.resolve(ref)
-        t = self.show(ds, column, direction="downstream", depth=depth, with_edges=False)
-        affected = {k: v for k, v in t.reached.items() if k != ds}
+        g = self.graph()
+        if column is not None and column not in g.columns(ds):
+            raise NotFound(f"{ds} has no column {column!r} in the lineage graph; known: "
+                           + (", ".join(sorted(g.columns(ds))[:20]) or "none"))
+        if depth is None:  # the whole closure, at C speed
+            reached = g.downstream_closure(ds, column)
+            comp = g.components()
+            ids = {comp[g.ds_ids[n]] for n in reached if g.ds_ids[n] in comp}
+            cycles, truncated = [g._cycles[i] for i in sorted(ids)], False
+        else:
+            t = self.show(ds, column, direction="downstream", depth=depth, with_edges=False)
+            reached, cycles, truncated = t.reached, t.cycles, t.truncated
+        affected = {k: v for k, v in reached.items() if k != ds}
         info = self.describe(affected)
         items = []
         for name, r in sorted(affected.items(), key=lambda kv: (kv[1].depth, kv[0])):
@@ -97,7 +108,7 @@ class LineageService:
         return {"dataset": ds, "column": column, "affected": items, "owners": owners, "consumers": consumers,
                 "counts": {k: sum(1 for i in items if i["kind"] == k) for k in
                            ("catalog", "virtual_table", "view", "query", "file", "source")},
-                "cycles": t.cycles, "truncated": t.truncated}
+                "cycles": cycles, "truncated": truncated}
 
     def describe(self, datasets: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Kind, owners and consumers of datasets (catalog assets, virtual tables/views, query results)."""
@@ -145,6 +156,8 @@ class LineageService:
                 for n, aid in asset_of.items():
                     out[n]["consumers"] = sorted(who.get(aid, set()))
         for n in virt.values():  # principals whose queries read the virtual table or view
+            if out[n]["kind"] not in ("virtual_table", "view"):
+                continue
             readers = {g.producer.get(d, ("", None))[1] for d in g.ds_down.get(g.ds_ids.get(n, -1), ())
                        if g.ds_names[d].startswith(f"{self.ns}/results/")}
             out[n]["consumers"] = sorted(set(out[n]["consumers"]) | {r for r in readers if r})

@@ -203,16 +203,17 @@ def _is_phone(v: str) -> bool:
 
 
 VALUE_CHECKS: dict[str, Callable[[str], bool]] = {
-    "resident_id": _is_resident_id,
-    "uscc": lambda v: is_valid_uscc(v.upper()),
-    "mobile": _is_mobile,
-    "phone": _is_phone,
-    "bank_card": _is_bank_card,
-    "passport": is_passport,
-    "licence_plate": is_licence_plate,
-    "email": is_email,
-    "name": is_cn_person_name,
-    "address": is_cn_address,
+    # a cheap length/character test first: most values fail most checks, and the validators are slower
+    "resident_id": lambda v: len(v) == 18 and _is_resident_id(v),
+    "uscc": lambda v: len(v) == 18 and is_valid_uscc(v.upper()),
+    "mobile": lambda v: 11 <= len(v) <= 16 and _is_mobile(v),
+    "phone": lambda v: 7 <= len(v) <= 20 and v[0] in "0+1" and _is_phone(v),
+    "bank_card": lambda v: 16 <= len(v) <= 19 and v.isdigit() and _is_bank_card(v),
+    "passport": lambda v: 8 <= len(v) <= 9 and is_passport(v),
+    "licence_plate": lambda v: 7 <= len(v) <= 8 and is_licence_plate(v),
+    "email": lambda v: "@" in v and is_email(v),
+    "name": lambda v: len(v) <= 40 and is_cn_person_name(v),
+    "address": lambda v: len(v) >= 6 and is_cn_address(v),
 }
 """Class → predicate over one value (already a stripped string)."""
 
