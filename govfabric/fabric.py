@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from govfabric.blockchain.service import ChainService
     from govfabric.catalog.service import Catalog
+    from govfabric.governance.quality.service import QualityService
     from govfabric.virtualization.access import Access
     from govfabric.virtualization.query import QueryService
     from govfabric.virtualization.tables import VirtualObjects
@@ -86,6 +87,13 @@ class Fabric:
         from govfabric.virtualization.query import QueryService
 
         return QueryService(self)
+
+    @cached_property
+    def quality(self) -> QualityService:
+        """Quality rules (great-expectations, pushed down), runs, work orders and remedies."""
+        from govfabric.governance.quality.service import QualityService
+
+        return QualityService(self)
 
     def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""

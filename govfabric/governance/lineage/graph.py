@@ -266,16 +266,17 @@ class LineageGraph:
             m = csr_matrix((np.ones(len(src), dtype=np.int8), (np.array(src, dtype=np.int64),
                                                                  np.array(dst, dtype=np.int64))), shape=(n, n))
             ds_of = np.array([d for d, _ in self.col_of] + list(range(len(self.ds_names))), dtype=np.int64)
-            self._csr = (m, ds_of, nc)
+            fields = np.array([f for _, f in self.col_of] + [""] * len(self.ds_names), dtype=object)
+            self._csr = (m, ds_of, nc, fields)
         return self._csr
 
     def downstream_closure(self, dataset: str, column: str | None = None) -> dict[str, Reached]:
-        """What :meth:`traverse` downstream reaches (datasets, columns, dataset hops as depth), computed
-        with scipy's breadth-first search; used by impact analysis on large graphs."""
+        """What :meth:`traverse` downstream reaches (datasets, columns; depth in dataset hops), computed
+        with scipy's breadth-first search and numpy; used by impact analysis on large graphs."""
         import numpy as np
         from scipy.sparse.csgraph import breadth_first_order
 
-        m, ds_of, nc = self._matrix()
+        m, ds_of, nc, fields = self._matrix()
         root = self.ds_ids[dataset]
         if column is not None:
             start = self.col_ids.get((root, column))
@@ -284,33 +285,55 @@ class LineageGraph:
         else:
             start = nc + root
         order, pred = breadth_first_order(m, start, directed=True, return_predecessors=True)
+        rest = order[1:]
+        p_rest = pred[rest]
+        # depth of a node = datasets crossed on its BFS path: sum the crossings by pointer jumping
+        ptr = np.full(len(ds_of), start, dtype=np.int64)
+        ptr[rest] = p_rest
         hops = np.zeros(len(ds_of), dtype=np.int64)
-        order_l = order.tolist()
-        pred_o = pred[order].tolist()
-        ds_o = ds_of[order].tolist()
-        names, col_of = self.ds_names, self.col_of
-        reached: dict[int, Reached] = {root: Reached(dataset, 0, {column} if column else {"*"})}
-        hop_l = [0] * len(order_l)
-        pos = {node: i for i, node in enumerate(order_l)}
-        for i in range(1, len(order_l)):
-            node, p, d = order_l[i], pred_o[i], ds_o[i]
-            pi = pos[p]
-            h = hop_l[pi] + (1 if ds_o[pi] != d else 0)
-            hop_l[i] = h
-            r = reached.get(d)
-            if r is None:
-                r = reached[d] = Reached(names[d], h)
-            if node < nc:
-                if p < nc:
-                    r.columns.add(col_of[node][1])
-                    r.via.add("DIRECT")
-                else:
-                    r.columns.add(col_of[node][1])
-            else:
-                r.columns.add("*")
-                r.via.add("INDIRECT" if p < nc else "DATASET")
-        del hops
-        return {names[k]: v for k, v in reached.items()}
+        hops[rest] = ds_of[rest] != ds_of[p_rest]
+        while True:
+            hops[order] += hops[ptr[order]]
+            nxt = ptr[ptr]
+            if np.array_equal(nxt[order], ptr[order]):
+                break
+            ptr = nxt
+        nds = len(self.ds_names)
+        ds_reached = ds_of[order]
+        depth = np.full(nds, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(depth, ds_reached, hops[order])
+        is_col = rest < nc
+        from_col = p_rest < nc
+        direct = np.zeros(nds, dtype=bool)
+        direct[ds_of[rest[is_col & from_col]]] = True
+        indirect = np.zeros(nds, dtype=bool)
+        indirect[ds_of[rest[~is_col & from_col]]] = True
+        whole_ds = np.zeros(nds, dtype=bool)
+        whole_ds[ds_of[rest[~is_col]]] = True
+        dataset_link = np.zeros(nds, dtype=bool)
+        dataset_link[ds_of[rest[~is_col & ~from_col]]] = True
+        cols = rest[is_col]
+        by_ds = np.argsort(ds_of[cols], kind="stable")
+        cols = cols[by_ds]
+        keys, first = np.unique(ds_of[cols], return_index=True)
+        groups = np.split(fields[cols], first[1:]) if len(cols) else []
+        col_sets = {int(k): set(g.tolist()) for k, g in zip(keys.tolist(), groups, strict=True)}
+        names = self.ds_names
+        reached: dict[str, Reached] = {}
+        for d in np.unique(ds_reached).tolist():
+            cset = col_sets.get(d, set())
+            via = set()
+            if direct[d]:
+                via.add("DIRECT")
+            if indirect[d]:
+                via.add("INDIRECT")
+            if dataset_link[d]:
+                via.add("DATASET")
+            if whole_ds[d]:
+                cset.add("*")
+            reached[names[d]] = Reached(names[d], int(depth[d]), cset, via)
+        reached[dataset] = Reached(dataset, 0, {column} if column else {"*"})
+        return reached
 
     def components(self) -> dict[int, int]:
         """Datasets on a cycle → the index of their cycle in ``self._cycles`` (computed once per graph)."""
