@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, text
 from test_security_detect import ids, luhn_cards, wrong_check
 
-from govfabric.errors import AccessDenied, NotFound, ValidationFailed
+from govfabric.errors import AccessDenied, NotFound, SourceError, ValidationFailed
 from govfabric.governance.security.models import ColumnClassification, ConsentRecord
-from govfabric.governance.security.service import SecurityService
+from govfabric.governance.security.service import SecurityService, physical_of
 
 N = 300
 
@@ -93,6 +93,17 @@ def test_bad_input_changes_nothing(planted) -> None:
         assert s.scalar(select(ColumnClassification.id)) is None
     with pytest.raises(AccessDenied):
         SecurityService(steward.as_user("analyst1")).scan("x.main.t_x")
+    Path(steward.catalog.source("x").uri.split(":///", 1)[1]).unlink()
+    with pytest.raises(SourceError, match="does not exist"):
+        sec.scan("x.main.t_x")
+    with steward.store.session() as s:
+        assert s.scalar(select(ColumnClassification.id)) is None
+
+
+def test_virtual_columns_are_traced_to_physical_ones() -> None:
+    assert physical_of({"name": "id_no", "physical": "c7"}) == "c7"
+    assert physical_of({"name": "n", "expr": 'CAST("we""ird" AS VARCHAR)'}) == 'we"ird'
+    assert physical_of({"name": "n", "expr": "1 + 1"}) is None
 
 
 def test_default_masks_apply_to_virtual_tables_and_grants_unmask(planted) -> None:
@@ -106,6 +117,7 @@ def test_default_masks_apply_to_virtual_tables_and_grants_unmask(planted) -> Non
     assert again and {a.action for a in again} == {"kept"}
     assert {m.column_name: m.rule for m in steward.access.masks("pub.people")} == masks
 
+    steward.settings.chain_record_grants = False  # grants on chain are the blockchain tests' business
     steward.access.grant("analyst1", "pub.people", columns=["c1", "id_no"])
     analyst = steward.as_user("analyst1")
     got = analyst.sql("SELECT id_no FROM pub.people ORDER BY c1 LIMIT 1").column(0).to_pylist()[0]

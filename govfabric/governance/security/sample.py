@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from govfabric.catalog.models import Asset, Source
-from govfabric.errors import SourceError, ValidationFailed
+from govfabric.errors import GovfabricError, SourceError, ValidationFailed
 from govfabric.virtualization.engines import Binding
 
 if TYPE_CHECKING:
@@ -64,8 +64,14 @@ def sample_columns(fabric: Fabric, asset: Asset, source: Source | None, columns:
     assert ref is not None
     out: dict[str, list[Any]] = {c: [] for c in wanted}
     settings = fabric.settings
-    for batch in engine.stream(sample_sql(ref, wanted, limit), timeout_s=settings.query_timeout_s,
-                               row_limit=limit + 1):
-        for i, c in enumerate(wanted):
-            out[c].extend(batch.column(i).to_pylist())
+    try:
+        for batch in engine.stream(sample_sql(ref, wanted, limit), timeout_s=settings.query_timeout_s,
+                                   row_limit=limit + 1):
+            for i, c in enumerate(wanted):
+                out[c].extend(batch.column(i).to_pylist())
+    except GovfabricError:
+        raise
+    except Exception as exc:  # the engine's own errors: say which asset, keep the first line
+        raise SourceError(f"cannot sample {asset.qualified_name}: {str(exc).splitlines()[0]}; check the source "
+                          "with `govfabric source test` and re-harvest it") from exc
     return out
