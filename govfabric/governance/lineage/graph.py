@@ -286,52 +286,47 @@ class LineageGraph:
         else:
             start = nc + root
         order, pred = breadth_first_order(m, start, directed=True, return_predecessors=True)
-        rest = order[1:]
-        p_rest = pred[rest]
+        k = len(order)
+        where = np.empty(len(ds_of), dtype=np.int64)
+        where[order] = np.arange(k)
+        up = np.zeros(k, dtype=np.int64)  # position of each reached node's BFS parent (root: itself)
+        up[1:] = where[pred[order[1:]]]
+        ds_r = ds_of[order]
         # depth of a node = datasets crossed on its BFS path: sum the crossings by pointer jumping
-        ptr = np.full(len(ds_of), start, dtype=np.int64)
-        ptr[rest] = p_rest
-        hops = np.zeros(len(ds_of), dtype=np.int64)
-        hops[rest] = ds_of[rest] != ds_of[p_rest]
-        while True:
-            hops[order] += hops[ptr[order]]
-            nxt = ptr[ptr]
-            if np.array_equal(nxt[order], ptr[order]):
-                break
-            ptr = nxt
-        nds = len(self.ds_names)
-        ds_reached = ds_of[order]
-        depth = np.full(nds, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(depth, ds_reached, hops[order])
+        hops = (ds_r != ds_r[up]).astype(np.int64)
+        while up.any():
+            hops += hops[up]
+            up = up[up]
+        rest, p_rest = order[1:], pred[order[1:]]
         is_col = rest < nc
         from_col = p_rest < nc
-        direct = np.zeros(nds, dtype=bool)
-        direct[ds_of[rest[is_col & from_col]]] = True
-        indirect = np.zeros(nds, dtype=bool)
-        indirect[ds_of[rest[~is_col & from_col]]] = True
-        whole_ds = np.zeros(nds, dtype=bool)
-        whole_ds[ds_of[rest[~is_col]]] = True
-        dataset_link = np.zeros(nds, dtype=bool)
-        dataset_link[ds_of[rest[~is_col & ~from_col]]] = True
-        # columns reached through a link; those of a dataset affected as a whole are summed up as "*"
-        cols = rest[is_col & from_col]
-        col_sets: dict[int, set[str]] = {}
-        for d, f in zip(ds_of[cols].tolist(), fields[cols].tolist(), strict=True):
-            col_sets.setdefault(d, set()).add(f)
+        nds = len(self.ds_names)
+        flags = np.zeros((4, nds), dtype=bool)  # DIRECT, INDIRECT, DATASET, whole
+        flags[0, ds_of[rest[is_col & from_col]]] = True
+        flags[1, ds_of[rest[~is_col & from_col]]] = True
+        flags[2, ds_of[rest[~is_col & ~from_col]]] = True
+        flags[3, ds_of[rest[~is_col]]] = True
+        by_ds = np.lexsort((hops, ds_r))  # per dataset, its shallowest node first
+        ds_sorted = ds_r[by_ds]
+        uds, first = np.unique(ds_sorted, return_index=True)
+        depth_l = hops[by_ds][first].tolist()
+        # columns reached through a link (a dataset affected as a whole also gets "*")
+        linked = np.zeros(k, dtype=bool)
+        linked[1:] = is_col & from_col
+        sel = by_ds[linked[by_ds]]
+        col_ds = ds_r[sel]
+        col_names = fields[order[sel]].tolist()
+        bounds = np.searchsorted(col_ds, uds).tolist() + [len(col_names)]
         names = self.ds_names
         reached: dict[str, Reached] = {}
-        for d in np.unique(ds_reached).tolist():
-            cset = col_sets.get(d, set())
-            via = set()
-            if direct[d]:
-                via.add("DIRECT")
-            if indirect[d]:
-                via.add("INDIRECT")
-            if dataset_link[d]:
-                via.add("DATASET")
-            if whole_ds[d]:
+        f = flags[:, uds].T.tolist()
+        for i, (d, dep) in enumerate(zip(uds.tolist(), depth_l, strict=True)):
+            cset = set(col_names[bounds[i]:bounds[i + 1]])
+            fl = f[i]
+            if fl[3]:
                 cset.add("*")
-            reached[names[d]] = Reached(names[d], int(depth[d]), cset, via)
+            via = {v for v, on in zip(("DIRECT", "INDIRECT", "DATASET"), fl, strict=False) if on}
+            reached[names[d]] = Reached(names[d], dep, cset, via)
         reached[dataset] = Reached(dataset, 0, {column} if column else {"*"})
         return reached
 

@@ -57,7 +57,12 @@ class LineageService:
             if "." not in ref:
                 raise
             ds, _, col = ref.rpartition(".")
-            return self.resolve(ds), col
+            try:
+                return self.resolve(ds), col
+            except NotFound:
+                raise NotFound(f"no dataset {ref!r} (nor {ds!r} with a column {col!r}) in the lineage graph; "
+                               "lineage is recorded when sources are harvested, virtual tables and views "
+                               "defined and queries run") from None
 
     # -- queries ----------------------------------------------------------------------------
 
