@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     trino_user: str = "govfabric"
     chain_url: str | None = None
     chain_record_grants: bool = True
+    pii_scan_on_harvest: bool = True
     lineage_url: str | None = None
 
     @property

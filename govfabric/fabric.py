@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from govfabric.blockchain.service import ChainService
     from govfabric.catalog.service import Catalog
     from govfabric.governance.quality.service import QualityService
+    from govfabric.governance.security.service import SecurityService
+    from govfabric.governance.standards.service import StandardsService
     from govfabric.virtualization.access import Access
     from govfabric.virtualization.query import QueryService
     from govfabric.virtualization.tables import VirtualObjects
@@ -33,9 +35,11 @@ DEFAULT_ADMIN = "admin"
 
 def _load_integrations() -> None:
     """Modules that hook into others' events (e.g. grants recorded on chain)."""
-    from govfabric.blockchain import hooks
+    from govfabric.blockchain import hooks as chain_hooks
+    from govfabric.governance.security import hooks as security_hooks
 
-    hooks.register()
+    chain_hooks.register()
+    security_hooks.register()
 
 
 class Fabric:
@@ -94,6 +98,20 @@ class Fabric:
         from govfabric.governance.quality.service import QualityService
 
         return QualityService(self)
+
+    @cached_property
+    def security(self) -> SecurityService:
+        """PII classification, default masks and consent records."""
+        from govfabric.governance.security.service import SecurityService
+
+        return SecurityService(self)
+
+    @cached_property
+    def standards(self) -> StandardsService:
+        """Data elements, naming rules and conformance checks."""
+        from govfabric.governance.standards.service import StandardsService
+
+        return StandardsService(self)
 
     def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""

@@ -45,6 +45,8 @@ HarvestProgress = Callable[[str, int, int], None]
 CLASSIFIABLE = ("level", "theme", "data_domain", "thematic_library", "sharing_class", "open_class",
                 "update_frequency", "business_value", "asset_type")
 LOCK_STALE_S = 3600
+#: called as hook(fabric, report) after a harvest committed (e.g. PII detection); set by other modules
+AFTER_HARVEST: list[Any] = []
 
 
 @dataclass
@@ -192,9 +194,11 @@ class Catalog:
                                      (lambda i: progress("sync", i, len(metas))) if progress else None)
                 src.harvest_lock, src.harvest_lock_at = None, None
                 append(s, actor.name, "catalog.harvest", f"source:{name}", report.summary())
-            return report
         finally:
             self._release_lock(name, token)
+        for hook in AFTER_HARVEST:
+            hook(self.fabric, report)
+        return report
 
     def _acquire_lock(self, name: str) -> str:
         token = _lock_token()

@@ -81,7 +81,7 @@ def run(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, standalone_mode=False, prog_name="govfabric")
+        result = app(args=args, standalone_mode=False, prog_name="govfabric")
     except GovfabricError as exc:
         if debug:
             err_console.print_exception()
@@ -98,7 +98,7 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def entry() -> None:

@@ -295,7 +295,9 @@ class Access:
                 row_filters = list(filters.get(name, ()))
                 if grant_filters:
                     row_filters.append(" OR ".join(f"({f})" for f in grant_filters))
-                table_masks = {c: m for c, m in masks.get(name, {}).items() if c not in unmasked}
+                # a mask shows a granted column masked; it never makes an ungranted column visible
+                table_masks = {c: m for c, m in masks.get(name, {}).items()
+                               if c not in unmasked and (columns is None or c in columns)}
                 tables[name] = TableGrant(frozenset(columns) if columns is not None else None, table_masks,
                                           tuple(row_filters))
             return Policy(actor.name, tables, dict(actor.attributes))

@@ -25,6 +25,8 @@ from govfabric.virtualization.policy import VirtualColumn, VirtualTable, Virtual
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
 
+#: called as hook(fabric, row) after a virtual table was created (e.g. default masks); set by other modules
+AFTER_CREATE_TABLE: list[Any] = []
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
 COL_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -153,7 +155,9 @@ class VirtualObjects:
             s.add(row)
             s.flush()
             append(s, actor.name, "vt.create", f"vt:{name}", {"asset": a.qualified_name, "columns": names})
-            return row
+        for hook in AFTER_CREATE_TABLE:
+            hook(self.fabric, row)
+        return row
 
     def remap(self, name: str, mapping: dict[str, str]) -> VirtualTableRow:
         """Point virtual columns at (new) physical columns, absorbing a change at the source."""

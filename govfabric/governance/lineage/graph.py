@@ -39,8 +39,10 @@ class Reached:
     via: set[str] = field(default_factory=set)  # edge kinds that reached it
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "depth": self.depth, "columns": sorted(self.columns),
-                "via": sorted(self.via)}
+        cols, via = self.columns, self.via
+        return {"dataset": self.dataset, "depth": self.depth,
+                "columns": sorted(cols) if len(cols) > 1 else list(cols),
+                "via": sorted(via) if len(via) > 1 else list(via)}
 
 
 @dataclass
@@ -319,14 +321,16 @@ class LineageGraph:
         bounds = np.searchsorted(col_ds, uds).tolist() + [len(col_names)]
         names = self.ds_names
         reached: dict[str, Reached] = {}
-        f = flags[:, uds].T.tolist()
-        for i, (d, dep) in enumerate(zip(uds.tolist(), depth_l, strict=True)):
+        fl = flags[:, uds]
+        codes = (fl[0] * 1 + fl[1] * 2 + fl[2] * 4).tolist()
+        whole = fl[3].tolist()
+        vias = [{v for b, v in ((1, "DIRECT"), (2, "INDIRECT"), (4, "DATASET")) if code & b} for code in range(8)]
+        for i, (d, dep, code, w) in enumerate(zip(uds.tolist(), depth_l, codes, whole, strict=True)):
             cset = set(col_names[bounds[i]:bounds[i + 1]])
-            fl = f[i]
-            if fl[3]:
+            if w:
                 cset.add("*")
-            via = {v for v, on in zip(("DIRECT", "INDIRECT", "DATASET"), fl, strict=False) if on}
-            reached[names[d]] = Reached(names[d], dep, cset, via)
+            name = names[d]
+            reached[name] = Reached(name, dep, cset, vias[code])
         reached[dataset] = Reached(dataset, 0, {column} if column else {"*"})
         return reached
 
@@ -398,7 +402,7 @@ class LineageGraph:
 def graph_for(store: Store) -> LineageGraph:
     """The process's graph of this store, rebuilt when events were stored since it was built."""
     with store.engine.connect() as conn:
-        stamp = tuple(conn.execute(select(func.count(LineageEvent.id), func.max(LineageEvent.event_time))).one())
+        stamp = tuple(conn.execute(select(func.max(LineageEvent.event_time))).one())  # indexed; append-only
     key = str(store.engine.url)
     with _lock:
         hit = _cache.get(key)

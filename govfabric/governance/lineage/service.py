@@ -104,7 +104,7 @@ class LineageService:
             t = self.show(ds, column, direction="downstream", depth=depth, with_edges=False)
             reached, cycles, truncated = t.reached, t.cycles, t.truncated
         affected = {k: v for k, v in reached.items() if k != ds}
-        info = self.describe(affected)
+        info = self.describe(affected, g)
         items = []
         for name, r in sorted(affected.items(), key=lambda kv: (kv[1].depth, kv[0])):
             items.append({**r.as_dict(), **info[name]})
@@ -112,29 +112,36 @@ class LineageService:
         consumers = sorted({c for i in items for c in i["consumers"]})
         return {"dataset": ds, "column": column, "affected": items, "owners": owners, "consumers": consumers,
                 "counts": {k: sum(1 for i in items if i["kind"] == k) for k in
-                           ("catalog", "virtual_table", "view", "query", "file", "source")},
+                           ("catalog", "virtual_table", "view", "query", "file", "source", "dataset")},
                 "cycles": cycles, "truncated": truncated}
 
-    def describe(self, datasets: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def describe(self, datasets: Iterable[str], g: LineageGraph | None = None) -> dict[str, dict[str, Any]]:
         """Kind, owners and consumers of datasets (catalog assets, virtual tables/views, query results)."""
         from govfabric.catalog.models import Asset
         from govfabric.catalog.usage import consumers_of
         from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
 
-        g = self.graph()
+        g = g or self.graph()
         names = list(datasets)
         out: dict[str, dict[str, Any]] = {}
-        cat = {n[len(self.catalog_ns) + 1:]: n for n in names if n.startswith(self.catalog_ns + "/")}
-        virt = {n[len(self.ns) + 1:]: n for n in names if n.startswith(self.ns + "/") and n.count("/") == 3}
+        cat_prefix, virt_prefix, results_prefix = self.catalog_ns + "/", self.ns + "/", self.ns + "/results/"
+        cat: dict[str, str] = {}
+        virt: dict[str, str] = {}
+        none: tuple[str, ...] = ()
+        producer, ids = g.producer, g.ds_ids
         for n in names:
-            if n.startswith(f"{self.ns}/results/"):
-                job, actor = g.producer.get(g.ds_ids.get(n, -1), ("", None))
+            if n.startswith(results_prefix):
+                job, actor = producer.get(ids.get(n, -1), ("", None))
                 out[n] = {"kind": "query", "owners": [f"user:{actor}"] if actor else [],
                           "consumers": [actor] if actor else [], "job": job}
-            elif n.startswith("file:"):
-                out[n] = {"kind": "file", "owners": [], "consumers": []}
+            elif n.startswith(cat_prefix):
+                cat[n[len(cat_prefix):]] = n
+                out[n] = {"kind": "catalog", "owners": none, "consumers": none}
+            elif n.startswith(virt_prefix):
+                virt[n[len(virt_prefix):]] = n
+                out[n] = {"kind": "dataset", "owners": none, "consumers": none}
             else:
-                out[n] = {"kind": "source", "owners": [], "consumers": []}
+                out[n] = {"kind": "file" if n.startswith("file:") else "source", "owners": none, "consumers": none}
         asset_of: dict[str, str] = {}
         with self.fabric.store.session() as s:
             for chunk in _chunks(list(cat), 500):
@@ -143,10 +150,6 @@ class LineageService:
                     out[cat[a.qualified_name]] = {"kind": "catalog", "owners": [f"department:{a.owner_department}"]
                                                   if a.owner_department else [], "consumers": []}
                     asset_of[cat[a.qualified_name]] = a.id
-            for n in cat.values():
-                out[n].setdefault("kind", "catalog")
-                if out[n]["kind"] == "source":
-                    out[n]["kind"] = "catalog"
             known = set(s.scalars(select(VirtualTableRow.name))) | set(s.scalars(select(VirtualViewRow.name)))
             for chunk in _chunks([v for v in virt if v in known], 500):
                 for name, by, aid in s.execute(select(VirtualTableRow.name, VirtualTableRow.created_by,

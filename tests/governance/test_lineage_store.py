@@ -1,0 +1,51 @@
+"""Lineage edges, the graph and metadata links on both stores (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from openlineage_spec import validate_event
+from sqlalchemy import select
+
+from govfabric.governance.lineage import events as ev
+from govfabric.governance.lineage.models import LineageEdge
+from govfabric.governance.lineage.service import LineageService
+from govfabric.governance.metadata.service import MetadataService
+from govfabric.virtualization.models import VirtualTableRow
+
+
+def test_harvest_and_definitions_build_the_graph(steward, tmp_path) -> None:
+    db = tmp_path / "people.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE person (pid INTEGER, name TEXT, region TEXT)")
+        con.execute("INSERT INTO person VALUES (1, '张三', '110105')")
+    steward.catalog.add_source("pop", f"sqlite:///{db}")
+    steward.catalog.harvest("pop")
+    steward.virtual.create_table("pop.person", "pop.main.person", renames={"region": "district"})
+    with steward.store.session() as s:
+        src = steward.catalog.source("pop", s)
+        harvest = ev.record_harvest(steward, s, src)
+        vt = ev.record_virtual_table(steward, s, s.scalar(select(VirtualTableRow)))
+    validate_event(harvest.payload)
+    validate_event(vt.payload)
+    assert harvest.payload["inputs"][0]["namespace"] == f"sqlite:///{db.resolve()}"
+    svc = LineageService(steward)
+    up = svc.upstream("pop.person", "district")
+    cols = {d: r.columns for d, r in up.reached.items()}
+    assert cols[f"{ev.catalog_namespace(steward)}/pop.main.person"] == {"region"}
+    assert cols[f"sqlite:///{db.resolve()}/main.person"] == {"region"}
+    impact = svc.impact("pop.main.person.region")
+    assert [i["kind"] for i in impact["affected"]] == ["virtual_table"]
+    assert impact["affected"][0]["columns"] == ["district"]
+    # redefining replaces the virtual table's links instead of adding to them
+    steward.virtual.remap("pop.person", {"district": "name"})
+    with steward.store.session() as s:
+        ev.record_virtual_table(steward, s, s.scalar(select(VirtualTableRow)))
+        links = s.execute(select(LineageEdge.src_field, LineageEdge.dst_field).where(
+            LineageEdge.job_name == "virtual_table.pop.person", LineageEdge.kind == "DIRECT")).all()
+    assert ("name", "district") in links and ("region", "district") not in links
+    assert svc.impact("pop.main.person.region")["affected"] == []
+    md = MetadataService(steward)
+    md.add_term("district", "Administrative district", cn_name="行政区")
+    md.link("pop.main.person", terms=["行政区"], column="region")
+    assert md.search("行政")["terms"][0]["linked"] == ["pop.main.person.region"]
