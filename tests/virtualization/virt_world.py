@@ -247,4 +247,4 @@ def load_duckdb(con) -> None:  # type: ignore[no-untyped-def]
         con.execute(f'CREATE TABLE memory.main."{name}" ({ddl})')
         marks = ", ".join("?" for _ in cols)
         # names and types are this module's constants; values go as parameters
-        con.executemany(f'INSERT INTO memory.main."{name}" VALUES ({marks})', rows)  # noqa: S608
+        con.executemany(f'INSERT INTO memory.main."{name}" VALUES ({marks})', rows)
