@@ -93,7 +93,8 @@ def main() -> None:
                   "p95_vs_goal": round(p95 / GOAL_MS, 3)}
         fabric.close()
     print(f"anchor: goal {GOAL_MS:.0f} ms p95; measured p95 {p95:.1f} ms (ratio {p95 / GOAL_MS:.2f}); "
-          f"p50 {p50:.1f} ms; CPU p95 {cpu_p95:.1f} ms (load {load:.1f} on {os.cpu_count()} CPUs); graph {args.datasets} datasets / {n_cols} columns / {len(rows)} edges, "
+          f"p50 {p50:.1f} ms; CPU p95 {cpu_p95:.1f} ms (load {load:.1f} on {os.cpu_count()} CPUs); "
+          f"graph {args.datasets} datasets / {n_cols} columns / {len(rows)} edges, "
           f"built in {build_s:.2f} s; mean affected datasets {result['mean_affected_datasets']}")
     out = Path(__file__).parent / "results" / "lineage_impact.json"
     out.parent.mkdir(exist_ok=True)

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
     from govfabric.blockchain.service import ChainService
     from govfabric.catalog.service import Catalog
+    from govfabric.governance.lineage.service import LineageService
+    from govfabric.governance.metadata.service import MetadataService
     from govfabric.governance.quality.service import QualityService
+    from govfabric.governance.schedule.service import Scheduler
     from govfabric.governance.security.service import SecurityService
     from govfabric.governance.standards.service import StandardsService
     from govfabric.virtualization.access import Access
@@ -36,10 +39,12 @@ DEFAULT_ADMIN = "admin"
 def _load_integrations() -> None:
     """Modules that hook into others' events (e.g. grants recorded on chain)."""
     from govfabric.blockchain import hooks as chain_hooks
+    from govfabric.governance.quality import hooks as quality_hooks
     from govfabric.governance.security import hooks as security_hooks
 
     chain_hooks.register()
     security_hooks.register()
+    quality_hooks.register()
 
 
 class Fabric:
@@ -112,6 +117,27 @@ class Fabric:
         from govfabric.governance.standards.service import StandardsService
 
         return StandardsService(self)
+
+    @cached_property
+    def lineage(self) -> LineageService:
+        """Lineage graph, impact analysis and exports (OpenLineage, DOT, HTML)."""
+        from govfabric.governance.lineage.service import LineageService
+
+        return LineageService(self)
+
+    @cached_property
+    def metadata(self) -> MetadataService:
+        """Glossary terms, indicators, business rules and technical metadata."""
+        from govfabric.governance.metadata.service import MetadataService
+
+        return MetadataService(self)
+
+    @cached_property
+    def schedule(self) -> Scheduler:
+        """Scheduled harvests, quality runs and exports."""
+        from govfabric.governance.schedule.service import Scheduler
+
+        return Scheduler(self)
 
     def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""

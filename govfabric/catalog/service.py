@@ -194,6 +194,9 @@ class Catalog:
                                      (lambda i: progress("sync", i, len(metas))) if progress else None)
                 src.harvest_lock, src.harvest_lock_at = None, None
                 append(s, actor.name, "catalog.harvest", f"source:{name}", report.summary())
+                from govfabric.governance.lineage.events import record_harvest
+
+                record_harvest(self.fabric, s, src)
         finally:
             self._release_lock(name, token)
         for hook in AFTER_HARVEST:

@@ -119,9 +119,9 @@ class QueryService:
                 details["error"] = error[:500]
             append(s, actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)
             if planned is not None:
-                from govfabric.governance.lineage.events import query_event, store_event
+                from govfabric.governance.lineage.events import emit, query_event
 
-                store_event(s, query_event(self.fabric, sql, planned, status, planned.dialect), actor, sql)
+                emit(self.fabric, s, query_event(self.fabric, sql, planned, status, planned.dialect), actor, sql)
             if status == "ok" and tables:
                 asset_ids = list(s.scalars(select(VirtualTableRow.asset_id).where(VirtualTableRow.name.in_(tables))))
                 from govfabric.catalog.usage import record_usage

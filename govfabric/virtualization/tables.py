@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from govfabric.auth.audit import append
 from govfabric.catalog.models import Asset, Source
 from govfabric.errors import AlreadyExists, NotFound, QueryRejected, ValidationFailed
+from govfabric.governance.lineage.events import record_view, record_virtual_table
 from govfabric.virtualization.engines.base import Binding
 from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow, VirtualViewVersion
 from govfabric.virtualization.policy import VirtualColumn, VirtualTable, VirtualView, unknown_name
@@ -155,6 +156,7 @@ class VirtualObjects:
             s.add(row)
             s.flush()
             append(s, actor.name, "vt.create", f"vt:{name}", {"asset": a.qualified_name, "columns": names})
+            record_virtual_table(self.fabric, s, row)
         for hook in AFTER_CREATE_TABLE:
             hook(self.fabric, row)
         return row
@@ -185,6 +187,8 @@ class VirtualObjects:
             problem = table_problem(row, asset)
             row.status, row.problem = ("broken", problem) if problem else ("ok", None)
             append(s, actor.name, "vt.remap", f"vt:{name}", {"mapping": mapping, "version": row.version})
+            s.flush()
+            record_virtual_table(self.fabric, s, row)
             return row
 
     def _table(self, s: Session, name: str) -> VirtualTableRow:
@@ -232,6 +236,7 @@ class VirtualObjects:
             s.add(VirtualViewVersion(view_id=row.id, version=row.version, sql=sql, dialect=dialect,
                                      depends_on=deps, created_by=actor.name))
             append(s, actor.name, "view.define", f"view:{name}", {"version": row.version, "depends_on": deps})
+            record_view(self.fabric, s, row)
             return row
 
     def view_dependencies(self, sql: str, dialect: str, exclude: str | None = None) -> list[str]:

@@ -130,3 +130,15 @@ def test_forwarding_to_a_real_http_receiver(demo) -> None:
         assert svc.graph() is svc.graph()  # cached until new events arrive
     finally:
         server.shutdown()
+
+
+def test_quality_events_carry_assertions_and_metrics(demo) -> None:
+    with demo.store.session() as s:
+        row = ev.record_quality(demo, s, ASSET, [
+            {"assertion": "not_null", "success": True, "column": "qymc"},
+            {"assertion": "unique", "success": False, "column": "tyshxydm", "severity": "error", "actual": 3}],
+            row_count=1000, column_metrics={"qymc": {"nullCount": 0, "distinctCount": 990}}, suite="enterprise")
+    validate_event(row.payload)
+    inp = row.payload["inputs"][0]
+    assert [a["success"] for a in inp["facets"]["dataQualityAssertions"]["assertions"]] == [True, False]
+    assert inp["inputFacets"]["dataQualityMetrics"]["rowCount"] == 1000

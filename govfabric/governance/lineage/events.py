@@ -281,6 +281,36 @@ def file_event(fabric: Fabric, job_name: str, job_type: str, *, inputs: Sequence
                   [ev.OutputDataset(output[0], output[1], facets=facets)], ok=ok, error=error, sql=sql)
 
 
+def quality_event(fabric: Fabric, asset: str, assertions: Sequence[dict[str, Any]], *,
+                  row_count: int | None = None, column_metrics: dict[str, dict[str, Any]] | None = None,
+                  suite: str | None = None, ok: bool = True, error: str | None = None) -> dict[str, Any]:
+    """A quality run over a catalog asset: its input carries the dataQualityAssertions facet
+    (``assertions``: dicts with assertion, success, and optionally column, severity, name,
+    description, expected, actual) and the dataQualityMetrics facet (row count, per-column
+    nullCount/distinctCount/min/max…)."""
+    from openlineage.client import event_v2 as ev
+    from openlineage.client.facet_v2 import data_quality_assertions_dataset as dqa
+    from openlineage.client.facet_v2 import data_quality_metrics_input_dataset as dqm
+
+    _ol()
+    allowed = {"assertion", "success", "column", "severity", "name", "description", "expected", "actual"}
+    facet = dqa.DataQualityAssertionsDatasetFacet([
+        dqa.Assertion(**{k: (str(v) if k in ("expected", "actual") and v is not None else v)
+                         for k, v in a.items() if k in allowed}) for a in assertions])
+    input_facets: dict[str, Any] = {"dataQualityMetrics": dqm.DataQualityMetricsInputDatasetFacet(
+        columnMetrics={c: dqm.ColumnMetrics(**m) for c, m in (column_metrics or {}).items()}, rowCount=row_count)}
+    inp = ev.InputDataset(catalog_namespace(fabric), asset, facets={"dataQualityAssertions": facet},
+                          inputFacets=input_facets)
+    return _event(fabric, namespace(fabric), f"quality.{suite or asset}", "QUALITY", [inp], [], ok=ok, error=error,
+                  engine="govfabric/quality")
+
+
+def record_quality(fabric: Fabric, session: Session, asset: str, assertions: Sequence[dict[str, Any]],
+                   **kw: Any) -> LineageEvent:
+    """After a quality run (see :func:`quality_event`)."""
+    return emit(fabric, session, quality_event(fabric, asset, assertions, **kw))
+
+
 def file_namespace(path: str | Path) -> tuple[str, str]:
     """(``file:///dir``, file name) of a local file."""
     p = Path(path).resolve()

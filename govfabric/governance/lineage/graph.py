@@ -24,6 +24,8 @@ from govfabric.store.db import Store
 _lock = threading.Lock()
 _cache: dict[str, tuple[tuple[Any, ...], LineageGraph]] = {}
 _generation = [0]
+_frozen = [False]
+FREEZE_AT = 20_000  # columns; smaller graphs do not make the GC pause noticeably
 
 
 def invalidate() -> None:
@@ -410,10 +412,13 @@ def graph_for(store: Store) -> LineageGraph:
             return hit[1]
         # The graph is millions of small objects: keep them out of the cyclic GC's full passes,
         # which otherwise land as 0.5 s pauses in the middle of unrelated requests.
-        _cache.pop(key, None)
-        gc.unfreeze()
+        if _cache.pop(key, None) is not None and _frozen[0]:
+            gc.unfreeze()
+            _frozen[0] = False
         g = LineageGraph.load(store)
         _cache[key] = ((*stamp, _generation[0]), g)
-        gc.collect()
-        gc.freeze()
+        if len(g.col_of) >= FREEZE_AT:
+            gc.collect()
+            gc.freeze()
+            _frozen[0] = True
         return g

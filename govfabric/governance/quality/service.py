@@ -208,6 +208,12 @@ class QualityService:
             s.flush()
             append(s, actor.name, "quality.run", f"asset:{a.qualified_name}",
                    {"run": run_id, "engine": engine, "rules": len(results), "failed": [x.rule_name for x in failed]})
+            from govfabric.governance.lineage.events import record_quality
+
+            record_quality(self.fabric, s, a.qualified_name, [
+                {"assertion": by_kind(parsed[r.id]), "success": x.success, "name": r.name,
+                 "column": getattr(parsed[r.id], "column", None)} for r, x in zip(rows, results, strict=True)],
+                suite=a.qualified_name)
             if failed and work_orders:
                 by_id = {r.id: r for r in rows}
                 for res in failed:
@@ -400,3 +406,8 @@ QualityService.completion = _bind("completion", "Completion suggestions (remedie
 QualityService.corrections = _bind("corrections", "Correction candidates (remedies.corrections).")  # type: ignore[attr-defined]
 QualityService.duplicates = _bind("duplicates", "Likely duplicates of a record (remedies.duplicates).")  # type: ignore[attr-defined]
 QualityService.merge_suggestions = _bind("merge_suggestions", "Redundancy merge suggestions.")  # type: ignore[attr-defined]
+
+
+def by_kind(rule: Any) -> str:
+    return str(getattr(rule, "kind", type(rule).__name__))
+

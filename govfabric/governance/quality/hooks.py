@@ -1,0 +1,25 @@
+"""Quality runs as a schedule job kind. Kept apart from the service: importing
+great-expectations costs seconds, and every command registers the kinds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from govfabric.fabric import Fabric
+
+
+def _scheduled_run(fabric: Fabric, target: str, options: dict[str, Any]) -> dict[str, Any]:
+    run = fabric.quality.run(target)
+    return {"run": run.id, "success": run.success, "failed": run.failed}
+
+
+def _validate(fabric: Fabric, target: str, options: dict[str, Any]) -> None:
+    fabric.catalog.asset(target)  # NotFound names the asset
+
+
+def register() -> None:
+    """Let ``govfabric schedule add quality ASSET …`` run this module's checks."""
+    from govfabric.governance.schedule.service import register_kind
+
+    register_kind("quality", _scheduled_run, validate=_validate, role=("steward", "analyst"))
