@@ -609,9 +609,11 @@ def run_trino_part(admin: Fabric, trino_url: str, pg_url: str, sf: float, querie
     for n, q in queries:
         tq = trino_sql(q)
         vq = virtualise(q, "tpch_pg")
+        rewritten = plain.queries.plan(vq, engine="trino")[0].sql
         runners: dict[str, Callable[[], Any]] = {
             "raw": lambda tq=tq: raw_trino(tq),
             "govfabric": lambda vq=vq: plain.sql(vq, engine="trino"),
+            "raw_rewritten": lambda s=rewritten: raw_trino(s),
         }
         try:
             times, results, ph = interleaved(runners, repeat, phases)
@@ -625,6 +627,7 @@ def run_trino_part(admin: Fabric, trino_url: str, pg_url: str, sf: float, querie
             "query": n,
             "raw_ms": round(med["raw"] * 1e3, 1),
             "govfabric_ms": round(med["govfabric"] * 1e3, 1),
+            "raw_rewritten_ms": round(med["raw_rewritten"] * 1e3, 1),
             "ratio": round(med["govfabric"] / med["raw"], 3),
             "ratio_runs": [round(x, 3) for x in per_run_ratios(times["govfabric"], times["raw"])],
             "same_rows": rows_of(results["govfabric"]) == rows_of(results["raw"]),
@@ -725,14 +728,17 @@ def report_trino(res: dict[str, Any]) -> dict[str, Any]:
     qs = [q for q in res["queries"] if "error" not in q]
     for q in failed:
         print(f"Q{q['query']} failed on Trino: {q['error']}")
-    headers = ["Q", "raw ms", "govfabric ms", "ratio", "runs", "plan", "prep", "record", "same"]
-    table = [[q["query"], q["raw_ms"], q["govfabric_ms"], q["ratio"], spread(q["ratio_runs"]),
+    headers = ["Q", "raw ms", "raw(rewritten) ms", "govfabric ms", "ratio", "runs", "plan", "prep", "record", "same"]
+    table = [[q["query"], q["raw_ms"], q.get("raw_rewritten_ms", math.nan), q["govfabric_ms"], q["ratio"],
+              spread(q["ratio_runs"]),
               q["phases_ms"].get("plan", 0.0), q["phases_ms"].get("prepare", 0.0), q["phases_ms"].get("record", 0.0),
               q["same_rows"]] for q in qs]
     print_table(headers, table, f"Part 3 — govfabric on Trino vs raw Trino (catalog {res['catalog']}; median ms)")
     g = round(geomean([q["ratio"] for q in qs]), 3)
-    print(f"geomean govfabric/raw on Trino ×{g:.3f} (goal ≤ {GOAL}: {'met' if g <= GOAL else 'NOT met'})")
-    return {"geomean_ratio": g, "failed_queries": [q["query"] for q in failed],
+    rw = round(geomean([q["raw_rewritten_ms"] / q["raw_ms"] for q in qs if "raw_rewritten_ms" in q]), 3)
+    print(f"geomean govfabric/raw on Trino ×{g:.3f} (goal ≤ {GOAL}: {'met' if g <= GOAL else 'NOT met'}); "
+          f"rewritten SQL sent raw ×{rw:.3f}")
+    return {"geomean_ratio": g, "geomean_rewritten_sql_ratio": rw, "failed_queries": [q["query"] for q in failed],
             "median_overhead_ms": round(statistics.median(q["govfabric_ms"] - q["raw_ms"] for q in qs), 1),
             "median_phases_ms": {k: round(statistics.median(q["phases_ms"].get(k, 0.0) for q in qs), 2)
                                  for k in ("plan", "prepare", "record")}}

@@ -171,6 +171,11 @@ class Fabric:
         with self.store.session() as s:
             return principals.list_all(s)
 
+    def release_engines(self) -> None:
+        """Close query-engine connections (they reopen on the next query), freeing attached files."""
+        if "queries" in self.__dict__:
+            self.queries.close()
+
     def close(self) -> None:
         if "queries" in self.__dict__:
             self.queries.close()

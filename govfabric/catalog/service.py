@@ -152,6 +152,8 @@ class Catalog:
         if src.kind == "sqlite":
             return sql_harvest.harvest_sqlite(path)
         if src.kind == "duckdb":
+            # DuckDB refuses a second handle on a file this process's query engine has attached
+            self.fabric.release_engines()
             return sql_harvest.harvest_duckdb(path)
         if not path.exists():
             raise SourceError(f"{path} does not exist any more; re-register the source or restore the files")

@@ -20,8 +20,11 @@ def scan_after_harvest(fabric: Fabric, report: SyncReport) -> None:
     from govfabric.governance.security.service import SecurityService
 
     svc = SecurityService(fabric)
-    for qn in [*report.added, *report.changed]:
-        svc.scan(qn)
+    try:
+        for qn in [*report.added, *report.changed]:
+            svc.scan(qn)
+    finally:
+        fabric.release_engines()  # sampling attached the source; do not keep its files open
 
 
 def mask_new_table(fabric: Fabric, row: Any) -> None:
