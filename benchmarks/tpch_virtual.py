@@ -709,11 +709,12 @@ def report_duckdb(res: dict[str, Any], with_masked: bool) -> dict[str, Any]:
               "DuckDB kept the query's own tighter bound on the same column). A scan filter costs one "
               "comparison per row and removes ~10 % of rows: queries without masked columns run "
               f"×{summary['masked_vs_plain_queries_without']} of the plain grant's time (geomean).")
-        print(f"- masks: evaluated in the projection of the virtual table's derived table, i.e. on every "
-              f"customer row the scan returns, before any join or filter reduces them (sha256 + hex for the "
-              f"hash, length/substr/lpad for mobile). Queries that use masked columns (Q"
-              f"{', Q'.join(str(q['query']) for q in touched)}) run "
-              f"×{summary['masked_vs_plain_queries_with_masked_columns']} of the plain grant's time (geomean).")
+        print("- masks: evaluated in the projection of the virtual table's derived table, i.e. on every "
+              "customer row the scan returns, before any join or filter reduces them (sha256 + hex for the "
+              "hash, length/substr/lpad for mobile). " + (
+                  f"Queries that use masked columns (Q{', Q'.join(str(q['query']) for q in touched)}) run "
+                  f"×{summary['masked_vs_plain_queries_with_masked_columns']} of the plain grant's time (geomean)."
+                  if touched else "No query here uses a masked column."))
         print(f"- predicates on masked columns cannot become scan filters (the filter must see the masked "
               f"value): scan filters lost in Q{', Q'.join(map(str, lost)) if lost else ' none'}; those rows are "
               "masked first and filtered afterwards.")
@@ -736,8 +737,8 @@ def report_trino(res: dict[str, Any]) -> dict[str, Any]:
     print_table(headers, table, f"Part 3 — govfabric on Trino vs raw Trino (catalog {res['catalog']}; median ms)")
     g = round(geomean([q["ratio"] for q in qs]), 3)
     rw = round(geomean([q["raw_rewritten_ms"] / q["raw_ms"] for q in qs if "raw_rewritten_ms" in q]), 3)
-    print(f"geomean govfabric/raw on Trino ×{g:.3f} (goal ≤ {GOAL}: {'met' if g <= GOAL else 'NOT met'}); "
-          f"rewritten SQL sent raw ×{rw:.3f}")
+    print(f"geomean govfabric/raw on Trino ×{g:.3f} (goal ≤ {GOAL}: {'met' if g <= GOAL else 'NOT met'})"
+          + (f"; rewritten SQL sent raw ×{rw:.3f}" if math.isfinite(rw) else ""))
     return {"geomean_ratio": g, "geomean_rewritten_sql_ratio": rw, "failed_queries": [q["query"] for q in failed],
             "median_overhead_ms": round(statistics.median(q["govfabric_ms"] - q["raw_ms"] for q in qs), 1),
             "median_phases_ms": {k: round(statistics.median(q["phases_ms"].get(k, 0.0) for q in qs), 2)
