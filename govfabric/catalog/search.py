@@ -97,39 +97,23 @@ def search(session: Session, query: str, *, limit: int = 20,
     cols = (Asset.id, Asset.qualified_name, Asset.name, Asset.cn_name, Asset.description)
     facet_conds = [getattr(Asset, facet) == value for facet, value in (filters or {}).items()]
     ids = _candidates(session, terms, CANDIDATE_CAP + 1)
+    score = _score(terms).label("score")
+    base = select(*cols, score).where(Asset.status == "active", *facet_conds)
     if len(ids) <= CANDIDATE_CAP:
-        q = (select(*cols, _score(terms).label("score"))
-             .where(Asset.id.in_(ids), Asset.status == "active", *facet_conds)
-             .order_by(desc("score"), Asset.qualified_name).limit(limit))
+        q = base.where(Asset.id.in_(ids)).order_by(desc("score"), Asset.qualified_name).limit(limit)
         rows = list(session.execute(q))
     else:
-        rows = _common(session, terms, cols, facet_conds, limit)
+        # a common term: rather than scoring every match, take the first assets (in name order) whose
+        # names contain the terms — the database stops after ``limit`` — plus the indexed candidates
+        name, cn = func.lower(Asset.name), func.lower(func.coalesce(Asset.cn_name, ""))
+        in_names = [or_(name.like(_like(t), escape="\\"), cn.like(_like(t), escape="\\")) for t in terms]
+        found = {r[0]: r for r in session.execute(base.where(*in_names).order_by(Asset.qualified_name).limit(limit))}
+        for r in session.execute(base.where(Asset.id.in_(ids[:CANDIDATE_CAP]))):
+            found.setdefault(r[0], r)
+        rows = sorted(found.values(), key=lambda r: (-r[-1], r[1]))[:limit]
     hits = [Hit(*row) for row in rows]
     _highlight(session, hits, terms)
     return hits
-
-
-def _common(session: Session, terms: list[str], cols: tuple[Any, ...], facet_conds: list[Any],
-            limit: int) -> list[Any]:
-    """A term found in very many assets: exact names first, then names containing it, then the
-    rest, each tier in name order so that the database can stop after ``limit`` rows."""
-    name, cn = func.lower(Asset.name), func.lower(func.coalesce(Asset.cn_name, ""))
-    every = [Asset.search_text.like(_pattern(t), escape="\\") for t in terms]
-    tiers = [
-        [or_(name == t, cn == t) for t in terms],
-        [or_(name.like(_like(t), escape="\\"), cn.like(_like(t), escape="\\")) for t in terms],
-        every,
-    ]
-    score = _score(terms).label("score")
-    out: dict[str, Any] = {}
-    for conds in tiers:
-        if len(out) >= limit:
-            break
-        q = (select(*cols, score).where(Asset.status == "active", *conds, *every, *facet_conds)
-             .order_by(Asset.qualified_name).limit(limit))
-        for row in session.execute(q):
-            out.setdefault(row[0], row)
-    return sorted(out.values(), key=lambda r: (-r[-1], r[1]))[:limit]
 
 
 def mark(text_: str, terms: list[str]) -> str | None:

@@ -222,7 +222,7 @@ VALUE_CHECKS: dict[str, Callable[[str], bool]] = {
 THRESHOLDS: dict[str, float] = {"resident_id": 0.2, "bank_card": 0.2, "passport": 0.3, "name": 0.3}
 DEFAULT_THRESHOLD = 0.5
 #: with at least this many non-null values, a name hint that no value supports is dropped
-MIN_VALUES_TO_CONTRADICT = 10
+MIN_VALUES_TO_CONTRADICT = 3  # e.g. r_name holding ASIA, EUROPE… is no personal name
 #: priority when two classes match equally often
 PRIORITY = ("resident_id", "bank_card", "passport", "uscc", "mobile", "phone", "email", "licence_plate",
             "address", "name")
