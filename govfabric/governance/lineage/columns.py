@@ -8,6 +8,7 @@ used in such a clause affects the whole output.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,24 @@ def _indirect(expression: exp.Query, dataset: Dataset) -> list[dict[str, Any]]:
                     seen.setdefault(key, {"namespace": ns, "name": name, "field": col.name.lower(),
                                           "transformations": [{"type": "INDIRECT", "subtype": subtype}]})
     return list(seen.values())
+
+
+def query_lineage(expression: exp.Query, namespace: str, masked: dict[str, set[str]]) -> dict[str, Any]:
+    """Column lineage of a virtual query whose datasets are ``(namespace, table)``; remembered per
+    query text, because dashboards and reports run the same queries again and again."""
+    key = (expression.sql(dialect="duckdb"), namespace,
+           tuple(sorted((t, tuple(sorted(c))) for t, c in masked.items())))
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = column_lineage(expression, lambda t: (namespace, t), masked)
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = hit
+    return copy.deepcopy(hit)
+
+
+CACHE_SIZE = 512
+_CACHE: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
 def column_lineage(expression: exp.Query, dataset: Dataset,

@@ -156,13 +156,13 @@ def query_event(fabric: Fabric, sql: str, planned: PlannedQuery, status: str, di
     """A COMPLETE/FAIL run event of one virtual query, with column-level lineage."""
     from openlineage.client import event_v2 as ev
 
-    from govfabric.governance.lineage.columns import column_lineage
+    from govfabric.governance.lineage.columns import query_lineage
 
     ns = namespace(fabric)
     masked = {t: set(c) for t, c in planned.masked_columns.items()}
     lineage: dict[str, Any] = {"fields": {}, "dataset": []}
     if planned.virtual_expression is not None:
-        lineage = column_lineage(planned.virtual_expression, lambda t: (ns, t), masked)
+        lineage = query_lineage(planned.virtual_expression, ns, masked)
     _ol()
     inputs = [ev.InputDataset(ns, t, facets={"schema": _schema((c, None) for c in planned.columns_used.get(t, ()))})
               for t in planned.tables_used]
