@@ -198,7 +198,7 @@ class Catalog:
                 append(s, actor.name, "catalog.harvest", f"source:{name}", report.summary())
                 from govfabric.governance.lineage.events import record_harvest
 
-                record_harvest(self.fabric, s, src)
+                record_harvest(self.fabric, s, src, only=[*report.added, *report.changed])
         finally:
             self._release_lock(name, token)
         for hook in AFTER_HARVEST:

@@ -326,10 +326,15 @@ def edges_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
     ins = [f"{d['namespace']}/{d['name']}" for d in payload.get("inputs", [])]
     for o in payload.get("outputs", []):
         dst = f"{o['namespace']}/{o['name']}"
-        for src in ins:
+        lineage = (o.get("facets") or {}).get("columnLineage") or {}
+        # an output comes from the inputs its column lineage names (a harvest's N tables are N
+        # separate links, not N×N); without column lineage, from every input of the run
+        named = [f"{f['namespace']}/{f['name']}" for body in (lineage.get("fields") or {}).values()
+                 for f in body.get("inputFields", [])] + [f"{f['namespace']}/{f['name']}"
+                                                          for f in lineage.get("dataset") or []]
+        for src in dict.fromkeys(named or ins):
             out.append({"src": src, "src_field": "", "dst": dst, "dst_field": "", "kind": "DATASET",
                         "subtype": None, "job_name": job})
-        lineage = (o.get("facets") or {}).get("columnLineage") or {}
         for field, body in (lineage.get("fields") or {}).items():
             for f in body.get("inputFields", []):
                 t = (f.get("transformations") or [{}])[0]
@@ -356,13 +361,14 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
     )
     session.add(row)
     if payload.get("eventType") == "COMPLETE":
-        for dst in row.outputs:
-            session.execute(delete(LineageEdge).where(LineageEdge.dst == dst,
-                                                      LineageEdge.job_name == row.job_name))
+        # Core statements on the connection: the caller's session may hold thousands of objects
+        # (a harvest's assets), which ORM autoflush would walk before every statement.
+        conn, t = session.connection(), LineageEdge.__table__
+        for start in range(0, len(row.outputs), 500):
+            conn.execute(delete(t).where(t.c.job_name == row.job_name, t.c.dst.in_(row.outputs[start:start + 500])))
         edges = edges_of(payload)
         if edges:
-            session.execute(LineageEdge.__table__.insert(), [
-                {**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
+            conn.execute(t.insert(), [{**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
     from govfabric.governance.lineage import graph
 
     graph.invalidate()
@@ -399,15 +405,18 @@ def _actor_name(fabric: Fabric) -> str | None:
 
 # -- what the catalog and virtualization services call ---------------------------------------
 
-def record_harvest(fabric: Fabric, session: Session, source: Source) -> LineageEvent | None:
-    """After a harvest's sync: one event for the source's active assets."""
+def record_harvest(fabric: Fabric, session: Session, source: Source,
+                   only: Sequence[str] | None = None) -> LineageEvent | None:
+    """After a harvest's sync: one event for the source's active assets (``only`` these, if given:
+    a re-harvest reports what it added or changed)."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     from govfabric.catalog.models import Asset as A
 
     assets = list(session.scalars(select(A).options(selectinload(A.columns))
-                                  .where(A.source_id == source.id, A.status == "active")
+                                  .where(A.source_id == source.id, A.status == "active",
+                                         *([A.qualified_name.in_(list(only))] if only is not None else []))
                                   .order_by(A.qualified_name)))
     if not assets:
         return None

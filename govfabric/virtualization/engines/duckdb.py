@@ -70,7 +70,10 @@ class DuckDBEngine(Engine):
 
     @staticmethod
     def _key(b: Binding) -> str:
-        return f"{b.source.name}:{b.source.uri}:{b.asset.id}:{b.asset.version}"
+        """What must be set up: a database source once (all its tables come with it), a file per asset."""
+        if b.source.kind == "files":
+            return f"{b.source.name}:{b.source.uri}:{b.asset.id}:{b.asset.version}"
+        return f"{b.source.name}:{b.source.uri}"
 
     def prepare(self, bindings: list[Binding]) -> None:
         """Attach what the query needs. The connection is locked once set up, so a query that needs
@@ -79,8 +82,8 @@ class DuckDBEngine(Engine):
         with self._lock:
             if self._con is not None and new.keys() <= self._prepared.keys():
                 return
-            stale = {b.asset.id for b in new.values()}
-            keep = {k: b for k, b in self._prepared.items() if b.asset.id not in stale}
+            stale = {b.asset.id for b in new.values()} | {b.source.name for b in new.values()}
+            keep = {k: b for k, b in self._prepared.items() if not {b.asset.id, b.source.name} & stale}
             wanted = {**keep, **new}
             try:
                 self._open(list(wanted.values()))
