@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     chain_url: str | None = None
     chain_record_grants: bool = True
     pii_scan_on_harvest: bool = True
+    pii_scan_max_assets: int = 500
     lineage_url: str | None = None
 
     @property

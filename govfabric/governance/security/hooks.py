@@ -20,8 +20,16 @@ def scan_after_harvest(fabric: Fabric, report: SyncReport) -> None:
     from govfabric.governance.security.service import SecurityService
 
     svc = SecurityService(fabric)
+    todo = [*report.added, *report.changed]
+    limit = fabric.settings.pii_scan_max_assets
+    if len(todo) > limit:
+        # a very large harvest: scan the first ones now, say how to scan the rest
+        fabric.audit.append("security.scan.deferred", f"source:{report.source}",
+                            {"scanned": limit, "deferred": len(todo) - limit,
+                             "hint": f"govfabric security scan --source {report.source}"})
+        todo = todo[:limit]
     try:
-        for qn in [*report.added, *report.changed]:
+        for qn in todo:
             svc.scan(qn)
     finally:
         fabric.release_engines()  # sampling attached the source; do not keep its files open
