@@ -34,14 +34,12 @@ def service_for(fabric: Fabric) -> ChainService:
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
+    from govfabric.catalog.harvest.files import file_digest as digest
+
     try:
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        return digest(path)
     except OSError as exc:
         raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
-    return h.hexdigest()
 
 
 def current_digest(fabric: Fabric, kind: str, item_id: str) -> str:
