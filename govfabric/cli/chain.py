@@ -81,7 +81,14 @@ def history(ctx: typer.Context, asset: str) -> None:
     """Sharing records and grants of an asset, read from the chain's events."""
     from govfabric.blockchain.fabric_ops import service_for
 
-    print_json([e.to_dict() for e in service_for(get_fabric(ctx)).history(asset)])
+    from govfabric.errors import NotFound
+
+    fabric = get_fabric(ctx)
+    try:  # grants and shares are recorded under the catalog asset's id
+        asset_id = fabric.catalog.asset(asset).id
+    except NotFound:
+        asset_id = asset
+    print_json([e.to_dict() for e in service_for(fabric).history(asset_id)])
 
 
 @app.command()

@@ -22,3 +22,15 @@ def test_grant_and_revoke_are_on_chain(demo) -> None:
     assert not again.chain.is_granted(str(g.id), asset_id, "analyst1")
     assert len(again.chain.history(asset_id)) == len(events)
     again.close()
+
+
+def test_history_command_finds_grants_by_asset_name(demo, capsys) -> None:
+    import json
+
+    from govfabric.cli.main import run
+
+    demo.virtual.create_table("market.licence", "mr_db.main.t_yyzz", only=["qymc"])
+    demo.access.grant("analyst1", "market.licence")
+    code = run(["--home", str(demo.settings.home), "--as", "steward_mr", "chain", "history", "mr_db.main.t_yyzz"])
+    events = json.loads(capsys.readouterr().out)
+    assert code == 0 and any("Grant" in e["event"] for e in events)
