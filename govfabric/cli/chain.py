@@ -80,7 +80,6 @@ def verify_proof(ctx: typer.Context, bundle: Path, digest: str) -> None:
 def history(ctx: typer.Context, asset: str) -> None:
     """Sharing records and grants of an asset, read from the chain's events."""
     from govfabric.blockchain.fabric_ops import service_for
-
     from govfabric.errors import NotFound
 
     fabric = get_fabric(ctx)
