@@ -45,25 +45,24 @@ def _select_all(a: Asset, quote: Any = _quote) -> str:
     return f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}"  # noqa: S608 (quoted identifiers)
 
 
+def _fetch(con: Any, a: Asset) -> Iterator[tuple[Any, ...]]:
+    """Every row of the asset in canonical order, in batches; closes the connection."""
+    try:
+        cur = con.execute(_select_all(a))
+        while rows := cur.fetchmany(BATCH):
+            yield from rows
+    finally:
+        con.close()
+
+
 def _rows(catalog: Catalog, src: Source, a: Asset) -> Iterator[tuple[Any, ...]]:
     if src.kind == "sqlite":
-        con = sqlite3.connect(f"file:{src.uri.split(':///', 1)[1]}?mode=ro", uri=True)
-        try:
-            cur = con.execute(_select_all(a))
-            while rows := cur.fetchmany(BATCH):
-                yield from rows
-        finally:
-            con.close()
+        yield from _fetch(sqlite3.connect(f"file:{src.uri.split(':///', 1)[1]}?mode=ro", uri=True), a)
     elif src.kind == "duckdb":
         import duckdb
 
-        con = duckdb.connect(src.uri.split(":///", 1)[1], read_only=True)
-        try:
-            cur = con.execute(_select_all(a))
-            while rows := cur.fetchmany(BATCH):
-                yield from rows
-        finally:
-            con.close()
+        catalog.fabric.release_engines()  # DuckDB refuses a second handle on a file the engine attached
+        yield from _fetch(duckdb.connect(src.uri.split(":///", 1)[1], read_only=True), a)
     elif src.kind == "postgresql":
         import psycopg
 

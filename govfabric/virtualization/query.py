@@ -84,11 +84,9 @@ class QueryService:
         self._record(ename, digest, sql, planned, "ok", None, rows, t0)
 
     def sql(self, sql: str, *, dialect: str | None = None, engine: str | None = None) -> pa.Table:
-        planned_schema: pa.Schema | None = None
         batches = list(self.stream(sql, dialect=dialect, engine=engine))
         if batches:
-            planned_schema = batches[0].schema
-            return pa.Table.from_batches(batches, schema=planned_schema)
+            return pa.Table.from_batches(batches)
         planned, _ = self.plan(sql, dialect=dialect, engine=engine)
         return pa.table({c: pa.array([], pa.null()) for c in planned.output_columns})
 

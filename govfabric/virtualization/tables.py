@@ -247,8 +247,6 @@ class VirtualObjects:
         with self.store.session() as s:
             resolver = CatalogResolver(s, ["duckdb"])
             all_tables = {n: TableGrant() for n in s.scalars(select(VirtualTableRow.name))}
-            if exclude and exclude in resolver.names():
-                pass
             planned = plan(sql, dialect=dialect, engine="duckdb", resolver=resolver,
                            policy=Policy("system", all_tables))
             deps = sorted(set(planned.tables_used) | set(planned.views_used))

@@ -151,6 +151,12 @@ def test_type_change_is_detected(steward, tmp_path) -> None:
     con.close()
     report = steward.catalog.harvest("dk")
     assert report.changed["dk.main.t"]["type_changed"] == [{"column": "a", "from": "INTEGER", "to": "BIGINT"}]
+    # the query engine attaches the file; signing and re-harvesting must still open it
+    steward.virtual.create_table("dk.t", "dk.main.t")
+    steward.access.grant("steward1", "dk.t")
+    assert steward.sql("SELECT count(*) AS n FROM dk.t").column(0)[0].as_py() == 0
+    assert len(steward.catalog.content_signature("dk.main.t", refresh=True)) == 64
+    assert steward.catalog.harvest("dk").unchanged == 1
 
 
 def test_a_second_concurrent_harvest_is_refused(steward, tmp_path) -> None:
