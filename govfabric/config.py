@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     duckdb_threads: int = 2
     query_timeout_s: float = 300.0
     query_row_limit: int = 1_000_000
+    quality_timeout_s: float = 1800.0
     default_engine: str = "duckdb"
     trino_url: str | None = None
     trino_user: str = "govfabric"

@@ -76,6 +76,20 @@ for module in ("govfabric.cli.workspace", "govfabric.cli.sql", "govfabric.cli.sc
         mod.register(app)
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Click's usage errors — from click itself and from the copy typer ≥ 0.24 vendors."""
+    try:
+        from typer._click.exceptions import ClickException as Vendored
+    except ImportError:
+        return (click.ClickException,)
+    return (click.ClickException, Vendored)
+
+
+_ABORT = (click.exceptions.Abort, typer.Abort)
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_USAGE = _usage_errors()
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; errors users can act on print as one line, with a non-zero exit."""
     args = sys.argv[1:] if argv is None else argv
@@ -87,14 +101,14 @@ def run(argv: list[str] | None = None) -> int:
             err_console.print_exception()
         err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except _ABORT:
         err_console.print("aborted")
         return 130
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except _EXIT as exc:
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    except _USAGE as exc:
+        exc.show()  # type: ignore[attr-defined]
+        return int(exc.exit_code)  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130

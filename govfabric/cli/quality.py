@@ -61,10 +61,11 @@ def rule_remove(ctx: typer.Context, rule: str) -> None:
 
 
 @app.command("run")
-def run(ctx: typer.Context, asset: str, no_docs: bool = typer.Option(False, "--no-docs")) -> None:
+def run(ctx: typer.Context, asset: str, no_docs: bool = typer.Option(False, "--no-docs"),
+        engine: str = typer.Option("auto", "--engine", help="auto | duckdb | postgresql | trino")) -> None:
     """Validate ASSET's rules pushed down as SQL; failed rules open work orders."""
     svc = _svc(ctx)
-    r = svc.run(asset, docs=not no_docs)
+    r = svc.run(asset, docs=not no_docs, engine=engine)
     _results(svc, r.id)
     typer.echo(f"run {r.id} on {r.engine}: {r.rules - r.failed}/{r.rules} passed in {r.duration_ms:.0f} ms"
                + (f"; docs: {r.docs_path}" if r.docs_path else ""))

@@ -37,9 +37,11 @@ def add_harvest(ctx: typer.Context, source: str, every: OptStr = EVERY, cron: Op
 
 @add_app.command("quality")
 def add_quality(ctx: typer.Context, asset: str, every: OptStr = EVERY, cron: OptStr = CRON,
-                name: OptStr = NAME) -> None:
+                name: OptStr = NAME,
+                engine: str = typer.Option("auto", "--engine", help="auto | duckdb | postgresql | trino")) -> None:
     """Run an asset's quality rules periodically (needs the quality module)."""
-    _added(_sched(ctx).add("quality", asset, every=every, cron=cron, name=name))
+    _added(_sched(ctx).add("quality", asset, every=every, cron=cron, name=name,
+                           options={"engine": engine} if engine != "auto" else None))
 
 
 @add_app.command("export")

@@ -100,3 +100,12 @@ def test_sql_access_flow_and_formats(capsys: pytest.CaptureFixture[str], demo_ho
     st = json.loads(out)
     assert code == 0 and any(q["status"] == "ok" for q in st["queries"])
     assert all(s["reachable"] for s in st["sources"])
+
+
+@pytest.mark.parametrize("argv", [["--user", "x", "status"], ["status", "--bogus"], ["nonsense"],
+                                  ["quality", "run"]])
+def test_usage_errors_exit_2_with_a_hint_not_a_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                         argv: list[str]) -> None:
+    code, out, err = gf(capsys, tmp_path / "ws", *argv)
+    assert code == 2
+    assert "Traceback" not in out + err and "Try 'govfabric" in err

@@ -114,6 +114,8 @@ def test_fluctuation_against_history(demo, q, tmp_path):
     assert not res["fluctuation_qymc"].success
     hist = q.results(rule=res["fluctuation_table"].rule_id)
     assert [h.metric for h in hist] == [8.0, 4.0, 4.0]
+    # the breach is kept in the history but not in the baseline: it cannot make itself normal
+    assert not q.run(bad, docs=False, rules=[res["fluctuation_table"].rule_id]).success
 
 
 def test_work_order_lifecycle(demo, q):

@@ -10,12 +10,17 @@ if TYPE_CHECKING:
 
 
 def _scheduled_run(fabric: Fabric, target: str, options: dict[str, Any]) -> dict[str, Any]:
-    run = fabric.quality.run(target)
+    run = fabric.quality.run(target, engine=str(options.get("engine") or "auto"))
     return {"run": run.id, "success": run.success, "failed": run.failed}
 
 
 def _validate(fabric: Fabric, target: str, options: dict[str, Any]) -> None:
+    from govfabric.errors import ValidationFailed
+    from govfabric.governance.quality.targets import ENGINES
+
     fabric.catalog.asset(target)  # NotFound names the asset
+    if options.get("engine", "auto") not in ENGINES:
+        raise ValidationFailed(f"quality engine {options['engine']!r} is unknown; use one of {', '.join(ENGINES)}")
 
 
 def register() -> None:

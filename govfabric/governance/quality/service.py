@@ -88,8 +88,9 @@ class QualityService:
     # -- runs --------------------------------------------------------------------------------
 
     def run(self, asset: str, *, rules: list[str] | None = None, docs: bool = True,
-            work_orders: bool = True) -> QualityRun:
-        """Validate the asset's rules as one GX suite on the asset's engine; record and act on the results."""
+            work_orders: bool = True, engine: str = "auto") -> QualityRun:
+        """Validate the asset's rules as one GX suite pushed down to ``engine`` (``auto``: Trino when it
+        is the default engine, else the asset's own PostgreSQL, else DuckDB); record and act on the results."""
         actor = self.fabric.actor
         actor.require("steward", "analyst", action="run quality checks")
         with self.store.session() as s:
@@ -118,7 +119,7 @@ class QualityService:
             s.expunge_all()
         run_id = new_id()
         t0 = time.perf_counter()
-        target = open_target(self.fabric, (src, a), list(refs.values()))
+        target = open_target(self.fabric, (src, a), list(refs.values()), engine)
         try:
             outcome = self._validate(run_id, a, target, rows, parsed, refs, history, docs)
         finally:
@@ -127,7 +128,9 @@ class QualityService:
         return self._record(run_id, a, target.kind, rows, parsed, tags, outcome, ms, work_orders)
 
     def _history(self, s: Any, rule_id: str) -> list[float]:
+        """The rule's accepted values: a breach stays out of the baseline, so it cannot make itself normal."""
         vals = s.scalars(select(QualityResult.metric).where(QualityResult.rule_id == rule_id,
+                                                           QualityResult.success.is_(True),
                                                            QualityResult.metric.is_not(None))
                          .order_by(QualityResult.at.desc()).limit(100))
         return list(reversed([float(v) for v in vals]))
@@ -217,7 +220,7 @@ class QualityService:
             if failed and work_orders:
                 by_id = {r.id: r for r in rows}
                 for res in failed:
-                    self._open_order(s, by_id[res.rule_id], a, run_id, res)
+                    self._open_order(s, by_id[res.rule_id], a, run_id, res, engine)
             s.expunge(run)
         return run
 
@@ -268,7 +271,8 @@ class QualityService:
 
     # -- work orders -------------------------------------------------------------------------
 
-    def _open_order(self, s: Any, rule: QualityRule, a: Asset, run_id: str, res: QualityResult) -> WorkOrder:
+    def _open_order(self, s: Any, rule: QualityRule, a: Asset, run_id: str, res: QualityResult,
+                    engine: str) -> WorkOrder:
         existing = s.scalar(select(WorkOrder).where(WorkOrder.rule_id == rule.id,
                                                     WorkOrder.status.in_(("open", "in_progress", "fixed"))))
         if existing is not None:  # one live order per rule; a new failure is added to it
@@ -279,7 +283,7 @@ class QualityService:
         wo = WorkOrder(number=number, rule_id=rule.id, run_id=run_id, asset_id=a.id, asset_name=a.qualified_name,
                        department=a.owner_department, status="open",
                        title=f"{a.qualified_name}: rule {rule.name} failed",
-                       details={"rule": rule.name, "kind": rule.kind, "observed": res.observed,
+                       details={"rule": rule.name, "kind": rule.kind, "observed": res.observed, "engine": engine,
                                 "unexpected_count": res.unexpected_count, "sample": res.sample,
                                 "last_run": run_id},
                        history=[_step("open", self.fabric.actor.name, run=run_id)],
@@ -351,7 +355,8 @@ class QualityService:
         wo = self.order(number)
         if wo.status != "fixed":
             raise Conflict(f"work order #{number} is {wo.status}; mark it fixed before verifying")
-        run = self.run(wo.asset_id, rules=[wo.rule_id], docs=False, work_orders=False)
+        run = self.run(wo.asset_id, rules=[wo.rule_id], docs=False, work_orders=False,
+                       engine=(wo.details or {}).get("engine", "auto"))
         passed = run.success
         with self.store.session() as s:
             wo = self._order(s, number)
