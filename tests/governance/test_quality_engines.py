@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from infra.services import require_trino_url
+from quality_corpus import check_corpus
 
 from govfabric.errors import ConfigError, SourceError, ValidationFailed
 from govfabric.governance.quality.service import QualityService
-from govfabric.identifiers import generate_resident_id, generate_uscc
+from govfabric.identifiers import generate_resident_id, generate_uscc, is_valid_resident_id, is_valid_uscc
 
 pytestmark = [pytest.mark.postgres, pytest.mark.trino]
 
@@ -60,7 +61,9 @@ def qa(demo, make_pg_database):
         con.execute("CREATE TABLE qa.t_qy (tyshxydm text, sfzh text, djzt text, xzqh text, qymc text, "
                     "zczb numeric(18,2))")
         con.execute("CREATE TABLE qa.t_dm_xzqh (dm text PRIMARY KEY, mc text)")
+        con.execute("CREATE TABLE qa.t_codes (v text)")
         with con.cursor() as cur:
+            cur.executemany("INSERT INTO qa.t_codes VALUES (%s)", [(v,) for v in check_corpus()])
             cur.executemany("INSERT INTO qa.t_qy VALUES (%s, %s, %s, %s, %s, %s)", rows)
             cur.executemany("INSERT INTO qa.t_dm_xzqh VALUES (%s, %s)",
                             [("110101", "东城区"), ("110102", "西城区"), ("110105", "朝阳区"), ("110108", "海淀区")])
@@ -106,6 +109,19 @@ def test_same_verdicts_on_postgresql_duckdb_and_trino(qa):
     hist = [r.metric for r in q.results(rule="fluctuation_zczb")]
     assert len(hist) == 3 and len({round(h, 6) for h in hist}) == 1
     assert hist[0] == pytest.approx(sum(r[5] for r in rows) / len(rows))
+
+
+def test_check_characters_agree_with_python_on_every_engine(qa):
+    demo, q, _, _ = qa
+    demo.settings.trino_url = require_trino_url()
+    values = check_corpus()
+    want = {"format_uscc_v": sum(not is_valid_uscc(v) for v in values),
+            "format_resident_id_v": sum(not is_valid_resident_id(v) for v in values)}
+    q.add_rule("qa_pg.qa.t_codes", {"kind": "format", "column": "v", "standard": "uscc"})
+    q.add_rule("qa_pg.qa.t_codes", {"kind": "format", "column": "v", "standard": "resident_id"})
+    for engine in ("postgresql", "duckdb", "trino"):
+        run = q.run("qa_pg.qa.t_codes", engine=engine, docs=False, work_orders=False)
+        assert {r.rule_name: r.unexpected_count for r in q.results(run.id)} == want, engine
 
 
 def test_fluctuation_breach_detected_on_trino_and_work_order_verified(qa):

@@ -181,3 +181,19 @@ def test_bad_rules_write_nothing(demo, q):
     assert q.rules() == []
     with pytest.raises(NotFound):
         q.run(A)
+
+
+def test_sql_check_characters_agree_with_python_on_duckdb():
+    import duckdb
+    from quality_corpus import check_corpus
+
+    from govfabric.governance.quality import sqlchecks
+
+    values = check_corpus()
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?)", [(v,) for v in values])
+    for kind, python in (("uscc", is_valid_uscc), ("resident_id", is_valid_resident_id)):
+        bad = sqlchecks.invalid(kind, "v").sql("duckdb")
+        got = {r[0] for r in con.execute(f"SELECT v FROM t WHERE {bad}").fetchall()}
+        assert got == {v for v in values if not python(v)}, kind

@@ -8,14 +8,32 @@ turns a character into its value in any SQL dialect sqlglot can write.
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlglot import exp, parse_one
 
-from govfabric.identifiers import ORG_CODE_WEIGHTS, RESIDENT_ID_WEIGHTS, USCC_ALPHABET, USCC_WEIGHTS
+from govfabric.identifiers import (
+    ORG_CODE_WEIGHTS,
+    PROVINCE_CODES,
+    RESIDENT_ID_WEIGHTS,
+    USCC_ALPHABET,
+    USCC_AUTHORITIES,
+    USCC_WEIGHTS,
+)
 
-USCC_RE = "^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}$"
-RESIDENT_RE = "^[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]$"
+_PROVINCE = f"({'|'.join(sorted(PROVINCE_CODES))})"
+_AUTHORITY = "(" + "|".join(a + "[" + "".join(sorted(types)) + "]" for a, (_, types) in USCC_AUTHORITIES.items()) + ")"
+#: the same structure :func:`govfabric.identifiers.validate_uscc` checks: authority and entity type,
+#: a division code starting with a province (or 100000), then ten symbols of the alphabet
+USCC_RE = f"^{_AUTHORITY}({_PROVINCE}[0-9]{{4}}|100000)[0-9A-HJ-NP-RTUWXY]{{10}}$"
+_LEAP = "(19(0[48]|[2468][048]|[13579][26])|20([02468][048]|[13579][26]))"  # 1900 and 2100 are not leap years
+_DATE = ("((19|20)[0-9]{2}((0[13578]|1[02])(0[1-9]|[12][0-9]|3[01])|(0[469]|11)(0[1-9]|[12][0-9]|30)"
+         f"|02(0[1-9]|1[0-9]|2[0-8]))|{_LEAP}0229)")
+#: province, four more division digits, a real birth date from 1900, sequence, check character
+RESIDENT_RE = f"^{_PROVINCE}[0-9]{{4}}{_DATE}[0-9]{{3}}[0-9X]$"
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _RESIDENT_CHECK = "10X98765432"
+_ORG_CHECK = "0123456789X0"
 
 
 def _value(col: exp.Expression, pos: int, alphabet: str) -> exp.Expression:
@@ -56,20 +74,18 @@ def uscc_valid(col: exp.Expression) -> exp.Expression:
     s18 = _weighted(col, 1, USCC_WEIGHTS, USCC_ALPHABET)
     check18 = _pick(USCC_ALPHABET, _mod(exp.Sub(this=exp.Literal.number(31), expression=_mod(s18, 31)), 31))
     s17 = _weighted(col, 9, ORG_CODE_WEIGHTS, _BASE36)
-    r = exp.Sub(this=exp.Literal.number(11), expression=_mod(s17, 11))
-    check17 = exp.Case(ifs=[exp.If(this=exp.EQ(this=r.copy(), expression=exp.Literal.number(10)),
-                                   true=exp.Literal.string("X")),
-                            exp.If(this=exp.EQ(this=r.copy(), expression=exp.Literal.number(11)),
-                                   true=exp.Literal.string("0"))],
-                       default=exp.cast(r.copy(), "VARCHAR"))
+    # 11 - (s mod 11) is 1..11, written 1..9, X, 0: one lookup, so the sum is evaluated once (not per CASE arm)
+    check17 = _pick(_ORG_CHECK, exp.Sub(this=exp.Literal.number(11), expression=_mod(s17, 11)))
     return exp.and_(matches(col, USCC_RE), exp.EQ(this=_char_at(col, 17), expression=check17),
                     exp.EQ(this=_char_at(col, 18), expression=check18))
 
 
-def resident_id_valid(col: exp.Expression) -> exp.Expression:
-    """Format (division, birth date shape) and the MOD 11-2 check character."""
+def resident_id_valid(col: exp.Expression, today: date | None = None) -> exp.Expression:
+    """Format (province, a real birth date not after ``today``) and the MOD 11-2 check character."""
     total = _weighted(col, 1, RESIDENT_ID_WEIGHTS, "0123456789")
+    born = exp.Substring(this=col.copy(), start=exp.Literal.number(7), length=exp.Literal.number(8))
     return exp.and_(matches(col, RESIDENT_RE),
+                    exp.LTE(this=born, expression=exp.Literal.string(f"{today or date.today():%Y%m%d}")),
                     exp.EQ(this=_char_at(col, 18), expression=_pick(_RESIDENT_CHECK, _mod(total, 11))))
 
 
