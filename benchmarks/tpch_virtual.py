@@ -174,12 +174,13 @@ def drop_default_masks(admin: Fabric, prefix: str) -> None:
 
 class Phases:
     """Wall time per phase of one ``fabric.sql`` call, by wrapping (not changing) the service's
-    ``plan`` and ``_record`` and the engine's ``prepare`` on these instances only."""
+    ``_plan`` (the plan, from its cache or afresh) and ``_record`` and the engine's ``prepare``
+    on these instances only."""
 
     def __init__(self, fabric: Fabric, engine: str) -> None:
         self.t: dict[str, float] = defaultdict(float)
         qs = fabric.queries
-        self._wrap(qs, "plan", "plan")
+        self._wrap(qs, "_plan", "plan")
         self._wrap(qs, "_record", "record")
         self._wrap(qs.engine(engine), "prepare", "prepare")
 
@@ -258,9 +259,11 @@ def per_run_ratios(a: list[float], b: list[float]) -> list[float]:
 
 #: (label, module, class or None, attribute): timed wrappers installed for the breakdown only
 PROBES = (
-    ("plan.policy_for", "govfabric.virtualization.access", "Access", "policy_for"),
+    ("plan.cache_generation", "govfabric.virtualization.cache", None, "current"),
+    ("plan.policy_db", "govfabric.virtualization.access", "Access", "policy_until"),
     ("plan.resolve_db", "govfabric.virtualization.tables", "CatalogResolver", "resolve"),
     ("plan.pipeline", "govfabric.virtualization.query", None, "plan"),
+    ("plan.lineage_template", "govfabric.governance.lineage.events", None, "query_template"),
     ("record.lineage_event", "govfabric.governance.lineage.events", None, "query_event"),
     ("record.lineage_store", "govfabric.governance.lineage.events", None, "store_event"),
     ("record.audit_append", "govfabric.virtualization.query", None, "append"),
@@ -335,8 +338,29 @@ def overhead_breakdown(fabric: Fabric, vqueries: list[tuple[int, str]], runs: in
                     samples[label].append(acc[label][0] if label in acc else 0.0)
     samples["plan.pipeline_sqlglot (without resolve_db)"] = [
         p - r for p, r in zip(samples["plan.pipeline"], samples["plan.resolve_db"], strict=True)]
+    samples.update(cold_plans(fabric, vqueries, runs))
     return {k: {"median_ms": round(statistics.median(v) * 1e3, 2), "p90_ms": round(_p90(v) * 1e3, 2)}
             for k, v in samples.items()}
+
+
+def cold_plans(fabric: Fabric, vqueries: list[tuple[int, str]], runs: int) -> dict[str, list[float]]:
+    """Planning a query the cache has not seen: with names and policy still cached (a new query
+    of a known principal), and from nothing (the first query after a write)."""
+    from govfabric.virtualization import cache
+
+    qs = fabric.queries
+    out: dict[str, list[float]] = {"plan (new query)": [], "plan (after a write)": []}
+    for _, vq in vqueries:
+        for i in range(runs):
+            qs._plan("SELECT 1 AS x FROM tpch.region", None, "duckdb")  # names and policy cached
+            t0 = time.perf_counter()
+            qs._plan(f"{vq} -- {i}", None, "duckdb")  # the comment makes it a query never planned
+            out["plan (new query)"].append(time.perf_counter() - t0)
+            cache.forget(fabric.store)
+            t0 = time.perf_counter()
+            qs._plan(vq, None, "duckdb")
+            out["plan (after a write)"].append(time.perf_counter() - t0)
+    return out
 
 
 def _p90(v: list[float]) -> float:

@@ -86,6 +86,10 @@ class Store:
             self._current.reset(token)
             s.close()
 
+    def current(self) -> Session | None:
+        """The transaction this thread has open on this store (``session()`` re-enters it), if any."""
+        return self._current.get()
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision of every module's branch."""
         from govfabric.store.migrate import upgrade

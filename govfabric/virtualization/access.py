@@ -253,12 +253,18 @@ class Access:
 
     def policy_for(self, actor: Actor, session: Session | None = None) -> Policy:
         """Active grants, masks and row filters of ``actor``, as the pipeline's ``Policy``."""
+        return self.policy_until(actor, session)[0]
+
+    def policy_until(self, actor: Actor, session: Session | None = None) -> tuple[Policy, datetime | None]:
+        """:meth:`policy_for` and the moment it stops holding without any write: the earliest
+        expiry of the grants it was built from (``None``: not before the next write)."""
         with self.store.session() as s:
             s = session or s
             me = [actor.name, *(f"role:{r}" for r in actor.roles)]
             now = utcnow()
             grants = [g for g in s.scalars(select(Grant).where(Grant.grantee.in_(me), Grant.revoked_at.is_(None)))
                       if g.expires_at is None or g.expires_at > now]
+            until = min((g.expires_at for g in grants if g.expires_at is not None), default=None)
             by_table: dict[str, list[Grant]] = {}
             for g in grants:
                 by_table.setdefault(g.table_name, []).append(g)
@@ -300,7 +306,7 @@ class Access:
                                if c not in unmasked and (columns is None or c in columns)}
                 tables[name] = TableGrant(frozenset(columns) if columns is not None else None, table_masks,
                                           tuple(row_filters))
-            return Policy(actor.name, tables, dict(actor.attributes))
+            return Policy(actor.name, tables, dict(actor.attributes)), until
 
     # -- helpers ------------------------------------------------------------------------------------
 

@@ -143,3 +143,14 @@ class QueryLog(Base):
     rows: Mapped[int | None] = mapped_column(BigInteger)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PolicyGeneration(Base):
+    """One row counting writes that can change how a query plans (catalog bindings, views,
+    grants, masks, row filters). Database triggers bump it in the writing transaction, so a
+    process caching plans sees any other process's change on its next query (``cache.py``)."""
+
+    __tablename__ = "virt_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)

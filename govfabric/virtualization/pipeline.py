@@ -42,9 +42,11 @@ class PlannedQuery:
     the hash mask differs per engine); ``sql`` is it generated for ``engine``;
     ``virtual_expression`` (only with ``keep_virtual=True``) is the qualified query over
     virtual names with views expanded, before the rewrite — the input for column lineage.
+    Plans the query service keeps between queries drop both trees (``None``): they hold
+    most of a plan's memory and nothing there reads them again.
     """
 
-    expression: exp.Query
+    expression: exp.Query | None
     sql: str
     engine: str
     dialect: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -16,8 +17,10 @@ from sqlalchemy import func, select
 
 from govfabric.auth.audit import append
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
+from govfabric.virtualization import cache
+from govfabric.virtualization.cache import CachedPlan
 from govfabric.virtualization.engines import REGISTRY, Binding, Engine, engine_class
-from govfabric.virtualization.models import QueryLog, VirtualTableRow
+from govfabric.virtualization.models import QueryLog
 from govfabric.virtualization.pipeline import PlannedQuery, plan
 from govfabric.virtualization.tables import CatalogResolver
 
@@ -36,35 +39,61 @@ class QueryService:
             self._engines[name] = engine_class(name)(self.fabric)
         return self._engines[name]
 
-    def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None,
-             keep_virtual: bool = False) -> tuple[PlannedQuery, list[Binding]]:
+    def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None
+             ) -> tuple[PlannedQuery, list[Binding]]:
+        """Plan ``sql`` as the acting principal (its trees dropped, see ``PlannedQuery``)."""
+        cached = self._plan(sql, dialect, engine or self.fabric.settings.default_engine)
+        return cached.planned, cached.bindings
+
+    def _plan(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
+        """The plan from the store's cache when nothing it was built from changed (``cache.py``),
+        else planned afresh — with names and the policy from the cache where they still hold —
+        together with its lineage event template."""
+        from govfabric.governance.lineage.events import namespace, query_template
         from govfabric.virtualization.access import Access
 
-        ename = engine or self.fabric.settings.default_engine
-        with self.fabric.store.session() as s:
-            resolver = CatalogResolver(s, [ename])
-            policy = Access(self.fabric).policy_for(self.fabric.actor, s)
-            planned = plan(sql, dialect=dialect, engine=ename, resolver=resolver, policy=policy,
-                           keep_virtual=keep_virtual)
+        actor = self.fabric.actor
+        who = cache.principal_key(actor)
+        key = (who, namespace(self.fabric), ename, (dialect or "duckdb").lower(), sql)
+        found = cache.current(self.fabric.store)
+        policy_until, memo = None, None
+        if found is not None:
+            store_cache, gen = found
+            hit = store_cache.plan(gen, key)
+            if hit is not None:
+                return hit
+            policy_until, memo = store_cache.policy(gen, who), store_cache.names(gen, ename)
+        with self.fabric.store.session() as s:  # reads what the generation read covers, or newer
+            if policy_until is None:
+                policy_until = Access(self.fabric).policy_until(actor, s)
+                if found is not None:
+                    store_cache.put_policy(gen, who, policy_until)
+            policy, until = policy_until
+            resolver = CatalogResolver(s, [ename], memo)
+            planned = plan(sql, dialect=dialect, engine=ename, resolver=resolver, policy=policy, keep_virtual=True)
             bindings = [resolver.bindings[t] for t in planned.tables_used if t in resolver.bindings]
-        return planned, bindings
+        lineage = query_template(self.fabric, sql, planned, planned.dialect)
+        result = CachedPlan(replace(planned, expression=None, virtual_expression=None), bindings, until, lineage)
+        if found is not None:
+            store_cache.put_plan(gen, key, result)
+        return result
 
     def stream(self, sql: str, *, dialect: str | None = None, engine: str | None = None
                ) -> Iterator[pa.RecordBatch]:
         """Arrow batches of the answer; the query is recorded when the stream ends."""
         ename = engine or self.fabric.settings.default_engine
         t0 = time.perf_counter()
-        digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
         try:
-            planned, bindings = self.plan(sql, dialect=dialect, engine=ename, keep_virtual=True)
+            cached = self._plan(sql, dialect, ename)
         except (QueryRejected, AccessDenied) as exc:
-            self._record(ename, digest, sql, None, "denied" if isinstance(exc, AccessDenied) else "rejected",
-                         str(exc), None, t0)
+            self._record(ename, sql, None, "denied" if isinstance(exc, AccessDenied) else "rejected", str(exc),
+                         None, t0)
             raise
+        planned = cached.planned
         eng = self.engine(ename)
         rows = 0
         try:
-            eng.prepare(bindings)
+            eng.prepare(cached.bindings)
             settings = self.fabric.settings
             for batch in eng.stream(planned.sql, timeout_s=settings.query_timeout_s,
                                     row_limit=settings.query_row_limit):
@@ -73,15 +102,15 @@ class QueryService:
         except GovfabricError as exc:
             eng.stats.errors += 1
             eng.stats.last_error = str(exc)
-            self._record(ename, digest, sql, planned, "error", str(exc), rows, t0)
+            self._record(ename, sql, cached, "error", str(exc), rows, t0)
             raise
         except Exception as exc:
             eng.stats.errors += 1
             eng.stats.last_error = str(exc).splitlines()[0]
-            self._record(ename, digest, sql, planned, "error", str(exc).splitlines()[0], rows, t0)
+            self._record(ename, sql, cached, "error", str(exc).splitlines()[0], rows, t0)
             raise QueryRejected(f"the engine failed: {str(exc).splitlines()[0]}") from exc
         eng.stats.queries += 1
-        self._record(ename, digest, sql, planned, "ok", None, rows, t0)
+        self._record(ename, sql, cached, "ok", None, rows, t0)
 
     def sql(self, sql: str, *, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         batches = list(self.stream(sql, dialect=dialect, engine=engine))
@@ -99,14 +128,21 @@ class QueryService:
                 out[name] = f"-- not available: {exc}"
         return out
 
-    def _record(self, engine: str, digest: str, sql: str, planned: PlannedQuery | None, status: str,
-                error: str | None, rows: int | None, t0: float) -> None:
+    def _record(self, engine: str, sql: str, cached: CachedPlan | None, status: str, error: str | None,
+                rows: int | None, t0: float) -> None:
+        """Query log row, audit event, OpenLineage run and usage, in one transaction."""
+        from govfabric.catalog.usage import record_usage
+        from govfabric.governance.lineage.events import emit, query_event
+
+        digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
         ms = (time.perf_counter() - t0) * 1000
+        planned = cached.planned if cached else None
         tables = list(planned.tables_used) if planned else []
         actor = self.fabric.actor.name
         with self.fabric.store.session() as s:
-            s.add(QueryLog(principal=actor, engine=engine, sql_digest=digest, tables=tables, status=status,
-                           error=error, rows=rows, duration_ms=ms))
+            s.connection().execute(_QUERY_LOG_INSERT, {
+                "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables, "status": status,
+                "error": error, "rows": rows, "duration_ms": ms})
             details: dict[str, Any] = {"engine": engine, "sql_sha256": digest, "status": status, "rows": rows,
                                        "tables": tables, "ms": round(ms, 1)}
             if planned:
@@ -116,15 +152,11 @@ class QueryService:
             if error:
                 details["error"] = error[:500]
             append(s, actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)
-            if planned is not None:
-                from govfabric.governance.lineage.events import emit, query_event
-
-                emit(self.fabric, s, query_event(self.fabric, sql, planned, status, planned.dialect), actor, sql)
-            if status == "ok" and tables:
-                asset_ids = list(s.scalars(select(VirtualTableRow.asset_id).where(VirtualTableRow.name.in_(tables))))
-                from govfabric.catalog.usage import record_usage
-
-                record_usage(s, asset_ids, actor, "use")
+            if cached is not None:
+                emit(self.fabric, s, query_event(self.fabric, sql, cached.planned, status, cached.planned.dialect,
+                                                 cached.lineage), actor, sql, fresh_outputs=True)
+            if status == "ok" and cached is not None and cached.bindings:
+                record_usage(s, cached.asset_ids, actor, "use")
             for hook in QUERY_HOOKS:
                 hook(self.fabric, s, sql, planned, status)
 
@@ -169,3 +201,4 @@ class QueryService:
 
 
 QUERY_HOOKS: list[Any] = []
+_QUERY_LOG_INSERT = QueryLog.__table__.insert()

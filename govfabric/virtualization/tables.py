@@ -9,9 +9,11 @@ upstream no longer matches is flagged ``broken`` instead of silently answering w
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,7 @@ from govfabric.auth.audit import append
 from govfabric.catalog.models import Asset, Source
 from govfabric.errors import AlreadyExists, NotFound, QueryRejected, ValidationFailed
 from govfabric.governance.lineage.events import record_view, record_virtual_table
+from govfabric.virtualization.cache import Resolved
 from govfabric.virtualization.engines.base import Binding
 from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow, VirtualViewVersion
 from govfabric.virtualization.policy import VirtualColumn, VirtualTable, VirtualView, unknown_name
@@ -45,14 +48,18 @@ def _safe_column_name(physical: str) -> str:
 
 
 class CatalogResolver:
-    """Resolves virtual names to tables/views with their physical reference per engine."""
+    """Resolves virtual names to tables/views with their physical reference per engine.
 
-    def __init__(self, session: Session, engines: list[str]) -> None:
+    ``memo`` (shared between queries while the catalog is unchanged, see ``cache.py``) keeps
+    what was resolved; names that do not resolve are looked up again every time."""
+
+    def __init__(self, session: Session, engines: list[str], memo: dict[str, Resolved] | None = None) -> None:
         from govfabric.virtualization.engines import engine_class
 
         self.session = session
         self.engines = {n: engine_class(n) for n in engines}
         self.bindings: dict[str, Binding] = {}
+        self.memo = memo
 
     def names(self) -> list[str]:
         return sorted(list(self.session.scalars(select(VirtualTableRow.name)))
@@ -60,6 +67,17 @@ class CatalogResolver:
 
     def resolve(self, name: str) -> VirtualTable | VirtualView:
         name = name.lower()
+        hit = self.memo.get(name) if self.memo is not None else None
+        if hit is None:
+            obj = self._lookup(name)
+            hit = Resolved(obj, self.bindings.get(obj.name) if isinstance(obj, VirtualTable) else None)
+            if self.memo is not None:
+                self.memo[name] = hit
+        if hit.binding is not None:
+            self.bindings[hit.obj.name] = hit.binding
+        return hit.obj
+
+    def _lookup(self, name: str) -> VirtualTable | VirtualView:
         row = self.session.scalar(select(VirtualTableRow).where(VirtualTableRow.name == name))
         if row is not None:
             return self.table(row)
@@ -87,10 +105,21 @@ class CatalogResolver:
         return VirtualTable(row.name, physical, cols)
 
     def binding(self, row: VirtualTableRow) -> Binding:
+        """Detached copies of the asset (with its columns) and its source: a binding outlives the
+        session (plans are cached), whose instances a rollback expires and its owner may change."""
         asset = self.session.get(Asset, row.asset_id)
         if asset is None or asset.source_id is None:
             raise QueryRejected(f"virtual table {row.name}: its asset is gone or has no source")
-        return Binding(self.session.get(Source, asset.source_id), asset)  # type: ignore[arg-type]
+        source = self.session.get(Source, asset.source_id)
+        assert source is not None
+        return Binding(_copy(source), _copy(asset, columns=[_copy(c) for c in asset.columns]))
+
+
+def _copy(obj: Any, **extra: Any) -> Any:
+    """A transient copy of a mapped instance's column values (JSON values copied one level)."""
+    attrs = sa_inspect(obj).mapper.column_attrs
+    values = {a.key: getattr(obj, a.key) for a in attrs}
+    return type(obj)(**{k: copy.copy(v) if isinstance(v, dict | list) else v for k, v in values.items()}, **extra)
 
 
 def table_problem(row: VirtualTableRow, asset: Asset) -> str | None:

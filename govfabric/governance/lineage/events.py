@@ -152,8 +152,11 @@ def _event(fabric: Fabric | None, job_ns: str, job_name: str, job_type: str, inp
 
 # -- event kinds ------------------------------------------------------------------------------
 
-def query_event(fabric: Fabric, sql: str, planned: PlannedQuery, status: str, dialect: str | None) -> dict[str, Any]:
-    """A COMPLETE/FAIL run event of one virtual query, with column-level lineage."""
+def query_template(fabric: Fabric, sql: str, planned: PlannedQuery, dialect: str | None) -> dict[str, Any]:
+    """What a virtual query's run event holds that only depends on the query, its plan and the
+    principal: inputs, output schema, column-level lineage, job and facets. Built once per cached
+    plan (sqlglot's lineage walk and openlineage-python's serialisation are most of an event's
+    cost); :func:`query_event` adds the run."""
     from openlineage.client import event_v2 as ev
 
     from govfabric.governance.lineage.columns import query_lineage
@@ -166,15 +169,25 @@ def query_event(fabric: Fabric, sql: str, planned: PlannedQuery, status: str, di
     _ol()
     inputs = [ev.InputDataset(ns, t, facets={"schema": _schema((c, None) for c in planned.columns_used.get(t, ()))})
               for t in planned.tables_used]
-    from openlineage.client.uuid import generate_new_uuid
-
-    output = ev.OutputDataset(f"{ns}/results", f"query/{generate_new_uuid()}", facets={
+    output = ev.OutputDataset(f"{ns}/results", "query/", facets={
         "schema": _schema((c, None) for c in planned.output_columns),
         "columnLineage": _column_lineage({k: v["inputFields"] for k, v in lineage["fields"].items()},
                                          lineage["dataset"]),
     })
     return _event(fabric, ns, f"virtual_query.{fabric.actor.name}", "QUERY", inputs, [output],
-                  ok=status == "ok", sql=sql, dialect=dialect, engine=f"govfabric/{planned.engine}")
+                  sql=sql, dialect=dialect, engine=f"govfabric/{planned.engine}")
+
+
+def query_event(fabric: Fabric, sql: str, planned: PlannedQuery, status: str, dialect: str | None,
+                template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A COMPLETE/FAIL run event of one virtual query, with column-level lineage: ``template``
+    (:func:`query_template` of the same query, plan and principal) with a new run and result."""
+    from openlineage.client.uuid import generate_new_uuid
+
+    tpl = template or query_template(fabric, sql, planned, dialect)
+    return {**tpl, "eventType": "COMPLETE" if status == "ok" else "FAIL",
+            "eventTime": datetime.now(UTC).isoformat(), "run": {**tpl["run"], "runId": str(generate_new_uuid())},
+            "outputs": [{**tpl["outputs"][0], "name": f"query/{generate_new_uuid()}"}]}
 
 
 def _facet_head(name: str) -> dict[str, str]:
@@ -374,23 +387,30 @@ def edges_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def store_event(session: Session, payload: dict[str, Any], actor: str | None = None,
-                sql: str | None = None) -> LineageEvent:
-    """Store the event and its graph edges; a definition's earlier edges (same job, same output) go."""
-    row = LineageEvent(
-        id=new_id(), run_id=payload["run"]["runId"], event_type=payload.get("eventType", "OTHER"),
-        event_time=datetime.fromisoformat(payload["eventTime"]), job_namespace=payload["job"]["namespace"],
-        job_name=payload["job"]["name"],
-        inputs=[f"{d['namespace']}/{d['name']}" for d in payload.get("inputs", [])],
-        outputs=[f"{d['namespace']}/{d['name']}" for d in payload.get("outputs", [])],
-        actor=actor, payload=payload, sql=sql,
-    )
-    session.add(row)
+                sql: str | None = None, *, fresh_outputs: bool = False) -> LineageEvent:
+    """Store the event and its graph edges; a definition's earlier edges (same job, same output) go
+    (unless ``fresh_outputs``: outputs named for this run only, as a query's result, have none).
+
+    Core statements on the session's connection: the caller's session may hold thousands of
+    objects (a harvest's assets), which ORM autoflush would walk before every statement, and a
+    query stores one event per run, where the unit of work cost more than the inserts. The
+    returned row is not attached to the session."""
+    values = {
+        "id": new_id(), "run_id": payload["run"]["runId"], "event_type": payload.get("eventType", "OTHER"),
+        "event_time": datetime.fromisoformat(payload["eventTime"]), "job_namespace": payload["job"]["namespace"],
+        "job_name": payload["job"]["name"],
+        "inputs": [f"{d['namespace']}/{d['name']}" for d in payload.get("inputs", [])],
+        "outputs": [f"{d['namespace']}/{d['name']}" for d in payload.get("outputs", [])],
+        "actor": actor, "payload": payload, "sql": sql, "forwarded_at": None, "forward_error": None,
+    }
+    row = LineageEvent(**values)
+    conn, t = session.connection(), LineageEdge.__table__
+    conn.execute(_EVENT_INSERT, values)
     if payload.get("eventType") == "COMPLETE":
-        # Core statements on the connection: the caller's session may hold thousands of objects
-        # (a harvest's assets), which ORM autoflush would walk before every statement.
-        conn, t = session.connection(), LineageEdge.__table__
-        for start in range(0, len(row.outputs), 500):
-            conn.execute(delete(t).where(t.c.job_name == row.job_name, t.c.dst.in_(row.outputs[start:start + 500])))
+        if not fresh_outputs:
+            for start in range(0, len(row.outputs), 500):
+                conn.execute(delete(t).where(t.c.job_name == row.job_name,
+                                             t.c.dst.in_(row.outputs[start:start + 500])))
         edges = edges_of(payload)
         if edges:
             conn.execute(t.insert(), [{**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
@@ -400,10 +420,14 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
     return row
 
 
+_EVENT_INSERT = LineageEvent.__table__.insert()
+
+
 def emit(fabric: Fabric, session: Session, payload: dict[str, Any], actor: str | None = None,
-         sql: str | None = None) -> LineageEvent:
-    """Store the event; with ``lineage_url`` set, forward it once the transaction commits."""
-    row = store_event(session, payload, actor or _actor_name(fabric), sql)
+         sql: str | None = None, *, fresh_outputs: bool = False) -> LineageEvent:
+    """Store the event (see :func:`store_event`); with ``lineage_url`` set, forward it once the
+    transaction commits."""
+    row = store_event(session, payload, actor or _actor_name(fabric), sql, fresh_outputs=fresh_outputs)
     url = fabric.settings.lineage_url
     if url:
         from sqlalchemy import event as sa_event

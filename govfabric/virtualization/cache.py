@@ -1,0 +1,194 @@
+"""What planning a query reads from the store, kept while it cannot have changed.
+
+A plan is built from the catalog (virtual tables and views, the assets and sources they map)
+and the acting principal's grants, masks and row filters. Every write to those tables (to any
+catalog source, asset or column) bumps one counter, ``virt_generation.n``, in the writing
+transaction — by database triggers (migration ``31c46094de46``), so writes from any process
+and any code path count, bulk UPDATEs and plain SQL included. A query reads the counter first
+(one primary-key lookup) and reuses only what was cached under the same value: a revoke
+committed by anyone is seen by the next query.
+
+Expiry is not a write: a cached policy or plan is used only until the earliest expiry of the
+grants it was built from. The principal's own attributes (roles, department, attributes) are
+part of every key, as the caller's ``Actor`` holds them.
+
+Caching is off for a store whose triggers are not all there (a store not migrated by
+govfabric, or a table rebuilt on SQLite after the migration, which drops its triggers).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from govfabric.store.base import utcnow
+from govfabric.virtualization.models import PolicyGeneration
+
+if TYPE_CHECKING:
+    from govfabric.auth.principals import Actor
+    from govfabric.store.db import Store
+    from govfabric.virtualization.engines.base import Binding
+    from govfabric.virtualization.pipeline import PlannedQuery
+    from govfabric.virtualization.policy import Policy, VirtualTable, VirtualView
+
+#: the triggers migration 31c46094de46 creates (SQLite: one per table and operation)
+WATCHED = ("virt_tables", "virt_views", "virt_grants", "virt_masks", "virt_row_filters", "catalog_sources",
+           "catalog_assets", "catalog_columns")
+TRIGGERS = {
+    "sqlite": frozenset(f"virt_gen_{t}_{o}" for t in WATCHED for o in ("insert", "update", "delete")),
+    "postgresql": frozenset(f"virt_gen_{t}" for t in WATCHED),
+}
+_LIST_TRIGGERS = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'virt_gen_%'",
+    "postgresql": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'virt_gen_%'",
+}
+MAX_PLANS = 512  # a kept plan is ~10-50 kB (its SQL and lineage template)
+_GENERATION = select(PolicyGeneration.__table__.c.n).where(PolicyGeneration.__table__.c.id == 1)
+_GENERATION_SQL = "SELECT n FROM virt_generation WHERE id = 1"
+
+
+def triggers_installed(session: Session) -> bool:
+    """Whether every write this cache depends on bumps the generation in this store."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in TRIGGERS:
+        return False
+    have = set(session.scalars(text(_LIST_TRIGGERS[dialect])))
+    return TRIGGERS[dialect] <= have
+
+
+def principal_key(actor: Actor) -> tuple[Any, ...]:
+    """Everything of the acting principal a policy depends on."""
+    return (actor.name, tuple(sorted(actor.roles)), actor.department,
+            json.dumps(actor.attributes, sort_keys=True, default=str))
+
+
+@dataclass
+class Resolved:
+    """A name looked up in the catalog: the object, and its binding if it is a table."""
+
+    obj: VirtualTable | VirtualView
+    binding: Binding | None
+
+
+@dataclass
+class CachedPlan:
+    """A planned query (without its trees) with what running and recording it needs: the
+    bindings the engine attaches and the query's OpenLineage event template
+    (``events.query_template``), which each run completes."""
+
+    planned: PlannedQuery
+    bindings: list[Binding]
+    until: datetime | None  # earliest expiry of the grants the plan was built from
+    lineage: dict[str, Any]
+
+    @property
+    def asset_ids(self) -> list[str]:
+        return [b.asset.id for b in self.bindings]
+
+
+class PlanCache:
+    """One store's cache. Everything in it belongs to one generation; reading another
+    generation drops it all. Entries are filled only under the generation they were built
+    from, so a result computed before a concurrent change is never kept after it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation: int | None = None
+        self._plans: OrderedDict[tuple[Any, ...], CachedPlan] = OrderedDict()
+        self._policies: dict[tuple[Any, ...], tuple[Policy, datetime | None]] = {}
+        self._names: dict[str, dict[str, Resolved]] = {}
+
+    def _at(self, generation: int) -> None:
+        if generation != self._generation:
+            self._generation = generation
+            self._plans, self._policies, self._names = OrderedDict(), {}, {}
+
+    def plan(self, generation: int, key: tuple[Any, ...]) -> CachedPlan | None:
+        with self._lock:
+            self._at(generation)
+            hit = self._plans.get(key)
+            if hit is None:
+                return None
+            if _expired(hit.until):
+                del self._plans[key]
+                return None
+            self._plans.move_to_end(key)
+            return hit
+
+    def put_plan(self, generation: int, key: tuple[Any, ...], value: CachedPlan) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._plans[key] = value
+                while len(self._plans) > MAX_PLANS:
+                    self._plans.popitem(last=False)
+
+    def policy(self, generation: int, key: tuple[Any, ...]) -> tuple[Policy, datetime | None] | None:
+        with self._lock:
+            self._at(generation)
+            hit = self._policies.get(key)
+            return None if hit is None or _expired(hit[1]) else hit
+
+    def put_policy(self, generation: int, key: tuple[Any, ...], value: tuple[Policy, datetime | None]) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._policies[key] = value
+
+    def names(self, generation: int, engine: str) -> dict[str, Resolved]:
+        """The memo of resolved names for ``engine`` (a detached dict once the generation moves on)."""
+        with self._lock:
+            self._at(generation)
+            return self._names.setdefault(engine, {})
+
+
+def _expired(until: datetime | None) -> bool:
+    return until is not None and utcnow() >= until
+
+
+_caches: weakref.WeakKeyDictionary[Store, PlanCache | None] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def current(store: Store) -> tuple[PlanCache, int] | None:
+    """The store's cache and the generation committed now, or None when caching is off.
+
+    Read on a pooled connection outside any transaction (no write lock on SQLite, a fraction of
+    a session's cost) — unless this thread is inside a transaction of the store, whose own
+    uncommitted writes must count."""
+    with _caches_lock:
+        known = store in _caches
+        cache = _caches.get(store)
+    if not known:
+        with store.session() as s:
+            cache = PlanCache() if triggers_installed(s) else None
+        with _caches_lock:
+            cache = _caches.setdefault(store, cache)
+    if cache is None:
+        return None
+    outer = store.current()  # uncommitted writes of this thread's open transaction count
+    if outer is not None:
+        generation = outer.connection().execute(_GENERATION).scalar()
+    else:
+        conn = store.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute(_GENERATION_SQL)
+            row = cur.fetchone()
+            cur.close()
+        finally:
+            conn.close()
+        generation = row[0] if row else None
+    return None if generation is None else (cache, generation)
+
+
+def forget(store: Store) -> None:
+    """Drop a store's cache, as a write would (benchmarks time planning from scratch)."""
+    with _caches_lock:
+        _caches.pop(store, None)
