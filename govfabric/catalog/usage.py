@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from govfabric.catalog.models import Favourite, Notification, Usage
-from govfabric.store.base import utcnow
+from govfabric.store.base import new_id, utcnow
 
 USAGE_KINDS = ("use", "distribution")
 ConsumerSource = Callable[[Session, list[str]], dict[str, set[str]]]
@@ -57,12 +57,15 @@ def record_usage(session: Session, asset_ids: list[str], principal: str, kind: s
     if kind not in USAGE_KINDS:
         raise ValueError(f"usage kind must be one of {USAGE_KINDS}")
     now = utcnow()
-    rows = {u.asset_id: u for u in session.scalars(select(Usage).where(
-        Usage.asset_id.in_(asset_ids), Usage.principal == principal, Usage.kind == kind))}
-    for aid in dict.fromkeys(asset_ids):
-        row = rows.get(aid)
-        if row is None:
-            session.add(Usage(asset_id=aid, principal=principal, kind=kind, count=count, last_at=now))
-        else:
-            row.count += count
-            row.last_at = now
+    ids = list(dict.fromkeys(asset_ids))
+    t = Usage.__table__
+    mine = (t.c.principal == principal) & (t.c.kind == kind)
+    # plain statements, not ORM objects: this runs with every query, and an UPDATE … count + n
+    # cannot lose a concurrent increment
+    have = set(session.execute(select(t.c.asset_id).where(t.c.asset_id.in_(ids), mine)).scalars())
+    if have:
+        session.execute(update(t).where(t.c.asset_id.in_(have), mine).values(count=t.c.count + count, last_at=now))
+    missing = [a for a in ids if a not in have]
+    if missing:
+        session.execute(insert(t), [{"id": new_id(), "asset_id": a, "principal": principal, "kind": kind,
+                                     "count": count, "last_at": now} for a in missing])
