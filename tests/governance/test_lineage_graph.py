@@ -4,14 +4,16 @@ impact analysis, cycles, exports and forwarding to a real HTTP receiver."""
 from __future__ import annotations
 
 import json
+import random
 import threading
+from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from openlineage_spec import validate_event
 from sqlalchemy import select
 
-from govfabric.errors import NotFound
+from govfabric.errors import NotFound, ValidationFailed
 from govfabric.governance.lineage import events as ev
 from govfabric.governance.lineage.graph import LineageGraph
 from govfabric.governance.lineage.models import LineageEvent
@@ -83,6 +85,9 @@ def test_cycles_terminate_and_are_reported() -> None:
     assert set(t.reached) == {"n/a", "n/b", "n/c", "n/d"}
     assert t.cycles == [["n/a", "n/b", "n/c"]]
     assert g.traverse("n/a", None, "upstream").cycles == [["n/a", "n/b", "n/c"]]
+    hit = g.impact("n/a", "x")  # the root, met again around the cycle, is not its own impact
+    assert (hit.names, hit.depths, hit.columns) == (["n/b", "n/c", "n/d"], [1, 2, 3], [["x"]] * 3)
+    assert hit.cycles == [["n/a", "n/b", "n/c"]]
 
 
 def test_exports(demo) -> None:
@@ -142,3 +147,118 @@ def test_quality_events_carry_assertions_and_metrics(demo) -> None:
     inp = row.payload["inputs"][0]
     assert [a["success"] for a in inp["facets"]["dataQualityAssertions"]["assertions"]] == [True, False]
     assert inp["inputFacets"]["dataQualityMetrics"]["rowCount"] == 1000
+
+
+def test_impact_reaches_owners_of_every_kind(demo) -> None:
+    """From the physical table: the catalog asset (its department, read fresh from the store), the
+    virtual table, the view and the query; a depth limit keeps the datasets that near, at their depth."""
+    svc = _build(demo)
+    up = svc.show("market.by_district", "cap", direction="upstream")
+    physical = next(d for d in up.reached if d.startswith(("sqlite:", "duckdb:")))
+    full = svc.impact(physical, "zczb")
+    kinds = {i["kind"]: i for i in full["affected"]}
+    assert {"catalog", "virtual_table", "view", "query"} <= set(kinds)
+    assert kinds["catalog"]["depth"] == 1 and kinds["catalog"]["owners"][0].startswith("department:")
+    assert kinds["catalog"]["columns"] == ["zczb"] and kinds["catalog"]["via"] == ["DIRECT"]
+    assert set(full["owners"]) >= {*kinds["catalog"]["owners"], "user:steward_mr"}
+    near = svc.impact(physical, "zczb", depth=2)
+    assert [(i["dataset"], i["depth"]) for i in near["affected"]] == \
+        [(i["dataset"], i["depth"]) for i in full["affected"] if i["depth"] <= 2]
+    assert {"catalog", "virtual_table"} <= {i["kind"] for i in near["affected"]}
+    assert not {"view", "query"} & {i["kind"] for i in near["affected"]}
+    with pytest.raises(ValidationFailed):
+        svc.impact(physical, "zczb", depth=0)
+
+
+def _reference(edges: list[tuple[str, str, str, str, str]], root: str, column: str | None,
+               depth: int | None) -> list[tuple[str, int, list[str], list[str]]]:
+    """Impact analysis by the definition, on explicit nodes: a column node per (dataset, field) and a
+    whole-dataset node per dataset; shortest paths where only links between datasets count (0-1 BFS)."""
+    out: dict[tuple, list[tuple[tuple, str | None]]] = defaultdict(list)
+    columns: dict[str, set[str]] = {}
+    for src, sf, dst, df, kind in edges:
+        for ds, f in ((src, sf), (dst, df)):
+            columns.setdefault(ds, set()).update([f] if f else [])
+        if kind == "DATASET":
+            out[("w", src)].append((("w", dst), "DATASET"))
+        elif kind == "INDIRECT" or not df:
+            out[("c", src, sf)].append((("w", dst), "INDIRECT"))
+        else:
+            out[("c", src, sf)].append((("c", dst, df), kind))
+    for ds, fields in columns.items():
+        out[("w", ds)] += [(("c", ds, f), None) for f in fields]  # a whole dataset: all its columns
+
+    def follows(u: tuple, v: tuple) -> bool:
+        return u[1] == v[1] or depth is None or dist[u] < depth
+
+    start = ("w", root) if column is None else ("c", root, column)
+    dist = {start: 0}
+    queue = deque([start])
+    while queue:
+        u = queue.popleft()
+        for v, _ in out[u]:
+            w = 0 if u[1] == v[1] else 1
+            if follows(u, v) and (v not in dist or dist[u] + w < dist[v]):
+                dist[v] = dist[u] + w
+                queue.appendleft(v) if w == 0 else queue.append(v)
+    reached: dict[str, tuple[list[int], set[str], set[str]]] = {}
+    for node, d in dist.items():
+        r = reached.setdefault(node[1], ([d], set(), set()))
+        r[0][0] = min(r[0][0], d)
+        if node[0] == "w":
+            r[1].add("*")
+    for u in dist:
+        for v, kind in out[u]:
+            if kind is not None and follows(u, v):
+                reached[v[1]][2].add(kind)
+                if v[0] == "c":
+                    reached[v[1]][1].add(v[2])
+    return sorted(((ds, r[0][0], sorted(r[1]), sorted(r[2])) for ds, r in reached.items() if ds != root),
+                  key=lambda t: (t[1], t[0]))
+
+
+def _cycles_by_reachability(edges: list[tuple[str, str, str, str, str]]) -> dict[str, list[str]]:
+    """Dataset → the sorted datasets of its cycle (mutually reachable, or a self-loop)."""
+    nxt: dict[str, set[str]] = defaultdict(set)
+    for src, _, dst, _, _ in edges:
+        nxt[src].add(dst)
+
+    def reach(a: str) -> set[str]:
+        seen, todo = set(), [a]
+        while todo:
+            for b in nxt[todo.pop()]:
+                if b not in seen:
+                    seen.add(b)
+                    todo.append(b)
+        return seen
+
+    r = {a: reach(a) for a in {e[0] for e in edges} | {e[2] for e in edges}}
+    return {a: sorted(b for b in r if a in r[b] and b in r[a]) for a in r if a in r[a]}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_impact_matches_the_definition_on_random_cyclic_graphs(seed: int) -> None:
+    rng = random.Random(seed)
+    names = [f"n/d{i}" for i in range(25)]
+    fields = ["a", "b", "c", "d"]
+    edges: list[tuple[str, str, str, str, str]] = []
+    for _ in range(70):
+        src, dst = rng.choice(names), rng.choice(names)  # backwards links and self-links make cycles
+        kind = rng.choices(["DIRECT", "INDIRECT", "DATASET", "MASKED"], [6, 2, 2, 1])[0]
+        if kind == "DATASET":
+            edges.append((src, "", dst, "", kind))
+        else:
+            edges.append((src, rng.choice(fields), dst, "" if kind == "INDIRECT" else rng.choice(fields), kind))
+    edges += edges[:5]  # the same link from another run
+    g = LineageGraph()
+    for src, sf, dst, df, kind in edges:
+        g.add(src, sf, dst, df, kind, rng.choice([None, "FILTER"]), "job", "u")
+    cycle_of = _cycles_by_reachability(edges)
+    for root in g.datasets():
+        for column in [None, *g.columns(root)]:
+            for depth in (None, 1, 2):
+                hit = g.impact(root, column, depth)
+                got = list(zip(hit.names, hit.depths, hit.columns, hit.via, strict=True))
+                assert got == _reference(edges, root, column, depth), (root, column, depth)
+                want = {tuple(cycle_of[d]) for d in [root, *hit.names] if d in cycle_of}
+                assert sorted(map(tuple, hit.cycles)) == sorted(want)

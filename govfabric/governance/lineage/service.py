@@ -6,11 +6,16 @@ the CLI's ``govfabric lineage …`` is a thin layer over it.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from govfabric.errors import NotFound, ValidationFailed
 from govfabric.governance.lineage.events import catalog_namespace, namespace
@@ -34,9 +39,9 @@ class LineageService:
 
     # -- names ------------------------------------------------------------------------------
 
-    def resolve(self, ref: str) -> str:
+    def resolve(self, ref: str, g: LineageGraph | None = None) -> str:
         """A dataset key (``namespace/name``) from a full key, a virtual name or a catalog asset name."""
-        g = self.graph()
+        g = g or self.graph()
         for candidate in (ref, f"{self.ns}/{ref}", f"{self.catalog_ns}/{ref}"):
             if candidate in g.ds_ids:
                 return candidate
@@ -49,16 +54,17 @@ class LineageService:
         raise NotFound(f"no dataset {ref!r} in the lineage graph; lineage is recorded when sources are "
                        "harvested, virtual tables and views defined and queries run")
 
-    def resolve_column(self, ref: str) -> tuple[str, str | None]:
+    def resolve_column(self, ref: str, g: LineageGraph | None = None) -> tuple[str, str | None]:
         """``DATASET`` or ``DATASET.COLUMN`` (the longest known dataset prefix wins)."""
+        g = g or self.graph()
         try:
-            return self.resolve(ref), None
+            return self.resolve(ref, g), None
         except NotFound:
             if "." not in ref:
                 raise
             ds, _, col = ref.rpartition(".")
             try:
-                return self.resolve(ds), col
+                return self.resolve(ds, g), col
             except NotFound:
                 raise NotFound(f"no dataset {ref!r} (nor {ds!r} with a column {col!r}) in the lineage graph; "
                                "lineage is recorded when sources are harvested, virtual tables and views "
@@ -72,11 +78,9 @@ class LineageService:
             raise ValidationFailed("direction must be upstream or downstream")
         if depth is not None and depth < 1:
             raise ValidationFailed("--depth must be at least 1")
-        ds = self.resolve(ref)
         g = self.graph()
-        if column is not None and column not in g.columns(ds):
-            raise NotFound(f"{ds} has no column {column!r} in the lineage graph; known: "
-                           + (", ".join(sorted(g.columns(ds))[:20]) or "none"))
+        ds = self.resolve(ref, g)
+        _check_column(g, ds, column)
         return g.traverse(ds, column, direction, depth, with_edges)
 
     def upstream(self, ref: str, column: str | None = None, depth: int | None = None) -> Traversal:
@@ -86,90 +90,100 @@ class LineageService:
         return self.show(ref, column, direction="downstream", depth=depth)
 
     def impact(self, ref: str, column: str | None = None, depth: int | None = None) -> dict[str, Any]:
-        """What breaks, and whose, if ``ref`` (``DATASET`` or ``DATASET.COLUMN``) changes."""
-        if column is None:
-            ds, column = self.resolve_column(ref)
-        else:
-            ds = self.resolve(ref)
+        """What breaks, and whose, if ``ref`` (``DATASET`` or ``DATASET.COLUMN``) changes.
+
+        The closure is computed on the graph's integer index (:meth:`LineageGraph.impact`); the
+        store is asked about owners and consumers once per kind of dataset, not once per dataset.
+        """
+        if depth is not None and depth < 1:
+            raise ValidationFailed("--depth must be at least 1")
         g = self.graph()
-        if column is not None and column not in g.columns(ds):
-            raise NotFound(f"{ds} has no column {column!r} in the lineage graph; known: "
-                           + (", ".join(sorted(g.columns(ds))[:20]) or "none"))
-        if depth is None:  # the whole closure, at C speed
-            reached = g.downstream_closure(ds, column)
-            comp = g.components()
-            ids = {comp[g.ds_ids[n]] for n in reached if g.ds_ids[n] in comp}
-            cycles, truncated = [g._cycles[i] for i in sorted(ids)], False
+        if column is None:
+            ds, column = self.resolve_column(ref, g)
         else:
-            t = self.show(ds, column, direction="downstream", depth=depth, with_edges=False)
-            reached, cycles, truncated = t.reached, t.cycles, t.truncated
-        affected = {k: v for k, v in reached.items() if k != ds}
-        info = self.describe(affected, g)
+            ds = self.resolve(ref, g)
+        _check_column(g, ds, column)
+        hit = g.impact(ds, column, depth)
+        whose = self._whose(g, hit.names)
         items = []
-        for name, r in sorted(affected.items(), key=lambda kv: (kv[1].depth, kv[0])):
-            items.append({**r.as_dict(), **info[name]})
-        owners = sorted({o for i in items for o in i["owners"]})
-        consumers = sorted({c for i in items for c in i["consumers"]})
-        return {"dataset": ds, "column": column, "affected": items, "owners": owners, "consumers": consumers,
-                "counts": {k: sum(1 for i in items if i["kind"] == k) for k in
-                           ("catalog", "virtual_table", "view", "query", "file", "source", "dataset")},
-                "cycles": cycles, "truncated": truncated}
+        for n, d, c, v, (kind, owners, consumers, job) in zip(hit.names, hit.depths, hit.columns, hit.via, whose,
+                                                              strict=True):
+            item = {"dataset": n, "depth": d, "columns": c, "via": v, "kind": kind, "owners": owners,
+                    "consumers": consumers}
+            if job is not None:
+                item["job"] = job
+            items.append(item)
+        counts = Counter(map(itemgetter(0), whose))
+        return {"dataset": ds, "column": column, "affected": items,
+                "owners": sorted(set(chain.from_iterable(map(itemgetter(1), whose)))),
+                "consumers": sorted(set(chain.from_iterable(map(itemgetter(2), whose)))),
+                "counts": {k: counts[k] for k in ("catalog", "virtual_table", "view", "query", "file", "source",
+                                                  "dataset")},
+                "cycles": hit.cycles, "truncated": False}
 
     def describe(self, datasets: Iterable[str], g: LineageGraph | None = None) -> dict[str, dict[str, Any]]:
         """Kind, owners and consumers of datasets (catalog assets, virtual tables/views, query results)."""
-        from govfabric.catalog.models import Asset
-        from govfabric.catalog.usage import consumers_of
-        from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
-
         g = g or self.graph()
         names = list(datasets)
         out: dict[str, dict[str, Any]] = {}
-        cat_prefix, virt_prefix, results_prefix = self.catalog_ns + "/", self.ns + "/", self.ns + "/results/"
-        cat: dict[str, str] = {}
-        virt: dict[str, str] = {}
-        none: tuple[str, ...] = ()
-        producer, ids = g.producer, g.ds_ids
-        for n in names:
-            if n.startswith(results_prefix):
-                job, actor = producer.get(ids.get(n, -1), ("", None))
-                out[n] = {"kind": "query", "owners": [f"user:{actor}"] if actor else [],
-                          "consumers": [actor] if actor else [], "job": job}
-            elif n.startswith(cat_prefix):
-                cat[n[len(cat_prefix):]] = n
-                out[n] = {"kind": "catalog", "owners": none, "consumers": none}
-            elif n.startswith(virt_prefix):
-                virt[n[len(virt_prefix):]] = n
-                out[n] = {"kind": "dataset", "owners": none, "consumers": none}
-            else:
-                out[n] = {"kind": "file" if n.startswith("file:") else "source", "owners": none, "consumers": none}
-        asset_of: dict[str, str] = {}
-        with self.fabric.store.session() as s:
-            for chunk in _chunks(list(cat), 500):
-                for a in s.execute(select(Asset.id, Asset.qualified_name, Asset.owner_department)
-                                   .where(Asset.qualified_name.in_(chunk))):
-                    out[cat[a.qualified_name]] = {"kind": "catalog", "owners": [f"department:{a.owner_department}"]
-                                                  if a.owner_department else [], "consumers": []}
-                    asset_of[cat[a.qualified_name]] = a.id
-            known = set(s.scalars(select(VirtualTableRow.name))) | set(s.scalars(select(VirtualViewRow.name)))
-            for chunk in _chunks([v for v in virt if v in known], 500):
-                for name, by, aid in s.execute(select(VirtualTableRow.name, VirtualTableRow.created_by,
-                                                      VirtualTableRow.asset_id).where(VirtualTableRow.name.in_(chunk))):
-                    out[virt[name]] = {"kind": "virtual_table", "owners": [f"user:{by}"], "consumers": []}
-                    asset_of[virt[name]] = aid
-                for name, by in s.execute(select(VirtualViewRow.name, VirtualViewRow.created_by)
-                                          .where(VirtualViewRow.name.in_(chunk))):
-                    out[virt[name]] = {"kind": "view", "owners": [f"user:{by}"], "consumers": []}
-            if asset_of:
-                who = consumers_of(s, sorted(set(asset_of.values())))
-                for n, aid in asset_of.items():
-                    out[n]["consumers"] = sorted(who.get(aid, set()))
-        for n in virt.values():  # principals whose queries read the virtual table or view
-            if out[n]["kind"] not in ("virtual_table", "view"):
-                continue
-            readers = {g.producer.get(d, ("", None))[1] for d in g.ds_down.get(g.ds_ids.get(n, -1), ())
-                       if g.ds_names[d].startswith(f"{self.ns}/results/")}
-            out[n]["consumers"] = sorted(set(out[n]["consumers"]) | {r for r in readers if r})
+        for n, (kind, owners, consumers, job) in zip(names, self._whose(g, names), strict=True):
+            out[n] = {"kind": kind, "owners": owners, "consumers": consumers}
+            if job is not None:
+                out[n]["job"] = job
         return out
+
+    def _whose(self, g: LineageGraph, names: list[str]) -> list[tuple[str, list[str], list[str], str | None]]:
+        """Kind, owners, consumers and query job of each dataset (fresh lists), for thousands at a time.
+
+        What the graph settles is worked out once per graph (:meth:`_known`); what can change without
+        a lineage event (an asset's department, who uses or follows assets) is read from the store in
+        one query per table for all the datasets, so it is never stale.
+        """
+        known = self._known(g)
+        base = list(map(known.entries.get, names))
+        if None in base:  # not asked about before: classify() keeps them
+            base = [b or known.classify(n) for b, n in zip(base, names, strict=True)]
+        cat = [b.key for b in base if b.kind == "catalog"]
+        under = [b.key for b in base if b.kind == "virtual_table"]  # asset ids
+        dept: dict[str, tuple[str, str | None]] = {}
+        who: dict[str, set[str]] = {}
+        if cat or under:
+            from govfabric.catalog.usage import consumers_of
+
+            with self.fabric.store.session() as s:
+                conn = s.connection()
+                for chunk in _chunks(cat, CHUNK):
+                    dept.update((qn, (aid, d)) for qn, aid, d in conn.execute(_lookups()[0], {"names": chunk}))
+                who = consumers_of(s, sorted({*under, *(aid for aid, _ in dept.values())}))
+        out: list[tuple[str, list[str], list[str], str | None]] = []
+        for kind, owners, consumers, job, key in base:
+            if kind == "catalog":
+                aid, d = dept.get(key, ("", None))
+                out.append((kind, [f"department:{d}"] if d else [], sorted(who.get(aid, ())), None))
+            elif kind == "virtual_table":
+                out.append((kind, [*owners], sorted(who.get(key, set()).union(consumers)), None))
+            else:
+                out.append((kind, [*owners], [*consumers], job))
+        return out
+
+    def _known(self, g: LineageGraph) -> _Known:
+        """Kept as long as the graph: defining a virtual table or view always stores a lineage event,
+        which rebuilds the graph, so their creators are read once per graph."""
+        key = ("whose", self.ns)
+        known = g.memo.get(key)
+        if known is None:
+            with self.fabric.store.session() as s:
+                conn = s.connection()
+                tables = {n: (by, aid) for n, by, aid in conn.execute(_lookups()[1])}
+                views: dict[str, str] = {n: by for n, by in conn.execute(_lookups()[2])}
+            results, names, producer = self.ns + "/results/", g.ds_names, g.producer
+            readers: dict[int, tuple[str, ...]] = {}
+            for d, outs in g.ds_down.items():
+                who = {a for o in outs if names[o].startswith(results) and (a := producer.get(o, ("", None))[1])}
+                if who:
+                    readers[d] = tuple(sorted(who))
+            known = g.memo[key] = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers)
+        return known
 
     # -- events and exports -----------------------------------------------------------------
 
@@ -233,6 +247,70 @@ class LineageService:
             nodes[root]["kind_of"] = nodes[root]["kind"]
             nodes[root]["kind"] = "root"
         return nodes, edges, title, details
+
+
+class _Whose(NamedTuple):
+    kind: str
+    owners: tuple[str, ...] = ()
+    consumers: tuple[str, ...] = ()
+    job: str | None = None  # of a query result
+    key: str = ""  # a catalog asset's qualified name, or the asset id under a virtual table
+
+
+@dataclass
+class _Known:
+    """What the graph and the definitions of virtual tables and views tell about datasets."""
+
+    ns: str
+    cat_ns: str
+    ds_ids: dict[str, int]
+    producer: dict[int, tuple[str, str | None]]  # dataset id → (job, actor) of the run that wrote it
+    tables: dict[str, tuple[str, str]]  # virtual table → (creator, asset id)
+    views: dict[str, str]  # view → creator
+    readers: dict[int, tuple[str, ...]]  # dataset id → users of the queries that read it
+    entries: dict[str, _Whose] = field(default_factory=dict)  # the datasets asked about so far
+
+    def classify(self, n: str) -> _Whose:
+        ns, cat_ns, i = self.ns, self.cat_ns, self.ds_ids.get(n, -1)
+        if n.startswith(ns + "/results/"):
+            job, actor = self.producer.get(i, ("", None))
+            w = _Whose("query", (f"user:{actor}",) if actor else (), (actor,) if actor else (), job)
+        elif n.startswith(cat_ns + "/"):
+            w = _Whose("catalog", key=n[len(cat_ns) + 1:])
+        elif n.startswith(ns + "/") and n[len(ns) + 1:] in self.views:
+            w = _Whose("view", (f"user:{self.views[n[len(ns) + 1:]]}",), self.readers.get(i, ()))
+        elif n.startswith(ns + "/") and n[len(ns) + 1:] in self.tables:
+            by, aid = self.tables[n[len(ns) + 1:]]
+            w = _Whose("virtual_table", (f"user:{by}",), self.readers.get(i, ()), key=aid)
+        elif n.startswith(ns + "/"):
+            w = _Whose("dataset")
+        else:
+            w = _Whose("file" if n.startswith("file:") else "source")
+        self.entries[n] = w
+        return w
+
+
+CHUNK = 5000  # names per IN (…) list: well below SQLite's 32,766 and PostgreSQL's 65,535 parameters
+
+
+def _check_column(g: LineageGraph, ds: str, column: str | None) -> None:
+    if column is not None and column not in g.columns(ds):
+        raise NotFound(f"{ds} has no column {column!r} in the lineage graph; known: "
+                       + (", ".join(sorted(g.columns(ds))[:20]) or "none"))
+
+
+@functools.cache
+def _lookups() -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """Assets by qualified name (id, department), with an expanding parameter: thousands of names
+    cost one query; all virtual tables (creator, asset id) and views (creator). Core statements:
+    the ORM's per-row work is not needed here."""
+    from govfabric.catalog.models import Asset
+    from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
+
+    a, t, v = Asset.__table__.c, VirtualTableRow.__table__.c, VirtualViewRow.__table__.c
+    return (select(a.qualified_name, a.id, a.owner_department).where(
+                a.qualified_name.in_(bindparam("names", expanding=True))),
+            select(t.name, t.created_by, t.asset_id), select(v.name, v.created_by))
 
 
 def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
