@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from govfabric.store.base import Base, id_column, utcnow
@@ -64,13 +65,36 @@ class Asset(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     registered_via: Mapped[str] = mapped_column(String(16), default="harvest")
     structure_hash: Mapped[str | None] = mapped_column(String(64))
-    search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     columns: Mapped[list[AssetColumn]] = relationship(
         back_populates="asset", order_by="AssetColumn.position", cascade="all, delete-orphan"
     )
+
+
+#: compared byte by byte on PostgreSQL too, so that a name prefix is a range of its index
+_BYTEWISE = Text().with_variant(Text(collation="C"), "postgresql")
+
+
+class SearchEntry(Base):
+    """An active asset's row in the search index, kept by ``search_index``: its lower-cased names,
+    description and whole document, and on PostgreSQL the tokens a GIN index looks up (SQLite keeps
+    them in the FTS5 table ``catalog_search_fts_grams``, whose rowids are these ids)."""
+
+    __tablename__ = "catalog_search_entries"
+    __table_args__ = (Index("ix_catalog_search_entries_tokens", "tokens", postgresql_using="gin",
+                            sqlite_where=text("0")),  # no index on SQLite, where tokens stay empty
+                      {"sqlite_autoincrement": True})  # an id is never reused: FTS5 rows may outlive entries
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("catalog_assets.id", ondelete="CASCADE"), unique=True)
+    qualified_name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(_BYTEWISE, index=True)
+    cn: Mapped[str] = mapped_column(_BYTEWISE, index=True)
+    descr: Mapped[str] = mapped_column(Text)
+    doc: Mapped[str] = mapped_column(Text)
+    tokens: Mapped[list[str] | None] = mapped_column(Text().with_variant(ARRAY(Text), "postgresql"))
 
 
 class AssetColumn(Base):

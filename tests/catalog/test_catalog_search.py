@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def _seed(steward, tmp_path) -> None:
     rows = [
@@ -40,6 +42,7 @@ def test_columns_two_characters_and_several_terms(steward, tmp_path) -> None:
     assert steward.catalog.search("percent_x")[0].name == "t_sb"
     assert steward.catalog.search("100%") == []  # wildcards are literal
     assert [h.name for h in steward.catalog.search("营业执照", data_domain="自然人")] == ["t_rk"]
+    assert steward.catalog.search("社保", data_domain="legal_entity") == []  # the filter does not replace the text
 
 
 def test_recent_and_hot_searches(steward, analyst, tmp_path) -> None:
@@ -68,3 +71,144 @@ def test_dropped_assets_are_not_found(steward, tmp_path) -> None:
     con.close()
     steward.catalog.harvest("x")
     assert steward.catalog.search("zzzq_unique") == []
+
+
+def _import(steward, tmp_path, rows, name="more.json") -> None:
+    f = tmp_path / name
+    f.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    steward.catalog.import_file(f)
+
+
+def _many(steward, tmp_path) -> None:
+    """More matches of 登记 than one page and than FEW (200): the ranking takes levels, not all."""
+    rows = [{"name": f"zz_{i:03d}", "cn_name": f"其他台账{i:03d}", "owner_department": "民政局",
+             "description": f"第{i}号登记信息", "columns": [{"name": "djrq", "cn_name": "登记日期"}]}
+            for i in range(230)]
+    rows += [
+        {"name": "t_dj", "cn_name": "登记", "owner_department": "民政局"},  # equal to the query
+        {"name": "djb", "cn_name": "登记簿", "owner_department": "民政局"},  # starts with it
+        *({"name": f"bdc_{i}", "cn_name": f"不动产登记{i}", "owner_department": "自然资源局"} for i in range(5)),
+        {"name": "qydjxx", "cn_name": "企业登记信息", "owner_department": "市场监管局",
+         "data_domain": "legal_entity"},
+        {"name": "rq_only", "cn_name": "日历", "owner_department": "民政局",
+         "columns": [{"name": "xx", "cn_name": "办结日期"}]},
+    ]
+    _import(steward, tmp_path, rows)
+
+
+def test_common_term_ranked_exactly(steward, tmp_path) -> None:
+    _many(steward, tmp_path)
+    hits = steward.catalog.search("登记")
+    assert len(hits) == 20
+    assert [h.name for h in hits[:2]] == ["t_dj", "djb"] and [h.score for h in hits[:2]] == [150, 60]
+    assert {h.name for h in hits[2:8]} == {"qydjxx", *(f"bdc_{i}" for i in range(5))}
+    assert {h.score for h in hits[2:8]} == {40} and {h.score for h in hits[8:]} == {15}  # descriptions
+    assert ("cn_name", "<em>登记</em>簿") in hits[1].matches
+    assert [h.name for h in steward.catalog.search("登记", data_domain="legal_entity")] == ["qydjxx"]
+    assert steward.catalog.search("登记 信息")[0].name == "qydjxx"  # both in the name, among 230 matches
+    dates = steward.catalog.search("日期", limit=300)  # only in columns
+    assert len(dates) == 231 and {h.score for h in dates} == {5}
+    assert [h.name for h in steward.catalog.search("办结")] == ["rq_only"]
+    assert len(steward.catalog.search("记", limit=5)) == 5  # one character
+
+
+def _candidates(fabric, token: str) -> int:
+    """Entries the index (not the text) offers for a token: no stale ones after rewrites."""
+    from sqlalchemy import text
+
+    with fabric.store.session() as s:
+        if s.get_bind().dialect.name == "sqlite":
+            return s.scalar(text("SELECT count(*) FROM catalog_search_fts_grams WHERE catalog_search_fts_grams "
+                                 "MATCH :q"), {"q": f'"{token}"'})
+        return s.scalar(text("SELECT count(*) FROM catalog_search_entries WHERE tokens @> ARRAY[:t]"), {"t": token})
+
+
+def test_index_follows_annotations_tags_renames_and_drops(steward, tmp_path) -> None:
+    import sqlite3
+
+    db = tmp_path / "src.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE qyxx (tyshxydm TEXT, qymc TEXT)")
+    con.close()
+    steward.catalog.add_source("src", f"sqlite:///{db}")
+    steward.catalog.harvest("src")
+
+    def found(q: str) -> list[str]:
+        return [h.name for h in steward.catalog.search(q)]
+
+    steward.catalog.annotate("qyxx", cn_name="企业信息表", columns={"qymc": {"cn_name": "企业名称"}})
+    assert found("企业信息表") == ["qyxx"] and found("企业名称") == ["qyxx"]
+    steward.catalog.annotate("qyxx", cn_name="法人库")
+    assert found("企业信息表") == [] and found("法人库") == ["qyxx"] and found("企业名称") == ["qyxx"]
+    assert _candidates(steward, "n信息") == 0  # the old name left nothing behind
+    steward.catalog.classify("qyxx", tags=["电子证照"])
+    assert found("电子证照") == ["qyxx"]
+    steward.catalog.classify("qyxx", tags=[])
+    assert found("电子证照") == []
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE qyxx RENAME COLUMN tyshxydm TO xydm_new")
+    con.close()
+    steward.catalog.harvest("src")
+    assert found("xydm_new") == ["qyxx"] and found("tyshxydm") == [] and found("法人库") == ["qyxx"]
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE qyxx RENAME TO qyxx_old")
+    con.close()
+    steward.catalog.harvest("src")  # the table is dropped, another one appears
+    assert found("法人库") == [] and found("qyxx_old") == ["qyxx_old"]
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE qyxx_old RENAME TO qyxx")
+    con.close()
+    steward.catalog.harvest("src")  # back again, with its annotations
+    assert found("法人库") == ["qyxx"] and found("qyxx_old") == []
+    assert _candidates(steward, "dol") == 0  # nor did the dropped qyxx_old
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def blank_store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'blank.db'}"
+    return request.getfixturevalue("make_pg_database")()
+
+
+def test_upgrade_indexes_assets_registered_before_and_downgrade_restores(blank_store_url) -> None:
+    """Migration c93a27fde6a0 builds the entries of a catalog indexed the b1e5a0c0ffee way."""
+    import sqlalchemy as sa
+    from alembic import command
+    from sqlalchemy.orm import Session
+
+    from govfabric.catalog.search import search
+    from govfabric.store import Store
+    from govfabric.store.base import utcnow
+    from govfabric.store.migrate import alembic_config
+
+    store = Store(blank_store_url)
+    cfg = alembic_config(store.engine)
+
+    def migrate(fn, target: str) -> None:
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            fn(cfg, target)
+
+    migrate(command.upgrade, "b1e5a0c0ffee")
+    with store.engine.begin() as conn:
+        assets = sa.Table("catalog_assets", sa.MetaData(), autoload_with=conn)
+        columns = sa.Table("catalog_columns", sa.MetaData(), autoload_with=conn)
+        now = utcnow()
+        for i, (name, cn, status) in enumerate([("t_yyzz", "企业营业执照信息", "active"),
+                                                 ("t_rk", "人口基本信息", "active"),
+                                                 ("t_old", "营业执照旧表", "dropped")]):
+            conn.execute(assets.insert().values(
+                id=f"a{i}", qualified_name=f"manual.{name}", name=name, cn_name=cn, asset_type="table",
+                dimensions=[], location={}, tags=[], version=1, status=status, registered_via="import",
+                search_text="", created_at=now, updated_at=now))
+        conn.execute(columns.insert().values(id="c0", asset_id="a1", position=1, name="sfzh", cn_name="身份证号",
+                                             data_type="text", nullable=True, tags=[]))
+    store.migrate()
+    with Session(store.engine) as s:
+        assert [h.name for h in search(s, "营业执照")] == ["t_yyzz"]  # dropped assets are not indexed
+        assert [h.name for h in search(s, "人口")] == ["t_rk"] and [h.name for h in search(s, "身份证")] == ["t_rk"]
+    migrate(command.downgrade, "b1e5a0c0ffee")
+    with store.engine.connect() as conn:
+        text_ = conn.scalar(sa.text("SELECT search_text FROM catalog_assets WHERE id = 'a1'"))
+        assert "身份证号" in text_ and " 人口 " in text_  # the document and its short pieces, as before
+    store.dispose()

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from govfabric.catalog.harvest.meta import TableMeta, structure_hash
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Source
-from govfabric.catalog.search_index import add_documents, document_of_values, index_assets
+from govfabric.catalog.search_index import add_entries, entry, index_assets
 from govfabric.catalog.usage import notify_consumers
 from govfabric.store.base import new_id, utcnow
 
@@ -183,11 +183,11 @@ def _roomy_sqlite_cache(session: Session, tables: int) -> Iterator[None]:
 
 
 def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, now: datetime) -> None:
-    """Register new tables: assets (with their search documents), columns and first versions,
-    one executemany per catalog table."""
+    """Register new tables: assets, columns, first versions and search entries, one executemany
+    per table."""
     asset_ids, version_ids = _new_ids(len(fresh)), _new_ids(len(fresh))
     column_ids = iter(_new_ids(sum(len(m.columns) for _, m, _, _ in fresh)))
-    assets, columns, versions, docs = [], [], [], []
+    assets, columns, versions, entries = [], [], [], []
     empty: list[Any] = []  # one object for every empty tag list: converted once by _insert
     no_diff: dict[str, Any] = {}
     for aid, vid, (qn, m, structure, shash) in zip(asset_ids, version_ids, fresh, strict=True):
@@ -206,8 +206,7 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
             cols.append(dict(id=next(column_ids), asset_id=aid, position=c.position or j + 1, name=c.name,
                              cn_name=ccn, data_type=c.data_type, nullable=c.nullable,
                              description=None if ccn else c.comment, tags=empty))
-        asset["search_text"] = document_of_values(asset, cols)
-        docs.append((aid, asset["search_text"]))
+        entries.append(entry(asset, cols))
         assets.append(asset)
         columns.extend(cols)
         versions.append(dict(id=vid, asset_id=aid, version=1, structure=structure, structure_hash=shash,
@@ -215,7 +214,7 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
     _insert(session, Asset, assets)
     _insert(session, AssetColumn, columns)
     _insert(session, AssetVersion, versions)
-    add_documents(session, docs)
+    add_entries(session, entries)
 
 
 def _rewrite_columns(session: Session, asset: Asset, m: TableMeta, diff: dict[str, Any]) -> None:
