@@ -160,8 +160,7 @@ def current(store: Store) -> tuple[PlanCache, int] | None:
     """The store's cache and the generation committed now, or None when caching is off.
 
     Read on a pooled connection outside any transaction (no write lock on SQLite, a fraction of
-    a session's cost) — unless this thread is inside a transaction of the store, whose own
-    uncommitted writes must count."""
+    a session's cost). Inside a transaction of the store there is no caching."""
     with _caches_lock:
         known = store in _caches
         cache = _caches.get(store)
@@ -172,19 +171,19 @@ def current(store: Store) -> tuple[PlanCache, int] | None:
             cache = _caches.setdefault(store, cache)
     if cache is None:
         return None
-    outer = store.current()  # uncommitted writes of this thread's open transaction count
-    if outer is not None:
-        generation = outer.connection().execute(_GENERATION).scalar()
-    else:
-        conn = store.engine.raw_connection()
-        try:
-            cur = conn.cursor()
-            cur.execute(_GENERATION_SQL)
-            row = cur.fetchone()
-            cur.close()
-        finally:
-            conn.close()
-        generation = row[0] if row else None
+    if store.current() is not None:
+        # inside an open transaction its own uncommitted writes would have to count, and on
+        # PostgreSQL the counter moves once per transaction (at its first watched write): plan afresh
+        return None
+    conn = store.engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        cur.execute(_GENERATION_SQL)
+        row = cur.fetchone()
+        cur.close()
+    finally:
+        conn.close()
+    generation = row[0] if row else None
     return None if generation is None else (cache, generation)
 
 
