@@ -156,7 +156,7 @@ class QualityService:
                                                                        suite=suite))
             cp = ctx.checkpoints.add(g.Checkpoint(
                 name=f"cp_{run_id}", validation_definitions=[vd],
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": gx.SAMPLE}))
+                result_format={"result_format": "BASIC", "partial_unexpected_count": gx.SAMPLE}))
             result = cp.run()
             key, suite_result = next(iter(result.run_results.items()))
             by_rule = {}
