@@ -88,13 +88,18 @@ def _verdicts(q: QualityService, run_id: str) -> dict[str, tuple[bool, Any, Any,
 
 
 def test_same_verdicts_on_postgresql_duckdb_and_trino(qa):
-    demo, q, _, rows = qa
+    import psycopg
+
+    demo, q, url, rows = qa
     demo.settings.trino_url = require_trino_url()
     runs = {}
     for engine in ("postgresql", "duckdb", "trino"):
         first = q.run(ASSET, engine=engine, docs=False, work_orders=False)
         assert first.engine == engine
         runs[engine] = _verdicts(q, first.id)
+    with psycopg.connect(url) as con:  # every run closed its connection to the source
+        assert con.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'govfabric-quality'"
+                           ).fetchone() == (0,)
     pg = runs["postgresql"]
     assert pg == runs["duckdb"] == runs["trino"], {e: {k: v for k, v in r.items() if v != pg[k]}
                                                    for e, r in runs.items()}

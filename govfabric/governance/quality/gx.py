@@ -80,6 +80,7 @@ def _define(gx_mod: Any) -> None:
             if not self._execution_engine:
                 self._execution_engine = self.execution_engine_type(
                     engine=self.get_engine(), create_temp_table=False)
+                _NS["executions"][self.name] = self._execution_engine
             return self._execution_engine
 
     class SqlCheckSummary(QueryMetricProvider):
@@ -128,7 +129,7 @@ def _define(gx_mod: Any) -> None:
 
     _NS.update(engine_cls=PersistentConnectionEngine, _fixed=PersistentConnectionEngine,
                datasource_cls=GovfabricSQLDatasource,
-               sql_check=ExpectColumnValuesToPassSqlCheck, engines={})
+               sql_check=ExpectColumnValuesToPassSqlCheck, engines={}, executions={})
 
 
 def use_stock_engine(stock: bool) -> None:
@@ -156,7 +157,12 @@ def register_engine(name: str, engine: Any) -> Any:
 
 
 def forget_engine(name: str) -> None:
+    """Drop the run's engine and close the connection its execution engine kept checked out
+    (a disposed pool does not close it: a scheduler would leak one source connection per run)."""
     _NS["engines"].pop(name, None)
+    execution = _NS["executions"].pop(name, None)
+    if execution is not None:
+        execution.close()
 
 
 def engine_cls() -> Any:

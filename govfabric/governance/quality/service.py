@@ -123,6 +123,7 @@ class QualityService:
         try:
             outcome = self._validate(run_id, a, target, rows, parsed, refs, history, docs)
         finally:
+            gx.forget_engine(f"gf_{run_id}")
             target.close()
         ms = (time.perf_counter() - t0) * 1000
         return self._record(run_id, a, target.kind, rows, parsed, tags, outcome, ms, work_orders)
@@ -141,32 +142,28 @@ class QualityService:
         g = gx.gx()
         name = f"gf_{run_id}"
         ctx, ds = gx.register_engine(name, target.engine)
-        try:
-            schema, table = target.tables[a.id]
-            asset = ds.add_table_asset(_safe(a.qualified_name), table_name=table,
-                                       schema_name=schema if target.kind != "duckdb" else None)
-            batch = asset.add_batch_definition_whole_table("all")
-            exps = []
-            for r in rows:
-                p = parsed[r.id]
-                ref_id = refs[p.ref_asset][1].id if isinstance(p, ReferenceRule) else None
-                exps.append(expectations.build(p, target, ref_id, history.get(r.id, []), r.id))
-            suite = ctx.suites.add(g.ExpectationSuite(name=_safe(a.qualified_name), expectations=exps))
-            vd = ctx.validation_definitions.add(g.ValidationDefinition(name=f"vd_{run_id}", data=batch,
-                                                                       suite=suite))
-            cp = ctx.checkpoints.add(g.Checkpoint(
-                name=f"cp_{run_id}", validation_definitions=[vd],
-                result_format={"result_format": "BASIC", "partial_unexpected_count": gx.SAMPLE}))
-            result = cp.run()
-            key, suite_result = next(iter(result.run_results.items()))
-            by_rule = {}
-            for res in suite_result.results:
-                rid = (res.expectation_config.meta or {}).get("govfabric_rule")
-                by_rule[rid] = res
-            return {"ctx": ctx, "key": key, "suite_result": suite_result, "by_rule": by_rule, "docs": docs}
-        except Exception:
-            gx.forget_engine(name)
-            raise
+        schema, table = target.tables[a.id]
+        asset = ds.add_table_asset(_safe(a.qualified_name), table_name=table,
+                                   schema_name=schema if target.kind != "duckdb" else None)
+        batch = asset.add_batch_definition_whole_table("all")
+        exps = []
+        for r in rows:
+            p = parsed[r.id]
+            ref_id = refs[p.ref_asset][1].id if isinstance(p, ReferenceRule) else None
+            exps.append(expectations.build(p, target, ref_id, history.get(r.id, []), r.id))
+        suite = ctx.suites.add(g.ExpectationSuite(name=_safe(a.qualified_name), expectations=exps))
+        vd = ctx.validation_definitions.add(g.ValidationDefinition(name=f"vd_{run_id}", data=batch,
+                                                                   suite=suite))
+        cp = ctx.checkpoints.add(g.Checkpoint(
+            name=f"cp_{run_id}", validation_definitions=[vd],
+            result_format={"result_format": "BASIC", "partial_unexpected_count": gx.SAMPLE}))
+        result = cp.run()
+        key, suite_result = next(iter(result.run_results.items()))
+        by_rule = {}
+        for res in suite_result.results:
+            rid = (res.expectation_config.meta or {}).get("govfabric_rule")
+            by_rule[rid] = res
+        return {"ctx": ctx, "key": key, "suite_result": suite_result, "by_rule": by_rule, "docs": docs}
 
     def _record(self, run_id: str, a: Asset, engine: str, rows: list[QualityRule], parsed: dict[str, Any],
                 tags: dict[str, list[str]], outcome: dict[str, Any], ms: float, work_orders: bool) -> QualityRun:
@@ -200,7 +197,6 @@ class QualityService:
                 element_count=info.get("element_count"), unexpected_count=info.get("unexpected_count"),
                 sample=sample, masked=masked, message=message))
         docs_path = self._docs(run_id, outcome) if outcome["docs"] else None
-        gx.forget_engine(f"gf_{run_id}")
         failed = [x for x in results if not x.success]
         with self.store.session() as s:
             run = QualityRun(id=run_id, asset_id=a.id, asset_name=a.qualified_name, engine=engine,
