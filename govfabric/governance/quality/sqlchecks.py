@@ -36,20 +36,15 @@ _RESIDENT_CHECK = "10X98765432"
 _ORG_CHECK = "0123456789X0"
 
 
-def _value(col: exp.Expression, pos: int, alphabet: str) -> exp.Expression:
-    """Value of the character at 1-based ``pos`` in ``alphabet`` (-1 when absent)."""
-    char = exp.Substring(this=col.copy(), start=exp.Literal.number(pos), length=exp.Literal.number(1))
-    return exp.Sub(this=exp.StrPosition(this=exp.Literal.string(alphabet), substr=char),
-                   expression=exp.Literal.number(1))
-
-
 def _weighted(col: exp.Expression, start: int, weights: tuple[int, ...], alphabet: str) -> exp.Expression:
-    terms = [exp.Mul(this=exp.Paren(this=_value(col, start + i, alphabet)), expression=exp.Literal.number(w))
-             for i, w in enumerate(weights)]
+    """Σ value·weight, written Σ STRPOS·weight − Σ weight (values are STRPOS − 1): one subtraction, not one per
+    character — the expression runs for every row of the table."""
+    terms = [exp.Mul(this=exp.StrPosition(this=exp.Literal.string(alphabet), substr=_char_at(col, start + i)),
+                     expression=exp.Literal.number(w)) for i, w in enumerate(weights)]
     total: exp.Expression = terms[0]
     for t in terms[1:]:
         total = exp.Add(this=total, expression=t)
-    return exp.Paren(this=total)
+    return exp.Paren(this=exp.Sub(this=total, expression=exp.Literal.number(sum(weights))))
 
 
 def _char_at(col: exp.Expression, pos: int) -> exp.Expression:
