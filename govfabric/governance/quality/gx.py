@@ -116,7 +116,8 @@ def _define(gx_mod: Any) -> None:
     class ExpectColumnValuesToPassSqlCheck(UnexpectedRowsExpectation):
         """govfabric's custom expectation: rows of ``column`` failing a SQL-computed check
         (credit-code / resident-ID check characters, a pattern, a reference) are unexpected.
-        Runs entirely in the database, in one scan; only a sample of the failing values is fetched."""
+        Runs entirely in the database, in about one scan (:class:`SqlCheckSummary`); only a sample of the
+        failing values is fetched."""
 
         column: str
         check: str = "sql"

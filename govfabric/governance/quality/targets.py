@@ -184,6 +184,6 @@ def _trino(fabric: Fabric, pairs: list[tuple[Source, Asset]]) -> Target:
                 c.exec_driver_sql(f"SELECT 1 FROM {target.table(b.asset.id).sql('trino')} LIMIT 0")  # noqa: S608
     except Exception as exc:
         engine.dispose()
-        err = trino._error(getattr(exc, "orig", None) or exc, None)
+        err = trino.error(getattr(exc, "orig", None) or exc)
         raise type(err)(f"cannot run quality checks on {b.asset.qualified_name} through Trino: {err}") from None
     return target

@@ -264,6 +264,11 @@ class TrinoEngine(Engine):
             with contextlib.suppress(Exception):  # best effort: the query may be gone already
                 cur.cancel()  # no-op when finished; stops the server when the reader gave up early
 
+    def error(self, exc: BaseException) -> GovfabricError:
+        """A client or server error of someone else's query on this engine's catalogs (quality runs),
+        mapped as the engine's own are: one clear message, no source password."""
+        return self._error(exc, None)
+
     def _error(self, exc: BaseException, timeout_s: float | None, fired: bool = False) -> GovfabricError:
         """One clear error per failure; never shows a source password."""
         from trino import exceptions as te
