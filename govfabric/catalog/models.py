@@ -3,12 +3,14 @@ favourites, notifications and searches."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from govfabric.errors import GovfabricError, ValidationFailed
 from govfabric.store.base import Base, id_column, utcnow
 
 
@@ -71,6 +73,14 @@ class Asset(Base):
     columns: Mapped[list[AssetColumn]] = relationship(
         back_populates="asset", order_by="AssetColumn.position", cascade="all, delete-orphan"
     )
+
+    def require_columns(self, names: Iterable[str], error: type[GovfabricError] = ValidationFailed) -> None:
+        """Raise ``error`` naming every one of ``names`` the asset lacks, and the columns it has."""
+        have = [c.name for c in self.columns]
+        missing = [n for n in names if n not in have]
+        if missing:
+            raise error(f"{self.qualified_name} has no column {', '.join(repr(m) for m in missing)}; "
+                        f"columns: {', '.join(have)}")
 
 
 #: compared byte by byte on PostgreSQL too, so that a name prefix is a range of its index

@@ -302,11 +302,9 @@ class Catalog:
                     setattr(a, k, v)
                     changes[k] = v
             by_name = {c.name: c for c in a.columns}
+            a.require_columns(columns or {})
             for col, attrs in (columns or {}).items():
-                c = by_name.get(col)
-                if c is None:
-                    raise ValidationFailed(f"{a.qualified_name} has no column {col!r}; columns: "
-                                           + ", ".join(by_name))
+                c = by_name[col]
                 for k, v in attrs.items():
                     if k not in ("cn_name", "description", "unit"):
                         raise ValidationFailed(f"column attribute {k!r} cannot be set; use cn_name, "

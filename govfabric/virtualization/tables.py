@@ -154,11 +154,7 @@ class VirtualObjects:
             a = self.fabric.catalog._resolve(s, asset)
             if a.source_id is None:
                 raise ValidationFailed(f"{a.qualified_name} was registered by hand and has no data to read")
-            phys = [c.name for c in a.columns]
-            unknown = [p for p in list(renames) + (only or []) if p not in phys]
-            if unknown:
-                raise ValidationFailed(f"{a.qualified_name} has no column(s) {', '.join(unknown)}; "
-                                       f"columns: {', '.join(phys)}")
+            a.require_columns([*renames, *(only or [])])
             cols = []
             for c in a.columns:
                 if only and c.name not in only:
@@ -198,15 +194,12 @@ class VirtualObjects:
             row = self._table(s, name)
             asset = s.get(Asset, row.asset_id)
             assert asset is not None
-            have = {c.name for c in asset.columns}
             cols = [dict(c) for c in row.columns]
             by = {c["name"]: c for c in cols}
             for vcol, phys in mapping.items():
                 if vcol not in by:
                     raise ValidationFailed(f"{name} has no virtual column {vcol!r}")
-                if phys not in have:
-                    raise ValidationFailed(f"{asset.qualified_name} has no column {phys!r}; columns: "
-                                           + ", ".join(sorted(have)))
+                asset.require_columns([phys])
                 if "expr" in by[vcol]:
                     by[vcol]["expr"] = re.sub(r'CAST\(".*?" AS', f"CAST({_quote(phys)} AS", by[vcol]["expr"])
                 else:

@@ -104,9 +104,8 @@ class MetadataService:
             raise ValidationFailed("name at least one term, indicator or rule to link")
         with self.store.session() as s:
             a = self.fabric.catalog._resolve(s, asset)
-            if column is not None and column not in {c.name for c in a.columns}:
-                raise ValidationFailed(f"{a.qualified_name} has no column {column!r}; columns: "
-                                       + ", ".join(c.name for c in a.columns))
+            if column is not None:
+                a.require_columns([column])
             ids: dict[str, dict[str, str]] = {}
             missing = []
             for kind, names in wanted.items():

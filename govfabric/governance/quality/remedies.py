@@ -40,10 +40,7 @@ def _pairs(fabric: Fabric, *refs: str) -> list[tuple[Source, Any]]:
 
 
 def _columns(a: Any, cols: list[str]) -> None:
-    have = {c.name for c in a.columns}
-    bad = [c for c in cols if c not in have]
-    if bad:
-        raise ValidationFailed(f"{a.qualified_name} has no column {', '.join(bad)}; columns: {', '.join(sorted(have))}")
+    a.require_columns(cols)
 
 
 def _rows(target: Any, q: exp.Expression, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:

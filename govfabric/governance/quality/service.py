@@ -41,10 +41,10 @@ class QualityService:
         actor.require(*STEWARD, action="write quality rules")
         rule = parse_rule(definition)
         a = self.fabric.catalog.asset(asset)
-        _check_columns(a, rule.columns())
+        a.require_columns(rule.columns())
         if isinstance(rule, ReferenceRule):
             ref = self.fabric.catalog.asset(rule.ref_asset)
-            _check_columns(ref, [rule.ref_column])
+            ref.require_columns([rule.ref_column])
             rule = rule.model_copy(update={"ref_asset": ref.qualified_name})
         name = rule.name or rule.default_name()
         with self.store.session() as s:
@@ -380,12 +380,6 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_-." else "_" for c in name)[:120] or "asset"
 
 
-def _check_columns(a: Asset, cols: list[str]) -> None:
-    have = {c.name for c in a.columns}
-    missing = [c for c in cols if c not in have]
-    if missing:
-        raise ValidationFailed(f"{a.qualified_name} has no column {', '.join(repr(m) for m in missing)}; "
-                               f"columns: {', '.join(sorted(have))}")
 
 
 def _remedy(name: str) -> Any:

@@ -47,10 +47,7 @@ def sample_columns(fabric: Fabric, asset: Asset, source: Source | None, columns:
         raise ValidationFailed(f"sample size {limit} is out of range; use 1 … {MAX_SAMPLE:,}")
     names = [c.name for c in asset.columns]
     wanted = names if columns is None else columns
-    unknown = [c for c in wanted if c not in names]
-    if unknown:
-        raise ValidationFailed(f"{asset.qualified_name} has no column(s) {', '.join(unknown)}; columns: "
-                               + ", ".join(names))
+    asset.require_columns(wanted)
     if source is None:
         raise ValidationFailed(f"{asset.qualified_name} was registered by hand and has no data to sample")
     if not wanted:

@@ -155,9 +155,7 @@ class SecurityService:
             row = s.scalar(select(ColumnClassification).where(ColumnClassification.asset_id == a.id,
                                                               ColumnClassification.column_name == column))
             if row is None:
-                if column not in {c.name for c in a.columns}:
-                    raise NotFound(f"{a.qualified_name} has no column {column!r}; columns: "
-                                   + ", ".join(c.name for c in a.columns))
+                a.require_columns([column], NotFound)
                 raise NotFound(f"{a.qualified_name}.{column} is not classified yet; run "
                                f"`govfabric security scan {a.qualified_name}`")
             return row
@@ -176,9 +174,7 @@ class SecurityService:
         asset_ref, column = split_column_ref(ref)
         with self.store.session() as s:
             a = self.fabric.catalog._resolve(s, asset_ref)
-            if column not in {c.name for c in a.columns}:
-                raise NotFound(f"{a.qualified_name} has no column {column!r}; columns: "
-                               + ", ".join(c.name for c in a.columns))
+            a.require_columns([column], NotFound)
             row = s.scalar(select(ColumnClassification).where(ColumnClassification.asset_id == a.id,
                                                               ColumnClassification.column_name == column))
             before = None

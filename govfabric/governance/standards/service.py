@@ -271,9 +271,7 @@ class StandardsService:
         with self.store.session() as s:
             el = self._element(s, element)
             a = self.fabric.catalog._resolve(s, asset_ref)
-            if col not in {c.name for c in a.columns}:
-                raise NotFound(f"{a.qualified_name} has no column {col!r}; columns: "
-                               + ", ".join(c.name for c in a.columns))
+            a.require_columns([col], NotFound)
             m = s.scalar(select(ColumnMapping).where(ColumnMapping.asset_id == a.id,
                                                      ColumnMapping.column_name == col))
             before = (m.element, m.status) if m else None
