@@ -203,7 +203,7 @@ def init_workspace(home: str | os.PathLike[str] | None = None, *, store_url: str
     store = Store(settings.resolved_store_url)
     store.migrate()
     fabric = Fabric(settings, admin, store)
-    fabric.secrets._key()  # create the key now, with 0600
+    fabric.secrets.ensure()  # create the key now, with 0600
     with store.session() as s:
         if not principals.list_all(s):
             principals.add(s, principals.SYSTEM, admin, roles=["admin"], display_name="Workspace administrator",

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from govfabric.errors import ConfigError
 
@@ -29,6 +31,19 @@ class SecretBox:
                     fh.write(Fernet.generate_key())
             self._fernet = Fernet(self.key_file.read_bytes().strip())
         return self._fernet
+
+    def ensure(self) -> None:
+        """Create the key file (0600) now if it is missing."""
+        self._key()
+
+    def derive(self, purpose: str, length: int = 32) -> bytes:
+        """A key for one purpose (mask hashing, audit chain, subject pseudonyms…) derived from the
+        workspace key with HKDF-SHA256, so callers never hold the workspace key itself and keys
+        of different purposes are independent."""
+        self._key()
+        raw = self.key_file.read_bytes().strip()
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=None,
+                    info=b"govfabric:" + purpose.encode("utf-8")).derive(raw)
 
     def seal(self, plaintext: str) -> str:
         return self._key().encrypt(plaintext.encode("utf-8")).decode("ascii")
