@@ -20,7 +20,7 @@ from govfabric.auth.principals import ROLES, Actor
 from govfabric.catalog.models import Asset
 from govfabric.errors import AccessDenied, NotFound, ValidationFailed
 from govfabric.store.base import utcnow
-from govfabric.virtualization.masks import MASKS
+from govfabric.virtualization.masks import MASKS, check_params, keyed
 from govfabric.virtualization.models import AccessRequest, ColumnMask, Grant, RowFilterPolicy, VirtualTableRow
 from govfabric.virtualization.policy import MaskSpec, Policy, TableGrant
 
@@ -194,6 +194,7 @@ class Access:
         actor = self.fabric.actor
         if rule not in MASKS:
             raise ValidationFailed(f"unknown mask rule {rule!r}; rules: {', '.join(sorted(MASKS))}")
+        check_params(rule, params or {})
         with self.store.session() as s:
             row = self._vt(s, table)
             self._may_decide(s, actor, row)
@@ -274,7 +275,7 @@ class Access:
                                       .where(Asset.owner_department == actor.department)))
             masks: dict[str, dict[str, MaskSpec]] = {}
             for m in s.scalars(select(ColumnMask)):
-                masks.setdefault(m.table_name, {})[m.column_name] = MaskSpec(m.rule, m.params or {})
+                masks.setdefault(m.table_name, {})[m.column_name] = MaskSpec(m.rule, keyed(m.params, self.fabric))
             filters: dict[str, list[str]] = {}
             for p in s.scalars(select(RowFilterPolicy).where(or_(RowFilterPolicy.applies_to.in_(me),
                                                                 RowFilterPolicy.applies_to == "*"))):

@@ -120,10 +120,20 @@ class QueryService:
         return pa.table({c: pa.array([], pa.null()) for c in planned.output_columns})
 
     def explain(self, sql: str, *, dialect: str | None = None, engines: list[str] | None = None) -> dict[str, str]:
+        """Per engine: the physical SQL (mask key as ``<mask key>``) for an admin or the steward
+        owning every table read; for anyone else the query over virtual names with ``mask(column)``
+        and ``row_filter(table)`` placeholders (``explain.py``)."""
+        from govfabric.virtualization.explain import may_see_physical, placeholder_sql, virtual_plan
+        from govfabric.virtualization.masks import mask_key, redact_key
+
         out = {}
         for name in engines or list(REGISTRY):
             try:
-                out[name] = self.plan(sql, dialect=dialect, engine=name)[0].sql
+                planned = self.plan(sql, dialect=dialect, engine=name)[0]
+                if may_see_physical(self.fabric, planned.tables_used):
+                    out[name] = redact_key(planned.sql, mask_key(self.fabric))
+                else:
+                    out[name] = placeholder_sql(virtual_plan(self.fabric, sql, dialect, name), name)
             except GovfabricError as exc:
                 out[name] = f"-- not available: {exc}"
         return out

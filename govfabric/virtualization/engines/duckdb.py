@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from govfabric.errors import QueryRejected, SourceError
 from govfabric.virtualization.engines.base import Binding, Engine, run_with_timeout
+from govfabric.virtualization.masks import mask_key, register_functions
 
 EXTENSIONS = {"sqlite": "sqlite_scanner", "postgresql": "postgres_scanner", "mysql": "mysql_scanner"}
 FILE_EXTENSIONS = ("excel",)
@@ -121,6 +122,7 @@ class DuckDBEngine(Engine):
         if "files" in kinds:
             needed += list(FILE_EXTENSIONS)
         load_extensions(con, ext_dir, needed)
+        register_functions(con, mask_key(self.fabric))  # HMAC-SM3 masks; the key stays out of SQL
         allowed: list[str] = []
         attached: set[str] = set()
         for b in bindings:
