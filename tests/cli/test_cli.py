@@ -91,7 +91,9 @@ def test_sql_access_flow_and_formats(capsys: pytest.CaptureFixture[str], demo_ho
 
     assert code == 0 and pq.read_table(target).num_rows > 100
     code, out, _ = gf(capsys, h, "sql", "SELECT name FROM market.licence", "--explain", user="analyst1")
-    assert code == 0 and "src_mr_db" in out
+    assert code == 0 and "src_mr_db" not in out and "t_yyzz" not in out and '"market"."licence"' in out
+    code, out, _ = gf(capsys, h, "sql", "SELECT name FROM market.licence", "--explain", user="steward_mr")
+    assert code == 0 and "src_mr_db" in out  # the owning steward sees the physical SQL
     code, _, err = gf(capsys, h, "sql", "COPY (SELECT 1) TO '/tmp/x.csv'", user="analyst1")
     assert code != 0
     code, out, _ = gf(capsys, h, "access", "list", "--json", user="steward_mr")
