@@ -55,8 +55,8 @@ def _han_except(excluded: str) -> str:
 
 
 #: Characters of streets, buildings and rooms that no province, prefecture or county name uses
-#: after its first character (路北区, 路南区 and 路桥区 start with 路).
-STREET_CHARACTERS = "路街巷弄号栋幢楼层室院村组"
+#: after its first character (路北区, 路南区 and 路桥区 start with 路; 楼 is not here: 鼓楼区).
+STREET_CHARACTERS = "路街巷弄号栋幢层室院村组"
 _NAME = _han_except(STREET_CHARACTERS)
 _HAN = "[一-鿿]"
 
