@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     pii_scan_on_harvest: bool = True
     pii_scan_max_assets: int = 500
     lineage_url: str | None = None
+    export_root: Path | None = Field(default=None, description="exports are written only here; default: "
+                                     "home/exports (a relative path is taken from the home)")
 
     @property
     def resolved_store_url(self) -> str:
@@ -54,6 +56,11 @@ class Settings(BaseSettings):
     @property
     def resolved_key_file(self) -> Path:
         return self.key_file or self.home / "secret.key"
+
+    @property
+    def resolved_export_root(self) -> Path:
+        root = (self.export_root or Path("exports")).expanduser()
+        return root if root.is_absolute() else self.home / root
 
     @property
     def extensions_dir(self) -> Path:

@@ -136,8 +136,10 @@ class Catalog:
         """The URI with its password restored, and the password (for redaction). Never log it."""
         return dsn_with_secret(src.uri, src.secret, self.fabric.secrets)
 
-    def read_structure(self, src: Source, progress: HarvestProgress | None = None) -> list[TableMeta]:
-        """Read a source's structure, read-only; errors say what to fix and never show the password."""
+    def read_structure(self, src: Source, progress: HarvestProgress | None = None,
+                       notices: list[dict[str, str]] | None = None) -> list[TableMeta]:
+        """Read a source's structure, read-only; errors say what to fix and never show the password.
+        Files that a folder source cannot harvest are skipped and named in ``notices``."""
         if src.kind in ("postgresql", "mysql"):
             dsn, password = self.connection_uri(src)
             try:
@@ -157,14 +159,8 @@ class Catalog:
             return sql_harvest.harvest_duckdb(path)
         if not path.exists():
             raise SourceError(f"{path} does not exist any more; re-register the source or restore the files")
-        files = list(file_harvest.iter_files(path))
-        metas: list[TableMeta] = []
         algo = (src.options or {}).get("signature_algo", "sha256")
-        for i, f in enumerate(files):
-            if progress:
-                progress(f.name, i, len(files))
-            metas.extend(file_harvest.harvest_path(f, path, algo))
-        return metas
+        return file_harvest.harvest_folder(path, algo, progress, notices)
 
     def test_source(self, name: str) -> SourceCheck:
         src = self.source(name)
@@ -182,7 +178,8 @@ class Catalog:
         token = self._acquire_lock(name)
         try:
             src = self.source(name)
-            metas = self.read_structure(src, progress)
+            skipped: list[dict[str, str]] = []
+            metas = self.read_structure(src, progress, skipped)
             seen: set[str] = set()
             for m in metas:
                 if m.key() in seen:
@@ -194,6 +191,7 @@ class Catalog:
                     raise Conflict(f"the harvest lock on {name!r} was taken over; run the harvest again")
                 report = sync_source(s, src, metas, actor.name,
                                      (lambda i: progress("sync", i, len(metas))) if progress else None)
+                report.skipped = skipped
                 src.harvest_lock, src.harvest_lock_at = None, None
                 append(s, actor.name, "catalog.harvest", f"source:{name}", report.summary())
                 from govfabric.governance.lineage.events import record_harvest

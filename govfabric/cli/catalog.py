@@ -39,7 +39,7 @@ def harvest(ctx: typer.Context, source: str, as_json: bool = JSON_OPTION) -> Non
         report = fabric.catalog.harvest(source, progress=update)
     if as_json:
         print_json({**report.summary(), "added_assets": report.added, "changes": report.changed,
-                    "dropped_assets": report.dropped})
+                    "dropped_assets": report.dropped, "skipped_files": report.skipped})
         return
     s = report.summary()
     console.print(f"harvested [bold]{source}[/bold]: {s['added']} added, {s['changed']} changed, "
@@ -48,6 +48,8 @@ def harvest(ctx: typer.Context, source: str, as_json: bool = JSON_OPTION) -> Non
         console.print(f"  [yellow]changed[/yellow] {escape(qn)}: {escape(str(diff))}")
     for qn in report.dropped:
         console.print(f"  [red]dropped[/red] {escape(qn)}")
+    for sk in report.skipped:
+        console.print(f"  [yellow]skipped[/yellow] {escape(sk['file'])}: {escape(sk['reason'])}")
 
 
 @app.command("import")

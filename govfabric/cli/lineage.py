@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -60,12 +59,18 @@ def impact(ctx: typer.Context, target: str = typer.Argument(..., help="DATASET o
 def export(ctx: typer.Context, dataset: OptStr = typer.Argument(None, help="focus (default: everything)"),
            fmt: str = typer.Option("html", "--format", help="openlineage | dot | html"),
            column: OptStr = typer.Option(None, "--column", "-c"), depth: OptInt = typer.Option(None, "--depth"),
-           output: OptStr = typer.Option(None, "-o", "--output", help="file (default: stdout)")) -> None:
-    """Export lineage as OpenLineage events (JSON lines), Graphviz DOT or a self-contained HTML/SVG page."""
-    text = _svc(ctx).export(fmt, dataset, column, depth)
+           output: OptStr = typer.Option(None, "-o", "--output",
+                                         help="file (default: stdout); never a workspace file")) -> None:
+    """Export lineage as OpenLineage events (JSON lines), Graphviz DOT or a self-contained HTML/SVG page.
+
+    Other principals' SQL shows with its literals replaced by ``?`` unless you are an auditor or admin."""
+    from govfabric.outputs import write_report
+
+    svc = _svc(ctx)
+    text = svc.export(fmt, dataset, column, depth)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
-        console.print(f"wrote {output}")
+        where = write_report(svc.fabric.settings, output, text)
+        console.print(f"wrote {where}")
     else:
         typer.echo(text, nl=False)
 

@@ -47,13 +47,16 @@ def add_quality(ctx: typer.Context, asset: str, every: OptStr = EVERY, cron: Opt
 @add_app.command("export")
 def add_export(ctx: typer.Context, query: str = typer.Argument(..., help="virtual SQL"),
                fmt: str = typer.Option("parquet", "--format", help="parquet or csv"),
-               output: str = typer.Option(..., "-o", "--output", help="file to (re)write"),
+               output: str = typer.Option(..., "-o", "--output",
+                                          help="file to (re)write, under the export root (default <home>/exports)"),
                every: OptStr = EVERY, cron: OptStr = CRON, name: OptStr = NAME) -> None:
-    """Export a virtual query's answer to a Parquet/CSV file periodically (policies applied)."""
+    """Export a virtual query's answer to a Parquet/CSV file periodically (policies applied).
+
+    A relative FILE is taken from the export root; an absolute one must lie inside it."""
     from pathlib import Path
 
     job = _sched(ctx).add("export", query, every=every, cron=cron, name=name or f"export:{Path(output).name}",
-                          options={"format": fmt, "output": str(Path(output).resolve())})
+                          options={"format": fmt, "output": output})
     _added(job)
 
 

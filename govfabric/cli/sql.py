@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
+from pathlib import Path
+from typing import IO, Optional
 
 import pyarrow as pa
 import typer
@@ -13,13 +14,23 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, print_table
+from govfabric.outputs import atomic_open, export_path, export_root
 
 engine_app = typer.Typer(help="Query engines and the data access layer's monitoring.", no_args_is_help=True)
 FORMATS = ("table", "csv", "json", "parquet")
 TABLE_ROWS = 1000
 
 
-def _write(batches: object, fmt: str, output: str | None) -> int:
+def _write(batches: object, fmt: str, output: Path | None, root: Path | None = None) -> int:
+    """Results to stdout, or to ``output`` (already checked by :func:`govfabric.outputs.export_path`)
+    written atomically with mode 0640."""
+    if output is None:
+        return _write_to(batches, fmt, sys.stdout.buffer)
+    with atomic_open(output, root) as sink:
+        return _write_to(batches, fmt, sink)
+
+
+def _write_to(batches: object, fmt: str, sink: IO[bytes]) -> int:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -27,16 +38,13 @@ def _write(batches: object, fmt: str, output: str | None) -> int:
     it = iter(batches)  # type: ignore[call-overload]
     first = next(it, None)
     if fmt == "parquet":
-        if not output:
-            raise typer.BadParameter("--format parquet needs --output FILE")
         if first is None:
             return 0
-        with pq.ParquetWriter(output, first.schema) as w:
+        with pq.ParquetWriter(sink, first.schema) as w:
             for b in [first, *it]:
                 w.write_batch(b)
                 rows += b.num_rows
         return rows
-    sink = open(output, "wb") if output else sys.stdout.buffer
     try:
         if fmt == "csv":
             if first is not None:
@@ -50,10 +58,7 @@ def _write(batches: object, fmt: str, output: str | None) -> int:
                     sink.write((json.dumps(rec, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
                 rows += b.num_rows
     finally:
-        if output:
-            sink.close()
-        else:
-            sink.flush()
+        sink.flush()
     return rows
 
 
@@ -65,7 +70,8 @@ def register(app: typer.Typer) -> None:
         engine: Optional[str] = typer.Option(None, help="duckdb (default) | trino"),  # noqa: UP045
         dialect: Optional[str] = typer.Option(None, help="dialect of QUERY: mysql, postgres, oracle, …"),  # noqa: UP045
         fmt: str = typer.Option("table", "--format", help=" | ".join(FORMATS)),
-        output: Optional[str] = typer.Option(None, "--output", "-o", help="write to FILE"),  # noqa: UP045
+        output: Optional[str] = typer.Option(None, "--output", "-o",  # noqa: UP045
+                                             help="write to FILE under the export root (default <home>/exports)"),
         explain: bool = typer.Option(False, "--explain", help="show the rewritten SQL per engine; run nothing"),
     ) -> None:
         """Run virtual SQL as you: only granted columns and rows, masks applied."""
@@ -77,11 +83,14 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[bold]-- {name}[/bold]")
                 console.print(Syntax(text, "sql", word_wrap=True))
             return
+        if fmt == "parquet" and not output:
+            raise typer.BadParameter("--format parquet needs --output FILE")
+        target = export_path(fabric.settings, output) if output and fmt != "table" else None
         batches = fabric.sql_stream(query, dialect=dialect, engine=engine)
         if fmt != "table":
-            rows = _write(batches, fmt, output)
-            if output:
-                console.print(f"wrote {rows} rows to {escape(output)}")
+            rows = _write(batches, fmt, target, export_root(fabric.settings))
+            if target:
+                console.print(f"wrote {rows} rows to {escape(str(target))}")
             return
         collected = list(batches)
         table = pa.Table.from_batches(collected) if collected else pa.table({})

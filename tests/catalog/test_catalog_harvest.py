@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -81,23 +82,55 @@ def test_harvest_files_keeps_gb18030_text(steward, tmp_path) -> None:
     assert "刘䶮" in df["姓名"].to_list()
 
 
-def test_binary_and_hostile_files_are_refused_with_their_name(steward, tmp_path) -> None:
+def test_binary_hostile_and_unreadable_files_are_skipped_with_a_notice(steward, tmp_path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
+    (bad / "good.csv").write_text("a,b\n1,x\n", encoding="utf-8")
     (bad / "blob.csv").write_bytes(b"\x00\x01\x02binary")
-    steward.catalog.add_source("bad", str(bad))
-    with pytest.raises(SourceError, match="blob.csv.*binary"):
-        steward.catalog.harvest("bad")
-    (bad / "blob.csv").unlink()
     (bad / "bomb.xml").write_text('<?xml version="1.0"?><!DOCTYPE z [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]>'
                                   "<z><r><x>&b;</x></r></z>", encoding="utf-8")
-    with pytest.raises(SourceError, match="bomb.xml.*forbidden"):
-        steward.catalog.harvest("bad")
-    (bad / "bomb.xml").unlink()
     (bad / "latin.csv").write_bytes("a,b\n\xff\xfe\xfa,1\n".encode("latin-1") * 1)
-    with pytest.raises(SourceError, match="latin.csv"):
-        steward.catalog.harvest("bad")
-    assert steward.catalog.assets(source="bad") == []
+    (bad / "broken.parquet").write_bytes(b"PAR1 not really")
+    (bad / "gone.csv").symlink_to(tmp_path / "nowhere.csv")  # unreadable even as root
+    os.mkfifo(bad / "pipe.csv")  # opening it would block the harvest
+    steward.catalog.add_source("bad", str(bad))
+    report = steward.catalog.harvest("bad")
+    assert report.added == ["bad.good"]
+    why = {n["file"]: n["reason"] for n in report.skipped}
+    assert sorted(why) == ["blob.csv", "bomb.xml", "broken.parquet", "gone.csv", "latin.csv", "pipe.csv"]
+    assert "binary" in why["blob.csv"] and "forbidden" in why["bomb.xml"] and "dangling" in why["gone.csv"]
+    assert report.summary()["skipped"] == 6
+    # a one-file source that cannot be read is still an error, by name
+    steward.catalog.add_source("blob", str(bad / "blob.csv"))
+    with pytest.raises(SourceError, match="blob.csv.*binary"):
+        steward.catalog.harvest("blob")
+
+
+def test_symlinks_out_of_the_folder_are_not_harvested(steward, tmp_path) -> None:
+    other = tmp_path / "other_department"
+    other.mkdir()
+    (other / "secret.csv").write_text("id_no,name\n110105199001011234,刘䶮\n", encoding="utf-8")
+    (other / "sub").mkdir()
+    (other / "sub" / "more.csv").write_text("x\n1\n", encoding="utf-8")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "own.csv").write_text("k\n1\n", encoding="utf-8")
+    (mine / "alias.csv").symlink_to(mine / "own.csv")  # stays inside: harvested
+    (mine / "theirs.csv").symlink_to(other / "secret.csv")
+    (mine / "linked").symlink_to(other / "sub", target_is_directory=True)
+    steward.catalog.add_source("mine", str(mine), department="市场监管局")
+    report = steward.catalog.harvest("mine")
+    assert sorted(report.added) == ["mine.alias", "mine.own"]
+    assert [n["file"] for n in report.skipped] == ["theirs.csv"]
+    assert "outside the source folder" in report.skipped[0]["reason"]
+    # a link made to point outside after the harvest is refused when queried
+    steward.virtual.create_table("m.alias", "mine.alias")
+    assert steward.sql("SELECT k FROM m.alias").num_rows == 1
+    (mine / "alias.csv").unlink()
+    (mine / "alias.csv").symlink_to(other / "secret.csv")
+    steward.release_engines()
+    with pytest.raises(SourceError, match="outside the source folder"):
+        steward.sql("SELECT k FROM m.alias")
 
 
 def test_schema_change_is_versioned_and_consumers_notified(steward, analyst, tmp_path) -> None:

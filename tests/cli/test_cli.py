@@ -84,8 +84,8 @@ def test_sql_access_flow_and_formats(capsys: pytest.CaptureFixture[str], demo_ho
     code, out, _ = gf(capsys, h, "sql", "SELECT `name` FROM market.licence LIMIT 2", "--dialect", "mysql",
                       "--format", "json", user="analyst1")
     assert code == 0 and len([json.loads(x) for x in out.splitlines()]) == 2
-    target = tmp_path / "out.parquet"
-    code, _, _ = gf(capsys, h, "sql", "SELECT name FROM market.licence", "--format", "parquet", "-o", str(target),
+    target = h / "exports" / "out.parquet"  # a relative FILE lands under the export root
+    code, _, _ = gf(capsys, h, "sql", "SELECT name FROM market.licence", "--format", "parquet", "-o", "out.parquet",
                     user="analyst1")
     import pyarrow.parquet as pq
 

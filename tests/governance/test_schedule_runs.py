@@ -39,11 +39,11 @@ def _vt(demo) -> None:
                               renames={"qymc": "name", "qx": "district"}, only=["qymc", "qx"])
 
 
-def test_export_and_failed_runs_are_recorded(demo, tmp_path) -> None:
+def test_export_and_failed_runs_are_recorded(demo, demo_home) -> None:
     _vt(demo)
     info = export_query(demo, "SELECT district, count(*) AS n FROM market.enterprise GROUP BY district",
-                        "parquet", tmp_path / "d.parquet")
-    table = pq.read_table(tmp_path / "d.parquet")
+                        "parquet", "d.parquet")
+    table = pq.read_table(demo_home / "exports" / "d.parquet")
     assert table.column_names == ["district", "n"] and table.num_rows == info["rows"] > 0
     register_kind("boom", lambda f, t, o: 1 / 0)
     sched = Scheduler(demo)
@@ -61,7 +61,7 @@ def test_export_and_failed_runs_are_recorded(demo, tmp_path) -> None:
 @pytest.mark.slow
 def test_scheduler_process(demo, demo_home, tmp_path) -> None:
     _vt(demo)
-    out = tmp_path / "districts.csv"
+    out = demo_home / "exports" / "districts.csv"
     sched = Scheduler(demo)
     sched.add("export", "SELECT district, name FROM market.enterprise", every="1s",
               options={"format": "csv", "output": str(out)})

@@ -3,7 +3,9 @@ Parquet, XLSX (one asset per sheet), XML (row-oriented) and JSON/NDJSON.
 
 Encodings: strict UTF-8 first, then GB18030 — a superset of GBK and GB2312 that
 also holds characters outside them (刘䶮), so a GBK file is read correctly and a
-GB18030 one is never mangled. Binary or undecodable files are refused by name.
+GB18030 one is never mangled. Binary or undecodable files are refused by name; in a
+folder they are skipped with a notice (:func:`harvest_folder`), as are symlinks that lead
+outside the registered folder.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from govfabric.catalog.harvest.meta import ColumnMeta, TableMeta
-from govfabric.errors import SourceError, ValidationFailed
+from govfabric.errors import GovfabricError, SourceError, ValidationFailed
 
 TEXT_EXT = {".csv", ".tsv", ".txt"}
 SUPPORTED = TEXT_EXT | {".parquet", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson"}
@@ -220,13 +222,62 @@ def _schema_of(path: Path, root: Path) -> str:
     return "" if str(rel) == "." else ".".join(rel.parts)
 
 
+def inside_folder(path: Path, root: Path) -> bool:
+    """Whether ``path``, symlinks followed, is ``root`` itself (a one-file source) or lies inside it.
+    A symlink out of a registered folder would put another department's file under this one's."""
+    real, base = path.resolve(), root.resolve()
+    return real == base or real.is_relative_to(base)
+
+
+def walk(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Candidate files under ``root`` with the reason to skip each (``None``: harvest it).
+
+    Hidden and unsupported files are passed over silently; symlinks leading outside the folder,
+    dangling symlinks and special files (a FIFO would block the harvest) come with a notice."""
+    for p in sorted(root.rglob("*")):
+        if p.name.startswith(".") or p.suffix.lower() not in SUPPORTED:
+            continue
+        if not p.exists():
+            yield p, "a symlink to nothing (dangling)"
+            continue
+        if not inside_folder(p, root):
+            yield p, "a symlink leading outside the source folder"
+            continue
+        if p.is_dir():
+            continue
+        yield p, None if p.is_file() else "not a regular file"
+
+
 def iter_files(root: Path) -> Iterator[Path]:
     if root.is_file():
         yield root
         return
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix.lower() in SUPPORTED and not p.name.startswith("."):
+    for p, problem in walk(root):
+        if problem is None:
             yield p
+
+
+def harvest_folder(root: Path, signature_algo: str = "sha256", progress: Callable[[str, int, int], None] | None = None,
+                   notices: list[dict[str, str]] | None = None) -> list[TableMeta]:
+    """Every asset of a files source. A file that cannot be harvested (outside the folder, binary,
+    undecodable, malformed, unreadable) is skipped and named in ``notices`` with the reason; the
+    rest of the folder is harvested. A one-file source that cannot be read is an error."""
+    if root.is_file():
+        return harvest_path(root, root, signature_algo)
+    found = list(walk(root))
+    metas: list[TableMeta] = []
+    for i, (f, problem) in enumerate(found):
+        if progress:
+            progress(f.name, i, len(found))
+        if problem is None:
+            try:
+                metas.extend(harvest_path(f, root, signature_algo))
+                continue
+            except (GovfabricError, OSError, UnicodeError) as exc:
+                problem = str(exc)
+        if notices is not None:
+            notices.append({"file": f.relative_to(root).as_posix(), "reason": problem})
+    return metas
 
 
 def harvest_path(path: Path, root: Path, signature_algo: str = "sha256") -> list[TableMeta]:

@@ -38,10 +38,12 @@ class SyncReport:
     dropped: list[str] = field(default_factory=list)
     unchanged: int = 0
     notified: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)  # files not harvested: {file, reason}
 
     def summary(self) -> dict[str, Any]:
         return {"source": self.source, "added": len(self.added), "changed": len(self.changed),
-                "dropped": len(self.dropped), "unchanged": self.unchanged, "notified": self.notified}
+                "dropped": len(self.dropped), "unchanged": self.unchanged, "notified": self.notified,
+                "skipped": len(self.skipped)}
 
 
 def diff_structure(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:

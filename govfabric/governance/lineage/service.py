@@ -188,13 +188,19 @@ class LineageService:
     # -- events and exports -----------------------------------------------------------------
 
     def events(self, dataset: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored events (of ``dataset``) as the acting principal may read them: other principals'
+        SQL with literals replaced by ``?`` unless they are an auditor or admin (:mod:`.redact`)."""
+        from govfabric.governance.lineage.redact import for_viewer
+
         with self.fabric.store.session() as s:
-            q = select(LineageEvent.payload, LineageEvent.inputs, LineageEvent.outputs).order_by(
+            q = select(LineageEvent.payload, LineageEvent.inputs, LineageEvent.outputs, LineageEvent.actor).order_by(
                 LineageEvent.event_time)
             rows = s.execute(q).all()
         key = self.resolve(dataset) if dataset else None
-        out = [p for p, i, o in rows if key is None or key in i or key in o]
-        return out[-limit:] if limit else out
+        picked = [(p, a) for p, i, o, a in rows if key is None or key in i or key in o]
+        picked = picked[-limit:] if limit else picked
+        viewer = self.fabric.actor
+        return [for_viewer(p, a, viewer) for p, a in picked]
 
     def export(self, fmt: str, ref: str | None = None, column: str | None = None, depth: int | None = None) -> str:
         """``openlineage`` (JSON lines, one run event each), ``dot`` or ``html`` (SVG, self-contained)."""

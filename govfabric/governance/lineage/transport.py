@@ -1,4 +1,8 @@
-"""Forwarding events to an OpenLineage HTTP consumer (Marquez: ``POST /api/v1/lineage``)."""
+"""Forwarding events to an OpenLineage HTTP consumer (Marquez: ``POST /api/v1/lineage``).
+
+Forwarded events carry SQL with literals replaced by ``?`` and no error messages (see
+:mod:`govfabric.governance.lineage.redact`): the consumer's readers are not govfabric principals.
+The full text stays in the workspace, for auditors."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy import select
 
 from govfabric.errors import SourceError
 from govfabric.governance.lineage.models import LineageEvent
+from govfabric.governance.lineage.redact import redact
 from govfabric.store.base import utcnow
 
 if TYPE_CHECKING:
@@ -60,7 +65,7 @@ def forward_stored(fabric: Fabric, ids: Sequence[str] | None = None, url: str | 
         sent = 0
         for row in rows:
             try:
-                post_events(target, [row.payload])
+                post_events(target, [redact(row.payload)])  # the consumer's readers are unknown: no literals
             except SourceError as exc:
                 row.forward_error = str(exc)[:1000]
                 if ids is None:

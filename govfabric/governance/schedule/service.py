@@ -27,6 +27,7 @@ from govfabric.auth.audit import append
 from govfabric.errors import AlreadyExists, Conflict, GovfabricError, NotFound, ValidationFailed
 from govfabric.governance.schedule.models import Job, Run
 from govfabric.governance.schedule.timing import next_run, parse_cron, parse_every
+from govfabric.outputs import atomic_open, export_path, export_root
 from govfabric.store.base import utcnow
 
 if TYPE_CHECKING:
@@ -69,15 +70,14 @@ def _validate_export(fabric: Fabric, target: str, options: dict[str, Any]) -> No
         raise ValidationFailed(f"export format must be one of {', '.join(EXPORT_FORMATS)}")
     if not options.get("output"):
         raise ValidationFailed("an export needs an output file (-o FILE)")
-    parent = Path(options["output"]).parent
-    if not parent.is_dir():
-        raise ValidationFailed(f"the output folder {parent} does not exist; create it first")
+    export_path(fabric.settings, options["output"])  # under the export root, never a workspace file
     fabric.queries.plan(target)  # the query must plan for its owner now (names, grants)
 
 
 def export_query(fabric: Fabric, sql: str, fmt: str, output: str | Path) -> dict[str, Any]:
-    """Stream a virtual query's answer (policies applied) into a Parquet or CSV file, atomically,
-    and record the export as a lineage event (virtual tables → file)."""
+    """Stream a virtual query's answer (policies applied) into a Parquet or CSV file under the export
+    root (:func:`govfabric.outputs.export_path`: checked again at every run, the folders may have
+    changed), atomically with mode 0640, and record the export as a lineage event (virtual tables → file)."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -85,26 +85,22 @@ def export_query(fabric: Fabric, sql: str, fmt: str, output: str | Path) -> dict
 
     if fmt not in EXPORT_FORMATS:
         raise ValidationFailed(f"export format must be one of {', '.join(EXPORT_FORMATS)}")
-    out = Path(output).resolve()
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    out = export_path(fabric.settings, output)
     planned, _ = fabric.queries.plan(sql)
     rows = 0
     writer: Any = None
-    try:
+    with atomic_open(out, export_root(fabric.settings)) as sink:
         for batch in fabric.sql_stream(sql):
             if writer is None:
-                writer = (pq.ParquetWriter(tmp, batch.schema) if fmt == "parquet"
-                          else pacsv.CSVWriter(tmp, batch.schema))
+                writer = (pq.ParquetWriter(sink, batch.schema) if fmt == "parquet"
+                          else pacsv.CSVWriter(sink, batch.schema))
             writer.write_batch(batch)
             rows += batch.num_rows
         if writer is None:
             table = fabric.sql(sql)
-            (pq.write_table if fmt == "parquet" else pacsv.write_csv)(table, tmp)
+            (pq.write_table if fmt == "parquet" else pacsv.write_csv)(table, sink)
         else:
             writer.close()
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     ns = namespace(fabric)
     with fabric.store.session() as s:
         emit(fabric, s, file_event(fabric, f"export.{out.name}", "EXPORT",

@@ -169,12 +169,16 @@ class DuckDBEngine(Engine):
 
     def _file_view(self, con: Any, b: Binding) -> str:
         """A view over the file's reader; returns the path that must stay readable."""
-        from govfabric.catalog.harvest.files import read_xml_rows
+        from govfabric.catalog.harvest.files import inside_folder, read_xml_rows
 
         loc = b.asset.location or {}
         path = loc["path"]
         if not Path(path).exists():
             raise SourceError(f"{b.asset.qualified_name}: {path} does not exist any more; re-harvest the source")
+        if not inside_folder(Path(path), Path(b.source.uri.removeprefix("file://"))):
+            raise SourceError(f"{b.asset.qualified_name}: {path} now leads outside the source folder (a symlink); "
+                              "remove the link and re-harvest the source")
+        path = str(Path(path).resolve())  # DuckDB reads the checked file, not whatever a link points to later
         _, schema, table = self.physical_ref(b)  # type: ignore[misc]
         target = f"memory.{_ident(schema)}.{_ident(table)}"
         fmt = loc.get("format")
