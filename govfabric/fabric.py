@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from govfabric.auth import principals
-from govfabric.auth import audit as audit_chain
-from govfabric.auth.audit import AuditLog, append
+from govfabric.auth.audit import AuditLog, append, bind_workspace
 from govfabric.auth.principals import Actor
 from govfabric.auth.secrets import SecretBox
 from govfabric.config import CONFIG_FILE, Settings, load_settings, resolve_home
@@ -57,8 +56,7 @@ class Fabric:
         self.store = store or Store(settings.resolved_store_url)
         self.user = user or settings.user or DEFAULT_ADMIN
         self.secrets = SecretBox(settings.resolved_key_file)
-        audit_chain.bind(self.store, lambda: self.secrets.derive(audit_chain.KEY_PURPOSE),
-                         settings.home / audit_chain.CHECKPOINT_FILE)
+        bind_workspace(self.store, self.secrets, settings.home)  # the audit key and checkpoint, outside the store
 
     @cached_property
     def actor(self) -> Actor:

@@ -35,6 +35,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from govfabric.auth.models import AuditEvent, AuditHead
+from govfabric.auth.secrets import SecretBox
 from govfabric.errors import ConfigError, IntegrityError
 from govfabric.store.base import utcnow
 from govfabric.store.db import Store
@@ -188,6 +189,11 @@ def bind(store: Store, key_source: Callable[[], bytes], checkpoint_path: Path) -
     store.info[_INFO] = AuditBinding(key_source, checkpoint_path)
     event.listen(store.session_factory, "after_commit", _after_commit)
     event.listen(store.session_factory, "after_rollback", _after_rollback)
+
+
+def bind_workspace(store: Store, secrets: SecretBox, home: Path) -> None:
+    """:func:`bind` with the workspace's key (HKDF purpose ``audit-chain``) and ``<home>/audit.head``."""
+    bind(store, lambda: secrets.derive(KEY_PURPOSE), home / CHECKPOINT_FILE)
 
 
 def binding_of(store: Store) -> AuditBinding:
