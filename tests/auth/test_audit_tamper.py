@@ -236,3 +236,19 @@ def test_cli_audit_list_shows_analysts_only_their_own(capsys: pytest.CaptureFixt
     workspace.add_principal("aud1", ["auditor"])
     code, out, _ = _gf(capsys, home, "audit", "list", "--json", "--limit", "1000", user="aud1")
     assert {"admin", "analyst1"} <= {r["actor"] for r in json.loads(out)}
+
+
+def test_verify_checks_the_anchored_segment(capsys: pytest.CaptureFixture[str], workspace, monkeypatch) -> None:
+    """Even with the audit key leaked, the anchored root on the chain still catches a rewrite."""
+    monkeypatch.delenv("GOVFABRIC_CHAIN_URL", raising=False)
+    home = workspace.settings.home
+    _events(workspace, 3)
+    assert _gf(capsys, home, "chain", "anchor", "audit")[0] == 0
+    code, out, _ = _gf(capsys, home, "audit", "verify", "--json")
+    assert code == 0 and json.loads(out)["ok"], out
+    end = max(e.seq for e in workspace.audit.events(action="test.event"))
+    key = workspace.secrets.derive("audit-chain")
+    _rehash_from(workspace, end - 1, key, lambda r: r.update(actor="mallory"))
+    (home / CHECKPOINT_FILE).unlink()  # the attacker also has the home: only the chain is left
+    code, _, err = _gf(capsys, home, "audit", "verify")
+    assert code != 0 and f"anchored event {end}" in err and "digest differs" in err
