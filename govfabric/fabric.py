@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from govfabric.auth import principals
-from govfabric.auth.audit import AuditLog, append
+from govfabric.auth.audit import AuditLog, append, bind_workspace
 from govfabric.auth.principals import Actor
 from govfabric.auth.secrets import SecretBox
 from govfabric.config import CONFIG_FILE, Settings, load_settings, resolve_home
@@ -56,6 +56,7 @@ class Fabric:
         self.store = store or Store(settings.resolved_store_url)
         self.user = user or settings.user or DEFAULT_ADMIN
         self.secrets = SecretBox(settings.resolved_key_file)
+        bind_workspace(self.store, self.secrets, settings.home)  # the audit key and checkpoint, outside the store
 
     @cached_property
     def actor(self) -> Actor:

@@ -1,39 +1,235 @@
-"""The hash-chained audit log.
+"""The keyed hash-chained audit log.
 
 Every write in govfabric appends an event *in the same transaction* as the write, so
-an event exists exactly when the change does. Each event's hash covers its own
-fields and the previous event's hash; the head row records the last sequence and
-hash, so editing, deleting, reordering or truncating events is detected by
-:meth:`AuditLog.verify`. Segments of the chain can be anchored on a blockchain.
+an event exists exactly when the change does. Each event's hash is an HMAC-SHA256, keyed
+with the audit key (derived from the workspace key, which lives in the workspace home,
+not in the store), over its own fields and the previous event's hash: someone who can
+write to the store but not read the key can neither forge an event nor re-hash the events
+after an edit. The head row records the last sequence and hash; a checkpoint file in the
+workspace home (``audit.head``, signed with the same key, moved forward at each commit that
+appended) records where the chain had got to, so deleting the tail, the head row or every
+event is detected by :meth:`AuditLog.verify`. Segments of the chain can be anchored on a
+blockchain.
+
+Workspaces older than the keyed chain keep their plain SHA-256 events: the head row's note
+records the first keyed sequence (``{"keyed_from": N}``, also in the signed checkpoint),
+events before it are checked with the plain hash, and the first keyed event's HMAC covers
+the last plain hash, so those are covered too.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import hmac
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from govfabric.auth.models import AuditEvent, AuditHead
+from govfabric.auth.secrets import SecretBox
+from govfabric.errors import ConfigError, IntegrityError
 from govfabric.store.base import utcnow
 from govfabric.store.db import Store
 
 GENESIS = "0" * 64
+KEY_PURPOSE = "audit-chain"
+CHECKPOINT_FILE = "audit.head"
+#: verify lists at most this many problems (a changed key breaks every event)
+MAX_PROBLEMS = 50
+#: the checkpoint file: two fixed-size slots, written alternately in place
+SLOTS, SLOT_SIZE = 2, 256
+_INFO = "govfabric.audit"
+_PENDING = "govfabric.audit.pending"
+log = logging.getLogger(__name__)
 
 
-def event_hash(seq: int, at: datetime, actor: str, action: str, target: str,
-               details: dict[str, Any], prev_hash: str) -> str:
-    body = json.dumps(
+def _body(seq: int, at: datetime, actor: str, action: str, target: str, details: dict[str, Any],
+          prev_hash: str) -> bytes:
+    return json.dumps(
         {"seq": seq, "at": at.isoformat(timespec="microseconds"), "actor": actor, "action": action,
          "target": target, "details": details, "prev": prev_hash},
         sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
-    )
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    ).encode("utf-8")
+
+
+def event_hash(seq: int, at: datetime, actor: str, action: str, target: str,
+               details: dict[str, Any], prev_hash: str, key: bytes | None = None) -> str:
+    """The event's hash: HMAC-SHA256 with the audit key; plain SHA-256 (events written before
+    the chain was keyed) when ``key`` is None."""
+    body = _body(seq, at, actor, action, target, details, prev_hash)
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def damaged(reason: str) -> IntegrityError:
+    return IntegrityError(f"the audit log is damaged ({reason}); writes are refused so the damage is not "
+                          "hidden: run `govfabric audit verify` for the details and restore the store from a backup")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The signed head kept outside the store: the chain reached ``seq`` with ``hash``."""
+
+    seq: int
+    hash: str
+    keyed_from: int
+
+    def mac(self, key: bytes) -> str:
+        msg = f"govfabric audit checkpoint\n{self.seq}\n{self.hash}\n{self.keyed_from}".encode()
+        return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+class CheckpointError(Exception):
+    """The checkpoint file exists but is unreadable or its signature does not match."""
+
+
+@dataclass
+class AuditBinding:
+    """What appends and verification need from outside the store: the key and the checkpoint."""
+
+    key_source: Callable[[], bytes]
+    checkpoint_path: Path
+    _key: bytes | None = None
+    _cached: tuple[tuple[int, int, int], Checkpoint] | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = self.key_source()
+        return self._key
+
+    def _slots(self, data: bytes) -> list[Checkpoint | None | CheckpointError]:
+        """Each slot: its checkpoint, None if never written, or the reason it is not valid."""
+        out: list[Checkpoint | None | CheckpointError] = []
+        for n in range(SLOTS):
+            chunk = data[n * SLOT_SIZE:(n + 1) * SLOT_SIZE].strip(b" \n\x00")
+            if not chunk:
+                out.append(None)
+                continue
+            try:
+                raw = json.loads(chunk)
+                cp = Checkpoint(int(raw["seq"]), str(raw["hash"]), int(raw["keyed_from"]))
+                ok = hmac.compare_digest(str(raw["mac"]), cp.mac(self.key))
+            except (ValueError, KeyError, TypeError) as exc:
+                out.append(CheckpointError(f"checkpoint {self.checkpoint_path} is unreadable ({exc})"))
+                continue
+            out.append(cp if ok else CheckpointError(
+                f"checkpoint {self.checkpoint_path} does not match its signature (edited, or the workspace key "
+                "changed)"))
+        return out
+
+    def _newest(self, data: bytes) -> Checkpoint | None:
+        slots = self._slots(data)
+        valid = [c for c in slots if isinstance(c, Checkpoint)]
+        if valid:  # one bad slot next to a good one is a write cut short; the good one lags by one append
+            return max(valid, key=lambda c: c.seq)
+        bad = [c for c in slots if isinstance(c, CheckpointError)]
+        if bad or len(data) > SLOTS * SLOT_SIZE:
+            raise bad[0] if bad else CheckpointError(f"checkpoint {self.checkpoint_path} is unreadable")
+        return None
+
+    def read_checkpoint(self) -> Checkpoint | None:
+        """The checkpoint, None if there is none yet; :class:`CheckpointError` if it was tampered with.
+        Parsed and checked again only when the file changed (appends read it every time)."""
+        try:
+            st = os.stat(self.checkpoint_path)
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._cached is not None and self._cached[0] == stamp:
+            return self._cached[1]
+        try:
+            data = self.checkpoint_path.read_bytes()
+        except OSError as exc:
+            raise CheckpointError(f"checkpoint {self.checkpoint_path} is unreadable ({exc.strerror})") from exc
+        cp = self._newest(data)
+        self._cached = (stamp, cp)
+        return cp
+
+    def advance(self, cp: Checkpoint) -> None:
+        """Move the checkpoint forward to ``cp`` (never back), under a lock on the file.
+
+        Two fixed-size slots written in place, the older one each time: a reader never sees a
+        half-written checkpoint as the newest, and no rename (on ext4, renaming over a file flushes
+        it: ~4 ms per query, against ~40 µs for this)."""
+        fd = os.open(self.checkpoint_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = os.pread(fd, SLOTS * SLOT_SIZE + 1, 0)
+            slots = self._slots(data)
+            if any(isinstance(c, CheckpointError) for c in slots) and not any(isinstance(c, Checkpoint) for c in slots):
+                return  # keep the evidence; verify reports it
+            valid = [(c.seq, n) for n, c in enumerate(slots) if isinstance(c, Checkpoint)]
+            newest = max(valid, default=None)
+            if newest is not None and newest[0] >= cp.seq:
+                return
+            target = 0 if newest is None else (newest[1] + 1) % SLOTS
+            line = json.dumps({"seq": cp.seq, "hash": cp.hash, "keyed_from": cp.keyed_from,
+                               "mac": cp.mac(self.key)}).encode()
+            os.pwrite(fd, line.ljust(SLOT_SIZE - 1) + b"\n", target * SLOT_SIZE)
+        finally:
+            os.close(fd)
+
+
+def bind(store: Store, key_source: Callable[[], bytes], checkpoint_path: Path) -> None:
+    """Give a store its audit key (derived lazily) and checkpoint file; the Fabric does this when it
+    opens the store. Appends on a store without them are refused. Idempotent per store."""
+    if _INFO in store.info:
+        return
+    store.info[_INFO] = AuditBinding(key_source, checkpoint_path)
+    event.listen(store.session_factory, "after_commit", _after_commit)
+    event.listen(store.session_factory, "after_rollback", _after_rollback)
+
+
+def bind_workspace(store: Store, secrets: SecretBox, home: Path) -> None:
+    """:func:`bind` with the workspace's key (HKDF purpose ``audit-chain``) and ``<home>/audit.head``."""
+    bind(store, lambda: secrets.derive(KEY_PURPOSE), home / CHECKPOINT_FILE)
+
+
+def binding_of(store: Store) -> AuditBinding:
+    return _bound(store.info)
+
+
+def _bound(info: dict[str, Any]) -> AuditBinding:
+    found = info.get(_INFO)
+    if found is None:
+        raise ConfigError("this store has no audit key: open the workspace with govfabric.connect() "
+                          "(or `govfabric --home …`), which binds it")
+    return found
+
+
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending is None:
+        return
+    binding, cp = pending
+    try:
+        binding.advance(cp)
+    except OSError as exc:  # the commit stands; verify will report the lagging checkpoint
+        log.warning("cannot write the audit checkpoint %s: %s", binding.checkpoint_path, exc)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _keyed_from(note: str | None) -> int | None:
+    if not note:
+        return None
+    try:
+        return int(json.loads(note)["keyed_from"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -42,12 +238,46 @@ class VerifyReport:
     events: int
     head_seq: int
     problems: list[str]
+    #: first event hashed with the audit key (None: an old chain not appended to since)
+    keyed_from: int | None = None
+    #: where the signed checkpoint outside the store says the chain had got to
+    checkpoint_seq: int | None = None
 
 
 _HEAD = AuditHead.__table__
 _EVENTS = AuditEvent.__table__
-_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.note).where(_HEAD.c.id == 1).with_for_update()
 _WRITE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
+
+
+def _checkpoint(binding: AuditBinding) -> Checkpoint | None:
+    try:
+        return binding.read_checkpoint()
+    except CheckpointError as exc:
+        raise damaged(str(exc)) from None
+
+
+def _start_chain(session: Session, cp: Checkpoint | None) -> None:
+    """No head row: a fresh store, unless events or a checkpoint say otherwise (never hide a deletion)."""
+    conn = session.connection()
+    last = conn.execute(select(func.max(_EVENTS.c.seq))).scalar()
+    if last is not None:
+        raise damaged(f"the chain's head row is missing but events up to {last} exist")
+    if cp is not None and cp.seq > 0:
+        raise damaged(f"the log is empty but the checkpoint outside the store says {cp.seq} events were written")
+    conn.execute(_HEAD.insert(), {"id": 1, "seq": 0, "hash": GENESIS, "note": json.dumps({"keyed_from": 1})})
+
+
+def _check_head(cp: Checkpoint | None, seq: int, digest: str, keyed_from: int | None) -> None:
+    """The head row against the checkpoint: cheap (no event is read), catches a head moved back."""
+    if cp is None:
+        return
+    if cp.seq > seq:
+        raise damaged(f"the head says event {seq} is the last, the checkpoint outside the store says {cp.seq}")
+    if cp.seq == seq and cp.hash != digest:
+        raise damaged(f"event {seq} differs from the checkpoint outside the store")
+    if keyed_from != cp.keyed_from:
+        raise damaged("the head row's keyed-chain marker was changed")
 
 
 def append(session: Session, actor: str, action: str, target: str,
@@ -56,23 +286,34 @@ def append(session: Session, actor: str, action: str, target: str,
 
     Three Core statements on the session's connection (read and lock the head, insert the
     event, move the head): every query appends one, and the ORM's unit of work cost more than
-    the rest of the append. The caller's pending ORM changes are flushed first, as before."""
+    the rest of the append. The caller's pending ORM changes are flushed first, as before.
+    The checkpoint outside the store moves when the transaction commits."""
+    binding = _bound(session.info)
     session.flush()
     conn = session.connection()
     head = conn.execute(_READ_HEAD).first()
+    cp = _checkpoint(binding)
+    note: str | None = None
     if head is None:
-        conn.execute(_HEAD.insert(), {"id": 1, "seq": 0, "hash": GENESIS})
-        prev_seq, prev_hash = 0, GENESIS
+        _start_chain(session, cp)
+        prev_seq, prev_hash, keyed_from = 0, GENESIS, 1
     else:
-        prev_seq, prev_hash = head
+        prev_seq, prev_hash = head.seq, head.hash
+        keyed_from = _keyed_from(head.note)
+        _check_head(cp, prev_seq, prev_hash, keyed_from)
+        if keyed_from is None:  # an old chain: key it from here on, and say so in the head
+            keyed_from = prev_seq + 1
+            note = json.dumps({"keyed_from": keyed_from})
     at = utcnow()
     clean = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
     seq = prev_seq + 1
-    digest = event_hash(seq, at, actor, action, target, clean, prev_hash)
+    digest = event_hash(seq, at, actor, action, target, clean, prev_hash, binding.key)
     values = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,
               "prev_hash": prev_hash, "hash": digest}
     conn.execute(_EVENTS.insert(), values)
-    conn.execute(_WRITE_HEAD, {"seq": seq, "hash": digest})
+    conn.execute(_WRITE_HEAD, {"seq": seq, "hash": digest} if note is None
+                 else {"seq": seq, "hash": digest, "note": note})
+    session.info[_PENDING] = (binding, Checkpoint(seq, digest, keyed_from))
     return AuditEvent(**values)
 
 
@@ -87,18 +328,34 @@ class AuditLog:
         with self.store.session() as s:
             return append(s, self.actor, action, target, details)
 
+    def _sees_all(self, s: Session) -> bool:
+        """Auditors and admins read every event; everyone else only their own (other users'
+        events name what they looked at)."""
+        from govfabric.auth import principals
+        from govfabric.errors import NotFound
+
+        try:
+            return principals.actor_of(principals.get(s, self.actor)).has("auditor")
+        except NotFound:
+            return False
+
     def events(self, *, action: str | None = None, target: str | None = None, actor: str | None = None,
                since_seq: int = 0, limit: int | None = None) -> list[AuditEvent]:
+        """Events in sequence order; only the acting principal's own unless it is an auditor or admin."""
         q = select(AuditEvent).where(AuditEvent.seq > since_seq).order_by(AuditEvent.seq)
         if action:
             q = q.where(AuditEvent.action == action)
         if target:
             q = q.where(AuditEvent.target == target)
-        if actor:
-            q = q.where(AuditEvent.actor == actor)
-        if limit:
-            q = q.limit(limit)
         with self.store.session() as s:
+            if not self._sees_all(s):
+                if actor and actor != self.actor:
+                    return []
+                actor = self.actor
+            if actor:
+                q = q.where(AuditEvent.actor == actor)
+            if limit:
+                q = q.limit(limit)
             return list(s.scalars(q))
 
     def segment(self, start_seq: int, end_seq: int) -> list[AuditEvent]:
@@ -111,6 +368,19 @@ class AuditLog:
             head = s.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)).first()
             return (head[0], head[1]) if head else (0, GENESIS)
 
+    def recompute(self, ev: AuditEvent) -> str:
+        """An event's hash recomputed from its fields, keyed as the chain says (anchors check this)."""
+        with self.store.session() as s:
+            note = s.execute(select(_HEAD.c.note).where(_HEAD.c.id == 1)).scalar()
+        binding = binding_of(self.store)
+        try:
+            cp = binding.read_checkpoint()
+        except CheckpointError:
+            cp = None
+        keyed_from = cp.keyed_from if cp is not None else _keyed_from(note)
+        key = binding.key if keyed_from is not None and ev.seq >= keyed_from else None
+        return event_hash(ev.seq, ev.at, ev.actor, ev.action, ev.target, ev.details, ev.prev_hash, key)
+
     def _iter(self, s: Session, batch: int = 5000) -> Iterator[AuditEvent]:
         last = 0
         while True:
@@ -122,27 +392,70 @@ class AuditLog:
             last = rows[-1].seq
 
     def verify(self) -> VerifyReport:
-        """Recompute the whole chain; report every break, with its sequence number."""
+        """Recompute the whole chain and compare its end with the head row and the signed checkpoint
+        outside the store; report every break, with its sequence number."""
+        binding = binding_of(self.store)
         problems: list[str] = []
-        expected_seq, prev, count = 1, GENESIS, 0
+        try:
+            cp = binding.read_checkpoint()
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            cp = None
         with self.store.session() as s:
-            for ev in self._iter(s):
-                count += 1
-                if ev.seq != expected_seq:
-                    problems.append(f"event {expected_seq}…{ev.seq - 1} missing (deleted?)")
-                    prev = ev.prev_hash  # resynchronise to report later breaks separately
-                if ev.prev_hash != prev:
-                    problems.append(f"event {ev.seq}: previous-hash link broken (an earlier event changed)")
-                recomputed = event_hash(ev.seq, ev.at, ev.actor, ev.action, ev.target, ev.details,
-                                        ev.prev_hash)
-                if recomputed != ev.hash:
-                    problems.append(f"event {ev.seq}: content does not match its hash (edited)")
-                prev, expected_seq = ev.hash, ev.seq + 1
-            head = s.get(AuditHead, 1, populate_existing=True)  # appends write the head with Core statements
-            head_seq = head.seq if head else 0
-            if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
+            head = s.execute(select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.note).where(_HEAD.c.id == 1)).first()
+            note_from = _keyed_from(head.note) if head is not None else None
+            keyed_from = cp.keyed_from if cp is not None else note_from
+            if cp is not None and head is not None and note_from != cp.keyed_from:
+                problems.append(f"the head row's keyed-chain marker says {note_from}, the checkpoint "
+                                f"{cp.keyed_from} (the head row was edited)")
+            count, last, at_checkpoint = self._walk(s, binding, keyed_from, cp, problems)
+            if head is None and count:
+                problems.append("the chain's head row is missing (deleted)")
+            elif head is not None and (head.seq != last[0] or head.hash != last[1]):
                 problems.append(
-                    f"chain head says event {head.seq} is last, but the log ends at {expected_seq - 1} "
+                    f"chain head says event {head.seq} is last, but the log ends at {last[0]} "
                     "(events deleted at the tail, or the head was edited)"
                 )
-        return VerifyReport(ok=not problems, events=count, head_seq=head_seq, problems=problems)
+        self._check_checkpoint(cp, note_from, last[0], at_checkpoint, problems)
+        if len(problems) > MAX_PROBLEMS:
+            problems[MAX_PROBLEMS:] = [f"… and {len(problems) - MAX_PROBLEMS} more problems"]
+        return VerifyReport(ok=not problems, events=count, head_seq=head.seq if head is not None else 0,
+                            problems=problems, keyed_from=keyed_from, checkpoint_seq=cp.seq if cp else None)
+
+    def _walk(self, s: Session, binding: AuditBinding, keyed_from: int | None, cp: Checkpoint | None,
+              problems: list[str]) -> tuple[int, tuple[int, str], str | None]:
+        """Check every event's link and hash; returns the count, the last (seq, hash) and the hash of
+        the event at the checkpoint's sequence."""
+        expected_seq, prev, count, at_checkpoint = 1, GENESIS, 0, None
+        key = binding.key if keyed_from is not None else None
+        for ev in self._iter(s):
+            count += 1
+            if ev.seq != expected_seq:
+                problems.append(f"event {expected_seq}…{ev.seq - 1} missing (deleted?)")
+                prev = ev.prev_hash  # resynchronise to report later breaks separately
+            if ev.prev_hash != prev:
+                problems.append(f"event {ev.seq}: previous-hash link broken (an earlier event changed)")
+            keyed = keyed_from is not None and ev.seq >= keyed_from
+            recomputed = event_hash(ev.seq, ev.at, ev.actor, ev.action, ev.target, ev.details, ev.prev_hash,
+                                    key if keyed else None)
+            if recomputed != ev.hash:
+                problems.append(f"event {ev.seq}: content does not match its hash (edited"
+                                + (", or re-hashed without the audit key)" if keyed else ")"))
+            if cp is not None and ev.seq == cp.seq:
+                at_checkpoint = ev.hash
+            prev, expected_seq = ev.hash, ev.seq + 1
+        return count, (expected_seq - 1, prev), at_checkpoint
+
+    @staticmethod
+    def _check_checkpoint(cp: Checkpoint | None, note_from: int | None, last: int, at_checkpoint: str | None,
+                          problems: list[str]) -> None:
+        if cp is None:
+            if note_from is not None:
+                problems.append("the signed checkpoint outside the store is missing, though the chain is keyed")
+            return
+        if cp.seq > last:
+            problems.append(f"the signed checkpoint outside the store says the log reached event {cp.seq}, "
+                            f"but it ends at {last} (events deleted at the tail, or every event deleted)")
+        elif cp.seq > 0 and at_checkpoint != cp.hash:
+            problems.append(f"event {cp.seq} differs from the signed checkpoint outside the store "
+                            "(the chain was rewritten from there on)")

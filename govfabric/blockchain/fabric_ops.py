@@ -47,8 +47,6 @@ def current_digest(fabric: Fabric, kind: str, item_id: str) -> str:
     if kind == "asset":
         return fabric.catalog.content_signature(item_id, refresh=True)
     if kind == "audit":
-        from govfabric.auth.audit import event_hash
-
         try:
             seq = int(item_id)
         except ValueError as exc:
@@ -56,8 +54,7 @@ def current_digest(fabric: Fabric, kind: str, item_id: str) -> str:
         events = fabric.audit.segment(seq, seq)
         if not events:
             raise NotFound(f"audit event {seq} no longer exists (deleted?)")
-        ev = events[0]
-        return event_hash(ev.seq, ev.at, ev.actor, ev.action, ev.target, ev.details, ev.prev_hash)
+        return fabric.audit.recompute(events[0])
     if kind == "file":
         return file_digest(Path(item_id))
     raise ValidationFailed(f"cannot recompute digests of kind {kind!r}; pass --digest")

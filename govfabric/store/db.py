@@ -56,7 +56,10 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False, future=True)
+        #: per-store context handed to every session as ``session.info`` (a shallow copy made when the
+        #: session opens), e.g. the audit chain's key and checkpoint (``govfabric.auth.audit.bind``)
+        self.info: dict[str, Any] = {}
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, future=True, info=self.info)
         self._current: ContextVar[Session | None] = ContextVar(f"govfabric_session_{id(self)}", default=None)
 
     @property
@@ -85,6 +88,11 @@ class Store:
         finally:
             self._current.reset(token)
             s.close()
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        """The factory behind :meth:`session`, to listen for session events (e.g. ``after_commit``)."""
+        return self._sessions
 
     def current(self) -> Session | None:
         """The transaction this thread has open on this store (``session()`` re-enters it), if any."""

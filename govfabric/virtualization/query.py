@@ -7,6 +7,7 @@ auditors read the same records.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,6 +27,18 @@ from govfabric.virtualization.tables import CatalogResolver
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
+
+
+#: what in an engine's error text can be a data value: quoted literals, long digit runs, CJK runs
+_VALUE_IN_ERROR = re.compile(r"'(?:[^']|'')*'|\d{4,}|[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]{2,}")
+
+
+def scrub_error(error: str | None) -> str | None:
+    """An error text fit for the query log and the audit trail, which others read: the kind and the
+    message with every value replaced by ``?`` (DuckDB: "Could not convert string '1101…' to INT32")."""
+    if not error:
+        return error
+    return _VALUE_IN_ERROR.sub("?", error)[:500]
 
 
 class QueryService:
@@ -140,10 +153,12 @@ class QueryService:
 
     def _record(self, engine: str, sql: str, cached: CachedPlan | None, status: str, error: str | None,
                 rows: int | None, t0: float) -> None:
-        """Query log row, audit event, OpenLineage run and usage, in one transaction."""
+        """Query log row, audit event, OpenLineage run and usage, in one transaction. The error is
+        stored without data values (:func:`scrub_error`); the user who ran the query got it whole."""
         from govfabric.catalog.usage import record_usage
         from govfabric.governance.lineage.events import emit, query_event
 
+        error = scrub_error(error)
         digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
         ms = (time.perf_counter() - t0) * 1000
         planned = cached.planned if cached else None
