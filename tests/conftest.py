@@ -157,7 +157,7 @@ def demo_home(demo_template: Path, tmp_path: Path) -> Path:
     """A private copy of the demo workspace's store; data files and extensions are shared read-only."""
     home = tmp_path / "demo"
     home.mkdir()
-    for name in ("config.toml", "secret.key", "store.db"):
+    for name in ("config.toml", "secret.key", "store.db", "audit.head"):
         shutil.copy2(demo_template / name, home / name)
     (home / "duckdb_extensions").symlink_to(demo_template / "duckdb_extensions", target_is_directory=True)
     return home
