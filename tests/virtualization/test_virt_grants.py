@@ -72,3 +72,34 @@ def test_own_grant_and_role_grant_do_not_combine_on_trino(world: Any) -> None:  
             assert got["leaked"] == 0 and 0 < got["names"] <= mine and got["ids"] <= mine, (engine, got)
     finally:
         world.access.revoke(g.id)
+
+
+def test_one_grant_keeps_the_plain_shape_several_get_case() -> None:
+    from govfabric.virtualization.pipeline import plan
+    from govfabric.virtualization.policy import (
+        GrantPart,
+        MappingResolver,
+        MaskSpec,
+        Policy,
+        TableGrant,
+        VirtualColumn,
+        VirtualTable,
+    )
+
+    vt = VirtualTable("ps.person", {"duckdb": ("memory", "main", "p")},
+                      (VirtualColumn("id_no", physical="sfz"), VirtualColumn("name", physical="xm"),
+                       VirtualColumn("district", physical="qx")))
+    a = GrantPart(frozenset({"id_no", "name", "district"}), "district = '110105'", frozenset({"name"}))
+    b = GrantPart(frozenset({"district"}))
+
+    def sql(*parts: GrantPart) -> str:
+        grant = TableGrant(masks={"name": MaskSpec("full")}, parts=parts)
+        return plan("SELECT * FROM ps.person", resolver=MappingResolver([vt]), policy=Policy("x", {vt.name: grant})).sql
+
+    one = sql(a)
+    assert "CASE WHEN (\"qx\" = '110105')" not in one and "WHERE (\"qx\" = '110105')" in one
+    assert '"xm" AS "name"' in one  # unmasked by the one grant that shows it
+    two = sql(a, b)
+    assert "WHERE" not in two  # grant B shows every row (its district)…
+    assert "CASE WHEN (\"qx\" = '110105') THEN \"sfz\" END AS \"id_no\"" in two  # …grant A only its own
+    assert '"qx" AS "district"' in two
