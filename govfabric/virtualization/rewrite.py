@@ -4,7 +4,8 @@ virtual table by a derived table over its physical table.
 The derived table selects only the columns the query needs, under their virtual names; row
 filters are evaluated inside it on raw values, and masked columns are replaced by their mask
 inside it, so nothing outside can see a raw value of a masked column or a filtered row.
-Hidden and non-granted columns are simply not in it.
+Hidden and non-granted columns are simply not in it. Several grants on one table never widen:
+each value is shown only where one grant covering its column holds on its row (``_shown``).
 """
 
 from __future__ import annotations
