@@ -22,7 +22,7 @@ from govfabric.errors import AccessDenied, NotFound, ValidationFailed
 from govfabric.store.base import utcnow
 from govfabric.virtualization.masks import MASKS, check_params, keyed
 from govfabric.virtualization.models import AccessRequest, ColumnMask, Grant, RowFilterPolicy, VirtualTableRow
-from govfabric.virtualization.policy import MaskSpec, Policy, TableGrant
+from govfabric.virtualization.policy import GrantPart, MaskSpec, Policy, TableGrant
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -263,7 +263,8 @@ class Access:
             s = session or s
             me = [actor.name, *(f"role:{r}" for r in actor.roles)]
             now = utcnow()
-            grants = [g for g in s.scalars(select(Grant).where(Grant.grantee.in_(me), Grant.revoked_at.is_(None)))
+            grants = [g for g in s.scalars(select(Grant).where(Grant.grantee.in_(me), Grant.revoked_at.is_(None))
+                                           .order_by(Grant.id))
                       if g.expires_at is None or g.expires_at > now]
             until = min((g.expires_at for g in grants if g.expires_at is not None), default=None)
             by_table: dict[str, list[Grant]] = {}
@@ -282,31 +283,14 @@ class Access:
                 filters.setdefault(p.table_name, []).append(p.expr)
             tables: dict[str, TableGrant] = {}
             for name in set(by_table) | owned:
-                gs = by_table.get(name, [])
                 if name in owned:
                     tables[name] = TableGrant(None, {}, tuple(filters.get(name, ())))
                     continue
-                columns: set[str] | None = set()
-                unmasked: set[str] = set()
-                grant_filters: list[str] | None = []
-                for g in gs:
-                    if g.columns is None:
-                        columns = None
-                    elif columns is not None:
-                        columns |= {c.lower() for c in g.columns}
-                    unmasked |= {c.lower() for c in g.unmasked or []}
-                    if g.row_filter is None:
-                        grant_filters = None
-                    elif grant_filters is not None:
-                        grant_filters.append(g.row_filter)
-                row_filters = list(filters.get(name, ()))
-                if grant_filters:
-                    row_filters.append(" OR ".join(f"({f})" for f in grant_filters))
-                # a mask shows a granted column masked; it never makes an ungranted column visible
-                table_masks = {c: m for c, m in masks.get(name, {}).items()
-                               if c not in unmasked and (columns is None or c in columns)}
-                tables[name] = TableGrant(frozenset(columns) if columns is not None else None, table_masks,
-                                          tuple(row_filters))
+                # each grant stays a part of its own: grants never combine into more (docs/security-model.md)
+                parts = tuple(GrantPart(None if g.columns is None else frozenset(g.columns), g.row_filter,
+                                        frozenset(g.unmasked or ())) for g in by_table[name])
+                tables[name] = TableGrant(masks=masks.get(name, {}), row_filters=tuple(filters.get(name, ())),
+                                          parts=parts)
             return Policy(actor.name, tables, dict(actor.attributes)), until
 
     # -- helpers ------------------------------------------------------------------------------------

@@ -130,7 +130,7 @@ def plan(
         views_used=tuple(dict.fromkeys(expanded.views)),
         columns_used={name: tuple(sorted(cols)) for name, cols in sorted(used.items())},
         masked_columns={k: v for k, v in sorted(masked.items()) if v},
-        row_filtered=tuple(sorted(n for n in tables if policy.tables[n].row_filters)),
+        row_filtered=tuple(sorted(n for n in tables if policy.tables[n].filtered)),
         output_columns=output,
         virtual_expression=virtual_expression,
     )

@@ -134,39 +134,88 @@ class MaskSpec:
 
 
 @dataclass(frozen=True)
+class GrantPart:
+    """One grant of a table, kept apart from the principal's other grants on it: grants never
+    combine into more than one of them allows (docs/security-model.md, "Grants never widen").
+
+    - ``columns``: the columns this grant shows; ``None`` means every visible column.
+    - ``row_filter``: the rows it shows (a predicate as in ``TableGrant.row_filters``); ``None``: all.
+    - ``unmasked``: masked columns it shows in clear, on its own rows only.
+    """
+
+    columns: frozenset[str] | None = None
+    row_filter: str | None = None
+    unmasked: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.columns is not None:
+            object.__setattr__(self, "columns", frozenset(c.lower() for c in self.columns))
+        object.__setattr__(self, "unmasked", frozenset(c.lower() for c in self.unmasked))
+
+    def covers(self, column: str) -> bool:
+        return self.columns is None or column in self.columns
+
+
+@dataclass(frozen=True)
 class TableGrant:
     """What one principal may read of one virtual table.
 
-    - ``columns``: columns granted in clear; ``None`` means every visible column.
-    - ``masks``: column → mask. A masked column is visible **only** in masked form, whether or
-      not it is also in ``columns`` (a mask always wins), so granting a column "in masked mode"
-      means listing it here.
-    - ``row_filters``: predicates over the table's virtual columns (hidden ones included) in
-      ``filter_dialect``; all of them must hold (AND). To express "any of several grants", the
-      caller ORs them into one predicate. They may use the principal's attributes as
-      ``principal_attr('region')`` or ``:principal.region``.
+    - ``parts``: the principal's grants on the table, each a ``GrantPart``. A value is shown
+      only where one single part covers its column and that part's row filter holds on its
+      row; a row is kept when any part's filter holds (see ``rewrite.derived_table``).
+    - ``columns``: without ``parts``, the one grant's columns (``None``: every visible
+      column); with ``parts``, set to their union.
+    - ``masks``: column → mask. A masked column is visible **only** in masked form, except
+      on the rows of a part that lists it in ``unmasked``. Without ``parts``, listing a column
+      here also grants it ("in masked mode"); with ``parts``, a mask never grants a column.
+    - ``row_filters``: row-filter policies over the table's virtual columns (hidden ones
+      included) in ``filter_dialect``; all of them must hold (AND), on top of the parts.
+      They may use the principal's attributes as ``principal_attr('region')`` or
+      ``:principal.region``.
     """
 
     columns: frozenset[str] | None = None
     masks: Mapping[str, MaskSpec] = field(default_factory=dict)
     row_filters: tuple[str, ...] = ()
     filter_dialect: str = "duckdb"
+    parts: tuple[GrantPart, ...] = ()
 
     def __post_init__(self) -> None:
         if self.columns is not None:
             object.__setattr__(self, "columns", frozenset(c.lower() for c in self.columns))
         object.__setattr__(self, "masks", {k.lower(): v for k, v in self.masks.items()})
         object.__setattr__(self, "row_filters", tuple(self.row_filters))
+        parts = tuple(dict.fromkeys(self.parts))
+        if not parts:  # one grant: its columns, and masked columns in masked mode
+            cols = None if self.columns is None else self.columns | frozenset(self.masks)
+            parts = (GrantPart(cols),)
+        elif any(p.columns is None for p in parts):
+            object.__setattr__(self, "columns", None)
+        else:
+            object.__setattr__(self, "columns", frozenset().union(*(p.columns or () for p in parts)))
+        object.__setattr__(self, "parts", parts)
+
+    def covering(self, column: str) -> tuple[int, ...]:
+        """Indexes of the parts that cover ``column``."""
+        return tuple(i for i, p in enumerate(self.parts) if p.covers(column))
 
     def visible(self, table: VirtualTable) -> dict[str, MaskSpec | None]:
-        """Visible column name → its mask (``None`` = clear), in table order."""
+        """Visible column name → its mask (``None`` = clear on every row it is shown on), in
+        table order. A column is visible if any part covers it."""
         out: dict[str, MaskSpec | None] = {}
         for col in table.visible_columns:
-            if col.name in self.masks:
-                out[col.name] = self.masks[col.name]
-            elif self.columns is None or col.name in self.columns:
-                out[col.name] = None
+            covering = self.covering(col.name)
+            if not covering:
+                continue
+            spec = self.masks.get(col.name)
+            clear = spec is None or all(col.name in self.parts[i].unmasked for i in covering)
+            out[col.name] = None if clear else spec
         return out
+
+    @property
+    def filtered(self) -> bool:
+        """Whether some rows may be withheld (a row-filter policy or a part's row filter)."""
+        return bool(self.row_filters) or any(p.row_filter is not None for p in self.parts)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ virtual table by a derived table over its physical table.
 The derived table selects only the columns the query needs, under their virtual names; row
 filters are evaluated inside it on raw values, and masked columns are replaced by their mask
 inside it, so nothing outside can see a raw value of a masked column or a filtered row.
-Hidden and non-granted columns are simply not in it.
+Hidden and non-granted columns are simply not in it. Several grants on one table never widen:
+each value is shown only where one grant covering its column holds on its row (``_shown``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from govfabric.errors import AccessDenied, ConfigError, QueryRejected
-from govfabric.virtualization.masks import apply_mask
+from govfabric.virtualization.masks import MASKS, STRING_TYPES, apply_mask
 from govfabric.virtualization.policy import (
     Policy,
     Resolver,
@@ -202,19 +203,21 @@ def derived_table(
     if physical is None:
         raise QueryRejected(f"virtual table {vt.name} is not available on the {engine} engine")
     catalog, schema, table = physical
-    visible = grant.visible(vt)
+    filters = [compile_row_filter(vt, grant, f, policy) for f in grant.row_filters]
+    holds = [None if p.row_filter is None else compile_row_filter(vt, grant, p.row_filter, policy)
+             for p in grant.parts]
+    if all(h is not None for h in holds):  # a row is kept where any grant's row filter holds
+        filters.append(_or([h for h in holds if h is not None]))
     selects: list[exp.Expression] = []
     masked: list[str] = []
     wanted = set(needed)
     for col in vt.visible_columns:
         if col.name not in wanted:
             continue
-        raw = raw_expression(vt, col)
-        spec = visible[col.name]
-        if spec is not None:
-            raw = apply_mask(raw, spec.rule, spec.params, engine, col.type)
+        value, is_masked = _shown(vt, col, grant, holds, engine)
+        if is_masked:
             masked.append(col.name)
-        selects.append(exp.alias_(raw, exp.to_identifier(col.name, quoted=True), copy=False))
+        selects.append(exp.alias_(value, exp.to_identifier(col.name, quoted=True), copy=False))
     if not selects:  # e.g. COUNT(*): the rows matter, not the columns
         selects.append(exp.alias_(exp.Literal.number(1), exp.to_identifier("_row", quoted=True)))
     select = exp.Select(expressions=selects).from_(
@@ -225,10 +228,64 @@ def derived_table(
         ),
         copy=False,
     )
-    filters = [compile_row_filter(vt, grant, f, policy) for f in grant.row_filters]
     if filters:
         select.set("where", exp.Where(this=exp.and_(*filters, copy=False)))
     return exp.Subquery(this=select, alias=alias), masked
+
+
+def _any_holds(holds: list[exp.Expression | None], parts: Iterable[int]) -> exp.Expression | None:
+    """Where any of ``parts`` holds, among the rows the derived table keeps: ``None`` when that
+    is every kept row (a part without a row filter, or all parts — the rows are kept by their OR)."""
+    chosen = list(parts)
+    if len(chosen) == len(holds) or any(holds[i] is None for i in chosen):
+        return None
+    return _or([h.copy() for h in (holds[i] for i in chosen) if h is not None])
+
+
+def _or(conditions: list[exp.Expression]) -> exp.Expression:
+    if len(conditions) == 1:
+        return conditions[0]
+    return exp.paren(exp.or_(*conditions, copy=False), copy=False)
+
+
+def _when(cases: list[tuple[exp.Expression | None, exp.Expression]]) -> exp.Expression:
+    """``CASE WHEN c1 THEN v1 … END`` (NULL where none holds); a ``None`` condition is the ELSE."""
+    ifs: list[exp.Expression] = []
+    for cond, value in cases:
+        if cond is None:
+            return exp.Case(ifs=ifs, default=value) if ifs else value
+        ifs.append(exp.If(this=cond, true=value))
+    return exp.Case(ifs=ifs)
+
+
+def _shown(
+    vt: VirtualTable, col: VirtualColumn, grant: TableGrant, holds: list[exp.Expression | None], engine: str
+) -> tuple[exp.Expression, bool]:
+    """The column's value in the derived table and whether it may be masked: clear where a part
+    covering it in clear holds, else masked where a part covering it holds, else NULL."""
+    raw = raw_expression(vt, col)
+    covering = grant.covering(col.name)
+    spec = grant.masks.get(col.name)
+    clear = [i for i in covering if spec is None or col.name in grant.parts[i].unmasked]
+    shaded = [i for i in covering if i not in clear]
+    in_clear = _any_holds(holds, clear) if clear else exp.false()
+    if not shaded or in_clear is None:
+        return _when([(in_clear, raw)]), False
+    assert spec is not None
+    mask = apply_mask(raw.copy(), spec.rule, spec.params, engine, col.type)
+    if clear and not _same_type(spec.rule, col.type):  # CASE needs one type: both as text
+        raw, mask = exp.cast(raw, "VARCHAR"), exp.cast(mask, "VARCHAR")
+    cases = [(in_clear, raw)] if clear else []
+    return _when([*cases, (_any_holds(holds, shaded), mask)]), True
+
+
+def _same_type(rule: str, column_type: str) -> bool:
+    """Whether the mask ``rule`` keeps a value of ``column_type`` in a compatible type."""
+    out = MASKS[rule].output_type if rule in MASKS else None
+    if out is None:
+        return True
+    kind = column_type.upper()
+    return kind.startswith(out) or (out in STRING_TYPES and kind.startswith(STRING_TYPES))
 
 
 def require_grants(tables: Iterable[VirtualTable], policy: Policy) -> None:
