@@ -110,6 +110,13 @@ _KEYED = re.compile(
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,)}\]]+)", re.I)
 
 
+def open_secret(ref: str | None, box: SecretBox) -> str | None:
+    """A stored secret reference (``env:NAME`` or ``fernet:…``) → the password; call it only when connecting."""
+    if not ref:
+        return None
+    return resolve_env_ref(ref) if ref.startswith("env:") else box.open(ref.removeprefix("fernet:"))
+
+
 def redact(text: str, *secrets: str | None) -> str:
     """Remove secrets from a message before it is shown or logged: every encoded form of each
     secret (see ``secret_forms``), longest first, then any password a URL or key=value pair carries."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
-from govfabric.auth.secrets import SecretBox, redact, resolve_env_ref
+from govfabric.auth.secrets import SecretBox, open_secret, redact
 from govfabric.errors import SourceError, ValidationFailed
 
 SQL_KINDS = ("postgresql", "mysql", "sqlite", "duckdb")
@@ -125,13 +125,6 @@ def connection_params(uri: str, secret: str | None, box: SecretBox) -> ConnParam
     return ConnParams(parts.hostname or "localhost", parts.port or DEFAULT_PORTS.get(parts.scheme, 0),
                       unquote(parts.username or ""), unquote(parts.path.strip("/")),
                       open_secret(secret, box), options)
-
-
-def open_secret(secret: str | None, box: SecretBox) -> str | None:
-    """A stored secret reference (``env:NAME`` or ``fernet:…``) → the password, only when connecting."""
-    if not secret:
-        return None
-    return resolve_env_ref(secret) if secret.startswith("env:") else box.open(secret.removeprefix("fernet:"))
 
 
 def dsn_with_secret(uri: str, secret: str | None, box: SecretBox) -> tuple[str, str | None]:
