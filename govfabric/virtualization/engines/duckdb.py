@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from sqlglot import exp
 
-from govfabric.errors import QueryRejected, SourceError
+from govfabric.errors import GovfabricError, QueryRejected, SourceError
 from govfabric.virtualization.engines.base import Binding, Engine, run_with_timeout
 
 EXTENSIONS = {"sqlite": "sqlite_scanner", "postgresql": "postgres_scanner", "mysql": "mysql_scanner"}
@@ -159,7 +159,7 @@ class DuckDBEngine(Engine):
                 password = params.password
                 for stmt in attach_statements(self.alias(src.name), src.kind, params):
                     con.execute(stmt)
-        except SourceError:
+        except GovfabricError:  # a missing file, an unset password variable: already clear
             raise
         except Exception as exc:
             from govfabric.catalog.sources import friendly_connect_error
