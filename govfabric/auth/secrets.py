@@ -106,7 +106,7 @@ def _pattern(form: str) -> str:
 _USERINFO = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:)[^\s@'\"/]+(?=@)", re.I)
 #: ``password=value`` / ``"password": "value"`` in URIs, conninfo strings and JSON
 _KEYED = re.compile(
-    r"(?P<head>\b(?:ssl)?(?:password|passwd|pass|pwd)[\"']?\s*[=:]\s*)"
+    r"(?P<head>\b(?:(?:ssl)?(?:password|passwd|pwd)[\"']?\s*[=:]|pass\s*=)\s*)"
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,)}\]]+)", re.I)
 
 

@@ -56,7 +56,7 @@ def parse_uri(raw: str) -> ParsedURI:
         if not parts.path.strip("/"):
             raise ValidationFailed(f"{scheme} URI needs a database name: {scheme}://user@host:port/database")
         password = unquote(parts.password) if parts.password is not None else None
-        query, in_query = _split_query(parts.query)
+        query, in_query = split_query(parts.query)
         if in_query is not None:
             if password is not None and password != in_query:
                 raise ValidationFailed(f"the {scheme} URI has two different passwords (in the user part and "
@@ -90,7 +90,7 @@ def parse_uri(raw: str) -> ParsedURI:
     )
 
 
-def _split_query(query: str) -> tuple[str, str | None]:
+def split_query(query: str) -> tuple[str, str | None]:
     """The query string without any password parameter (matched however its name is encoded),
     and that password (percent-decoded, as libpq reads it)."""
     kept: list[str] = []

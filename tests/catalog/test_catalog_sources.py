@@ -142,3 +142,15 @@ def test_duckdb_connect_error_hides_a_percent_encoded_password(steward) -> None:
                        '%2B%3B%26@127.0.0.1:1/db": connection refused')
     msg = str(friendly_connect_error("postgresql", "postgresql://u@127.0.0.1:1/db", exc, CANARY))
     assert "c%40n" not in msg and "unreachable" in msg
+
+
+def test_a_legacy_query_password_is_kept_out_of_listings_and_trino(steward) -> None:
+    """Sources registered before passwords were cut from query strings still hold one in their URI."""
+    from govfabric.auth.secrets import redact
+    from govfabric.catalog.models import Source
+    from govfabric.virtualization.engines.trino import TrinoEngine
+
+    legacy = Source(name="old", kind="postgresql", uri="postgresql://u@h:5432/db?sslmode=disable&password=hunter2")
+    props = TrinoEngine._base_properties(legacy)
+    assert "hunter2" not in str(props) and props["connection-url"].endswith("/db?sslmode=disable")
+    assert "hunter2" not in redact(legacy.uri) and "sslmode=disable" in redact(legacy.uri)
