@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     home: Path
     user: str | None = None
     store_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite in the home")
+    store_password: str | None = Field(
+        default=None, description="the store URL's password: env:VAR or fernet:… (sealed with the workspace key)")
     key_file: Path | None = Field(default=None, description="workspace secret key; default: home/secret.key")
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
@@ -51,7 +53,16 @@ class Settings(BaseSettings):
 
     @property
     def resolved_store_url(self) -> str:
-        return self.store_url or f"sqlite:///{self.home / 'store.db'}"
+        """The store URL, with its sealed or env-referenced password put back (only to connect)."""
+        url = self.store_url or f"sqlite:///{self.home / 'store.db'}"
+        if not self.store_password:
+            return url
+        from sqlalchemy.engine import make_url
+
+        from govfabric.auth.secrets import SecretBox, open_secret
+
+        password = open_secret(self.store_password, SecretBox(self.resolved_key_file))
+        return make_url(url).set(password=password).render_as_string(hide_password=False)
 
     @property
     def resolved_key_file(self) -> Path:
@@ -69,6 +80,37 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
+
+
+def write_config(path: Path, values: dict[str, str]) -> None:
+    """Write ``config.toml`` readable by its owner only (it may name the store and its sealed password);
+    an existing file gets mode 0600 too."""
+    text = "".join(f"{k} = {_toml_str(v)}\n" for k, v in values.items())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def split_store_url(url: str) -> tuple[str, str | None]:
+    """A store URL without its password (user part or ``?password=``), and that password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        raise ConfigError("the store URL cannot be parsed; use postgresql://user@host:port/database "
+                          "(percent-encode special characters) or sqlite:///path") from None
+    passwords = [str(v) for k, v in u.query.items() if k.lower() in ("password", "passwd", "pass")]
+    password = u.password or (passwords[0] if passwords else None)
+    query = {k: v for k, v in u.query.items() if k.lower() not in ("password", "passwd", "pass")}
+    clean = u._replace(password=None).set(query=query).render_as_string(hide_password=False)
+    return clean, (str(password) if password else None)
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def load_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:

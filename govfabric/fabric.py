@@ -190,19 +190,50 @@ class Fabric:
 
 
 def init_workspace(home: str | os.PathLike[str] | None = None, *, store_url: str | None = None,
-                   admin: str = DEFAULT_ADMIN, department: str | None = None) -> Fabric:
-    """Create (or upgrade) a workspace: config file, secret key, store schema, first admin."""
+                   store_password_env: str | None = None, admin: str = DEFAULT_ADMIN,
+                   department: str | None = None) -> Fabric:
+    """Create (or upgrade) a workspace: config file (0600), secret key, store schema, first admin.
+
+    A password in the store URL is sealed with the workspace key (``store_password = "fernet:…"``)
+    or referenced by ``--store-password-env`` (``env:VAR``); the URL in ``config.toml`` has none."""
+    import re
+
+    from govfabric.config import split_store_url, write_config
+    from govfabric.errors import ValidationFailed
+
     root = resolve_home(home)
     root.mkdir(parents=True, exist_ok=True)
     cfg = root / CONFIG_FILE
     if not cfg.exists():
-        lines = [f'user = "{admin}"']
+        values = {"user": admin}
         if store_url:
-            lines.append(f'store_url = "{store_url}"')
-        cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            values["store_url"], password = split_store_url(store_url)
+            if password and store_password_env:
+                raise ValidationFailed("the store URL has a password and --store-password-env is given; "
+                                       "give one of them")
+            if store_password_env:
+                if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", store_password_env):
+                    raise ValidationFailed(f"--store-password-env {store_password_env!r} is not an "
+                                           "environment variable name")
+                values["store_password"] = f"env:{store_password_env}"
+            elif password:
+                box = SecretBox(load_settings(root).resolved_key_file)
+                values["store_password"] = "fernet:" + box.seal(password)
+        elif store_password_env:
+            raise ValidationFailed("--store-password-env needs --store-url")
+        write_config(cfg, values)
+        created = True
+    else:
+        cfg.chmod(0o600)  # workspaces made before config.toml was kept private
+        created = False
     settings = load_settings(root)
-    store = Store(settings.resolved_store_url)
-    store.migrate()
+    try:
+        store = Store(settings.resolved_store_url)
+        store.migrate()
+    except BaseException:
+        if created:  # a wrong store URL or password: let `init` be run again with the right one
+            cfg.unlink()
+        raise
     fabric = Fabric(settings, admin, store)
     fabric.secrets.ensure()  # create the key now, with 0600
     with store.session() as s:

@@ -7,8 +7,12 @@ AES-128-CBC + HMAC-SHA256) kept in a 0600 file outside the store.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -67,9 +71,57 @@ def resolve_env_ref(ref: str) -> str:
     return value
 
 
+#: characters an encoder may leave unescaped (RFC 3986 sub-delims and the userinfo/path ones)
+_SAFE_SETS = ("", "/", ":", "@", "!", "=", "'", "!'()*", ":/@", "!$&'()*+,;=:@", "!$&'()*+,;=:@/?", "~")
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every text form a secret takes on its way to a driver and back in its error: as is,
+    percent-encoded (with or without "safe" characters, ``+`` for space), libpq-quoted
+    (``'…'`` with ``\\'`` and ``\\\\``), SQL-quoted (``''``), JSON/Python-escaped and base64."""
+    forms = {secret}
+    for safe in _SAFE_SETS:
+        forms.add(quote(secret, safe=safe))
+        forms.add(quote_plus(secret, safe=safe))
+    forms.add(secret.replace("\\", "\\\\").replace("'", "\\'"))  # libpq conninfo value
+    forms.add(secret.replace("'", "''"))  # SQL literal
+    forms.add(json.dumps(secret)[1:-1])
+    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    forms.add(repr(secret)[1:-1])
+    forms.add(secret.replace('"', '\\"'))
+    raw = secret.encode("utf-8")
+    for enc in (base64.b64encode, base64.urlsafe_b64encode):
+        forms.add(enc(raw).decode("ascii").rstrip("="))
+    return {f for f in forms if f}
+
+
+def _pattern(form: str) -> str:
+    """A regex for one form; percent-escapes match in either hex case."""
+    return "".join(
+        f"%(?i:{t[1:]})" if t.startswith("%") and len(t) == 3 else re.escape(t)
+        for t in re.findall(r"%[0-9A-Fa-f]{2}|.", form, flags=re.S))
+
+
+#: ``scheme://user:password@`` in any URL a driver echoes
+_USERINFO = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@'\"]*:)[^\s@'\"/]+(?=@)", re.I)
+#: ``password=value`` / ``"password": "value"`` in URIs, conninfo strings and JSON
+_KEYED = re.compile(
+    r"(?P<head>\b(?:(?:ssl)?(?:password|passwd|pwd)[\"']?\s*[=:]|pass\s*=)\s*)"
+    r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,)}\]]+)", re.I)
+
+
+def open_secret(ref: str | None, box: SecretBox) -> str | None:
+    """A stored secret reference (``env:NAME`` or ``fernet:…``) → the password; call it only when connecting."""
+    if not ref:
+        return None
+    return resolve_env_ref(ref) if ref.startswith("env:") else box.open(ref.removeprefix("fernet:"))
+
+
 def redact(text: str, *secrets: str | None) -> str:
-    """Remove secrets from a message before it is shown or logged."""
-    for s in secrets:
-        if s:
-            text = text.replace(s, "***")
-    return text
+    """Remove secrets from a message before it is shown or logged: every encoded form of each
+    secret (see ``secret_forms``), longest first, then any password a URL or key=value pair carries."""
+    forms = sorted({f for s in secrets if s for f in secret_forms(s)}, key=len, reverse=True)
+    if forms:
+        text = re.sub("|".join(_pattern(f) for f in forms), "***", text)
+    text = _USERINFO.sub(lambda m: m.group("head") + "***", text)
+    return _KEYED.sub(lambda m: m.group("head") + "***", text)

@@ -34,7 +34,10 @@ def add(
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List registered sources (passwords never shown)."""
-    rows = [{"name": s.name, "kind": s.kind, "uri": s.uri, "department": s.department,
+    from govfabric.auth.secrets import redact
+
+    # redact: a source registered before query-string passwords were cut out may still hold one
+    rows = [{"name": s.name, "kind": s.kind, "uri": redact(s.uri), "department": s.department,
              "password": ("env " + s.secret[4:]) if s.secret and s.secret.startswith("env:")
              else ("sealed" if s.secret else ""), "last_harvest_at": s.last_harvest_at}
             for s in get_fabric(ctx).catalog.sources()]

@@ -17,13 +17,17 @@ def register(app: typer.Typer) -> None:
     def init(
         ctx: typer.Context,
         store_url: Optional[str] = typer.Option(  # noqa: UP045
-            None, "--store-url", help="metadata store; default SQLite in the workspace, or postgresql://…"),
+            None, "--store-url", help="metadata store; default SQLite in the workspace, or postgresql://…; "
+                                      "a password in it is sealed with the workspace key"),
+        store_password_env: Optional[str] = typer.Option(  # noqa: UP045
+            None, "--store-password-env", help="read the store's password from this environment variable"),
         admin: str = typer.Option("admin", help="name of the first administrator"),
         department: Optional[str] = typer.Option(None, help="the administrator's department"),  # noqa: UP045
     ) -> None:
         """Create a workspace (or bring an existing one's store up to date)."""
         st = state(ctx)
-        fabric = init_workspace(st.home, store_url=store_url, admin=admin, department=department)
+        fabric = init_workspace(st.home, store_url=store_url, store_password_env=store_password_env,
+                                admin=admin, department=department)
         console.print(f"workspace ready at [bold]{fabric.settings.home}[/bold] "
                       f"(store: {escape(fabric.store.safe_url)}); acting user: {fabric.user}")
 

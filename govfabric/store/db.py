@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from govfabric.errors import ConfigError
@@ -33,6 +33,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """Create the store engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    try:
+        return _make_engine(url)
+    except ArgumentError:
+        raise ConfigError("the store URL cannot be parsed; use postgresql://user@host:port/database "
+                          "(percent-encode special characters) or sqlite:///path") from None
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, future=True, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -105,12 +113,21 @@ class Store:
         try:
             upgrade(self.engine)
         except OperationalError as exc:
-            raise ConfigError(f"cannot open the metadata store {self.safe_url}: {exc.orig}") from exc
+            raise ConfigError(f"cannot open the metadata store {self.safe_url}: {self.redact(str(exc.orig))}"
+                              ) from None
+
+    def redact(self, text: str) -> str:
+        """A store error without the store's password, in any encoding."""
+        from govfabric.auth.secrets import redact
+
+        return redact(text, self.engine.url.password)
 
     @property
     def safe_url(self) -> str:
-        """The URL without its password, for messages and logs."""
-        return self.engine.url.render_as_string(hide_password=True)
+        """The URL without its password (user part or query parameter), for messages and logs."""
+        url = self.engine.url
+        query = {k: v for k, v in url.query.items() if k.lower() not in ("password", "passwd", "pass")}
+        return url.set(query=query).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -89,3 +89,68 @@ def test_missing_file_and_duplicates(steward, tmp_path) -> None:
 def test_analyst_cannot_register(analyst, tmp_path) -> None:
     with pytest.raises(AccessDenied, match="steward"):
         analyst.catalog.add_source("x", str(tmp_path))
+
+
+CANARY = "c@n ary!='\"%:/x+;&"
+
+
+@pytest.mark.parametrize("query", [
+    "password={}", "pass={}", "passwd={}", "PassWord={}", "pass%77ord={}", "sslmode=disable&password={}&x=1",
+])
+def test_password_in_query_parameter_is_cut_and_sealed(steward, query) -> None:
+    from urllib.parse import quote
+
+    p = parse_uri(f"postgresql://alice@db.example/market?{query.format(quote(CANARY, safe=''))}")
+    assert p.password == CANARY
+    assert "pass" not in p.uri.lower() and "c%40n" not in p.uri.lower()
+    steward.catalog.add_source("q1", f"postgresql://alice@db.example/market?{query.format(quote(CANARY, safe=''))}")
+    src = steward.catalog.source("q1")
+    assert src.secret.startswith("fernet:") and steward.catalog.connection_uri(src)[1] == CANARY
+
+
+def test_two_different_passwords_and_conninfo_text_are_refused() -> None:
+    with pytest.raises(ValidationFailed, match="two different passwords"):
+        parse_uri("postgresql://alice:one@h/db?password=two")
+    assert parse_uri("postgresql://alice:same@h/db?password=same").password == "same"
+    with pytest.raises(ValidationFailed, match="key=value") as err:
+        parse_uri("host=h dbname=db password=hunter2")
+    assert "hunter2" not in str(err.value)
+
+
+def test_redact_removes_every_encoded_form() -> None:
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    from govfabric.auth.secrets import redact
+
+    forms = [CANARY, quote(CANARY, safe=""), quote(CANARY, safe="").lower(), quote(CANARY), quote_plus(CANARY),
+             quote(CANARY, safe="!'()*"), "'" + CANARY.replace("\\", "\\\\").replace("'", "\\'") + "'",
+             json.dumps(CANARY), base64.b64encode(CANARY.encode()).decode()]
+    for form in forms:
+        text = redact(f'IO Error: Unable to connect to Postgres at "postgresql://u:{form}@h:5432/db": refused', CANARY)
+        assert form.strip("'\"=") not in text and "refused" in text, (form, text)
+    # without knowing the secret, a URL's user part and a key=value password still go
+    assert "hunter2" not in redact("at postgresql://u:hunter2@h/db and host=h password='hunter2 x' port=1")
+
+
+def test_duckdb_connect_error_hides_a_percent_encoded_password(steward) -> None:
+    """Old code: DuckDB's error echoed the ATTACH DSN, where the password is percent-encoded."""
+    from govfabric.catalog.sources import friendly_connect_error
+
+    exc = RuntimeError('IO Error: Unable to connect to Postgres at "postgresql://u:c%40n%20ary%21%3D%27%22%25%3A%2Fx'
+                       '%2B%3B%26@127.0.0.1:1/db": connection refused')
+    msg = str(friendly_connect_error("postgresql", "postgresql://u@127.0.0.1:1/db", exc, CANARY))
+    assert "c%40n" not in msg and "unreachable" in msg
+
+
+def test_a_legacy_query_password_is_kept_out_of_listings_and_trino(steward) -> None:
+    """Sources registered before passwords were cut from query strings still hold one in their URI."""
+    from govfabric.auth.secrets import redact
+    from govfabric.catalog.models import Source
+    from govfabric.virtualization.engines.trino import TrinoEngine
+
+    legacy = Source(name="old", kind="postgresql", uri="postgresql://u@h:5432/db?sslmode=disable&password=hunter2")
+    props = TrinoEngine._base_properties(legacy)
+    assert "hunter2" not in str(props) and props["connection-url"].endswith("/db?sslmode=disable")
+    assert "hunter2" not in redact(legacy.uri) and "sslmode=disable" in redact(legacy.uri)

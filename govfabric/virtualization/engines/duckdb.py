@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from sqlglot import exp
 
-from govfabric.errors import QueryRejected, SourceError
+from govfabric.errors import GovfabricError, QueryRejected, SourceError
 from govfabric.virtualization.engines.base import Binding, Engine, run_with_timeout
 from govfabric.virtualization.masks import mask_key, register_functions
 
@@ -104,7 +104,7 @@ class DuckDBEngine(Engine):
         con = duckdb.connect(config={
             "extension_directory": str(ext_dir), "autoinstall_known_extensions": False,
             "autoload_known_extensions": False, "memory_limit": settings.duckdb_memory_limit,
-            "threads": settings.duckdb_threads,
+            "threads": settings.duckdb_threads, "allow_persistent_secrets": False,
         })
         try:
             self._setup(con, bindings)
@@ -146,6 +146,7 @@ class DuckDBEngine(Engine):
     def _attach(self, con: Any, b: Binding) -> None:
         src = b.source
         alias = _ident(self.alias(src.name))
+        password: str | None = None
         try:
             if src.kind in ("sqlite", "duckdb"):
                 path = src.uri.split(":///", 1)[1]
@@ -153,18 +154,18 @@ class DuckDBEngine(Engine):
                     raise SourceError(f"source {src.name}: {path} does not exist any more")
                 typ = "sqlite" if src.kind == "sqlite" else "duckdb"
                 con.execute(f"ATTACH {_lit(path)} AS {alias} (TYPE {typ}, READ_ONLY)")
-            elif src.kind == "postgresql":
-                dsn, _ = self.fabric.catalog.connection_uri(src)
-                con.execute(f"ATTACH {_lit(dsn)} AS {alias} (TYPE postgres, READ_ONLY)")
-            elif src.kind == "mysql":
-                dsn, _ = self.fabric.catalog.connection_uri(src)
-                con.execute(f"ATTACH {_lit(_mysql_conninfo(dsn))} AS {alias} (TYPE mysql, READ_ONLY)")
-        except SourceError:
+            elif src.kind in ("postgresql", "mysql"):
+                from govfabric.catalog.sources import connection_params
+
+                params = connection_params(src.uri, src.secret, self.fabric.secrets)
+                password = params.password
+                for stmt in attach_statements(self.alias(src.name), src.kind, params):
+                    con.execute(stmt)
+        except GovfabricError:  # a missing file, an unset password variable: already clear
             raise
         except Exception as exc:
             from govfabric.catalog.sources import friendly_connect_error
 
-            dsn, password = (self.fabric.catalog.connection_uri(src) if src.secret else (src.uri, None))
             raise friendly_connect_error(src.kind, src.uri, exc, password) from None
 
     def _file_view(self, con: Any, b: Binding) -> str:
@@ -262,10 +263,33 @@ def transcoded(path: Path, encoding: str, cache: Path) -> Path:
     return target
 
 
-def _mysql_conninfo(dsn: str) -> str:
-    from urllib.parse import unquote, urlsplit
+#: libpq options a PostgreSQL source URI may carry into DuckDB's ATTACH (never a password)
+PG_OPTIONS = frozenset({"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name",
+                        "options", "target_session_attrs", "gssencmode", "channel_binding"})
 
-    p = urlsplit(dsn)
-    parts = {"host": p.hostname or "", "port": str(p.port or 3306), "user": unquote(p.username or ""),
-             "password": unquote(p.password or ""), "database": p.path.strip("/")}
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
+
+def _conninfo_value(value: str) -> str:
+    """A libpq conninfo value, quoted: a space or ``=`` cannot start another option."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def attach_statements(alias: str, kind: str, params: Any) -> list[str]:
+    """ATTACH a PostgreSQL/MySQL source through a temporary DuckDB secret: every value a SQL literal
+    in a sqlglot-escaped ``CREATE TEMPORARY SECRET``, never joined into a connection string, so a
+    password with spaces, quotes or ``key=value`` text stays one value and is not echoed by
+    DuckDB's connection errors (they show the ATTACH path, here empty). The secret is dropped once
+    attached: the attached catalog keeps its own connection."""
+    typ = "postgres" if kind == "postgresql" else "mysql"
+    name = _ident(f"gf_secret_{alias}")
+    fields = [("HOST", _lit(params.host)), ("PORT", str(int(params.port))), ("DATABASE", _lit(params.database)),
+              ("USER", _lit(params.user))]
+    if params.password:
+        fields.append(("PASSWORD", _lit(params.password)))
+    path = ""
+    if kind == "postgresql":
+        path = " ".join(f"{k}={_conninfo_value(v)}" for k, v in sorted(params.options.items()) if k in PG_OPTIONS)
+    return [
+        f"CREATE OR REPLACE TEMPORARY SECRET {name} (TYPE {typ}, {', '.join(f'{k} {v}' for k, v in fields)})",
+        f"ATTACH {_lit(path)} AS {_ident(alias)} (TYPE {typ}, SECRET {name}, READ_ONLY)",
+        f"DROP TEMPORARY SECRET {name}",
+    ]

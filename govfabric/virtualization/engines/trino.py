@@ -54,6 +54,12 @@ def _lit(value: str) -> str:
     return exp.Literal.string(value).sql("trino")
 
 
+def _without_password(query: str) -> str:
+    from govfabric.catalog.sources import split_query
+
+    return split_query(query)[0]
+
+
 def _timeout_message(timeout_s: float) -> str:
     return (f"the query ran longer than {timeout_s:g} s (the query timeout) and was stopped; "
             "filter or aggregate more")
@@ -99,8 +105,9 @@ class TrinoEngine(Engine):
         host = p.hostname or "localhost"
         host = f"[{host}]" if ":" in host else host
         url = f"jdbc:postgresql://{host}:{p.port or DEFAULT_PORTS[source.kind]}/{p.path.strip('/')}"
-        if p.query:
-            url += f"?{p.query}"
+        query = _without_password(p.query)  # a source registered before passwords were cut from queries
+        if query:
+            url += f"?{query}"
         return {"connection-url": url, "connection-user": unquote(p.username or ""),
                 "case-insensitive-name-matching": "true"}
 
