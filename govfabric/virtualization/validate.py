@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -266,6 +267,12 @@ class Limits:
     max_string_growth: int = MAX_STRING_GROWTH
     deadline: float | None = None
     timeout_s: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        return cls(max_nodes=settings.query_max_nodes, max_select_items=settings.query_max_select_items,
+                   max_string_chars=settings.query_max_string_chars,
+                   max_string_growth=settings.query_max_string_growth)
 
 
 _LIMITS: ContextVar[Limits] = ContextVar("govfabric_query_limits", default=Limits())  # noqa: B039 (frozen)
