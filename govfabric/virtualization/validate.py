@@ -640,9 +640,11 @@ class _StringBounds:
     def _grown(self, node: exp.Expression, bound: Bound) -> Bound:
         factor, extra = bound
         if factor > self.lim.max_string_growth or extra > self.lim.max_string_chars:
+            size = " + ".join(([f"{factor:,}× the longest stored value"] if factor else [])
+                              + ([f"{extra:,} characters"] if extra else []))
             raise QueryRejected(
-                f"{_name(node)} could build strings of {factor:,}× the longest stored value + {extra:,} "
-                f"characters; the limits are {self.lim.max_string_growth}× (setting query_max_string_growth) "
-                f"+ {self.lim.max_string_chars:,} characters (setting query_max_string_chars)"
+                f"{_name(node)} could build strings of {size}; the limits are {self.lim.max_string_growth}× "
+                f"(setting query_max_string_growth) + {self.lim.max_string_chars:,} characters "
+                "(setting query_max_string_chars)"
             )
         return bound
