@@ -7,6 +7,10 @@ function allow-list. Table references are bound here too: a name is a CTE in sco
 virtual ``schema.table`` name, nothing else (no file paths, table functions or three-part
 physical names). Syntax that one engine lacks or that sqlglot mis-transpiles is refused on
 every engine, so a query that runs gives the same rows on DuckDB and Trino.
+
+Limits hold for every query (``Limits``, from the ``query_max_*`` settings): its size (syntax
+nodes, SELECT items), the strings it may build (``check_string_sizes``) and, during planning, the
+query timeout (``check_deadline``), so that planning stays linear in the query and bounded.
 """
 
 from __future__ import annotations
@@ -525,7 +529,6 @@ def is_system_name(name: str) -> bool:
 Bound = tuple[int, int]
 _BASE: Bound = (1, 0)
 _NONE: Bound = (0, 0)
-_GROWING = (exp.Pad, exp.Replace, exp.Concat, exp.ConcatWs, exp.DPipe)
 
 
 def check_string_sizes(root: exp.Query) -> None:
