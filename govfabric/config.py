@@ -37,8 +37,14 @@ class Settings(BaseSettings):
     key_file: Path | None = Field(default=None, description="workspace secret key; default: home/secret.key")
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
-    query_timeout_s: float = 300.0
+    duckdb_max_temp_size: str = "10GB"
+    query_timeout_s: float = Field(default=300.0, gt=0, description="planning and running one query")
     query_row_limit: int = 1_000_000
+    query_max_nodes: int = Field(default=20_000, gt=0, description="syntax nodes of one query")
+    query_max_select_items: int = Field(default=1_000, gt=0, description="items of one SELECT list")
+    query_max_string_chars: int = Field(default=65_536, gt=0, description="longest string a query may build")
+    query_max_string_growth: int = Field(default=64, gt=0, description="× the longest stored value")
+    trino_query_max_memory: str = "1GB"
     quality_timeout_s: float = 1800.0
     default_engine: str = "duckdb"
     trino_url: str | None = None

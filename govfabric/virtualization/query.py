@@ -7,6 +7,7 @@ auditors read the same records.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from govfabric.virtualization.engines import REGISTRY, Binding, Engine, engine_c
 from govfabric.virtualization.models import QueryLog
 from govfabric.virtualization.pipeline import PlannedQuery, plan
 from govfabric.virtualization.tables import CatalogResolver
+from govfabric.virtualization.validate import Limits, check_deadline, limits
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -61,7 +63,13 @@ class QueryService:
     def _plan(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
         """The plan from the store's cache when nothing it was built from changed (``cache.py``),
         else planned afresh — with names and the policy from the cache where they still hold —
-        together with its lineage event template."""
+        together with its lineage event template. Planning runs under the size limits and within
+        the query timeout (it is part of the query's time)."""
+        settings = self.fabric.settings
+        with limits(Limits.from_settings(settings), timeout_s=settings.query_timeout_s):
+            return self._plan_within(sql, dialect, ename)
+
+    def _plan_within(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
         from govfabric.governance.lineage.events import namespace, query_template
         from govfabric.virtualization.access import Access
 
@@ -85,7 +93,9 @@ class QueryService:
             resolver = CatalogResolver(s, [ename], memo)
             planned = plan(sql, dialect=dialect, engine=ename, resolver=resolver, policy=policy, keep_virtual=True)
             bindings = [resolver.bindings[t] for t in planned.tables_used if t in resolver.bindings]
+        check_deadline()
         lineage = query_template(self.fabric, sql, planned, planned.dialect)
+        check_deadline()
         result = CachedPlan(replace(planned, expression=None, virtual_expression=None), bindings, until, lineage)
         if found is not None:
             store_cache.put_plan(gen, key, result)
@@ -108,8 +118,10 @@ class QueryService:
         try:
             eng.prepare(cached.bindings)
             settings = self.fabric.settings
-            for batch in eng.stream(planned.sql, timeout_s=settings.query_timeout_s,
-                                    row_limit=settings.query_row_limit):
+            # the timeout covers planning too: the engine gets what is left (to 0.1 s, so that a
+            # Trino session keeps its setting from one cached query to the next)
+            left = max(0.1, math.ceil((settings.query_timeout_s - (time.perf_counter() - t0)) * 10) / 10)
+            for batch in eng.stream(planned.sql, timeout_s=left, row_limit=settings.query_row_limit):
                 rows += batch.num_rows
                 yield batch
         except GovfabricError as exc:

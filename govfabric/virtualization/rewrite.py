@@ -29,7 +29,7 @@ from govfabric.virtualization.policy import (
     VirtualTable,
     VirtualView,
 )
-from govfabric.virtualization.validate import Validator, is_system_name, parse_sql
+from govfabric.virtualization.validate import Validator, check_string_sizes, is_system_name, parse_sql
 
 MAX_VIEW_DEPTH = 8
 
@@ -47,6 +47,7 @@ def expand(root: exp.Query, resolver: Resolver) -> Expanded:
     """Validate ``root`` and expand views recursively (depth-limited, cycles refused)."""
     out = Expanded(root=root)
     _expand(root, resolver, out, stack=())
+    check_string_sizes(out.root)  # over the expanded views too: growth multiplies through them
     return out
 
 

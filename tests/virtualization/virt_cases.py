@@ -655,6 +655,68 @@ DIALECTS = [
     OK("duckdb-float-division", "SELECT 7 / 2 AS q", [(3.5,)], dialect="duckdb"),
 ]
 
+
+# string-building functions and query size (issue 10, hole 14): DuckDB builds strings outside
+# its memory limit, so their sizes are bounded before any engine runs the query
+GROW = "could build strings of"
+DOUBLING = (
+    "WITH a AS (SELECT district || district AS s FROM market.enterprise)"
+    + "".join(f", {n} AS (SELECT s || s AS s FROM {p})" for p, n in zip("abcde", "bcdef", strict=True))
+    + " SELECT s || s AS s FROM f"
+)
+LIMITS = [
+    R(
+        "limit-lpad-huge",
+        "SELECT length(lpad(enterprise_name, 100000000, 'x')) FROM market.enterprise",
+        "LPAD to 100,000,000 characters is over the limit",
+    ),
+    R(
+        "limit-rpad-column-length",
+        "SELECT rpad(enterprise_name, capital, 'x') FROM market.enterprise",
+        "RPAD: the length must be a whole-number literal",
+    ),
+    R(
+        "limit-lpad-in-where",
+        "SELECT district FROM market.enterprise WHERE lpad(district, 50000000) = 'x'",
+        "LPAD to 50,000,000 characters",
+    ),
+    R(
+        "limit-replace-computed",
+        "SELECT replace(enterprise_name, 'a', enterprise_name) FROM market.enterprise",
+        "the replacement must be a string literal",
+    ),
+    R(
+        "limit-replace-nested",
+        "SELECT replace(replace(district, '区', 'xxxxxxxxxx'), 'x', 'yyyyyyyyyy') FROM market.enterprise",
+        f"REPLACE {GROW} 100×",
+    ),
+    R("limit-concat-doubling", DOUBLING, f"{GROW} 128×"),
+    R(
+        "limit-concat-of-pads",
+        "SELECT concat(x, x) AS y FROM (SELECT lpad(district, 40000) AS x FROM market.enterprise) AS t",
+        f"CONCAT {GROW} 80,000 characters",
+    ),
+    R("limit-repeat", "SELECT repeat(district, 100000000) FROM market.enterprise", FN),
+    R("limit-space", "SELECT space(100000000) || district FROM market.enterprise", FN),
+    R("limit-printf", "SELECT printf('%100000000s', district) FROM market.enterprise", FN),
+    R("limit-format", "SELECT format('{:>100000000}', district) FROM market.enterprise", FN),
+    R("limit-string-agg", "SELECT string_agg(district, ',') FROM market.enterprise", FN),
+    R("limit-listagg", "SELECT listagg(district, ',') FROM market.enterprise", FN),
+    R("limit-array-agg", "SELECT array_agg(district) FROM market.enterprise", FN),
+    R("limit-regexp-replace", "SELECT regexp_replace(district, '', 'xxxxxxxxxx', 'g') FROM market.enterprise", FN),
+    R("limit-list-resize", "SELECT list_resize([district], 100000000) FROM market.enterprise", FN),
+    R("limit-unnest", "SELECT unnest(range(100000000)) FROM market.enterprise", FN),
+    R("limit-range-select", "SELECT range(100000000) FROM market.enterprise", FN),
+    R("limit-range-from", "SELECT count(*) FROM range(100000000000)", TF),
+    R("limit-generate-series", "SELECT count(*) FROM generate_series(1, 100000000000)", TF),
+    R(
+        "limit-select-items",
+        "SELECT " + ", ".join(f"capital AS a{i}" for i in range(1001)) + " FROM market.enterprise",
+        "SELECT lists 1,001 items; the limit is 1,000",
+    ),
+    OK("limit-lpad-ok", "SELECT max(length(lpad(enterprise_name, 1000, 'x'))) AS n FROM market.enterprise", [(1000,)]),
+]
+
 CASES: list[Case] = [
     *FILE_AND_TABLE_FUNCTIONS,
     *METADATA,
@@ -668,6 +730,7 @@ CASES: list[Case] = [
     *BOMBS,
     *ENGINE_SPECIFIC,
     *DIALECTS,
+    *LIMITS,
 ]
 
 HOSTILE_COUNT = sum(1 for c in CASES if isinstance(c.expect, Rejected)) + sum(

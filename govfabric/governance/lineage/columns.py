@@ -33,8 +33,13 @@ def _direct(expression: exp.Query, dataset: Dataset, masked: dict[str, set[str]]
     out: dict[str, list[dict[str, Any]]] = {}
     if scope is None:
         return out
-    for column in expression.named_selects:
-        node = to_node(column, scope, "duckdb", None)
+    # by index and untrimmed: sqlglot's lookup by name scans the SELECT list and its trimming
+    # copies the whole query, per column — quadratic in the SELECT list
+    for index, select in enumerate(expression.selects):
+        column = select.alias_or_name
+        if not column or column in out:
+            continue  # the first of equal names, as a lookup by name finds
+        node = to_node(index, scope, "duckdb", None, trim_selects=False)
         inputs: dict[tuple[str, str, str], dict[str, Any]] = {}
         for n in node.walk():
             if isinstance(n.source, exp.Table) and isinstance(n.expression, exp.Column | exp.Table):

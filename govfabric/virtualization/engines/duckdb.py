@@ -105,6 +105,7 @@ class DuckDBEngine(Engine):
             "extension_directory": str(ext_dir), "autoinstall_known_extensions": False,
             "autoload_known_extensions": False, "memory_limit": settings.duckdb_memory_limit,
             "threads": settings.duckdb_threads, "allow_persistent_secrets": False,
+            **_spill_settings(settings),
         })
         try:
             self._setup(con, bindings)
@@ -261,6 +262,14 @@ def transcoded(path: Path, encoding: str, cache: Path) -> Path:
             dst.write(chunk)
     tmp.replace(target)
     return target
+
+
+def _spill_settings(settings: Any) -> dict[str, str]:
+    """Where DuckDB spills past its memory limit, and how much: a bounded folder in the workspace
+    (the default, next to the database, would be the process's working directory for ``:memory:``)."""
+    tmp = settings.home / "cache" / "duckdb_tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {"temp_directory": str(tmp), "max_temp_directory_size": settings.duckdb_max_temp_size}
 
 
 #: libpq options a PostgreSQL source URI may carry into DuckDB's ATTACH (never a password)

@@ -176,9 +176,14 @@ class TrinoEngine(Engine):
             timer.cancel()
 
     def _set_timeout(self, timeout_s: float) -> None:
-        value = f"{max(1, round(timeout_s * 1000))}ms"
+        """The session's limits: run time (what is left of the query timeout after planning) and
+        distributed memory (``trino_query_max_memory``; the server's own limit still caps it)."""
+        props = {"query_max_run_time": f"{max(1, round(timeout_s * 1000))}ms",
+                 "query_max_memory": self.fabric.settings.trino_query_max_memory}
+        value = json.dumps(props, sort_keys=True)
         if self._timeout_set != value:
-            self._execute(f"SET SESSION query_max_run_time = {_lit(value)}")
+            for name, prop in props.items():
+                self._execute(f"SET SESSION {name} = {_lit(prop)}")
             self._timeout_set = value
 
     # -- the seam ------------------------------------------------------------------------
