@@ -82,7 +82,7 @@ RECIPES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "quality.suggest.correct": lambda f, w: f.quality.corrections(A, "id_no", domain=["x"], limit=100000),
     "quality.duplicates": lambda f, w: f.quality.duplicates(A, {"name": "张"}, ["name"], prefix=0, threshold=0),
     "security.sample": _sample,
-    "catalog.signature": lambda f, w: f.catalog.content_signature(A),
+    "catalog.signature": lambda f, w: f.catalog.content_signature(A, refresh=True),
     "schedule.export": _export,
     "mpc.read.fabric": _mpc,
 }

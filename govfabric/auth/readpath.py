@@ -114,6 +114,14 @@ def guard_read(fabric: Fabric, entry: str, refs: Any | Iterable[Any], *, harvest
     return assets
 
 
+def signature_reads(catalog: Any, ref: str, algo: str | None = None, refresh: bool = False) -> tuple[Fabric, Any]:
+    """Target of ``catalog.signature``: a stored digest is catalog metadata (``catalog show``);
+    only computing it reads the data."""
+    a = catalog.asset(ref)
+    cached = a.content_signature and not refresh and (algo is None or algo == a.signature_algo)
+    return catalog.fabric, [] if cached else a
+
+
 def reads_source_data(name: str, *, via: str, target: Target | None = None, harvest: bool = False
                       ) -> Callable[[F], F]:
     """Register a data-reading entry point. ``via="steward"`` needs ``target``: called with the
