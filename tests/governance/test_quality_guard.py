@@ -118,6 +118,10 @@ def test_rules_and_orders_belong_to_the_owning_department(world: dict[str, Any])
         world["x"].quality.remove_rule("format_pattern_code")
     world["steward"].quality.run(A, docs=False)
     order = world["steward"].quality.orders(asset=A)[0]
+    assert "Q9-CHARLIE" not in str(order.details["sample"]) and order.details["sample"]
+    assert "sample" not in world["analyst"].quality.order(order.number).details  # withheld, not erased
+    assert "sample" not in world["x"].quality.orders(asset=A)[0].details
+    assert world["steward"].quality.order(order.number).details["sample"]
     with pytest.raises(AccessDenied):
         world["x"].quality.start(order.number)
     with pytest.raises(AccessDenied):

@@ -332,11 +332,20 @@ class QualityService:
         if asset:
             q = q.where(WorkOrder.asset_id == self.fabric.catalog.asset(asset).id)
         with self.store.session() as s:
-            return list(s.scalars(q))
+            return self._withhold(s, list(s.scalars(q)))
 
     def order(self, number: int) -> WorkOrder:
         with self.store.session() as s:
-            return self._order(s, number)
+            return self._withhold(s, [self._order(s, number)])[0]
+
+    def _withhold(self, s: Any, orders: list[WorkOrder]) -> list[WorkOrder]:
+        """Detached orders; the failing sample only for the owning department's stewards and admins."""
+        actor = self.fabric.actor
+        for wo in orders:
+            s.expunge(wo)
+            if not may_steward(actor, wo.department) and "sample" in (wo.details or {}):
+                wo.details = {k: v for k, v in wo.details.items() if k != "sample"}
+        return orders
 
     def _order(self, s: Any, number: int) -> WorkOrder:
         wo = s.scalar(select(WorkOrder).where(WorkOrder.number == int(number)))
