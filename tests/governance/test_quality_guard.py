@@ -139,3 +139,11 @@ def test_pipeline_paths_give_a_granted_analyst_masked_values_only(world: dict[st
     assert not _raw(out.read_text(encoding="utf-8"))
     with pytest.raises(AccessDenied):
         FabricReader(world["granted"]).read("pub.people", ["district"], None)  # not granted
+
+
+def test_scheduled_quality_runs_are_steward_actions(world: dict[str, Any]) -> None:
+    with pytest.raises(AccessDenied):
+        world["analyst"].schedule.add("quality", A, every="1h")
+    with pytest.raises(AccessDenied):
+        world["x"].schedule.add("quality", A, every="1h")
+    world["steward"].schedule.add("quality", A, every="1h")
