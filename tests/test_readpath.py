@@ -203,3 +203,49 @@ def test_allowed_modules_name_registered_entries() -> None:
         for name in (w.strip(" ()").split(" ")[0] for w in why.split("/")):
             if name.startswith(("quality.", "catalog.", "mpc.", "security.")) and "*" not in name:
                 assert name in entries, f"{module}: {name} is not a registered entry point"
+
+
+#: functions that open a source for their caller: each call must sit inside a registered entry point
+OPENERS = {"open_target", "sign_asset"}
+OPENER_MODULES = {"govfabric/governance/quality/targets.py", "govfabric/catalog/signature.py"}
+
+
+def _calls_by_function(tree: ast.AST, module: str) -> Iterator[tuple[str, str, int]]:
+    """(enclosing function's qualname, called name, line) for every call in the module."""
+    def walk(node: ast.AST, stack: list[str]) -> Iterator[tuple[str, str, int]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                yield from walk(child, [*stack, child.name])
+                continue
+            if isinstance(child, ast.Call):
+                f = child.func
+                called = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+                yield ".".join([module, *stack]), called, child.lineno
+            yield from walk(child, stack)
+
+    yield from walk(tree, [])
+
+
+def test_source_openers_are_called_only_from_registered_entries() -> None:
+    entries = {e.where for e in load_all().values()}
+    root = Path(govfabric.__file__).parent
+    strays, seen = [], []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root.parent).as_posix()
+        if "/migrations/" in rel or rel in OPENER_MODULES:
+            continue
+        module = rel[:-3].replace("/", ".")
+        for where, called, line in _calls_by_function(ast.parse(path.read_text(encoding="utf-8")), module):
+            if called in OPENERS:
+                seen.append(where)
+                if where not in entries:
+                    strays.append(f"{rel}:{line} {where} calls {called}")
+    assert not strays, f"a source is opened outside a registered entry point: {strays}"
+    assert "govfabric.governance.quality.service.QualityService.run" in seen  # the walk sees the callers
+
+
+def test_a_stored_signature_is_metadata_but_computing_one_is_a_read(world: dict[str, Any]) -> None:
+    digest = world["steward"].catalog.content_signature(A, refresh=True)
+    assert world["analyst"].catalog.content_signature(A) == digest  # shown by `catalog show` too
+    with pytest.raises(AccessDenied):
+        world["analyst"].catalog.content_signature(A, algo="sm3")
