@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from govfabric.auth.audit import append
+from govfabric.auth.readpath import reads_source_data, signature_reads
 from govfabric.catalog import search as search_mod
 from govfabric.catalog import taxonomy
 from govfabric.catalog.harvest import files as file_harvest
@@ -435,6 +436,7 @@ class Catalog:
 
     # -- signatures ----------------------------------------------------------------------------
 
+    @reads_source_data("catalog.signature", via="steward", target=signature_reads)
     def content_signature(self, ref: str, algo: str | None = None, refresh: bool = False) -> str:
         """The asset's content signature (SHA-256 or SM3), computed from the data when missing."""
         from govfabric.catalog.signature import sign_asset

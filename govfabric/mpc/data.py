@@ -16,6 +16,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from govfabric.auth.readpath import reads_source_data
 from govfabric.errors import ConfigError, QueryRejected, SourceError
 
 
@@ -47,6 +48,7 @@ class DuckDBReader:
         if not self.path.exists():
             raise ConfigError(f"DuckDB file {self.path} does not exist")
 
+    @reads_source_data("mpc.read.duckdb_file", via="operator")
     def read(self, asset: str, columns: list[str], where: str | None) -> pa.Table:
         import duckdb
 
@@ -73,6 +75,7 @@ class FabricReader:
         home, _, user = target.partition("#")
         return cls(govfabric.connect(home, user or None))
 
+    @reads_source_data("mpc.read.fabric", via="pipeline")
     def read(self, asset: str, columns: list[str], where: str | None) -> pa.Table:
         table = self.fabric.sql(select_sql(asset, columns, where), dialect="duckdb")
         self.fabric.audit.append(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from govfabric.auth.audit import append
 from govfabric.auth.principals import ROLES, Actor
+from govfabric.auth.readpath import may_steward
 from govfabric.catalog.models import Asset
 from govfabric.errors import AccessDenied, NotFound, ValidationFailed
 from govfabric.store.base import utcnow
@@ -72,9 +73,7 @@ class Access:
     def _may_decide(self, s: Session, actor: Actor, row: VirtualTableRow) -> None:
         asset = s.get(Asset, row.asset_id)
         owner = asset.owner_department if asset else None
-        if actor.has("admin"):
-            return
-        if actor.has("steward") and (owner is None or actor.department == owner):
+        if may_steward(actor, owner):
             return
         raise AccessDenied(f"{actor.name} may not decide on access to {row.name}: only a steward of "
                            f"{owner or 'the owning department'} or an admin may")

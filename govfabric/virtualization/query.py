@@ -18,6 +18,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 
 from govfabric.auth.audit import append
+from govfabric.auth.readpath import reads_source_data
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
 from govfabric.virtualization import cache
 from govfabric.virtualization.cache import CachedPlan
@@ -101,6 +102,7 @@ class QueryService:
             store_cache.put_plan(gen, key, result)
         return result
 
+    @reads_source_data("sql", via="pipeline")
     def stream(self, sql: str, *, dialect: str | None = None, engine: str | None = None
                ) -> Iterator[pa.RecordBatch]:
         """Arrow batches of the answer; the query is recorded when the stream ends."""

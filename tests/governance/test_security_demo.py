@@ -26,8 +26,12 @@ def test_demo_scan_mask_consent(capsys: pytest.CaptureFixture[str], demo_home: P
     assert got["hjdz"] == "address" and got["xzz"] == "address"
     assert got["xb"] is None and got["csrq"] is None and got["hjd_xzqh"] is None
 
-    # files (GB18030 CSV) of another department, by source; Chinese column names
+    # files (GB18030 CSV) of another department, by source; Chinese column names: sampling is a steward
+    # action of the owning department (issue 10), so steward_mr is refused and an admin scans them
     code, out, err = gf(capsys, demo_home, "steward_mr", "security", "scan", "--source", "social_files",
+                        "--sample", "200", "--pii-only", "--json")
+    assert code != 0 and "may not read" in err
+    code, out, err = gf(capsys, demo_home, "admin", "security", "scan", "--source", "social_files",
                         "--sample", "200", "--pii-only", "--json")
     assert code == 0, err
     found = {(r["asset_name"].split(".")[-1], r["column_name"]): r["pii_class"] for r in json.loads(out)}
@@ -94,7 +98,7 @@ def test_demo_standards(capsys: pytest.CaptureFixture[str], demo_home: Path) -> 
     assert xb and xb[0]["count"] == 200 and "性别代码" in xb[0]["message"]  # 男/女 text is not the code
     assert rep["mappings"]["xb"] == "sex_code (confirmed)" and rep["score"] < 100
 
-    code, out, _ = gf(capsys, demo_home, "steward_mr", "standards", "check", "tax_files.纳税信息.纳税明细", "--json")
+    code, out, _ = gf(capsys, demo_home, "admin", "standards", "check", "tax_files.纳税信息.纳税明细", "--json")
     rules = {v["rule"] for v in json.loads(out)["violations"]}
     assert {"table-snake-case", "column-snake-case"} <= rules
 

@@ -15,10 +15,13 @@ def _scheduled_run(fabric: Fabric, target: str, options: dict[str, Any]) -> dict
 
 
 def _validate(fabric: Fabric, target: str, options: dict[str, Any]) -> None:
+    from govfabric.auth.readpath import require_steward
     from govfabric.errors import ValidationFailed
     from govfabric.governance.quality.targets import ENGINES
 
-    fabric.catalog.asset(target)  # NotFound names the asset
+    asset = fabric.catalog.asset(target)  # NotFound names the asset
+    # the run reads the source itself: refused now rather than failing at every tick
+    require_steward(fabric.actor, asset.owner_department, f"schedule quality runs of {asset.qualified_name}")
     if options.get("engine", "auto") not in ENGINES:
         raise ValidationFailed(f"quality engine {options['engine']!r} is unknown; use one of {', '.join(ENGINES)}")
 
@@ -27,4 +30,4 @@ def register() -> None:
     """Let ``govfabric schedule add quality ASSET …`` run this module's checks."""
     from govfabric.governance.schedule.service import register_kind
 
-    register_kind("quality", _scheduled_run, validate=_validate, role=("steward", "analyst"))
+    register_kind("quality", _scheduled_run, validate=_validate, role=("steward",))

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from rapidfuzz import fuzz, process
 from sqlglot import exp
 
+from govfabric.auth.readpath import reads_source_data
 from govfabric.catalog.models import Source
 from govfabric.errors import ValidationFailed
 from govfabric.governance.quality import sqlchecks
@@ -48,6 +49,8 @@ def _rows(target: Any, q: exp.Expression, params: dict[str, Any] | None = None) 
         return [tuple(r) for r in c.execute(sa.text(q.sql(target.dialect)), params or {})]
 
 
+@reads_source_data("quality.suggest.complete", via="steward",
+                   target=lambda fabric, asset, *a, from_asset=None, **k: (fabric, [asset, from_asset]))
 def completion(fabric: Fabric, asset: str, column: str, key: str, *, from_asset: str | None = None,
                from_column: str | None = None, from_key: str | None = None, group_by: str | None = None,
                limit: int = 100) -> list[dict[str, Any]]:
@@ -90,6 +93,7 @@ def completion(fabric: Fabric, asset: str, column: str, key: str, *, from_asset:
         target.close()
 
 
+@reads_source_data("quality.suggest.correct", via="steward", target=lambda fabric, asset, *a, **k: (fabric, asset))
 def corrections(fabric: Fabric, asset: str, column: str, *, standard: str | None = None,
                 domain: list[str] | None = None, limit: int = 50, candidates: int = 3) -> list[dict[str, Any]]:
     """Wrong values with their nearest valid candidates: recomputed check characters for credit
@@ -127,6 +131,7 @@ def corrections(fabric: Fabric, asset: str, column: str, *, standard: str | None
         target.close()
 
 
+@reads_source_data("quality.duplicates", via="steward", target=lambda fabric, asset, *a, **k: (fabric, asset))
 def duplicates(fabric: Fabric, asset: str, record: dict[str, Any], columns: list[str], *,
                block_on: str | None = None, prefix: int = 2, threshold: float = 85.0,
                limit: int = 10) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from govfabric.auth.audit import append
+from govfabric.auth.readpath import may_steward, reads_source_data, require_steward
 from govfabric.catalog.models import Asset, Source
 from govfabric.catalog.usage import notify_consumers
 from govfabric.errors import AccessDenied, AlreadyExists, Conflict, NotFound, QualityFailed, ValidationFailed
@@ -41,9 +42,11 @@ class QualityService:
         actor.require(*STEWARD, action="write quality rules")
         rule = parse_rule(definition)
         a = self.fabric.catalog.asset(asset)
+        require_steward(actor, a.owner_department, f"write quality rules on {a.qualified_name}")
         a.require_columns(rule.columns())
         if isinstance(rule, ReferenceRule):
             ref = self.fabric.catalog.asset(rule.ref_asset)
+            _may_reference(actor, ref)
             ref.require_columns([rule.ref_column])
             rule = rule.model_copy(update={"ref_asset": ref.qualified_name})
         name = rule.name or rule.default_name()
@@ -82,17 +85,19 @@ class QualityService:
         actor.require(*STEWARD, action="remove quality rules")
         with self.store.session() as s:
             r = self.rule(ref, s)
+            owner = s.scalar(select(Asset.owner_department).where(Asset.id == r.asset_id))
+            require_steward(actor, owner, f"remove quality rules of {r.asset_name}")
             s.delete(r)
             append(s, actor.name, "quality.rule.remove", f"asset:{r.asset_name}", {"rule": r.name})
 
     # -- runs --------------------------------------------------------------------------------
 
+    @reads_source_data("quality.run", via="steward", target=lambda self, asset, **_: (self.fabric, asset))
     def run(self, asset: str, *, rules: list[str] | None = None, docs: bool = True,
             work_orders: bool = True, engine: str = "auto") -> QualityRun:
         """Validate the asset's rules as one GX suite pushed down to ``engine`` (``auto``: Trino when it
-        is the default engine, else the asset's own PostgreSQL, else DuckDB); record and act on the results."""
-        actor = self.fabric.actor
-        actor.require("steward", "analyst", action="run quality checks")
+        is the default engine, else the asset's own PostgreSQL, else DuckDB); record and act on the results.
+        A steward action of the owning department: the rules read the source itself."""
         with self.store.session() as s:
             a = self.fabric.catalog._resolve(s, asset)
             src = s.get(Source, a.source_id) if a.source_id else None
@@ -113,9 +118,12 @@ class QualityService:
                     rs = s.get(Source, ra.source_id) if ra.source_id else None
                     if rs is None:
                         raise ValidationFailed(f"reference asset {ra.qualified_name} has no source")
+                    _may_reference(self.fabric.actor, ra)
                     refs[ra.qualified_name] = (rs, ra)
             history = {rid: self._history(s, rid) for rid, p in parsed.items() if isinstance(p, FluctuationRule)}
             tags = {c.name: list(c.tags or []) for c in a.columns}
+            for col in masking.masked_columns(s, a.id):  # a masked or classified column's samples are masked
+                tags.setdefault(col, []).append("personal")
             s.expunge_all()
         run_id = new_id()
         t0 = time.perf_counter()
@@ -242,7 +250,8 @@ class QualityService:
 
     def results(self, run: str | None = None, *, rule: str | None = None, limit: int = 200
                 ) -> list[QualityResult]:
-        """Per-rule results of one run (default: the latest), or the history of one rule."""
+        """Per-rule results of one run (default: the latest), or the history of one rule. Failing
+        samples are source values: only the owning department's stewards and admins see them."""
         with self.store.session() as s:
             q = select(QualityResult).order_by(QualityResult.at.desc(), QualityResult.rule_name).limit(limit)
             if rule:
@@ -254,13 +263,31 @@ class QualityService:
                 if s.get(QualityRun, run_id) is None:
                     raise NotFound(f"no quality run {run_id!r}")
                 q = q.where(QualityResult.run_id == run_id)
-            return list(s.scalars(q))
+            out = list(s.scalars(q))
+            hidden = self._unowned_runs(s, {r.run_id for r in out})
+            for r in out:
+                s.expunge(r)
+        for r in out:
+            if r.run_id in hidden:  # detached: the stored sample stays for its stewards
+                r.sample = []
+        return out
+
+    def _unowned_runs(self, s: Any, run_ids: set[str]) -> set[str]:
+        """Runs whose asset the acting principal may not steward (their samples are withheld)."""
+        actor = self.fabric.actor
+        rows = s.execute(select(QualityRun.id, Asset.owner_department).join(Asset, Asset.id == QualityRun.asset_id)
+                         .where(QualityRun.id.in_(run_ids))).all() if run_ids else []
+        owners = {rid: owner for rid, owner in rows}
+        return {rid for rid in run_ids if not may_steward(actor, owners.get(rid))}
 
     def docs(self, run: str) -> Path:
         with self.store.session() as s:
             r = s.get(QualityRun, run)
             if r is None:
                 raise NotFound(f"no quality run {run!r}; list runs with `govfabric quality results`")
+            if self._unowned_runs(s, {r.id}):  # the Data Docs show failing samples
+                raise AccessDenied(f"{self.fabric.actor.name} may not open the Data Docs of run {run}: they "
+                                   f"show samples of {r.asset_name}; ask a steward of its department")
             if not r.docs_path or not Path(r.docs_path).exists():
                 raise NotFound(f"run {run} has no Data Docs (run with docs enabled)")
             return Path(r.docs_path)
@@ -305,11 +332,20 @@ class QualityService:
         if asset:
             q = q.where(WorkOrder.asset_id == self.fabric.catalog.asset(asset).id)
         with self.store.session() as s:
-            return list(s.scalars(q))
+            return self._withhold(s, list(s.scalars(q)))
 
     def order(self, number: int) -> WorkOrder:
         with self.store.session() as s:
-            return self._order(s, number)
+            return self._withhold(s, [self._order(s, number)])[0]
+
+    def _withhold(self, s: Any, orders: list[WorkOrder]) -> list[WorkOrder]:
+        """Detached orders; the failing sample only for the owning department's stewards and admins."""
+        actor = self.fabric.actor
+        for wo in orders:
+            s.expunge(wo)
+            if not may_steward(actor, wo.department) and "sample" in (wo.details or {}):
+                wo.details = {k: v for k, v in wo.details.items() if k != "sample"}
+        return orders
 
     def _order(self, s: Any, number: int) -> WorkOrder:
         wo = s.scalar(select(WorkOrder).where(WorkOrder.number == int(number)))
@@ -318,8 +354,9 @@ class QualityService:
         return wo
 
     def _may_work_on(self, wo: WorkOrder) -> None:
+        """The owning department's stewards and admins, and members of the owning department."""
         actor = self.fabric.actor
-        if actor.has("steward") or (wo.department and actor.department == wo.department):
+        if may_steward(actor, wo.department) or (wo.department and actor.department == wo.department):
             return
         raise AccessDenied(f"{actor.name} may not work on order #{wo.number}: it belongs to "
                            f"{wo.department or 'the asset owner'}; ask its steward")
@@ -344,6 +381,8 @@ class QualityService:
     def fix(self, number: int, note: str | None = None) -> WorkOrder:
         return self._move(number, "in_progress", "fixed", note)
 
+    @reads_source_data("quality.order.verify", via="steward",
+                       target=lambda self, number, *a, **k: (self.fabric, self.order(number).asset_id))
     def verify(self, number: int, note: str | None = None) -> WorkOrder:
         """Re-run the rule; the order is verified only if it passes now, else it goes back to in_progress."""
         actor = self.fabric.actor
@@ -380,6 +419,14 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_-." else "_" for c in name)[:120] or "asset"
 
 
+
+
+def _may_reference(actor: Any, ref: Asset) -> None:
+    """A reference rule reads the reference asset too: its steward, or a code table every
+    department may use without conditions (sharing class ``unconditional``)."""
+    if ref.sharing_class != "unconditional":
+        require_steward(actor, ref.owner_department, f"check against {ref.qualified_name} (it is not shared "
+                                                     "unconditionally)")
 
 
 def _remedy(name: str) -> Any:

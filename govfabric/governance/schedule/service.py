@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from govfabric.auth.audit import append
+from govfabric.auth.readpath import reads_source_data
 from govfabric.errors import AlreadyExists, Conflict, GovfabricError, NotFound, ValidationFailed
 from govfabric.governance.schedule.models import Job, Run
 from govfabric.governance.schedule.timing import next_run, parse_cron, parse_every
@@ -74,6 +75,7 @@ def _validate_export(fabric: Fabric, target: str, options: dict[str, Any]) -> No
     fabric.queries.plan(target)  # the query must plan for its owner now (names, grants)
 
 
+@reads_source_data("schedule.export", via="pipeline")
 def export_query(fabric: Fabric, sql: str, fmt: str, output: str | Path) -> dict[str, Any]:
     """Stream a virtual query's answer (policies applied) into a Parquet or CSV file under the export
     root (:func:`govfabric.outputs.export_path`: checked again at every run, the folders may have

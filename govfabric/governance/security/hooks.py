@@ -28,9 +28,12 @@ def scan_after_harvest(fabric: Fabric, report: SyncReport) -> None:
                             {"scanned": limit, "deferred": len(todo) - limit,
                              "hint": f"govfabric security scan --source {report.source}"})
         todo = todo[:limit]
+    from govfabric.auth.readpath import harvesting
+
     try:
-        for qn in todo:
-            svc.scan(qn)
+        with harvesting(fabric, report.source):  # the sample is part of the harvest, a steward action
+            for qn in todo:
+                svc.scan(qn)
     finally:
         fabric.release_engines()  # sampling attached the source; do not keep its files open
 

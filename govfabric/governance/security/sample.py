@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from govfabric.auth.readpath import reads_source_data
 from govfabric.catalog.models import Asset, Source
 from govfabric.errors import GovfabricError, SourceError, ValidationFailed
 from govfabric.virtualization.engines import Binding
@@ -40,6 +41,8 @@ def asset_with_source(fabric: Fabric, ref: str) -> tuple[Asset, Source | None]:
         return asset, src
 
 
+@reads_source_data("security.sample", via="steward", harvest=True,
+                   target=lambda fabric, asset, *a, **k: (fabric, asset))
 def sample_columns(fabric: Fabric, asset: Asset, source: Source | None, columns: list[str] | None = None,
                    limit: int = DEFAULT_SAMPLE) -> dict[str, list[Any]]:
     """Column name → up to ``limit`` values (the first rows the source returns)."""
