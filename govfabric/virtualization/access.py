@@ -69,14 +69,17 @@ class Access:
                    {"request": req.id, "columns": columns, "purpose": purpose, "until": str(until or "")})
             return req
 
-    def _may_decide(self, s: Session, actor: Actor, row: VirtualTableRow) -> None:
+    def _may_decide(self, s: Session, actor: Actor, row: VirtualTableRow, *,
+                    action: str = "decide on access to") -> None:
+        """The owner rule for every change to a virtual table, its grants and policies: a steward of
+        the asset's department (any steward for an asset without one) or an admin."""
         asset = s.get(Asset, row.asset_id)
         owner = asset.owner_department if asset else None
         if actor.has("admin"):
             return
         if actor.has("steward") and (owner is None or actor.department == owner):
             return
-        raise AccessDenied(f"{actor.name} may not decide on access to {row.name}: only a steward of "
+        raise AccessDenied(f"{actor.name} may not {action} {row.name}: only a steward of "
                            f"{owner or 'the owning department'} or an admin may")
 
     def approve(self, request_id: int, *, row_filter: str | None = None, until: date | None = None,
@@ -236,11 +239,24 @@ class Access:
             self._may_decide(s, actor, row)
             if applies_to != "*":
                 self._check_grantee(s, applies_to)
+            _compile_filter(s, row, expr)
             p = RowFilterPolicy(table_name=row.name, applies_to=applies_to, expr=expr, created_by=actor.name)
             s.add(p)
             s.flush()
             append(s, actor.name, "policy.row_filter", f"vt:{row.name}", {"to": applies_to, "expr": expr})
             return p
+
+    def remove_row_filter(self, filter_id: int) -> None:
+        """Remove a row-filter policy (owning department's steward or admin)."""
+        actor = self.fabric.actor
+        with self.store.session() as s:
+            p = s.get(RowFilterPolicy, filter_id)
+            if p is None:
+                raise NotFound(f"no row filter {filter_id}; list them with `govfabric policy list`")
+            self._may_decide(s, actor, self._vt(s, p.table_name))
+            s.delete(p)
+            append(s, actor.name, "policy.row_filter_remove", f"vt:{p.table_name}",
+                   {"filter": filter_id, "to": p.applies_to, "expr": p.expr})
 
     def row_filters(self, table: str | None = None) -> list[RowFilterPolicy]:
         with self.store.session() as s:
@@ -335,6 +351,31 @@ class Access:
                 raise ValidationFailed(f"unknown role {grantee[5:]!r}; roles: {', '.join(ROLES)}")
             return
         principals.get(s, grantee)
+
+
+class _AnyAttributes(dict):  # type: ignore[type-arg]
+    """Every principal attribute present (as ''): compiles a filter without a particular principal."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: Any) -> Any:
+        return ""
+
+
+def _compile_filter(s: Session, row: VirtualTableRow, expr: str) -> None:
+    """Compile a row filter against its table now, as queries will: unknown columns, other
+    tables or forbidden functions are refused when the filter is made, not at the next query."""
+    from govfabric.errors import GovfabricError
+    from govfabric.virtualization.policy import Policy, TableGrant
+    from govfabric.virtualization.rewrite import compile_row_filter
+    from govfabric.virtualization.tables import CatalogResolver
+
+    vt = CatalogResolver(s, []).table(row)
+    try:
+        compile_row_filter(vt, TableGrant(), expr, Policy("system", {}, _AnyAttributes()))
+    except GovfabricError as exc:
+        raise ValidationFailed(f"row filter {expr!r} does not compile against {row.name}: {exc}") from None
 
 
 #: called as hook(fabric, session, grant) when a grant is made / revoked; registered by other modules
