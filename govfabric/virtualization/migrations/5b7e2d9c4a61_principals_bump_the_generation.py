@@ -19,7 +19,8 @@ from alembic import op
 revision = '5b7e2d9c4a61'
 down_revision = '31c46094de46'
 branch_labels = None
-# the auth module's first revision creates auth_principals
+# the auth module creates auth_principals in its first revision (not its head: 7a3c1e5f9b20 keeps the
+# auth branch its own head in the version table)
 depends_on = ('c8f37f1caca7',)
 
 BUMP = "UPDATE virt_generation SET n = n + 1 WHERE id = 1"
