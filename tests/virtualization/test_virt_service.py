@@ -137,7 +137,8 @@ def test_files_are_virtual_tables_too(demo) -> None:
     admin.virtual.create_table("licence.elicence", "licence_files.电子证照", only=["licence_type", "holder_name"])
     steward_hr = f.as_user("admin")
     for t in ("social.contrib_h1", "tax.payments", "licence.elicence"):
-        steward_hr.access.grant("steward_mr", t)
+        # created by an admin, the tables got their default masks: names are granted in clear
+        steward_hr.access.grant("steward_mr", t, unmasked=["name"] if t == "social.contrib_h1" else None)
     rows = f.sql("SELECT name, count(*) AS n FROM social.contrib_h1 WHERE name = '刘䶮' GROUP BY name").to_pylist()
     assert rows and rows[0]["name"] == "刘䶮"
     assert f.sql("SELECT sum(amount) AS s FROM tax.payments").column(0)[0].as_py() > 0
