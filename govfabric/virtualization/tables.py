@@ -305,8 +305,6 @@ class VirtualObjects:
         name = check_name(name)
         self._check_namespace(actor, name)
         deps = self.view_dependencies(sql, dialect, exclude=name)
-        if not actor.has("admin"):
-            self._check_readable(actor, sql, dialect)
         with self.store.session() as s:
             if s.scalar(select(VirtualTableRow.id).where(VirtualTableRow.name == name)):
                 raise AlreadyExists(f"{name} is a virtual table")
@@ -315,6 +313,8 @@ class VirtualObjects:
                 raise AlreadyExists(f"view {name} exists; use --replace to define a new version")
             if row is not None:
                 self._may_change_view(s, actor, row, "replace")
+            if not actor.has("admin"):
+                self._check_readable(actor, sql, dialect)
             if row is None:
                 row = VirtualViewRow(name=name, sql=sql, dialect=dialect, depends_on=deps, created_by=actor.name,
                                      description=description)
