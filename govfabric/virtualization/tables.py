@@ -13,8 +13,8 @@ import copy
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import delete, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from govfabric.auth import principals
@@ -22,9 +22,9 @@ from govfabric.auth.audit import append
 from govfabric.catalog.models import Asset, Source
 from govfabric.errors import AccessDenied, AlreadyExists, NotFound, QueryRejected, ValidationFailed
 from govfabric.governance.lineage.events import record_view, record_virtual_table
+from govfabric.store.base import utcnow
 from govfabric.virtualization.cache import Resolved
 from govfabric.virtualization.engines.base import Binding
-from govfabric.store.base import utcnow
 from govfabric.virtualization.models import (
     ColumnMask,
     Grant,
