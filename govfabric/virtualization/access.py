@@ -32,6 +32,18 @@ def _until(d: date | None) -> datetime | None:
     return datetime.combine(d, time.max, tzinfo=UTC) if d else None
 
 
+def require_owner(actor: Actor, department: str | None, what: str) -> None:
+    """The owner rule: a steward of the owning ``department`` (any steward when it has none) or an
+    admin. Every change to a virtual table, its grants and policies, and other modules' steward
+    actions on an asset (anchoring it, recomputing its signature) go through it."""
+    if actor.has("admin"):
+        return
+    if actor.has("steward") and (department is None or actor.department == department):
+        return
+    raise AccessDenied(f"{actor.name} may not {what}: only a steward of "
+                       f"{department or 'the owning department'} or an admin may")
+
+
 def _check_predicate(expr: str) -> None:
     """A row filter must be one boolean expression over columns (parsed, never interpolated)."""
     import sqlglot
@@ -74,13 +86,7 @@ class Access:
         """The owner rule for every change to a virtual table, its grants and policies: a steward of
         the asset's department (any steward for an asset without one) or an admin."""
         asset = s.get(Asset, row.asset_id)
-        owner = asset.owner_department if asset else None
-        if actor.has("admin"):
-            return
-        if actor.has("steward") and (owner is None or actor.department == owner):
-            return
-        raise AccessDenied(f"{actor.name} may not {action} {row.name}: only a steward of "
-                           f"{owner or 'the owning department'} or an admin may")
+        require_owner(actor, asset.owner_department if asset else None, f"{action} {row.name}")
 
     def approve(self, request_id: int, *, row_filter: str | None = None, until: date | None = None,
                 reason: str | None = None) -> Grant:
