@@ -125,12 +125,14 @@ class Access:
             return req
 
     def requests(self, status: str | None = None, mine: bool = False) -> list[AccessRequest]:
+        """Requests; principals who decide or audit none see only their own (others' purposes are theirs)."""
+        actor = self.fabric.actor
         with self.store.session() as s:
             q = select(AccessRequest).order_by(AccessRequest.id)
             if status:
                 q = q.where(AccessRequest.status == status)
-            if mine:
-                q = q.where(AccessRequest.requester == self.fabric.actor.name)
+            if mine or not actor.has("steward", "auditor"):
+                q = q.where(AccessRequest.requester == actor.name)
             return list(s.scalars(q))
 
     def _pending(self, s: Session, request_id: int) -> AccessRequest:
@@ -180,8 +182,12 @@ class Access:
 
     def grants(self, table: str | None = None, grantee: str | None = None,
                include_inactive: bool = False) -> list[Grant]:
+        """Grants; principals who decide or audit none see only those to themselves or their roles."""
+        actor = self.fabric.actor
         with self.store.session() as s:
             q = select(Grant).order_by(Grant.id)
+            if not actor.has("steward", "auditor"):
+                q = q.where(Grant.grantee.in_([actor.name, *(f"role:{r}" for r in actor.roles)]))
             if table:
                 q = q.where(Grant.table_name == table.lower())
             if grantee:

@@ -94,7 +94,7 @@ def test_demo_standards(capsys: pytest.CaptureFixture[str], demo_home: Path) -> 
     assert xb and xb[0]["count"] == 200 and "性别代码" in xb[0]["message"]  # 男/女 text is not the code
     assert rep["mappings"]["xb"] == "sex_code (confirmed)" and rep["score"] < 100
 
-    code, out, _ = gf(capsys, demo_home, "steward_mr", "standards", "check", "tax_files.纳税信息.纳税明细", "--json")
+    code, out, _ = gf(capsys, demo_home, "admin", "standards", "check", "tax_files.纳税信息.纳税明细", "--json")
     rules = {v["rule"] for v in json.loads(out)["violations"]}
     assert {"table-snake-case", "column-snake-case"} <= rules
 

@@ -138,3 +138,33 @@ def test_table_and_masks_all_or_nothing(demo) -> None:
         vt_tables.AFTER_CREATE_TABLE.remove(broken)
     assert "ps.person" not in {t.name for t in demo.virtual.tables()}
     assert demo.access.masks("ps.person") == []
+
+
+def test_analysts_see_their_own_requests_and_grants(ps) -> None:
+    steward_ps = ps.as_user("steward_ps")
+    steward_ps.access.grant("steward_mr", "ps.person", columns=["name"])
+    analyst = ps.as_user("analyst1")
+    req = analyst.access.request("ps.person", columns=["name"], purpose="人口统计分析", until=None)
+    ps.as_user("auditor1").access.request("ps.person", columns=["id_no"], purpose="审计抽查", until=None)
+    assert [r.id for r in analyst.access.requests()] == [req.id]
+    assert len(steward_ps.access.requests()) == 2
+    assert analyst.access.grants() == []
+    steward_ps.access.approve(req.id)
+    assert [g.grantee for g in analyst.access.grants()] == ["analyst1"]
+    assert {g.grantee for g in ps.as_user("auditor1").access.grants()} == {"steward_mr", "analyst1"}
+
+
+def test_cli_view_replace_and_drops(ps, demo_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Hole 4 from the command line: someone else's view cannot be replaced; drops list dependants."""
+    sql = "SELECT name FROM ps.person"
+    assert gf(capsys, demo_home, "--as", "steward_ps", "view", "create", "ps.names", "--sql", sql)[0] == 0
+    code, out = gf(capsys, demo_home, "--as", "steward_mr", "view", "create", "ps.names", "--sql",
+                   "SELECT id_no AS name FROM ps.person", "--replace")
+    assert code != 0 and "belongs to steward_ps" in out
+    code, out = gf(capsys, demo_home, "--as", "steward_ps", "vt", "drop", "ps.person")
+    assert code != 0 and "ps.names" in out
+    assert ps.virtual.table("ps.person").name == "ps.person"
+    assert gf(capsys, demo_home, "--as", "steward_ps", "view", "drop", "ps.names")[0] == 0
+    assert gf(capsys, demo_home, "--as", "steward_ps", "vt", "drop", "ps.person")[0] == 0
+    actions = [e.action for e in ps.audit.events()]
+    assert actions.index("view.drop") < actions.index("vt.drop")
