@@ -125,8 +125,8 @@ def test_cli_hidden_personal_column_leaves_the_others_masked(demo, demo_home: Pa
     assert code != 0 and "only a steward of 北京市公安局" in out
 
 
-def test_table_and_masks_all_or_nothing(demo) -> None:
-    """A failing default-mask hook leaves no table behind (and the error reaches the caller)."""
+def test_table_and_masks_all_or_nothing(demo, demo_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A failing default-mask hook leaves no table behind; the command exits non-zero."""
     def broken(fabric, row) -> None:
         raise ValidationFailed("mask store unavailable")
 
@@ -134,6 +134,8 @@ def test_table_and_masks_all_or_nothing(demo) -> None:
     try:
         with pytest.raises(ValidationFailed, match="mask store unavailable"):
             demo.as_user("steward_ps").virtual.create_table("ps.person", PERSON)
+        code, out = gf(capsys, demo_home, "--as", "steward_ps", "vt", "create", "ps.person", "--from", PERSON)
+        assert code != 0 and "mask store unavailable" in out
     finally:
         vt_tables.AFTER_CREATE_TABLE.remove(broken)
     assert "ps.person" not in {t.name for t in demo.virtual.tables()}
