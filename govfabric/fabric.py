@@ -58,8 +58,24 @@ class Fabric:
         self.secrets = SecretBox(settings.resolved_key_file)
         bind_workspace(self.store, self.secrets, settings.home)  # the audit key and checkpoint, outside the store
 
-    @cached_property
+    @property
     def actor(self) -> Actor:
+        """The acting principal as the store holds it now: a principal disabled or given other
+        roles by anyone, in any process, acts so from its next call. Kept while the store's change
+        counter (``virtualization/cache.py``; every write to principals moves it) stands still;
+        read afresh inside a transaction or on a store without the counter's triggers."""
+        from govfabric.virtualization import cache
+
+        found = cache.current(self.store)
+        generation = found[1] if found is not None else None
+        held: tuple[int, Actor] | None = self.__dict__.get("_actor_at")
+        if held is not None and generation is not None and held[0] == generation:
+            return held[1]
+        actor = self._read_actor()
+        self.__dict__["_actor_at"] = None if generation is None else (generation, actor)
+        return actor
+
+    def _read_actor(self) -> Actor:
         with self.store.session() as s:
             try:
                 return principals.actor_of(principals.get(s, self.user))
@@ -167,6 +183,18 @@ class Fabric:
         self.actor.require("admin", action="add principals")
         with self.store.session() as s:
             return principals.add(s, self.actor.name, name, roles=roles, **kw)
+
+    def set_roles(self, name: str, roles: list[str]) -> principals.Principal:
+        """Replace a principal's roles (admin only; the last admin keeps admin)."""
+        self.actor.require("admin", action="change roles")
+        with self.store.session() as s:
+            return principals.set_roles(s, self.actor.name, name, roles)
+
+    def set_principal_active(self, name: str, active: bool) -> principals.Principal:
+        """Disable or enable a principal (admin only; the last admin stays enabled)."""
+        self.actor.require("admin", action="disable or enable principals")
+        with self.store.session() as s:
+            return principals.set_active(s, self.actor.name, name, active)
 
     def principals(self) -> list[principals.Principal]:
         with self.store.session() as s:

@@ -87,11 +87,37 @@ def add(session: Session, by: str, name: str, *, roles: list[str], kind: str = "
 
 def set_roles(session: Session, by: str, name: str, roles: list[str]) -> Principal:
     _check_roles(roles)
+    if not roles:
+        raise ValidationFailed(f"give {name} at least one role; to stop it acting, disable it")
     p = get(session, name)
+    if "admin" not in roles:
+        _keep_an_admin(session, p, "take the admin role from")
     old = list(p.roles)
     p.roles = sorted(set(roles))
     append(session, by, "principal.roles", f"principal:{name}", {"from": old, "to": p.roles})
     return p
+
+
+def set_active(session: Session, by: str, name: str, active: bool) -> Principal:
+    """Disable (or enable again) a principal: every open session refuses it from its next call."""
+    p = get(session, name)
+    if not active:
+        _keep_an_admin(session, p, "disable")
+    if p.active != active:
+        p.active = active
+        append(session, by, "principal.enable" if active else "principal.disable", f"principal:{name}", {})
+    return p
+
+
+def _keep_an_admin(session: Session, p: Principal, what: str) -> None:
+    """The workspace keeps at least one active admin (else nobody could add or enable principals)."""
+    if not p.active or "admin" not in (p.roles or []):
+        return
+    others = [q for q in session.scalars(select(Principal).where(Principal.active.is_(True), Principal.id != p.id))
+              if "admin" in (q.roles or [])]
+    if not others:
+        raise ValidationFailed(f"cannot {what} {p.name}: it is the last active admin; make another principal "
+                               "admin first (`govfabric principal set-role NAME admin`)")
 
 
 def list_all(session: Session) -> list[Principal]:

@@ -45,6 +45,9 @@ def file_digest(path: Path) -> str:
 def current_digest(fabric: Fabric, kind: str, item_id: str) -> str:
     """Recompute an item's digest from the data as it is now."""
     if kind == "asset":
+        # recomputing reads all of the asset's data: auditors, or its department's steward, or admins
+        if not fabric.actor.has("auditor"):
+            require_asset_owner(fabric, item_id, "recompute the digest of")
         return fabric.catalog.content_signature(item_id, refresh=True)
     if kind == "audit":
         try:
@@ -60,7 +63,32 @@ def current_digest(fabric: Fabric, kind: str, item_id: str) -> str:
     raise ValidationFailed(f"cannot recompute digests of kind {kind!r}; pass --digest")
 
 
+def require_asset_owner(fabric: Fabric, ref: str, what: str) -> None:
+    """The owning department's steward or an admin (the rule of ``virtualization.access``)."""
+    from govfabric.virtualization.access import require_owner
+
+    require_owner(fabric.actor, fabric.catalog.asset(ref).owner_department, f"{what} {ref}")
+
+
+def add_department(fabric: Fabric, name: str) -> Any:
+    """Admit a department to the consortium (admins; granting records add their own as needed)."""
+    fabric.actor.require("admin", action="admit departments to the consortium")
+    dept = service_for(fabric).add_department(name)
+    fabric.audit.append("chain.department.add", f"department:{name}", {"address": dept.address})
+    return dept
+
+
+def remove_department(fabric: Fabric, name: str) -> Any:
+    fabric.actor.require("admin", action="remove departments from the consortium")
+    dept = service_for(fabric).remove_department(name)
+    fabric.audit.append("chain.department.remove", f"department:{name}", {"address": dept.address})
+    return dept
+
+
 def anchor_assets(fabric: Fabric, refs: list[str]) -> AnchorReceipt:
+    """Anchor assets' content signatures: each asset's owning-department steward, or an admin."""
+    for ref in refs:
+        require_asset_owner(fabric, ref, "anchor")
     items = [(ref, fabric.catalog.content_signature(ref)) for ref in refs]
     receipt = service_for(fabric).anchor("asset", items, {"assets": len(items)})
     fabric.audit.append("chain.anchor", f"anchor:{receipt.root}", receipt.to_dict())
@@ -68,7 +96,9 @@ def anchor_assets(fabric: Fabric, refs: list[str]) -> AnchorReceipt:
 
 
 def anchor_audit(fabric: Fabric) -> AnchorReceipt:
-    """Anchor every audit event since the last anchored segment (one root for the segment)."""
+    """Anchor every audit event since the last anchored segment (one root for the segment);
+    auditors and admins."""
+    fabric.actor.require("auditor", action="anchor the audit log")
     svc = service_for(fabric)
     with fabric.store.session() as s:
         metas = s.scalars(
@@ -87,6 +117,8 @@ def anchor_audit(fabric: Fabric) -> AnchorReceipt:
 
 
 def anchor_files(fabric: Fabric, paths: list[Path]) -> AnchorReceipt:
+    """Anchor files' digests (stewards and admins: it reads any file the process can read)."""
+    fabric.actor.require("steward", action="anchor files")
     items = [(str(p.resolve()), file_digest(p)) for p in paths]
     receipt = service_for(fabric).anchor("file", items, {"files": len(items)})
     fabric.audit.append("chain.anchor", f"anchor:{receipt.root}", receipt.to_dict())
@@ -100,7 +132,8 @@ def verify_item(fabric: Fabric, kind: str, item_id: str, digest: str | None = No
 
 
 def run_demo(fabric: Fabric) -> dict[str, Any]:
-    """Anchor the demo datasets and audit log, record a grant and a share, tamper with a copy."""
+    """Anchor the demo datasets and audit log, record a grant and a share, tamper with a copy (admins)."""
+    fabric.actor.require("admin", action="run the chain demo")
     svc = service_for(fabric)
     out: dict[str, Any] = {"chain": svc.status()["chain"]}
     refs: list[str] = []

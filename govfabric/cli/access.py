@@ -120,12 +120,20 @@ def row_filter(ctx: typer.Context, table: str, expr: str,
     console.print(f"row filter {p.id} on {p.table_name} for {p.applies_to}: {p.expr}")
 
 
+@policy_app.command("row-filter-remove")
+def row_filter_remove(ctx: typer.Context, filter_id: int = typer.Argument(..., help="id from `policy list --json`")
+                      ) -> None:
+    """Remove a row filter (owning department's steward or admin)."""
+    get_fabric(ctx).access.remove_row_filter(filter_id)
+    console.print(f"row filter {filter_id} removed")
+
+
 @policy_app.command("list")
 def policies(ctx: typer.Context, table: OptStr = typer.Option(None), as_json: bool = JSON_OPTION) -> None:
     """Masks and row filters."""
     f = get_fabric(ctx)
-    rows = [{"kind": "mask", "table": m.table_name, "column": m.column_name, "rule": m.rule, "to": "*",
+    rows = [{"id": "", "kind": "mask", "table": m.table_name, "column": m.column_name, "rule": m.rule, "to": "*",
              "expr": json.dumps(m.params, ensure_ascii=False) if m.params else ""} for m in f.access.masks(table)]
-    rows += [{"kind": "row filter", "table": p.table_name, "column": "", "rule": "", "to": p.applies_to,
+    rows += [{"id": p.id, "kind": "row filter", "table": p.table_name, "column": "", "rule": "", "to": p.applies_to,
               "expr": p.expr} for p in f.access.row_filters(table)]
-    print_table(rows, ["kind", "table", "column", "rule", "to", "expr"], "Policies", as_json)
+    print_table(rows, ["id", "kind", "table", "column", "rule", "to", "expr"], "Policies", as_json)

@@ -26,7 +26,8 @@ def anchor(
     targets: list[str] = typer.Argument(..., help="asset names, `audit`, or files with --kind file"),
     kind: str = typer.Option("asset", help="asset | audit | file"),
 ) -> None:
-    """Anchor one batch (one transaction): assets' content signatures, the audit log, or files."""
+    """Anchor one batch (one transaction): assets' content signatures (their department's steward or an
+    admin), the audit log (auditors, admins), or files (stewards, admins)."""
     from govfabric.blockchain import fabric_ops
 
     fabric = get_fabric(ctx)
@@ -96,11 +97,12 @@ def department(
     name: str,
     remove: bool = typer.Option(False, "--remove", help="remove it from the consortium"),
 ) -> None:
-    """Admit a department account to the consortium (or remove it)."""
-    from govfabric.blockchain.fabric_ops import service_for
+    """Admit a department account to the consortium (or remove it); admins."""
+    from govfabric.blockchain import fabric_ops
 
-    svc = service_for(get_fabric(ctx))
-    print_json((svc.remove_department(name) if remove else svc.add_department(name)).to_dict())
+    fabric = get_fabric(ctx)
+    dept = fabric_ops.remove_department(fabric, name) if remove else fabric_ops.add_department(fabric, name)
+    print_json(dept.to_dict())
 
 
 @app.command()

@@ -30,6 +30,28 @@ def add(
     console.print(f"added principal [bold]{p.name}[/bold] with roles {', '.join(p.roles)}")
 
 
+@app.command("set-role")
+def set_role(ctx: typer.Context, name: str,
+             role: list[str] = typer.Argument(..., help=f"the new roles, each one of: {', '.join(ROLES)}")) -> None:
+    """Replace a principal's roles (admin only); open sessions act with them from their next call."""
+    p = get_fabric(ctx).set_roles(name, list(role))
+    console.print(f"{p.name} now has roles {', '.join(p.roles)}")
+
+
+@app.command("disable")
+def disable(ctx: typer.Context, name: str) -> None:
+    """Disable a principal (admin only): refused from its next call, in every open session."""
+    get_fabric(ctx).set_principal_active(name, False)
+    console.print(f"disabled {name}")
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, name: str) -> None:
+    """Enable a disabled principal again (admin only)."""
+    get_fabric(ctx).set_principal_active(name, True)
+    console.print(f"enabled {name}")
+
+
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List principals."""

@@ -52,6 +52,15 @@ def vt_map(ctx: typer.Context, name: str,
     console.print(f"{row.name} is now version {row.version} ({row.status})")
 
 
+@vt_app.command("drop")
+def vt_drop(ctx: typer.Context, name: str,
+            force: bool = typer.Option(False, "--force", help="drop even if views read it (they become broken)")
+            ) -> None:
+    """Drop a virtual table with its masks, row filters and grants (owning department's steward or admin)."""
+    deps = get_fabric(ctx).virtual.drop_table(name, force=force)
+    console.print(f"dropped virtual table {escape(name)}" + (f"; broken: {escape(', '.join(deps))}" if deps else ""))
+
+
 @vt_app.command("list")
 def vt_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """Virtual tables and whether they still match their source."""
@@ -79,9 +88,19 @@ def view_create(
     description: OptStr = typer.Option(None),
     replace: bool = typer.Option(False, "--replace", help="define a new version"),
 ) -> None:
-    """Define (or redefine) a virtual view; its dependencies are recorded."""
+    """Define (or redefine) a virtual view; its dependencies are recorded. Analysts keep views in
+    their own schema u_<name>; only a view's owner, a steward of its department or an admin replaces it."""
     row = get_fabric(ctx).virtual.create_view(name, sql, dialect=dialect, description=description, replace=replace)
     console.print(f"view [bold]{row.name}[/bold] v{row.version} reads {escape(', '.join(row.depends_on))}")
+
+
+@view_app.command("drop")
+def view_drop(ctx: typer.Context, name: str,
+              force: bool = typer.Option(False, "--force", help="drop even if views read it (they become broken)")
+              ) -> None:
+    """Drop a view (its owner, a steward of the owner's department, or an admin)."""
+    deps = get_fabric(ctx).virtual.drop_view(name, force=force)
+    console.print(f"dropped view {escape(name)}" + (f"; broken: {escape(', '.join(deps))}" if deps else ""))
 
 
 @view_app.command("list")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from govfabric.auth.audit import append
 from govfabric.auth.principals import ROLES, Actor
-from govfabric.auth.readpath import may_steward
+from govfabric.auth.readpath import require_steward
 from govfabric.catalog.models import Asset
 from govfabric.errors import AccessDenied, NotFound, ValidationFailed
 from govfabric.store.base import utcnow
@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 
 def _until(d: date | None) -> datetime | None:
     return datetime.combine(d, time.max, tzinfo=UTC) if d else None
+
+
+def require_owner(actor: Actor, department: str | None, what: str) -> None:
+    """The owner rule (``readpath.require_steward``): a steward of the owning ``department`` (any
+    steward when it has none) or an admin. Every change to a virtual table, its grants and
+    policies, and other modules' steward actions on an asset go through it."""
+    require_steward(actor, department, what)
 
 
 def _check_predicate(expr: str) -> None:
@@ -70,13 +77,12 @@ class Access:
                    {"request": req.id, "columns": columns, "purpose": purpose, "until": str(until or "")})
             return req
 
-    def _may_decide(self, s: Session, actor: Actor, row: VirtualTableRow) -> None:
+    def _may_decide(self, s: Session, actor: Actor, row: VirtualTableRow, *,
+                    action: str = "decide on access to") -> None:
+        """The owner rule for every change to a virtual table, its grants and policies: a steward of
+        the asset's department (any steward for an asset without one) or an admin."""
         asset = s.get(Asset, row.asset_id)
-        owner = asset.owner_department if asset else None
-        if may_steward(actor, owner):
-            return
-        raise AccessDenied(f"{actor.name} may not decide on access to {row.name}: only a steward of "
-                           f"{owner or 'the owning department'} or an admin may")
+        require_owner(actor, asset.owner_department if asset else None, f"{action} {row.name}")
 
     def approve(self, request_id: int, *, row_filter: str | None = None, until: date | None = None,
                 reason: str | None = None) -> Grant:
@@ -115,12 +121,14 @@ class Access:
             return req
 
     def requests(self, status: str | None = None, mine: bool = False) -> list[AccessRequest]:
+        """Requests; principals who decide or audit none see only their own (others' purposes are theirs)."""
+        actor = self.fabric.actor
         with self.store.session() as s:
             q = select(AccessRequest).order_by(AccessRequest.id)
             if status:
                 q = q.where(AccessRequest.status == status)
-            if mine:
-                q = q.where(AccessRequest.requester == self.fabric.actor.name)
+            if mine or not actor.has("steward", "auditor"):
+                q = q.where(AccessRequest.requester == actor.name)
             return list(s.scalars(q))
 
     def _pending(self, s: Session, request_id: int) -> AccessRequest:
@@ -170,8 +178,12 @@ class Access:
 
     def grants(self, table: str | None = None, grantee: str | None = None,
                include_inactive: bool = False) -> list[Grant]:
+        """Grants; principals who decide or audit none see only those to themselves or their roles."""
+        actor = self.fabric.actor
         with self.store.session() as s:
             q = select(Grant).order_by(Grant.id)
+            if not actor.has("steward", "auditor"):
+                q = q.where(Grant.grantee.in_([actor.name, *(f"role:{r}" for r in actor.roles)]))
             if table:
                 q = q.where(Grant.table_name == table.lower())
             if grantee:
@@ -236,11 +248,24 @@ class Access:
             self._may_decide(s, actor, row)
             if applies_to != "*":
                 self._check_grantee(s, applies_to)
+            _compile_filter(s, row, expr)
             p = RowFilterPolicy(table_name=row.name, applies_to=applies_to, expr=expr, created_by=actor.name)
             s.add(p)
             s.flush()
             append(s, actor.name, "policy.row_filter", f"vt:{row.name}", {"to": applies_to, "expr": expr})
             return p
+
+    def remove_row_filter(self, filter_id: int) -> None:
+        """Remove a row-filter policy (owning department's steward or admin)."""
+        actor = self.fabric.actor
+        with self.store.session() as s:
+            p = s.get(RowFilterPolicy, filter_id)
+            if p is None:
+                raise NotFound(f"no row filter {filter_id}; list them with `govfabric policy list`")
+            self._may_decide(s, actor, self._vt(s, p.table_name))
+            s.delete(p)
+            append(s, actor.name, "policy.row_filter_remove", f"vt:{p.table_name}",
+                   {"filter": filter_id, "to": p.applies_to, "expr": p.expr})
 
     def row_filters(self, table: str | None = None) -> list[RowFilterPolicy]:
         with self.store.session() as s:
@@ -319,6 +344,31 @@ class Access:
                 raise ValidationFailed(f"unknown role {grantee[5:]!r}; roles: {', '.join(ROLES)}")
             return
         principals.get(s, grantee)
+
+
+class _AnyAttributes(dict):  # type: ignore[type-arg]
+    """Every principal attribute present (as ''): compiles a filter without a particular principal."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: Any) -> Any:
+        return ""
+
+
+def _compile_filter(s: Session, row: VirtualTableRow, expr: str) -> None:
+    """Compile a row filter against its table now, as queries will: unknown columns, other
+    tables or forbidden functions are refused when the filter is made, not at the next query."""
+    from govfabric.errors import GovfabricError
+    from govfabric.virtualization.policy import Policy, TableGrant
+    from govfabric.virtualization.rewrite import compile_row_filter
+    from govfabric.virtualization.tables import CatalogResolver
+
+    vt = CatalogResolver(s, []).table(row)
+    try:
+        compile_row_filter(vt, TableGrant(), expr, Policy("system", {}, _AnyAttributes()))
+    except GovfabricError as exc:
+        raise ValidationFailed(f"row filter {expr!r} does not compile against {row.name}: {exc}") from None
 
 
 #: called as hook(fabric, session, grant) when a grant is made / revoked; registered by other modules

@@ -39,9 +39,10 @@ if TYPE_CHECKING:
     from govfabric.virtualization.pipeline import PlannedQuery
     from govfabric.virtualization.policy import Policy, VirtualTable, VirtualView
 
-#: the triggers migration 31c46094de46 creates (SQLite: one per table and operation)
+#: the triggers migrations 31c46094de46 and 5b7e2d9c4a61 (principals, read by ``Fabric.actor``) create
+#: (SQLite: one per table and operation)
 WATCHED = ("virt_tables", "virt_views", "virt_grants", "virt_masks", "virt_row_filters", "catalog_sources",
-           "catalog_assets", "catalog_columns")
+           "catalog_assets", "catalog_columns", "auth_principals")
 TRIGGERS = {
     "sqlite": frozenset(f"virt_gen_{t}_{o}" for t in WATCHED for o in ("insert", "update", "delete")),
     "postgresql": frozenset(f"virt_gen_{t}" for t in WATCHED),

@@ -13,24 +13,37 @@ import copy
 import re
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import delete, select, update
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from govfabric.auth import principals
 from govfabric.auth.audit import append
 from govfabric.catalog.models import Asset, Source
-from govfabric.errors import AlreadyExists, NotFound, QueryRejected, ValidationFailed
+from govfabric.errors import AccessDenied, AlreadyExists, NotFound, QueryRejected, ValidationFailed
 from govfabric.governance.lineage.events import record_view, record_virtual_table
+from govfabric.store.base import utcnow
 from govfabric.virtualization.cache import Resolved
 from govfabric.virtualization.engines.base import Binding
-from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow, VirtualViewVersion
+from govfabric.virtualization.models import (
+    ColumnMask,
+    Grant,
+    RowFilterPolicy,
+    VirtualTableRow,
+    VirtualViewRow,
+    VirtualViewVersion,
+)
 from govfabric.virtualization.policy import VirtualColumn, VirtualTable, VirtualView, unknown_name
 
 if TYPE_CHECKING:
+    from govfabric.auth.principals import Actor
     from govfabric.fabric import Fabric
 
-#: called as hook(fabric, row) after a virtual table was created (e.g. default masks); set by other modules
+#: called as hook(fabric, row) inside the transaction that created or remapped a virtual table (e.g.
+#: default masks); an exception undoes the change. Set by other modules.
 AFTER_CREATE_TABLE: list[Any] = []
+#: analysts keep views only in their own schema, ``u_<principal>`` (see :func:`user_schema`)
+USER_SCHEMA_PREFIX = "u_"
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
 COL_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -40,6 +53,11 @@ def check_name(name: str) -> str:
     if not NAME_RE.match(name):
         raise ValidationFailed(f"virtual name {name!r} must be schema.name in lowercase letters, digits and _")
     return name
+
+
+def user_schema(principal: str) -> str:
+    """The one schema a principal without the steward role may keep views in."""
+    return (USER_SCHEMA_PREFIX + re.sub(r"[^a-z0-9_]", "_", principal.lower()))[:63]
 
 
 def _safe_column_name(physical: str) -> str:
@@ -152,6 +170,7 @@ class VirtualObjects:
                     s.scalar(select(VirtualViewRow.id).where(VirtualViewRow.name == name)):
                 raise AlreadyExists(f"virtual name {name} is taken")
             a = self.fabric.catalog._resolve(s, asset)
+            self._may_govern(s, actor, VirtualTableRow(name=name, asset_id=a.id), "create virtual tables over")
             if a.source_id is None:
                 raise ValidationFailed(f"{a.qualified_name} was registered by hand and has no data to read")
             a.require_columns([*renames, *(only or [])])
@@ -182,9 +201,14 @@ class VirtualObjects:
             s.flush()
             append(s, actor.name, "vt.create", f"vt:{name}", {"asset": a.qualified_name, "columns": names})
             record_virtual_table(self.fabric, s, row)
-        for hook in AFTER_CREATE_TABLE:
-            hook(self.fabric, row)
+            # default masks belong to the table: created in its transaction, all or nothing
+            for hook in AFTER_CREATE_TABLE:
+                hook(self.fabric, row)
         return row
+
+    def _may_govern(self, s: Session, actor: Actor, row: VirtualTableRow, action: str) -> None:
+        """The owning department's steward or an admin (the rule grants follow, ``Access._may_decide``)."""
+        self.fabric.access._may_decide(s, actor, row, action=action)
 
     def remap(self, name: str, mapping: dict[str, str]) -> VirtualTableRow:
         """Point virtual columns at (new) physical columns, absorbing a change at the source."""
@@ -192,6 +216,7 @@ class VirtualObjects:
         actor.require("steward", action="remap virtual tables")
         with self.store.session() as s:
             row = self._table(s, name)
+            self._may_govern(s, actor, row, "remap")
             asset = s.get(Asset, row.asset_id)
             assert asset is not None
             cols = [dict(c) for c in row.columns]
@@ -211,7 +236,42 @@ class VirtualObjects:
             append(s, actor.name, "vt.remap", f"vt:{name}", {"mapping": mapping, "version": row.version})
             s.flush()
             record_virtual_table(self.fabric, s, row)
+            # masks are keyed by virtual column: a column now reading personal data gets its default mask
+            for hook in AFTER_CREATE_TABLE:
+                hook(self.fabric, row)
             return row
+
+    def drop_table(self, name: str, *, force: bool = False) -> list[str]:
+        """Drop a virtual table (owning department's steward or admin) with its masks, row filters
+        and grants (revoked), so a later table of the same name inherits nothing. Refused while
+        views read it unless ``force``: they are then flagged broken. Returns the dependants."""
+        actor = self.fabric.actor
+        with self.store.session() as s:
+            row = self._table(s, name)
+            self._may_govern(s, actor, row, "drop")
+            deps = self._dependants(s, row.name)
+            if deps and not force:
+                raise ValidationFailed(f"{row.name} is read by view(s) {', '.join(deps)}; drop or redefine "
+                                       "them first, or force it with --force (they become broken)")
+            self._break_views(s, deps, f"{row.name} was dropped")
+            s.execute(delete(ColumnMask).where(ColumnMask.table_name == row.name))
+            s.execute(delete(RowFilterPolicy).where(RowFilterPolicy.table_name == row.name))
+            revoked = list(s.scalars(select(Grant.id).where(Grant.table_name == row.name,
+                                                            Grant.revoked_at.is_(None))))
+            s.execute(update(Grant).where(Grant.id.in_(revoked)).values(revoked_at=utcnow(), revoked_by=actor.name))
+            s.delete(row)
+            append(s, actor.name, "vt.drop", f"vt:{row.name}",
+                   {"forced": force, "dependants": deps, "revoked_grants": revoked})
+            return deps
+
+    @staticmethod
+    def _dependants(s: Session, name: str) -> list[str]:
+        return sorted(v.name for v in s.scalars(select(VirtualViewRow)) if name in (v.depends_on or []))
+
+    @staticmethod
+    def _break_views(s: Session, names: list[str], problem: str) -> None:
+        for v in s.scalars(select(VirtualViewRow).where(VirtualViewRow.name.in_(names))):
+            v.status, v.problem = "broken", problem
 
     def _table(self, s: Session, name: str) -> VirtualTableRow:
         row = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == name.lower()))
@@ -237,9 +297,13 @@ class VirtualObjects:
 
     def create_view(self, name: str, sql: str, *, dialect: str = "duckdb", description: str | None = None,
                     replace: bool = False) -> VirtualViewRow:
+        """Who may: stewards and admins in any shared schema, everyone else only in its own schema
+        ``u_<principal>``; the definer must be able to read everything the view reads (admins
+        excepted: readers are checked at query time in any case). Replacing: see ``_may_change_view``."""
         actor = self.fabric.actor
         actor.require("steward", "analyst", action="define virtual views")
         name = check_name(name)
+        self._check_namespace(actor, name)
         deps = self.view_dependencies(sql, dialect, exclude=name)
         with self.store.session() as s:
             if s.scalar(select(VirtualTableRow.id).where(VirtualTableRow.name == name)):
@@ -247,6 +311,10 @@ class VirtualObjects:
             row = s.scalar(select(VirtualViewRow).where(VirtualViewRow.name == name))
             if row is not None and not replace:
                 raise AlreadyExists(f"view {name} exists; use --replace to define a new version")
+            if row is not None:
+                self._may_change_view(s, actor, row, "replace")
+            if not actor.has("admin"):
+                self._check_readable(actor, sql, dialect)
             if row is None:
                 row = VirtualViewRow(name=name, sql=sql, dialect=dialect, depends_on=deps, created_by=actor.name,
                                      description=description)
@@ -260,6 +328,62 @@ class VirtualObjects:
             append(s, actor.name, "view.define", f"view:{name}", {"version": row.version, "depends_on": deps})
             record_view(self.fabric, s, row)
             return row
+
+    def drop_view(self, name: str, *, force: bool = False) -> list[str]:
+        """Drop a view (its owner, a steward of the owner's department, or an admin); refused while
+        other views read it unless ``force`` (they become broken). Returns the dependants."""
+        actor = self.fabric.actor
+        with self.store.session() as s:
+            row = s.scalar(select(VirtualViewRow).where(VirtualViewRow.name == name.lower()))
+            if row is None:
+                raise NotFound(f"no view {name}; list them with `govfabric view list`")
+            self._may_change_view(s, actor, row, "drop")
+            deps = self._dependants(s, row.name)
+            if deps and not force:
+                raise ValidationFailed(f"view {row.name} is read by view(s) {', '.join(deps)}; drop or redefine "
+                                       "them first, or force it with --force (they become broken)")
+            self._break_views(s, deps, f"{row.name} was dropped")
+            s.execute(delete(VirtualViewVersion).where(VirtualViewVersion.view_id == row.id))
+            s.delete(row)
+            append(s, actor.name, "view.drop", f"view:{row.name}", {"forced": force, "dependants": deps})
+            return deps
+
+    @staticmethod
+    def _may_change_view(s: Session, actor: Actor, row: VirtualViewRow, action: str) -> None:
+        """A view belongs to its creator and the creator's department: the creator, a steward of
+        that department, or an admin may replace or drop it (someone else's scheduled export of
+        a view must not start reading what a third party put there)."""
+        if actor.has("admin") or actor.name == row.created_by:
+            return
+        try:
+            department = principals.get(s, row.created_by).department
+        except NotFound:
+            department = None
+        if actor.has("steward") and department is not None and actor.department == department:
+            return
+        raise AccessDenied(f"{actor.name} may not {action} view {row.name}: it belongs to {row.created_by}; only "
+                           f"its owner, a steward of {department or 'its department'} or an admin may. "
+                           f"Define your own view in {user_schema(actor.name)}.<name>")
+
+    @staticmethod
+    def _check_namespace(actor: Actor, name: str) -> None:
+        schema = name.split(".", 1)[0]
+        own = user_schema(actor.name)
+        if schema == own or actor.has("admin"):
+            return
+        if schema.startswith(USER_SCHEMA_PREFIX):
+            raise AccessDenied(f"{schema} is another principal's namespace; {actor.name} keeps views in {own}.<name>")
+        if not actor.has("steward"):
+            raise AccessDenied(f"{actor.name} may keep views only in its own namespace: name it {own}.<name> "
+                               f"(shared schemas such as {schema} are for stewards)")
+
+    def _check_readable(self, actor: Actor, sql: str, dialect: str) -> None:
+        """Plan the view's SQL under the definer's own grants: a view never reaches beyond them."""
+        from govfabric.virtualization.pipeline import plan
+
+        with self.store.session() as s:
+            plan(sql, dialect=dialect, engine="duckdb", resolver=CatalogResolver(s, ["duckdb"]),
+                 policy=self.fabric.access.policy_for(actor, s))
 
     def view_dependencies(self, sql: str, dialect: str, exclude: str | None = None) -> list[str]:
         """Plan the view's SQL with full access to learn (and check) what it reads."""

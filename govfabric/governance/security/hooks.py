@@ -39,6 +39,8 @@ def scan_after_harvest(fabric: Fabric, report: SyncReport) -> None:
 
 
 def mask_new_table(fabric: Fabric, row: Any) -> None:
+    """Default masks of a created or remapped table, in its transaction: a failure raises and
+    undoes the table (no table without its masks); hidden columns need none."""
     from govfabric.governance.security.service import apply_default_masks
 
     apply_default_masks(fabric, row.name)

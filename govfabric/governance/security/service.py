@@ -220,6 +220,8 @@ def apply_default_masks(fabric: Fabric, vt_name: str | None = None, *, asset: st
                 select(ColumnClassification).where(ColumnClassification.asset_id == t.asset_id))}
             existing = {m.column_name: m for m in fabric.access.masks(t.name)}
             for vcol in t.columns:
+                if vcol.get("hidden"):
+                    continue  # never visible, so nothing to mask
                 phys = physical_of(vcol)
                 c = classes.get(phys) if phys else None
                 if c is None or c.pii_class is None or c.pii_class not in PII_CLASSES:
