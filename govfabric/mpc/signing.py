@@ -46,7 +46,11 @@ def digest_alg_for(sign_alg: str) -> str:
 def _sm2(private_hex: str = "", public_hex: str = ""):  # type: ignore[no-untyped-def]
     from gmssl import sm2
 
-    return sm2.CryptSM2(private_key=private_hex, public_key=public_hex)
+    crypt = sm2.CryptSM2(private_key=private_hex, public_key="")
+    # set after construction: gmssl's constructor does ``public_key.lstrip("04")`` on keys starting
+    # with "04", which also eats the key's own leading 0s and 4s (1 key in 256 failed to verify)
+    crypt.public_key = public_hex
+    return crypt
 
 
 @dataclass(frozen=True)

@@ -228,3 +228,21 @@ def test_psi_results_through_encryption_are_exact(kind: str) -> None:
     assert got == compute.plaintext(spec, tables)
     if kind == "psi_membership":
         assert [r["member"] for r in got["rows"]] == [False, True, True, False, False]
+
+
+def test_sm2_public_keys_starting_with_04_verify() -> None:
+    """gmssl strips a leading "04" (and then every leading 0 and 4) from a public key it is given."""
+    from gmssl import sm2
+
+    n = int(sm2.default_ecc_table["n"], 16)
+    found = 0
+    for d in range(1, 20_000):
+        pub = KeyPair("sm2", f"{d:064x}", "")
+        public_hex = sm2.CryptSM2(private_key=pub.private_hex, public_key="")._kg(d % n, sm2.default_ecc_table["g"])
+        if public_hex.startswith("04"):
+            key = KeyPair("sm2", pub.private_hex, public_hex)
+            verify("sm2", public_hex, b"task", key.sign(b"task"))
+            found += 1
+            if found == 2:
+                break
+    assert found == 2
