@@ -64,7 +64,7 @@ def _sample(f: Any, w: dict[str, Any]) -> Any:
 def _export(f: Any, w: dict[str, Any]) -> Any:
     from govfabric.governance.schedule.service import export_query
 
-    return export_query(f, "SELECT id_no, name FROM pub.people", "csv", w["tmp"] / f"{f.user}.csv")
+    return export_query(f, "SELECT id_no, name FROM pub.people", "csv", f"{f.user}.csv")  # under the export root
 
 
 def _mpc(f: Any, w: dict[str, Any]) -> Any:
@@ -108,7 +108,7 @@ def test_analyst_without_grant_is_refused(world: dict[str, Any], entry: str) -> 
     load_all()
     with pytest.raises(AccessDenied):
         RECIPES[entry](world["analyst"], world)
-    assert not (world["tmp"] / "analyst1.csv").exists()
+    assert not (world["analyst"].settings.resolved_export_root / "analyst1.csv").exists()
 
 
 @pytest.mark.parametrize("entry", sorted(n for n in RECIPES if n != "quality.order.verify"))

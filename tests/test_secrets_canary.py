@@ -130,6 +130,7 @@ def test_canary_source_password_never_in_text(capsys, tmp_path, monkeypatch, can
     assert "unreachable" in gf("sql", "SELECT name FROM c.people", ok=False)
     gf("engine", "status", "--json")
     gf("audit", "list", "--json", "--limit", "1000")
+    (home / "exports").mkdir(exist_ok=True)
     gf("lineage", "export", "--format", "openlineage", "-o", str(home / "exports" / "lineage.json"))
     gf("status", "--json")
 

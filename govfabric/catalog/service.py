@@ -436,7 +436,7 @@ class Catalog:
 
     # -- signatures ----------------------------------------------------------------------------
 
-    @reads_source_data("catalog.signature", via="steward", target=signature_reads)
+    @reads_source_data("catalog.signature", via="steward", target=signature_reads, auditors=True)
     def content_signature(self, ref: str, algo: str | None = None, refresh: bool = False) -> str:
         """The asset's content signature (SHA-256 or SM3), computed from the data when missing."""
         from govfabric.catalog.signature import sign_asset

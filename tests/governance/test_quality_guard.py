@@ -134,8 +134,8 @@ def test_pipeline_paths_give_a_granted_analyst_masked_values_only(world: dict[st
 
     got = FabricReader(world["granted"]).read("pub.people", ["id_no", "code"], None)
     assert got.num_rows == 4 and not _raw(str(got.to_pylist()))
-    out = world["tmp"] / "granted.csv"
-    export_query(world["granted"], "SELECT id_no, name, code FROM pub.people", "csv", out)
+    out = world["granted"].settings.resolved_export_root / "granted.csv"
+    export_query(world["granted"], "SELECT id_no, name, code FROM pub.people", "csv", "granted.csv")
     assert not _raw(out.read_text(encoding="utf-8"))
     with pytest.raises(AccessDenied):
         FabricReader(world["granted"]).read("pub.people", ["district"], None)  # not granted

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from govfabric.auth.audit import append
 from govfabric.auth.principals import SYSTEM
+from govfabric.auth.readpath import require_steward
 from govfabric.errors import AlreadyExists, NotFound
 from govfabric.governance.security.sample import DEFAULT_SAMPLE, asset_with_source, sample_columns
 from govfabric.governance.standards.elements import (
@@ -206,8 +207,8 @@ class StandardsService:
         """Suggest a data element per column from its names and sampled values; saved as ``suggested``
         (a steward's confirmed mapping is never replaced)."""
         actor = self.fabric.actor
-        # sampling reads raw values, even without saving: never for analysts
-        actor.require(*STEWARD, "auditor", action="sample assets for element suggestions")
+        # sampling reads raw values, even without saving: the owning steward (security.sample checks)
+        actor.require(*STEWARD, action="sample assets for element suggestions")
         if save:
             actor.require(*STEWARD, action="record element suggestions")
         asset, src = asset_with_source(self.fabric, ref)
@@ -300,12 +301,10 @@ class StandardsService:
         """Naming rules over the table and column names, and each mapped column's sampled values
         against its element; score = passed share of all checks, in percent. Kept as history."""
         actor = self.fabric.actor
-        actor.require(*STEWARD, "auditor", action="check assets against data standards")
+        actor.require(*STEWARD, action="check assets against data standards")
         asset, src = asset_with_source(self.fabric, ref)
-        if not actor.has("auditor"):  # the report quotes sampled values: the owning department's steward
-            from govfabric.virtualization.access import require_owner
-
-            require_owner(actor, asset.owner_department, f"check {asset.qualified_name}")
+        # the report quotes sampled values: the owning department's steward
+        require_steward(actor, asset.owner_department, f"check {asset.qualified_name}")
         maps = {m.column_name: (m.element, m.status) for m in self.mappings(asset.id)}
         if not maps:  # nothing recorded yet: use suggestions, without saving them
             maps = {sg.column: (sg.element, "suggested") for sg in self.suggest(asset.id, sample=sample, save=False)
