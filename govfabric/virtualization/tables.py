@@ -169,7 +169,7 @@ class VirtualObjects:
             if s.scalar(select(VirtualTableRow.id).where(VirtualTableRow.name == name)) or \
                     s.scalar(select(VirtualViewRow.id).where(VirtualViewRow.name == name)):
                 raise AlreadyExists(f"virtual name {name} is taken")
-            a = self.fabric.catalog._resolve(s, asset)
+            a = self.fabric.catalog.resolve(s, asset)
             self._may_govern(s, actor, VirtualTableRow(name=name, asset_id=a.id), "create virtual tables over")
             if a.source_id is None:
                 raise ValidationFailed(f"{a.qualified_name} was registered by hand and has no data to read")
