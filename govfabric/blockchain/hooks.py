@@ -4,16 +4,11 @@ if the chain refuses, the grant is not made."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy.orm import Session
 
 from govfabric.catalog.models import Asset
-from govfabric.virtualization import access
+from govfabric.hooks import GrantMade, GrantRevoked, Subscription, on
 from govfabric.virtualization.models import Grant, VirtualTableRow
-
-if TYPE_CHECKING:
-    from govfabric.fabric import Fabric
 
 
 def _owner(session: Session, grant: Grant) -> tuple[str, str] | None:
@@ -24,27 +19,25 @@ def _owner(session: Session, grant: Grant) -> tuple[str, str] | None:
     return asset.id, asset.owner_department or "unowned"
 
 
-def record_grant(fabric: Fabric, session: Session, grant: Grant) -> None:
+def record_grant(event: GrantMade) -> None:
+    fabric, grant = event.fabric, event.grant
     if not fabric.settings.chain_record_grants:
         return
-    from govfabric.blockchain.fabric_ops import service_for
-
-    owner = _owner(session, grant)
+    owner = _owner(event.session, grant)
     if owner is not None:
-        service_for(fabric).record_grant(str(grant.id), owner[0], owner[1], grant.grantee, grant.expires_at)
+        fabric.chain.record_grant(str(grant.id), owner[0], owner[1], grant.grantee, grant.expires_at)
 
 
-def revoke_grant(fabric: Fabric, session: Session, grant: Grant) -> None:
+def revoke_grant(event: GrantRevoked) -> None:
+    fabric, grant = event.fabric, event.grant
     if not fabric.settings.chain_record_grants:
         return
-    from govfabric.blockchain.fabric_ops import service_for
-
-    owner = _owner(session, grant)
+    owner = _owner(event.session, grant)
     if owner is not None:
-        service_for(fabric).revoke_grant(str(grant.id), owner[1], owner[0])
+        fabric.chain.revoke_grant(str(grant.id), owner[1], owner[0])
 
 
-def register() -> None:
-    if record_grant not in access.GRANT_HOOKS:
-        access.GRANT_HOOKS.append(record_grant)
-        access.REVOKE_HOOKS.append(revoke_grant)
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    on(GrantMade, record_grant),
+    on(GrantRevoked, revoke_grant),
+)

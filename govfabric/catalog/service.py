@@ -36,6 +36,7 @@ from govfabric.catalog.sources import (
 )
 from govfabric.catalog.usage import record_usage
 from govfabric.errors import AlreadyExists, Conflict, GovfabricError, NotFound, SourceError, ValidationFailed
+from govfabric.hooks import HarvestDone, emit
 from govfabric.store.base import new_id, utcnow
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ HarvestProgress = Callable[[str, int, int], None]
 CLASSIFIABLE = ("level", "theme", "data_domain", "thematic_library", "sharing_class", "open_class",
                 "update_frequency", "business_value", "asset_type")
 LOCK_STALE_S = 3600
-#: called as hook(fabric, report) after a harvest committed (e.g. PII detection); set by other modules
-AFTER_HARVEST: list[Any] = []
 
 
 @dataclass
@@ -200,8 +199,7 @@ class Catalog:
                 record_harvest(self.fabric, s, src, only=[*report.added, *report.changed])
         finally:
             self._release_lock(name, token)
-        for hook in AFTER_HARVEST:
-            hook(self.fabric, report)
+        emit(HarvestDone(self.fabric, report))  # after the commit: e.g. PII detection
         return report
 
     def _acquire_lock(self, name: str) -> str:

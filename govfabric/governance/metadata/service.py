@@ -223,7 +223,6 @@ class MetadataService:
         """Composition (columns with their business metadata), structure (technical records, virtual
         tables and views over it) and data flow (upstream / downstream from lineage) of one asset."""
         from govfabric.governance.lineage.events import catalog_namespace
-        from govfabric.governance.lineage.service import LineageService
         from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
 
         d = self.fabric.catalog.dictionary(ref)
@@ -234,7 +233,7 @@ class MetadataService:
                             if set(v.depends_on or []) & set(vts)})
         for col in d["columns"]:
             col["metadata"] = [lk for lk in links if lk["column"] == col["name"]]
-        lineage = LineageService(self.fabric)
+        lineage = self.fabric.lineage
         key = f"{catalog_namespace(self.fabric)}/{d['qualified_name']}"
         flow: dict[str, Any] = {"upstream": [], "downstream": []}
         if key in lineage.graph().ds_ids:
