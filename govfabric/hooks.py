@@ -16,6 +16,9 @@ Semantics, the same for every event:
   through that session (or ``store.session()``, which re-enters it), and a subscriber's exception
   propagates to the caller and rolls the whole change back — a grant the chain refuses is not
   made, a table whose default masks fail is not created;
+- a subscriber whose effect lies outside the store (the chain) cannot be rolled back with it: list
+  it after those that may still fail (the chain's grant records are the only GrantMade and
+  GrantRevoked subscribers today, so they run last, after the audit event);
 - :class:`HarvestDone` is emitted after the harvest committed: an error reaches the caller, the
   harvest stays.
 
@@ -136,9 +139,10 @@ def emit(event: Event) -> None:
 
 @contextmanager
 def subscribed(event: type[E], fn: Callable[[E], None]) -> Iterator[None]:
-    """Add a subscriber for the duration of a block (tests; the listed ones come first)."""
+    """Add a subscriber for the duration of a block (tests). It runs before the listed ones, where
+    a failure is still undone everywhere (see the module docstring)."""
     chain = subscribers().setdefault(event, [])
-    chain.append(fn)
+    chain.insert(0, fn)
     try:
         yield
     finally:
