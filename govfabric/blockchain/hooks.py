@@ -4,17 +4,22 @@ if the chain refuses, the grant is not made."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
-from govfabric.catalog.models import Asset
+from govfabric.errors import NotFound
 from govfabric.hooks import GrantMade, GrantRevoked, Subscription, on
-from govfabric.virtualization.models import Grant, VirtualTableRow
+
+if TYPE_CHECKING:
+    from govfabric.fabric import Fabric
+    from govfabric.virtualization.models import Grant
 
 
-def _owner(session: Session, grant: Grant) -> tuple[str, str] | None:
-    vt = session.query(VirtualTableRow).filter(VirtualTableRow.name == grant.table_name).one_or_none()
-    asset = session.get(Asset, vt.asset_id) if vt else None
-    if asset is None:
+def _owner(fabric: Fabric, grant: Grant) -> tuple[str, str] | None:
+    """The granted table's asset and owning department, read through the services (their
+    sessions re-enter the grant's transaction)."""
+    try:
+        asset = fabric.catalog.asset(fabric.virtual.table(grant.table_name).asset_id)
+    except NotFound:
         return None
     return asset.id, asset.owner_department or "unowned"
 
@@ -23,7 +28,7 @@ def record_grant(event: GrantMade) -> None:
     fabric, grant = event.fabric, event.grant
     if not fabric.settings.chain_record_grants:
         return
-    owner = _owner(event.session, grant)
+    owner = _owner(fabric, grant)
     if owner is not None:
         fabric.chain.record_grant(str(grant.id), owner[0], owner[1], grant.grantee, grant.expires_at)
 
@@ -32,7 +37,7 @@ def revoke_grant(event: GrantRevoked) -> None:
     fabric, grant = event.fabric, event.grant
     if not fabric.settings.chain_record_grants:
         return
-    owner = _owner(event.session, grant)
+    owner = _owner(fabric, grant)
     if owner is not None:
         fabric.chain.revoke_grant(str(grant.id), owner[1], owner[0])
 
