@@ -36,27 +36,17 @@ if TYPE_CHECKING:
 DEFAULT_ADMIN = "admin"
 
 
-def _load_integrations() -> None:
-    """Modules that hook into others' events (e.g. grants recorded on chain)."""
-    from govfabric.blockchain import hooks as chain_hooks
-    from govfabric.governance.quality import hooks as quality_hooks
-    from govfabric.governance.security import hooks as security_hooks
-
-    chain_hooks.register()
-    security_hooks.register()
-    quality_hooks.register()
-
-
 class Fabric:
     """A connection to one workspace, acting as one principal."""
 
     def __init__(self, settings: Settings, user: str | None = None, store: Store | None = None) -> None:
-        _load_integrations()
         self.settings = settings
         self.store = store or Store(settings.resolved_store_url)
         self.user = user or settings.user or DEFAULT_ADMIN
         self.secrets = SecretBox(settings.resolved_key_file)
         bind_workspace(self.store, self.secrets, settings.home)  # the audit key and checkpoint, outside the store
+        #: the fabric this one was made from by :meth:`as_user`: workspace-wide resources come from it
+        self._origin: Fabric | None = None
 
     @property
     def actor(self) -> Actor:
@@ -168,16 +158,19 @@ class Fabric:
     def as_user(self, user: str) -> Fabric:
         """The same workspace acting as another principal (shares the store's pool and chain)."""
         other = Fabric(self.settings, user, self.store)
-        if hasattr(self, "_chain_service"):
-            other._chain_service = self._chain_service  # type: ignore[attr-defined]
+        other._origin = self._origin or self
         return other
 
-    @property
+    @cached_property
     def chain(self) -> ChainService:
-        """The blockchain sharing mode: anchors, on-chain grants and sharing records."""
-        from govfabric.blockchain.fabric_ops import service_for
+        """The blockchain sharing mode: anchors, on-chain grants and sharing records. One chain
+        connection per workspace: a fabric made by :meth:`as_user` shares its origin's (an embedded
+        chain is one journal, and must not be replayed twice), acting as its own principal."""
+        if self._origin is not None:
+            return self._origin.chain.with_actor(self.user)
+        from govfabric.blockchain.service import ChainService
 
-        return service_for(self)
+        return ChainService(self.store, self.settings, actor=self.user)
 
     def add_principal(self, name: str, roles: list[str], **kw: Any) -> principals.Principal:
         self.actor.require("admin", action="add principals")

@@ -82,7 +82,7 @@ def _assets(fabric: Fabric, refs: Any) -> list[Asset]:
         for r in items:
             if r is None:
                 continue
-            a = r if isinstance(r, Asset) else fabric.catalog._resolve(s, r)
+            a = r if isinstance(r, Asset) else fabric.catalog.resolve(s, r)
             out.append(a)
         s.expunge_all()
     return out

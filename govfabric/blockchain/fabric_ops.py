@@ -16,21 +16,12 @@ from sqlalchemy import select
 
 from govfabric.blockchain.models import ChainAnchor
 from govfabric.blockchain.results import AnchorReceipt, VerificationResult
-from govfabric.blockchain.service import ChainService
 from govfabric.errors import GovfabricError, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
 
 DIGEST_KINDS = ("asset", "audit", "file")
-
-
-def service_for(fabric: Fabric) -> ChainService:
-    svc = getattr(fabric, "_chain_service", None)
-    if svc is None:
-        svc = ChainService(fabric.store, fabric.settings, actor=fabric.user)
-        fabric._chain_service = svc  # type: ignore[attr-defined]
-    return svc
 
 
 def file_digest(path: Path) -> str:
@@ -73,14 +64,14 @@ def require_asset_owner(fabric: Fabric, ref: str, what: str) -> None:
 def add_department(fabric: Fabric, name: str) -> Any:
     """Admit a department to the consortium (admins; granting records add their own as needed)."""
     fabric.actor.require("admin", action="admit departments to the consortium")
-    dept = service_for(fabric).add_department(name)
+    dept = fabric.chain.add_department(name)
     fabric.audit.append("chain.department.add", f"department:{name}", {"address": dept.address})
     return dept
 
 
 def remove_department(fabric: Fabric, name: str) -> Any:
     fabric.actor.require("admin", action="remove departments from the consortium")
-    dept = service_for(fabric).remove_department(name)
+    dept = fabric.chain.remove_department(name)
     fabric.audit.append("chain.department.remove", f"department:{name}", {"address": dept.address})
     return dept
 
@@ -90,7 +81,7 @@ def anchor_assets(fabric: Fabric, refs: list[str]) -> AnchorReceipt:
     for ref in refs:
         require_asset_owner(fabric, ref, "anchor")
     items = [(ref, fabric.catalog.content_signature(ref)) for ref in refs]
-    receipt = service_for(fabric).anchor("asset", items, {"assets": len(items)})
+    receipt = fabric.chain.anchor("asset", items, {"assets": len(items)})
     fabric.audit.append("chain.anchor", f"anchor:{receipt.root}", receipt.to_dict())
     return receipt
 
@@ -99,7 +90,7 @@ def anchor_audit(fabric: Fabric) -> AnchorReceipt:
     """Anchor every audit event since the last anchored segment (one root for the segment);
     auditors and admins."""
     fabric.actor.require("auditor", action="anchor the audit log")
-    svc = service_for(fabric)
+    svc = fabric.chain
     with fabric.store.session() as s:
         metas = s.scalars(
             select(ChainAnchor.meta).where(ChainAnchor.kind == "audit", ChainAnchor.chain_key == svc.chain.chain_key)
@@ -120,7 +111,7 @@ def anchor_files(fabric: Fabric, paths: list[Path]) -> AnchorReceipt:
     """Anchor files' digests (stewards and admins: it reads any file the process can read)."""
     fabric.actor.require("steward", action="anchor files")
     items = [(str(p.resolve()), file_digest(p)) for p in paths]
-    receipt = service_for(fabric).anchor("file", items, {"files": len(items)})
+    receipt = fabric.chain.anchor("file", items, {"files": len(items)})
     fabric.audit.append("chain.anchor", f"anchor:{receipt.root}", receipt.to_dict())
     return receipt
 
@@ -128,13 +119,13 @@ def anchor_files(fabric: Fabric, paths: list[Path]) -> AnchorReceipt:
 def verify_item(fabric: Fabric, kind: str, item_id: str, digest: str | None = None) -> VerificationResult:
     if kind == "file":
         item_id = str(Path(item_id).resolve())
-    return service_for(fabric).verify(kind, item_id, digest or current_digest(fabric, kind, item_id))
+    return fabric.chain.verify(kind, item_id, digest or current_digest(fabric, kind, item_id))
 
 
 def run_demo(fabric: Fabric) -> dict[str, Any]:
     """Anchor the demo datasets and audit log, record a grant and a share, tamper with a copy (admins)."""
     fabric.actor.require("admin", action="run the chain demo")
-    svc = service_for(fabric)
+    svc = fabric.chain
     out: dict[str, Any] = {"chain": svc.status()["chain"]}
     refs: list[str] = []
     for asset in fabric.catalog.assets(limit=None):

@@ -6,45 +6,43 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
-from govfabric.catalog.models import Asset
-from govfabric.virtualization import access
-from govfabric.virtualization.models import Grant, VirtualTableRow
+from govfabric.errors import NotFound
+from govfabric.hooks import GrantMade, GrantRevoked, Subscription, on
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
+    from govfabric.virtualization.models import Grant
 
 
-def _owner(session: Session, grant: Grant) -> tuple[str, str] | None:
-    vt = session.query(VirtualTableRow).filter(VirtualTableRow.name == grant.table_name).one_or_none()
-    asset = session.get(Asset, vt.asset_id) if vt else None
-    if asset is None:
+def _owner(fabric: Fabric, grant: Grant) -> tuple[str, str] | None:
+    """The granted table's asset and owning department, read through the services (their
+    sessions re-enter the grant's transaction)."""
+    try:
+        asset = fabric.catalog.asset(fabric.virtual.table(grant.table_name).asset_id)
+    except NotFound:
         return None
     return asset.id, asset.owner_department or "unowned"
 
 
-def record_grant(fabric: Fabric, session: Session, grant: Grant) -> None:
+def record_grant(event: GrantMade) -> None:
+    fabric, grant = event.fabric, event.grant
     if not fabric.settings.chain_record_grants:
         return
-    from govfabric.blockchain.fabric_ops import service_for
-
-    owner = _owner(session, grant)
+    owner = _owner(fabric, grant)
     if owner is not None:
-        service_for(fabric).record_grant(str(grant.id), owner[0], owner[1], grant.grantee, grant.expires_at)
+        fabric.chain.record_grant(str(grant.id), owner[0], owner[1], grant.grantee, grant.expires_at)
 
 
-def revoke_grant(fabric: Fabric, session: Session, grant: Grant) -> None:
+def revoke_grant(event: GrantRevoked) -> None:
+    fabric, grant = event.fabric, event.grant
     if not fabric.settings.chain_record_grants:
         return
-    from govfabric.blockchain.fabric_ops import service_for
-
-    owner = _owner(session, grant)
+    owner = _owner(fabric, grant)
     if owner is not None:
-        service_for(fabric).revoke_grant(str(grant.id), owner[1], owner[0])
+        fabric.chain.revoke_grant(str(grant.id), owner[1], owner[0])
 
 
-def register() -> None:
-    if record_grant not in access.GRANT_HOOKS:
-        access.GRANT_HOOKS.append(record_grant)
-        access.REVOKE_HOOKS.append(revoke_grant)
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    on(GrantMade, record_grant),
+    on(GrantRevoked, revoke_grant),
+)

@@ -7,6 +7,7 @@ anchored (or granted, or shared) that the chain does not hold.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -96,7 +97,14 @@ class ChainService:
         self.salter = Salter.from_file(self.directory / "salt.key")
         self._chain = chain
         self._expected_chain_id = expected_chain_id
-        self._ready = False
+        self._ready = {"chain": False}  # shared with with_actor() copies: fund and deploy once
+
+    def with_actor(self, actor: str) -> ChainService:
+        """The same chain connection, keys and deployments, recording ``actor`` as who acts."""
+        _ = self.chain  # connect first: both must share one chain (an embedded one is one journal)
+        other = copy.copy(self)
+        other.actor = actor
+        return other
 
     # --- the chain ------------------------------------------------------------------
     @property
@@ -124,12 +132,12 @@ class ChainService:
 
     def import_operator_key(self, private_key_hex: str) -> str:
         """Use an existing (funded, consortium-admin) account as this workspace's operator."""
-        self._ready = False
+        self._ready["chain"] = False
         return self.keys.import_key(OPERATOR, private_key_hex).address
 
     def ensure_ready(self) -> None:
         """Fund the operator on a chain with a faucet, deploy missing contracts, check present ones."""
-        if self._ready:
+        if self._ready["chain"]:
             return
         chain = self.chain
         faucet = getattr(chain, "faucet", None)
@@ -142,7 +150,7 @@ class ChainService:
                 "fund it on the network (or install a funded key with ChainService.import_operator_key)"
             )
         chain.ensure_deployed(self.operator)
-        self._ready = True
+        self._ready["chain"] = True
 
     def status(self) -> dict[str, Any]:
         self.ensure_ready()

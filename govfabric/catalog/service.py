@@ -36,6 +36,7 @@ from govfabric.catalog.sources import (
 )
 from govfabric.catalog.usage import record_usage
 from govfabric.errors import AlreadyExists, Conflict, GovfabricError, NotFound, SourceError, ValidationFailed
+from govfabric.hooks import HarvestDone, emit
 from govfabric.store.base import new_id, utcnow
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ HarvestProgress = Callable[[str, int, int], None]
 CLASSIFIABLE = ("level", "theme", "data_domain", "thematic_library", "sharing_class", "open_class",
                 "update_frequency", "business_value", "asset_type")
 LOCK_STALE_S = 3600
-#: called as hook(fabric, report) after a harvest committed (e.g. PII detection); set by other modules
-AFTER_HARVEST: list[Any] = []
 
 
 @dataclass
@@ -200,8 +199,7 @@ class Catalog:
                 record_harvest(self.fabric, s, src, only=[*report.added, *report.changed])
         finally:
             self._release_lock(name, token)
-        for hook in AFTER_HARVEST:
-            hook(self.fabric, report)
+        emit(HarvestDone(self.fabric, report))  # after the commit: e.g. PII detection
         return report
 
     def _acquire_lock(self, name: str) -> str:
@@ -226,7 +224,9 @@ class Catalog:
 
     # -- assets ------------------------------------------------------------------------------
 
-    def _resolve(self, s: Session, ref: str) -> Asset:
+    def resolve(self, s: Session, ref: str) -> Asset:
+        """The asset ``ref`` names (id, qualified name, or an unambiguous suffix or name), loaded in
+        the caller's session ``s`` so other modules can read and link it in their own transaction."""
         a = s.scalar(select(Asset).options(selectinload(Asset.columns)).where(
             or_(Asset.id == ref, Asset.qualified_name == ref)))
         if a is not None:
@@ -241,7 +241,7 @@ class Catalog:
 
     def asset(self, ref: str) -> Asset:
         with self.store.session() as s:
-            return self._resolve(s, ref)
+            return self.resolve(s, ref)
 
     def assets(self, *, limit: int | None = 200, include_dropped: bool = False, source: str | None = None,
                department: str | None = None, tag: str | None = None, **facets: str | None) -> list[Asset]:
@@ -273,7 +273,7 @@ class Catalog:
         if unknown:
             raise ValidationFailed(f"unknown classification field(s) {', '.join(unknown)}")
         with self.store.session() as s:
-            a = self._resolve(s, ref)
+            a = self.resolve(s, ref)
             before = {k: getattr(a, k) for k in clean}
             for k, v in clean.items():
                 setattr(a, k, v)
@@ -293,7 +293,7 @@ class Catalog:
         actor = self.fabric.actor
         actor.require(*STEWARD, action="annotate assets")
         with self.store.session() as s:
-            a = self._resolve(s, ref)
+            a = self.resolve(s, ref)
             changes: dict[str, Any] = {}
             for k, v in (("cn_name", cn_name), ("description", description), ("caliber", caliber),
                          ("owner_department", owner_department)):
@@ -318,14 +318,14 @@ class Catalog:
 
     def versions(self, ref: str) -> list[AssetVersion]:
         with self.store.session() as s:
-            a = self._resolve(s, ref)
+            a = self.resolve(s, ref)
             return list(s.scalars(select(AssetVersion).where(AssetVersion.asset_id == a.id)
                                   .order_by(AssetVersion.version)))
 
     def dictionary(self, ref: str) -> dict[str, Any]:
         """The data dictionary view (§8.4.1.4, §8.4.4.2c) of one asset, with its usage."""
         with self.store.session() as s:
-            a = self._resolve(s, ref)
+            a = self.resolve(s, ref)
             src = s.get(Source, a.source_id) if a.source_id else None
             usage = self._usage(s, a.id)
             return {
@@ -359,7 +359,7 @@ class Catalog:
 
     def usage(self, ref: str) -> dict[str, Any]:
         with self.store.session() as s:
-            return self._usage(s, self._resolve(s, ref).id)
+            return self._usage(s, self.resolve(s, ref).id)
 
     def record_usage(self, refs: list[str], kind: str = "use", principal: str | None = None,
                      session: Session | None = None) -> None:
@@ -367,7 +367,7 @@ class Catalog:
         who = principal or self.fabric.actor.name
 
         def run(s: Session) -> None:
-            ids = [self._resolve(s, r).id for r in refs]
+            ids = [self.resolve(s, r).id for r in refs]
             record_usage(s, ids, who, kind)
 
         if session is not None:
@@ -379,7 +379,7 @@ class Catalog:
     def favorite_add(self, ref: str, note: str | None = None) -> Asset:
         me = self.fabric.actor.name
         with self.store.session() as s:
-            a = self._resolve(s, ref)
+            a = self.resolve(s, ref)
             if s.scalar(select(Favourite).where(Favourite.principal == me, Favourite.asset_id == a.id)):
                 raise AlreadyExists(f"{a.qualified_name} is already in your favourites")
             s.add(Favourite(principal=me, asset_id=a.id, note=note))
@@ -389,7 +389,7 @@ class Catalog:
     def favorite_remove(self, ref: str) -> None:
         me = self.fabric.actor.name
         with self.store.session() as s:
-            a = self._resolve(s, ref)
+            a = self.resolve(s, ref)
             fav = s.scalar(select(Favourite).where(Favourite.principal == me, Favourite.asset_id == a.id))
             if fav is None:
                 raise NotFound(f"{a.qualified_name} is not in your favourites")
@@ -442,7 +442,7 @@ class Catalog:
         from govfabric.catalog.signature import sign_asset
 
         with self.store.session() as s:
-            a = self._resolve(s, ref)
+            a = self.resolve(s, ref)
             if a.content_signature and not refresh and (algo is None or algo == a.signature_algo):
                 return a.content_signature
             # computing reads every row of the asset and rewrites the catalog: not for analysts

@@ -21,14 +21,13 @@ def _anchored_end(fabric: Fabric) -> int | None:
     chain service is started only when there is one)."""
     from sqlalchemy import select
 
-    from govfabric.blockchain.fabric_ops import service_for
     from govfabric.blockchain.models import ChainAnchor
 
     with fabric.store.session() as s:
         rows = s.execute(select(ChainAnchor.chain_key, ChainAnchor.meta).where(ChainAnchor.kind == "audit")).all()
     if not rows:
         return None
-    key = service_for(fabric).chain.chain_key
+    key = fabric.chain.chain.chain_key
     return max((int(m.get("metadata", {}).get("end_seq", 0)) for k, m in rows if k == key), default=None)
 
 

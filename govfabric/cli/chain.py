@@ -15,9 +15,7 @@ app = typer.Typer(help="Blockchain: anchor digests, verify them, read sharing an
 @app.command()
 def status(ctx: typer.Context) -> None:
     """Which chain, which contracts, how many anchors (deploys the contracts on first use)."""
-    from govfabric.blockchain.fabric_ops import service_for
-
-    print_json(service_for(get_fabric(ctx)).status())
+    print_json(get_fabric(ctx).chain.status())
 
 
 @app.command()
@@ -59,17 +57,13 @@ def verify(
 @app.command()
 def proof(ctx: typer.Context, item: str, kind: str = typer.Option("asset")) -> None:
     """Print a portable inclusion proof of an anchored item."""
-    from govfabric.blockchain.fabric_ops import service_for
-
-    print_json(service_for(get_fabric(ctx)).proof_bundle(kind, item))
+    print_json(get_fabric(ctx).chain.proof_bundle(kind, item))
 
 
 @app.command("verify-proof")
 def verify_proof(ctx: typer.Context, bundle: Path, digest: str) -> None:
     """Check a proof bundle (from `chain proof`) and a digest against the chain."""
-    from govfabric.blockchain.fabric_ops import service_for
-
-    result = service_for(get_fabric(ctx)).verify_bundle(
+    result = get_fabric(ctx).chain.verify_bundle(
         json.loads(bundle.read_text(encoding="utf-8")), digest
     )
     print_json(result.to_dict())
@@ -80,7 +74,6 @@ def verify_proof(ctx: typer.Context, bundle: Path, digest: str) -> None:
 @app.command()
 def history(ctx: typer.Context, asset: str) -> None:
     """Sharing records and grants of an asset, read from the chain's events."""
-    from govfabric.blockchain.fabric_ops import service_for
     from govfabric.errors import NotFound
 
     fabric = get_fabric(ctx)
@@ -88,7 +81,7 @@ def history(ctx: typer.Context, asset: str) -> None:
         asset_id = fabric.catalog.asset(asset).id
     except NotFound:
         asset_id = asset
-    print_json([e.to_dict() for e in service_for(fabric).history(asset_id)])
+    print_json([e.to_dict() for e in fabric.chain.history(asset_id)])
 
 
 @app.command()

@@ -15,9 +15,7 @@ OptInt = Optional[int]  # noqa: UP045
 
 
 def _svc(ctx: typer.Context):
-    from govfabric.governance.lineage.service import LineageService
-
-    return LineageService(get_fabric(ctx))
+    return get_fabric(ctx).lineage
 
 
 @app.command("show")

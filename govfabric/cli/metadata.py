@@ -15,9 +15,7 @@ OptStr = Optional[str]  # noqa: UP045 (typer needs Optional)
 
 
 def _svc(ctx: typer.Context):
-    from govfabric.governance.metadata.service import MetadataService
-
-    return MetadataService(get_fabric(ctx))
+    return get_fabric(ctx).metadata
 
 
 @app.command("term")

@@ -19,9 +19,8 @@ app.add_typer(suggest_app, name="suggest")
 
 def _svc(ctx: typer.Context) -> Any:
     from govfabric.cli.common import get_fabric
-    from govfabric.governance.quality.service import QualityService
 
-    return QualityService(get_fabric(ctx))
+    return get_fabric(ctx).quality
 
 
 def _out(rows: list[dict[str, Any]], cols: list[str], title: str) -> None:

@@ -23,9 +23,7 @@ def _added(job: dict) -> None:
 
 
 def _sched(ctx: typer.Context):
-    from govfabric.governance.schedule.service import Scheduler
-
-    return Scheduler(get_fabric(ctx))
+    return get_fabric(ctx).schedule
 
 
 @add_app.command("harvest")

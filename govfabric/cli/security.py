@@ -27,12 +27,7 @@ COLUMNS = ["asset_name", "column_name", "pii_class", "personal_level", "data_lev
 
 
 def _service(ctx: typer.Context) -> SecurityService:
-    """The façade's ``security`` service (built here until the façade has one)."""
-    from govfabric.governance.security.service import SecurityService
-
-    fabric = get_fabric(ctx)
-    svc = getattr(fabric, "security", None)
-    return svc if isinstance(svc, SecurityService) else SecurityService(fabric)
+    return get_fabric(ctx).security
 
 
 def _row(r: object) -> dict[str, object]:

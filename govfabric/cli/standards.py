@@ -25,12 +25,7 @@ OptInt = Optional[int]  # noqa: UP045
 
 
 def _service(ctx: typer.Context) -> StandardsService:
-    """The façade's ``standards`` service (built here until the façade has one)."""
-    from govfabric.governance.standards.service import StandardsService
-
-    fabric = get_fabric(ctx)
-    svc = getattr(fabric, "standards", None)
-    return svc if isinstance(svc, StandardsService) else StandardsService(fabric)
+    return get_fabric(ctx).standards
 
 
 def _list(value: str | None) -> list[str]:

@@ -20,6 +20,7 @@ from govfabric.auth.principals import ROLES, Actor
 from govfabric.auth.readpath import require_steward
 from govfabric.catalog.models import Asset
 from govfabric.errors import AccessDenied, NotFound, ValidationFailed
+from govfabric.hooks import GrantMade, GrantRevoked, emit
 from govfabric.store.base import utcnow
 from govfabric.virtualization.masks import MASKS, check_params, keyed
 from govfabric.virtualization.models import AccessRequest, ColumnMask, Grant, RowFilterPolicy, VirtualTableRow
@@ -105,7 +106,7 @@ class Access:
             append(s, actor.name, "access.approve", f"vt:{row.name}",
                    {"request": req.id, "grant": g.id, "to": req.requester, "columns": req.columns,
                     "row_filter": row_filter, "until": str(until or req.until or "")})
-            self._on_grant(s, g)
+            emit(GrantMade(self.fabric, s, g))  # e.g. recorded on chain; an error undoes the grant
             return g
 
     def reject(self, request_id: int, reason: str) -> AccessRequest:
@@ -159,7 +160,7 @@ class Access:
             append(s, actor.name, "access.grant", f"vt:{row.name}",
                    {"grant": g.id, "to": grantee, "columns": columns, "row_filter": row_filter,
                     "unmasked": unmasked or [], "until": str(until or "")})
-            self._on_grant(s, g)
+            emit(GrantMade(self.fabric, s, g))  # e.g. recorded on chain; an error undoes the grant
             return g
 
     def revoke(self, grant_id: int, reason: str | None = None) -> Grant:
@@ -172,8 +173,7 @@ class Access:
             g.revoked_at, g.revoked_by = utcnow(), actor.name
             append(s, actor.name, "access.revoke", f"vt:{g.table_name}",
                    {"grant": g.id, "from": g.grantee, "reason": reason})
-            for hook in REVOKE_HOOKS:
-                hook(self.fabric, s, g)
+            emit(GrantRevoked(self.fabric, s, g))  # e.g. the revocation goes on chain; an error undoes it
             return g
 
     def grants(self, table: str | None = None, grantee: str | None = None,
@@ -193,11 +193,6 @@ class Access:
                 now = utcnow()
                 rows = [g for g in rows if g.revoked_at is None and (g.expires_at is None or g.expires_at > now)]
             return rows
-
-    def _on_grant(self, s: Session, g: Grant) -> None:
-        """Hooks of other modules (the blockchain records grants), inside the grant's transaction."""
-        for hook in GRANT_HOOKS:
-            hook(self.fabric, s, g)
 
     # -- masks and row-filter policies -----------------------------------------------------------
 
@@ -370,8 +365,4 @@ def _compile_filter(s: Session, row: VirtualTableRow, expr: str) -> None:
     except GovfabricError as exc:
         raise ValidationFailed(f"row filter {expr!r} does not compile against {row.name}: {exc}") from None
 
-
-#: called as hook(fabric, session, grant) when a grant is made / revoked; registered by other modules
-GRANT_HOOKS: list[Any] = []
-REVOKE_HOOKS: list[Any] = []
 

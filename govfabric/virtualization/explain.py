@@ -44,12 +44,11 @@ def may_see_physical(fabric: Fabric, tables: Iterable[str]) -> bool:
 
 def virtual_plan(fabric: Fabric, sql: str, dialect: str | None, engine: str) -> PlannedQuery:
     """``sql`` planned afresh as the acting principal, keeping the query over virtual names."""
-    from govfabric.virtualization.access import Access
     from govfabric.virtualization.pipeline import plan
     from govfabric.virtualization.tables import CatalogResolver
 
     with fabric.store.session() as s:
-        policy = Access(fabric).policy_for(fabric.actor, s)
+        policy = fabric.access.policy_for(fabric.actor, s)
         return plan(sql, dialect=dialect, engine=engine, resolver=CatalogResolver(s, [engine]), policy=policy,
                     keep_virtual=True)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlalchemy import func, select
 
+from govfabric import hooks
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import reads_source_data
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
@@ -72,7 +73,6 @@ class QueryService:
 
     def _plan_within(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
         from govfabric.governance.lineage.events import namespace, query_template
-        from govfabric.virtualization.access import Access
 
         actor = self.fabric.actor
         who = cache.principal_key(actor)
@@ -87,7 +87,7 @@ class QueryService:
             policy_until, memo = store_cache.policy(gen, who), store_cache.names(gen, ename)
         with self.fabric.store.session() as s:  # reads what the generation read covers, or newer
             if policy_until is None:
-                policy_until = Access(self.fabric).policy_until(actor, s)
+                policy_until = self.fabric.access.policy_until(actor, s)
                 if found is not None:
                     store_cache.put_policy(gen, who, policy_until)
             policy, until = policy_until
@@ -196,13 +196,10 @@ class QueryService:
                                                  cached.lineage), actor, sql, fresh_outputs=True)
             if status == "ok" and cached is not None and cached.bindings:
                 record_usage(s, cached.asset_ids, actor, "use")
-            for hook in QUERY_HOOKS:
-                hook(self.fabric, s, sql, planned, status)
+            hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
 
     def status(self) -> dict[str, Any]:
         """Monitoring (§10.3.5): sources reachable, queries run, errors, latency, per engine."""
-        from govfabric.virtualization.tables import VirtualObjects
-
         with self.fabric.store.session() as s:
             rows = s.execute(select(QueryLog.engine, QueryLog.status, func.count(), func.avg(QueryLog.duration_ms),
                                     func.max(QueryLog.duration_ms)).group_by(QueryLog.engine, QueryLog.status)).all()
@@ -224,7 +221,7 @@ class QueryService:
                 engines[name] = self.engine(name).status()
             except GovfabricError as exc:
                 engines[name] = {"engine": name, "reachable": False, "error": str(exc)}
-        vts = VirtualObjects(self.fabric).tables()
+        vts = self.fabric.virtual.tables()
         return {
             "engines": engines, "sources": sources,
             "queries": [{"engine": e, "status": st, "count": n, "avg_ms": round(avg or 0, 1),
@@ -238,6 +235,4 @@ class QueryService:
             e.close()
         self._engines.clear()
 
-
-QUERY_HOOKS: list[Any] = []
 _QUERY_LOG_INSERT = QueryLog.__table__.insert()

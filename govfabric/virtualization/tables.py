@@ -22,6 +22,7 @@ from govfabric.auth.audit import append
 from govfabric.catalog.models import Asset, Source
 from govfabric.errors import AccessDenied, AlreadyExists, NotFound, QueryRejected, ValidationFailed
 from govfabric.governance.lineage.events import record_view, record_virtual_table
+from govfabric.hooks import TableCreated, TableRemapped, emit
 from govfabric.store.base import utcnow
 from govfabric.virtualization.cache import Resolved
 from govfabric.virtualization.engines.base import Binding
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
     from govfabric.auth.principals import Actor
     from govfabric.fabric import Fabric
 
-#: called as hook(fabric, row) inside the transaction that created or remapped a virtual table (e.g.
-#: default masks); an exception undoes the change. Set by other modules.
-AFTER_CREATE_TABLE: list[Any] = []
 #: analysts keep views only in their own schema, ``u_<principal>`` (see :func:`user_schema`)
 USER_SCHEMA_PREFIX = "u_"
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
@@ -169,7 +167,7 @@ class VirtualObjects:
             if s.scalar(select(VirtualTableRow.id).where(VirtualTableRow.name == name)) or \
                     s.scalar(select(VirtualViewRow.id).where(VirtualViewRow.name == name)):
                 raise AlreadyExists(f"virtual name {name} is taken")
-            a = self.fabric.catalog._resolve(s, asset)
+            a = self.fabric.catalog.resolve(s, asset)
             self._may_govern(s, actor, VirtualTableRow(name=name, asset_id=a.id), "create virtual tables over")
             if a.source_id is None:
                 raise ValidationFailed(f"{a.qualified_name} was registered by hand and has no data to read")
@@ -202,8 +200,7 @@ class VirtualObjects:
             append(s, actor.name, "vt.create", f"vt:{name}", {"asset": a.qualified_name, "columns": names})
             record_virtual_table(self.fabric, s, row)
             # default masks belong to the table: created in its transaction, all or nothing
-            for hook in AFTER_CREATE_TABLE:
-                hook(self.fabric, row)
+            emit(TableCreated(self.fabric, s, row))
         return row
 
     def _may_govern(self, s: Session, actor: Actor, row: VirtualTableRow, action: str) -> None:
@@ -237,8 +234,7 @@ class VirtualObjects:
             s.flush()
             record_virtual_table(self.fabric, s, row)
             # masks are keyed by virtual column: a column now reading personal data gets its default mask
-            for hook in AFTER_CREATE_TABLE:
-                hook(self.fabric, row)
+            emit(TableRemapped(self.fabric, s, row))
             return row
 
     def drop_table(self, name: str, *, force: bool = False) -> list[str]:

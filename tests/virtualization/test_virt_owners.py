@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from govfabric.errors import AccessDenied, ValidationFailed
-from govfabric.virtualization import tables as vt_tables
+from govfabric.hooks import TableCreated, subscribed
 
 PERSON = "ps_db.main.t_rk_jbxx"
 
@@ -127,17 +127,14 @@ def test_cli_hidden_personal_column_leaves_the_others_masked(demo, demo_home: Pa
 
 def test_table_and_masks_all_or_nothing(demo, demo_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A failing default-mask hook leaves no table behind; the command exits non-zero."""
-    def broken(fabric, row) -> None:
+    def broken(event: TableCreated) -> None:
         raise ValidationFailed("mask store unavailable")
 
-    vt_tables.AFTER_CREATE_TABLE.append(broken)
-    try:
+    with subscribed(TableCreated, broken):
         with pytest.raises(ValidationFailed, match="mask store unavailable"):
             demo.as_user("steward_ps").virtual.create_table("ps.person", PERSON)
         code, out = gf(capsys, demo_home, "--as", "steward_ps", "vt", "create", "ps.person", "--from", PERSON)
         assert code != 0 and "mask store unavailable" in out
-    finally:
-        vt_tables.AFTER_CREATE_TABLE.remove(broken)
     assert "ps.person" not in {t.name for t in demo.virtual.tables()}
     assert demo.access.masks("ps.person") == []
 

@@ -198,7 +198,7 @@ def test_row_limit_timeout_and_unreachable_source(demo, tmp_path: Path) -> None:
     with demo.store.session() as s:
         from govfabric.catalog.models import AssetColumn
 
-        a = demo.catalog._resolve(s, "deadpg.public.t")
+        a = demo.catalog.resolve(s, "deadpg.public.t")
         s.add(AssetColumn(asset_id=a.id, position=1, name="x", data_type="int"))
     demo.virtual.create_table("dead.t", "deadpg.public.t")
     with pytest.raises(SourceError, match="unreachable"):

@@ -103,7 +103,7 @@ class MetadataService:
         if not any(wanted.values()):
             raise ValidationFailed("name at least one term, indicator or rule to link")
         with self.store.session() as s:
-            a = self.fabric.catalog._resolve(s, asset)
+            a = self.fabric.catalog.resolve(s, asset)
             if column is not None:
                 a.require_columns([column])
             ids: dict[str, dict[str, str]] = {}
@@ -129,7 +129,7 @@ class MetadataService:
     def unlink(self, asset: str, kind: str, name: str, column: str | None = None) -> None:
         who = self._steward("unlink metadata")
         with self.store.session() as s:
-            a = self.fabric.catalog._resolve(s, asset)
+            a = self.fabric.catalog.resolve(s, asset)
             item = self._lookup(s, kind, [name]).get(name)
             row = s.scalar(select(Link).where(Link.kind == kind, Link.item_id == item, Link.asset_id == a.id,
                                               Link.column == (column or ""))) if item else None
@@ -142,7 +142,7 @@ class MetadataService:
 
     def links(self, asset: str) -> list[dict[str, Any]]:
         with self.store.session() as s:
-            a = self.fabric.catalog._resolve(s, asset)
+            a = self.fabric.catalog.resolve(s, asset)
             return self._links(s, [a.id]).get(a.id, [])
 
     def _links(self, s: Session, asset_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -164,7 +164,7 @@ class MetadataService:
         who = self._steward("record technical metadata")
         clean = validate_body(kind, body)
         with self.store.session() as s:
-            asset_id = self.fabric.catalog._resolve(s, asset).id if asset else None
+            asset_id = self.fabric.catalog.resolve(s, asset).id if asset else None
             row = s.scalar(select(TechnicalRecord).where(TechnicalRecord.type == kind, TechnicalRecord.name == name))
             if row is not None and not replace:
                 raise AlreadyExists(f"{kind} record {name!r} exists; replace it explicitly")
@@ -185,7 +185,7 @@ class MetadataService:
                                            + ", ".join(TECHNICAL_TYPES))
                 q = q.where(TechnicalRecord.type == kind)
             if asset:
-                q = q.where(TechnicalRecord.asset_id == self.fabric.catalog._resolve(s, asset).id)
+                q = q.where(TechnicalRecord.asset_id == self.fabric.catalog.resolve(s, asset).id)
             return [_as_dict(r) for r in s.scalars(q)]
 
     # -- search and views -------------------------------------------------------------------
@@ -223,7 +223,6 @@ class MetadataService:
         """Composition (columns with their business metadata), structure (technical records, virtual
         tables and views over it) and data flow (upstream / downstream from lineage) of one asset."""
         from govfabric.governance.lineage.events import catalog_namespace
-        from govfabric.governance.lineage.service import LineageService
         from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
 
         d = self.fabric.catalog.dictionary(ref)
@@ -234,7 +233,7 @@ class MetadataService:
                             if set(v.depends_on or []) & set(vts)})
         for col in d["columns"]:
             col["metadata"] = [lk for lk in links if lk["column"] == col["name"]]
-        lineage = LineageService(self.fabric)
+        lineage = self.fabric.lineage
         key = f"{catalog_namespace(self.fabric)}/{d['qualified_name']}"
         flow: dict[str, Any] = {"upstream": [], "downstream": []}
         if key in lineage.graph().ds_ids:

@@ -1,9 +1,11 @@
 """Quality runs as a schedule job kind. Kept apart from the service: importing
-great-expectations costs seconds, and every command registers the kinds."""
+great-expectations costs seconds, and the scheduler imports this module to list its kinds."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from govfabric.governance.schedule.service import JobKind
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -26,8 +28,5 @@ def _validate(fabric: Fabric, target: str, options: dict[str, Any]) -> None:
         raise ValidationFailed(f"quality engine {options['engine']!r} is unknown; use one of {', '.join(ENGINES)}")
 
 
-def register() -> None:
-    """Let ``govfabric schedule add quality ASSET …`` run this module's checks."""
-    from govfabric.governance.schedule.service import register_kind
-
-    register_kind("quality", _scheduled_run, validate=_validate, role=("steward",))
+#: lets ``govfabric schedule add quality ASSET …`` run this module's checks (see schedule's ``KIND_MODULES``)
+SCHEDULE_KINDS = {"quality": JobKind(_scheduled_run, validate=_validate, role=("steward",))}

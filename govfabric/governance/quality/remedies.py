@@ -31,7 +31,7 @@ def _pairs(fabric: Fabric, *refs: str) -> list[tuple[Source, Any]]:
     out = []
     with fabric.store.session() as s:
         for r in refs:
-            a = fabric.catalog._resolve(s, r)
+            a = fabric.catalog.resolve(s, r)
             src = s.get(Source, a.source_id) if a.source_id else None
             if src is None:
                 raise ValidationFailed(f"{a.qualified_name} has no source")

@@ -99,7 +99,7 @@ class QualityService:
         is the default engine, else the asset's own PostgreSQL, else DuckDB); record and act on the results.
         A steward action of the owning department: the rules read the source itself."""
         with self.store.session() as s:
-            a = self.fabric.catalog._resolve(s, asset)
+            a = self.fabric.catalog.resolve(s, asset)
             src = s.get(Source, a.source_id) if a.source_id else None
             if src is None:
                 raise ValidationFailed(f"{a.qualified_name} has no source to check")
@@ -114,7 +114,7 @@ class QualityService:
             refs: dict[str, tuple[Source, Asset]] = {}
             for p in parsed.values():
                 if isinstance(p, ReferenceRule):
-                    ra = self.fabric.catalog._resolve(s, p.ref_asset)
+                    ra = self.fabric.catalog.resolve(s, p.ref_asset)
                     rs = s.get(Source, ra.source_id) if ra.source_id else None
                     if rs is None:
                         raise ValidationFailed(f"reference asset {ra.qualified_name} has no source")

@@ -53,6 +53,20 @@ def register_kind(name: str, run: JobFn, *, validate: Callable[[Fabric, str, dic
     JOB_KINDS[name] = JobKind(run, validate, role)
 
 
+#: modules declaring more job kinds (``SCHEDULE_KINDS: dict[str, JobKind]``), merged on first use
+KIND_MODULES: tuple[str, ...] = ("govfabric.governance.quality.hooks",)
+
+
+def job_kinds() -> dict[str, JobKind]:
+    """Every job kind: the built-in ones and those of :data:`KIND_MODULES` (imported once, when needed)."""
+    import importlib
+
+    for module in KIND_MODULES:
+        for name, kind in importlib.import_module(module).SCHEDULE_KINDS.items():
+            JOB_KINDS.setdefault(name, kind)
+    return JOB_KINDS
+
+
 # -- built-in kinds -----------------------------------------------------------------------------
 
 def _harvest(fabric: Fabric, target: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +154,7 @@ class Scheduler:
 
     def add(self, kind: str, target: str, *, every: str | None = None, cron: str | None = None,
             name: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
-        if kind not in JOB_KINDS:
+        if kind not in job_kinds():
             raise ValidationFailed(f"unknown job kind {kind!r}; available: {', '.join(sorted(JOB_KINDS))}")
         if (every is None) == (cron is None):
             raise ValidationFailed("give exactly one of --every (e.g. 1h) or --cron (e.g. '0 2 * * *')")
@@ -218,7 +232,7 @@ class Scheduler:
         t0 = time.perf_counter()
         status, error, result = "ok", None, {}
         try:
-            spec = JOB_KINDS.get(kind)
+            spec = job_kinds().get(kind)
             if spec is None:
                 raise ValidationFailed(f"job kind {kind!r} is not available in this build")
             result = spec.run(self.fabric.as_user(owner), target, options) or {}
@@ -271,7 +285,7 @@ def serve(fabric: Fabric, tick_s: float = 5.0, max_runtime_s: float | None = Non
     deadline = time.monotonic() + max_runtime_s if max_runtime_s else None
     try:
         with runner_lock(fabric.settings.home):
-            sched = Scheduler(fabric)
+            sched = fabric.schedule
             while not stop.is_set():
                 for run in sched.run_due(stop=stop):
                     n += 1

@@ -3,23 +3,15 @@ catalog and virtualization services call — they know nothing of this module.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from govfabric.catalog import service as catalog_service
-from govfabric.virtualization import tables as vt_tables
-
-if TYPE_CHECKING:
-    from govfabric.catalog.harvest.sync import SyncReport
-    from govfabric.fabric import Fabric
+from govfabric.hooks import HarvestDone, Subscription, TableCreated, TableRemapped, on
 
 
-def scan_after_harvest(fabric: Fabric, report: SyncReport) -> None:
+def scan_after_harvest(event: HarvestDone) -> None:
     """Classify the columns of every added or changed asset from names and a bounded sample."""
+    fabric, report = event.fabric, event.report
     if not fabric.settings.pii_scan_on_harvest:
         return
-    from govfabric.governance.security.service import SecurityService
-
-    svc = SecurityService(fabric)
+    svc = fabric.security
     todo = [*report.added, *report.changed]
     limit = fabric.settings.pii_scan_max_assets
     if len(todo) > limit:
@@ -38,16 +30,17 @@ def scan_after_harvest(fabric: Fabric, report: SyncReport) -> None:
         fabric.release_engines()  # sampling attached the source; do not keep its files open
 
 
-def mask_new_table(fabric: Fabric, row: Any) -> None:
+def mask_new_table(event: TableCreated | TableRemapped) -> None:
     """Default masks of a created or remapped table, in its transaction: a failure raises and
-    undoes the table (no table without its masks); hidden columns need none."""
+    undoes the table (no table without its masks); hidden columns need none. A remapped column
+    now reading personal data gets its default mask."""
     from govfabric.governance.security.service import apply_default_masks
 
-    apply_default_masks(fabric, row.name)
+    apply_default_masks(event.fabric, event.row.name)
 
 
-def register() -> None:
-    if scan_after_harvest not in catalog_service.AFTER_HARVEST:
-        catalog_service.AFTER_HARVEST.append(scan_after_harvest)
-    if mask_new_table not in vt_tables.AFTER_CREATE_TABLE:
-        vt_tables.AFTER_CREATE_TABLE.append(mask_new_table)
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    on(HarvestDone, scan_after_harvest),
+    on(TableCreated, mask_new_table),
+    on(TableRemapped, mask_new_table),
+)

@@ -36,7 +36,7 @@ def sample_sql(ref: tuple[str, str, str], columns: list[str], limit: int) -> str
 
 def asset_with_source(fabric: Fabric, ref: str) -> tuple[Asset, Source | None]:
     with fabric.store.session() as s:
-        asset = fabric.catalog._resolve(s, ref)
+        asset = fabric.catalog.resolve(s, ref)
         src = s.get(Source, asset.source_id) if asset.source_id else None
         return asset, src
 

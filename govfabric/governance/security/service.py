@@ -140,7 +140,7 @@ class SecurityService:
             q = select(ColumnClassification).order_by(ColumnClassification.asset_name,
                                                       ColumnClassification.column_name)
             if asset:
-                q = q.where(ColumnClassification.asset_id == self.fabric.catalog._resolve(s, asset).id)
+                q = q.where(ColumnClassification.asset_id == self.fabric.catalog.resolve(s, asset).id)
             if pii_only:
                 q = q.where(ColumnClassification.pii_class.is_not(None))
             if pii_class:
@@ -151,7 +151,7 @@ class SecurityService:
         """The classification of ``ASSET.COLUMN``."""
         asset_ref, column = split_column_ref(ref)
         with self.store.session() as s:
-            a = self.fabric.catalog._resolve(s, asset_ref)
+            a = self.fabric.catalog.resolve(s, asset_ref)
             row = s.scalar(select(ColumnClassification).where(ColumnClassification.asset_id == a.id,
                                                               ColumnClassification.column_name == column))
             if row is None:
@@ -173,7 +173,7 @@ class SecurityService:
             check_level("personal", personal_level)
         asset_ref, column = split_column_ref(ref)
         with self.store.session() as s:
-            a = self.fabric.catalog._resolve(s, asset_ref)
+            a = self.fabric.catalog.resolve(s, asset_ref)
             a.require_columns([column], NotFound)
             row = s.scalar(select(ColumnClassification).where(ColumnClassification.asset_id == a.id,
                                                               ColumnClassification.column_name == column))

@@ -273,7 +273,7 @@ class StandardsService:
         asset_ref, col = (ref, column) if column else split_column_ref(ref)
         with self.store.session() as s:
             el = self._element(s, element)
-            a = self.fabric.catalog._resolve(s, asset_ref)
+            a = self.fabric.catalog.resolve(s, asset_ref)
             a.require_columns([col], NotFound)
             m = s.scalar(select(ColumnMapping).where(ColumnMapping.asset_id == a.id,
                                                      ColumnMapping.column_name == col))
@@ -292,7 +292,7 @@ class StandardsService:
         with self.store.session() as s:
             q = select(ColumnMapping).order_by(ColumnMapping.asset_name, ColumnMapping.column_name)
             if ref:
-                q = q.where(ColumnMapping.asset_id == self.fabric.catalog._resolve(s, ref).id)
+                q = q.where(ColumnMapping.asset_id == self.fabric.catalog.resolve(s, ref).id)
             return list(s.scalars(q))
 
     # -- conformance ------------------------------------------------------------------------------
@@ -361,6 +361,6 @@ class StandardsService:
 
     def history(self, ref: str) -> list[ConformanceCheck]:
         with self.store.session() as s:
-            a = self.fabric.catalog._resolve(s, ref)
+            a = self.fabric.catalog.resolve(s, ref)
             return list(s.scalars(select(ConformanceCheck).where(ConformanceCheck.asset_id == a.id)
                                   .order_by(ConformanceCheck.checked_at)))
