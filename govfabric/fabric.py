@@ -208,6 +208,10 @@ class Fabric:
     def close(self) -> None:
         if "queries" in self.__dict__:
             self.queries.close()
+        if self.settings.lineage_url:  # events queued for the lineage consumer
+            from govfabric.governance.lineage.transport import flush
+
+            flush()
         self.store.dispose()
 
     def __enter__(self) -> Fabric:
