@@ -201,6 +201,10 @@ class Fabric:
     def close(self) -> None:
         if "queries" in self.__dict__:
             self.queries.close()
+        if self.settings.lineage_url:  # events queued for the lineage consumer
+            from govfabric.governance.lineage.transport import flush
+
+            flush()
         self.store.dispose()
 
     def __enter__(self) -> Fabric:
@@ -267,8 +271,11 @@ def init_workspace(home: str | os.PathLike[str] | None = None, *, store_url: str
 
 
 def connect(home: str | os.PathLike[str] | None = None, user: str | None = None, *,
-            store_url: str | None = None, migrate: bool = True) -> Fabric:
-    """Open an existing workspace. ``home`` defaults to ``GOVFABRIC_HOME`` or ``./.govfabric``."""
+            store_url: str | None = None, migrate: bool = False) -> Fabric:
+    """Open an existing workspace. ``home`` defaults to ``GOVFABRIC_HOME`` or ``./.govfabric``.
+
+    The store's schema revision is checked (one query), never migrated here: concurrent processes
+    would race their DDL. ``govfabric upgrade`` (:func:`upgrade_workspace`) or ``migrate=True`` migrates."""
     root = resolve_home(home)
     if not (root / CONFIG_FILE).exists():
         raise ConfigError(f"no govfabric workspace at {root}; create one with `govfabric init` "
@@ -277,7 +284,36 @@ def connect(home: str | os.PathLike[str] | None = None, user: str | None = None,
     fabric = Fabric(settings, user)
     if migrate:
         fabric.store.migrate()
+    else:
+        try:
+            fabric.store.check_revision()
+        except BaseException:
+            fabric.store.dispose()
+            raise
     return fabric
+
+
+def upgrade_workspace(home: str | os.PathLike[str] | None = None, user: str | None = None) -> tuple[
+        list[str], list[str]]:
+    """Run the store's pending migrations under the migration lock, audited; returns (before, after) heads."""
+    from govfabric.store.migrate import current_heads
+
+    root = resolve_home(home)
+    if not (root / CONFIG_FILE).exists():
+        raise ConfigError(f"no govfabric workspace at {root}; create one with `govfabric init`")
+    settings = load_settings(root)
+    store = Store(settings.resolved_store_url)
+    try:
+        before = sorted(current_heads(store.engine))
+        store.migrate()
+        after = sorted(current_heads(store.engine))
+    finally:
+        store.dispose()
+    fabric = Fabric(settings, user, store)
+    with fabric, fabric.store.session() as s:
+        append(s, fabric.user, "workspace.upgrade", f"workspace:{root.name}",
+               {"store": store.safe_url, "from": before, "to": after})
+    return before, after
 
 
 def workspace_exists(home: str | os.PathLike[str] | None = None) -> bool:

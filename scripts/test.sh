@@ -4,7 +4,8 @@
 #      pyproject.toml is unchanged since the last install),
 #   2. start PostgreSQL, Trino and an Anvil node (scripts/services.sh), reusing any
 #      already running,
-#   3. run pytest over everything (extra arguments go to pytest),
+#   3. run ruff and mypy (scripts/mypy_baseline.py), then pytest over everything (extra
+#      arguments go to pytest),
 #   4. stop the services this run started (also on failure or ctrl-C),
 #   5. exit with pytest's exit code ("no tests collected" counts as failure).
 set -uo pipefail
@@ -80,6 +81,12 @@ phase services "$t_services"
 ((services_rc == 0)) || gf_die "services failed to start"
 eval "$(gf_env_lines)"
 gf_log "$(gf_env_lines | sed 's/^export //' | tr '\n' ' ')"
+
+# --- lint: ruff, then mypy against its baseline (which may only shrink); a failure ends the run ---
+t="$(gf_now)"
+.venv/bin/ruff check govfabric tests scripts || gf_die "ruff found problems (see above)"
+.venv/bin/python scripts/mypy_baseline.py || gf_die "mypy found new errors, or fixed ones to remove (see above)"
+phase lint "$t"
 
 # --- tests ---
 t="$(gf_now)"

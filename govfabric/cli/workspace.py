@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from govfabric.cli.common import JSON_OPTION, console, print_json, state
-from govfabric.fabric import connect, init_workspace
+from govfabric.fabric import connect, init_workspace, upgrade_workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +30,16 @@ def register(app: typer.Typer) -> None:
                                 admin=admin, department=department)
         console.print(f"workspace ready at [bold]{fabric.settings.home}[/bold] "
                       f"(store: {escape(fabric.store.safe_url)}); acting user: {fabric.user}")
+
+    @app.command("upgrade")
+    def upgrade(ctx: typer.Context) -> None:
+        """Run the store's pending schema migrations (under a lock; audited). Back up the store first."""
+        st = state(ctx)
+        before, after = upgrade_workspace(st.home, st.user)
+        if before == after:
+            console.print("the store is up to date; nothing to migrate")
+        else:
+            console.print(f"store migrated: {', '.join(before) or 'empty'} → {', '.join(after)}")
 
     @app.command("demo")
     def demo(

@@ -107,7 +107,7 @@ class Store:
         return self._current.get()
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision of every module's branch."""
+        """Bring the schema to the newest revision of every module's branch (under the migration lock)."""
         from govfabric.store.migrate import upgrade
 
         try:
@@ -115,6 +115,25 @@ class Store:
         except OperationalError as exc:
             raise ConfigError(f"cannot open the metadata store {self.safe_url}: {self.redact(str(exc.orig))}"
                               ) from None
+
+    def check_revision(self) -> None:
+        """Refuse a store whose schema is not this code's: one query, no DDL (``govfabric upgrade`` migrates)."""
+        from govfabric.store.migrate import current_heads, state
+
+        try:
+            where = state(current_heads(self.engine))
+        except OperationalError as exc:
+            raise ConfigError(f"cannot open the metadata store {self.safe_url}: {self.redact(str(exc.orig))}"
+                              ) from None
+        if where == "behind":
+            raise ConfigError(f"the metadata store {self.safe_url} needs migrations this govfabric brings; "
+                              "run `govfabric upgrade` (back up the store first)")
+        if where == "empty":
+            raise ConfigError(f"the metadata store {self.safe_url} has no govfabric schema; run `govfabric init` "
+                              "(or `govfabric upgrade`)")
+        if where == "ahead":
+            raise ConfigError(f"the metadata store {self.safe_url} was migrated by a newer govfabric than this one; "
+                              "upgrade govfabric (pip install -U govfabric)")
 
     def redact(self, text: str) -> str:
         """A store error without the store's password, in any encoding."""

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from govfabric.store.registry import MODULES, ModuleTables, present_modules
@@ -30,18 +32,55 @@ def alembic_config(engine: Engine | None = None, only: ModuleTables | None = Non
     return cfg
 
 
+#: the PostgreSQL advisory lock key serialising `govfabric init` / `upgrade` runs on one store
+LOCK_KEY = 0x60F_AB21C
+
+
 def upgrade(engine: Engine) -> None:
+    """Run every pending migration in one transaction, holding the store's migration lock.
+
+    PostgreSQL: a transaction-scoped advisory lock, so two upgrades never race their DDL;
+    SQLite: the store's transactions begin ``IMMEDIATE`` (see ``db.make_engine``), a write lock."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
 
 
 def current_heads(engine: Engine) -> set[str]:
+    """The revisions the store is at (one query of ``alembic_version``)."""
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
+
+
+@cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def code_heads() -> set[str]:
+    """The newest revision of every module's branch in this code."""
+    return set(_script().get_heads())
+
+
+def state(current: set[str]) -> str:
+    """``current``, ``behind`` (migrations to run), ``ahead`` (the store is newer than this code)
+    or ``empty`` (no schema)."""
+    heads = code_heads()
+    if current == heads:
+        return "current"
+    if not current:
+        return "empty"
+    return "ahead" if current - _known() else "behind"
+
+
+@cache
+def _known() -> frozenset[str]:
+    return frozenset(r.revision for r in _script().walk_revisions())
 
 
 def revision(module: str, message: str) -> None:

@@ -119,6 +119,9 @@ def test_forwarding_to_a_real_http_receiver(demo) -> None:
     try:
         demo.settings.lineage_url = f"http://127.0.0.1:{server.server_port}"
         svc = _build(demo)
+        from govfabric.governance.lineage.transport import flush
+
+        assert flush()  # forwarding is in the background
         got = _Receiver.got
         assert got and all(path == "/api/v1/lineage" for path, _ in got)
         jobs = {p["job"]["name"] for _, p in got}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -432,14 +431,12 @@ def emit(fabric: Fabric, session: Session, payload: dict[str, Any], actor: str |
     if url:
         from sqlalchemy import event as sa_event
 
-        from govfabric.governance.lineage.transport import forward_stored
+        from govfabric.governance.lineage.transport import submit
 
-        event_id = row.id
+        event_id, event_payload = row.id, payload
 
-        def forward(_s: Session) -> None:  # in a fresh thread: the committed session must not be reused
-            t = threading.Thread(target=forward_stored, args=(fabric, [event_id]), daemon=True)
-            t.start()
-            t.join(timeout=15)
+        def forward(_s: Session) -> None:  # queued: a slow or dead consumer never holds up the caller
+            submit(fabric, event_id, event_payload)
 
         sa_event.listen(session, "after_commit", forward, once=True)
     return row
