@@ -34,14 +34,22 @@ def vt_create(
     hide: list[str] = typer.Option(None, "--hide", help="virtual column to hide (repeatable)"),
     only: list[str] = typer.Option(None, "--only", help="keep only these physical columns"),
     description: OptStr = typer.Option(None),
+    keep_names: bool = typer.Option(False, "--keep-names",
+                                    help="keep Chinese column names (quote them in SQL) instead of pinyin initials"),
 ) -> None:
-    """Create a virtual table over a catalog asset."""
+    """Create a virtual table over a catalog asset. Chinese column names become their pinyin
+    initials (统一社会信用代码 → tyshxydm; the Chinese name is kept as cn_name) unless --keep-names."""
     renames: dict[str, str] = {}
     for r in rename or []:
         renames.update(_pairs(r.split(","), "--rename"))
     row = get_fabric(ctx).virtual.create_table(name, source_asset, renames=renames, casts=_pairs(cast, "--cast"),
-                                               hidden=hide, only=only, description=description)
-    console.print(f"virtual table [bold]{row.name}[/bold]: " + ", ".join(c["name"] for c in row.columns))
+                                               hidden=hide, only=only, description=description,
+                                               keep_names=keep_names)
+    console.print(f"virtual table [bold]{row.name}[/bold]: " + escape(", ".join(
+        f"{c['name']} ({c['cn_name']})" if c.get("cn_name") else c["name"] for c in row.columns)))
+    for c in row.columns:
+        if c.get("note"):
+            console.print(f"[yellow]{escape(c['name'])}[/yellow]: {escape(c['note'])}")
 
 
 @vt_app.command("map")
@@ -76,7 +84,8 @@ def vt_show(ctx: typer.Context, name: str, as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json({"name": r.name, "columns": r.columns, "version": r.version, "status": r.status})
         return
-    print_table(r.columns, ["name", "cn_name", "type", "physical", "expr", "hidden"], f"{r.name} v{r.version}")
+    print_table(r.columns, ["name", "cn_name", "type", "physical", "expr", "hidden", "note"],
+                f"{r.name} v{r.version}")
 
 
 @view_app.command("create")

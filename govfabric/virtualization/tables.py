@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 #: analysts keep views only in their own schema, ``u_<principal>`` (see :func:`user_schema`)
 USER_SCHEMA_PREFIX = "u_"
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
-COL_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: CJK (Unified Ideographs and Extension A) is admitted for ``--keep-names`` tables, quoted in SQL
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+COL_RE = re.compile(rf"^[a-z_{_CJK}][a-z0-9_{_CJK}]{{0,62}}$")
 
 
 def check_name(name: str) -> str:
@@ -59,8 +61,43 @@ def user_schema(principal: str) -> str:
 
 
 def _safe_column_name(physical: str) -> str:
+    """A default virtual name: Chinese characters become their pinyin initials (统一社会信用代码 →
+    ``tyshxydm``, the convention of Chinese government databases), ASCII is kept in lower case."""
+    if not physical.isascii():
+        from pypinyin import Style, lazy_pinyin
+
+        physical = "".join(lazy_pinyin(physical, style=Style.FIRST_LETTER))
+        physical = re.sub(r"_+", "_", re.sub(r"[^a-z0-9_]", "_", physical.lower())).strip("_") or "c"
     n = re.sub(r"[^a-z0-9_]", "_", physical.lower())
     return n if COL_RE.match(n) else f"c_{n}"[:63]
+
+
+def _kept_name(physical: str) -> str:
+    """``--keep-names``: the source's own (Chinese) name, other characters as ``_``."""
+    n = re.sub(rf"[^a-z0-9_{_CJK}]", "_", physical.lower())
+    return n if COL_RE.match(n) else f"c_{n}"[:63]
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``… when another column already has it."""
+    out, i = name, 2
+    while out in taken:
+        out = f"{name[:60]}_{i}"
+        i += 1
+    return out
+
+
+#: source types (by source kind) that DuckDB and Trino read as different values (PostgreSQL's
+#: ``interval`` is an interval in DuckDB and text in Trino; ``inet`` prints ``/32`` in DuckDB
+#: only): created hidden, so no query meets them unawares. ``--cast`` exposes one on purpose.
+ENGINE_DIVERGENT_TYPES: dict[str, frozenset[str]] = {
+    "postgresql": frozenset({"interval", "inet", "cidr", "macaddr", "macaddr8"}),
+}
+
+
+def divergent_type(kind: str, data_type: str | None) -> bool:
+    base = re.sub(r"\(.*|\[\]$", "", (data_type or "").lower()).strip()
+    return base in ENGINE_DIVERGENT_TYPES.get(kind, frozenset())
 
 
 class CatalogResolver:
@@ -157,8 +194,12 @@ class VirtualObjects:
 
     def create_table(self, name: str, asset: str, *, renames: dict[str, str] | None = None,
                      casts: dict[str, str] | None = None, hidden: list[str] | None = None,
-                     only: list[str] | None = None, description: str | None = None) -> VirtualTableRow:
-        """``renames`` physical→virtual; ``casts`` virtual→SQL type; ``hidden`` virtual names."""
+                     only: list[str] | None = None, description: str | None = None,
+                     keep_names: bool = False) -> VirtualTableRow:
+        """``renames`` physical→virtual; ``casts`` virtual→SQL type; ``hidden`` virtual names. Other
+        columns are named by :func:`_safe_column_name` (pinyin initials), or with ``keep_names``
+        keep their Chinese names (quoted in SQL: ``SELECT "统一社会信用代码" …``)."""
+        default_name = _kept_name if keep_names else _safe_column_name
         actor = self.fabric.actor
         actor.require("steward", action="create virtual tables")
         name = check_name(name)
@@ -173,14 +214,24 @@ class VirtualObjects:
                 raise ValidationFailed(f"{a.qualified_name} was registered by hand and has no data to read")
             a.require_columns([*renames, *(only or [])])
             cols = []
+            source = s.get(Source, a.source_id)
+            kind = source.kind if source is not None else ""
+            taken = {v.lower() for k, v in renames.items() if not only or k in only}
             for c in a.columns:
                 if only and c.name not in only:
                     continue
-                vname = renames.get(c.name, _safe_column_name(c.name)).lower()
+                vname = renames[c.name].lower() if c.name in renames else _unique(default_name(c.name), taken)
+                taken.add(vname)
                 if not COL_RE.match(vname):
-                    raise ValidationFailed(f"virtual column name {vname!r}: use lowercase letters, digits, _")
-                col: dict[str, Any] = {"name": vname, "type": c.data_type, "cn_name": c.cn_name,
-                                       "hidden": vname in hidden, "physical": c.name}
+                    raise ValidationFailed(f"virtual column name {vname!r}: use lowercase letters, digits, _ "
+                                           "(or Chinese characters)")
+                parity = divergent_type(kind, c.data_type) and vname not in casts
+                col: dict[str, Any] = {"name": vname, "type": c.data_type,
+                                       "cn_name": c.cn_name or (None if c.name.isascii() else c.name),
+                                       "hidden": vname in hidden or parity, "physical": c.name}
+                if parity:
+                    col["note"] = (f"hidden: DuckDB and Trino read {c.data_type} differently; "
+                                   f"expose it with --cast {vname}=TYPE")
                 if vname in casts:
                     col.pop("physical")
                     col["expr"] = f"CAST({_quote(c.name)} AS {casts[vname]})"

@@ -43,6 +43,19 @@ CLIENT_GRACE_S = 2.0
 ADMIN_TIMEOUT_S = 60.0
 CONNECTORS = {"postgresql": "postgresql"}
 DEFAULT_PORTS = {"postgresql": 5432}
+#: How a PostgreSQL catalog reads the types Trino's connector skips by default (Trino 476,
+#: connector/postgresql "Type mapping"): ``numeric`` without precision as ``decimal(38, 6)``
+#: (rounded half up; larger values are an error, never wrong), arrays as arrays, and other
+#: types without a Trino mapping (interval, inet, …) as varchar. Part of the catalog name's
+#: fingerprint, so changing them creates new catalogs instead of reusing ones made before.
+POSTGRESQL_TYPE_PROPERTIES = {
+    "decimal-mapping": "ALLOW_OVERFLOW",
+    "decimal-default-scale": "6",
+    "decimal-rounding-mode": "HALF_UP",
+    "postgresql.array-mapping": "AS_ARRAY",
+    "unsupported-type-handling": "CONVERT_TO_VARCHAR",
+}
+KIND_PROPERTIES = {"postgresql": POSTGRESQL_TYPE_PROPERTIES}
 _SOURCE_ERRORS = ("JDBC_ERROR", "GENERIC_INTERNAL_ERROR", "REMOTE_TASK_ERROR")
 
 
@@ -82,8 +95,10 @@ class TrinoEngine(Engine):
 
     @staticmethod
     def catalog_name(source: Source) -> str:
-        """``gf_<source>_<fingerprint of URI and secret reference>``: deterministic per registration."""
-        fp = hashlib.sha256(f"{source.uri}\0{source.secret or ''}".encode()).hexdigest()[:10]
+        """``gf_<source>_<fingerprint of URI, secret reference and type properties>``: deterministic
+        per registration; a catalog made with other type properties is not reused."""
+        kind_props = json.dumps(KIND_PROPERTIES.get(source.kind, {}), sort_keys=True)
+        fp = hashlib.sha256(f"{source.uri}\0{source.secret or ''}\0{kind_props}".encode()).hexdigest()[:10]
         return f"{CATALOG_PREFIX}{source.name}_{fp}"
 
     @classmethod
@@ -109,7 +124,7 @@ class TrinoEngine(Engine):
         if query:
             url += f"?{query}"
         return {"connection-url": url, "connection-user": unquote(p.username or ""),
-                "case-insensitive-name-matching": "true"}
+                "case-insensitive-name-matching": "true", **KIND_PROPERTIES.get(source.kind, {})}
 
     @classmethod
     def catalog_properties(cls, source: Source) -> str:
