@@ -111,11 +111,14 @@ gf_apt_install() {
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
   fi
   gf_log "apt-get install $*"
-  apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"; }
+  # services start in parallel: wait for another start's apt-get to release the dpkg lock
+  apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@"
+  }
   {
     apt_install "$@" || {
       echo "--- install failed; apt-get update and retry"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt_install "$@"
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq && apt_install "$@"
     }
   } >"$log" 2>&1 || rc=$?
   (( created )) && rm -f "$policy"
