@@ -237,3 +237,22 @@ def test_trino_reads_mariadb_with_masks(masked_world: tuple[Any, Any]) -> None:
     _check_masked(analyst.sql(QUERY, engine="trino").to_pylist())
     total = analyst.sql("SELECT sum(capital) AS s FROM market.enterprise", engine="trino").column(0)[0].as_py()
     assert float(total) == 2100.5
+
+
+def test_trino_catalog_for_a_mysql_source_names_no_database(tmp_path: Path) -> None:
+    """Trino's MySQL connector refuses a database in its JDBC URL (each database is a schema);
+    the password is an environment reference, never written out."""
+    from govfabric.fabric import init_workspace
+    from govfabric.virtualization.engines.trino import TrinoEngine
+
+    fabric = init_workspace(tmp_path / "ws")
+    try:
+        fabric.catalog.add_source("mr", f"mysql://reader:{quote(NASTY_PW, safe='')}@db.example/market")
+        props = TrinoEngine.catalog_properties(fabric.catalog.source("mr"))
+    finally:
+        fabric.close()
+    lines = [line for line in props.splitlines() if not line.startswith("#")]
+    assert lines == ["connector.name=mysql", "connection-url=jdbc:mysql://db.example:3306/",
+                     "connection-user=reader", "case-insensitive-name-matching=true",
+                     "connection-password=${ENV:GF_MR_PASSWORD}"]
+    assert NASTY_PW not in props
