@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Drive the test services: PostgreSQL (55432), Trino (58080) and an Anvil JSON-RPC node (58545).
+# Drive the test services: PostgreSQL (55432), MariaDB (53306), Trino (58080) and an Anvil
+# JSON-RPC node (58545).
 #
 #   bash scripts/services.sh start [SERVICE...]   start (or reuse) services, in parallel
 #   bash scripts/services.sh stop [SERVICE...]    stop services started by these scripts
@@ -7,20 +8,21 @@
 #   bash scripts/services.sh env                  print `export GOVFABRIC_TEST_*_URL=...` lines
 #   bash scripts/services.sh clean                stop everything and delete the run dir
 #
-# SERVICE is postgres, trino or anvil (default: all). Run dir: $GOVFABRIC_SERVICES_DIR
+# SERVICE is postgres, mariadb, trino or anvil (default: all). Run dir: $GOVFABRIC_SERVICES_DIR
 # (default /tmp/govfabric-services); download cache: $GOVFABRIC_CACHE (default ~/.cache/govfabric).
 # Typical use: bash scripts/services.sh start && eval "$(bash scripts/services.sh env)" && pytest
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 here="$(dirname "${BASH_SOURCE[0]}")/services"
 
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # is_running SERVICE: the service's recorded process is alive (says nothing about foreign ones).
 is_running() {
   case "$1" in
     postgres) [[ -s "$GF_RUN_DIR/postgres/data/postmaster.pid" ]] &&
       kill -0 "$(head -1 "$GF_RUN_DIR/postgres/data/postmaster.pid")" 2>/dev/null ;;
+    mariadb) gf_pid_alive "$GF_RUN_DIR/mariadb/mariadb.pid" ;;
     trino) gf_pid_alive "$GF_RUN_DIR/trino/trino.pid" ;;
     anvil) gf_pid_alive "$GF_RUN_DIR/anvil/anvil.pid" ;;
     *) gf_die "unknown service '$1' (expected: ${GF_SERVICES[*]})" ;;

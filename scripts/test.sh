@@ -2,7 +2,7 @@
 # The one command that runs govfabric's whole test suite, locally and in CI:
 #   1. create .venv if missing and `pip install -e '.[dev]'` into it (skipped while
 #      pyproject.toml is unchanged since the last install),
-#   2. start PostgreSQL, Trino and an Anvil node (scripts/services.sh), reusing any
+#   2. start PostgreSQL, MariaDB, Trino and an Anvil node (scripts/services.sh), reusing any
 #      already running,
 #   3. run ruff and mypy (scripts/mypy_baseline.py), then pytest over everything (extra
 #      arguments go to pytest),
@@ -80,7 +80,7 @@ services_pid=""
 phase services "$t_services"
 ((services_rc == 0)) || gf_die "services failed to start"
 eval "$(gf_env_lines)"
-gf_log "$(gf_env_lines | sed 's/^export //' | tr '\n' ' ')"
+gf_log "$(gf_env_lines | sed 's/^export //' | gf_redact_urls | tr '\n' ' ')"
 
 # --- lint: ruff, then mypy against its baseline (which may only shrink); a failure ends the run ---
 t="$(gf_now)"

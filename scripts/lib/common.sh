@@ -9,12 +9,13 @@ GF_CACHE="${GOVFABRIC_CACHE:-${HOME:-/root}/.cache/govfabric}"
 GF_PG_PORT="${GOVFABRIC_PG_PORT:-55432}"
 GF_TRINO_PORT="${GOVFABRIC_TRINO_PORT:-58080}"
 GF_RPC_PORT="${GOVFABRIC_RPC_PORT:-58545}"
+GF_MYSQL_PORT="${GOVFABRIC_MYSQL_PORT:-53306}"
 
 GF_TRINO_VERSION="${GOVFABRIC_TRINO_VERSION:-476}"
-GF_TRINO_PLUGINS="${GOVFABRIC_TRINO_PLUGINS:-postgresql memory tpch hive geospatial}"
+GF_TRINO_PLUGINS="${GOVFABRIC_TRINO_PLUGINS:-postgresql mysql memory tpch hive geospatial}"
 GF_ANVIL_VERSION="${GOVFABRIC_ANVIL_VERSION:-1.7.1}"
 
-GF_SERVICES=(postgres trino anvil)
+GF_SERVICES=(postgres mariadb trino anvil)
 
 gf_log() { printf '[govfabric %s] %s\n' "${GF_TAG:-services}" "$*" >&2; }
 gf_die() { gf_log "ERROR: $*"; exit 1; }
@@ -101,29 +102,50 @@ gf_stop_pid() {
   gf_log "$name: stopped (pid $pid)"
 }
 
-# gf_apt_install PKG...: install Debian packages without starting their services.
+# gf_apt_install PKG...: install Debian packages without starting their services. The install
+# is tried from the current package lists first; `apt-get update` runs only if that fails.
 gf_apt_install() {
-  local policy=/usr/sbin/policy-rc.d created=0 rc=0
+  local policy=/usr/sbin/policy-rc.d created=0 rc=0 log="$GF_RUN_DIR/apt-$$.log"
   [[ "$(id -u)" == 0 ]] || gf_die "need root to apt-get install $*; install them and retry"
   if [[ ! -e "$policy" ]]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
   fi
   gf_log "apt-get install $*"
+  # services start in parallel: wait for another start's apt-get to release the dpkg lock
+  apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@"
+  }
   {
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
-  } >"$GF_RUN_DIR/apt.log" 2>&1 || rc=$?
+    apt_install "$@" || {
+      echo "--- install failed; apt-get update and retry"
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq && apt_install "$@"
+    }
+  } >"$log" 2>&1 || rc=$?
   (( created )) && rm -f "$policy"
   if (( rc != 0 )); then
-    gf_log_tail "$GF_RUN_DIR/apt.log"
+    gf_log_tail "$log"
     gf_die "apt-get install $* failed"
   fi
+  mv -f "$log" "$GF_RUN_DIR/apt.log"
 }
+
+# gf_mysql_password: the throwaway MariaDB's root password (random, made at its start), or
+# nothing when it is not running. Kept in a 0600 file; never printed to a log.
+gf_mysql_password() { cat "$GF_RUN_DIR/mariadb/root.password" 2>/dev/null || true; }
+
+# gf_redact_urls: hide the password of any scheme://user:password@ in the text on stdin.
+gf_redact_urls() { sed -E 's#(://[^:/@ ]*):[^@ ]*@#\1:***@#g'; }
 
 gf_env_lines() {
   echo "export GOVFABRIC_TEST_PG_URL=postgresql://postgres@127.0.0.1:${GF_PG_PORT}/postgres"
   echo "export GOVFABRIC_TEST_TRINO_URL=http://127.0.0.1:${GF_TRINO_PORT}"
   echo "export GOVFABRIC_TEST_RPC_URL=http://127.0.0.1:${GF_RPC_PORT}"
+  # the URL carries a password made at start: only a running MariaDB has one
+  local pw
+  pw="$(gf_mysql_password)"
+  if [[ -n "$pw" ]]; then
+    echo "export GOVFABRIC_TEST_MYSQL_URL=mysql://root:${pw}@127.0.0.1:${GF_MYSQL_PORT}/mysql"
+  fi
 }
 
 mkdir -p "$GF_RUN_DIR" "$GF_CACHE"

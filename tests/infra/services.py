@@ -1,6 +1,6 @@
 """Where the real test services are, or why a test cannot run.
 
-`scripts/test.sh` (and so CI) starts PostgreSQL, Trino and an Ethereum JSON-RPC node
+`scripts/test.sh` (and so CI) starts PostgreSQL, MariaDB, Trino and an Ethereum JSON-RPC node
 and exports their URLs. A test that needs one calls the matching `require_*_url()`:
 when the variable is missing it skips locally (saying how to start the services) but
 fails under CI, where a skipped integration test would hide a broken setup.
@@ -15,6 +15,7 @@ import pytest
 PG_URL_VAR = "GOVFABRIC_TEST_PG_URL"
 TRINO_URL_VAR = "GOVFABRIC_TEST_TRINO_URL"
 RPC_URL_VAR = "GOVFABRIC_TEST_RPC_URL"
+MYSQL_URL_VAR = "GOVFABRIC_TEST_MYSQL_URL"
 
 _START_HINT = (
     'start them with `bash scripts/services.sh start && eval "$(bash scripts/services.sh env)"`, '
@@ -54,3 +55,9 @@ def require_trino_url() -> str:
 def require_rpc_url() -> str:
     """HTTP URL of the Ethereum JSON-RPC node (Anvil, chain id 31337, prague EVM)."""
     return require_service_url(RPC_URL_VAR, "Ethereum JSON-RPC")
+
+
+def require_mysql_url() -> str:
+    """mysql://root:PASSWORD@127.0.0.1:53306/mysql of the throwaway MariaDB (password auth on;
+    the password is made at each start, so never copy it into a test)."""
+    return require_service_url(MYSQL_URL_VAR, "MySQL/MariaDB")

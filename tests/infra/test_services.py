@@ -15,9 +15,11 @@ from psycopg import sql
 from sqlglot import exp
 
 from .services import (
+    MYSQL_URL_VAR,
     PG_URL_VAR,
     RPC_URL_VAR,
     TRINO_URL_VAR,
+    require_mysql_url,
     require_pg_url,
     require_rpc_url,
     require_trino_url,
@@ -28,7 +30,12 @@ from .services import (
 
 @pytest.mark.parametrize(
     ("require", "var"),
-    [(require_pg_url, PG_URL_VAR), (require_trino_url, TRINO_URL_VAR), (require_rpc_url, RPC_URL_VAR)],
+    [
+        (require_pg_url, PG_URL_VAR),
+        (require_mysql_url, MYSQL_URL_VAR),
+        (require_trino_url, TRINO_URL_VAR),
+        (require_rpc_url, RPC_URL_VAR),
+    ],
 )
 def test_require_url_returns_fails_or_skips(require, var, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(var, "http://127.0.0.1:1")
@@ -97,6 +104,27 @@ def test_postgres_answers_and_has_pg_trgm(pg_database: str) -> None:
         conn.execute("CREATE EXTENSION pg_trgm")
         (score,) = conn.execute("SELECT similarity('govfabric', 'govfabrik')").fetchone()
         assert 0.3 < score < 1.0
+
+
+# ---------------------------------------------------------------- MariaDB
+
+
+@pytest.mark.mysql
+def test_mariadb_checks_passwords_and_keeps_utf8mb4() -> None:
+    import pymysql
+
+    url = urlsplit(require_mysql_url())
+    assert url.password, "the test MariaDB must have a root password (authentication on)"
+    with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
+        pymysql.connect(host=url.hostname, port=url.port, user=url.username, password=url.password + "x")
+    conn = pymysql.connect(host=url.hostname, port=url.port, user=url.username, password=url.password,
+                           charset="utf8mb4")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@character_set_server, @@bind_address, @@skip_grant_tables, '统一社会信用代码😀'")
+            assert cur.fetchone() == ("utf8mb4", "127.0.0.1", 0, "统一社会信用代码😀")
+    finally:
+        conn.close()
 
 
 # ---------------------------------------------------------------- Trino
@@ -197,6 +225,7 @@ def test_rpc_node_answers_and_runs_cancun_opcodes() -> None:
 
 
 def test_services_env_prints_the_urls_tests_read(tmp_path: Path) -> None:
+    """A MariaDB URL only once a start has made its password; the test log hides that password."""
     root = Path(__file__).resolve().parents[2]
     env = {
         **os.environ,
@@ -205,18 +234,43 @@ def test_services_env_prints_the_urls_tests_read(tmp_path: Path) -> None:
         "GOVFABRIC_PG_PORT": "15432",
         "GOVFABRIC_TRINO_PORT": "18080",
         "GOVFABRIC_RPC_PORT": "18545",
+        "GOVFABRIC_MYSQL_PORT": "13306",
     }
-    done = subprocess.run(
-        ["bash", str(root / "scripts" / "services.sh"), "env"],
+
+    def services_env() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", str(root / "scripts" / "services.sh"), "env"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+
+    done = services_env()
+    expected = [
+        f"export {PG_URL_VAR}=postgresql://postgres@127.0.0.1:15432/postgres",
+        f"export {TRINO_URL_VAR}=http://127.0.0.1:18080",
+        f"export {RPC_URL_VAR}=http://127.0.0.1:18545",
+    ]
+    assert done.stdout.splitlines() == expected
+    assert "postgres is not running" in done.stderr
+    assert "mariadb is not running" in done.stderr
+
+    (tmp_path / "run" / "mariadb").mkdir(parents=True)
+    (tmp_path / "run" / "mariadb" / "root.password").write_text("s3cr3t")
+    mysql_line = f"export {MYSQL_URL_VAR}=mysql://root:s3cr3t@127.0.0.1:13306/mysql"
+    assert services_env().stdout.splitlines() == [*expected, mysql_line]
+
+    redacted = subprocess.run(
+        ["bash", "-c", f"source {root / 'scripts' / 'lib' / 'common.sh'} && gf_redact_urls"],
         env=env,
+        input=mysql_line + " postgresql://postgres@h/db",
         capture_output=True,
         text=True,
         check=True,
         timeout=30,
     )
-    assert done.stdout.splitlines() == [
-        f"export {PG_URL_VAR}=postgresql://postgres@127.0.0.1:15432/postgres",
-        f"export {TRINO_URL_VAR}=http://127.0.0.1:18080",
-        f"export {RPC_URL_VAR}=http://127.0.0.1:18545",
-    ]
-    assert "postgres is not running" in done.stderr
+    assert redacted.stdout == (
+        f"export {MYSQL_URL_VAR}=mysql://root:***@127.0.0.1:13306/mysql postgresql://postgres@h/db"
+    )

@@ -41,8 +41,8 @@ FETCH_ROWS = 10_000
 #: the client cancels a query this long after the server-side limit should have stopped it
 CLIENT_GRACE_S = 2.0
 ADMIN_TIMEOUT_S = 60.0
-CONNECTORS = {"postgresql": "postgresql"}
-DEFAULT_PORTS = {"postgresql": 5432}
+CONNECTORS = {"postgresql": "postgresql", "mysql": "mysql"}
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 #: How a PostgreSQL catalog reads the types Trino's connector skips by default (Trino 476,
 #: connector/postgresql "Type mapping"): ``numeric`` without precision as ``decimal(38, 6)``
 #: (rounded half up; larger values are an error, never wrong), arrays as arrays, and other
@@ -119,7 +119,9 @@ class TrinoEngine(Engine):
         p = urlsplit(source.uri)
         host = p.hostname or "localhost"
         host = f"[{host}]" if ":" in host else host
-        url = f"jdbc:postgresql://{host}:{p.port or DEFAULT_PORTS[source.kind]}/{p.path.strip('/')}"
+        # Trino's MySQL connector refuses a database in the URL: each MySQL database is a schema
+        database = "" if source.kind == "mysql" else p.path.strip("/")
+        url = f"jdbc:{source.kind}://{host}:{p.port or DEFAULT_PORTS[source.kind]}/{database}"
         query = _without_password(p.query)  # a source registered before passwords were cut from queries
         if query:
             url += f"?{query}"
