@@ -21,8 +21,6 @@ from govfabric.auth.audit import append
 from govfabric.auth.readpath import reads_source_data, signature_reads
 from govfabric.catalog import search as search_mod
 from govfabric.catalog import taxonomy
-from govfabric.catalog.harvest import files as file_harvest
-from govfabric.catalog.harvest import sql as sql_harvest
 from govfabric.catalog.harvest.meta import TableMeta
 from govfabric.catalog.harvest.sync import SyncReport, sync_source
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Favourite, Notification, Source, Usage
@@ -30,12 +28,12 @@ from govfabric.catalog.search_index import index_assets
 from govfabric.catalog.sources import (
     check_name,
     dsn_with_secret,
-    friendly_connect_error,
+    kind_of,
     parse_uri,
     seal_secret,
 )
 from govfabric.catalog.usage import record_usage
-from govfabric.errors import AlreadyExists, Conflict, GovfabricError, NotFound, SourceError, ValidationFailed
+from govfabric.errors import AlreadyExists, Conflict, NotFound, SourceError, ValidationFailed
 from govfabric.store.base import new_id, utcnow
 
 if TYPE_CHECKING:
@@ -90,9 +88,9 @@ class Catalog:
         actor.require(*STEWARD, action="register sources")
         check_name(name)
         parsed = parse_uri(uri)
-        if parsed.kind in ("sqlite", "duckdb", "files") and parsed.path and not parsed.path.exists():
+        if parsed.path and not parsed.path.exists():
             raise SourceError(f"{parsed.path} does not exist; give the path of an existing "
-                              f"{'file or folder' if parsed.kind == 'files' else parsed.kind + ' file'}")
+                              f"{kind_of(parsed.kind).describe_missing()}")
         secret = seal_secret(parsed.password, password_env, self.fabric.secrets)
         with self.store.session() as s:
             src = s.scalar(select(Source).where(Source.name == name))
@@ -141,27 +139,7 @@ class Catalog:
                        notices: list[dict[str, str]] | None = None) -> list[TableMeta]:
         """Read a source's structure, read-only; errors say what to fix and never show the password.
         Files that a folder source cannot harvest are skipped and named in ``notices``."""
-        if src.kind in ("postgresql", "mysql"):
-            dsn, password = self.connection_uri(src)
-            try:
-                return sql_harvest.harvest_postgresql(dsn) if src.kind == "postgresql" \
-                    else sql_harvest.harvest_mysql(dsn)
-            except GovfabricError:
-                raise
-            except Exception as exc:
-                raise friendly_connect_error(src.kind, src.uri, exc, password) from None
-        path = Path(src.uri.split(":///", 1)[1]) if src.kind in ("sqlite", "duckdb") else Path(
-            src.uri.removeprefix("file://"))
-        if src.kind == "sqlite":
-            return sql_harvest.harvest_sqlite(path)
-        if src.kind == "duckdb":
-            # DuckDB refuses a second handle on a file this process's query engine has attached
-            self.fabric.release_engines()
-            return sql_harvest.harvest_duckdb(path)
-        if not path.exists():
-            raise SourceError(f"{path} does not exist any more; re-register the source or restore the files")
-        algo = (src.options or {}).get("signature_algo", "sha256")
-        return file_harvest.harvest_folder(path, algo, progress, notices)
+        return kind_of(src).harvest(self, src, progress, notices)
 
     def test_source(self, name: str) -> SourceCheck:
         src = self.source(name)
