@@ -58,7 +58,9 @@ def choose(fabric: Fabric, main: tuple[Source, Asset], refs: list[tuple[Source, 
 
     src = main[0]
     sources = {s.name: s for s, _ in [main, *refs]}
-    same_pg = src.kind == "postgresql" and all(r[0].id == src.id for r in refs)
+    from govfabric.catalog.sources import kind_of
+
+    same_pg = kind_of(src).RUNS_QUALITY_IN_PLACE and all(r[0].id == src.id for r in refs)
     on_trino = all(s.kind in TrinoEngine.SOURCE_KINDS for s in sources.values())
     if engine == "auto":
         if fabric.settings.default_engine == "trino" and fabric.settings.trino_url and on_trino:
@@ -66,7 +68,7 @@ def choose(fabric: Fabric, main: tuple[Source, Asset], refs: list[tuple[Source, 
         return "postgresql" if same_pg else "duckdb"
     if engine == "postgresql" and not same_pg:
         raise ValidationFailed(f"{main[1].qualified_name} cannot be checked on PostgreSQL: "
-                               + ("its source is not PostgreSQL" if src.kind != "postgresql" else
+                               + ("its source is not PostgreSQL" if not kind_of(src).RUNS_QUALITY_IN_PLACE else
                                   "a reference rule reads another source") + "; use engine duckdb or auto")
     if engine == "trino" and not on_trino:
         odd = sorted(f"{s.name} ({s.kind})" for s in sources.values() if s.kind not in TrinoEngine.SOURCE_KINDS)
