@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from govfabric.auth.audit import append
@@ -25,6 +25,7 @@ from govfabric.catalog.harvest.meta import TableMeta
 from govfabric.catalog.harvest.sync import SyncReport, sync_source
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Favourite, Notification, Source, Usage
 from govfabric.catalog.search_index import index_assets
+from govfabric.catalog.search_index import remove as search_index_remove
 from govfabric.catalog.sources import (
     check_name,
     dsn_with_secret,
@@ -103,6 +104,8 @@ class Catalog:
             if src is None:
                 src = Source(name=name, created_by=actor.name)
                 s.add(src)
+            elif secret is None and src.uri == parsed.uri:
+                secret = src.secret  # same URI, no new password: --replace changes the rest, keeps the secret
             src.kind, src.uri, src.secret = parsed.kind, parsed.uri, secret
             src.department = department or src.department or actor.department
             src.description = description or src.description
@@ -112,6 +115,41 @@ class Catalog:
                    {"kind": parsed.kind, "uri": parsed.uri,
                     "secret": "env" if password_env else ("sealed" if secret else None)})
             return src
+
+    def source_dependants(self, name: str) -> dict[str, list[str]]:
+        """What reads a source: its catalog assets and the virtual tables over them."""
+        with self.store.session() as s:
+            src = self.source(name, s)
+            assets = dict(s.execute(select(Asset.id, Asset.qualified_name).where(Asset.source_id == src.id)).all())
+        tables = sorted(t.name for t in self.fabric.virtual.tables() if t.asset_id in assets)
+        return {"assets": sorted(assets.values()), "virtual_tables": tables}
+
+    def remove_source(self, name: str, *, cascade: bool = False) -> dict[str, list[str]]:
+        """Unregister a source (owning department's steward or admin). Refused while assets or virtual
+        tables use it unless ``cascade``: then the virtual tables are dropped by their owners' rules
+        (masks, row filters and grants go with them; views over them become broken), the assets are
+        removed, and the source last. Returns what went."""
+        from govfabric.auth.readpath import require_steward
+
+        actor = self.fabric.actor
+        actor.require(*STEWARD, "admin", action="remove sources")
+        require_steward(actor, self.source(name).department, f"remove source {name}")
+        gone = self.source_dependants(name)
+        if (gone["assets"] or gone["virtual_tables"]) and not cascade:
+            used = "; ".join(f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in gone.items() if v)
+            raise Conflict(f"source {name!r} is in use ({used}); remove those first, or remove everything "
+                           "with --cascade")
+        for table in gone["virtual_tables"]:
+            self.fabric.virtual.drop_table(table, force=True)
+        with self.store.session() as s:
+            src = self.source(name, s)
+            ids = list(s.scalars(select(Asset.id).where(Asset.source_id == src.id)))
+            search_index_remove(s, ids)
+            s.execute(delete(Asset).where(Asset.id.in_(ids)))  # columns, versions, usage: ON DELETE CASCADE
+            s.delete(src)
+            append(s, actor.name, "source.remove", f"source:{name}", {"cascade": cascade, **gone})
+        self.fabric.release_engines()
+        return gone
 
     def sources(self) -> list[Source]:
         with self.store.session() as s:

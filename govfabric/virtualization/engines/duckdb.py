@@ -76,7 +76,9 @@ class DuckDBEngine(Engine):
         """What must be set up: a database source once (all its tables come with it), a file per asset."""
         if not kind_of(b.source).IS_DATABASE:
             return f"{b.source.name}:{b.source.uri}:{b.asset.id}:{b.asset.version}"
-        return f"{b.source.name}:{b.source.uri}"
+        # the secret reference too: a password changed with `source add --replace` re-attaches
+        secret = hashlib.sha256((b.source.secret or "").encode()).hexdigest()[:12]
+        return f"{b.source.name}:{b.source.uri}:{secret}"
 
     def prepare(self, bindings: list[Binding]) -> None:
         """Attach what the query needs. The connection is locked once set up, so a query that needs
