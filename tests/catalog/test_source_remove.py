@@ -54,3 +54,26 @@ def test_replace_with_the_same_uri_keeps_the_password(steward) -> None:
     assert src.description == "new" and steward.catalog.connection_uri(src)[1] == "pw-1"
     steward.catalog.add_source("pg", "postgresql://alice:pw-2@127.0.0.1:1/db", replace=True)
     assert steward.catalog.connection_uri(steward.catalog.source("pg"))[1] == "pw-2"
+
+
+def test_cli_source_remove_lists_what_goes(workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from govfabric.cli.main import run
+
+    def gf(*args: str) -> tuple[int, str]:
+        code = run(["--home", str(tmp_path / "ws"), *args])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    folder = tmp_path / "社保 数据"
+    folder.mkdir()
+    (folder / "名单.csv").write_text("id\n1\n", encoding="utf-8")
+    assert gf("source", "add", "social", f"{folder}/")[0] == 0
+    assert gf("source", "add", "social", f"{folder}/", "--replace")[0] == 0
+    code, out = gf("source", "test", "social")
+    assert code == 0 and "1 tables/files" in out
+    assert gf("catalog", "harvest", "social")[0] == 0
+    code, out = gf("source", "remove", "social")
+    assert code != 0 and "social.名单" in out and "--cascade" in out and "Traceback" not in out
+    code, out = gf("source", "remove", "social", "--cascade")
+    assert code == 0 and "social.名单" in out
+    assert "social" not in gf("source", "list")[1]

@@ -52,6 +52,14 @@ class PostgreSQL(ServerKind):
                 yield from rows
 
     @classmethod
+    def sqlalchemy_url(cls, catalog: Catalog, src: Source) -> Any:
+        """The source as a SQLAlchemy URL on psycopg 3 (password restored; never log it)."""
+        from sqlalchemy.engine import make_url
+
+        dsn, _ = catalog.connection_uri(src)
+        return make_url(dsn).set(drivername="postgresql+psycopg")
+
+    @classmethod
     def attach_path(cls, params: ConnParams) -> str:
         return " ".join(f"{k}={_conninfo_value(v)}" for k, v in sorted(params.options.items()) if k in PG_OPTIONS)
 

@@ -91,8 +91,9 @@ def open_target(fabric: Fabric, main: tuple[Source, Asset], refs: list[tuple[Sou
 def _postgres(fabric: Fabric, src: Source, pairs: list[tuple[Source, Asset]]) -> Target:
     import sqlalchemy as sa
 
-    dsn, _ = fabric.catalog.connection_uri(src)
-    url = dsn.replace("postgresql://", "postgresql+psycopg://", 1).replace("postgres://", "postgresql+psycopg://", 1)
+    from govfabric.catalog.sources import kind_of
+
+    url = kind_of(src).sqlalchemy_url(fabric.catalog, src)  # type: ignore[attr-defined]
     timeout_ms = max(1, round(fabric.settings.quality_timeout_s * 1000))
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args={
         "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
