@@ -202,7 +202,7 @@ def connection_params(uri: str, secret: str | None, box: SecretBox) -> ConnParam
 
     url = make_url(uri)
     options = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in url.query.items()}
-    port = url.port or getattr(kind_of(url.drivername), "DEFAULT_PORT", 0)
+    port = url.port if url.port else int(getattr(kind_of(url.drivername), "DEFAULT_PORT", 0))
     return ConnParams(url.host or "localhost", port, url.username or "", url.database or "",
                       open_secret(secret, box), options)
 
