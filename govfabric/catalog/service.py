@@ -14,28 +14,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import reads_source_data, signature_reads
 from govfabric.catalog import search as search_mod
 from govfabric.catalog import taxonomy
-from govfabric.catalog.harvest import files as file_harvest
-from govfabric.catalog.harvest import sql as sql_harvest
 from govfabric.catalog.harvest.meta import TableMeta
 from govfabric.catalog.harvest.sync import SyncReport, sync_source
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Favourite, Notification, Source, Usage
 from govfabric.catalog.search_index import index_assets
+from govfabric.catalog.search_index import remove as search_index_remove
 from govfabric.catalog.sources import (
     check_name,
     dsn_with_secret,
-    friendly_connect_error,
+    kind_of,
     parse_uri,
     seal_secret,
 )
 from govfabric.catalog.usage import record_usage
-from govfabric.errors import AlreadyExists, Conflict, GovfabricError, NotFound, SourceError, ValidationFailed
+from govfabric.errors import AlreadyExists, Conflict, NotFound, SourceError, ValidationFailed
 from govfabric.hooks import HarvestDone, emit
 from govfabric.store.base import new_id, utcnow
 
@@ -89,9 +88,9 @@ class Catalog:
         actor.require(*STEWARD, action="register sources")
         check_name(name)
         parsed = parse_uri(uri)
-        if parsed.kind in ("sqlite", "duckdb", "files") and parsed.path and not parsed.path.exists():
+        if parsed.path and not parsed.path.exists():
             raise SourceError(f"{parsed.path} does not exist; give the path of an existing "
-                              f"{'file or folder' if parsed.kind == 'files' else parsed.kind + ' file'}")
+                              f"{kind_of(parsed.kind).describe_missing()}")
         secret = seal_secret(parsed.password, password_env, self.fabric.secrets)
         with self.store.session() as s:
             src = s.scalar(select(Source).where(Source.name == name))
@@ -104,6 +103,8 @@ class Catalog:
             if src is None:
                 src = Source(name=name, created_by=actor.name)
                 s.add(src)
+            elif secret is None and src.uri == parsed.uri:
+                secret = src.secret  # same URI, no new password: --replace changes the rest, keeps the secret
             src.kind, src.uri, src.secret = parsed.kind, parsed.uri, secret
             src.department = department or src.department or actor.department
             src.description = description or src.description
@@ -113,6 +114,41 @@ class Catalog:
                    {"kind": parsed.kind, "uri": parsed.uri,
                     "secret": "env" if password_env else ("sealed" if secret else None)})
             return src
+
+    def source_dependants(self, name: str) -> dict[str, list[str]]:
+        """What reads a source: its catalog assets and the virtual tables over them."""
+        with self.store.session() as s:
+            src = self.source(name, s)
+            assets = dict(s.execute(select(Asset.id, Asset.qualified_name).where(Asset.source_id == src.id)).all())
+        tables = sorted(t.name for t in self.fabric.virtual.tables() if t.asset_id in assets)
+        return {"assets": sorted(assets.values()), "virtual_tables": tables}
+
+    def remove_source(self, name: str, *, cascade: bool = False) -> dict[str, list[str]]:
+        """Unregister a source (owning department's steward or admin). Refused while assets or virtual
+        tables use it unless ``cascade``: then the virtual tables are dropped by their owners' rules
+        (masks, row filters and grants go with them; views over them become broken), the assets are
+        removed, and the source last. Returns what went."""
+        from govfabric.auth.readpath import require_steward
+
+        actor = self.fabric.actor
+        actor.require(*STEWARD, "admin", action="remove sources")
+        require_steward(actor, self.source(name).department, f"remove source {name}")
+        gone = self.source_dependants(name)
+        if (gone["assets"] or gone["virtual_tables"]) and not cascade:
+            used = "; ".join(f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in gone.items() if v)
+            raise Conflict(f"source {name!r} is in use ({used}); remove those first, or remove everything "
+                           "with --cascade")
+        for table in gone["virtual_tables"]:
+            self.fabric.virtual.drop_table(table, force=True)
+        with self.store.session() as s:
+            src = self.source(name, s)
+            ids = list(s.scalars(select(Asset.id).where(Asset.source_id == src.id)))
+            search_index_remove(s, ids)
+            s.execute(delete(Asset).where(Asset.id.in_(ids)))  # columns, versions, usage: ON DELETE CASCADE
+            s.delete(src)
+            append(s, actor.name, "source.remove", f"source:{name}", {"cascade": cascade, **gone})
+        self.fabric.release_engines()
+        return gone
 
     def sources(self) -> list[Source]:
         with self.store.session() as s:
@@ -140,27 +176,7 @@ class Catalog:
                        notices: list[dict[str, str]] | None = None) -> list[TableMeta]:
         """Read a source's structure, read-only; errors say what to fix and never show the password.
         Files that a folder source cannot harvest are skipped and named in ``notices``."""
-        if src.kind in ("postgresql", "mysql"):
-            dsn, password = self.connection_uri(src)
-            try:
-                return sql_harvest.harvest_postgresql(dsn) if src.kind == "postgresql" \
-                    else sql_harvest.harvest_mysql(dsn)
-            except GovfabricError:
-                raise
-            except Exception as exc:
-                raise friendly_connect_error(src.kind, src.uri, exc, password) from None
-        path = Path(src.uri.split(":///", 1)[1]) if src.kind in ("sqlite", "duckdb") else Path(
-            src.uri.removeprefix("file://"))
-        if src.kind == "sqlite":
-            return sql_harvest.harvest_sqlite(path)
-        if src.kind == "duckdb":
-            # DuckDB refuses a second handle on a file this process's query engine has attached
-            self.fabric.release_engines()
-            return sql_harvest.harvest_duckdb(path)
-        if not path.exists():
-            raise SourceError(f"{path} does not exist any more; re-register the source or restore the files")
-        algo = (src.options or {}).get("signature_algo", "sha256")
-        return file_harvest.harvest_folder(path, algo, progress, notices)
+        return kind_of(src).harvest(self, src, progress, notices)
 
     def test_source(self, name: str) -> SourceCheck:
         src = self.source(name)

@@ -52,3 +52,22 @@ def test(ctx: typer.Context, name: str, as_json: bool = JSON_OPTION) -> None:
         print_json(check)
     else:
         console.print(f"[green]ok[/green] {check.name}: {check.message} in {check.latency_ms:.0f} ms")
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="the source to unregister"),
+    cascade: bool = typer.Option(False, "--cascade",
+                                 help="also remove its assets and drop the virtual tables over them (with grants)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Unregister a source; refused while assets or virtual tables use it, unless --cascade."""
+    gone = get_fabric(ctx).catalog.remove_source(name, cascade=cascade)
+    if as_json:
+        print_json({"source": name, **gone})
+        return
+    console.print(f"removed source [bold]{name}[/bold]")
+    for what, items in gone.items():
+        if items:
+            console.print(f"  {what.replace('_', ' ')} removed: {', '.join(items)}")

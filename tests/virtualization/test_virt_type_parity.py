@@ -116,11 +116,10 @@ def test_a_cast_exposes_a_hidden_type_on_purpose(fabric: Any) -> None:
 def test_catalog_name_follows_the_type_properties(monkeypatch: pytest.MonkeyPatch) -> None:
     """A catalog created with other type properties is not reused: its name changes with them."""
     from govfabric.catalog.models import Source
-    from govfabric.virtualization.engines import trino
+    from govfabric.catalog.sources import postgresql
 
     src = Source(name="s", kind="postgresql", uri="postgresql://u@h/db")
     before = TrinoEngine.catalog_name(src)
     assert "decimal-mapping=ALLOW_OVERFLOW" in TrinoEngine.catalog_properties(src)
-    monkeypatch.setitem(trino.KIND_PROPERTIES, "postgresql", {**trino.POSTGRESQL_TYPE_PROPERTIES,
-                                                              "decimal-default-scale": "4"})
+    monkeypatch.setitem(postgresql.TRINO_TYPE_PROPERTIES, "decimal-default-scale", "4")
     assert TrinoEngine.catalog_name(src) != before

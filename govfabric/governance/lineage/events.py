@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -50,31 +49,16 @@ def catalog_namespace(fabric: Fabric) -> str:
 
 def source_namespace(source: Source) -> str:
     """The OpenLineage namespace of a source: ``postgres://host:port``, ``sqlite:///path``, ``file:///dir``."""
-    if source.kind in ("postgresql", "mysql"):
-        parts = urlsplit(source.uri)
-        scheme = "postgres" if source.kind == "postgresql" else "mysql"
-        return f"{scheme}://{parts.hostname}:{parts.port}"
-    return source.uri  # sqlite:///…, duckdb:///…, file:///… (never carries a password)
+    from govfabric.catalog.sources import kind_of
+
+    return kind_of(source).lineage_namespace(source)
 
 
 def source_dataset_name(source: Source, asset: Asset) -> str:
     """The name of the asset's table or file inside its source namespace."""
-    loc = asset.location or {}
-    if source.kind == "postgresql":
-        db = urlsplit(source.uri).path.strip("/")
-        return ".".join(p for p in (db, loc.get("schema"), loc.get("table", asset.name)) if p)
-    if source.kind in ("mysql", "sqlite", "duckdb"):
-        return ".".join(p for p in (loc.get("schema"), loc.get("table", asset.name)) if p)
-    path = loc.get("path")
-    if not path:
-        return asset.qualified_name.split(".", 1)[-1]
-    root = Path(source.uri.removeprefix("file://"))
-    p = Path(path)
-    try:
-        name = p.relative_to(root).as_posix() if p.is_absolute() else p.as_posix()
-    except ValueError:
-        name = p.as_posix()
-    return f"{name}#{loc['sheet']}" if loc.get("sheet") else name
+    from govfabric.catalog.sources import kind_of
+
+    return kind_of(source).lineage_name(source, asset)
 
 
 # -- building blocks --------------------------------------------------------------------------

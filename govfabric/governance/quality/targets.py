@@ -58,7 +58,9 @@ def choose(fabric: Fabric, main: tuple[Source, Asset], refs: list[tuple[Source, 
 
     src = main[0]
     sources = {s.name: s for s, _ in [main, *refs]}
-    same_pg = src.kind == "postgresql" and all(r[0].id == src.id for r in refs)
+    from govfabric.catalog.sources import kind_of
+
+    same_pg = kind_of(src).RUNS_QUALITY_IN_PLACE and all(r[0].id == src.id for r in refs)
     on_trino = all(s.kind in TrinoEngine.SOURCE_KINDS for s in sources.values())
     if engine == "auto":
         if fabric.settings.default_engine == "trino" and fabric.settings.trino_url and on_trino:
@@ -66,7 +68,7 @@ def choose(fabric: Fabric, main: tuple[Source, Asset], refs: list[tuple[Source, 
         return "postgresql" if same_pg else "duckdb"
     if engine == "postgresql" and not same_pg:
         raise ValidationFailed(f"{main[1].qualified_name} cannot be checked on PostgreSQL: "
-                               + ("its source is not PostgreSQL" if src.kind != "postgresql" else
+                               + ("its source is not PostgreSQL" if not kind_of(src).RUNS_QUALITY_IN_PLACE else
                                   "a reference rule reads another source") + "; use engine duckdb or auto")
     if engine == "trino" and not on_trino:
         odd = sorted(f"{s.name} ({s.kind})" for s in sources.values() if s.kind not in TrinoEngine.SOURCE_KINDS)
@@ -89,8 +91,9 @@ def open_target(fabric: Fabric, main: tuple[Source, Asset], refs: list[tuple[Sou
 def _postgres(fabric: Fabric, src: Source, pairs: list[tuple[Source, Asset]]) -> Target:
     import sqlalchemy as sa
 
-    dsn, _ = fabric.catalog.connection_uri(src)
-    url = dsn.replace("postgresql://", "postgresql+psycopg://", 1).replace("postgres://", "postgresql+psycopg://", 1)
+    from govfabric.catalog.sources import kind_of
+
+    url = kind_of(src).sqlalchemy_url(fabric.catalog, src)  # type: ignore[attr-defined]
     timeout_ms = max(1, round(fabric.settings.quality_timeout_s * 1000))
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args={
         "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",

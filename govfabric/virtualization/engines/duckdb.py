@@ -18,11 +18,13 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from sqlglot import exp
 
-from govfabric.errors import GovfabricError, QueryRejected, SourceError
+from govfabric.catalog.sources import KINDS, kind_of
+from govfabric.errors import QueryRejected, SourceError
 from govfabric.virtualization.engines.base import Binding, Engine, run_with_timeout
 from govfabric.virtualization.masks import mask_key, register_functions
 
-EXTENSIONS = {"sqlite": "sqlite_scanner", "postgresql": "postgres_scanner", "mysql": "mysql_scanner"}
+#: DuckDB extensions per source kind, as each kind declares (``SourceKind.DUCKDB_EXTENSION``)
+EXTENSIONS = {n: k.DUCKDB_EXTENSION for n, k in KINDS.items() if k.DUCKDB_EXTENSION}
 FILE_EXTENSIONS = ("excel",)
 BATCH_ROWS = 64_000
 
@@ -50,7 +52,7 @@ def load_extensions(con: Any, ext_dir: Path, names: list[str]) -> None:
 class DuckDBEngine(Engine):
     NAME: ClassVar[str] = "duckdb"
     DIALECT: ClassVar[str] = "duckdb"
-    SOURCE_KINDS: ClassVar[frozenset[str]] = frozenset({"sqlite", "duckdb", "postgresql", "mysql", "files"})
+    SOURCE_KINDS: ClassVar[frozenset[str]] = frozenset(KINDS)
 
     def __init__(self, fabric: Any) -> None:
         super().__init__(fabric)
@@ -64,7 +66,7 @@ class DuckDBEngine(Engine):
     @classmethod
     def physical_ref(cls, binding: Binding) -> tuple[str, str, str] | None:
         src, a = binding.source, binding.asset
-        if src.kind == "files":
+        if not kind_of(src).IS_DATABASE:
             return ("memory", cls.alias(src.name), f"a_{a.id[:16]}")
         loc = a.location or {}
         return (cls.alias(src.name), loc.get("schema", "main"), loc.get("table", a.name))
@@ -72,9 +74,11 @@ class DuckDBEngine(Engine):
     @staticmethod
     def _key(b: Binding) -> str:
         """What must be set up: a database source once (all its tables come with it), a file per asset."""
-        if b.source.kind == "files":
+        if not kind_of(b.source).IS_DATABASE:
             return f"{b.source.name}:{b.source.uri}:{b.asset.id}:{b.asset.version}"
-        return f"{b.source.name}:{b.source.uri}"
+        # the secret reference too: a password changed with `source add --replace` re-attaches
+        secret = hashlib.sha256((b.source.secret or "").encode()).hexdigest()[:12]
+        return f"{b.source.name}:{b.source.uri}:{secret}"
 
     def prepare(self, bindings: list[Binding]) -> None:
         """Attach what the query needs. The connection is locked once set up, so a query that needs
@@ -119,9 +123,7 @@ class DuckDBEngine(Engine):
     def _setup(self, con: Any, bindings: list[Binding]) -> None:
         ext_dir = self.fabric.settings.extensions_dir
         kinds = {b.source.kind for b in bindings}
-        needed = [EXTENSIONS[k] for k in sorted(kinds) if k in EXTENSIONS]
-        if "files" in kinds:
-            needed += list(FILE_EXTENSIONS)
+        needed = sorted({EXTENSIONS[k] for k in kinds if k in EXTENSIONS})
         load_extensions(con, ext_dir, needed)
         register_functions(con, mask_key(self.fabric))  # HMAC-SM3 masks; the key stays out of SQL
         allowed: list[str] = []
@@ -129,7 +131,7 @@ class DuckDBEngine(Engine):
         for b in bindings:
             src = b.source
             alias = self.alias(src.name)
-            if src.kind == "files":
+            if not kind_of(src).IS_DATABASE:
                 if alias not in attached:
                     con.execute(f"CREATE SCHEMA IF NOT EXISTS memory.{_ident(alias)}")
                     attached.add(alias)
@@ -145,29 +147,8 @@ class DuckDBEngine(Engine):
         con.execute("SET lock_configuration = true")
 
     def _attach(self, con: Any, b: Binding) -> None:
-        src = b.source
-        alias = _ident(self.alias(src.name))
-        password: str | None = None
-        try:
-            if src.kind in ("sqlite", "duckdb"):
-                path = src.uri.split(":///", 1)[1]
-                if not Path(path).exists():
-                    raise SourceError(f"source {src.name}: {path} does not exist any more")
-                typ = "sqlite" if src.kind == "sqlite" else "duckdb"
-                con.execute(f"ATTACH {_lit(path)} AS {alias} (TYPE {typ}, READ_ONLY)")
-            elif src.kind in ("postgresql", "mysql"):
-                from govfabric.catalog.sources import connection_params
-
-                params = connection_params(src.uri, src.secret, self.fabric.secrets)
-                password = params.password
-                for stmt in attach_statements(self.alias(src.name), src.kind, params):
-                    con.execute(stmt)
-        except GovfabricError:  # a missing file, an unset password variable: already clear
-            raise
-        except Exception as exc:
-            from govfabric.catalog.sources import friendly_connect_error
-
-            raise friendly_connect_error(src.kind, src.uri, exc, password) from None
+        """The source's kind attaches it (read-only; servers through a temporary DuckDB secret)."""
+        kind_of(b.source).duckdb_attach(con, self.alias(b.source.name), b.source, self.fabric.secrets)
 
     def _file_view(self, con: Any, b: Binding) -> str:
         """A view over the file's reader; returns the path that must stay readable."""
@@ -177,7 +158,7 @@ class DuckDBEngine(Engine):
         path = loc["path"]
         if not Path(path).exists():
             raise SourceError(f"{b.asset.qualified_name}: {path} does not exist any more; re-harvest the source")
-        if not inside_folder(Path(path), Path(b.source.uri.removeprefix("file://"))):
+        if not inside_folder(Path(path), kind_of(b.source).path(b.source)):  # type: ignore[arg-type]
             raise SourceError(f"{b.asset.qualified_name}: {path} now leads outside the source folder (a symlink); "
                               "remove the link and re-harvest the source")
         path = str(Path(path).resolve())  # DuckDB reads the checked file, not whatever a link points to later
@@ -272,33 +253,6 @@ def _spill_settings(settings: Any) -> dict[str, str]:
     return {"temp_directory": str(tmp), "max_temp_directory_size": settings.duckdb_max_temp_size}
 
 
-#: libpq options a PostgreSQL source URI may carry into DuckDB's ATTACH (never a password)
-PG_OPTIONS = frozenset({"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name",
-                        "options", "target_session_attrs", "gssencmode", "channel_binding"})
-
-
-def _conninfo_value(value: str) -> str:
-    """A libpq conninfo value, quoted: a space or ``=`` cannot start another option."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def attach_statements(alias: str, kind: str, params: Any) -> list[str]:
-    """ATTACH a PostgreSQL/MySQL source through a temporary DuckDB secret: every value a SQL literal
-    in a sqlglot-escaped ``CREATE TEMPORARY SECRET``, never joined into a connection string, so a
-    password with spaces, quotes or ``key=value`` text stays one value and is not echoed by
-    DuckDB's connection errors (they show the ATTACH path, here empty). The secret is dropped once
-    attached: the attached catalog keeps its own connection."""
-    typ = "postgres" if kind == "postgresql" else "mysql"
-    name = _ident(f"gf_secret_{alias}")
-    fields = [("HOST", _lit(params.host)), ("PORT", str(int(params.port))), ("DATABASE", _lit(params.database)),
-              ("USER", _lit(params.user))]
-    if params.password:
-        fields.append(("PASSWORD", _lit(params.password)))
-    path = ""
-    if kind == "postgresql":
-        path = " ".join(f"{k}={_conninfo_value(v)}" for k, v in sorted(params.options.items()) if k in PG_OPTIONS)
-    return [
-        f"CREATE OR REPLACE TEMPORARY SECRET {name} (TYPE {typ}, {', '.join(f'{k} {v}' for k, v in fields)})",
-        f"ATTACH {_lit(path)} AS {_ident(alias)} (TYPE {typ}, SECRET {name}, READ_ONLY)",
-        f"DROP TEMPORARY SECRET {name}",
-    ]
+    """The statements that ATTACH a database server (kept for callers; the kind owns them)."""
+    return kind_of(kind).attach_statements(alias, params)  # type: ignore[attr-defined, no-any-return]

@@ -24,12 +24,13 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 from sqlglot import exp
 
 from govfabric.auth.secrets import redact
+from govfabric.catalog.sources import KINDS, kind_of
 from govfabric.errors import ConfigError, GovfabricError, QueryRejected, SourceError
 from govfabric.virtualization.engines.base import Binding, Engine, run_with_timeout
 
@@ -41,21 +42,8 @@ FETCH_ROWS = 10_000
 #: the client cancels a query this long after the server-side limit should have stopped it
 CLIENT_GRACE_S = 2.0
 ADMIN_TIMEOUT_S = 60.0
-CONNECTORS = {"postgresql": "postgresql", "mysql": "mysql"}
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
-#: How a PostgreSQL catalog reads the types Trino's connector skips by default (Trino 476,
-#: connector/postgresql "Type mapping"): ``numeric`` without precision as ``decimal(38, 6)``
-#: (rounded half up; larger values are an error, never wrong), arrays as arrays, and other
-#: types without a Trino mapping (interval, inet, …) as varchar. Part of the catalog name's
-#: fingerprint, so changing them creates new catalogs instead of reusing ones made before.
-POSTGRESQL_TYPE_PROPERTIES = {
-    "decimal-mapping": "ALLOW_OVERFLOW",
-    "decimal-default-scale": "6",
-    "decimal-rounding-mode": "HALF_UP",
-    "postgresql.array-mapping": "AS_ARRAY",
-    "unsupported-type-handling": "CONVERT_TO_VARCHAR",
-}
-KIND_PROPERTIES = {"postgresql": POSTGRESQL_TYPE_PROPERTIES}
+#: Trino connectors per source kind, as each kind declares (``SourceKind.TRINO_CONNECTOR``)
+CONNECTORS = {n: k.TRINO_CONNECTOR for n, k in KINDS.items() if k.TRINO_CONNECTOR}
 _SOURCE_ERRORS = ("JDBC_ERROR", "GENERIC_INTERNAL_ERROR", "REMOTE_TASK_ERROR")
 
 
@@ -65,12 +53,6 @@ def _ident(name: str) -> str:
 
 def _lit(value: str) -> str:
     return exp.Literal.string(value).sql("trino")
-
-
-def _without_password(query: str) -> str:
-    from govfabric.catalog.sources import split_query
-
-    return split_query(query)[0]
 
 
 def _timeout_message(timeout_s: float) -> str:
@@ -97,7 +79,7 @@ class TrinoEngine(Engine):
     def catalog_name(source: Source) -> str:
         """``gf_<source>_<fingerprint of URI, secret reference and type properties>``: deterministic
         per registration; a catalog made with other type properties is not reused."""
-        kind_props = json.dumps(KIND_PROPERTIES.get(source.kind, {}), sort_keys=True)
+        kind_props = json.dumps(kind_of(source).trino_extra_properties(source), sort_keys=True)
         fp = hashlib.sha256(f"{source.uri}\0{source.secret or ''}\0{kind_props}".encode()).hexdigest()[:10]
         return f"{CATALOG_PREFIX}{source.name}_{fp}"
 
@@ -113,20 +95,10 @@ class TrinoEngine(Engine):
 
     @classmethod
     def _base_properties(cls, source: Source) -> dict[str, str]:
-        if source.kind not in CONNECTORS:
-            raise SourceError(f"source {source.name} ({source.kind}) cannot be read through Trino; "
-                              f"Trino reads {', '.join(sorted(CONNECTORS))} sources — use engine duckdb")
-        p = urlsplit(source.uri)
-        host = p.hostname or "localhost"
-        host = f"[{host}]" if ":" in host else host
-        # Trino's MySQL connector refuses a database in the URL: each MySQL database is a schema
-        database = "" if source.kind == "mysql" else p.path.strip("/")
-        url = f"jdbc:{source.kind}://{host}:{p.port or DEFAULT_PORTS[source.kind]}/{database}"
-        query = _without_password(p.query)  # a source registered before passwords were cut from queries
-        if query:
-            url += f"?{query}"
-        return {"connection-url": url, "connection-user": unquote(p.username or ""),
-                "case-insensitive-name-matching": "true", **KIND_PROPERTIES.get(source.kind, {})}
+        """The kind's connection properties. PostgreSQL's extra connector properties (type mapping:
+        decimal defaults, unsupported types as varchar) go in ``PostgreSQL.trino_extra_properties``
+        (govfabric/catalog/sources/postgresql.py)."""
+        return kind_of(source).trino_properties(source)
 
     @classmethod
     def catalog_properties(cls, source: Source) -> str:
