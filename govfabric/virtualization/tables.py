@@ -296,11 +296,7 @@ class VirtualObjects:
         with self.store.session() as s:
             row = self._table(s, name)
             self._may_govern(s, actor, row, "drop")
-            deps = self._dependants(s, row.name)
-            if deps and not force:
-                raise ValidationFailed(f"{row.name} is read by view(s) {', '.join(deps)}; drop or redefine "
-                                       "them first, or force it with --force (they become broken)")
-            self._break_views(s, deps, f"{row.name} was dropped")
+            deps = self._release_dependants(s, row.name, row.name, force)
             s.execute(delete(ColumnMask).where(ColumnMask.table_name == row.name))
             s.execute(delete(RowFilterPolicy).where(RowFilterPolicy.table_name == row.name))
             revoked = list(s.scalars(select(Grant.id).where(Grant.table_name == row.name,
@@ -315,10 +311,15 @@ class VirtualObjects:
     def _dependants(s: Session, name: str) -> list[str]:
         return sorted(v.name for v in s.scalars(select(VirtualViewRow)) if name in (v.depends_on or []))
 
-    @staticmethod
-    def _break_views(s: Session, names: list[str], problem: str) -> None:
-        for v in s.scalars(select(VirtualViewRow).where(VirtualViewRow.name.in_(names))):
-            v.status, v.problem = "broken", problem
+    def _release_dependants(self, s: Session, name: str, what: str, force: bool) -> list[str]:
+        """Before a drop: refuse while views read ``name`` unless ``force``, then flag them broken."""
+        deps = self._dependants(s, name)
+        if deps and not force:
+            raise ValidationFailed(f"{what} is read by view(s) {', '.join(deps)}; drop or redefine "
+                                   "them first, or force it with --force (they become broken)")
+        for v in s.scalars(select(VirtualViewRow).where(VirtualViewRow.name.in_(deps))):
+            v.status, v.problem = "broken", f"{name} was dropped"
+        return deps
 
     def _table(self, s: Session, name: str) -> VirtualTableRow:
         row = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == name.lower()))
@@ -385,11 +386,7 @@ class VirtualObjects:
             if row is None:
                 raise NotFound(f"no view {name}; list them with `govfabric view list`")
             self._may_change_view(s, actor, row, "drop")
-            deps = self._dependants(s, row.name)
-            if deps and not force:
-                raise ValidationFailed(f"view {row.name} is read by view(s) {', '.join(deps)}; drop or redefine "
-                                       "them first, or force it with --force (they become broken)")
-            self._break_views(s, deps, f"{row.name} was dropped")
+            deps = self._release_dependants(s, row.name, f"view {row.name}", force)
             s.execute(delete(VirtualViewVersion).where(VirtualViewVersion.view_id == row.id))
             s.delete(row)
             append(s, actor.name, "view.drop", f"view:{row.name}", {"forced": force, "dependants": deps})

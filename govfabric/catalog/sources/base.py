@@ -66,6 +66,17 @@ def quote_double(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def fetch_rows(con: Any, sql: str) -> Iterator[tuple[Any, ...]]:
+    """Every row of ``sql`` on a DB-API connection, fetched in batches; the connection is closed
+    when the rows are exhausted (or the generator is dropped)."""
+    try:
+        cur = con.execute(sql)
+        while rows := cur.fetchmany(BATCH):
+            yield from rows
+    finally:
+        con.close()
+
+
 def select_all(a: Asset, quote_ident: Any = quote_double) -> str:
     """Every column of a harvested table in canonical order (ORDER BY every column), for digests."""
     cols = [quote_ident(c.name) for c in a.columns]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from govfabric.catalog.sources.base import BATCH, select_all
+from govfabric.catalog.sources.base import fetch_rows, select_all
 from govfabric.catalog.sources.local import LocalDatabaseKind
 
 if TYPE_CHECKING:
@@ -37,10 +37,4 @@ class DuckDB(LocalDatabaseKind):
         import duckdb
 
         catalog.fabric.release_engines()
-        con = duckdb.connect(str(cls.path(src)), read_only=True)
-        try:
-            cur = con.execute(select_all(a))
-            while rows := cur.fetchmany(BATCH):
-                yield from rows
-        finally:
-            con.close()
+        return fetch_rows(duckdb.connect(str(cls.path(src)), read_only=True), select_all(a))

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from govfabric.catalog.sources.base import BATCH, select_all
+from govfabric.catalog.sources.base import fetch_rows, select_all
 from govfabric.catalog.sources.local import LocalDatabaseKind
 
 if TYPE_CHECKING:
@@ -37,10 +37,4 @@ class SQLite(LocalDatabaseKind):
 
     @classmethod
     def rows(cls, catalog: Catalog, src: Source, a: Asset) -> Iterator[tuple[Any, ...]]:
-        con = sqlite3.connect(f"{cls.path(src).as_uri()}?mode=ro", uri=True)
-        try:
-            cur = con.execute(select_all(a))
-            while rows := cur.fetchmany(BATCH):
-                yield from rows
-        finally:
-            con.close()
+        return fetch_rows(sqlite3.connect(f"{cls.path(src).as_uri()}?mode=ro", uri=True), select_all(a))
