@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -68,10 +67,9 @@ def proof(ctx: typer.Context, item: str, kind: str = typer.Option("asset")) -> N
 def verify_proof(ctx: typer.Context, bundle: Path, digest: str) -> None:
     """Check a proof bundle (from `chain proof`) and a digest against the chain."""
     from govfabric.blockchain.fabric_ops import service_for
+    from govfabric.cli.common import read_json_file
 
-    result = service_for(get_fabric(ctx)).verify_bundle(
-        json.loads(bundle.read_text(encoding="utf-8")), digest
-    )
+    result = service_for(get_fabric(ctx)).verify_bundle(read_json_file(bundle, "the proof bundle"), digest)
     print_json(result.to_dict())
     if not result.ok:
         raise typer.Exit(1)

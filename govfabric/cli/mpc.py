@@ -38,9 +38,10 @@ def task_create(
     state: Path = STATE,
 ) -> None:
     """Sign a task as the result requester and send it to the scheduler."""
+    from govfabric.cli.common import read_json_file
     from govfabric.mpc.client import PartyHandle
 
-    typer.echo(PartyHandle(requester, state).create_task(json.loads(spec_file.read_text())))
+    typer.echo(PartyHandle(requester, state).create_task(read_json_file(spec_file, "the task spec")))
 
 
 @task_app.command("review")

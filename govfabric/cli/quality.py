@@ -31,12 +31,9 @@ def _out(rows: list[dict[str, Any]], cols: list[str], title: str) -> None:
 
 
 def _json(text: str, what: str) -> Any:
-    from govfabric.errors import ValidationFailed
+    from govfabric.cli.common import parse_json
 
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed(f"{what} is not valid JSON: {exc}") from None
+    return parse_json(text, what)
 
 
 @rule_app.command("add")
