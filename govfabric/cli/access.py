@@ -107,6 +107,7 @@ def mask(ctx: typer.Context, target: str = typer.Argument(..., help="schema.tabl
 
 @policy_app.command("unmask")
 def unmask(ctx: typer.Context, target: str) -> None:
+    """Remove a column's mask (schema.table.column)."""
     table, _, column = target.rpartition(".")
     get_fabric(ctx).access.remove_mask(table, column)
     console.print(f"mask removed from {target}")

@@ -238,17 +238,20 @@ def taxonomy_(as_json: bool = JSON_OPTION) -> None:
 
 @favorite.command("add")
 def fav_add(ctx: typer.Context, asset: str, note: OptStr = typer.Option(None)) -> None:
+    """Mark an asset as a favourite, with an optional note."""
     a = get_fabric(ctx).catalog.favorite_add(asset, note)
     console.print(f"★ {escape(a.qualified_name)}")
 
 
 @favorite.command("remove")
 def fav_remove(ctx: typer.Context, asset: str) -> None:
+    """Remove an asset from your favourites."""
     get_fabric(ctx).catalog.favorite_remove(asset)
     console.print(f"removed {escape(asset)} from favourites")
 
 
 @favorite.command("list")
 def fav_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Your favourite assets."""
     print_table([_asset_row(a) for a in get_fabric(ctx).catalog.favorites()],
                 ["qualified_name", "cn_name", "asset_type", "owner_department"], "Favourites", as_json)

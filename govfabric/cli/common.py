@@ -155,10 +155,38 @@ def highlight(text: str) -> str:
     return "".join(out)
 
 
+def duration(ms: float | None) -> str:
+    """A duration for people: ``850 ms``, ``3.2 s``, ``2 min 5 s``; ``n/a`` when nothing was measured."""
+    if ms is None:
+        return "n/a"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes} min {seconds} s"
+
+
+def interactive() -> bool:
+    """Progress and spinners only when a person watches stderr: redirected, they would leave blank lines."""
+    return err_console.is_terminal
+
+
+@contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on stderr while something slow runs (nothing when stderr is not a terminal)."""
+    if not interactive():
+        yield
+        return
+    with err_console.status(escape(message)):
+        yield
+
+
 @contextmanager
 def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar; yields ``update(label, done, total)``."""
-    if not enabled:
+    """A rich progress bar on stderr; yields ``update(label, done, total)``. Shown only when stderr is a
+    terminal."""
+    if not enabled or not interactive():
         yield lambda *_: None
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -17,7 +17,7 @@ from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, p
 from govfabric.outputs import atomic_open, export_path, export_root
 
 engine_app = typer.Typer(help="Query engines and the data access layer's monitoring.", no_args_is_help=True)
-FORMATS = ("table", "csv", "json", "parquet")
+FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 TABLE_ROWS = 1000
 
 
@@ -52,11 +52,18 @@ def _write_to(batches: object, fmt: str, sink: IO[bytes]) -> int:
                     for b in [first, *it]:
                         w.write_batch(b)
                         rows += b.num_rows
-        else:  # json lines
+        else:  # json: one array, streamed a record at a time; jsonl: one object per line
+            lines = fmt == "jsonl"
+            if not lines:
+                sink.write(b"[")
             for b in [first, *it] if first is not None else []:
                 for rec in b.to_pylist():
-                    sink.write((json.dumps(rec, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
-                rows += b.num_rows
+                    text = json.dumps(rec, ensure_ascii=False, default=str)
+                    sep = "\n" if lines else (",\n" if rows else "\n")
+                    sink.write((text + "\n" if lines else sep + text).encode("utf-8"))
+                    rows += 1
+            if not lines:
+                sink.write(b"\n]\n" if rows else b"]\n")
     finally:
         sink.flush()
     return rows
@@ -96,7 +103,7 @@ def register(app: typer.Typer) -> None:
         table = pa.Table.from_batches(collected) if collected else pa.table({})
         t = Table(show_lines=False)
         for name in table.column_names:
-            t.add_column(escape(name))
+            t.add_column(escape(name), overflow="fold")
         for rec in table.slice(0, TABLE_ROWS).to_pylist():
             t.add_row(*[escape("" if v is None else str(v)) for v in rec.values()])
         console.print(t)
