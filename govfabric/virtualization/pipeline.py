@@ -149,7 +149,10 @@ def name_projections(root: exp.Expression) -> None:
     for projection in list(query.expressions):
         if isinstance(projection, exp.Alias | exp.Column | exp.Star):
             continue
-        name = duckdb_name(projection)
+        try:
+            name = duckdb_name(projection)
+        except RecursionError:  # nested too deeply to name; the pipeline refuses it further on
+            continue
         if name in taken:  # a second count(*): left to qualification, names stay unique
             continue
         taken.add(name)
