@@ -135,4 +135,9 @@ def demo(
 
     from govfabric.mpc.demo import run
 
-    run(workdir or Path(tempfile.mkdtemp(prefix="govfabric-mpc-")), echo=typer.echo, alg=alg)
+    if workdir is not None:
+        run(workdir, echo=typer.echo, alg=alg)
+        return
+    with tempfile.TemporaryDirectory(prefix="govfabric-mpc-") as tmp:
+        run(Path(tmp), echo=typer.echo, alg=alg)
+    typer.echo(f"removed the temporary folder {tmp}; give --workdir DIR to keep the data, party states and report")

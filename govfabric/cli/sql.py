@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, print_table
+from govfabric.cli.common import JSON_OPTION, console, duration, get_fabric, print_json, print_table
 from govfabric.outputs import atomic_open, export_path, export_root
 
 engine_app = typer.Typer(help="Query engines and the data access layer's monitoring.", no_args_is_help=True)
@@ -119,11 +119,15 @@ def register(app: typer.Typer) -> None:
             return
         print_table([{"engine": k, **{x: v.get(x) for x in ("version", "reachable", "error")}}
                      for k, v in st["engines"].items()], ["engine", "version", "reachable", "error"], "Engines")
-        print_table(st["sources"], ["source", "kind", "reachable", "latency_ms", "error"], "Sources")
-        print_table(st["queries"], ["engine", "status", "count", "avg_ms", "max_ms"], "Queries")
-        console.print(f"latency p50 {st['latency_ms']['p50']} ms, p95 {st['latency_ms']['p95']} ms "
-                      f"over the last {st['latency_ms']['n']} queries; virtual tables: "
-                      f"{st['virtual_tables']['total']}, broken: {', '.join(st['virtual_tables']['broken']) or 'none'}")
+        print_table([{**s, "latency": duration(s.get("latency_ms"))} for s in st["sources"]],
+                    ["source", "kind", "reachable", "latency", "error"], "Sources")
+        print_table([{**q, "avg": duration(q.get("avg_ms")), "max": duration(q.get("max_ms"))} for q in st["queries"]],
+                    ["engine", "status", "count", "avg", "max"], "Queries")
+        lat = st["latency_ms"]
+        latency = (f"latency p50 {duration(lat['p50'])}, p95 {duration(lat['p95'])} over the last {lat['n']} queries"
+                   if lat.get("n") else "no queries yet")
+        console.print(f"{latency}; virtual tables: {st['virtual_tables']['total']}, "
+                      f"broken: {', '.join(st['virtual_tables']['broken']) or 'none'}")
 
     app.add_typer(engine_app, name="engine")
 
