@@ -99,7 +99,7 @@ def show(ctx: typer.Context, asset: str, as_json: bool = JSON_OPTION) -> None:
     console.print(f"[bold]{escape(d['qualified_name'])}[/bold]  {escape(d['cn_name'] or '')}")
     info = Table.grid(padding=(0, 2))
     info.add_column(style="dim")
-    info.add_column()
+    info.add_column(overflow="fold")
     for k in ("id", "description", "type", "status", "version", "source", "location", "owner_department",
               "caliber", "last_updated_at", "row_count", "content_signature", "tags"):
         v = d.get(k)
@@ -141,7 +141,7 @@ def search(
         return
     table = Table(title=f"{len(hits)} result(s) for {escape(text)}")
     for c in ("score", "asset", "中文名", "matched in"):
-        table.add_column(c)
+        table.add_column(c, overflow="fold")
     for h in hits:
         where = "; ".join(f"{f}: {highlight(t)}" for f, t in h.matches[:4])
         table.add_row(str(h.score), escape(h.qualified_name), escape(h.cn_name or ""), where)
