@@ -137,10 +137,10 @@ def plan(
     )
 
 
-def name_projections(root: exp.Expression) -> None:
+def name_projections(root: exp.Query) -> None:
     """Alias the result's unnamed projections as DuckDB names them (``count_star()``, ``sum(zczb)``,
     ``(a + b)``), on every engine: qualification would call them ``_col_0``, ``_col_1``…"""
-    query = root
+    query: object = root
     while isinstance(query, exp.SetOperation | exp.Subquery):  # a union's names are its first query's
         query = query.this
     if not isinstance(query, exp.Select):

@@ -114,7 +114,7 @@ def _define(gx_mod: Any) -> None:
             rows = None
             if total:  # the Data Docs show failures as a share of the rows: count them only then
                 rows = int(execution_engine.execute_query(
-                    sa.select(sa.func.count()).select_from(batch)).scalar() or 0)
+                    sa.select(sa.func.count()).select_from(batch)).scalar() or 0)  # type: ignore[arg-type]
             return {"count": total, "sample": sample, "rows": rows}
 
     class ExpectColumnValuesToPassSqlCheck(UnexpectedRowsExpectation):
