@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_table
+from govfabric.cli.common import JSON_OPTION, console, get_fabric, parse_json, print_table
 from govfabric.virtualization.masks import MASKS
 
 access_app = typer.Typer(help="Access requests and grants (default deny).", no_args_is_help=True)
@@ -101,12 +101,13 @@ def mask(ctx: typer.Context, target: str = typer.Argument(..., help="schema.tabl
          params: OptStr = typer.Option(None, help='JSON parameters, e.g. \'{"first": 2}\'')) -> None:
     """Mask a column for everyone not explicitly granted it unmasked."""
     table, _, column = target.rpartition(".")
-    m = get_fabric(ctx).access.set_mask(table, column, rule, json.loads(params) if params else None)
+    m = get_fabric(ctx).access.set_mask(table, column, rule, parse_json(params, "--params") if params else None)
     console.print(f"{m.table_name}.{m.column_name} masked with {m.rule}")
 
 
 @policy_app.command("unmask")
 def unmask(ctx: typer.Context, target: str) -> None:
+    """Remove a column's mask (schema.table.column)."""
     table, _, column = target.rpartition(".")
     get_fabric(ctx).access.remove_mask(table, column)
     console.print(f"mask removed from {target}")

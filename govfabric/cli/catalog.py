@@ -99,7 +99,7 @@ def show(ctx: typer.Context, asset: str, as_json: bool = JSON_OPTION) -> None:
     console.print(f"[bold]{escape(d['qualified_name'])}[/bold]  {escape(d['cn_name'] or '')}")
     info = Table.grid(padding=(0, 2))
     info.add_column(style="dim")
-    info.add_column()
+    info.add_column(overflow="fold")
     for k in ("id", "description", "type", "status", "version", "source", "location", "owner_department",
               "caliber", "last_updated_at", "row_count", "content_signature", "tags"):
         v = d.get(k)
@@ -141,7 +141,7 @@ def search(
         return
     table = Table(title=f"{len(hits)} result(s) for {escape(text)}")
     for c in ("score", "asset", "中文名", "matched in"):
-        table.add_column(c)
+        table.add_column(c, overflow="fold")
     for h in hits:
         where = "; ".join(f"{f}: {highlight(t)}" for f, t in h.matches[:4])
         table.add_row(str(h.score), escape(h.qualified_name), escape(h.cn_name or ""), where)
@@ -238,17 +238,20 @@ def taxonomy_(as_json: bool = JSON_OPTION) -> None:
 
 @favorite.command("add")
 def fav_add(ctx: typer.Context, asset: str, note: OptStr = typer.Option(None)) -> None:
+    """Mark an asset as a favourite, with an optional note."""
     a = get_fabric(ctx).catalog.favorite_add(asset, note)
     console.print(f"★ {escape(a.qualified_name)}")
 
 
 @favorite.command("remove")
 def fav_remove(ctx: typer.Context, asset: str) -> None:
+    """Remove an asset from your favourites."""
     get_fabric(ctx).catalog.favorite_remove(asset)
     console.print(f"removed {escape(asset)} from favourites")
 
 
 @favorite.command("list")
 def fav_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Your favourite assets."""
     print_table([_asset_row(a) for a in get_fabric(ctx).catalog.favorites()],
                 ["qualified_name", "cn_name", "asset_type", "owner_department"], "Favourites", as_json)

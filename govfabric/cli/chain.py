@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -63,25 +63,42 @@ def proof(ctx: typer.Context, item: str, kind: str = typer.Option("asset")) -> N
 @app.command("verify-proof")
 def verify_proof(ctx: typer.Context, bundle: Path, digest: str) -> None:
     """Check a proof bundle (from `chain proof`) and a digest against the chain."""
-    result = get_fabric(ctx).chain.verify_bundle(
-        json.loads(bundle.read_text(encoding="utf-8")), digest
-    )
+    from govfabric.cli.common import read_json_file
+
+    result = get_fabric(ctx).chain.verify_bundle(read_json_file(bundle, "the proof bundle"), digest)
     print_json(result.to_dict())
     if not result.ok:
         raise typer.Exit(1)
 
 
 @app.command()
-def history(ctx: typer.Context, asset: str) -> None:
+def history(ctx: typer.Context, asset: str = typer.Argument(..., help="catalog asset, virtual table or asset id")
+            ) -> None:
     """Sharing records and grants of an asset, read from the chain's events."""
     from govfabric.errors import NotFound
 
     fabric = get_fabric(ctx)
-    try:  # grants and shares are recorded under the catalog asset's id
-        asset_id = fabric.catalog.asset(asset).id
+    asset_id = _asset_id(fabric, asset)
+    events = fabric.chain.history(asset_id or asset)
+    if asset_id is None and not events:
+        raise NotFound(f"{asset} is neither a catalog asset nor a virtual table, and no chain record names it; "
+                       "see `govfabric catalog list` and `govfabric vt list`")
+    print_json([e.to_dict() for e in events])
+
+
+def _asset_id(fabric: Any, name: str) -> str | None:
+    """The catalog asset id a name means: grants and shares are recorded under it. A virtual table
+    name means the asset it is defined over."""
+    from govfabric.errors import NotFound
+
+    try:
+        return str(fabric.catalog.asset(name).id)
     except NotFound:
-        asset_id = asset
-    print_json([e.to_dict() for e in fabric.chain.history(asset_id)])
+        pass
+    try:
+        return str(fabric.virtual.table(name).asset_id)
+    except NotFound:
+        return None
 
 
 @app.command()

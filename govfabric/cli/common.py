@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -15,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from govfabric.errors import ConfigError, ValidationFailed
 from govfabric.fabric import Fabric, connect
 
 console = Console()
@@ -42,8 +44,66 @@ def get_fabric(ctx: typer.Context) -> Fabric:
     """The workspace façade for this invocation, opened once."""
     st = state(ctx)
     if st.fabric is None:
-        st.fabric = connect(st.home, st.user)
+        st.fabric = open_workspace(st.home, st.user)
     return st.fabric
+
+
+def open_workspace(home: str | None, user: str | None) -> Fabric:
+    """:func:`connect`, with a damaged store or key file and an unknown ``--as`` principal refused
+    up front in one clear line — read commands included, not at the first write."""
+    import sqlalchemy.exc
+
+    try:
+        fabric = connect(home, user)
+    except sqlalchemy.exc.DatabaseError as exc:
+        raise ConfigError(f"{_store_location(home)} is not a govfabric store ({_first_line(exc.orig or exc)}); "
+                          "restore it from a backup or run `govfabric init` in another folder") from exc
+    try:
+        fabric.secrets.ensure()
+    except ValueError as exc:
+        raise ConfigError(f"{fabric.secrets.key_file} is not a valid workspace key ({_first_line(exc)}); restore "
+                          "it from a backup: stored passwords, masks and the audit chain depend on it") from exc
+    fabric.actor  # noqa: B018 -- resolves the principal now: unknown ones are refused by every command
+    return fabric
+
+
+def _store_location(home: str | None) -> str:
+    """Where the store is, for a message; without a password."""
+    try:
+        from govfabric.config import load_settings
+
+        url = load_settings(home).resolved_store_url
+    except Exception:  # the message must not fail: fall back to "the workspace store"
+        return "the workspace store"
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def parse_json(text: str, what: str) -> Any:
+    """``text`` as JSON, or a :class:`ValidationFailed` naming ``what`` and where it broke."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"{what} is not valid JSON: {exc}") from None
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """A JSON file, or a clear error when it is missing, unreadable or not JSON."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValidationFailed(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(f"{what} {path} cannot be read: {exc}") from None
+    return parse_json(text, f"{what} {path}")
 
 
 def _default(o: Any) -> Any:
@@ -69,7 +129,7 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: s
         return
     table = Table(title=title, show_lines=False)
     for c in columns:
-        table.add_column(c)
+        table.add_column(c, overflow="fold")  # qualified names wrap at 80 columns, never cut with …
     for r in rows:
         table.add_row(*[escape(_cell(r.get(c))) for c in columns])
     console.print(table)
@@ -95,10 +155,38 @@ def highlight(text: str) -> str:
     return "".join(out)
 
 
+def duration(ms: float | None) -> str:
+    """A duration for people: ``850 ms``, ``3.2 s``, ``2 min 5 s``; ``n/a`` when nothing was measured."""
+    if ms is None:
+        return "n/a"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes} min {seconds} s"
+
+
+def interactive() -> bool:
+    """Progress and spinners only when a person watches stderr: redirected, they would leave blank lines."""
+    return err_console.is_terminal
+
+
+@contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on stderr while something slow runs (nothing when stderr is not a terminal)."""
+    if not interactive():
+        yield
+        return
+    with err_console.status(escape(message)):
+        yield
+
+
 @contextmanager
 def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar; yields ``update(label, done, total)``."""
-    if not enabled:
+    """A rich progress bar on stderr; yields ``update(label, done, total)``. Shown only when stderr is a
+    terminal."""
+    if not enabled or not interactive():
         yield lambda *_: None
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -42,6 +42,20 @@ GROUPS = (
 )
 
 
+def _version(value: bool) -> None:
+    """``--version``: the installed package's version, from its metadata."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        v = version("govfabric")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        from govfabric import __version__ as v
+    typer.echo(f"govfabric {v}")
+    raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -50,6 +64,8 @@ def main(
     user: Optional[str] = typer.Option(None, "--as", envvar="GOVFABRIC_USER",  # noqa: UP045
                                        help="act as this principal"),
     debug: bool = typer.Option(False, "--debug", help="show tracebacks"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="print the version and exit"),
 ) -> None:
     st = state(ctx)
     st.home, st.user, st.debug = home, user, debug
@@ -112,7 +128,26 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except Exception as exc:  # the last resort: one line, never a traceback unless asked
+        if debug:
+            err_console.print_exception()
+        err_console.print(f"[bold red]error:[/bold red] {escape(unexpected_message(exc))}"
+                          + ("" if debug else " (run with --debug for the traceback)"),
+                          highlight=False, soft_wrap=True)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+def unexpected_message(exc: BaseException) -> str:
+    """One line for an error no module turned into a :class:`GovfabricError`: files that cannot be
+    read or written name the file and the reason; anything else its type and message."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        reason = exc.strerror or str(exc)
+        return f"{exc.filename}: {reason}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a file or value is not valid text ({exc.reason}); give a UTF-8 file"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def entry() -> None:

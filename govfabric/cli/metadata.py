@@ -47,6 +47,7 @@ def rule(ctx: typer.Context, name: str, description: str = typer.Option(..., "--
 @app.command("list")
 def list_items(ctx: typer.Context, kind: str = typer.Argument("term", help="term | indicator | rule"),
                as_json: bool = JSON_OPTION) -> None:
+    """Business terms, indicators or rules."""
     rows = _svc(ctx).items(kind)
     print_table(rows, [c for c in ("name", "cn_name", "definition", "formula", "caliber", "description")
                        if rows and c in rows[0]] or ["name"], f"{kind}s", as_json)
@@ -88,6 +89,8 @@ def search(ctx: typer.Context, query: str, limit: int = 20, as_json: bool = JSON
 
 
 @app.command("show")
-def show(ctx: typer.Context, asset: str) -> None:
+def show(ctx: typer.Context, asset: str,
+         as_json: bool = typer.Option(True, "--json", help="print JSON (the only format; accepted for symmetry)")
+         ) -> None:
     """An asset's composition, structure and data flow (JSON)."""
     print_json(_svc(ctx).asset_view(asset))

@@ -38,9 +38,10 @@ def task_create(
     state: Path = STATE,
 ) -> None:
     """Sign a task as the result requester and send it to the scheduler."""
+    from govfabric.cli.common import read_json_file
     from govfabric.mpc.client import PartyHandle
 
-    typer.echo(PartyHandle(requester, state).create_task(json.loads(spec_file.read_text())))
+    typer.echo(PartyHandle(requester, state).create_task(read_json_file(spec_file, "the task spec")))
 
 
 @task_app.command("review")
@@ -134,4 +135,9 @@ def demo(
 
     from govfabric.mpc.demo import run
 
-    run(workdir or Path(tempfile.mkdtemp(prefix="govfabric-mpc-")), echo=typer.echo, alg=alg)
+    if workdir is not None:
+        run(workdir, echo=typer.echo, alg=alg)
+        return
+    with tempfile.TemporaryDirectory(prefix="govfabric-mpc-") as tmp:
+        run(Path(tmp), echo=typer.echo, alg=alg)
+    typer.echo(f"removed the temporary folder {tmp}; give --workdir DIR to keep the data, party states and report")

@@ -67,6 +67,7 @@ def list_jobs(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 
 @app.command("remove")
 def remove(ctx: typer.Context, name: str) -> None:
+    """Remove a scheduled job."""
     _sched(ctx).remove(name)
     console.print(f"removed {name}")
 

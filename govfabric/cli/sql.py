@@ -13,11 +13,11 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, print_table
+from govfabric.cli.common import JSON_OPTION, console, duration, get_fabric, print_json, print_table
 from govfabric.outputs import atomic_open, export_path, export_root
 
 engine_app = typer.Typer(help="Query engines and the data access layer's monitoring.", no_args_is_help=True)
-FORMATS = ("table", "csv", "json", "parquet")
+FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 TABLE_ROWS = 1000
 
 
@@ -52,11 +52,18 @@ def _write_to(batches: object, fmt: str, sink: IO[bytes]) -> int:
                     for b in [first, *it]:
                         w.write_batch(b)
                         rows += b.num_rows
-        else:  # json lines
+        else:  # json: one array, streamed a record at a time; jsonl: one object per line
+            lines = fmt == "jsonl"
+            if not lines:
+                sink.write(b"[")
             for b in [first, *it] if first is not None else []:
                 for rec in b.to_pylist():
-                    sink.write((json.dumps(rec, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
-                rows += b.num_rows
+                    text = json.dumps(rec, ensure_ascii=False, default=str)
+                    sep = "\n" if lines else (",\n" if rows else "\n")
+                    sink.write((text + "\n" if lines else sep + text).encode("utf-8"))
+                    rows += 1
+            if not lines:
+                sink.write(b"\n]\n" if rows else b"]\n")
     finally:
         sink.flush()
     return rows
@@ -96,7 +103,7 @@ def register(app: typer.Typer) -> None:
         table = pa.Table.from_batches(collected) if collected else pa.table({})
         t = Table(show_lines=False)
         for name in table.column_names:
-            t.add_column(escape(name))
+            t.add_column(escape(name), overflow="fold")
         for rec in table.slice(0, TABLE_ROWS).to_pylist():
             t.add_row(*[escape("" if v is None else str(v)) for v in rec.values()])
         console.print(t)
@@ -112,11 +119,15 @@ def register(app: typer.Typer) -> None:
             return
         print_table([{"engine": k, **{x: v.get(x) for x in ("version", "reachable", "error")}}
                      for k, v in st["engines"].items()], ["engine", "version", "reachable", "error"], "Engines")
-        print_table(st["sources"], ["source", "kind", "reachable", "latency_ms", "error"], "Sources")
-        print_table(st["queries"], ["engine", "status", "count", "avg_ms", "max_ms"], "Queries")
-        console.print(f"latency p50 {st['latency_ms']['p50']} ms, p95 {st['latency_ms']['p95']} ms "
-                      f"over the last {st['latency_ms']['n']} queries; virtual tables: "
-                      f"{st['virtual_tables']['total']}, broken: {', '.join(st['virtual_tables']['broken']) or 'none'}")
+        print_table([{**s, "latency": duration(s.get("latency_ms"))} for s in st["sources"]],
+                    ["source", "kind", "reachable", "latency", "error"], "Sources")
+        print_table([{**q, "avg": duration(q.get("avg_ms")), "max": duration(q.get("max_ms"))} for q in st["queries"]],
+                    ["engine", "status", "count", "avg", "max"], "Queries")
+        lat = st["latency_ms"]
+        latency = (f"latency p50 {duration(lat['p50'])}, p95 {duration(lat['p95'])} over the last {lat['n']} queries"
+                   if lat.get("n") else "no queries yet")
+        console.print(f"{latency}; virtual tables: {st['virtual_tables']['total']}, "
+                      f"broken: {', '.join(st['virtual_tables']['broken']) or 'none'}")
 
     app.add_typer(engine_app, name="engine")
 

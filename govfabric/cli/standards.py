@@ -64,6 +64,7 @@ def elements_add(ctx: typer.Context, identifier: str, name: str = typer.Option(.
 
 @rules_app.command("list")
 def rules_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Naming rules for tables and columns."""
     rows = [{"name": r.name, "applies_to": r.applies_to, "kind": r.kind, "pattern": r.pattern,
              "words": r.words, "max_length": r.max_length, "enabled": r.enabled, "description": r.description}
             for r in _service(ctx).rules()]
@@ -105,6 +106,7 @@ def map_(ctx: typer.Context, column: str = typer.Argument(..., help="ASSET.COLUM
 
 @app.command("mappings")
 def mappings(ctx: typer.Context, asset: OptStr = typer.Argument(None), as_json: bool = JSON_OPTION) -> None:
+    """Column → data element mappings, suggested and confirmed."""
     rows = [{k: getattr(m, k) for k in ("asset_name", "column_name", "element", "status", "confidence", "evidence")}
             for m in _service(ctx).mappings(asset)]
     print_table(rows, ["asset_name", "column_name", "element", "status", "confidence", "evidence"], "Mappings",

@@ -122,6 +122,7 @@ def view_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 
 @view_app.command("versions")
 def view_versions(ctx: typer.Context, name: str, as_json: bool = JSON_OPTION) -> None:
+    """The recorded versions of a view: who changed its SQL, when."""
     rows = [{"version": v.version, "by": v.created_by, "at": v.created_at, "sql": v.sql, "depends_on": v.depends_on}
             for v in get_fabric(ctx).virtual.view_versions(name)]
     print_table(rows, ["version", "by", "at", "depends_on", "sql"], f"{name} versions", as_json)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from govfabric.cli.common import JSON_OPTION, console, print_json, state
+from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, state
 from govfabric.fabric import connect, init_workspace, upgrade_workspace
 
 
@@ -63,8 +63,7 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         """Where the workspace is, who you act as, and what it holds."""
-        st = state(ctx)
-        fabric = connect(st.home, st.user)
+        fabric = get_fabric(ctx)
         seq, head = fabric.audit.head()
         data = {"home": str(fabric.settings.home), "store": fabric.store.safe_url, "user": fabric.user,
                 "roles": sorted(fabric.actor.roles), "sources": len(fabric.catalog.sources()),

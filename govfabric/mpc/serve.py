@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from govfabric.mpc.compute_party import ComputeParty
@@ -61,7 +62,22 @@ def serve(
     if role == "provider":
         import private_set_intersection.python  # noqa: F401
     (party.state / "port").write_text(str(port))
+    for line in startup_lines(party, role, host, port, data):
+        print(line, file=sys.stderr, flush=True)
     uvicorn.run(create_app(party), host=host, port=port, log_level="warning", access_log=False)
+
+
+def startup_lines(party: Party, role: str, host: str, port: int, data: str | None) -> list[str]:
+    """What ``mpc serve`` tells its operator: where the party listens, and what it still lacks."""
+    shown = f"[{host}]" if ":" in host else host
+    lines = [f"{role} {party.id!r} listening on http://{shown}:{port} (state {party.state}; Ctrl-C stops it)"]
+    if not party.directory_path.exists():
+        lines.append(f"missing: the directory {party.directory_path} (every party's URL and public key); "
+                     "until it is written this party knows no peers — give --directory FILE")
+    if role == "provider" and not data:
+        lines.append("missing: --data (e.g. duckdb:/path/db.duckdb or fabric:HOME#user); this provider can "
+                     "approve tasks but has no data to read")
+    return lines
 
 
 def main() -> None:

@@ -77,6 +77,7 @@ def plan(
         raise QueryRejected(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     dialect = (dialect or "duckdb").lower()
     root = parse_sql(sql, dialect)
+    name_projections(root)
     expanded = expand(root, resolver)
     tables = {vt.name: vt for _, vt in expanded.tables}
     require_grants(tables.values(), policy)
@@ -134,6 +135,43 @@ def plan(
         output_columns=output,
         virtual_expression=virtual_expression,
     )
+
+
+def name_projections(root: exp.Query) -> None:
+    """Alias the result's unnamed projections as DuckDB names them (``count_star()``, ``sum(zczb)``,
+    ``(a + b)``), on every engine: qualification would call them ``_col_0``, ``_col_1``…"""
+    query: object = root
+    while isinstance(query, exp.SetOperation | exp.Subquery):  # a union's names are its first query's
+        query = query.this
+    if not isinstance(query, exp.Select):
+        return
+    taken = {p.alias_or_name for p in query.expressions if isinstance(p, exp.Alias | exp.Column)}
+    for projection in list(query.expressions):
+        if isinstance(projection, exp.Alias | exp.Column | exp.Star):
+            continue
+        try:
+            name = duckdb_name(projection)
+        except RecursionError:  # nested too deeply to name; the pipeline refuses it further on
+            continue
+        if name in taken:  # a second count(*): left to qualification, names stay unique
+            continue
+        taken.add(name)
+        projection.replace(exp.alias_(projection.copy(), exp.to_identifier(name, quoted=True)))
+
+
+def duckdb_name(expression: exp.Expression) -> str:
+    """The name DuckDB gives an unaliased projection: its SQL text, function names in lower case,
+    ``count(*)`` as ``count_star()``, operators in parentheses."""
+    shaped = exp.Paren(this=expression.copy())  # a holder, so the top node can be replaced too
+    for count in list(shaped.find_all(exp.Count)):
+        if isinstance(count.this, exp.Star):
+            count.replace(exp.Anonymous(this="count_star", expressions=[]))
+    for op in list(shaped.find_all(exp.Binary)):
+        if not isinstance(op.parent, exp.Paren) or op.parent is shaped:
+            paren = exp.Paren()
+            op.replace(paren)
+            paren.set("this", op)
+    return shaped.this.sql(dialect=NORMALIZE_DIALECT, normalize_functions="lower")
 
 
 def _integer_division(root: exp.Query, schema: MappingSchema) -> None:

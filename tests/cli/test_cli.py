@@ -82,8 +82,11 @@ def test_sql_access_flow_and_formats(capsys: pytest.CaptureFixture[str], demo_ho
                       user="analyst1")
     assert code == 0 and out.splitlines()[0] == '"name"' and len(out.splitlines()) == 4
     code, out, _ = gf(capsys, h, "sql", "SELECT `name` FROM market.licence LIMIT 2", "--dialect", "mysql",
-                      "--format", "json", user="analyst1")
+                      "--format", "jsonl", user="analyst1")
     assert code == 0 and len([json.loads(x) for x in out.splitlines()]) == 2
+    code, out, _ = gf(capsys, h, "sql", "SELECT `name` FROM market.licence LIMIT 2", "--dialect", "mysql",
+                      "--format", "json", user="analyst1")
+    assert code == 0 and len(json.loads(out)) == 2  # one JSON array
     target = h / "exports" / "out.parquet"  # a relative FILE lands under the export root
     code, _, _ = gf(capsys, h, "sql", "SELECT name FROM market.licence", "--format", "parquet", "-o", "out.parquet",
                     user="analyst1")

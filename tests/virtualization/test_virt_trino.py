@@ -172,6 +172,14 @@ def test_same_rows_on_duckdb_and_trino(world: Any) -> None:
 
 @pytest.mark.trino
 @pytest.mark.postgres
+def test_unaliased_projections_named_as_duckdb_names_them_on_both(world: Any) -> None:
+    q = "SELECT district, count(*), sum(capital), min(capital) + 1 FROM market.enterprise GROUP BY district"
+    names = {engine: world.sql(q, engine=engine).column_names for engine in ("duckdb", "trino")}
+    assert names["duckdb"] == names["trino"] == ["district", "count_star()", "sum(capital)", "(min(capital) + 1)"]
+
+
+@pytest.mark.trino
+@pytest.mark.postgres
 def test_revoked_grant_is_denied_on_both(world: Any) -> None:
     analyst = world.as_user("analyst1")
     g = world.access.grant("analyst1", "market.licence", columns=["issued"])

@@ -111,7 +111,11 @@ def _define(gx_mod: Any) -> None:
             if total == SAMPLE:
                 total = int(execution_engine.execute_query(
                     sa.text(f"SELECT COUNT(*) FROM ({query}) AS gf_u")).scalar() or 0)  # noqa: S608
-            return {"count": total, "sample": sample}
+            rows = None
+            if total:  # the Data Docs show failures as a share of the rows: count them only then
+                rows = int(execution_engine.execute_query(
+                    sa.select(sa.func.count()).select_from(batch)).scalar() or 0)  # type: ignore[arg-type]
+            return {"count": total, "sample": sample, "rows": rows}
 
     class ExpectColumnValuesToPassSqlCheck(UnexpectedRowsExpectation):
         """govfabric's custom expectation: rows of ``column`` failing a SQL-computed check
@@ -127,8 +131,12 @@ def _define(gx_mod: Any) -> None:
                       execution_engine: Any = None) -> dict:
             summary = metrics[SUMMARY_METRIC]
             n = summary["count"]
-            return {"success": n == 0, "result": {"observed_value": n, "unexpected_count": n,
-                                                  "partial_unexpected_list": summary["sample"]}}
+            result: dict[str, Any] = {"observed_value": n, "unexpected_count": n,
+                                      "partial_unexpected_list": summary["sample"]}
+            rows = summary.get("rows")
+            if n and rows:  # GX's renderer needs both once anything failed (KeyError otherwise)
+                result |= {"element_count": rows, "unexpected_percent": 100.0 * n / rows}
+            return {"success": n == 0, "result": result}
 
     _NS.update(engine_cls=PersistentConnectionEngine, _fixed=PersistentConnectionEngine,
                datasource_cls=GovfabricSQLDatasource,
