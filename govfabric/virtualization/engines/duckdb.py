@@ -255,4 +255,4 @@ def _spill_settings(settings: Any) -> dict[str, str]:
 
 def attach_statements(alias: str, kind: str, params: Any) -> list[str]:
     """The statements that ATTACH a database server (kept for callers; the kind owns them)."""
-    return kind_of(kind).attach_statements(alias, params)  # type: ignore[attr-defined, no-any-return]
+    return kind_of(kind).attach_statements(alias, params)  # type: ignore[attr-defined]
