@@ -71,7 +71,8 @@ def test_corrupt_store(capsys: pytest.CaptureFixture[str], ws: Path, tmp_path: P
 def test_malformed_key(capsys: pytest.CaptureFixture[str], ws: Path, tmp_path: Path) -> None:
     home = tmp_path / "ws"
     home.mkdir()
-    for name in ("config.toml", "store.db", "audit.head"):
+    # the store's -wal file too: a SQLite store's latest writes may still be only there
+    for name in ("config.toml", "store.db", "store.db-wal", "audit.head"):
         if (ws / name).exists():
             (home / name).write_bytes((ws / name).read_bytes())
     (home / "secret.key").write_text("not a key\n")
