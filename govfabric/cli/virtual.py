@@ -80,12 +80,11 @@ def vt_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 @vt_app.command("show")
 def vt_show(ctx: typer.Context, name: str, as_json: bool = JSON_OPTION) -> None:
     """A virtual table's column mapping."""
-    r = get_fabric(ctx).virtual.table(name)
+    d = get_fabric(ctx).virtual.describe(name)
     if as_json:
-        print_json({"name": r.name, "columns": r.columns, "version": r.version, "status": r.status})
+        print_json(d)
         return
-    print_table(r.columns, ["name", "cn_name", "type", "physical", "expr", "hidden", "note"],
-                f"{r.name} v{r.version}")
+    print_table(d["columns"], d["fields"], f"{d['name']} v{d['version']}")
 
 
 @view_app.command("create")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from govfabric.auth.audit import append
 from govfabric.auth.principals import ROLES, Actor
-from govfabric.auth.readpath import require_steward
+from govfabric.auth.readpath import may_steward, require_steward
 from govfabric.catalog.models import Asset
 from govfabric.errors import AccessDenied, NotFound, ValidationFailed
 from govfabric.hooks import GrantMade, GrantRevoked, emit
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 def _until(d: date | None) -> datetime | None:
     return datetime.combine(d, time.max, tzinfo=UTC) if d else None
+
+
+#: what others see instead of a row filter's text or a mask's parameters
+HIDDEN = "(shown to the owning department's steward)"
 
 
 def require_owner(actor: Actor, department: str | None, what: str) -> None:
@@ -229,11 +233,19 @@ class Access:
             append(s, actor.name, "policy.unmask", f"vt:{row.name}", {"column": column})
 
     def masks(self, table: str | None = None) -> list[ColumnMask]:
+        """Masks (which columns, which rule); their parameters only on tables the acting principal
+        governs (they may hold a salt)."""
         with self.store.session() as s:
             q = select(ColumnMask).order_by(ColumnMask.table_name, ColumnMask.column_name)
             if table:
                 q = q.where(ColumnMask.table_name == table.lower())
-            return list(s.scalars(q))
+            rows = list(s.scalars(q))
+            governed = self.governed(s, {m.table_name for m in rows})
+            s.expunge_all()  # detached: hiding a field below never reaches the store
+        for m in rows:
+            if m.table_name not in governed:
+                m.params = {}
+        return rows
 
     def add_row_filter(self, table: str, applies_to: str, expr: str) -> RowFilterPolicy:
         actor = self.fabric.actor
@@ -263,11 +275,30 @@ class Access:
                    {"filter": filter_id, "to": p.applies_to, "expr": p.expr})
 
     def row_filters(self, table: str | None = None) -> list[RowFilterPolicy]:
+        """Row-filter policies; their text only on tables the acting principal governs (a filter
+        names the values it keeps, and who else is filtered how is not an analyst's to read)."""
         with self.store.session() as s:
             q = select(RowFilterPolicy).order_by(RowFilterPolicy.id)
             if table:
                 q = q.where(RowFilterPolicy.table_name == table.lower())
-            return list(s.scalars(q))
+            rows = list(s.scalars(q))
+            governed = self.governed(s, {p.table_name for p in rows})
+            s.expunge_all()
+        for p in rows:
+            if p.table_name not in governed:
+                p.expr = HIDDEN
+        return rows
+
+    def governed(self, s: Session, names: set[str]) -> set[str]:
+        """The virtual tables among ``names`` whose policies the acting principal may change
+        (and so read in full): the owning department's steward, or an admin."""
+        actor = self.fabric.actor
+        if not names:
+            return set()
+        rows = s.execute(select(VirtualTableRow.name, Asset.owner_department)
+                         .join(Asset, Asset.id == VirtualTableRow.asset_id, isouter=True)
+                         .where(VirtualTableRow.name.in_(names))).all()
+        return {name for name, owner in rows if may_steward(actor, owner)}
 
     # -- the policy the pipeline enforces --------------------------------------------------------
 

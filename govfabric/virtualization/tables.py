@@ -45,6 +45,9 @@ USER_SCHEMA_PREFIX = "u_"
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
 #: CJK (Unified Ideographs and Extension A) is admitted for ``--keep-names`` tables, quoted in SQL
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+#: a column's definition as its owners see it, and as everyone else does (``describe``)
+MAPPING_FIELDS = ("name", "cn_name", "type", "physical", "expr", "hidden", "note")
+PUBLIC_FIELDS = ("name", "cn_name", "type")
 COL_RE = re.compile(rf"^[a-z_{_CJK}][a-z0-9_{_CJK}]{{0,62}}$")
 
 
@@ -330,6 +333,18 @@ class VirtualObjects:
     def table(self, name: str) -> VirtualTableRow:
         with self.store.session() as s:
             return self._table(s, name)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """What the acting principal may see of a table's definition: its owners (the owning
+        department's steward, admins) the whole mapping; everyone else the visible columns'
+        names, Chinese names and types — no physical names, expressions or hidden columns."""
+        with self.store.session() as s:
+            row = self._table(s, name)
+            full = bool(self.fabric.access.governed(s, {row.name}))
+        keys = MAPPING_FIELDS if full else PUBLIC_FIELDS
+        cols = [{k: c.get(k) for k in keys} for c in row.columns if full or not c.get("hidden")]
+        return {"name": row.name, "version": row.version, "status": row.status, "fields": list(keys),
+                "columns": cols}
 
     def tables(self) -> list[VirtualTableRow]:
         """All virtual tables, each with its current status recomputed against the catalog."""

@@ -167,3 +167,21 @@ def test_cli_view_replace_and_drops(ps, demo_home: Path, capsys: pytest.CaptureF
     assert gf(capsys, demo_home, "--as", "steward_ps", "vt", "drop", "ps.person")[0] == 0
     actions = [e.action for e in ps.as_user("admin").audit.events()]
     assert actions.index("view.drop") < actions.index("vt.drop")
+
+
+def test_definitions_and_policies_in_full_only_for_owners(ps, capsys, demo_home) -> None:
+    """Like `--explain`: physical names, hidden columns, row-filter text and mask parameters are the
+    owners'; others see virtual names, Chinese names and types, and that a policy exists."""
+    import json
+
+    steward_ps = ps.as_user("steward_ps")
+    steward_ps.access.add_row_filter("ps.person", "role:analyst", "district = '110105'")
+    steward_ps.access.set_mask("ps.person", "name", "hash", {"salt": "pepper"})
+    for who, full in (("analyst1", False), ("steward_mr", False), ("steward_ps", True), ("admin", True)):
+        code, out = gf(capsys, demo_home, "--as", who, "vt", "show", "ps.person", "--json")
+        shown = json.loads(out)
+        assert code == 0 and ("physical" in shown["fields"]) is full
+        assert ("t_rk_jbxx" in out or "gmsfhm" in out) is full
+        code, out = gf(capsys, demo_home, "--as", who, "policy", "list", "--table", "ps.person", "--json")
+        assert code == 0 and ("110105" in out) is full and ("pepper" in out) is full
+        assert "row filter" in out and "hash" in out  # that they exist is no secret
