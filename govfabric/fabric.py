@@ -13,7 +13,7 @@ from govfabric.auth.audit import AuditLog, append, bind_workspace
 from govfabric.auth.principals import Actor
 from govfabric.auth.secrets import SecretBox
 from govfabric.config import CONFIG_FILE, Settings, load_settings, resolve_home
-from govfabric.errors import ConfigError, NotFound
+from govfabric.errors import AccessDenied, ConfigError, NotFound
 from govfabric.store.db import Store
 
 if TYPE_CHECKING:
@@ -303,7 +303,9 @@ def upgrade_workspace(home: str | os.PathLike[str] | None = None, user: str | No
         raise ConfigError(f"no govfabric workspace at {root}; create one with `govfabric init`")
     settings = load_settings(root)
     store = Store(settings.resolved_store_url)
+    user = user or settings.user or DEFAULT_ADMIN
     try:
+        _require_admin_to_upgrade(store, user)
         before = sorted(current_heads(store.engine))
         store.migrate()
         after = sorted(current_heads(store.engine))
@@ -314,6 +316,26 @@ def upgrade_workspace(home: str | os.PathLike[str] | None = None, user: str | No
         append(s, fabric.user, "workspace.upgrade", f"workspace:{root.name}",
                {"store": store.safe_url, "from": before, "to": after})
     return before, after
+
+
+def _require_admin_to_upgrade(store: Store, user: str) -> None:
+    """Migrations change the store for everyone: an active admin runs them. The principal is read
+    with a plain query of the columns every revision has (the models may be newer than the store)."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from govfabric.auth.models import Principal
+
+    try:
+        with store.engine.connect() as conn:
+            row = conn.execute(select(Principal.roles, Principal.active).where(Principal.name == user)).first()
+    except SQLAlchemyError:
+        return  # no principals table yet: nothing to protect, `init` creates the first admin
+    if row is None:
+        raise NotFound(f"acting user {user!r} is not a principal of this workspace; choose one with --as")
+    if not row.active or "admin" not in (row.roles or []):
+        raise AccessDenied(f"{user} may not upgrade the workspace: migrations change the store for everyone; "
+                           "ask an admin to run `govfabric upgrade`")
 
 
 def workspace_exists(home: str | os.PathLike[str] | None = None) -> bool:

@@ -76,3 +76,14 @@ def test_concurrent_upgrades_on_postgres_do_not_race(pg_database: str) -> None:
     store = Store(pg_database)
     assert current_heads(store.engine) == code_heads()
     store.dispose()
+
+
+def test_only_an_admin_upgrades(workspace, capsys) -> None:
+    home = workspace.settings.home
+    workspace.add_principal("ana", ["analyst"])
+    _downgrade_schedule(workspace)
+    workspace.close()
+    assert run(["--home", str(home), "--as", "ana", "upgrade"]) != 0
+    assert "may not upgrade the workspace" in capsys.readouterr().err
+    assert run(["--home", str(home), "--as", "nobody", "upgrade"]) != 0
+    assert run(["--home", str(home), "upgrade"]) == 0  # the workspace's admin
