@@ -177,7 +177,7 @@ class QueryService:
         ms = (time.perf_counter() - t0) * 1000
         planned = cached.planned if cached else None
         tables = list(planned.tables_used) if planned else []
-        actor = self.fabric.actor.name
+        actor = self.fabric.user  # the principal the plan was authorised for (its name)
         with self.fabric.store.session() as s:
             s.connection().execute(_QUERY_LOG_INSERT, {
                 "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables, "status": status,

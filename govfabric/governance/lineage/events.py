@@ -157,7 +157,7 @@ def query_template(fabric: Fabric, sql: str, planned: PlannedQuery, dialect: str
         "columnLineage": _column_lineage({k: v["inputFields"] for k, v in lineage["fields"].items()},
                                          lineage["dataset"]),
     })
-    return _event(fabric, ns, f"virtual_query.{fabric.actor.name}", "QUERY", inputs, [output],
+    return _event(fabric, ns, f"virtual_query.{fabric.user}", "QUERY", inputs, [output],
                   sql=sql, dialect=dialect, engine=f"govfabric/{planned.engine}")
 
 
