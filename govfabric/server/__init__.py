@@ -1,0 +1,1 @@
+"""The HTTP service plane: one FastAPI app assembling each sharing mode's router (DESIGN.md)."""

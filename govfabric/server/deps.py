@@ -1,0 +1,27 @@
+"""What routers depend on. A router never authenticates or builds services itself: it asks for
+:func:`current_fabric`, the façade acting as the caller the authentication layer established."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+if TYPE_CHECKING:
+    from govfabric.fabric import Fabric
+
+
+def current_fabric(request: Request) -> Fabric:
+    """The façade acting as the authenticated principal of this request.
+
+    The authentication layer sets ``request.state.principal`` (a principal's name) after checking
+    the request's signature or token; the app keeps one façade per principal in
+    ``app.state.fabrics`` (a callable ``name -> Fabric``), so grants, masks, row filters and audit
+    apply to an app exactly as to a person."""
+    principal: str | None = getattr(request.state, "principal", None)
+    if principal is None:  # a route mounted without authentication: a server bug, never anonymous data
+        from govfabric.errors import AccessDenied
+
+        raise AccessDenied("this endpoint needs a signed request or an access token")
+    fabric_for = request.app.state.fabrics
+    return fabric_for(principal)
