@@ -81,3 +81,15 @@ def _key(k: Any) -> str:
     if isinstance(k, bool) or k is None:
         return json.dumps(k)
     return str(k)
+
+
+def _number(text: str) -> int | float:
+    value = int(text)
+    return value if -MAX_SAFE_INT <= value <= MAX_SAFE_INT else float(text)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON written by :func:`canonical` so that it serialises to the same bytes again: JCS
+    writes a double such as 1e16 as ``10000000000000000``, which plain ``json.loads`` would read
+    as an integer beyond a double's range (and :func:`canonical` refuses); here it is a float."""
+    return json.loads(data, parse_int=_number)

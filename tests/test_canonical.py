@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from govfabric.canonical import NotCanonicalJSON, canonical, jsonable, legacy
+from govfabric.canonical import NotCanonicalJSON, canonical, jsonable, legacy, loads
 from govfabric.catalog.harvest.meta import structure_hash
 from govfabric.errors import GovfabricError
 
@@ -72,3 +72,10 @@ def test_structure_digests_did_not_move() -> None:
     old = hashlib.sha256(json.dumps(structure, sort_keys=True, ensure_ascii=False,
                                     separators=(",", ":")).encode("utf-8")).hexdigest()
     assert structure_hash(structure) == old
+
+
+def test_loads_reads_back_the_same_bytes() -> None:
+    """1e16 is written ``10000000000000000``; read back as a double, it serialises the same again."""
+    data = canonical({"big": 1e16, "neg": -1e20, "n": 2**53 - 1, "x": [1.5, 0.0]})
+    assert data == b'{"big":10000000000000000,"n":9007199254740991,"neg":-100000000000000000000,"x":[1.5,0]}'
+    assert canonical(loads(data)) == data

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from govfabric.canonical import CANON, canonical, form
+from govfabric.canonical import CANON, canonical, form, loads
 from govfabric.errors import GovfabricError, IntegrityError, SignatureInvalid
 from govfabric.mpc.envelope import Directory, check, envelope_digest
 from govfabric.mpc.signing import KeyPair
@@ -71,6 +71,9 @@ def verify(data: bytes, trusted: Directory | None = None) -> dict[str, Any]:
         doc = json.loads(data)
         body, sig = doc["report"], doc["signature"]
         canon = form(body.get("canon"))
+        if canon is canonical:  # re-read so that doubles written as long integers are doubles again
+            doc = loads(data)
+            body, sig = doc["report"], doc["signature"]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise IntegrityError(f"not a govfabric MPC report: {exc}") from exc
     try:
