@@ -239,3 +239,26 @@ def test_a_harvest_marks_subscriptions_due(world) -> None:
     assert not world["analyst"].subscriptions.show(sid).due
     world["steward"].catalog.harvest("mr")
     assert world["analyst"].subscriptions.show(sid).due
+
+
+def test_router_order_pull_and_pause(world, router_client) -> None:
+    from govfabric.sharing_modes.data_service.router import router
+
+    client = router_client(world["admin"], router, "analyst1")
+    r = client.post("/api/v1/subscriptions", json={"table": "market.enterprise", "columns": ["name"],
+                                                   "filter": "district = '350102'", "key": ["uscc"],
+                                                   "purpose": "企业变更同步"})
+    assert r.status_code == 201, r.text
+    sid = r.json()["subscription"]["id"]
+    bad = client.post("/api/v1/subscriptions", json={"table": "market.enterprise", "purpose": "企业变更同步",
+                                                     "filter": "district = (SELECT 1)"})
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_failed"
+    world["steward"].subscriptions.approve(sid)
+    got = client.get(f"/api/v1/subscriptions/{sid}/changes", params={"since": 0, "limit": 10})
+    assert got.status_code == 200 and len(got.json()["changes"]) == 2
+    assert client.get("/api/v1/subscriptions").json()[0]["id"] == sid
+    assert client.post(f"/api/v1/subscriptions/{sid}/pause").json()["status"] == "paused"
+    assert client.get(f"/api/v1/subscriptions/{sid}/changes").status_code == 422
+    assert client.get("/api/v1/subscriptions/999").status_code == 404
+    other = router_client(world["admin"], router, "steward1")
+    assert other.post(f"/api/v1/subscriptions/{sid}/resume").status_code == 403
