@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from govfabric.governance.schedule.service import Scheduler
     from govfabric.governance.security.service import SecurityService
     from govfabric.governance.standards.service import StandardsService
+    from govfabric.sharing_modes.data_service.service import Subscriptions
     from govfabric.virtualization.access import Access
     from govfabric.virtualization.query import QueryService
     from govfabric.virtualization.tables import VirtualObjects
@@ -138,6 +139,13 @@ class Fabric:
         from govfabric.governance.metadata.service import MetadataService
 
         return MetadataService(self)
+
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        """Data service subscriptions: ordered ranges, pulled changes and signed pushes (§8.4.2.7)."""
+        from govfabric.sharing_modes.data_service.service import Subscriptions
+
+        return Subscriptions(self)
 
     @cached_property
     def schedule(self) -> Scheduler:

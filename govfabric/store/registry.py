@@ -36,6 +36,7 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("schedule", "govfabric.governance.schedule", "gov_sched_"),
     ModuleTables("blockchain", "govfabric.blockchain", "chain_"),
     ModuleTables("mpc", "govfabric.mpc", "mpc_"),
+    ModuleTables("data_service", "govfabric.sharing_modes.data_service", "share_ds_"),
 )
 
 
