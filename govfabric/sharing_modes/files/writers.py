@@ -147,6 +147,16 @@ def _parquet(batches: Iterator[pa.RecordBatch], sink: DigestSink, encoding: str,
     return rows
 
 
+def _slices(batches: Iterator[pa.RecordBatch], rows: int = 1024) -> Iterator[pa.RecordBatch]:
+    """Batches cut to ``rows`` (zero-copy): writers that turn rows into Python objects hold few."""
+    for batch in batches:
+        if batch.num_rows <= rows:
+            yield batch
+            continue
+        for start in range(0, batch.num_rows, rows):
+            yield batch.slice(start, rows)
+
+
 def _json_value(value: Any) -> Any:
     """JSON for what JSON lacks: dates and times in ISO 8601, decimals as exact strings, bytes in base64."""
     if isinstance(value, dt.date | dt.time):
@@ -165,7 +175,7 @@ def _rows_json(batches: Iterator[pa.RecordBatch], sink: DigestSink, lines: bool)
     dumps: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, default=_json_value).encode
     if not lines:
         sink.write(b"[")
-    for batch in batches:
+    for batch in _slices(batches):
         parts = []
         for record in batch.to_pylist():
             text = dumps(record)
@@ -207,7 +217,7 @@ def _xlsx(batches: Iterator[pa.RecordBatch], sink: DigestSink, encoding: str, bo
         fmt_date = wb.add_format({"num_format": "yyyy-mm-dd"})
         fmt_ts = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
         rows, sheet, row_in_sheet, names = 0, None, 0, None
-        for batch in batches:
+        for batch in _slices(batches):
             names = names or batch.schema.names
             if sheet is None:
                 sheet, row_in_sheet = _xlsx_sheet(wb, names), 0

@@ -116,7 +116,7 @@ class _Null(io.RawIOBase):
         return len(memoryview(data))
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet", "ndjson"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_streaming_memory_is_bounded_by_a_batch(fmt: str) -> None:
     """400k rows (~9 MB in Arrow) in 20k-row batches: peak Python allocation stays well under the
     whole, so a 10M-row file needs no more than one batch does."""
