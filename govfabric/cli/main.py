@@ -40,6 +40,7 @@ GROUPS = (
     ("govfabric.cli.chain", "chain"),
     ("govfabric.cli.mpc", "mpc"),
     ("govfabric.cli.subscription", "subscription"),
+    ("govfabric.cli.dataset", "dataset"),
 )
 
 

@@ -37,6 +37,7 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("blockchain", "govfabric.blockchain", "chain_"),
     ModuleTables("mpc", "govfabric.mpc", "mpc_"),
     ModuleTables("data_service", "govfabric.sharing_modes.data_service", "share_ds_"),
+    ModuleTables("files", "govfabric.sharing_modes.files", "share_files_"),
 )
 
 
