@@ -35,6 +35,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from govfabric.auth.models import AuditEvent, AuditHead
+from govfabric.auth.request_context import request_id
 from govfabric.auth.secrets import SecretBox
 from govfabric.errors import ConfigError, IntegrityError
 from govfabric.store.base import utcnow
@@ -306,6 +307,9 @@ def append(session: Session, actor: str, action: str, target: str,
             note = json.dumps({"keyed_from": keyed_from})
     at = utcnow()
     clean = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+    rid = request_id.get()
+    if rid is not None:  # written during an HTTP request: the event names it
+        clean.setdefault("request_id", rid)
     seq = prev_seq + 1
     digest = event_hash(seq, at, actor, action, target, clean, prev_hash, binding.key)
     values = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,
