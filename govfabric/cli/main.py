@@ -39,6 +39,8 @@ GROUPS = (
     ("govfabric.cli.schedule", "schedule"),
     ("govfabric.cli.chain", "chain"),
     ("govfabric.cli.mpc", "mpc"),
+    ("govfabric.cli.app", "app"),
+    ("govfabric.cli.token", "token"),
 )
 
 
@@ -81,7 +83,7 @@ for target, name in GROUPS:
         continue
     app.add_typer(getattr(mod, attr or "app"), name=name)
 
-for module in ("govfabric.cli.workspace", "govfabric.cli.sql", "govfabric.cli.schedule"):
+for module in ("govfabric.cli.workspace", "govfabric.cli.sql", "govfabric.cli.schedule", "govfabric.cli.serve"):
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:

@@ -89,11 +89,12 @@ class ServicePlane:
         t0 = time.perf_counter()
         template, service = _route(scope)
         quiet = scope["path"] in _QUIET or template == "unmatched"
-        status = [500]
+        status, started = [500], [False]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                started[0] = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
@@ -109,6 +110,13 @@ class ServicePlane:
         except Refused as exc:
             reason = exc.code
             await self._refuse(send_with_id, exc, rid)
+        except Exception as exc:  # a bug below: one JSON 500 with the request id, never a traceback
+            log.error("unhandled error in %s %s (request %s): %s", scope["method"], scope["path"], rid,
+                      redact(repr(exc)))
+            reason = "internal_error"
+            if not started[0]:
+                await self._refuse(send_with_id, Refused(500, "internal_error", "the server failed on this "
+                                   "request; report its request_id to the operator"), rid)
         finally:
             request_id_var.reset(token)
         elapsed = time.perf_counter() - t0
