@@ -127,8 +127,9 @@ def test_an_apps_own_daily_quota(served: Any, make_app: Any) -> None:
     assert [r.status_code for r in _hammer(client, issued, 3)] == [200, 200, 429]
 
 
-def test_rate_limit_and_nonces_on_real_redis(served: Any, make_app: Any, gs_app: apps.Issued) -> None:
+def test_rate_limit_and_nonces_on_real_redis(served: Any, make_app: Any) -> None:
     url = require_redis_url()
+    gs_app = apps.add(served, f"redis_{uuid.uuid4().hex[:8]}", department="市场监管局")  # Redis outlives tests
     client = make_app(rate_limit="2/minute", redis_url=url)
     assert client.get("/readyz").json()["checks"]["redis"] == "ok"
     request = signed(client.build_request("GET", "/api/v1/whoami"), gs_app, nonce=uuid.uuid4().hex)
