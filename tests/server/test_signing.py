@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-import httpx  # noqa: F401  (response type)
+import httpx
 from fastapi.testclient import TestClient
 
 from govfabric.auth import apps
@@ -49,7 +49,8 @@ def test_no_credentials_is_authentication_required(app_client: TestClient) -> No
 
 def test_expired_and_future_signatures(app_client: TestClient, gs_app: apps.Issued) -> None:
     old = datetime.datetime.now() - datetime.timedelta(seconds=400)
-    assert code(send(app_client, signed(app_client.build_request("GET", URL), gs_app, created=old))) == "signature_expired"
+    expired = signed(app_client.build_request("GET", URL), gs_app, created=old)
+    assert code(send(app_client, expired)) == "signature_expired"
     ahead = datetime.datetime.now() + datetime.timedelta(seconds=120)
     assert code(send(app_client, signed(app_client.build_request("GET", URL), gs_app, created=ahead))) == "clock_skew"
 
