@@ -4,6 +4,7 @@ refused call is a 429 with ``Retry-After``."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -33,13 +34,16 @@ class Limits:
     per_caller: RateLimitItem | None
     per_service: RateLimitItem | None
     daily: RateLimitItem | None
+    #: the workspace's prefix: workspaces sharing one Redis never share counts
+    namespace: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         storage = storage_from_string(settings.redis_url or "memory://")
+        namespace = hashlib.sha256(str(settings.home).encode()).hexdigest()[:12]
         return cls(MovingWindowRateLimiter(storage), _item(settings.rate_limit, "rate_limit"),
                    _item(settings.service_rate_limit, "service_rate_limit"),
-                   _item(settings.daily_quota, "daily_quota"))
+                   _item(settings.daily_quota, "daily_quota"), namespace)
 
     def check(self, caller: str, service: str, *, rate: str | None = None, quota: str | None = None) -> None:
         """Count one call of ``caller`` to ``service``; raise :class:`RateLimited` when over a limit.
@@ -52,8 +56,8 @@ class Limits:
              f"{caller} used up its daily quota"),
         ]
         for item, keys, message in checks:
-            if item is not None and not self.limiter.hit(item, *keys):
-                stats = self.limiter.get_window_stats(item, *keys)
+            if item is not None and not self.limiter.hit(item, self.namespace, *keys):
+                stats = self.limiter.get_window_stats(item, self.namespace, *keys)
                 retry = max(1, math.ceil(stats.reset_time - time.time()))
                 raise RateLimited(f"{message} ({item}); retry after {retry} s", retry_after_s=retry)
 
