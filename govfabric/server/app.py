@@ -96,6 +96,7 @@ def _router(target: str):  # type: ignore[no-untyped-def]
 def create_app(fabric: Fabric, routers: tuple[str, ...] | None = None) -> FastAPI:
     """The app serving the workspace of ``fabric`` (an admin façade: the origin of every caller's)."""
     settings = fabric.settings
+    fabric.queries.engine()  # the origin serves /readyz from threads: build its lazy parts now
     cache = FabricCache(fabric)
     state = ServerState(
         origin=fabric, settings=settings, fabrics=cache, limits=Limits.from_settings(settings),
