@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     data_service_allow_private_targets: bool = Field(default=False, description="push to private/link-local hosts")
     data_service_allow_loopback: bool = Field(default=False, description="push to 127.0.0.1/::1 (tests)")
     lineage_url: str | None = None
+    rate_limit: str = Field(default="100/second", description="API calls per app (or person) and service; "
+                            "e.g. 100/second, 6000/minute (an app's own limit wins)")
+    service_rate_limit: str | None = Field(default=None, description="API calls per service from all callers")
+    daily_quota: str | None = Field(default=None, description="API calls per caller per day, e.g. 100000/day")
+    redis_url: str | None = Field(default=None, description="redis:// for rate limits and signature nonces "
+                                  "shared by workers; default: in memory, per process")
+    signature_max_age_s: int = Field(default=300, gt=0, le=3600, description="oldest accepted request signature")
+    signature_clock_skew_s: int = Field(default=30, ge=0, le=600, description="callers' clocks may be this far ahead")
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="largest accepted request body")
     export_root: Path | None = Field(default=None, description="exports are written only here; default: "
                                      "home/exports (a relative path is taken from the home)")
 

@@ -90,3 +90,29 @@ class ChainError(GovfabricError):
 
 class MPCError(GovfabricError):
     """A multi-party computation task was refused or failed at a named step."""
+
+
+class AuthenticationRequired(GovfabricError):
+    """An API request without valid credentials (its ``code`` names the reason: signature_expired…)."""
+
+    status = 401
+
+    def __init__(self, message: str, code: str = "authentication_required") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RateLimited(GovfabricError):
+    """A caller exceeded a rate limit or daily quota; ``headers`` carries ``Retry-After``."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, retry_after_s))}
+
+
+class Unavailable(GovfabricError):
+    """The store, an engine or a source is not reachable now; retry later."""
+
+    status = 503

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Drive the test services: PostgreSQL (55432), MariaDB (53306), Trino (58080) and an Anvil
-# JSON-RPC node (58545).
+# Drive the test services: PostgreSQL (55432), MariaDB (53306), Trino (58080), an Anvil
+# JSON-RPC node (58545) and Redis (56379).
 #
 #   bash scripts/services.sh start [SERVICE...]   start (or reuse) services, in parallel
 #   bash scripts/services.sh stop [SERVICE...]    stop services started by these scripts
@@ -8,7 +8,7 @@
 #   bash scripts/services.sh env                  print `export GOVFABRIC_TEST_*_URL=...` lines
 #   bash scripts/services.sh clean                stop everything and delete the run dir
 #
-# SERVICE is postgres, mariadb, trino or anvil (default: all). Run dir: $GOVFABRIC_SERVICES_DIR
+# SERVICE is postgres, mariadb, trino, anvil or redis (default: all). Run dir: $GOVFABRIC_SERVICES_DIR
 # (default /tmp/govfabric-services); download cache: $GOVFABRIC_CACHE (default ~/.cache/govfabric).
 # Typical use: bash scripts/services.sh start && eval "$(bash scripts/services.sh env)" && pytest
 set -euo pipefail
@@ -25,6 +25,7 @@ is_running() {
     mariadb) gf_pid_alive "$GF_RUN_DIR/mariadb/mariadb.pid" ;;
     trino) gf_pid_alive "$GF_RUN_DIR/trino/trino.pid" ;;
     anvil) gf_pid_alive "$GF_RUN_DIR/anvil/anvil.pid" ;;
+    redis) gf_pid_alive "$GF_RUN_DIR/redis/redis.pid" ;;
     *) gf_die "unknown service '$1' (expected: ${GF_SERVICES[*]})" ;;
   esac
 }

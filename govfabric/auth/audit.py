@@ -38,6 +38,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from govfabric.auth.models import AuditEvent, AuditHead
+from govfabric.auth.request_context import request_id
 from govfabric.auth.secrets import SecretBox
 from govfabric.canonical import canonical, jsonable, legacy
 from govfabric.errors import ConfigError, IntegrityError
@@ -322,6 +323,9 @@ def append(session: Session, actor: str, action: str, target: str,
             keyed_from = _keyed_from(note)
     at = utcnow()
     clean = jsonable(details or {})  # stored and hashed as plain JSON: datetimes, Decimals… as strings
+    rid = request_id.get()
+    if rid is not None:  # written during an HTTP request: the event names it
+        clean.setdefault("request_id", rid)
     seq = prev_seq + 1
     digest = event_hash(seq, at, actor, action, target, clean, prev_hash, binding.key)
     values = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,

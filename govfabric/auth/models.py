@@ -1,4 +1,4 @@
-"""Tables of the auth module: principals and the hash-chained audit log."""
+"""Tables of the auth module: principals, the hash-chained audit log, app credentials and access tokens."""
 
 from __future__ import annotations
 
@@ -51,3 +51,35 @@ class AuditHead(Base):
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
     hash: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class AppCredential(Base):
+    """A business system's signing key: the principal (kind ``business_system``) it acts as, a key
+    id and the shared secret sealed with the workspace SecretBox (never stored plain)."""
+
+    __tablename__ = "auth_apps"
+
+    id: Mapped[str] = id_column()
+    principal: Mapped[str] = mapped_column(String(128), unique=True)
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    alg: Mapped[str] = mapped_column(String(32), default="hmac-sha256")
+    rate_limit: Mapped[str | None] = mapped_column(String(64))
+    daily_quota: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column()
+
+
+class AccessToken(Base):
+    """A person's personal access token: only its keyed digest is stored."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[str] = id_column()
+    principal: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

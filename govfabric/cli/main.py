@@ -41,6 +41,8 @@ GROUPS = (
     ("govfabric.cli.mpc", "mpc"),
     ("govfabric.cli.subscription", "subscription"),
     ("govfabric.cli.dataset", "dataset"),
+    ("govfabric.cli.app", "app"),
+    ("govfabric.cli.token", "token"),
 )
 
 
@@ -83,7 +85,7 @@ for target, name in GROUPS:
         continue
     app.add_typer(getattr(mod, attr or "app"), name=name)
 
-for module in ("govfabric.cli.workspace", "govfabric.cli.sql", "govfabric.cli.schedule"):
+for module in ("govfabric.cli.workspace", "govfabric.cli.sql", "govfabric.cli.schedule", "govfabric.cli.serve"):
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:

@@ -19,9 +19,9 @@ def current_fabric(request: Request) -> Fabric:
     ``app.state.fabrics`` (a callable ``name -> Fabric``), so grants, masks, row filters and audit
     apply to an app exactly as to a person."""
     principal: str | None = getattr(request.state, "principal", None)
-    if principal is None:  # a route mounted without authentication: a server bug, never anonymous data
-        from govfabric.errors import AccessDenied
+    if principal is None:  # no credentials were sent: never anonymous data
+        from govfabric.errors import AuthenticationRequired
 
-        raise AccessDenied("this endpoint needs a signed request or an access token")
+        raise AuthenticationRequired("this endpoint needs a signed request or an access token; see docs/api.md")
     fabric_for = request.app.state.fabrics
     return fabric_for(principal)

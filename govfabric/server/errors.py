@@ -60,6 +60,7 @@ def _code(exc: BaseException) -> str:
 
 def error_response(request: Request, status: int, code: str, message: str,
                    hint: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    request.state.error_code = code  # for the metrics of the service plane's middleware
     body = ErrorBody(code=code, message=redact(message), hint=hint,
                      request_id=getattr(request.state, "request_id", None))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)

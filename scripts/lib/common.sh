@@ -10,12 +10,13 @@ GF_PG_PORT="${GOVFABRIC_PG_PORT:-55432}"
 GF_TRINO_PORT="${GOVFABRIC_TRINO_PORT:-58080}"
 GF_RPC_PORT="${GOVFABRIC_RPC_PORT:-58545}"
 GF_MYSQL_PORT="${GOVFABRIC_MYSQL_PORT:-53306}"
+GF_REDIS_PORT="${GOVFABRIC_REDIS_PORT:-56379}"
 
 GF_TRINO_VERSION="${GOVFABRIC_TRINO_VERSION:-476}"
 GF_TRINO_PLUGINS="${GOVFABRIC_TRINO_PLUGINS:-postgresql mysql memory tpch hive geospatial}"
 GF_ANVIL_VERSION="${GOVFABRIC_ANVIL_VERSION:-1.7.1}"
 
-GF_SERVICES=(postgres mariadb trino anvil)
+GF_SERVICES=(postgres mariadb trino anvil redis)
 
 gf_log() { printf '[govfabric %s] %s\n' "${GF_TAG:-services}" "$*" >&2; }
 gf_die() { gf_log "ERROR: $*"; exit 1; }
@@ -140,6 +141,7 @@ gf_env_lines() {
   echo "export GOVFABRIC_TEST_PG_URL=postgresql://postgres@127.0.0.1:${GF_PG_PORT}/postgres"
   echo "export GOVFABRIC_TEST_TRINO_URL=http://127.0.0.1:${GF_TRINO_PORT}"
   echo "export GOVFABRIC_TEST_RPC_URL=http://127.0.0.1:${GF_RPC_PORT}"
+  echo "export GOVFABRIC_TEST_REDIS_URL=redis://127.0.0.1:${GF_REDIS_PORT}/0"
   # the URL carries a password made at start: only a running MariaDB has one
   local pw
   pw="$(gf_mysql_password)"

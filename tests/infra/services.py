@@ -16,6 +16,7 @@ PG_URL_VAR = "GOVFABRIC_TEST_PG_URL"
 TRINO_URL_VAR = "GOVFABRIC_TEST_TRINO_URL"
 RPC_URL_VAR = "GOVFABRIC_TEST_RPC_URL"
 MYSQL_URL_VAR = "GOVFABRIC_TEST_MYSQL_URL"
+REDIS_URL_VAR = "GOVFABRIC_TEST_REDIS_URL"
 
 _START_HINT = (
     'start them with `bash scripts/services.sh start && eval "$(bash scripts/services.sh env)"`, '
@@ -61,3 +62,8 @@ def require_mysql_url() -> str:
     """mysql://root:PASSWORD@127.0.0.1:53306/mysql of the throwaway MariaDB (password auth on;
     the password is made at each start, so never copy it into a test)."""
     return require_service_url(MYSQL_URL_VAR, "MySQL/MariaDB")
+
+
+def require_redis_url() -> str:
+    """redis://127.0.0.1:56379/0 of the throwaway Redis (no password; tests use their own key prefixes)."""
+    return require_service_url(REDIS_URL_VAR, "Redis")

@@ -1,0 +1,268 @@
+"""The one place every API request passes: request id, authentication, rate limits, metrics and the
+``api.call`` audit event. A pure ASGI middleware (no per-request task), so a router's endpoint is
+identified, limited, counted and audited without doing anything itself.
+
+Order per request: request id (a well-formed ``X-Request-ID`` is kept, else one is made; echoed on
+every response, set in the context variable every audit event reads) → route match (the service
+name) → authentication (a signature or a bearer token; bad credentials are a 401 with a reason
+code, no credentials leave the request anonymous) → rate limit → the app → metrics and audit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from anyio import to_thread
+from starlette.datastructures import Headers
+from starlette.routing import Match
+
+from govfabric.auth import apps, httpsig, tokens
+from govfabric.auth.audit import append
+from govfabric.auth.request_context import request_id as request_id_var
+from govfabric.auth.secrets import redact
+from govfabric.errors import GovfabricError
+from govfabric.server.errors import ErrorBody
+
+if TYPE_CHECKING:
+    from govfabric.server.app import ServerState
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_RID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+#: paths neither audited nor rate limited (probes, metrics scrapes, the API description)
+_QUIET = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
+ANONYMOUS = "anonymous"
+log = logging.getLogger("govfabric.server")
+
+
+class Refused(Exception):
+    """A request stopped before the app: status, code, message, optional headers."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.headers = status, code, headers or {}
+
+
+def _request_id(headers: Headers) -> str:
+    given = headers.get("x-request-id")
+    return given if given and _RID.match(given) else uuid.uuid4().hex
+
+
+def _route(scope: Scope) -> tuple[str, str]:
+    """(route template, service name): the template, with ``{service}`` filled in when the route names one."""
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    for route in getattr(router, "routes", ()):
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            template = getattr(route, "path", scope["path"])
+            service = child.get("path_params", {}).get("service")
+            return template, (f"{template.replace('{service}', str(service))}" if service else template)
+    return "unmatched", "unmatched"
+
+
+class ServicePlane:
+    """The ASGI middleware; ``state`` holds the fabric cache, limiter, nonce store and metrics."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        rid = _request_id(headers)
+        token = request_id_var.set(rid)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = rid
+        t0 = time.perf_counter()
+        template, service = _route(scope)
+        quiet = scope["path"] in _QUIET or template == "unmatched"
+        status, started = [500], [False]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                started[0] = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        reason: str | None = None
+        try:
+            body, receive = await self._buffer(scope, receive, headers)
+            principal = await self._authenticate(scope, headers, body)
+            if principal is not None:
+                state["principal"] = principal.name
+                if not quiet:
+                    await self._limit(principal, service)
+            await self.app(scope, receive, send_with_id)
+        except Refused as exc:
+            reason = exc.code
+            await self._refuse(send_with_id, exc, rid)
+        except Exception as exc:  # a bug below: one JSON 500 with the request id, never a traceback
+            log.error("unhandled error in %s %s (request %s): %s", scope["method"], scope["path"], rid,
+                      redact(repr(exc)))
+            reason = "internal_error"
+            if not started[0]:
+                await self._refuse(send_with_id, Refused(500, "internal_error", "the server failed on this "
+                                   "request; report its request_id to the operator"), rid)
+        finally:
+            request_id_var.reset(token)
+        elapsed = time.perf_counter() - t0
+        self.state.metrics.observe(template if quiet else service, scope["method"], status[0], elapsed,
+                                   reason or state.get("error_code"))
+        if not quiet:
+            await to_thread.run_sync(self._audit, scope, state, template, service, status[0], elapsed, rid, reason)
+
+    async def _buffer(self, scope: Scope, receive: Receive, headers: Headers) -> tuple[bytes, Receive]:
+        """Read the body once (the signature covers its digest) and replay it to the app."""
+        limit = self.state.settings.max_request_bytes
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise Refused(413, "request_too_large", f"the request body exceeds {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise Refused(413, "request_too_large", f"the request body exceeds {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return body, replay
+
+    async def _authenticate(self, scope: Scope, headers: Headers, body: bytes) -> Principal | None:
+        if "signature-input" in headers or "signature" in headers:
+            return await to_thread.run_sync(self._app_principal, scope, headers, body)
+        auth = headers.get("authorization")
+        if auth is not None:
+            kind, _, value = auth.partition(" ")
+            if kind.lower() != "bearer" or not value.strip():
+                raise Refused(401, "token_invalid", "use Authorization: Bearer <token> (see `govfabric token create`)")
+            return await to_thread.run_sync(self._token_principal, value.strip())
+        return None
+
+    def _app_principal(self, scope: Scope, headers: Headers, body: bytes) -> Principal:
+        settings = self.state.settings
+        try:
+            params = httpsig.signature_params(headers)
+            key_id = params.get("keyid")
+            if not isinstance(key_id, str) or not key_id or len(key_id) > 64:
+                raise httpsig.SignatureRefused("unknown_key", "the signature has no keyid")
+            cred = self.state.credential(key_id)
+            if cred is None:
+                raise httpsig.SignatureRefused("unknown_key", "no app has this key id; ask an admin for "
+                                               "`govfabric app add` (or use the key id from the last rotate)")
+            if not cred.active:
+                raise httpsig.SignatureRefused("app_disabled", f"app {cred.principal} is disabled; ask an admin")
+            httpsig.verify(httpsig.RequestView(scope["method"], self._url(scope, headers), headers), body,
+                           key_id=cred.key_id, secret=cred.secret, alg=cred.alg,
+                           first_use=self.state.nonces.first_use, max_age_s=settings.signature_max_age_s,
+                           skew_s=settings.signature_clock_skew_s)
+        except httpsig.SignatureRefused as exc:
+            raise Refused(401, exc.code, str(exc)) from None
+        return Principal(cred.principal, cred.rate_limit, cred.daily_quota)
+
+    def _token_principal(self, value: str) -> Principal:
+        try:
+            return Principal(tokens.authenticate(self.state.origin, value))
+        except tokens.TokenRefused as exc:
+            raise Refused(401, exc.code, str(exc)) from None
+
+    @staticmethod
+    def _url(scope: Scope, headers: Headers) -> str:
+        """The target URI as the client addressed it (scheme and Host header, path, query)."""
+        scheme = scope.get("scheme", "http")
+        host = headers.get("host") or "{}:{}".format(*scope.get("server", ("localhost", 80)))
+        path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        query = scope.get("query_string", b"").decode("latin-1")
+        return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+    async def _limit(self, principal: Principal, service: str) -> None:
+        limits = self.state.limits
+        try:
+            if self.state.settings.redis_url:
+                await to_thread.run_sync(lambda: limits.check(principal.name, service, rate=principal.rate_limit,
+                                                              quota=principal.daily_quota))
+            else:
+                limits.check(principal.name, service, rate=principal.rate_limit, quota=principal.daily_quota)
+        except GovfabricError as exc:
+            raise Refused(exc.status, "rate_limited", str(exc), getattr(exc, "headers", None)) from None
+
+    @staticmethod
+    async def _refuse(send: Send, exc: Refused, rid: str) -> None:
+        message, _, hint = str(exc).partition("; ")
+        body = ErrorBody(code=exc.code, message=redact(message), hint=hint or None, request_id=rid)
+        raw = json.dumps(body.model_dump(), ensure_ascii=False).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
+                   *((k.lower().encode(), v.encode()) for k, v in exc.headers.items())]
+        if exc.status == 401:
+            headers.append((b"www-authenticate", b'Signature, Bearer'))
+        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        await send({"type": "http.response.body", "body": raw})
+
+    def _audit(self, scope: Scope, state: dict[str, Any], template: str, service: str, status: int,
+               elapsed: float, rid: str, reason: str | None) -> None:
+        """The ``api.call`` event: caller, service, parameter NAMES (never values), status, latency."""
+        names = sorted({k[:64] for k, _ in _query_pairs(scope.get("query_string", b""))})[:50]
+        details: dict[str, Any] = {"method": scope["method"], "route": template, "params": names,
+                                   "status": status, "latency_ms": round(elapsed * 1000, 2), "request_id": rid}
+        if reason:
+            details["reason"] = reason
+        extra = state.get("audit")
+        if isinstance(extra, dict):  # what a router adds, e.g. {"rows": 20}
+            details.update({k: v for k, v in extra.items() if k not in details})
+        actor = state.get("principal") or ANONYMOUS
+        try:
+            with self.state.origin.store.session() as s:
+                append(s, actor, "api.call", f"api:{service}", details)
+        except Exception as exc:  # the response is sent; never fail silently either
+            self.state.metrics.audit_failed()
+            log.error("could not audit api call %s (request %s): %s", service, rid, redact(repr(exc)))
+
+
+def _query_pairs(raw: bytes) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    try:
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=200)
+    except ValueError:
+        return [("(too many parameters)", "")]
+
+
+class Principal:
+    """Who a request acts as, and that caller's own limits (an app's)."""
+
+    __slots__ = ("daily_quota", "name", "rate_limit")
+
+    def __init__(self, name: str, rate_limit: str | None = None, daily_quota: str | None = None) -> None:
+        self.name, self.rate_limit, self.daily_quota = name, rate_limit, daily_quota
+
+
+def credential_lookup(origin: Any) -> Callable[[str], apps.Credential | None]:
+    return lambda key_id: apps.credential(origin, key_id)
