@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from govfabric.governance.schedule.service import Scheduler
     from govfabric.governance.security.service import SecurityService
     from govfabric.governance.standards.service import StandardsService
+    from govfabric.sharing_modes.query_api.service import QueryApi
     from govfabric.virtualization.access import Access
     from govfabric.virtualization.query import QueryService
     from govfabric.virtualization.tables import VirtualObjects
@@ -145,6 +146,13 @@ class Fabric:
         from govfabric.governance.schedule.service import Scheduler
 
         return Scheduler(self)
+
+    @cached_property
+    def query_api(self) -> QueryApi:
+        """Conditional query services (§8.4.2.6): published lookups, called as this principal."""
+        from govfabric.sharing_modes.query_api.service import QueryApi
+
+        return QueryApi(self)
 
     def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""

@@ -36,6 +36,7 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("schedule", "govfabric.governance.schedule", "gov_sched_"),
     ModuleTables("blockchain", "govfabric.blockchain", "chain_"),
     ModuleTables("mpc", "govfabric.mpc", "mpc_"),
+    ModuleTables("query_api", "govfabric.sharing_modes.query_api", "share_query_api_"),
 )
 
 
