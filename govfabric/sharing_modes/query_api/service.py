@@ -175,6 +175,8 @@ def clean_value(raw: str, param: str) -> str:
         raise ValidationFailed(f"parameter {param} is longer than {MAX_VALUE_CHARS} characters")
     if raw == "":
         raise ValidationFailed(f"parameter {param} is empty; give a value or leave the parameter out")
+    if "\ufffd" in raw:
+        raise ValidationFailed(f"parameter {param} is not valid UTF-8; send the value UTF-8 encoded")
     for ch in raw:
         if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
             raise ValidationFailed(f"parameter {param} holds a control or invisible character "
