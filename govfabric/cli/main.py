@@ -39,6 +39,7 @@ GROUPS = (
     ("govfabric.cli.schedule", "schedule"),
     ("govfabric.cli.chain", "chain"),
     ("govfabric.cli.mpc", "mpc"),
+    ("govfabric.cli.query_api", "api"),
 )
 
 

@@ -258,9 +258,8 @@ class QueryApi:
                 problems.append(f"{c}: prefix applies to text columns only")
             if "range" in ops and col.kind in ("bool", "text"):
                 problems.append(f"{c}: range applies to numbers, dates and timestamps")
-        for c in require:
-            if c not in params:
-                problems.append(f"{c}: a required parameter must be one of the parameters")
+        if require and not any(c in params for c in require):  # the example names a non-parameter too
+            problems.append("--require-one-of names no parameter: no call could satisfy it")
         if not columns:
             problems.append("give the output columns (--columns)")
         if not order:
