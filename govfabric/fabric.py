@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from govfabric.governance.standards.service import StandardsService
     from govfabric.sharing_modes.data_service.service import Subscriptions
     from govfabric.sharing_modes.files.service import DatasetFiles
+    from govfabric.sharing_modes.query_api.service import QueryApi
     from govfabric.virtualization.access import Access
     from govfabric.virtualization.query import QueryService
     from govfabric.virtualization.tables import VirtualObjects
@@ -161,6 +162,11 @@ class Fabric:
         from govfabric.sharing_modes.files.service import DatasetFiles
 
         return DatasetFiles(self)
+    def query_api(self) -> QueryApi:
+        """Conditional query services (§8.4.2.6): published lookups, called as this principal."""
+        from govfabric.sharing_modes.query_api.service import QueryApi
+
+        return QueryApi(self)
 
     def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""

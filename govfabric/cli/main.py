@@ -43,6 +43,7 @@ GROUPS = (
     ("govfabric.cli.dataset", "dataset"),
     ("govfabric.cli.app", "app"),
     ("govfabric.cli.token", "token"),
+    ("govfabric.cli.query_api", "api"),
 )
 
 

@@ -38,6 +38,7 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("mpc", "govfabric.mpc", "mpc_"),
     ModuleTables("data_service", "govfabric.sharing_modes.data_service", "share_ds_"),
     ModuleTables("files", "govfabric.sharing_modes.files", "share_files_"),
+    ModuleTables("query_api", "govfabric.sharing_modes.query_api", "share_query_api_"),
 )
 
 

@@ -1,0 +1,160 @@
+"""HTTP routes of the conditional query services: ``/api/v1/query``.
+
+Parameters of a call are the service's own (``col=v``, ``col.in=a,b``, ``col.gte=``/``col.lte=``,
+``col.prefix=``), so OpenAPI documents their grammar here and each service's in ``…/schema``.
+The answer is JSON by default, CSV for ``Accept: text/csv``, an Arrow IPC stream for
+``Accept: application/vnd.apache.arrow.stream``."""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from govfabric.errors import ValidationFailed
+from govfabric.fabric import Fabric
+from govfabric.server.deps import current_fabric
+from govfabric.server.errors import ERROR_RESPONSES
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+router = APIRouter(prefix="/api/v1/query", tags=["query services"], responses=ERROR_RESPONSES)
+
+ARROW = "application/vnd.apache.arrow.stream"
+SERVICE = Path(..., pattern=r"^[a-z][a-z0-9_]{0,63}$", description="the service's name")
+MAX_QUERY_BYTES = 64 * 1024
+
+
+class ServiceSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    table: str
+    description: str | None = None
+
+
+class ParamSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    column: str
+    ops: list[str]
+    type: str | None = None
+
+
+class ColumnSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: str | None = None
+
+
+class ServiceSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    table: str
+    description: str | None = None
+    params: list[ParamSpec]
+    require_one_of: list[str]
+    columns: list[ColumnSpec]
+    order: list[str]
+    page_size: int
+    max_page_size: int
+    version: int
+
+
+class QueryPage(BaseModel):
+    """One page: rows as objects of the service's columns, and the token for the next page."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[dict[str, Any]]
+    next_page_token: str | None = None
+
+
+@router.get("", response_model=list[ServiceSummary], summary="Query services the caller may call")
+def list_services(fabric: Fabric = Depends(current_fabric)) -> list[ServiceSummary]:
+    return [ServiceSummary(name=r.name, table=r.table_name, description=r.description)
+            for r in fabric.query_api.list(callable_only=True)]
+
+
+@router.get("/{service}/schema", response_model=ServiceSchema, summary="A service's parameters and columns")
+def service_schema(service: str = SERVICE, fabric: Fabric = Depends(current_fabric)) -> ServiceSchema:
+    return ServiceSchema.model_validate(fabric.query_api.describe(service))
+
+
+@router.get(
+    "/{service}",
+    summary="Call a conditional query service",
+    description=(
+        "Conditions are the service's parameters (see `GET /api/v1/query/{service}/schema`): "
+        "`col=v` (eq), `col.in=a,b` or repeated `col.in=` (in), `col.gte=`/`col.lte=` (range), "
+        "`col.prefix=` (prefix). Each value at most 1024 characters. Pages: pass `next_page_token` "
+        "back as `page_token` with the same conditions."),
+    response_model=QueryPage,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}},
+                                 ARROW: {"schema": {"type": "string", "format": "binary"}}},
+                     "description": "a page of rows (JSON, CSV or Arrow IPC stream by Accept); "
+                                    "the next page token is also in the `X-Next-Page-Token` header"}},
+)
+def call_service(
+    request: Request,
+    service: str = SERVICE,
+    page_token: str | None = Query(None, max_length=4096, description="next_page_token of the previous page"),
+    page_size: int | None = Query(None, ge=1, le=10_000, description="rows per page (up to the service's cap)"),
+    fabric: Fabric = Depends(current_fabric),
+) -> Response:
+    if len(request.url.query) > MAX_QUERY_BYTES:
+        raise ValidationFailed("the query string is too long")
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        if key in ("page_token", "page_size"):
+            if len(request.query_params.getlist(key)) > 1:
+                raise ValidationFailed(f"parameter {key} is given more than once; give it once")
+            continue
+        params.setdefault(key, []).append(value)
+    page = fabric.query_api.call(service, params, page_token=page_token, page_size=page_size)
+    headers = {"X-Next-Page-Token": page.next_page_token} if page.next_page_token else {}
+    accept = request.headers.get("accept", "")
+    if ARROW in accept:
+        return Response(_arrow(page.table), media_type=ARROW, headers=headers)
+    if "text/csv" in accept:
+        return Response(_csv(page.table), media_type="text/csv; charset=utf-8", headers=headers)
+    return JSONResponse({"rows": [{k: _json(v) for k, v in r.items()} for r in page.rows],
+                         "next_page_token": page.next_page_token}, headers=headers)
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, datetime | date | time):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _csv(table: pa.Table) -> bytes:
+    import pyarrow.csv as pcsv
+
+    out = io.BytesIO()
+    pcsv.write_csv(table, out)
+    return out.getvalue()
+
+
+def _arrow(table: pa.Table) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()

@@ -1,0 +1,169 @@
+"""Conditional query services on the demo workspace: typed conditions, required parameters, keyset
+pages with sealed tokens, the caller's grants, masks and row filters, and the audit record."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from govfabric.errors import AccessDenied, AlreadyExists, GovfabricError, NotFound, ValidationFailed
+from govfabric.sharing_modes.query_api.service import PageTokenInvalid
+
+ENTERPRISE = dict(renames={"tyshxydm": "uscc", "qymc": "name", "qx": "district", "fddbr_sfzh": "legal_rep_id",
+                           "zczb": "capital", "clrq": "founded"},
+                  only=["tyshxydm", "qymc", "qx", "fddbr_sfzh", "zczb", "clrq", "xzqh"])
+PARAMS = {"uscc": ["eq"], "name": ["eq", "prefix"], "district": ["eq", "in"], "founded": ["range"]}
+
+
+@pytest.fixture
+def svc(demo) -> Any:
+    demo.virtual.create_table("market.enterprise", "mr_db.main.t_qy_jbxx", **ENTERPRISE)
+    demo.query_api.create("ent_lookup", "market.enterprise", params=PARAMS, require_one_of=["uscc", "name", "district"],
+                          columns=["name", "district", "capital", "legal_rep_id"], order=["uscc"], page_size=7,
+                          max_page_size=50)
+    return demo
+
+
+def _all(demo: Any, column: str, where: str = "") -> list[Any]:
+    return demo.sql(f"SELECT {column} FROM market.enterprise {where} ORDER BY uscc").column(0).to_pylist()
+
+
+def test_eq_lookup_as_the_owner(svc: Any) -> None:
+    uscc, name = svc.sql("SELECT uscc, name FROM market.enterprise LIMIT 1").to_pylist()[0].values()
+    page = svc.query_api.call("ent_lookup", {"uscc": [uscc]})
+    assert [r["name"] for r in page.rows] == [name]
+    assert page.table.column_names == ["name", "district", "capital", "legal_rep_id"]
+    assert page.next_page_token is None
+
+
+def test_pagination_walks_every_row_once(svc: Any) -> None:
+    districts = sorted(set(_all(svc, "district")))[:2]
+    expected = svc.sql("SELECT name FROM market.enterprise WHERE district IN ("
+                       + ", ".join(f"'{d}'" for d in districts) + ") ORDER BY uscc").column(0).to_pylist()
+    assert len(expected) > 7
+    seen, token, pages = [], None, 0
+    while True:
+        page = svc.query_api.call("ent_lookup", {"district.in": [",".join(districts)]}, page_token=token)
+        assert page.table.num_rows <= 7
+        seen += [r["name"] for r in page.rows]
+        pages += 1
+        token = page.next_page_token
+        if token is None:
+            break
+    assert seen == expected and pages == -(-len(expected) // 7)
+
+
+def test_range_prefix_and_typed_literals(svc: Any) -> None:
+    got = svc.query_api.call("ent_lookup", {"name.prefix": ["北京"], "founded.gte": ["2015-01-01"],
+                                            "founded.lte": ["2018-12-31"]}, page_size=50)
+    want = svc.sql("SELECT name FROM market.enterprise WHERE starts_with(name, '北京') AND founded >= DATE "
+                   "'2015-01-01' AND founded <= DATE '2018-12-31' ORDER BY uscc LIMIT 50").column(0).to_pylist()
+    assert [r["name"] for r in got.rows] == want
+
+
+@pytest.mark.parametrize("params", [
+    {"uscc": ["x' OR '1'='1"]},  # SQL text is a value, matches nothing
+    {"name.prefix": ["%"]},  # no LIKE wildcard: starts_with
+])
+def test_sql_fragments_are_values(svc: Any, params: dict[str, list[str]]) -> None:
+    assert svc.query_api.call("ent_lookup", params).table.num_rows == 0
+
+
+@pytest.mark.parametrize(("params", "size"), [
+    ({"district": ["a"], "founded.gte": ["abc"]}, None),  # type confusion
+    ({"district": ["a"], "founded.gte": ["2020-13-45"]}, None),
+    ({"uscc": ["x" * 1025]}, None),  # overlong
+    ({"uscc": ["a\x00b"]}, None),  # NUL
+    ({"uscc": ["a\u202eb"]}, None),  # bidi override
+    ({"uscc": ["a\u200bb"]}, None),  # zero-width space
+    ({"uscc": ["a", "b"]}, None),  # repeated where one is allowed
+    ({"uscc": ["a"], "secret": ["1"]}, None),  # unknown parameter
+    ({"uscc.prefix": ["a"]}, None),  # an operator the service does not allow
+    ({"uscc": [""]}, None),  # empty
+    ({"district.in": [",".join(["a"] * 101)]}, None),  # too many values
+    ({"founded.gte": ["2020-01-01"]}, None),  # no required parameter: no paging through everything
+    ({}, None),
+    ({"uscc": ["a"]}, 0), ({"uscc": ["a"]}, -1), ({"uscc": ["a"]}, 51), ({"uscc": ["a"]}, 10**12),
+])
+def test_bad_input_is_refused_without_echo(svc: Any, params: dict[str, list[str]], size: int | None) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        svc.query_api.call("ent_lookup", params, page_size=size)
+    assert exc.value.status == 422
+    for values in params.values():
+        for v in values:
+            if len(v) > 3:
+                assert v not in str(exc.value)
+
+
+def test_tokens_are_bound_to_service_caller_and_parameters(svc: Any) -> None:
+    district = _all(svc, "district")[0]
+    token = svc.query_api.call("ent_lookup", {"district": [district]}, page_size=1).next_page_token
+    assert token
+    with pytest.raises(PageTokenInvalid):  # other parameters
+        svc.query_api.call("ent_lookup", {"district": [district + "x"]}, page_token=token)
+    with pytest.raises(PageTokenInvalid):  # altered
+        svc.query_api.call("ent_lookup", {"district": [district]}, page_token=token[:-2] + ("AA" if token[-2:] != "AA"
+                                                                                          else "BB"))
+    for forged in ("abc", "x" * 5000, "eyJrIjpbIjEiXX0", "../../etc", "a.b"):
+        with pytest.raises(PageTokenInvalid):
+            svc.query_api.call("ent_lookup", {"district": [district]}, page_token=forged)
+    svc.access.grant("analyst1", "market.enterprise")
+    with pytest.raises(PageTokenInvalid):  # another caller
+        svc.as_user("analyst1").query_api.call("ent_lookup", {"district": [district]}, page_token=token)
+    assert svc.query_api.call("ent_lookup", {"district": [district]}, page_token=token, page_size=1).table.num_rows
+
+
+def test_caller_without_grant_is_refused(svc: Any) -> None:
+    analyst = svc.as_user("analyst1")
+    with pytest.raises(AccessDenied):
+        analyst.query_api.call("ent_lookup", {"district": ["朝阳区"]})
+    assert [r.name for r in analyst.query_api.list(callable_only=True)] == []
+
+
+def test_masks_and_row_filters_apply(svc: Any) -> None:
+    svc.access.set_mask("market.enterprise", "legal_rep_id", "resident_id")
+    svc.access.grant("analyst1", "market.enterprise", row_filter="xzqh = '110105'")
+    analyst = svc.as_user("analyst1")
+    assert [r.name for r in analyst.query_api.list(callable_only=True)] == ["ent_lookup"]
+    everywhere = sorted(set(_all(svc, "district")))
+    rows = analyst.query_api.call("ent_lookup", {"district.in": [",".join(everywhere)]}, page_size=50).rows
+    assert rows and {r["district"] for r in rows} == {"朝阳区"}
+    ids = [r["legal_rep_id"] for r in rows if r["legal_rep_id"]]
+    assert ids and all("*" in i for i in ids)
+
+
+def test_every_call_is_audited_with_hashed_values(svc: Any) -> None:
+    uscc = _all(svc, "uscc")[0]
+    svc.query_api.call("ent_lookup", {"uscc": [uscc]})
+    with pytest.raises(GovfabricError):
+        svc.query_api.call("ent_lookup", {"founded.gte": ["x"]})
+    events = svc.audit.events(action="query_api.call")
+    assert [e.details["status"] for e in events[-2:]] == ["ok", "ValidationFailed"]
+    ok = events[-2].details
+    assert ok["service"] == "ent_lookup" and ok["params"] == ["uscc"] and ok["rows"] == 1 and ok["ms"] >= 0
+    assert uscc not in json.dumps([e.details for e in events], ensure_ascii=False)
+    assert len(ok["values"]["uscc"][0]) == 24
+
+
+def test_create_rules(svc: Any) -> None:
+    with pytest.raises(AlreadyExists):
+        svc.query_api.create("ent_lookup", "market.enterprise", params={"uscc": ["eq"]}, columns=["name"])
+    with pytest.raises(ValidationFailed, match="not unique"):
+        svc.query_api.create("by_district", "market.enterprise", params={"district": ["eq"]}, columns=["name"])
+    with pytest.raises(ValidationFailed):
+        svc.query_api.create("bad", "market.enterprise", params={"uscc": ["like"], "founded": ["prefix"]},
+                             columns=["nope"])
+    with pytest.raises(NotFound):
+        svc.query_api.create("x", "market.nothing", params={"uscc": ["eq"]}, columns=["name"])
+    with pytest.raises(AccessDenied):  # a steward of another department
+        svc.as_user("steward_ps").query_api.create("x", "market.enterprise", params={"uscc": ["eq"]},
+                                                   columns=["name"])
+    with pytest.raises(AccessDenied):
+        svc.as_user("steward_ps").query_api.drop("ent_lookup")
+    svc.query_api.drop("ent_lookup")
+    with pytest.raises(NotFound):
+        svc.query_api.call("ent_lookup", {"uscc": ["a"]})
+    assert [e.action for e in svc.audit.events(target="query_api:ent_lookup")][:2] == ["query_api.create",
+                                                                                        "query_api.drop"]
