@@ -106,6 +106,8 @@ class SourceKind:
     TRINO_CONNECTOR: ClassVar[str | None] = None
     #: quality rules may run inside the source's own database
     RUNS_QUALITY_IN_PLACE: ClassVar[bool] = False
+    #: sqlglot's dialect for SQL run on the source itself (kinds that run quality checks in place)
+    SQL_DIALECT: ClassVar[str | None] = None
     #: the schema a table lives in when the harvest recorded none
     DEFAULT_SCHEMA: ClassVar[str] = "main"
 
