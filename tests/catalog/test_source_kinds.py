@@ -14,9 +14,6 @@ from govfabric.errors import ValidationFailed
 ROOT = Path(__file__).resolve().parents[2] / "govfabric"
 #: comparisons on source kind names that are not source kinds (or not moved yet): (file, source line). Only shrinks.
 ALLOWED = {
-    # quality targets name the *engine* a run uses (postgresql / duckdb / trino), not a source kind
-    ("governance/quality/targets.py", 'if kind == "postgresql":'),
-    ("governance/quality/service.py", 'schema_name=schema if target.kind != "duckdb" else None)'),
     # the demo builds its own sample systems (not yet moved)
     ("demo/build.py", 'if sys_.kind == "sqlite":'),
 }
