@@ -134,3 +134,11 @@ def test_sqlite_file_given_as_a_bare_path_is_harvested_as_a_database(steward, tm
     assert steward.catalog.harvest("pop").added == ["pop.main.people"]
     steward.virtual.create_table("p.people", "pop.main.people")
     assert steward.sql("SELECT name FROM p.people").column(0)[0].as_py() == "张三"
+
+
+def test_file_types_are_known_by_the_files_kind_only() -> None:
+    """The DuckDB engine asks the files kind for a view; it names no reader and no file format."""
+    engine = (ROOT / "virtualization/engines/duckdb.py").read_text(encoding="utf-8")
+    found = [w for w in ("read_csv", "read_parquet", "read_xlsx", "read_json", "read_xml", '"csv"', '"xlsx"')
+             if w in engine]
+    assert not found, found

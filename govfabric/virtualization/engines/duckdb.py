@@ -152,47 +152,11 @@ class DuckDBEngine(Engine):
         self.connector.attach_duckdb(con, self.alias(b.source.name), b.source)
 
     def _file_view(self, con: Any, b: Binding) -> str:
-        """A view over the file's reader; returns the path that must stay readable."""
-        from govfabric.catalog.harvest.files import inside_folder, read_xml_rows
-
-        loc = b.asset.location or {}
-        path = loc["path"]
-        if not Path(path).exists():
-            raise SourceError(f"{b.asset.qualified_name}: {path} does not exist any more; re-harvest the source")
-        if not inside_folder(Path(path), kind_of(b.source).path(b.source)):  # type: ignore[arg-type]
-            raise SourceError(f"{b.asset.qualified_name}: {path} now leads outside the source folder (a symlink); "
-                              "remove the link and re-harvest the source")
-        path = str(Path(path).resolve())  # DuckDB reads the checked file, not whatever a link points to later
+        """A view over the file, made by its kind (which knows the file types); returns the path
+        that must stay readable."""
         _, schema, table = self.physical_ref(b)  # type: ignore[misc]
-        target = f"memory.{_ident(schema)}.{_ident(table)}"
-        fmt = loc.get("format")
-        if fmt == "csv":
-            enc = str(loc.get("encoding", "utf-8"))
-            if not enc.startswith("utf-8"):
-                # DuckDB's encodings extension mis-decodes multi-byte characters that straddle its
-                # buffer boundary; read a UTF-8 copy kept in the workspace cache instead.
-                path = str(transcoded(Path(path), enc, self.settings.home / "cache" / "utf8"))
-            reader = (f"read_csv({_lit(path)}, delim={_lit(loc.get('delimiter', ','))}, "
-                      f"header={'true' if loc.get('header', True) else 'false'}, sample_size=-1)")
-        elif fmt == "parquet":
-            reader = f"read_parquet({_lit(path)})"
-        elif fmt == "xlsx":
-            reader = f"read_xlsx({_lit(path)}, sheet={_lit(loc['sheet'])}, header=true)"
-        elif fmt == "json":
-            reader = f"read_json_auto({_lit(path)})"
-        elif fmt == "xml":
-            _, rows = read_xml_rows(Path(path))
-            names = [c.name for c in b.asset.columns]
-            arrow = pa.table({n: pa.array([r.get(n) or None for r in rows], pa.string()) for n in names})
-            tmp = f"xml_{hashlib.sha256(path.encode()).hexdigest()[:12]}"
-            con.register(tmp, arrow)
-            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {_ident(tmp)}")  # noqa: S608 (quoted)
-            con.unregister(tmp)
-            return path
-        else:
-            raise SourceError(f"{b.asset.qualified_name}: no DuckDB reader for format {fmt!r}")
-        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {reader}")  # noqa: S608 (quoted)
-        return path
+        return kind_of(b.source).duckdb_view(con, f"memory.{_ident(schema)}.{_ident(table)}", b.source,  # type: ignore[attr-defined]
+                                             b.asset, self.settings.home / "cache")
 
     def sqlalchemy(self, bindings: list[Binding], *, timeout_s: float, application: str) -> SqlAccess:
         """A fresh in-memory DuckDB set up as :meth:`_setup` sets up the engine's own (read-only
@@ -273,22 +237,6 @@ class DuckDBEngine(Engine):
             self._con.close()
             self._con = None
             self._prepared = {}
-
-
-def transcoded(path: Path, encoding: str, cache: Path) -> Path:
-    """A UTF-8 copy of a text file, cached by path, size and modification time."""
-    st = path.stat()
-    key = hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}:{encoding}".encode()).hexdigest()[:24]
-    target = cache / f"{key}.csv"
-    if target.exists():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    with path.open("r", encoding=encoding, newline="") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)
-    tmp.replace(target)
-    return target
 
 
 def _spill_settings(settings: Any) -> dict[str, str]:
