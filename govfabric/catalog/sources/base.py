@@ -96,6 +96,8 @@ class SourceKind:
     """
 
     NAME: ClassVar[str]
+    #: how messages name the kind ("PostgreSQL"); the name itself when unset
+    TITLE: ClassVar[str | None] = None
     #: URI schemes (lower case) that mean this kind
     SCHEMES: ClassVar[tuple[str, ...]] = ()
     #: a relational database whose tables are harvested (not a folder of files)

@@ -47,6 +47,7 @@ class PostgreSQL(ServerKind):
     DUCKDB_TYPE: ClassVar[str] = "postgres"
     TRINO_CONNECTOR: ClassVar[str | None] = "postgresql"
     RUNS_QUALITY_IN_PLACE: ClassVar[bool] = True
+    TITLE: ClassVar[str | None] = "PostgreSQL"
     SQL_DIALECT: ClassVar[str | None] = "postgres"
     LINEAGE_SCHEME: ClassVar[str] = "postgres"
 

@@ -71,8 +71,9 @@ def choose(fabric: Fabric, main: tuple[Source, Asset], refs: list[tuple[Source, 
         return next(n for n in REGISTRY if not _unreadable(engine_class(n), sources))
     if engine in IN_PLACE:
         if not in_place or src.kind != engine:
-            reason = (f"its source is not {engine}" if src.kind != engine else "a reference rule reads another source")
-            raise ValidationFailed(f"{main[1].qualified_name} cannot be checked on {engine}: {reason}; "
+            title = kind_of(engine).TITLE or engine
+            reason = f"its source is not {title}" if src.kind != engine else "a reference rule reads another source"
+            raise ValidationFailed(f"{main[1].qualified_name} cannot be checked on {title}: {reason}; "
                                    "use another engine or auto")
         return engine
     cls = engine_class(engine)
