@@ -49,6 +49,15 @@ class SecretBox:
         return HKDF(algorithm=hashes.SHA256(), length=length, salt=None,
                     info=b"govfabric:" + purpose.encode("utf-8")).derive(raw)
 
+    def derive_hmac(self, label: bytes) -> bytes:
+        """HMAC-SHA256(workspace key, ``label``): how keys were derived before :meth:`derive`, kept
+        for purposes whose outputs are stored one-way (consent subject hashes cannot be re-keyed)."""
+        import hashlib
+        import hmac
+
+        self._key()
+        return hmac.new(self.key_file.read_bytes().strip(), label, hashlib.sha256).digest()
+
     def seal(self, plaintext: str) -> str:
         return self._key().encrypt(plaintext.encode("utf-8")).decode("ascii")
 

@@ -127,20 +127,20 @@ class Catalog:
         """Unregister a source (owning department's steward or admin). Refused while assets or virtual
         tables use it unless ``cascade``: then the virtual tables are dropped by their owners' rules
         (masks, row filters and grants go with them; views over them become broken), the assets are
-        removed, and the source last. Returns what went."""
+        removed, and the source last — all in one transaction. Returns what went."""
         from govfabric.auth.readpath import require_steward
 
         actor = self.fabric.actor
         actor.require(*STEWARD, "admin", action="remove sources")
         require_steward(actor, self.source(name).department, f"remove source {name}")
-        gone = self.source_dependants(name)
-        if (gone["assets"] or gone["virtual_tables"]) and not cascade:
-            used = "; ".join(f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in gone.items() if v)
-            raise Conflict(f"source {name!r} is in use ({used}); remove those first, or remove everything "
-                           "with --cascade")
-        for table in gone["virtual_tables"]:
-            self.fabric.virtual.drop_table(table, force=True)
-        with self.store.session() as s:
+        with self.store.session() as s:  # one transaction: a failure anywhere removes nothing
+            gone = self.source_dependants(name)
+            if (gone["assets"] or gone["virtual_tables"]) and not cascade:
+                used = "; ".join(f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in gone.items() if v)
+                raise Conflict(f"source {name!r} is in use ({used}); remove those first, or remove everything "
+                               "with --cascade")
+            for table in gone["virtual_tables"]:
+                self.fabric.virtual.drop_table(table, force=True)  # joins this transaction
             src = self.source(name, s)
             ids = list(s.scalars(select(Asset.id).where(Asset.source_id == src.id)))
             search_index_remove(s, ids)

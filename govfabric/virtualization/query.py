@@ -53,7 +53,7 @@ class QueryService:
     def engine(self, name: str | None = None) -> Engine:
         name = name or self.fabric.settings.default_engine
         if name not in self._engines:
-            self._engines[name] = engine_class(name)(self.fabric)
+            self._engines[name] = engine_class(name).for_fabric(self.fabric)
         return self._engines[name]
 
     def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None

@@ -77,3 +77,44 @@ def test_cli_source_remove_lists_what_goes(workspace, tmp_path: Path, capsys: py
     code, out = gf("source", "remove", "social", "--cascade")
     assert code == 0 and "social.名单" in out
     assert "social" not in gf("source", "list")[1]
+
+
+@pytest.mark.parametrize("fail_at", ["second table", "assets"])
+def test_cascade_is_one_transaction(steward, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: str) -> None:
+    """A failure half-way through `remove --cascade` leaves tables, grants, masks, assets and the source."""
+    import govfabric.catalog.service as catalog_service
+
+    steward.catalog.add_source("d", str(_folder(tmp_path)))
+    steward.catalog.harvest("d")
+    for t in ("x.a", "x.b"):
+        steward.virtual.create_table(t, "d.people")
+    steward.access.set_mask("x.a", "n", "full")
+    steward.access.grant("analyst1", "x.a")
+    before = (steward.access.grants(), steward.access.masks())
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("forced failure")
+
+    if fail_at == "assets":
+        monkeypatch.setattr(catalog_service, "search_index_remove", boom)
+    else:
+        real = type(steward.virtual).drop_table
+        calls: list[str] = []
+
+        def second_fails(self: object, name: str, **kw: object) -> list[str]:
+            calls.append(name)
+            if len(calls) == 2:
+                boom()
+            return real(self, name, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(type(steward.virtual), "drop_table", second_fails)
+    with pytest.raises(RuntimeError, match="forced failure"):
+        steward.catalog.remove_source("d", cascade=True)
+    monkeypatch.undo()
+    assert [s.name for s in steward.catalog.sources()] == ["d"]
+    assert sorted(t.name for t in steward.virtual.tables()) == ["x.a", "x.b"]
+    assert steward.catalog.source_dependants("d")["assets"] == ["d.people"]
+    after = (steward.access.grants(), steward.access.masks())
+    assert [[(g.id, g.revoked_at) for g in before[0]], [m.id for m in before[1]]] == \
+        [[(g.id, g.revoked_at) for g in after[0]], [m.id for m in after[1]]]
+    assert steward.sql("SELECT id FROM x.a").num_rows == 1

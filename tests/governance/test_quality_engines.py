@@ -76,7 +76,7 @@ def qa(demo, make_pg_database):
     if demo.settings.trino_url:
         from govfabric.virtualization.engines.trino import TrinoEngine
 
-        TrinoEngine(demo).drop_catalogs([demo.catalog.source("qa_pg")])
+        TrinoEngine.for_fabric(demo).drop_catalogs([demo.catalog.source("qa_pg")])
 
 
 def _verdicts(q: QualityService, run_id: str) -> dict[str, tuple[bool, Any, Any, list]]:

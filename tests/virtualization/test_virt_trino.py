@@ -120,7 +120,7 @@ def world(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     finally:
         try:
             if steward.settings.trino_url:
-                TrinoEngine(steward).drop_catalogs(steward.catalog.sources())
+                TrinoEngine.for_fabric(steward).drop_catalogs(steward.catalog.sources())
         finally:
             steward.close()
             with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -213,7 +213,7 @@ def test_catalogs_are_generated_quoted_and_reused(world: Any) -> None:
     assert "connector.name=postgresql" in props and "${ENV:GF_MR_PG_PASSWORD}" in props
     assert "jdbc:postgresql://127.0.0.1:55432/gf_trino_" in props and PASSWORD not in props
     # another engine instance (another process) adopts the existing catalog
-    other = TrinoEngine(world)
+    other = TrinoEngine.for_fabric(world)
     try:
         bindings = world.queries.plan("SELECT credit_code FROM market.enterprise", engine="trino")[1]
         other.prepare(bindings)
@@ -334,14 +334,14 @@ def test_unreachable_source_through_trino(world: Any) -> None:
 def test_no_trino_url_and_a_dead_trino_give_clear_errors(demo: Any) -> None:
     demo.virtual.create_table("market.enterprise", "mr_db.main.t_qy_jbxx", only=["qymc"])
     demo.settings.trino_url = None
-    eng = TrinoEngine(demo)
+    eng = TrinoEngine.for_fabric(demo)
     with pytest.raises(ConfigError, match="set trino_url"):
         eng.prepare([])
     with pytest.raises(ConfigError, match="set trino_url"):
         list(eng.stream("SELECT 1", timeout_s=5, row_limit=10))
     assert eng.status()["reachable"] is False
     demo.settings.trino_url = "http://127.0.0.1:1"
-    eng = TrinoEngine(demo)
+    eng = TrinoEngine.for_fabric(demo)
     t0 = time.perf_counter()
     with pytest.raises(SourceError, match=r"Trino at http://127.0.0.1:1 is unreachable.*trino_url"):
         list(eng.stream("SELECT 1", timeout_s=5, row_limit=10))

@@ -52,7 +52,7 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield f
     finally:
         try:
-            TrinoEngine(f).drop_catalogs(f.catalog.sources())
+            TrinoEngine.for_fabric(f).drop_catalogs(f.catalog.sources())
         finally:
             f.close()
             with psycopg.connect(pg_url, autocommit=True) as conn:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING
 
 from govfabric.catalog.harvest.meta import ColumnMeta, TableMeta
 from govfabric.errors import SourceError
+
+if TYPE_CHECKING:
+    from govfabric.catalog.sources.base import ConnParams
 
 Progress = Callable[[str, int, int], None]
 
@@ -75,13 +78,14 @@ def _position(c: ColumnMeta) -> int:
     return c.position
 
 
-def harvest_mysql(dsn: str) -> list[TableMeta]:
+def harvest_mysql(params: ConnParams) -> list[TableMeta]:
+    """A MySQL/MariaDB database's tables and columns, connecting with the kind's parsed fields."""
     import pymysql
 
-    parts = urlsplit(dsn)
-    db = parts.path.strip("/")
-    conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or ""),
-                           password=unquote(parts.password or ""), database=db, connect_timeout=10,
+    db = params.database
+    # bytes: PyMySQL encodes a str password as latin-1, which refuses (or garbles) non-ASCII passwords
+    conn = pymysql.connect(host=params.host, port=params.port, user=params.user,
+                           password=(params.password or "").encode(), database=db, connect_timeout=10,
                            charset="utf8mb4")
     try:
         with conn.cursor() as cur:

@@ -96,6 +96,8 @@ class SourceKind:
     """
 
     NAME: ClassVar[str]
+    #: how messages name the kind ("PostgreSQL"); the name itself when unset
+    TITLE: ClassVar[str | None] = None
     #: URI schemes (lower case) that mean this kind
     SCHEMES: ClassVar[tuple[str, ...]] = ()
     #: a relational database whose tables are harvested (not a folder of files)
@@ -106,6 +108,8 @@ class SourceKind:
     TRINO_CONNECTOR: ClassVar[str | None] = None
     #: quality rules may run inside the source's own database
     RUNS_QUALITY_IN_PLACE: ClassVar[bool] = False
+    #: sqlglot's dialect for SQL run on the source itself (kinds that run quality checks in place)
+    SQL_DIALECT: ClassVar[str | None] = None
     #: the schema a table lives in when the harvest recorded none
     DEFAULT_SCHEMA: ClassVar[str] = "main"
 

@@ -8,10 +8,10 @@ which no reader could open again).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote
 
-from govfabric.catalog.sources.base import ParsedURI, SourceKind
+from govfabric.catalog.sources.base import ParsedURI, SourceKind, duck_ident, duck_lit
 from govfabric.errors import SourceError
 
 if TYPE_CHECKING:
@@ -69,6 +69,36 @@ class Files(SourceKind):
         new_hash(algo)
         return file_digest(Path(a.location["path"]), algo)
 
+    # -- engines -------------------------------------------------------------------------
+
+    @classmethod
+    def duckdb_view(cls, con: Any, target: str, src: Source, a: Asset, cache: Path) -> str:
+        """Create ``target`` (a quoted DuckDB name) over the asset's file with the reader of its type;
+        returns the checked path, which must stay readable once external access is off."""
+        from govfabric.catalog.harvest.files import inside_folder
+
+        loc = a.location or {}
+        path = loc["path"]
+        if not Path(path).exists():
+            raise SourceError(f"{a.qualified_name}: {path} does not exist any more; re-harvest the source")
+        if not inside_folder(Path(path), cls.path(src)):
+            raise SourceError(f"{a.qualified_name}: {path} now leads outside the source folder (a symlink); "
+                              "remove the link and re-harvest the source")
+        path = str(Path(path).resolve())  # DuckDB reads the checked file, not whatever a link points to later
+        fmt = loc.get("format")
+        if fmt == "xml":
+            _xml_table(con, target, path, [c.name for c in a.columns])
+            return path
+        if fmt == "csv" and not str(loc.get("encoding", "utf-8")).startswith("utf-8"):
+            # DuckDB's encodings extension mis-decodes multi-byte characters that straddle its
+            # buffer boundary; read a UTF-8 copy kept in the workspace cache instead.
+            path = str(transcoded(Path(path), str(loc["encoding"]), cache / "utf8"))
+        reader = _duckdb_reader(fmt, path, loc)
+        if reader is None:
+            raise SourceError(f"{a.qualified_name}: no DuckDB reader for format {fmt!r}")
+        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {reader}")  # noqa: S608 (quoted)
+        return path
+
     @classmethod
     def lineage_namespace(cls, src: Source) -> str:
         return cls.path(src).as_uri()  # OpenLineage wants a URI: percent-encoded here, never in the store
@@ -85,3 +115,51 @@ class Files(SourceKind):
         except ValueError:
             name = p.as_posix()
         return f"{name}#{loc['sheet']}" if loc.get("sheet") else name
+
+
+def _duckdb_reader(fmt: str | None, path: str, loc: dict[str, Any]) -> str | None:
+    """DuckDB's table function for a file type (every value a SQL literal), or None."""
+    if fmt == "csv":
+        return (f"read_csv({duck_lit(path)}, delim={duck_lit(loc.get('delimiter', ','))}, "
+                f"header={'true' if loc.get('header', True) else 'false'}, sample_size=-1)")
+    if fmt == "parquet":
+        return f"read_parquet({duck_lit(path)})"
+    if fmt == "xlsx":
+        return f"read_xlsx({duck_lit(path)}, sheet={duck_lit(loc['sheet'])}, header=true)"
+    if fmt == "json":
+        return f"read_json_auto({duck_lit(path)})"
+    return None
+
+
+def _xml_table(con: Any, target: str, path: str, names: list[str]) -> None:
+    """DuckDB has no XML reader: the rows harvest read, as text columns, copied into a table."""
+    import hashlib
+
+    import pyarrow as pa
+
+    from govfabric.catalog.harvest.files import read_xml_rows
+
+    _, rows = read_xml_rows(Path(path))
+    arrow = pa.table({n: pa.array([r.get(n) or None for r in rows], pa.string()) for n in names})
+    tmp = f"xml_{hashlib.sha256(path.encode()).hexdigest()[:12]}"
+    con.register(tmp, arrow)
+    con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {duck_ident(tmp)}")  # noqa: S608 (quoted)
+    con.unregister(tmp)
+
+
+def transcoded(path: Path, encoding: str, cache: Path) -> Path:
+    """A UTF-8 copy of a text file, cached by path, size and modification time."""
+    import hashlib
+
+    st = path.stat()
+    key = hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}:{encoding}".encode()).hexdigest()[:24]
+    target = cache / f"{key}.csv"
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    with path.open("r", encoding=encoding, newline="") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    tmp.replace(target)
+    return target

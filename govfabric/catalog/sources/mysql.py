@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import unquote, urlsplit
 
 from govfabric.catalog.sources.base import BATCH, select_all
 from govfabric.catalog.sources.server import ServerKind
@@ -31,24 +30,25 @@ class MySQL(ServerKind):
     @classmethod
     def trino_properties(cls, src: Source) -> dict[str, str]:
         """Trino's MySQL connector refuses a database in the URL: each MySQL database is a schema."""
-        p = urlsplit(src.uri)
-        host = p.hostname or "localhost"
+        url = cls.url(src.uri)
+        host = url.host or "localhost"
         host = f"[{host}]" if ":" in host else host
-        return {"connection-url": f"jdbc:mysql://{host}:{p.port or cls.DEFAULT_PORT}/",
-                "connection-user": unquote(p.username or ""), "case-insensitive-name-matching": "true"}
+        return {"connection-url": f"jdbc:mysql://{host}:{url.port or cls.DEFAULT_PORT}/",
+                "connection-user": url.username or "", "case-insensitive-name-matching": "true"}
 
     @classmethod
-    def harvest_dsn(cls, dsn: str) -> list[TableMeta]:
+    def harvest_with(cls, catalog: Catalog, src: Source) -> list[TableMeta]:
+        """Harvest with the parsed connection (``ConnParams``): no URL is joined or split again."""
         from govfabric.catalog.harvest.sql import harvest_mysql
 
-        return harvest_mysql(dsn)
+        return harvest_mysql(cls.params(catalog, src))
 
     @classmethod
     def rows(cls, catalog: Catalog, src: Source, a: Asset) -> Iterator[tuple[Any, ...]]:
         import pymysql
 
         p = cls.params(catalog, src)
-        con = pymysql.connect(host=p.host, port=p.port, user=p.user, password=p.password or "",
+        con = pymysql.connect(host=p.host, port=p.port, user=p.user, password=(p.password or "").encode(),
                               database=p.database, cursorclass=pymysql.cursors.SSCursor)
         try:
             with con.cursor() as cur:

@@ -47,13 +47,15 @@ class PostgreSQL(ServerKind):
     DUCKDB_TYPE: ClassVar[str] = "postgres"
     TRINO_CONNECTOR: ClassVar[str | None] = "postgresql"
     RUNS_QUALITY_IN_PLACE: ClassVar[bool] = True
+    TITLE: ClassVar[str | None] = "PostgreSQL"
+    SQL_DIALECT: ClassVar[str | None] = "postgres"
     LINEAGE_SCHEME: ClassVar[str] = "postgres"
 
     @classmethod
-    def harvest_dsn(cls, dsn: str) -> list[TableMeta]:
+    def harvest_with(cls, catalog: Catalog, src: Source) -> list[TableMeta]:
         from govfabric.catalog.harvest.sql import harvest_postgresql
 
-        return harvest_postgresql(dsn)
+        return harvest_postgresql(catalog.connection_uri(src)[0])
 
     @classmethod
     def rows(cls, catalog: Catalog, src: Source, a: Asset) -> Iterator[tuple[Any, ...]]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlunsplit
 
 from govfabric.auth.secrets import SecretBox
 from govfabric.catalog.sources.base import (
+    PASSWORD_PARAMS,
     ConnParams,
     ParsedURI,
     SourceKind,
@@ -15,11 +16,12 @@ from govfabric.catalog.sources.base import (
     duck_ident,
     duck_lit,
     friendly_connect_error,
-    split_query,
 )
 from govfabric.errors import GovfabricError, ValidationFailed
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
     from govfabric.catalog.harvest.meta import TableMeta
     from govfabric.catalog.models import Source
     from govfabric.catalog.service import Catalog, HarvestProgress
@@ -32,29 +34,47 @@ class ServerKind(SourceKind):
     LINEAGE_SCHEME: ClassVar[str]
 
     @classmethod
+    def url(cls, raw: str) -> URL:
+        """The URI parsed by SQLAlchemy (``make_url``): user and password percent-decoded."""
+        from sqlalchemy.engine import make_url
+
+        scheme = cls.NAME
+        try:
+            url = make_url(raw)
+        except Exception:
+            raise ValidationFailed(f"{scheme} URI is malformed (is the port a number?): "
+                                   f"{scheme}://user@host:port/database") from None
+        if url.host and "@" in url.host:
+            raise ValidationFailed(f"the {scheme} URI has an @ in its password or user name; "
+                                   "percent-encode it as %40 (or give the password with --password-env)")
+        return url
+
+    @classmethod
     def parse(cls, raw: str) -> ParsedURI:
         """Split off the password (from the user part or a query parameter); fill in the default port."""
         scheme = cls.NAME
-        parts = urlsplit(raw)
-        if not parts.hostname:
+        url = cls.url(raw)
+        if not url.host:
             raise ValidationFailed(f"{scheme} URI needs a host: {scheme}://user@host:port/database")
-        if not parts.path.strip("/"):
+        if not (url.database or "").strip("/"):
             raise ValidationFailed(f"{scheme} URI needs a database name: {scheme}://user@host:port/database")
-        password = unquote(parts.password) if parts.password is not None else None
-        query, in_query = split_query(parts.query)
-        if in_query is not None:
-            if password is not None and password != in_query:
-                raise ValidationFailed(f"the {scheme} URI has two different passwords (in the user part and "
-                                       "in a query parameter); give one")
-            password = in_query
-        netloc = quote(unquote(parts.username or ""), safe="") + "@" if parts.username else ""
-        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValidationFailed(f"the {scheme} URI's port is not a number") from None
-        netloc += f"{host}:{port or cls.DEFAULT_PORT}"
-        clean = urlunsplit((scheme, netloc, parts.path, query, ""))
+        password = url.password
+        kept: list[tuple[str, str]] = []
+        for key, values in url.query.items():
+            name = key.strip().lower()
+            for value in values if isinstance(values, tuple) else (values,):
+                if name not in PASSWORD_PARAMS:
+                    kept.append((key, value))
+                elif name in ("password", "pass", "passwd", "pwd"):
+                    # a key passphrase is dropped: keep it in the client's key file, not in the URI
+                    if password is not None and password != value:
+                        raise ValidationFailed(f"the {scheme} URI has two different passwords (in the user part "
+                                               "and in a query parameter); give one")
+                    password = value
+        netloc = quote(url.username, safe="") + "@" if url.username else ""
+        host = url.host if ":" not in url.host else f"[{url.host}]"
+        netloc += f"{host}:{url.port or cls.DEFAULT_PORT}"
+        clean = urlunsplit((scheme, netloc, "/" + quote(url.database or "", safe="/"), urlencode(kept), ""))
         return ParsedURI(scheme, clean, password or None)
 
     @classmethod
@@ -64,16 +84,16 @@ class ServerKind(SourceKind):
     @classmethod
     def harvest(cls, catalog: Catalog, src: Source, progress: HarvestProgress | None = None,
                 notices: list[dict[str, str]] | None = None) -> list[TableMeta]:
-        dsn, password = catalog.connection_uri(src)
         try:
-            return cls.harvest_dsn(dsn)
+            return cls.harvest_with(catalog, src)
         except GovfabricError:
             raise
         except Exception as exc:
-            raise friendly_connect_error(cls.NAME, src.uri, exc, password) from None
+            raise friendly_connect_error(cls.NAME, src.uri, exc, catalog.connection_uri(src)[1]) from None
 
     @classmethod
-    def harvest_dsn(cls, dsn: str) -> list[TableMeta]:
+    def harvest_with(cls, catalog: Catalog, src: Source) -> list[TableMeta]:
+        """The source's tables and columns, read with its restored connection."""
         raise NotImplementedError
 
     @classmethod
@@ -122,5 +142,5 @@ class ServerKind(SourceKind):
 
     @classmethod
     def lineage_namespace(cls, src: Source) -> str:
-        parts = urlsplit(src.uri)
-        return f"{cls.LINEAGE_SCHEME}://{parts.hostname}:{parts.port}"
+        url = cls.url(src.uri)
+        return f"{cls.LINEAGE_SCHEME}://{(url.host or '').lower()}:{url.port}"

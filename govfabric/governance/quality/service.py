@@ -150,9 +150,8 @@ class QualityService:
         g = gx.gx()
         name = f"gf_{run_id}"
         ctx, ds = gx.register_engine(name, target.engine)
-        schema, table = target.tables[a.id]
-        asset = ds.add_table_asset(_safe(a.qualified_name), table_name=table,
-                                   schema_name=schema if target.kind != "duckdb" else None)
+        ref = target.table(a.id)
+        asset = ds.add_table_asset(_safe(a.qualified_name), table_name=ref.name, schema_name=ref.db or None)
         batch = asset.add_batch_definition_whole_table("all")
         exps = []
         for r in rows:

@@ -14,18 +14,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
 
 from sqlglot import exp
 
 from govfabric.catalog.models import Asset, Source
-from govfabric.errors import SourceError, ValidationFailed
+from govfabric.catalog.sources import KINDS, kind_of
+from govfabric.errors import ValidationFailed
+from govfabric.virtualization.engines import REGISTRY, Binding, Engine, engine_class
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
 
 
-ENGINES = ("auto", "duckdb", "postgresql", "trino")
+#: source kinds whose own database runs the checks (``RUNS_QUALITY_IN_PLACE``)
+IN_PLACE = tuple(n for n, k in KINDS.items() if k.RUNS_QUALITY_IN_PLACE)
+ENGINES = ("auto", *REGISTRY, *IN_PLACE)
+APPLICATION = "govfabric-quality"
 
 
 @dataclass
@@ -34,46 +38,48 @@ class Target:
 
     engine: Any
     dialect: str  # sqlglot dialect
-    kind: str  # "duckdb" | "postgresql" | "trino"
-    tables: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # asset id -> (schema, table)
-    #: asset id -> catalog, where an asset lives outside the connection's default catalog (Trino)
-    catalogs: dict[str, str] = field(default_factory=dict)
+    kind: str  # an engine name (``REGISTRY``) or an in-place source kind (``IN_PLACE``)
+    tables: dict[str, exp.Table] = field(default_factory=dict)  # asset id -> its table on ``engine``
 
     def table(self, asset_id: str) -> exp.Table:
-        schema, name = self.tables[asset_id]
-        cat = self.catalogs.get(asset_id)
-        return exp.table_(exp.to_identifier(name, quoted=True),
-                          db=exp.to_identifier(schema, quoted=True) if schema else None,
-                          catalog=exp.to_identifier(cat, quoted=True) if cat else None)
+        return self.tables[asset_id].copy()
 
     def close(self) -> None:
         self.engine.dispose()
 
 
+def _unreadable(cls: type[Engine], sources: dict[str, Source]) -> list[str]:
+    return sorted(f"{s.name} ({s.kind})" for s in sources.values() if not cls.can_read(s))
+
+
 def choose(fabric: Fabric, main: tuple[Source, Asset], refs: list[tuple[Source, Asset]], engine: str) -> str:
-    """The engine a run uses: as asked (refused with the reason when it cannot read a source), or ``auto``."""
+    """The engine a run uses: as asked (refused with the reason when it cannot read a source), or ``auto``:
+    the default engine when it is a server (not embedded), configured and able to read every source,
+    else the source itself where its kind checks in place, else the first registered engine that reads every source."""
     if engine not in ENGINES:
         raise ValidationFailed(f"quality engine {engine!r} is unknown; use one of {', '.join(ENGINES)}")
-    from govfabric.virtualization.engines.trino import TrinoEngine
-
     src = main[0]
     sources = {s.name: s for s, _ in [main, *refs]}
-    from govfabric.catalog.sources import kind_of
-
-    same_pg = kind_of(src).RUNS_QUALITY_IN_PLACE and all(r[0].id == src.id for r in refs)
-    on_trino = all(s.kind in TrinoEngine.SOURCE_KINDS for s in sources.values())
+    in_place = kind_of(src).RUNS_QUALITY_IN_PLACE and all(r[0].id == src.id for r in refs)
     if engine == "auto":
-        if fabric.settings.default_engine == "trino" and fabric.settings.trino_url and on_trino:
-            return "trino"
-        return "postgresql" if same_pg else "duckdb"
-    if engine == "postgresql" and not same_pg:
-        raise ValidationFailed(f"{main[1].qualified_name} cannot be checked on PostgreSQL: "
-                               + ("its source is not PostgreSQL" if not kind_of(src).RUNS_QUALITY_IN_PLACE else
-                                  "a reference rule reads another source") + "; use engine duckdb or auto")
-    if engine == "trino" and not on_trino:
-        odd = sorted(f"{s.name} ({s.kind})" for s in sources.values() if s.kind not in TrinoEngine.SOURCE_KINDS)
-        raise ValidationFailed(f"Trino cannot read {', '.join(odd)}; it reads "
-                               f"{', '.join(sorted(TrinoEngine.SOURCE_KINDS))} sources — use engine duckdb or auto")
+        default = fabric.settings.default_engine
+        cls = engine_class(default) if default in REGISTRY else None
+        if cls is not None and not cls.EMBEDDED and cls.configured(fabric.settings) and not _unreadable(cls, sources):
+            return default
+        if in_place:
+            return src.kind
+        return next(n for n in REGISTRY if not _unreadable(engine_class(n), sources))
+    if engine in IN_PLACE:
+        if not in_place or src.kind != engine:
+            title = kind_of(engine).TITLE or engine
+            reason = f"its source is not {title}" if src.kind != engine else "a reference rule reads another source"
+            raise ValidationFailed(f"{main[1].qualified_name} cannot be checked on {title}: {reason}; "
+                                   "use another engine or auto")
+        return engine
+    cls = engine_class(engine)
+    if odd := _unreadable(cls, sources):
+        raise ValidationFailed(f"{cls.NAME.capitalize()} cannot read {', '.join(odd)}; it reads "
+                               f"{', '.join(sorted(cls.SOURCE_KINDS))} sources — use engine auto or another engine")
     return engine
 
 
@@ -81,23 +87,24 @@ def open_target(fabric: Fabric, main: tuple[Source, Asset], refs: list[tuple[Sou
                 engine: str = "auto") -> Target:
     kind = choose(fabric, main, refs, engine)
     pairs = [main, *refs]
-    if kind == "trino":
-        return _trino(fabric, pairs)
-    if kind == "postgresql":
-        return _postgres(fabric, main[0], pairs)
-    return _duckdb(fabric, pairs)
+    if kind in IN_PLACE:
+        return _in_place(fabric, main[0], pairs)
+    eng = fabric.queries.engine(kind)
+    access = eng.sqlalchemy([Binding(s, a) for s, a in pairs], timeout_s=fabric.settings.quality_timeout_s,
+                            application=APPLICATION)
+    return Target(access.engine, eng.DIALECT, eng.NAME, access.tables)
 
 
-def _postgres(fabric: Fabric, src: Source, pairs: list[tuple[Source, Asset]]) -> Target:
+def _in_place(fabric: Fabric, src: Source, pairs: list[tuple[Source, Asset]]) -> Target:
+    """The source's own database (PostgreSQL), read-only, each statement limited to the quality timeout."""
     import sqlalchemy as sa
 
-    from govfabric.catalog.sources import kind_of
-
-    url = kind_of(src).sqlalchemy_url(fabric.catalog, src)  # type: ignore[attr-defined]
+    kind = kind_of(src)
+    url = kind.sqlalchemy_url(fabric.catalog, src)  # type: ignore[attr-defined]
     timeout_ms = max(1, round(fabric.settings.quality_timeout_s * 1000))
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args={
         "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}",
-        "application_name": "govfabric-quality"})
+        "application_name": APPLICATION})
     try:
         with engine.connect() as c:
             c.exec_driver_sql("SELECT 1")
@@ -106,87 +113,7 @@ def _postgres(fabric: Fabric, src: Source, pairs: list[tuple[Source, Asset]]) ->
 
         engine.dispose()
         raise friendly_connect_error(src.kind, src.uri, exc, fabric.catalog.connection_uri(src)[1]) from None
-    tables = {a.id: ((a.location or {}).get("schema", "public"), (a.location or {}).get("table", a.name))
+    tables = {a.id: exp.table_(exp.to_identifier((a.location or {}).get("table", a.name), quoted=True),
+                               db=exp.to_identifier((a.location or {}).get("schema", "public"), quoted=True))
               for _, a in pairs}
-    return Target(engine, "postgres", "postgresql", tables)
-
-
-def _duckdb(fabric: Fabric, pairs: list[tuple[Source, Asset]]) -> Target:
-    import sqlalchemy as sa
-    from sqlalchemy import event
-    from sqlalchemy.pool import StaticPool
-
-    from govfabric.virtualization.engines.base import Binding
-    from govfabric.virtualization.engines.duckdb import DuckDBEngine
-
-    try:
-        import duckdb_engine  # noqa: F401
-    except ImportError:
-        raise SourceError("quality runs on DuckDB need the duckdb-engine package; "
-                          "pip install duckdb-engine") from None
-    settings = fabric.settings
-    settings.extensions_dir.mkdir(parents=True, exist_ok=True)
-    bindings = [Binding(s, a) for s, a in pairs]
-    helper = DuckDBEngine(fabric)
-    tables = {a.id: ("main", f"gf_asset_{i}") for i, (_, a) in enumerate(pairs)}
-    engine = sa.create_engine("duckdb:///:memory:", poolclass=StaticPool, connect_args={"config": {
-        "extension_directory": str(settings.extensions_dir), "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False, "memory_limit": settings.duckdb_memory_limit,
-        "threads": settings.duckdb_threads}})
-
-    @event.listens_for(engine, "connect")
-    def _setup(dbapi_con: Any, _record: Any) -> None:
-        helper._setup(dbapi_con, bindings)
-        for b in bindings:
-            cat, schema, table = helper.physical_ref(b)  # type: ignore[misc]
-            ref = exp.table_(exp.to_identifier(table, quoted=True), db=exp.to_identifier(schema, quoted=True),
-                             catalog=exp.to_identifier(cat, quoted=True)).sql("duckdb")
-            view = exp.to_identifier(tables[b.asset.id][1], quoted=True).sql("duckdb")
-            dbapi_con.execute(f"CREATE OR REPLACE VIEW main.{view} AS SELECT * FROM {ref}")  # noqa: S608 (quoted)
-
-    try:
-        with engine.connect() as c:
-            c.exec_driver_sql("SELECT 1")
-    except Exception as exc:
-        engine.dispose()
-        if isinstance(exc, SourceError):
-            raise
-        orig = getattr(exc, "orig", None) or exc
-        if isinstance(orig, SourceError):
-            raise orig from None
-        raise SourceError(f"cannot open {', '.join(a.qualified_name for _, a in pairs)} for a quality run: "
-                          f"{orig}; check that the source is reachable (`govfabric source test`)") from None
-    return Target(engine, "duckdb", "duckdb", tables)
-
-
-def _trino(fabric: Fabric, pairs: list[tuple[Source, Asset]]) -> Target:
-    """The virtual SQL engine's Trino catalogs, through the ``trino`` client's SQLAlchemy dialect."""
-    import sqlalchemy as sa
-
-    from govfabric.virtualization.engines.base import Binding
-    from govfabric.virtualization.engines.trino import TrinoEngine
-
-    settings = fabric.settings
-    trino = fabric.queries.engine("trino")
-    assert isinstance(trino, TrinoEngine)
-    bindings = [Binding(s, a) for s, a in pairs]
-    trino.prepare(bindings)  # creates (or re-creates) the sources' catalogs; clear errors if unreachable
-    refs = {b.asset.id: trino.physical_ref(b) for b in bindings}
-    main_cat = refs[pairs[0][1].id][0]  # type: ignore[index]
-    p = urlsplit(trino.url)
-    timeout = f"{max(1, round(settings.quality_timeout_s))}s"
-    engine = sa.create_engine(
-        f"trino://{quote(settings.trino_user, safe='')}@{p.hostname}:{p.port or 8080}/{quote(main_cat, safe='')}",
-        connect_args={"http_scheme": p.scheme, "source": "govfabric-quality",
-                      "session_properties": {"query_max_run_time": timeout}})
-    target = Target(engine, "trino", "trino", {aid: (r[1], r[2]) for aid, r in refs.items() if r},
-                    {aid: r[0] for aid, r in refs.items() if r and r[0] != main_cat})
-    try:  # a catalog is created without connecting: probe each table so a dead source is named now
-        with engine.connect() as c:
-            for b in bindings:
-                c.exec_driver_sql(f"SELECT 1 FROM {target.table(b.asset.id).sql('trino')} LIMIT 0")  # noqa: S608
-    except Exception as exc:
-        engine.dispose()
-        err = trino.error(getattr(exc, "orig", None) or exc)
-        raise type(err)(f"cannot run quality checks on {b.asset.qualified_name} through Trino: {err}") from None
-    return target
+    return Target(engine, kind.SQL_DIALECT, src.kind, tables)  # type: ignore[arg-type]

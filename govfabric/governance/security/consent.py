@@ -94,9 +94,8 @@ class Consents:
 
     def subject_hash(self, subject_id: str) -> str:
         if self._hmac_key is None:
-            self.fabric.secrets._key()  # creates the workspace key when missing
-            secret = self.fabric.secrets.key_file.read_bytes().strip()
-            self._hmac_key = hmac.new(secret, _KEY_LABEL, hashlib.sha256).digest()
+            # the v1 derivation: stored subject hashes are one-way, so a new key would orphan them
+            self._hmac_key = self.fabric.secrets.derive_hmac(_KEY_LABEL)
         return hmac.new(self._hmac_key, normalise_subject(subject_id).encode(), hashlib.sha256).hexdigest()
 
     def give(self, subject_id: str, purpose: str, scope: list[str] | str, grantee: str, *,

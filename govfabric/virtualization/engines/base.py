@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
+from sqlglot import exp
 
 from govfabric.errors import QueryRejected
 
 if TYPE_CHECKING:
+    from govfabric.auth.secrets import SecretBox
     from govfabric.catalog.models import Asset, Source
+    from govfabric.config import Settings
     from govfabric.fabric import Fabric
 
 
@@ -29,6 +32,43 @@ class Binding:
 
     source: Source
     asset: Asset
+
+
+@dataclass(frozen=True)
+class SourceConnector:
+    """How an engine reaches sources (the connection factory): a source's password, a DuckDB
+    ATTACH by the source's kind, keys derived for the engine. Engines get this and their settings,
+    never the whole :class:`Fabric`."""
+
+    secrets: SecretBox
+
+    def password(self, source: Source) -> str | None:
+        """The source's password, opened from its stored reference; only when connecting."""
+        from govfabric.auth.secrets import open_secret
+
+        return open_secret(source.secret, self.secrets)
+
+    def attach_duckdb(self, con: Any, alias: str, source: Source) -> None:
+        """ATTACH a database source to a DuckDB connection, read-only, as its kind does it."""
+        from govfabric.catalog.sources import kind_of
+
+        kind_of(source).duckdb_attach(con, alias, source, self.secrets)
+
+    def derive(self, purpose: str) -> bytes:
+        """A workspace-held key for ``purpose`` (HKDF; never the workspace key itself)."""
+        return bytes(self.secrets.derive(purpose))
+
+
+@dataclass
+class SqlAccess:
+    """An SQLAlchemy engine over bound assets, for a tool that speaks SQLAlchemy (great-expectations),
+    set up as the engine sets up its own connection; ``tables`` names each asset's table on it."""
+
+    engine: Any
+    tables: dict[str, exp.Table]
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 @dataclass
@@ -47,9 +87,12 @@ class Engine(ABC):
     SOURCE_KINDS: ClassVar[frozenset[str]]
     #: whether one query may join data of different sources
     SUPPORTS_FEDERATION: ClassVar[bool] = True
+    #: runs inside this process (DuckDB); a server engine (Trino) is preferred when it is the default
+    EMBEDDED: ClassVar[bool] = False
 
-    def __init__(self, fabric: Fabric) -> None:
-        self.fabric = fabric
+    def __init__(self, settings: Settings, connector: SourceConnector) -> None:
+        self.settings = settings
+        self.connector = connector
         self.stats = EngineStats()
         self._lock = threading.Lock()
 
@@ -57,6 +100,26 @@ class Engine(ABC):
     @abstractmethod
     def physical_ref(cls, binding: Binding) -> tuple[str, str, str] | None:
         """Where this engine finds the asset: ``(catalog, schema, table)``, or None if it cannot."""
+
+    @classmethod
+    def for_fabric(cls, fabric: Fabric) -> Engine:
+        """The engine with the workspace's settings and a connector over its secrets."""
+        return cls(fabric.settings, SourceConnector(fabric.secrets))
+
+    @classmethod
+    def can_read(cls, source: Source) -> bool:
+        """Whether this engine reads the source's kind."""
+        return source.kind in cls.SOURCE_KINDS
+
+    @classmethod
+    def configured(cls, settings: Any) -> bool:
+        """Whether the workspace's settings let this engine run (a server engine needs its URL)."""
+        return True
+
+    @abstractmethod
+    def sqlalchemy(self, bindings: list[Binding], *, timeout_s: float, application: str) -> SqlAccess:
+        """The bound assets through SQLAlchemy, read-only, each statement limited to ``timeout_s``;
+        a source that cannot be reached is named now (a :class:`SourceError`), not at the first query."""
 
     @abstractmethod
     def prepare(self, bindings: list[Binding]) -> None:

@@ -20,8 +20,8 @@ from sqlglot import exp
 
 from govfabric.catalog.sources import KINDS, kind_of
 from govfabric.errors import QueryRejected, SourceError
-from govfabric.virtualization.engines.base import Binding, Engine, run_with_timeout
-from govfabric.virtualization.masks import mask_key, register_functions
+from govfabric.virtualization.engines.base import Binding, Engine, SourceConnector, SqlAccess, run_with_timeout
+from govfabric.virtualization.masks import MASK_KEY_PURPOSE, register_functions
 
 #: DuckDB extensions per source kind, as each kind declares (``SourceKind.DUCKDB_EXTENSION``)
 EXTENSIONS = {n: k.DUCKDB_EXTENSION for n, k in KINDS.items() if k.DUCKDB_EXTENSION}
@@ -53,9 +53,10 @@ class DuckDBEngine(Engine):
     NAME: ClassVar[str] = "duckdb"
     DIALECT: ClassVar[str] = "duckdb"
     SOURCE_KINDS: ClassVar[frozenset[str]] = frozenset(KINDS)
+    EMBEDDED: ClassVar[bool] = True
 
-    def __init__(self, fabric: Any) -> None:
-        super().__init__(fabric)
+    def __init__(self, settings: Any, connector: SourceConnector) -> None:
+        super().__init__(settings, connector)
         self._con: Any = None
         self._prepared: dict[str, Binding] = {}
 
@@ -102,7 +103,7 @@ class DuckDBEngine(Engine):
     def _open(self, bindings: list[Binding]) -> None:
         import duckdb
 
-        settings = self.fabric.settings
+        settings = self.settings
         ext_dir = settings.extensions_dir
         ext_dir.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(config={
@@ -121,11 +122,11 @@ class DuckDBEngine(Engine):
         self._con = con
 
     def _setup(self, con: Any, bindings: list[Binding]) -> None:
-        ext_dir = self.fabric.settings.extensions_dir
+        ext_dir = self.settings.extensions_dir
         kinds = {b.source.kind for b in bindings}
         needed = sorted({EXTENSIONS[k] for k in kinds if k in EXTENSIONS})
         load_extensions(con, ext_dir, needed)
-        register_functions(con, mask_key(self.fabric))  # HMAC-SM3 masks; the key stays out of SQL
+        register_functions(con, self.connector.derive(MASK_KEY_PURPOSE))  # HMAC-SM3 masks; the key stays out of SQL
         allowed: list[str] = []
         attached: set[str] = set()
         for b in bindings:
@@ -148,50 +149,59 @@ class DuckDBEngine(Engine):
 
     def _attach(self, con: Any, b: Binding) -> None:
         """The source's kind attaches it (read-only; servers through a temporary DuckDB secret)."""
-        kind_of(b.source).duckdb_attach(con, self.alias(b.source.name), b.source, self.fabric.secrets)
+        self.connector.attach_duckdb(con, self.alias(b.source.name), b.source)
 
     def _file_view(self, con: Any, b: Binding) -> str:
-        """A view over the file's reader; returns the path that must stay readable."""
-        from govfabric.catalog.harvest.files import inside_folder, read_xml_rows
-
-        loc = b.asset.location or {}
-        path = loc["path"]
-        if not Path(path).exists():
-            raise SourceError(f"{b.asset.qualified_name}: {path} does not exist any more; re-harvest the source")
-        if not inside_folder(Path(path), kind_of(b.source).path(b.source)):  # type: ignore[arg-type]
-            raise SourceError(f"{b.asset.qualified_name}: {path} now leads outside the source folder (a symlink); "
-                              "remove the link and re-harvest the source")
-        path = str(Path(path).resolve())  # DuckDB reads the checked file, not whatever a link points to later
+        """A view over the file, made by its kind (which knows the file types); returns the path
+        that must stay readable."""
         _, schema, table = self.physical_ref(b)  # type: ignore[misc]
-        target = f"memory.{_ident(schema)}.{_ident(table)}"
-        fmt = loc.get("format")
-        if fmt == "csv":
-            enc = str(loc.get("encoding", "utf-8"))
-            if not enc.startswith("utf-8"):
-                # DuckDB's encodings extension mis-decodes multi-byte characters that straddle its
-                # buffer boundary; read a UTF-8 copy kept in the workspace cache instead.
-                path = str(transcoded(Path(path), enc, self.fabric.settings.home / "cache" / "utf8"))
-            reader = (f"read_csv({_lit(path)}, delim={_lit(loc.get('delimiter', ','))}, "
-                      f"header={'true' if loc.get('header', True) else 'false'}, sample_size=-1)")
-        elif fmt == "parquet":
-            reader = f"read_parquet({_lit(path)})"
-        elif fmt == "xlsx":
-            reader = f"read_xlsx({_lit(path)}, sheet={_lit(loc['sheet'])}, header=true)"
-        elif fmt == "json":
-            reader = f"read_json_auto({_lit(path)})"
-        elif fmt == "xml":
-            _, rows = read_xml_rows(Path(path))
-            names = [c.name for c in b.asset.columns]
-            arrow = pa.table({n: pa.array([r.get(n) or None for r in rows], pa.string()) for n in names})
-            tmp = f"xml_{hashlib.sha256(path.encode()).hexdigest()[:12]}"
-            con.register(tmp, arrow)
-            con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {_ident(tmp)}")  # noqa: S608 (quoted)
-            con.unregister(tmp)
-            return path
-        else:
-            raise SourceError(f"{b.asset.qualified_name}: no DuckDB reader for format {fmt!r}")
-        con.execute(f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {reader}")  # noqa: S608 (quoted)
-        return path
+        return kind_of(b.source).duckdb_view(con, f"memory.{_ident(schema)}.{_ident(table)}", b.source,  # type: ignore[attr-defined]
+                                             b.asset, self.settings.home / "cache")
+
+    def sqlalchemy(self, bindings: list[Binding], *, timeout_s: float, application: str) -> SqlAccess:
+        """A fresh in-memory DuckDB set up as :meth:`_setup` sets up the engine's own (read-only
+        ATTACH, file views, external access off, configuration locked), through duckdb-engine; each
+        asset is a view ``main.gf_asset_<i>``. DuckDB has no statement timeout; ``timeout_s`` is unused."""
+        import sqlalchemy as sa
+        from sqlalchemy import event
+        from sqlalchemy.pool import StaticPool
+
+        try:
+            import duckdb_engine  # noqa: F401
+        except ImportError:
+            raise SourceError("reading through SQLAlchemy on DuckDB needs the duckdb-engine package; "
+                              "pip install duckdb-engine") from None
+        settings = self.settings
+        settings.extensions_dir.mkdir(parents=True, exist_ok=True)
+        views = {b.asset.id: f"gf_asset_{i}" for i, b in enumerate(bindings)}
+        engine = sa.create_engine("duckdb:///:memory:", poolclass=StaticPool, connect_args={"config": {
+            "extension_directory": str(settings.extensions_dir), "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False, "memory_limit": settings.duckdb_memory_limit,
+            "threads": settings.duckdb_threads, "allow_persistent_secrets": False}})
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_con: Any, _record: Any) -> None:
+            self._setup(dbapi_con, bindings)
+            for b in bindings:
+                cat, schema, table = self.physical_ref(b)  # type: ignore[misc]
+                q = [exp.to_identifier(n, quoted=True) for n in (table, schema, cat)]
+                ref = exp.table_(q[0], db=q[1], catalog=q[2])
+                view = _ident(views[b.asset.id])
+                dbapi_con.execute(f"CREATE OR REPLACE VIEW main.{view} AS SELECT * FROM {ref.sql('duckdb')}")  # noqa: S608
+
+        access = SqlAccess(engine, {aid: exp.table_(exp.to_identifier(v, quoted=True)) for aid, v in views.items()})
+        try:
+            with engine.connect() as c:
+                c.exec_driver_sql("SELECT 1")
+        except Exception as exc:
+            engine.dispose()
+            orig = getattr(exc, "orig", None) or exc
+            if isinstance(orig, SourceError):
+                raise orig from None
+            names = ", ".join(b.asset.qualified_name for b in bindings)
+            raise SourceError(f"cannot open {names} on DuckDB: {orig}; check that the source is reachable "
+                              "(`govfabric source test`)") from None
+        return access
 
     def _batches(self, sql: str, timeout_s: float) -> Iterator[pa.RecordBatch]:
         import duckdb
@@ -227,22 +237,6 @@ class DuckDBEngine(Engine):
             self._con.close()
             self._con = None
             self._prepared = {}
-
-
-def transcoded(path: Path, encoding: str, cache: Path) -> Path:
-    """A UTF-8 copy of a text file, cached by path, size and modification time."""
-    st = path.stat()
-    key = hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}:{encoding}".encode()).hexdigest()[:24]
-    target = cache / f"{key}.csv"
-    if target.exists():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    with path.open("r", encoding=encoding, newline="") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
-        while chunk := src.read(1 << 20):
-            dst.write(chunk)
-    tmp.replace(target)
-    return target
 
 
 def _spill_settings(settings: Any) -> dict[str, str]:

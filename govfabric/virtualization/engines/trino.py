@@ -33,7 +33,7 @@ from govfabric.auth.secrets import redact
 from govfabric.canonical import canonical
 from govfabric.catalog.sources import KINDS, kind_of
 from govfabric.errors import ConfigError, GovfabricError, QueryRejected, SourceError
-from govfabric.virtualization.engines.base import Binding, Engine, run_with_timeout
+from govfabric.virtualization.engines.base import Binding, Engine, SourceConnector, SqlAccess, run_with_timeout
 
 if TYPE_CHECKING:
     from govfabric.catalog.models import Source
@@ -66,8 +66,8 @@ class TrinoEngine(Engine):
     DIALECT: ClassVar[str] = "trino"
     SOURCE_KINDS: ClassVar[frozenset[str]] = frozenset(CONNECTORS)
 
-    def __init__(self, fabric: Any) -> None:
-        super().__init__(fabric)
+    def __init__(self, settings: Any, connector: SourceConnector) -> None:
+        super().__init__(settings, connector)
         self._con: Any = None
         self._timeout_set: str | None = None
         #: catalog → sha256 of the password it was created with, in memory only
@@ -119,7 +119,7 @@ class TrinoEngine(Engine):
 
     def _dynamic_properties(self, source: Source) -> tuple[dict[str, str], str]:
         props = self._base_properties(source)
-        _, password = self.fabric.catalog.connection_uri(source)
+        password = self.connector.password(source)
         if password:
             props["connection-password"] = password
             self._secrets.add(password)
@@ -129,7 +129,7 @@ class TrinoEngine(Engine):
 
     @property
     def url(self) -> str:
-        url = self.fabric.settings.trino_url
+        url = self.settings.trino_url
         if not url:
             raise ConfigError("engine trino needs a server: set trino_url (GOVFABRIC_TRINO_URL, or trino_url "
                               "in the workspace's config.toml) to its URL, e.g. http://127.0.0.1:8080")
@@ -148,7 +148,7 @@ class TrinoEngine(Engine):
             raise ConfigError(f"trino_url {url!r} must look like http://host:port")
         self._con = trino.dbapi.connect(
             host=p.hostname, port=p.port or (443 if p.scheme == "https" else 8080),
-            user=self.fabric.settings.trino_user, http_scheme=p.scheme, source="govfabric", max_attempts=2,
+            user=self.settings.trino_user, http_scheme=p.scheme, source="govfabric", max_attempts=2,
         )
         self._timeout_set = None
         return self._con
@@ -169,7 +169,7 @@ class TrinoEngine(Engine):
         """The session's limits: run time (what is left of the query timeout after planning) and
         distributed memory (``trino_query_max_memory``; the server's own limit still caps it)."""
         props = {"query_max_run_time": f"{max(1, round(timeout_s * 1000))}ms",
-                 "query_max_memory": self.fabric.settings.trino_query_max_memory}
+                 "query_max_memory": self.settings.trino_query_max_memory}
         value = json.dumps(props, sort_keys=True)
         if self._timeout_set != value:
             for name, prop in props.items():
@@ -266,10 +266,38 @@ class TrinoEngine(Engine):
             with contextlib.suppress(Exception):  # best effort: the query may be gone already
                 cur.cancel()  # no-op when finished; stops the server when the reader gave up early
 
-    def error(self, exc: BaseException) -> GovfabricError:
-        """A client or server error of someone else's query on this engine's catalogs (quality runs),
-        mapped as the engine's own are: one clear message, no source password."""
-        return self._error(exc, None)
+    @classmethod
+    def configured(cls, settings: Any) -> bool:
+        return bool(settings.trino_url)
+
+    def sqlalchemy(self, bindings: list[Binding], *, timeout_s: float, application: str) -> SqlAccess:
+        """The catalogs :meth:`prepare` creates, through the ``trino`` client's SQLAlchemy dialect;
+        each table is probed, since a catalog is created without connecting to its source."""
+        import sqlalchemy as sa
+        from sqlalchemy.engine import URL
+
+        self.prepare(bindings)  # creates (or re-creates) the sources' catalogs; clear errors if unreachable
+        refs = {b.asset.id: self.physical_ref(b) for b in bindings}
+        main_cat = refs[bindings[0].asset.id][0]  # type: ignore[index]
+        p = urlsplit(self.url)
+        url = URL.create("trino", username=self.settings.trino_user, host=p.hostname,
+                         port=p.port or (443 if p.scheme == "https" else 8080), database=main_cat)
+        engine = sa.create_engine(url, connect_args={
+            "http_scheme": p.scheme, "source": application,
+            "session_properties": {"query_max_run_time": f"{max(1, round(timeout_s))}s"}})
+        tables = {aid: exp.table_(exp.to_identifier(r[2], quoted=True), db=exp.to_identifier(r[1], quoted=True),
+                                  catalog=exp.to_identifier(r[0], quoted=True) if r[0] != main_cat else None)
+                  for aid, r in refs.items() if r}
+        b = bindings[0]
+        try:
+            with engine.connect() as c:
+                for b in bindings:
+                    c.exec_driver_sql(f"SELECT 1 FROM {tables[b.asset.id].sql(self.DIALECT)} LIMIT 0")  # noqa: S608
+        except Exception as exc:
+            engine.dispose()
+            err = self._error(getattr(exc, "orig", None) or exc, None)
+            raise type(err)(f"cannot read {b.asset.qualified_name} through Trino: {err}") from None
+        return SqlAccess(engine, tables)
 
     def _error(self, exc: BaseException, timeout_s: float | None, fired: bool = False) -> GovfabricError:
         """One clear error per failure; never shows a source password."""
@@ -298,13 +326,13 @@ class TrinoEngine(Engine):
                 return QueryRejected(f"Trino refused the query ({name}): {text}")
             return SourceError(f"Trino failed ({name}): {text}")
         if isinstance(exc, te.TrinoAuthError):
-            return ConfigError(f"Trino at {self.url} refused user {self.fabric.settings.trino_user!r}: {text}")
+            return ConfigError(f"Trino at {self.url} refused user {self.settings.trino_user!r}: {text}")
         return SourceError(f"Trino at {self.url} is unreachable ({type(exc).__name__}: {text[:160]}); "
                            "check trino_url and that the server is running")
 
     def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"engine": self.NAME, "url": self.fabric.settings.trino_url,
-                               "user": self.fabric.settings.trino_user}
+        out: dict[str, Any] = {"engine": self.NAME, "url": self.settings.trino_url,
+                               "user": self.settings.trino_user}
         try:
             import requests
 
