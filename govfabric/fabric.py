@@ -162,6 +162,8 @@ class Fabric:
         from govfabric.sharing_modes.files.service import DatasetFiles
 
         return DatasetFiles(self)
+
+    @cached_property
     def query_api(self) -> QueryApi:
         """Conditional query services (§8.4.2.6): published lookups, called as this principal."""
         from govfabric.sharing_modes.query_api.service import QueryApi

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 #: routers mounted by every server: "module:attribute" of an ``APIRouter``
 ROUTERS: tuple[str, ...] = (
     "govfabric.server.routes:router",
+    "govfabric.sharing_modes.query_api.router:router",
+    "govfabric.sharing_modes.data_service.router:router",
+    "govfabric.sharing_modes.files.router:router",
 )
 log = logging.getLogger("govfabric.server")
 
