@@ -44,6 +44,7 @@ GROUPS = (
     ("govfabric.cli.app", "app"),
     ("govfabric.cli.token", "token"),
     ("govfabric.cli.query_api", "api"),
+    ("govfabric.cli.licence", "licence"),
 )
 
 
