@@ -75,6 +75,8 @@ def read_rows(path: Path) -> list[Row]:
 
 
 def xml_rows(data: bytes, name: str = "XML") -> list[Row]:
+    from xml.etree.ElementTree import ParseError
+
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 
@@ -83,7 +85,7 @@ def xml_rows(data: bytes, name: str = "XML") -> list[Row]:
     except DefusedXmlException as exc:
         raise ValidationFailed(f"{name}: refused ({type(exc).__name__}): entities and external "
                                "references are not allowed in licence files") from None
-    except Exception as exc:  # noqa: BLE001 (ParseError and friends)
+    except (ParseError, ValueError) as exc:
         raise ValidationFailed(f"{name} is not well-formed XML: {exc}") from None
     if _local(root.tag) != "licences":
         raise ValidationFailed(f"{name}: the root element must be <licences>, got <{_local(root.tag)}>")
