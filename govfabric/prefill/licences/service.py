@@ -469,10 +469,12 @@ def _completed(identifier: str) -> str:
         return identifier  # the import names the defect
 
 
-def import_demo_licences(fabric: Fabric, *, types: Iterable[str] = ("营业执照",)) -> ImportResult:
+def import_demo_licences(fabric: Fabric, *, types: Iterable[str] = ("营业执照",),
+                         xml: str | Path | None = None) -> ImportResult:
     """Import the demo library's licences of ``types`` (营业执照 by default) with a rendered file each,
-    as the market-regulation steward when the demo has one; licences already there are skipped."""
-    path = Path(fabric.settings.home) / DEMO_XML
+    as the market-regulation steward when the demo has one; licences already there are skipped.
+    ``xml``: the demo's licence file (default ``<home>/demo_data/files/licences/电子证照.xml``)."""
+    path = Path(xml) if xml is not None else Path(fabric.settings.home) / DEMO_XML
     if not path.is_file():
         raise NotFound(f"no demo licence library at {path}; run `govfabric demo` first")
     names = {p.name for p in fabric.principals()}

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from govfabric.auth.models import AuditEvent
-from govfabric.errors import AccessDenied, NotFound, ValidationFailed
+from govfabric.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from govfabric.identifiers import generate_resident_id, generate_uscc
 from govfabric.prefill.licences.identifier import make_identifier
 from govfabric.prefill.licences.models import Licence
@@ -229,3 +229,11 @@ def test_for_holder_validates_the_identifier(service) -> None:
         service.licences.for_holder(FIRM[:-1] + ("0" if FIRM[-1] != "0" else "1"))
     with pytest.raises(NotFound):
         service.licences.get("nope")
+
+
+def test_anchor_a_licence_file_on_the_chain(steward, files, tmp_path) -> None:
+    [lid] = _import(steward, files, tmp_path, record(1))
+    receipt = steward.licences.anchor(lid)
+    assert receipt["anchor"] and steward.licences.describe(lid)["anchor_id"] == receipt["anchor"]
+    with pytest.raises(Conflict, match="already anchored"):
+        steward.licences.anchor(lid)
