@@ -433,7 +433,7 @@ class Licences:
             department = row.department
         receipt = self.fabric.chain.anchor("licence", [(lid, sha)], meta, department=department)
         with self.fabric.store.session() as s:
-            stored = s.get(Licence, lid)
+            stored = self._row(s, lid)
             stored.anchor_id = receipt.anchor_id
             append(s, actor.name, "licence.anchor", f"licence:{lid}",
                    {"sha256": sha, "anchor": receipt.anchor_id, "tx": receipt.tx_hash})
@@ -443,7 +443,7 @@ class Licences:
         """Everything recorded about one licence (for ``licence show``); a read, audited."""
         view = self.get(licence_id)
         with self.fabric.store.session() as s:
-            row = s.get(Licence, view.id)
+            row = self._row(s, view.id)
             return {**view.__dict__, "number": row.number, "holder_id_type": row.holder_id_type,
                     "department": row.department, "status_reason": row.status_reason, "size": row.size,
                     "anchor_id": row.anchor_id, "imported_by": row.imported_by, "imported_at": row.imported_at}
