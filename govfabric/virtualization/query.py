@@ -45,6 +45,11 @@ def scrub_error(error: str | None) -> str | None:
     return _VALUE_IN_ERROR.sub("?", error)[:500]
 
 
+#: the engine choice that runs a query on its one source database when it can (``engine_for``)
+AUTO = "auto"
+DIRECT = "direct"
+
+
 class QueryService:
     def __init__(self, fabric: Fabric) -> None:
         self.fabric = fabric
@@ -59,8 +64,21 @@ class QueryService:
     def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None
              ) -> tuple[PlannedQuery, list[Binding]]:
         """Plan ``sql`` as the acting principal (its trees dropped, see ``PlannedQuery``)."""
-        cached = self._plan(sql, dialect, engine or self.fabric.settings.default_engine)
+        cached = self._plan(sql, dialect, self._choose(sql, dialect, engine))
         return cached.planned, cached.bindings
+
+    def engine_for(self, sql: str, dialect: str | None = None) -> str:
+        """``direct`` when the whole query can run on the one source database its tables live in
+        with the same result (the plan is cached for it), else the workspace's default engine."""
+        try:
+            self._plan(sql, dialect, DIRECT)
+        except GovfabricError:  # NotDirect, or refused/denied: the default engine says so and records it
+            return self.fabric.settings.default_engine
+        return DIRECT
+
+    def _choose(self, sql: str, dialect: str | None, engine: str | None) -> str:
+        name = engine or self.fabric.settings.default_engine
+        return self.engine_for(sql, dialect) if name == AUTO else name
 
     def _plan(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
         """The plan from the store's cache when nothing it was built from changed (``cache.py``),
@@ -85,15 +103,18 @@ class QueryService:
             if hit is not None:
                 return hit
             policy_until, memo = store_cache.policy(gen, who), store_cache.names(gen, ename)
+        target = engine_class(ename).PLANS_AS or ename  # the pipeline engine the plan is built for
         with self.fabric.store.session() as s:  # reads what the generation read covers, or newer
             if policy_until is None:
                 policy_until = self.fabric.access.policy_until(actor, s)
                 if found is not None:
                     store_cache.put_policy(gen, who, policy_until)
             policy, until = policy_until
-            resolver = CatalogResolver(s, [ename], memo)
-            planned = plan(sql, dialect=dialect, engine=ename, resolver=resolver, policy=policy, keep_virtual=True)
+            resolver = CatalogResolver(s, [target], memo)
+            planned = plan(sql, dialect=dialect, engine=target, resolver=resolver, policy=policy, keep_virtual=True)
             bindings = [resolver.bindings[t] for t in planned.tables_used if t in resolver.bindings]
+        if target != ename:
+            planned = self.engine(ename).retarget(planned, bindings)
         check_deadline()
         lineage = query_template(self.fabric, sql, planned, planned.dialect)
         check_deadline()
@@ -105,8 +126,9 @@ class QueryService:
     @reads_source_data("sql", via="pipeline")
     def stream(self, sql: str, *, dialect: str | None = None, engine: str | None = None
                ) -> Iterator[pa.RecordBatch]:
-        """Arrow batches of the answer; the query is recorded when the stream ends."""
-        ename = engine or self.fabric.settings.default_engine
+        """Arrow batches of the answer; the query is recorded when the stream ends. ``engine="auto"``
+        runs it on its source database when it can (:meth:`engine_for`)."""
+        ename = self._choose(sql, dialect, engine)
         t0 = time.perf_counter()
         try:
             cached = self._plan(sql, dialect, ename)
