@@ -90,7 +90,7 @@ class QueryService:
             return self._plan_within(sql, dialect, ename)
 
     def _plan_within(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
-        from govfabric.governance.lineage.events import namespace, query_template
+        from govfabric.governance.lineage.events import namespace
 
         actor = self.fabric.actor
         who = cache.principal_key(actor)
@@ -114,13 +114,24 @@ class QueryService:
             planned = plan(sql, dialect=dialect, engine=target, resolver=resolver, policy=policy, keep_virtual=True)
             bindings = [resolver.bindings[t] for t in planned.tables_used if t in resolver.bindings]
         if target != ename:
-            planned = self.engine(ename).retarget(planned, bindings)
+            try:
+                planned = self.engine(ename).retarget(planned, bindings)
+            except QueryRejected:  # kept for the target: a refused query falls back to it without replanning
+                self._keep(sql, planned, bindings, until, found, (*key[:2], target, *key[3:]))
+                raise
+        return self._keep(sql, planned, bindings, until, found, key)
+
+    def _keep(self, sql: str, planned: PlannedQuery, bindings: list[Binding], until: Any,
+              found: tuple[Any, int] | None, key: tuple[Any, ...]) -> CachedPlan:
+        """The plan with its lineage template, in the store's cache when there is one."""
+        from govfabric.governance.lineage.events import query_template
+
         check_deadline()
         lineage = query_template(self.fabric, sql, planned, planned.dialect)
         check_deadline()
         result = CachedPlan(replace(planned, expression=None, virtual_expression=None), bindings, until, lineage)
         if found is not None:
-            store_cache.put_plan(gen, key, result)
+            found[0].put_plan(found[1], key, result)
         return result
 
     @reads_source_data("sql", via="pipeline")

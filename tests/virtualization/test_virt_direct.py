@@ -187,3 +187,16 @@ def test_several_sources_are_refused(world: Any, tmp_path: Any) -> None:
 def test_nulls_order_and_like_escapes_as_duckdb(world: Any, sql: str) -> None:
     admin, _ = world
     assert admin.sql(sql, engine="direct").to_pylist() == admin.sql(sql, engine="duckdb").to_pylist()
+
+
+@pytest.mark.postgres
+def test_a_refused_query_falls_back_without_planning_again(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from govfabric.virtualization import query
+
+    _, analyst = world
+    calls: list[str] = []
+    real = query.plan
+    monkeypatch.setattr(query, "plan", lambda *a, **k: calls.append(k["engine"]) or real(*a, **k))
+    sql = "SELECT staff / 3 AS third FROM market.ent WHERE uscc = '91350102MA2YQ4XX4D'"
+    assert analyst.sql(sql, engine="auto").to_pylist() == [{"third": 100.0}]
+    assert calls == ["duckdb"]  # planned once: the refused direct plan's DuckDB plan was kept
