@@ -187,7 +187,8 @@ class QueryService:
         from govfabric.virtualization.masks import mask_key, redact_key
 
         out = {}
-        for name in engines or list(REGISTRY):
+        # by default the engines that plan for themselves (the direct engine runs DuckDB's plan: ask for it)
+        for name in engines or [n for n in REGISTRY if engine_class(n).PLANS_AS is None]:
             try:
                 planned = self.plan(sql, dialect=dialect, engine=name)[0]
                 if may_see_physical(self.fabric, planned.tables_used):

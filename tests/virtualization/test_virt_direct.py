@@ -99,6 +99,8 @@ def test_keyed_hash_mask_is_computed_on_the_source_the_same(world: Any) -> None:
         sql = "SELECT uscc, district FROM market.ent ORDER BY uscc"
         duck, direct = (analyst.sql(sql, engine=e).to_pylist() for e in ("duckdb", "direct"))
         assert direct == duck and len(direct[0]["district"]) == 64
+        shown = admin.queries.explain(sql, engines=["direct"])["direct"]
+        assert "<mask key>" in shown and "convert_to" in shown.lower() and "unhex" not in shown.lower()
         admin.access.set_mask("market.ent", "district", "hash", {"alg": "sm3"})
         with pytest.raises(NotDirect, match="SM3|gf_hmac_sm3"):
             analyst.queries.plan(sql, engine="direct")
