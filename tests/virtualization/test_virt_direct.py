@@ -202,3 +202,34 @@ def test_a_refused_query_falls_back_without_planning_again(world: Any, monkeypat
     sql = "SELECT staff / 3 AS third FROM market.ent WHERE uscc = '91350102MA2YQ4XX4D'"
     assert analyst.sql(sql, engine="auto").to_pylist() == [{"third": 100.0}]
     assert calls == ["duckdb"]  # planned once: the refused direct plan's DuckDB plan was kept
+
+
+@pytest.mark.postgres
+def test_a_conditional_query_service_runs_direct_with_the_same_pages(world: Any) -> None:
+    from sqlalchemy import select
+
+    from govfabric.virtualization.models import QueryLog
+
+    admin, analyst = world
+    admin.query_api.create("ent_direct", "market.ent", params={"uscc": ["eq"], "district": ["eq", "in"],
+                           "name": ["prefix"], "founded": ["range"]}, require_one_of=["uscc", "district", "name"],
+                           columns=["name", "phone", "capital", "founded"], order=["uscc"], page_size=2)
+    calls = [{"district": ["350102"]}, {"name.prefix": ["欧阳"]}, {"uscc": ["91350102MA2YQ1XX1A"]},
+             {"district.in": ["350102,350103"], "founded.gte": ["2001-01-01"]}]
+    for params in calls:
+        pages, token = [], None
+        while True:
+            page = analyst.query_api.call("ent_direct", params, page_token=token)
+            pages.append(page.rows)
+            with admin.store.session() as s:
+                assert s.scalars(select(QueryLog.engine).order_by(QueryLog.id.desc()).limit(1)).one() == "direct"
+            token = page.next_page_token
+            if token is None:
+                break
+        rows = [r for p in pages for r in p]
+        conds = {"district": "district = '350102'", "name.prefix": "starts_with(name, '欧阳')",
+                 "uscc": "uscc = '91350102MA2YQ1XX1A'", "district.in": "founded >= DATE '2001-01-01'"}
+        cond = conds[next(iter(params))]
+        expected = analyst.sql(f"SELECT name, phone, capital, founded FROM market.ent WHERE {cond} ORDER BY uscc",
+                               engine="duckdb").to_pylist()
+        assert rows == expected and rows
