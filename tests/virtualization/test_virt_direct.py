@@ -233,3 +233,21 @@ def test_a_conditional_query_service_runs_direct_with_the_same_pages(world: Any)
         expected = analyst.sql(f"SELECT name, phone, capital, founded FROM market.ent WHERE {cond} ORDER BY uscc",
                                engine="duckdb").to_pylist()
         assert rows == expected and rows
+
+
+@pytest.mark.postgres
+def test_a_mask_casting_a_double_to_text_stays_with_duckdb(world: Any) -> None:
+    admin, analyst = world
+    admin.access.set_mask("market.ent", "ratio", "partial", {"first": 1, "last": 0})
+    admin.access.set_mask("market.ent", "staff", "partial", {"first": 1, "last": 0})
+    try:
+        with pytest.raises(NotDirect, match="float8"):
+            analyst.queries.plan("SELECT ratio FROM market.ent", engine="direct")
+        sql = "SELECT uscc, staff, capital FROM market.ent ORDER BY uscc"
+        assert analyst.sql(sql, engine="direct").to_pylist() == analyst.sql(sql, engine="duckdb").to_pylist()
+        sql = "SELECT uscc, ratio FROM market.ent ORDER BY uscc"
+        assert analyst.queries.engine_for(sql) == "duckdb"
+        assert analyst.sql(sql, engine="auto").to_pylist() == analyst.sql(sql, engine="duckdb").to_pylist()
+    finally:
+        admin.access.remove_mask("market.ent", "ratio")
+        admin.access.remove_mask("market.ent", "staff")

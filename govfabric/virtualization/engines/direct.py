@@ -61,6 +61,8 @@ _REFUSED: tuple[tuple[type[exp.Expression], str], ...] = (
     (exp.RegexpLike, "a regular expression"), (exp.RegexpExtract, "a regular expression"),
     (exp.Collate, "a collation"), (exp.TryCast, "TRY_CAST"), (exp.Bracket, "an index"),
 )
+#: PostgreSQL types whose text form is DuckDB's too (not floats, times with zones, intervals…)
+TEXT_ALIKE = frozenset({"int2", "int4", "int8", "numeric", "text", "varchar", "bpchar", "name", "date", "bool"})
 _ORDERING = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 
 
@@ -168,6 +170,7 @@ class DirectEngine(Engine):
         except UnsupportedError as err:
             raise NotDirect(f"the query cannot be expressed for {dialect}: {err}") from None
         self._check_result_types(src, text)
+        self._check_text_casts(src, root, dialect)
         return replace(planned, expression=root, sql=f"/* govfabric direct: {src.name} */ {text}", engine=self.NAME)
 
     def _check_result_types(self, src: Source, text: str) -> None:
@@ -183,6 +186,30 @@ class DirectEngine(Engine):
         except psycopg.Error as exc:
             raise NotDirect(f"source {src.name} does not accept the query as generated "
                             f"({type(exc).__name__})") from None
+
+    def _check_text_casts(self, src: Source, root: exp.Expression, dialect: str) -> None:
+        """A value cast to text (masks do it to non-text columns) must be of a type both databases
+        print alike: PostgreSQL prints the double 2.0 as ``2``, DuckDB as ``2.0``."""
+        import psycopg
+
+        for cast in root.find_all(exp.Cast):
+            if not cast.to.is_type(*exp.DataType.TEXT_TYPES) or isinstance(cast.this, exp.Literal):
+                continue
+            select = cast.find_ancestor(exp.Select)
+            source = select.args.get("from_") if select is not None else None
+            if select is None or source is None:
+                raise NotDirect("a value cast to text has no table to type it by")
+            probe = exp.select(exp.alias_(cast.this.copy(), "v"))
+            probe.set("from_", source.copy())
+            probe.set("joins", [j.copy() for j in select.args.get("joins") or []])
+            try:
+                with self._pools[src.name][1].connection() as con, con.cursor() as cur:
+                    cur.execute(probe.limit(0).sql(dialect))
+                    info = con.adapters.types.get(cur.description[0].type_code)
+            except psycopg.Error as exc:
+                raise NotDirect(f"source {src.name} cannot type a value cast to text ({type(exc).__name__})") from None
+            if info is None or info.name not in TEXT_ALIKE:
+                raise NotDirect(f"a {info.name if info else 'value'} cast to text reads differently on the source")
 
     def _orders_by_codepoint(self, src: Source) -> bool:
         if src.name not in self._collation:
