@@ -461,7 +461,7 @@ class QueryApi:
     def _run(self, query: exp.Select) -> pa.Table:
         """Through the guarded pipeline as the caller (plan cache, grants, masks, row filters, usage)."""
         sql = query.sql(dialect="duckdb")
-        batches = list(self.fabric.queries.stream(sql))
+        batches = list(self.fabric.queries.stream(sql, engine="auto"))  # direct to the source when it can
         if batches:
             return pa.Table.from_batches(batches)
         planned, _ = self.fabric.queries.plan(sql)
