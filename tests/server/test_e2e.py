@@ -222,3 +222,28 @@ def test_cli_api_call_against_a_served_process(plane: Plane, tmp_path: Path) -> 
             proc.kill()
             raise
     assert "Traceback" not in Path(log.name).read_text()
+
+
+def test_query_service_over_a_view(plane: Plane) -> None:
+    """A service over a virtual VIEW: published by a steward of the view's department, callable by an app
+    holding the tables the view reads; the tables' masks and row filters hold through the view."""
+    plane.steward.virtual.create_view(
+        "market.enterprise_brief", "SELECT uscc, name, district, legal_rep_id, capital, founded, xzqh FROM market.enterprise")
+    _publish(plane.steward, "brief_lookup", "market.enterprise_brief")
+    assert plane.steward.query_api.describe("brief_lookup")["params"][0] == {
+        "column": "uscc", "ops": ["eq"], "type": "text"}
+    raw = plane.steward.sql("SELECT name, district, xzqh FROM market.enterprise ORDER BY uscc").to_pylist()
+    district = next(r["district"] for r in raw if r["xzqh"] == "110105")
+    mine = [r["name"] for r in raw if r["xzqh"] == "110105" and r["district"] == district]
+    with plane.client(plane.gs) as c:
+        assert "brief_lookup" in [s["name"] for s in c.get("/api/v1/query")]
+        pages = list(c.query_pages("brief_lookup", district=district))
+        assert [r["name"] for p in pages for r in p.rows] == mine
+        assert all("*" in (r["legal_rep_id"] or "*") for p in pages for r in p.rows)
+    with plane.client(plane.stranger) as c:
+        assert "brief_lookup" not in [s["name"] for s in c.get("/api/v1/query")]
+        with pytest.raises(AccessDenied):
+            c.query("brief_lookup", district=district)
+    other = plane.admin.as_user("steward_ps")  # another department's steward may not publish over it
+    with pytest.raises(AccessDenied):
+        _publish(other, "ps_lookup", "market.enterprise_brief")
