@@ -125,6 +125,17 @@ def test_query_service_end_to_end(plane: Plane) -> None:
     with plane.client(plane.stranger) as c, pytest.raises(AccessDenied) as denied:
         c.query("ent_lookup", uscc=raw[0]["uscc"])
     assert denied.value.status == 403  # type: ignore[attr-defined]
+    # lineage names the consumer app as an output of the service (OpenLineage, its own namespace)
+    events = [e for e in plane.admin.lineage.events() if e["job"]["name"] == "query_api.ent_lookup"]
+    assert len(events) == 1  # once per service version and process, not per call
+    out = events[0]["outputs"][0]
+    assert (out["namespace"], out["name"]) == ("govfabric-app://gs_system", "query_api/ent_lookup")
+    assert out["facets"]["ownership"]["owners"] == [{"name": "gs_system", "type": "CONSUMER"}]
+    fields = out["facets"]["columnLineage"]["fields"]
+    assert fields["legal_rep_id"]["inputFields"][0]["transformations"][0]["subtype"] == "MASKING"
+    assert fields["name"]["inputFields"][0]["name"] == "market.enterprise"
+    assert "govfabric-app://gs_system/query_api/ent_lookup" in {
+        *plane.admin.lineage.downstream("market.enterprise").reached}
 
 
 def test_disabled_app_is_refused_on_its_next_call(plane: Plane) -> None:
@@ -228,7 +239,8 @@ def test_query_service_over_a_view(plane: Plane) -> None:
     """A service over a virtual VIEW: published by a steward of the view's department, callable by an app
     holding the tables the view reads; the tables' masks and row filters hold through the view."""
     plane.steward.virtual.create_view(
-        "market.enterprise_brief", "SELECT uscc, name, district, legal_rep_id, capital, founded, xzqh FROM market.enterprise")
+        "market.enterprise_brief",
+        "SELECT uscc, name, district, legal_rep_id, capital, founded, xzqh FROM market.enterprise")
     _publish(plane.steward, "brief_lookup", "market.enterprise_brief")
     assert plane.steward.query_api.describe("brief_lookup")["params"][0] == {
         "column": "uscc", "ops": ["eq"], "type": "text"}

@@ -216,6 +216,7 @@ class QueryApi:
         self.store = fabric.store
         self._token_key: bytes | None = None
         self._audit_key: bytes | None = None
+        self._consumers: set[tuple[str, int]] = set()  # (service id, version) whose consumer lineage is recorded
 
     # -- definition -------------------------------------------------------------------------------
 
@@ -426,6 +427,7 @@ class QueryApi:
             token = self._seal_token(row, call, cols, table) if more else None
             table = table.select(list(range(n_out)))
             status, rows = "ok", table.num_rows
+            self._record_consumer(row)
             return Page(table, token)
         except GovfabricError as exc:
             status = type(exc).__name__
@@ -558,6 +560,25 @@ class QueryApi:
         if not isinstance(keys, list) or len(keys) != len(row.order_key):
             raise invalid
         return keys
+
+    # -- lineage ----------------------------------------------------------------------------------
+
+    def _record_consumer(self, row: ServiceRow) -> None:
+        """OpenLineage: the calling principal is an output of the service (``govfabric-app://<caller>``
+        / ``query_api/<service>``, columns derived from the table or view). Once per service version
+        in this process: each call's run is already the virtual query's own event."""
+        if (row.id, row.version) in self._consumers:
+            return
+        from govfabric.governance.lineage.events import consumer_event, emit
+
+        sql = exp.select(*[exp.column(c, quoted=True) for c in row.columns]).from_(exp.to_table(row.table_name))
+        planned, _ = self.fabric.queries.plan(sql.sql(dialect="duckdb"))
+        event = consumer_event(self.fabric, f"query_api.{row.name}", "QUERY_SERVICE", row.table_name, row.columns,
+                               self.fabric.user, f"query_api/{row.name}",
+                               masked=planned.masked_columns.get(row.table_name, ()))
+        with self.store.session() as s:
+            emit(self.fabric, s, event, self.fabric.user)
+        self._consumers.add((row.id, row.version))
 
     # -- audit ------------------------------------------------------------------------------------
 
