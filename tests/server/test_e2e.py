@@ -259,3 +259,27 @@ def test_query_service_over_a_view(plane: Plane) -> None:
     other = plane.admin.as_user("steward_ps")  # another department's steward may not publish over it
     with pytest.raises(AccessDenied):
         _publish(other, "ps_lookup", "market.enterprise_brief")
+
+
+def test_subscription_over_a_view(plane: Plane) -> None:
+    """A range ordered from a virtual VIEW over HTTP: the view's owner approves (no new grant: the
+    subscriber reads with the grants it holds on the view's tables, masks and row filters apply)."""
+    plane.steward.virtual.create_view(
+        "market.enterprise_brief", "SELECT uscc, name, district, legal_rep_id, xzqh FROM market.enterprise")
+    body = {"table": "market.enterprise_brief", "columns": ["name", "district", "legal_rep_id"], "key": ["uscc"],
+            "filter": "district = '朝阳区'", "purpose": "企业信息同步"}
+    with plane.client(plane.stranger) as c, pytest.raises(AccessDenied):
+        c.post("/api/v1/subscriptions", json=body)  # no grant on what the view reads: nothing to order
+    with plane.client(plane.gs) as c:
+        sub = c.post("/api/v1/subscriptions", json=body)["subscription"]
+        assert sub["status"] == "pending" and sub["table"] == "market.enterprise_brief"
+        with pytest.raises(AccessDenied):
+            plane.admin.as_user("steward_ps").subscriptions.approve(sub["id"])  # not the view's department
+        assert sub["id"] in [s.id for s in plane.steward.subscriptions.list()]
+        plane.steward.subscriptions.approve(sub["id"])
+        plane.steward.subscriptions.run(sub["id"])
+        got = c.get(f"/api/v1/subscriptions/{sub['id']}/changes", params={"since": 0})
+    want = plane.steward.sql(f"SELECT count(*) FROM market.enterprise WHERE district = '朝阳区' AND {REGION}")
+    assert len(got["changes"]) == want.column(0)[0].as_py() > 0  # the app's row filter holds through the view
+    rows = [ch["row"] for ch in got["changes"]]
+    assert {r["district"] for r in rows} == {"朝阳区"} and all("*" in (r["legal_rep_id"] or "*") for r in rows)

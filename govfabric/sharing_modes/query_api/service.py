@@ -321,15 +321,7 @@ class QueryApi:
         except NotFound:
             if not self._view_reads({table}):
                 raise
-        names = list(dict.fromkeys(needed or [])) or self.fabric.sql(
-            exp.select(exp.Star()).from_(exp.to_table(table)).limit(0).sql(dialect="duckdb")).column_names
-        empty = exp.select(*[exp.column(c, quoted=True) for c in names]).from_(exp.to_table(table)).limit(0)
-        # one row of typed NULLs (an empty answer carries no types): a one-row table LEFT JOIN the view
-        q = exp.select(*[exp.column(c, table="v", quoted=True) for c in names]) \
-            .from_(exp.select(exp.alias_(exp.Literal.number(1), "one")).subquery("d")) \
-            .join(empty.subquery("v"), on=exp.true(), join_type="left")
-        schema = self.fabric.sql(q.sql(dialect="duckdb")).schema
-        return _columns_of([{"name": f.name, "type": _arrow_sql(f.type)} for f in schema])
+        return _columns_of(view_columns(self.fabric, table, needed))
 
     def _view_reads(self, names: set[str]) -> dict[str, list[str]]:
         """View name -> what it reads (tables and views, from its definition), for views among ``names``."""
@@ -598,6 +590,18 @@ class QueryApi:
         target = f"query_api:{details['service']}"
         with self.store.session() as s:
             append(s, self.fabric.user, "query_api.call", target, details)
+
+
+def view_columns(fabric: Fabric, view: str, needed: list[str] | None = None) -> list[dict[str, Any]]:
+    """``[{name, type}]`` of a view's answer as ``fabric``'s principal sees it (grants, masks): one
+    row of typed NULLs (an empty answer carries no types), a one-row table LEFT JOIN the view."""
+    names = list(dict.fromkeys(needed or [])) or fabric.sql(
+        exp.select(exp.Star()).from_(exp.to_table(view)).limit(0).sql(dialect="duckdb")).column_names
+    empty = exp.select(*[exp.column(c, quoted=True) for c in names]).from_(exp.to_table(view)).limit(0)
+    q = exp.select(*[exp.column(c, table="v", quoted=True) for c in names]) \
+        .from_(exp.select(exp.alias_(exp.Literal.number(1), "one")).subquery("d")) \
+        .join(empty.subquery("v"), on=exp.true(), join_type="left")
+    return [{"name": f.name, "type": _arrow_sql(f.type)} for f in fabric.sql(q.sql(dialect="duckdb")).schema]
 
 
 def _arrow_sql(t: pa.DataType) -> str:
