@@ -1,9 +1,8 @@
-"""A served workspace on SQLite: an admin origin, an app and a person, and a signing client that
+"""A served workspace, on a SQLite and on a PostgreSQL store (the root ``store_url`` fixture): an admin origin, an app and a person, and a signing client that
 calls the app in process (ASGI)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,10 @@ from govfabric.auth import apps
 
 
 @pytest.fixture
-def served(tmp_path: Path, sqlite_template: Path) -> Iterator[Any]:
+def served(tmp_path: Path, store_url: str) -> Iterator[Any]:
     from govfabric.fabric import init_workspace
 
-    store = tmp_path / "store.db"
-    shutil.copyfile(sqlite_template, store)
-    fabric = init_workspace(tmp_path / "ws", store_url=f"sqlite:///{store}")
+    fabric = init_workspace(tmp_path / "ws", store_url=store_url)
     fabric.add_principal("steward1", ["steward"], department="市场监管局")
     fabric.add_principal("analyst1", ["analyst"], department="发展改革委")
     yield fabric
