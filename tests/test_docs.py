@@ -2,7 +2,7 @@
 
 Convention for command blocks in README.md and docs/*.md:
 
-* A ```bash block is run when one of its lines starts with ``govfabric``; each file's blocks run in
+* A ```bash (or bare ```) block is run when one of its lines starts with ``govfabric``; each file's blocks run in
   order, against one fresh copy of the demo workspace (``govfabric demo``) named ``demo-ws`` in the
   current directory — so ``--home demo-ws`` and paths like ``demo-ws/demo_data/…`` work literally —
   which is also the default home. ```bash norun (any word after ``bash``) marks an illustration.
@@ -56,7 +56,7 @@ def command_lines(path: Path) -> list[Line]:
         while j < len(lines) and not lines[j].startswith("```"):
             j += 1
         body = list(enumerate(lines[i + 1:j], start=i + 2))
-        if lang == "bash" and not extra and any(t.strip().startswith("govfabric") for _, t in body):
+        if lang in ("bash", "") and not extra and any(t.strip().startswith("govfabric") for _, t in body):
             out.extend(_logical(body))
         i = j + 1
     return out
