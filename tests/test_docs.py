@@ -113,8 +113,8 @@ def _run_line(line: Line, env: dict[str, str]) -> tuple[int, str]:
             env[key] = value
         return 0, ""
     if not tokens or tokens[0] != "govfabric":
-        return -1, (f"neither a govfabric command nor an export; mark it '# not run: <reason>' "
-                    f"or fence the block as ```bash norun")
+        return -1, ("neither a govfabric command nor an export; mark it '# not run: <reason>' "
+                    "or fence the block as ```bash norun")
     argv, target = tokens[1:], None
     if len(argv) >= 2 and argv[-2] == ">":
         argv, target = argv[:-2], argv[-1]

@@ -142,5 +142,4 @@ def tour(fabric: Fabric, summary: dict[str, Any]) -> None:
                   f"  govfabric --home {home} --as steward_mr access requests --status pending\n"
                   f"  govfabric --home {home} --as steward_mr quality orders list\n"
                   f"  govfabric --home {home} --as auditor1 lineage show mr_db.main.t_qy_jbxx --downstream\n"
-                  f"  govfabric --home {home} --as analyst1 sql \"SELECT * FROM stats.enterprise_by_district\"\n"
                   f"  govfabric --home {home} audit verify")
