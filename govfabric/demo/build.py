@@ -15,6 +15,7 @@ from typing import Any
 from rich.markup import escape
 
 from govfabric.demo.generate import COLUMN_LABELS, TABLE_LABELS, XML_FIELD_LABELS, DemoFiles, generate_demo
+from govfabric.demo.teach import teach
 from govfabric.fabric import Fabric, connect, init_workspace, workspace_exists
 
 # source name -> (demo system key, how the source URI is made)
@@ -87,6 +88,7 @@ def build_demo(home: str | os.PathLike[str] | None = None, *, scale: int = 1, se
     analyst = admin.as_user("analyst1")
     if not analyst.catalog.favorites():
         analyst.catalog.favorite_add("mr_db.main.t_yyzz")
+    teach(admin)
     summary["assets"] = len(admin.catalog.assets(limit=None))
     summary["audit"] = admin.audit.verify().ok
     admin.close()
@@ -135,4 +137,9 @@ def tour(fabric: Fabric, summary: dict[str, Any]) -> None:
                   f"  govfabric --home {home} catalog show mr_db.main.t_yyzz\n"
                   f"  govfabric --home {home} catalog list --domain natural_person\n"
                   f"  govfabric --home {home} --as analyst1 catalog favorite list\n"
+                  f"  govfabric --home {home} --as steward_mr vt list\n"
+                  f"  govfabric --home {home} --as steward_mr policy list\n"
+                  f"  govfabric --home {home} --as steward_mr access requests --status pending\n"
+                  f"  govfabric --home {home} --as steward_mr quality orders list\n"
+                  f"  govfabric --home {home} --as auditor1 lineage show mr_db.main.t_qy_jbxx --downstream\n"
                   f"  govfabric --home {home} audit verify")
