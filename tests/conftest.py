@@ -159,6 +159,8 @@ def demo_home(demo_template: Path, tmp_path: Path) -> Path:
     home.mkdir()
     for name in ("config.toml", "secret.key", "store.db", "audit.head"):
         shutil.copy2(demo_template / name, home / name)
+    if (demo_template / "chain").is_dir():  # the demo's grant is on its chain: the keys go with the store
+        shutil.copytree(demo_template / "chain", home / "chain")
     (home / "duckdb_extensions").symlink_to(demo_template / "duckdb_extensions", target_is_directory=True)
     return home
 

@@ -91,6 +91,8 @@ def _fresh_demo(template: Path, where: Path) -> Path:
     home.mkdir(parents=True)
     for name in ("config.toml", "secret.key", "store.db", "audit.head"):
         shutil.copy2(template / name, home / name)
+    if (template / "chain").is_dir():  # the demo's grant is on its chain: the keys go with the store
+        shutil.copytree(template / "chain", home / "chain")
     for shared in ("duckdb_extensions", "demo_data"):
         (home / shared).symlink_to(template / shared, target_is_directory=True)
     return home
