@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     chain_record_grants: bool = True
     pii_scan_on_harvest: bool = True
     pii_scan_max_assets: int = 500
+    data_service_max_attempts: int = Field(default=8, gt=0, description="push attempts before dead-letter")
+    data_service_backoff_s: float = Field(default=30.0, gt=0, description="first retry delay; doubles, with jitter")
+    data_service_allow_private_targets: bool = Field(default=False, description="push to private/link-local hosts")
+    data_service_allow_loopback: bool = Field(default=False, description="push to 127.0.0.1/::1 (tests)")
     lineage_url: str | None = None
     export_root: Path | None = Field(default=None, description="exports are written only here; default: "
                                      "home/exports (a relative path is taken from the home)")

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from govfabric.governance.schedule.service import Scheduler
     from govfabric.governance.security.service import SecurityService
     from govfabric.governance.standards.service import StandardsService
+    from govfabric.sharing_modes.data_service.service import Subscriptions
+    from govfabric.sharing_modes.files.service import DatasetFiles
     from govfabric.virtualization.access import Access
     from govfabric.virtualization.query import QueryService
     from govfabric.virtualization.tables import VirtualObjects
@@ -140,11 +142,25 @@ class Fabric:
         return MetadataService(self)
 
     @cached_property
+    def subscriptions(self) -> Subscriptions:
+        """Data service subscriptions: ordered ranges, pulled changes and signed pushes (§8.4.2.7)."""
+        from govfabric.sharing_modes.data_service.service import Subscriptions
+
+        return Subscriptions(self)
+
+    @cached_property
     def schedule(self) -> Scheduler:
         """Scheduled harvests, quality runs and exports."""
         from govfabric.governance.schedule.service import Scheduler
 
         return Scheduler(self)
+
+    @cached_property
+    def datasets(self) -> DatasetFiles:
+        """Dataset files (§8.4.2.5): offers, per-consumer files, previews, signed links."""
+        from govfabric.sharing_modes.files.service import DatasetFiles
+
+        return DatasetFiles(self)
 
     def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""

@@ -108,6 +108,7 @@ Subscription = tuple[type[Event], Callable[[Any], None]]
 INTEGRATIONS: tuple[str, ...] = (
     "govfabric.blockchain.hooks",
     "govfabric.governance.security.hooks",
+    "govfabric.sharing_modes.data_service.hooks",
 )
 
 _registry: dict[type[Event], list[Callable[[Any], None]]] | None = None

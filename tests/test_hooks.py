@@ -23,6 +23,7 @@ def _event_types() -> list[type[Event]]:
 def test_every_event_has_its_subscribers_registered_exactly_once() -> None:
     from govfabric.blockchain import hooks as chain
     from govfabric.governance.security import hooks as security
+    from govfabric.sharing_modes.data_service import hooks as data_service
 
     listed = [(e, fn) for name in hooks.INTEGRATIONS for e, fn in importlib.import_module(name).SUBSCRIPTIONS]
     assert len(listed) == len(set(listed)), "a subscription is listed twice"
@@ -32,7 +33,7 @@ def test_every_event_has_its_subscribers_registered_exactly_once() -> None:
         hooks.GrantRevoked: [chain.revoke_grant],
         hooks.TableCreated: [security.mask_new_table],
         hooks.TableRemapped: [security.mask_new_table],
-        hooks.HarvestDone: [security.scan_after_harvest],
+        hooks.HarvestDone: [security.scan_after_harvest, data_service.mark_due],
     }
     assert {e: fns for e, fns in hooks.subscribers().items() if fns} == expected
     hooks.subscribers()  # loading again (every Fabric, every emit) adds nothing

@@ -14,7 +14,10 @@ blockchain.
 Workspaces older than the keyed chain keep their plain SHA-256 events: the head row's note
 records the first keyed sequence (``{"keyed_from": N}``, also in the signed checkpoint),
 events before it are checked with the plain hash, and the first keyed event's HMAC covers
-the last plain hash, so those are covered too.
+the last plain hash, so those are covered too. Likewise the note's ``jcs_from`` is the first
+event hashed over RFC 8785 JSON (:mod:`govfabric.canonical`); earlier events keep the form they
+were written with. It needs no place in the checkpoint: every event from it on is keyed, so moving
+the marker only makes events fail to verify, it cannot let an edit pass.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from govfabric.auth.models import AuditEvent, AuditHead
 from govfabric.auth.secrets import SecretBox
+from govfabric.canonical import canonical, jsonable, legacy
 from govfabric.errors import ConfigError, IntegrityError
 from govfabric.store.base import utcnow
 from govfabric.store.db import Store
@@ -53,19 +57,18 @@ log = logging.getLogger(__name__)
 
 
 def _body(seq: int, at: datetime, actor: str, action: str, target: str, details: dict[str, Any],
-          prev_hash: str) -> bytes:
-    return json.dumps(
-        {"seq": seq, "at": at.isoformat(timespec="microseconds"), "actor": actor, "action": action,
-         "target": target, "details": details, "prev": prev_hash},
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
-    ).encode("utf-8")
+          prev_hash: str, jcs: bool) -> bytes:
+    body = {"seq": seq, "at": at.isoformat(timespec="microseconds"), "actor": actor, "action": action,
+            "target": target, "details": details, "prev": prev_hash}
+    return canonical(body) if jcs else legacy(body)
 
 
 def event_hash(seq: int, at: datetime, actor: str, action: str, target: str,
-               details: dict[str, Any], prev_hash: str, key: bytes | None = None) -> str:
+               details: dict[str, Any], prev_hash: str, key: bytes | None = None, jcs: bool | None = None) -> str:
     """The event's hash: HMAC-SHA256 with the audit key; plain SHA-256 (events written before
-    the chain was keyed) when ``key`` is None."""
-    body = _body(seq, at, actor, action, target, details, prev_hash)
+    the chain was keyed) when ``key`` is None. Over RFC 8785 JSON when ``jcs`` (by default for keyed
+    events), else over the form written before it (``jcs_from`` in the head's note says which)."""
+    body = _body(seq, at, actor, action, target, details, prev_hash, key is not None if jcs is None else jcs)
     if key is None:
         return hashlib.sha256(body).hexdigest()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -223,13 +226,25 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-def _keyed_from(note: str | None) -> int | None:
+def _keyed_from(note: str | None, marker: str = "keyed_from") -> int | None:
     if not note:
         return None
     try:
-        return int(json.loads(note)["keyed_from"])
+        return int(json.loads(note)[marker])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _jcs_from(note: str | None) -> int | None:
+    """The first event hashed over RFC 8785 JSON; None: every event uses the old form."""
+    return _keyed_from(note, "jcs_from")
+
+
+def _upgraded_note(note: str | None, next_seq: int) -> str:
+    """The head's note for an old chain's next append: keyed and JCS from ``next_seq`` unless already."""
+    keyed, jcs = _keyed_from(note), _jcs_from(note)
+    return json.dumps({"keyed_from": next_seq if keyed is None else keyed,
+                       "jcs_from": next_seq if jcs is None else jcs})
 
 
 @dataclass(frozen=True)
@@ -265,7 +280,8 @@ def _start_chain(session: Session, cp: Checkpoint | None) -> None:
         raise damaged(f"the chain's head row is missing but events up to {last} exist")
     if cp is not None and cp.seq > 0:
         raise damaged(f"the log is empty but the checkpoint outside the store says {cp.seq} events were written")
-    conn.execute(_HEAD.insert(), {"id": 1, "seq": 0, "hash": GENESIS, "note": json.dumps({"keyed_from": 1})})
+    conn.execute(_HEAD.insert(), {"id": 1, "seq": 0, "hash": GENESIS,
+                                  "note": json.dumps({"keyed_from": 1, "jcs_from": 1})})
 
 
 def _check_head(cp: Checkpoint | None, seq: int, digest: str, keyed_from: int | None) -> None:
@@ -301,11 +317,11 @@ def append(session: Session, actor: str, action: str, target: str,
         prev_seq, prev_hash = head.seq, head.hash
         keyed_from = _keyed_from(head.note)
         _check_head(cp, prev_seq, prev_hash, keyed_from)
-        if keyed_from is None:  # an old chain: key it from here on, and say so in the head
-            keyed_from = prev_seq + 1
-            note = json.dumps({"keyed_from": keyed_from})
+        if keyed_from is None or _jcs_from(head.note) is None:  # an old chain: key it / hash it as JCS
+            note = _upgraded_note(head.note, prev_seq + 1)     # from here on, and say so in the head
+            keyed_from = _keyed_from(note)
     at = utcnow()
-    clean = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+    clean = jsonable(details or {})  # stored and hashed as plain JSON: datetimes, Decimals… as strings
     seq = prev_seq + 1
     digest = event_hash(seq, at, actor, action, target, clean, prev_hash, binding.key)
     values = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,
@@ -379,7 +395,9 @@ class AuditLog:
             cp = None
         keyed_from = cp.keyed_from if cp is not None else _keyed_from(note)
         key = binding.key if keyed_from is not None and ev.seq >= keyed_from else None
-        return event_hash(ev.seq, ev.at, ev.actor, ev.action, ev.target, ev.details, ev.prev_hash, key)
+        jcs_from = _jcs_from(note)
+        return event_hash(ev.seq, ev.at, ev.actor, ev.action, ev.target, ev.details, ev.prev_hash, key,
+                          jcs_from is not None and ev.seq >= jcs_from)
 
     def _iter(self, s: Session, batch: int = 5000) -> Iterator[AuditEvent]:
         last = 0
@@ -408,7 +426,8 @@ class AuditLog:
             if cp is not None and head is not None and note_from != cp.keyed_from:
                 problems.append(f"the head row's keyed-chain marker says {note_from}, the checkpoint "
                                 f"{cp.keyed_from} (the head row was edited)")
-            count, last, at_checkpoint = self._walk(s, binding, keyed_from, cp, problems)
+            jcs_from = _jcs_from(head.note) if head is not None else None
+            count, last, at_checkpoint = self._walk(s, binding, keyed_from, jcs_from, cp, problems)
             if head is None and count:
                 problems.append("the chain's head row is missing (deleted)")
             elif head is not None and (head.seq != last[0] or head.hash != last[1]):
@@ -422,8 +441,8 @@ class AuditLog:
         return VerifyReport(ok=not problems, events=count, head_seq=head.seq if head is not None else 0,
                             problems=problems, keyed_from=keyed_from, checkpoint_seq=cp.seq if cp else None)
 
-    def _walk(self, s: Session, binding: AuditBinding, keyed_from: int | None, cp: Checkpoint | None,
-              problems: list[str]) -> tuple[int, tuple[int, str], str | None]:
+    def _walk(self, s: Session, binding: AuditBinding, keyed_from: int | None, jcs_from: int | None,
+              cp: Checkpoint | None, problems: list[str]) -> tuple[int, tuple[int, str], str | None]:
         """Check every event's link and hash; returns the count, the last (seq, hash) and the hash of
         the event at the checkpoint's sequence."""
         expected_seq, prev, count, at_checkpoint = 1, GENESIS, 0, None
@@ -437,7 +456,7 @@ class AuditLog:
                 problems.append(f"event {ev.seq}: previous-hash link broken (an earlier event changed)")
             keyed = keyed_from is not None and ev.seq >= keyed_from
             recomputed = event_hash(ev.seq, ev.at, ev.actor, ev.action, ev.target, ev.details, ev.prev_hash,
-                                    key if keyed else None)
+                                    key if keyed else None, jcs_from is not None and ev.seq >= jcs_from)
             if recomputed != ev.hash:
                 problems.append(f"event {ev.seq}: content does not match its hash (edited"
                                 + (", or re-hashed without the audit key)" if keyed else ")"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from govfabric.blockchain.results import (
 )
 from govfabric.blockchain.salts import Salter, leaf_data
 from govfabric.blockchain.signers import KeyStore, Signer
+from govfabric.canonical import CANON, NotCanonicalJSON, canonical, form, jsonable
 from govfabric.errors import AlreadyExists, ChainError, NotFound, ValidationFailed
 from govfabric.store import Store
 
@@ -62,8 +62,13 @@ def grant_key(grant_id: str) -> bytes:
     return hashlib.sha256(b"govfabric:grant\x00" + grant_id.encode()).digest()
 
 
-def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+def _meta_digest(algorithm: str, meta: Any) -> str:
+    """An anchor's stored metadata digested in the form it was anchored with (``canon``: RFC 8785);
+    "" when the stored record cannot be serialised (it was altered)."""
+    try:
+        return get_hash(algorithm).digest(form(meta.get("canon") if isinstance(meta, dict) else None)(meta)).hex()
+    except NotCanonicalJSON:
+        return ""
 
 
 def _digest_bytes(digest_hex: str, what: str) -> bytes:
@@ -281,9 +286,10 @@ class ChainService:
             "algorithm": algo.name,
             "count": len(ids),
             "root": tree.root.hex(),
-            "metadata": metadata or {},
+            "metadata": jsonable(metadata or {}),  # stored as JSON, so hashed as stored
+            "canon": CANON,  # RFC 8785; anchors recorded before it have no marker and the old form
         }
-        metadata_digest = algo.digest(canonical_json(meta))
+        metadata_digest = algo.digest(canonical(meta))
         self.ensure_ready()
         signer = self.operator if department is None else self._department(department)[0]
         tx = self.chain.anchor(signer, tree.root, metadata_digest, kind, len(ids))
@@ -403,7 +409,7 @@ class ChainService:
                 f"the Merkle proof leads to root {computed.hex()}, not the anchored root {anchor.root}"
                 + ("" if item.digest != given.hex() else " (the stored proof or salt was altered)")
             )
-        meta_digest = get_hash(anchor.algorithm).digest(canonical_json(anchor.meta)).hex()
+        meta_digest = _meta_digest(anchor.algorithm, anchor.meta)
         if meta_digest != anchor.metadata_digest or anchor.meta.get("root") != anchor.root:
             problems.append("the local anchor record (metadata) was altered since it was anchored")
         self.ensure_ready()

@@ -39,6 +39,8 @@ GROUPS = (
     ("govfabric.cli.schedule", "schedule"),
     ("govfabric.cli.chain", "chain"),
     ("govfabric.cli.mpc", "mpc"),
+    ("govfabric.cli.subscription", "subscription"),
+    ("govfabric.cli.dataset", "dataset"),
 )
 
 

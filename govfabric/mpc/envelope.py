@@ -3,6 +3,8 @@
 An envelope is a plain JSON object ``{"body", "meta", "sig"}``; the signature covers the
 canonical bytes of ``body`` and ``meta``. Envelopes are embedded whole in later messages and
 in the final report, so anyone holding the directory's public keys can re-check every step.
+``meta.canon`` (signed with the rest) names the canonical form: ``"jcs"`` (RFC 8785) for every
+envelope sealed now; envelopes sealed before it have none and are checked in the old form.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from govfabric.canonical import CANON, form
 from govfabric.errors import ConfigError, MPCError, SignatureInvalid
-from govfabric.mpc.signing import KeyPair, canonical, digest, verify
+from govfabric.mpc.signing import KeyPair, digest, verify
 
 MAX_SKEW_S = 300.0
 
@@ -71,12 +75,19 @@ def seal(body: dict[str, Any], kind: str, sender: str, key: KeyPair) -> dict[str
         "alg": key.alg,
         "nonce": secrets.token_hex(16),
         "ts": round(time.time(), 6),
+        "canon": CANON,
     }
-    return {"body": body, "meta": meta, "sig": key.sign(canonical({"body": body, "meta": meta}))}
+    return {"body": body, "meta": meta, "sig": key.sign(form(CANON)({"body": body, "meta": meta}))}
+
+
+def canonical_of(env: dict[str, Any]) -> Callable[[Any], bytes]:
+    """The canonical form ``env`` was sealed with; digests it carries are over the same form."""
+    meta = env.get("meta") if isinstance(env, dict) else None
+    return form(meta.get("canon") if isinstance(meta, dict) else None)
 
 
 def envelope_digest(env: dict[str, Any]) -> str:
-    return digest(canonical(env))
+    return digest(canonical_of(env)(env))
 
 
 def check(env: dict[str, Any], directory: Directory, kind: str | None = None, sender: str | None = None) -> None:
@@ -92,7 +103,7 @@ def check(env: dict[str, Any], directory: Directory, kind: str | None = None, se
         raise SignatureInvalid(f"message must come from {sender!r}, not {meta['from']!r}")
     if meta.get("alg") != who.alg:
         raise SignatureInvalid(f"{who.id} signs with {who.alg}, message claims {meta.get('alg')}")
-    verify(who.alg, who.public_key, canonical({"body": body, "meta": meta}), sig)
+    verify(who.alg, who.public_key, canonical_of(env)({"body": body, "meta": meta}), sig)
 
 
 class NonceStore:

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 
 from govfabric.errors import GovfabricError, MPCError, SignatureInvalid
 from govfabric.mpc import compute
-from govfabric.mpc.envelope import envelope_digest
+from govfabric.mpc.envelope import canonical_of, envelope_digest
 from govfabric.mpc.party import Party
-from govfabric.mpc.signing import canonical, check_digest
+from govfabric.mpc.signing import check_digest
 from govfabric.mpc.tasks import verified_assignment
 
 
@@ -64,7 +64,7 @@ class Monitor(Party):
         subs = self.load(task_id, "submissions.json", {})
         if who in subs:
             committed = subs[who]["body"]["description_digest"]
-            if not check_digest(body["salt"].encode() + canonical(body["description"]), committed):
+            if not check_digest(body["salt"].encode() + canonical_of(subs[who])(body["description"]), committed):
                 raise SignatureInvalid(f"{who}'s opened description does not match its committed digest")
         self.save(task_id, f"description_{who}.json", body)
 

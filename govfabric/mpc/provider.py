@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from govfabric.errors import AccessDenied, MPCError, SignatureInvalid
 from govfabric.mpc import compute, he
 from govfabric.mpc.data import DataReader
-from govfabric.mpc.envelope import envelope_digest
+from govfabric.mpc.envelope import canonical_of, envelope_digest
 from govfabric.mpc.party import Party
 from govfabric.mpc.psi import TASK_BUCKETS, PSIClient, PSIServer, b64, unb64, workers_for
 from govfabric.mpc.signing import canonical, check_digest, digest, digest_alg_for
@@ -154,7 +154,7 @@ class Provider(Party):
     def psi_respond(self, task_id: str, step_env: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         spec, _ = self._assigned(task_id, step_env)
         body = self.receive(request["envelope"], "psi_request", sender=compute.psi_client(spec))
-        if not check_digest(canonical(request["payload"]), body["payload_digest"]):
+        if not check_digest(canonical_of(request["envelope"])(request["payload"]), body["payload_digest"]):
             raise SignatureInvalid("PSI request payload was altered")
         server = self._psi_server(spec, task_id)
         setups = self.load(task_id, "psi_setups.json", []) or b64(server.setups())
@@ -175,7 +175,7 @@ class Provider(Party):
             if not psi:
                 raise MPCError("PSI client needs the server's response")
             pb = self.check(psi["envelope"], "psi_response", sender=spec.sources[0].party)
-            if not check_digest(canonical(psi["payload"]), pb["payload_digest"]):
+            if not check_digest(canonical_of(psi["envelope"])(psi["payload"]), pb["payload_digest"]):
                 raise SignatureInvalid("PSI response payload was altered")
             keys = [str(k) for k in table.column(spec.source(self.id).key or "").to_pylist()]
             client = PSIClient(

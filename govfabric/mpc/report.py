@@ -1,6 +1,7 @@
 """The full-process report (step h): every step, actor, time, digest and signature, signed.
 
-The JSON file is the canonical serialisation of ``{"report", "signature"}``; verification
+The JSON file is the canonical serialisation of ``{"report", "signature"}`` (RFC 8785 when the
+report says ``"canon": "jcs"``, as every report built now does; the old form otherwise); verification
 re-serialises it and requires identical bytes, checks the scheduler's signature, every
 embedded party signature against the report's directory (optionally pinned to a trusted
 directory file), and the digest links between steps. Any altered byte therefore fails.
@@ -11,11 +12,13 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
+from govfabric.canonical import CANON, canonical, form, loads
 from govfabric.errors import GovfabricError, IntegrityError, SignatureInvalid
 from govfabric.mpc.envelope import Directory, check, envelope_digest
-from govfabric.mpc.signing import KeyPair, canonical
+from govfabric.mpc.signing import KeyPair
 from govfabric.mpc.signing import verify as verify_sig
 from govfabric.mpc.spec import TaskSpec
 
@@ -56,6 +59,7 @@ def build(state: dict[str, Any], directory: Directory, issuer: str, key: KeyPair
         "task_digest": state["task_digest"],
         "directory": {"parties": {p: v for p, v in directory.to_dict()["parties"].items() if p in involved}},
         "steps": state["log"],
+        "canon": CANON,
     }
     sig = {"by": issuer, "alg": key.alg, "public_key": key.public_hex, "sig": key.sign(canonical(body))}
     return canonical({"report": body, "signature": sig})
@@ -66,19 +70,28 @@ def verify(data: bytes, trusted: Directory | None = None) -> dict[str, Any]:
     try:
         doc = json.loads(data)
         body, sig = doc["report"], doc["signature"]
-    except (ValueError, KeyError, TypeError) as exc:
+        canon = form(body.get("canon"))
+        if canon is canonical:  # re-read so that doubles written as long integers are doubles again
+            doc = loads(data)
+            body, sig = doc["report"], doc["signature"]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise IntegrityError(f"not a govfabric MPC report: {exc}") from exc
-    if canonical(doc) != data:
+    try:
+        same = canon(doc) == data
+    except GovfabricError:
+        same = False
+    if not same:
         raise IntegrityError("report bytes are not in their signed canonical form: the file was altered")
     try:
-        return _verify(body, sig, trusted)
+        return _verify(body, sig, trusted, canon)
     except (IntegrityError, SignatureInvalid):
         raise
     except (GovfabricError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise IntegrityError(f"report structure was altered ({type(exc).__name__}: {exc})") from exc
 
 
-def _verify(body: dict[str, Any], sig: dict[str, Any], trusted: Directory | None) -> dict[str, Any]:
+def _verify(body: dict[str, Any], sig: dict[str, Any], trusted: Directory | None,
+            canon: Callable[[Any], bytes]) -> dict[str, Any]:
     if body.get("format") != FORMAT:
         raise IntegrityError(f"unknown report format {body.get('format')!r}")
     directory = Directory.from_dict(body["directory"])
@@ -90,7 +103,7 @@ def _verify(body: dict[str, Any], sig: dict[str, Any], trusted: Directory | None
     issuer = directory.get(sig["by"])
     if (issuer.public_key, issuer.alg, issuer.role) != (sig["public_key"], sig["alg"], "scheduler"):
         raise SignatureInvalid("report is signed by a key that is not the scheduler's in its directory")
-    verify_sig(sig["alg"], sig["public_key"], canonical(body), sig["sig"])
+    verify_sig(sig["alg"], sig["public_key"], canon(body), sig["sig"])
     seen: dict[str, list[dict[str, Any]]] = {}
     for i, entry in enumerate(body["steps"]):
         env = entry.get("envelope")

@@ -1,7 +1,9 @@
 """Party keys, signatures and digests: Ed25519 by default, SM2/SM3 as the national-crypto option.
 
 Every party holds exactly one signing key, stored in its own state directory. Public keys
-travel in the federation directory; signatures are hex strings over canonical JSON.
+travel in the federation directory; signatures are hex strings over canonical JSON
+(RFC 8785, :func:`govfabric.canonical.canonical`; records written before it carry no ``canon``
+marker and verify with :func:`govfabric.canonical.legacy`).
 """
 
 from __future__ import annotations
@@ -11,20 +13,16 @@ import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from govfabric.canonical import canonical
 from govfabric.errors import ConfigError, SignatureInvalid
 
 ALGORITHMS = ("ed25519", "sm2")
-
-
-def canonical(obj: Any) -> bytes:
-    """The one byte form that is signed and digested: sorted keys, no spaces, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+__all__ = ["ALGORITHMS", "KeyPair", "canonical", "check_digest", "digest", "digest_alg_for", "verify"]
 
 
 def digest(data: bytes, alg: str = "sha256") -> str:

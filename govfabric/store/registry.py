@@ -36,6 +36,8 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("schedule", "govfabric.governance.schedule", "gov_sched_"),
     ModuleTables("blockchain", "govfabric.blockchain", "chain_"),
     ModuleTables("mpc", "govfabric.mpc", "mpc_"),
+    ModuleTables("data_service", "govfabric.sharing_modes.data_service", "share_ds_"),
+    ModuleTables("files", "govfabric.sharing_modes.files", "share_files_"),
 )
 
 

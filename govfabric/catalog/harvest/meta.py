@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from govfabric.canonical import canonical
 
 
 @dataclass
@@ -37,8 +38,9 @@ class TableMeta:
 
 
 def structure_hash(structure: list[dict[str, Any]]) -> str:
-    body = json.dumps(structure, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    """SHA-256 of the RFC 8785 form. For structures (strings and booleans) it is byte for byte the
+    sorted-keys JSON hashed before, so digests already stored stay equal and no asset looks changed."""
+    return hashlib.sha256(canonical(structure)).hexdigest()
 
 
 def as_dict(t: TableMeta) -> dict[str, Any]:

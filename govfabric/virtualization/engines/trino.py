@@ -30,6 +30,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from govfabric.auth.secrets import redact
+from govfabric.canonical import canonical
 from govfabric.catalog.sources import KINDS, kind_of
 from govfabric.errors import ConfigError, GovfabricError, QueryRejected, SourceError
 from govfabric.virtualization.engines.base import Binding, Engine, run_with_timeout
@@ -79,7 +80,7 @@ class TrinoEngine(Engine):
     def catalog_name(source: Source) -> str:
         """``gf_<source>_<fingerprint of URI, secret reference and type properties>``: deterministic
         per registration; a catalog made with other type properties is not reused."""
-        kind_props = json.dumps(kind_of(source).trino_extra_properties(source), sort_keys=True)
+        kind_props = canonical(kind_of(source).trino_extra_properties(source)).decode()
         fp = hashlib.sha256(f"{source.uri}\0{source.secret or ''}\0{kind_props}".encode()).hexdigest()[:10]
         return f"{CATALOG_PREFIX}{source.name}_{fp}"
 
