@@ -23,6 +23,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\S*)\s*(.*)$")
 EXPORT = re.compile(r"^export\s+(.+)$")
+LINE_TIMEOUT_S = 180  # one command of a walkthrough; a hang fails naming its line
 
 
 @dataclass
@@ -56,7 +58,7 @@ def command_lines(path: Path) -> list[Line]:
         while j < len(lines) and not lines[j].startswith("```"):
             j += 1
         body = list(enumerate(lines[i + 1:j], start=i + 2))
-        if lang in ("bash", "") and not extra and any(t.strip().startswith("govfabric") for _, t in body):
+        if lang in ("bash", "") and not extra and any(re.match(r"govfabric(\s|$)", t.strip()) for _, t in body):
             out.extend(_logical(body))
         i = j + 1
     return out
@@ -126,10 +128,20 @@ def _run_line(line: Line, env: dict[str, str]) -> tuple[int, str]:
         if k not in env:
             os.environ.pop(k, None)
     out, err = io.StringIO(), io.StringIO()
+
+    def _hung(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {LINE_TIMEOUT_S} s: a long-lived command needs '# not run: <reason>'")
+
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(LINE_TIMEOUT_S)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = run(argv)
+    except TimeoutError as e:
+        code, err = -2, io.StringIO(str(e))
     finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -151,13 +163,25 @@ def test_convention_is_parsed(tmp_path: Path) -> None:
                    (5, "govfabric d  # not run: no", "skip"), (6, "govfabric e  # fails: shows an error", "fails")]
 
 
+@pytest.fixture(scope="module")
+def taught_demo(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo as `govfabric demo` leaves it: the tests' base demo plus its lessons (``teach``)."""
+    from govfabric.demo.teach import teach
+    from govfabric.fabric import connect
+
+    home = _fresh_demo(demo_template, tmp_path_factory.mktemp("taught"))
+    with connect(home) as admin:
+        teach(admin)
+    return home
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
-def test_doc_runs_on_the_demo(doc: Path, demo_template: Path, tmp_path: Path,
+def test_doc_runs_on_the_demo(doc: Path, taught_demo: Path, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     lines = command_lines(doc)
     if not lines:
         pytest.skip(f"{doc.name} has no runnable command block")
-    home = _fresh_demo(demo_template, tmp_path)
+    home = _fresh_demo(taught_demo, tmp_path)
     user_home = tmp_path / "user-home"
     user_home.mkdir()
     monkeypatch.chdir(tmp_path)

@@ -24,8 +24,7 @@ def gf(capsys: pytest.CaptureFixture[str], home: Path, *args: str, user: str | N
 
 @pytest.fixture
 def ws(capsys: pytest.CaptureFixture[str], demo_home: Path) -> Path:
-    """The demo plus a virtual table with the register's own column names (the demo's renames some)."""
-    code, _, err = gf(capsys, demo_home, "vt", "create", "market.qy_jbxx", "--from", "mr_db.main.t_qy_jbxx")
+    code, _, err = gf(capsys, demo_home, "vt", "create", "market.enterprise", "--from", "mr_db.main.t_qy_jbxx")
     assert code == 0, err
     return demo_home
 
@@ -44,7 +43,7 @@ def test_every_command_has_help() -> None:
 
 
 def test_sql_formats_and_aggregate_names(capsys: pytest.CaptureFixture[str], ws: Path) -> None:
-    q = "SELECT qx, count(*), sum(zczb), max(zczb) AS top, 1 + 1 FROM market.qy_jbxx GROUP BY qx ORDER BY qx"
+    q = "SELECT qx, count(*), sum(zczb), max(zczb) AS top, 1 + 1 FROM market.enterprise GROUP BY qx ORDER BY qx"
     code, out, err = gf(capsys, ws, "sql", q, "--format", "json")
     assert code == 0, err
     rows = json.loads(out)  # one JSON array
@@ -52,7 +51,7 @@ def test_sql_formats_and_aggregate_names(capsys: pytest.CaptureFixture[str], ws:
     assert list(rows[0]) == ["qx", "count_star()", "sum(zczb)", "top", "(1 + 1)"]
     code, out, _ = gf(capsys, ws, "sql", q, "--format", "jsonl")
     assert [json.loads(line) for line in out.splitlines()] == rows
-    code, out, _ = gf(capsys, ws, "sql", "SELECT qx FROM market.qy_jbxx WHERE 1 = 0", "--format", "json")
+    code, out, _ = gf(capsys, ws, "sql", "SELECT qx FROM market.enterprise WHERE 1 = 0", "--format", "json")
     assert code == 0 and json.loads(out) == []
 
 
@@ -92,8 +91,7 @@ def test_quality_flags_json_and_data_docs(capsys: pytest.CaptureFixture[str], ws
     assert code == 0, err
     code, out, _ = gf(capsys, ws, "quality", "rule", "list", asset, "--json")
     rules = {r["name"]: r for r in json.loads(out)}
-    assert set(rules) - {"not_null_lxdh"} == {"unique_qx", "not_null_qymc", "format_uscc_tyshxydm",
-                                               "format_pattern_qx"}  # the demo's own rule: not_null_lxdh
+    assert set(rules) == {"unique_qx", "not_null_qymc", "format_uscc_tyshxydm", "format_pattern_qx"}
     assert rules["format_pattern_qx"]["spec"]["pattern"] == "^x$"
     code, _, err = gf(capsys, ws, "quality", "rule", "add", asset, "--format", "qx")
     assert code == 1 and "COL:uscc" in err
@@ -101,18 +99,16 @@ def test_quality_flags_json_and_data_docs(capsys: pytest.CaptureFixture[str], ws
         code, out, err = gf(capsys, ws, "quality", "run", asset, "--json")
     assert code == 1 and "Traceback" not in err  # rules failed: exit 1
     summary = json.loads(out)
-    # the demo's not_null_lxdh fails too (about one firm in ten has no phone)
-    assert summary["rules"] == 5 and summary["failed"] == 3 and isinstance(summary["duration_ms"], int)
+    assert summary["rules"] == 4 and summary["failed"] == 2 and isinstance(summary["duration_ms"], int)
     assert "unexpected_percent" not in caplog.text, "a rule's Data Docs section failed to render"
     page = next(Path(summary["docs"]).parent.glob("validations/**/*.html")).read_text(encoding="utf-8")
     text = re.sub(r"<[^>]+>", " ", page)
     assert "values must be unique" in text and "never be null" in text
-    assert text.count("unexpected values found") == 3  # every failing rule rendered whole
+    assert text.count("unexpected values found") == 2  # both failing rules rendered whole
     code, out, _ = gf(capsys, ws, "quality", "results", "--json")
     assert {r["rule"]: r["success"] for r in json.loads(out)}["unique_qx"] is False
     code, out, _ = gf(capsys, ws, "quality", "orders", "list", "--json")
-    opened = sorted(re.sub(r".* rule (\S+) failed", r"\1", o["title"]) for o in json.loads(out))
-    assert code == 0 and [r for r in opened if r != "not_null_lxdh"] == ["format_pattern_qx", "unique_qx"]
+    assert code == 0 and len(json.loads(out)) == 2
     code, out, _ = gf(capsys, ws, "quality", "run", asset, "--no-docs")
     assert re.search(r"passed in \d+(\.\d)? (ms|s)\b", out), out
 
@@ -127,7 +123,7 @@ def test_engine_status_never_none_ms(capsys: pytest.CaptureFixture[str], ws: Pat
     code, out, err = gf(capsys, ws, "engine", "status")
     assert code == 0, err
     assert "None ms" not in out and "no queries yet" in out
-    gf(capsys, ws, "sql", "SELECT count(*) FROM market.qy_jbxx")
+    gf(capsys, ws, "sql", "SELECT count(*) FROM market.enterprise")
     code, out, _ = gf(capsys, ws, "engine", "status")
     assert "None" not in out and re.search(r"p50 \d+(\.\d)? (ms|s)", out)
 
@@ -135,7 +131,7 @@ def test_engine_status_never_none_ms(capsys: pytest.CaptureFixture[str], ws: Pat
 def test_chain_history_names(capsys: pytest.CaptureFixture[str], ws: Path) -> None:
     code, _, err = gf(capsys, ws, "chain", "history", "no.such.thing")
     assert code == 1 and "neither a catalog asset nor a virtual table" in err
-    code, by_vt, err = gf(capsys, ws, "chain", "history", "market.qy_jbxx")
+    code, by_vt, err = gf(capsys, ws, "chain", "history", "market.enterprise")
     assert code == 0, err
     code, by_asset, _ = gf(capsys, ws, "chain", "history", "mr_db.main.t_qy_jbxx")
     assert json.loads(by_vt) == json.loads(by_asset)

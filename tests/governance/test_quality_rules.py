@@ -38,10 +38,7 @@ def _plant(demo) -> str:
 
 @pytest.fixture
 def q(demo):
-    svc = QualityService(demo)
-    for r in svc.rules():  # the demo's own rule (not_null_lxdh): these tests count only the rules they add
-        svc.remove_rule(r.id)
-    return svc
+    return QualityService(demo)
 
 
 def test_rules_pass_on_clean_demo_and_fail_on_planted_rows(demo, q):
