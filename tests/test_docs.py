@@ -127,7 +127,9 @@ def _run_line(line: Line, env: dict[str, str]) -> tuple[int, str]:
     for k in saved:
         if k not in env:
             os.environ.pop(k, None)
-    out, err = io.StringIO(), io.StringIO()
+    # a text stream over bytes, as a terminal's stdout is: `--format csv|json` writes to `sys.stdout.buffer`
+    raw = io.BytesIO()
+    out, err = io.TextIOWrapper(raw, encoding="utf-8", newline=""), io.StringIO()
 
     def _hung(signum: int, frame: object) -> None:
         raise TimeoutError(f"still running after {LINE_TIMEOUT_S} s: a long-lived command needs '# not run: <reason>'")
@@ -147,9 +149,11 @@ def _run_line(line: Line, env: dict[str, str]) -> tuple[int, str]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    out.flush()
+    text = raw.getvalue().decode("utf-8", errors="replace")
     if target:
-        Path(target).write_text(out.getvalue(), encoding="utf-8")
-    return code, out.getvalue()[-3000:] + err.getvalue()[-3000:]
+        Path(target).write_bytes(raw.getvalue())
+    return code, text[-3000:] + err.getvalue()[-3000:]
 
 
 def test_convention_is_parsed(tmp_path: Path) -> None:
