@@ -134,11 +134,13 @@ def analyst(workspace):
 
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo workspace (`govfabric demo`), built once per test session."""
+    """The demo workspace before its lessons (`build_demo(teach=False)`: registered and classified,
+    no virtual tables, grants or policies), built once per test session; tests make their own.
+    ``tests/test_docs.py`` adds the lessons to a copy, as `govfabric demo` leaves them."""
     from govfabric.demo.build import build_demo
 
     home = tmp_path_factory.mktemp("demo") / "ws"
-    build_demo(home, progress=False)
+    build_demo(home, progress=False, teach=False)
     from govfabric.fabric import connect
 
     with connect(home, "steward_mr") as f:  # install DuckDB extensions once for every copy
@@ -159,6 +161,8 @@ def demo_home(demo_template: Path, tmp_path: Path) -> Path:
     home.mkdir()
     for name in ("config.toml", "secret.key", "store.db", "audit.head"):
         shutil.copy2(demo_template / name, home / name)
+    if (demo_template / "chain").is_dir():  # the demo's grant is on its chain: the keys go with the store
+        shutil.copytree(demo_template / "chain", home / "chain")
     (home / "duckdb_extensions").symlink_to(demo_template / "duckdb_extensions", target_is_directory=True)
     return home
 

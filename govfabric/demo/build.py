@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from govfabric.catalog.sources import KINDS, parse_uri
 from govfabric.demo.generate import COLUMN_LABELS, TABLE_LABELS, XML_FIELD_LABELS, DemoFiles, generate_demo
+from govfabric.demo.teach import teach as teach_demo
 from govfabric.fabric import Fabric, connect, init_workspace, workspace_exists
 
 # source name -> (demo system key, how the source URI is made)
@@ -61,8 +62,10 @@ def _uri(demo: DemoFiles, key: str) -> str:
 
 
 def build_demo(home: str | os.PathLike[str] | None = None, *, scale: int = 1, seed: int = 20211001,
-               progress: bool = True) -> dict[str, Any]:
-    """Create or refresh the demo workspace; idempotent (a second run re-harvests, changes nothing)."""
+               progress: bool = True, teach: bool = True) -> dict[str, Any]:
+    """Create or refresh the demo workspace; idempotent (a second run re-harvests, changes nothing).
+    ``teach=False`` stops after registering and classifying: no virtual tables, grants, policies or
+    quality runs (the tests' base workspace, where each test makes its own)."""
     from govfabric.cli.common import progress_bar
 
     admin = init_workspace(home) if not workspace_exists(home) else connect(home)
@@ -88,6 +91,8 @@ def build_demo(home: str | os.PathLike[str] | None = None, *, scale: int = 1, se
     analyst = admin.as_user("analyst1")
     if not analyst.catalog.favorites():
         analyst.catalog.favorite_add("mr_db.main.t_yyzz")
+    if teach:
+        teach_demo(admin)
     summary["assets"] = len(admin.catalog.assets(limit=None))
     summary["audit"] = admin.audit.verify().ok
     admin.close()
@@ -136,4 +141,9 @@ def tour(fabric: Fabric, summary: dict[str, Any]) -> None:
                   f"  govfabric --home {home} catalog show mr_db.main.t_yyzz\n"
                   f"  govfabric --home {home} catalog list --domain natural_person\n"
                   f"  govfabric --home {home} --as analyst1 catalog favorite list\n"
+                  f"  govfabric --home {home} --as steward_mr vt list\n"
+                  f"  govfabric --home {home} --as steward_mr policy list\n"
+                  f"  govfabric --home {home} --as steward_mr access requests --status pending\n"
+                  f"  govfabric --home {home} --as steward_mr quality orders list\n"
+                  f"  govfabric --home {home} --as auditor1 lineage show mr_db.main.t_qy_jbxx --downstream\n"
                   f"  govfabric --home {home} audit verify")

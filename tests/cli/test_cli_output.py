@@ -144,3 +144,32 @@ def test_mpc_serve_says_where_and_what_is_missing(tmp_path: Path) -> None:
     lines = startup_lines(party, "provider", "127.0.0.1", 7105, None)
     assert "listening on http://127.0.0.1:7105" in lines[0]
     assert any("directory" in x and "missing" in x for x in lines) and any("--data" in x for x in lines)
+
+
+def test_mpc_demo_removes_its_temporary_folder(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    used: list[Path] = []
+
+    def flow(workdir: Path, *, echo: object, alg: str) -> None:  # the CLI's part only: not the MPC flow
+        (workdir / "report.json").write_text("{}")
+        used.append(workdir)
+
+    monkeypatch.setattr("govfabric.mpc.demo.run", flow)
+    assert run(["mpc", "demo"]) == 0
+    assert used and not used[0].exists()
+    assert f"removed the temporary folder {used[0]}" in capsys.readouterr().out
+
+
+def test_quality_run_shows_progress(capsys: pytest.CaptureFixture[str], ws: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    import govfabric.cli.common as common
+
+    screen = io.StringIO()
+    monkeypatch.setattr(common, "interactive", lambda: True)  # as on a terminal
+    monkeypatch.setattr(common, "err_console", Console(file=screen, force_terminal=True, width=100))
+    gf(capsys, ws, "quality", "run", "mr_db.main.t_qy_jbxx", "--no-docs")
+    assert "checking the rules of mr_db.main.t_qy_jbxx" in screen.getvalue()
