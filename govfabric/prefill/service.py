@@ -108,7 +108,7 @@ class Prefill:
         spec, problems = check_structure(doc)
         if spec is None:
             return None, problems
-        problems += self._catalog_problems(spec)
+        problems = problems + self._catalog_problems(spec)
         with self.store.session() as s:
             from govfabric.auth.models import Principal
 
@@ -301,7 +301,9 @@ class Prefill:
                 continue
             for f in g.fields:
                 if got is None:
-                    out[f.name] = self._field(f, g, "not_found", None, f"no row in {g.table} for this applicant")
+                    whose = f"the {g.key_field} given" if g.key_field else "this applicant"
+                    out[f.name] = self._field(f, g, "not_found", None, f"no row in {g.table} for {whose} (a key "
+                                              "column masked for the service principal matches nothing)")
                 else:
                     out[f.name] = self._field(f, g, "filled", got[f.source.column], None)  # type: ignore[union-attr]
         result = []

@@ -223,7 +223,8 @@ def parse_rule(text: Any, where: str, problems: list[str], reason: str | None = 
 
 
 def check_structure(doc: dict[str, Any]) -> tuple[ItemSpec | None, list[str]]:
-    """The spec and every problem of the document itself (not yet the catalog's)."""
+    """The spec (as far as it could be read) and every problem of the document itself (not yet the
+    catalog's). The spec is usable only when the list is empty."""
     problems: list[str] = []
     top = _Reader(problems, "item", doc)
     top.unknown({"name", "title", "purpose", "principal", "applicant", "department", "fields", "materials",
@@ -281,7 +282,7 @@ def check_structure(doc: dict[str, Any]) -> tuple[ItemSpec | None, list[str]]:
         dup = sorted({n for n in seq if seq.count(n) > 1})
         if dup:
             problems.append(f"{what} name(s) used twice: {', '.join(dup)}")
-    if problems or name is None or title is None or principal is None:
+    if name is None or title is None or principal is None:
         return None, problems
     return ItemSpec(name, title, purpose or title, principal, applicant, department, tuple(fields),
                     tuple(materials), tuple(rules), tuple(scenarios), raw=_jsonable(doc)), problems
@@ -368,7 +369,7 @@ def _materials(value: Any, problems: list[str]) -> list[Material]:
 
 def spec_from_stored(doc: dict[str, Any]) -> ItemSpec:
     spec, problems = check_structure(doc)
-    if spec is None:  # stored specs were checked when written
+    if spec is None or problems:  # stored specs were checked when written
         raise ValidationFailed("the stored item spec is not valid", problems)
     return spec
 
