@@ -44,6 +44,8 @@ GROUPS = (
     ("govfabric.cli.app", "app"),
     ("govfabric.cli.token", "token"),
     ("govfabric.cli.query_api", "api"),
+    ("govfabric.cli.prefill:item_app", "item"),
+    ("govfabric.cli.prefill:prefill_app", "prefill"),
 )
 
 
