@@ -112,9 +112,13 @@ class Prefill:
         with self.store.session() as s:
             from govfabric.auth.models import Principal
 
-            if s.scalar(select(Principal.id).where(Principal.name == spec.principal)) is None:
+            roles = s.scalar(select(Principal.roles).where(Principal.name == spec.principal))
+            if roles is None:
                 problems.append(f"item: principal {spec.principal} is not a principal of this workspace; add it "
                                 "with `govfabric principal add` (a business_system holding the grants)")
+            elif not {"business_system", "steward", "admin"} & set(roles):
+                problems.append(f"item: principal {spec.principal} must be a business_system (it checks the "
+                                "applicant's consent); give it that role")
         return (spec if not problems else None), problems
 
     def _catalog_problems(self, spec: ItemSpec) -> list[str]:
@@ -236,10 +240,11 @@ class Prefill:
             consent_id = decision.consent_id
         fields = self._fill(reader, spec, applicant)
         raw = {f["name"]: f["value"] for f in fields if f["status"] == "filled"}
-        eligibility = [{"rule": r.text, "holds": evaluate(r, raw),
-                        "reason": None if evaluate(r, raw) else
-                        (r.reason if evaluate(r, raw) is False else f"{r.field} has no value: cannot tell")}
-                       for r in spec.eligibility]
+        eligibility = []
+        for r in spec.eligibility:
+            holds = evaluate(r, raw)
+            eligibility.append({"rule": r.text, "holds": holds, "reason": None if holds else r.reason if holds is False
+                                else f"{r.field} has no value: cannot tell"})
         chosen = self._scenario(spec, scenario, raw)
         materials = self._materials(reader, spec, applicant, chosen)
         read_fields = [f["name"] for f in fields if f["status"] == "filled"]

@@ -47,6 +47,9 @@ def test_validate_lists_every_problem_and_writes_nothing(world: World) -> None:
     with pytest.raises(ValidationFailed, match="nothing was written"):
         world.steward.prefill.create(doc)
     assert _count(world.steward, ItemRow) == 0
+    _, problems = world.steward.prefill.validate(item_doc(principal="analyst1"))
+    assert problems == ["item: principal analyst1 must be a business_system (it checks the applicant's consent); "
+                        "give it that role"]
 
 
 def test_prefill_fills_fields_through_the_read_path(world: World) -> None:
