@@ -4,6 +4,7 @@ reads with masks and provenance, a failing source, eligibility, scenarios and хо
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -153,6 +154,16 @@ def test_deferred_materials_are_tracked_with_due_dates(world: World) -> None:
     assert m["articles"]["status"] == "needed" and m["premises"]["status"] == "deferred" and m["premises"]["due"]
     pending = world.steward.prefill.pending(applicant_id=world.uscc)
     assert [p["material"] for p in pending] == ["premises"] and not pending[0]["overdue"]
+    from govfabric.governance.schedule.service import Scheduler
+
+    sched = Scheduler(world.steward)
+    sched.add("prefill_reminders", "open_business", every="1d", options={"days": 5})
+    with pytest.raises(ValidationFailed):
+        sched.add("prefill_reminders", "all", every="1d", options={"days": "x"})
+    [run] = sched.run_due(now=datetime.now(UTC) + timedelta(days=2))
+    assert run["status"] == "ok", run
+    events = world.steward.as_user("admin").audit.events(action="prefill.remind")
+    assert [e.target for e in events] == [f"pending:{pending[0]['id']}"] and world.uscc not in str(events[0].details)
     world.steward.prefill.submit(pending[0]["id"])
     assert world.steward.prefill.pending(applicant_id=world.uscc) == []
     with pytest.raises(ValidationFailed, match="no scenario"):
