@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from govfabric.governance.security.service import SecurityService
     from govfabric.governance.standards.service import StandardsService
     from govfabric.prefill.licences.service import Licences
+    from govfabric.prefill.service import Prefill
     from govfabric.sharing_modes.data_service.service import Subscriptions
     from govfabric.sharing_modes.files.service import DatasetFiles
     from govfabric.sharing_modes.query_api.service import QueryApi
@@ -177,6 +178,13 @@ class Fabric:
         from govfabric.prefill.licences.service import Licences
 
         return Licences(self)
+
+    @cached_property
+    def prefill(self) -> Prefill:
+        """Service items (事项) and form and material prefill for consenting applicants (§9.4.6.3)."""
+        from govfabric.prefill.service import Prefill
+
+        return Prefill(self)
 
     def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""

@@ -46,6 +46,8 @@ GROUPS = (
     ("govfabric.cli.token", "token", "Personal access tokens (Authorization: Bearer …)."),
     ("govfabric.cli.query_api", "api", "Conditional query services: named lookups business systems call."),
     ("govfabric.cli.licence", "licence", "The e-licence library: licences with their files, by holder."),
+    ("govfabric.cli.prefill:item_app", "item", "Service items (事项): form and material specs, versioned."),
+    ("govfabric.cli.prefill:prefill_app", "prefill", "Form and material prefill for consenting applicants."),
 )
 
 # Top-level commands that a module adds with its `register(app)`: (module, name, one-line help);

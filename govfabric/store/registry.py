@@ -40,6 +40,7 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("files", "govfabric.sharing_modes.files", "share_files_"),
     ModuleTables("query_api", "govfabric.sharing_modes.query_api", "share_query_api_"),
     ModuleTables("licences", "govfabric.prefill.licences", "lic_"),
+    ModuleTables("prefill", "govfabric.prefill", "prefill_"),
 )
 
 

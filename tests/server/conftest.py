@@ -1,4 +1,5 @@
-"""A served workspace, on a SQLite and on a PostgreSQL store (the root ``store_url`` fixture): an admin origin, an app and a person, and a signing client that
+"""A served workspace, on a SQLite and on a PostgreSQL store (the root ``store_url`` fixture): an
+admin origin, an app and a person, and a signing client that
 calls the app in process (ASGI)."""
 
 from __future__ import annotations
