@@ -3,7 +3,8 @@
 Done as the people who may do it (the owner rule): market regulation's steward shares its
 enterprise register — a virtual table, a view, a mask, a row filter, a grant — and runs a
 quality check that opens a work order; the analyst asks for the licence table (a pending
-request to decide) and keeps a private view in ``u_analyst1``. The virtual table and views
+request to decide) and keeps a private view in ``u_analyst1``. On top, the e-licence library gets the
+demo's business licences and the prefill service its two "一件事" items. The virtual table and views
 record lineage. Idempotent: a second ``govfabric demo`` changes nothing.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 from datetime import date
 
 from govfabric.fabric import Fabric
+from govfabric.prefill.demo import install_demo_items
+from govfabric.prefill.licences.service import import_demo_licences
 
 ENTERPRISE = "market.enterprise"
 SOURCE_TABLE = "mr_db.main.t_qy_jbxx"
@@ -42,3 +45,7 @@ def teach(admin: Fabric) -> None:
     if not steward.quality.rules(SOURCE_TABLE):
         steward.quality.add_rule(SOURCE_TABLE, QUALITY_RULE)
         steward.quality.run(SOURCE_TABLE, docs=False)
+    # the government service platform on top: business licences in the e-licence library, and the
+    # two "一件事" items (开办企业, 新生儿出生) with their prefill service principal and grants
+    import_demo_licences(admin)
+    install_demo_items(admin)

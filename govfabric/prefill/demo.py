@@ -19,7 +19,7 @@ PRINCIPAL = "prefill_service"
 DEPARTMENT = "北京市政务服务管理局"
 # virtual table -> (its steward, asset, renames (also the columns kept), columns unmasked for the service)
 TABLES: dict[str, tuple[str, str, dict[str, str], list[str]]] = {
-    "market.enterprise": ("steward_mr", "mr_db.main.t_qy_jbxx",
+    "market.enterprise_register": ("steward_mr", "mr_db.main.t_qy_jbxx",
                           {"tyshxydm": "uscc", "qymc": "name", "qylx": "ent_type", "fddbr_sfzh": "legal_rep_id",
                            "zczb": "capital", "clrq": "founded", "zs": "address", "djzt": "status", "qx": "district"},
                           ["legal_rep_id"]),

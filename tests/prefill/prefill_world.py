@@ -42,7 +42,7 @@ def item_doc(**over: Any) -> dict[str, Any]:
         ],
         "materials": [
             {"name": "licence", "label": "营业执照", "channel": "government", "department": "市场监管局",
-             "licence_type": "11100000000000001X"},
+             "licence_type": "11100000000000001"},
             {"name": "articles", "label": "公司章程", "channel": "applicant", "type": "self_made"},
             {"name": "premises", "label": "住所证明", "channel": "applicant", "type": "copy", "deferrable_days": 5},
         ],

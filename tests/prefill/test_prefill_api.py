@@ -1,15 +1,12 @@
 """The prefill services from the CLI (``item``, ``prefill``) and HTTP (a bare app with the server's
 error handlers and the prefill router, the caller fixed), and licence attachment.
 
-LICENCE TESTS USE A TEST-ONLY FAKE of the licence library's façade contract (``fabric.licences``:
-``for_holder``, ``verify``), installed with monkeypatch until the real library (helper `licence`,
-``govfabric/prefill/licences/``) is merged; the lead replaces ``_fake_library`` with real imports."""
+Licences come from the real e-licence library (``govfabric/prefill/licences``), imported by the
+issuing department's steward."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,77 +100,53 @@ def test_cli_item_and_prefill(world: World, demo_home: Path, tmp_path: Path) -> 
     assert [m["material"] for m in rem] == ["premises", "premises"]
 
 
-# -- licences: TEST-ONLY FAKE of the façade contract, until the real library is merged ------------
+# -- licences: the real e-licence library (govfabric/prefill/licences), licences imported by the steward --
 
-@dataclass
-class _Licence:
-    id: str
-    identifier: str
-    type_code: str
-    holder_id: str
-    status: str = "valid"
-    valid_until: date | None = None
-    type_name: str = "营业执照"
-    holder_name: str = "测试企业"
-    authority: str = "北京市市场监督管理局"
-    authority_code: str = "11110000000000000X"
-    issued_on: date = date(2020, 1, 1)
-    valid_from: date = date(2020, 1, 1)
-    sha256: str = "0" * 64
-    sm3: str = "0" * 64
-    file_name: str = "licence.pdf"
+def _import(world: World, tmp_path: Path, *, status: str = "有效", valid_until: str = "") -> None:
+    """One 营业执照 for the world's enterprise, with its file, imported as market regulation's steward."""
+    import csv
+    import io
+    import random
 
+    from govfabric.identifiers import generate_uscc
+    from govfabric.prefill.licences.identifier import make_identifier
 
-@dataclass
-class _Verification:
-    ok: bool
-    reasons: list[str]
-    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    authority = generate_uscc(random.Random(7), "110105", authority="1", entity_type="1", org_code="00000077")
+    files = tmp_path / "licence-files"
+    files.mkdir(exist_ok=True)
+    (files / "yyzz.pdf").write_bytes(b"%PDF-1.4 licence of " + world.uscc.encode())
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["证照标识", "证照类型代码", "证照名称", "持证主体", "持证主体代码", "颁发机构", "颁发机构代码",
+                "颁发日期", "有效期起始", "有效期截止", "证照状态", "文件"])
+    w.writerow([make_identifier(TYPE, authority, "00000001"), TYPE, "营业执照", world.row["name"], world.uscc,
+                "北京市朝阳区市场监督管理局", authority, "2020-01-01", "2020-01-01", valid_until, status, "yyzz.pdf"])
+    src = tmp_path / "licences.csv"
+    src.write_text(buf.getvalue(), encoding="utf-8")
+    world.steward.licences.import_file(src, files=files)
 
 
-class _FakeLibrary:
-    def __init__(self, licences: list[_Licence]) -> None:
-        self.licences = {lic.id: lic for lic in licences}
-
-    def for_holder(self, holder_id: str) -> list[_Licence]:
-        return [lic for lic in self.licences.values() if lic.holder_id == holder_id]
-
-    def verify(self, licence_id: str) -> _Verification:
-        lic = self.licences[licence_id]
-        reasons = []
-        if lic.status != "valid":
-            reasons.append(f"status is {lic.status}")
-        if lic.valid_until and lic.valid_until < date.today():
-            reasons.append(f"expired on {lic.valid_until}")
-        return _Verification(not reasons, reasons)
+TYPE = "11100000000000001"
 
 
-def _fake_library(monkeypatch: pytest.MonkeyPatch, licences: list[_Licence]) -> None:
-    lib = _FakeLibrary(licences)
-    monkeypatch.setattr(Fabric, "licences", property(lambda self: lib), raising=False)
-
-
-TYPE = "11100000000000001X"
-
-
-def test_a_verified_licence_is_attached(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_library(monkeypatch, [_Licence("l1", "LIC-1", TYPE, world.uscc)])
+def test_a_verified_licence_is_attached(world: World, tmp_path: Path) -> None:
+    _import(world, tmp_path)
     world.steward.prefill.create(item_doc())
     consent(world)
     got = world.service.prefill.run("open_business", world.uscc)
     lic = next(m for m in got["materials"] if m["name"] == "licence")
-    assert lic["status"] == "attached" and lic["licence"]["identifier"] == "LIC-1" and lic["verification"]["ok"]
+    assert lic["status"] == "attached" and lic["licence"]["identifier"].startswith(f"1.2.156.3005.2.{TYPE}.")
+    assert lic["verification"]["ok"]
     assert world.steward.prefill.history(world.uscc)[-1]["licences"] == [TYPE]
 
 
-@pytest.mark.parametrize(("licence", "reason"), [
-    (_Licence("l1", "LIC-1", TYPE, "", status="revoked"), "status is revoked"),
-    (_Licence("l1", "LIC-1", TYPE, "", valid_until=date(2001, 1, 1)), "expired on 2001-01-01"),
+@pytest.mark.parametrize(("status", "valid_until", "reason"), [
+    ("吊销", "", "the licence is revoked"),
+    ("有效", "2001-01-01", "expired on 2001-01-01"),
 ])
-def test_revoked_or_expired_licences_are_not_attached(world: World, monkeypatch: pytest.MonkeyPatch,
-                                                      licence: _Licence, reason: str) -> None:
-    licence.holder_id = world.uscc
-    _fake_library(monkeypatch, [licence])
+def test_revoked_or_expired_licences_are_not_attached(world: World, tmp_path: Path, status: str,
+                                                      valid_until: str, reason: str) -> None:
+    _import(world, tmp_path, status=status, valid_until=valid_until)
     world.steward.prefill.create(item_doc())
     consent(world)
     got = world.service.prefill.run("open_business", world.uscc)
