@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from govfabric.governance.schedule.service import Scheduler
     from govfabric.governance.security.service import SecurityService
     from govfabric.governance.standards.service import StandardsService
+    from govfabric.prefill.licences.service import Licences
     from govfabric.sharing_modes.data_service.service import Subscriptions
     from govfabric.sharing_modes.files.service import DatasetFiles
     from govfabric.sharing_modes.query_api.service import QueryApi
@@ -169,6 +170,13 @@ class Fabric:
         from govfabric.sharing_modes.query_api.service import QueryApi
 
         return QueryApi(self)
+
+    @cached_property
+    def licences(self) -> Licences:
+        """The e-licence library (§9.5.2): import, read by holder, verify, revoke, anchor."""
+        from govfabric.prefill.licences.service import Licences
+
+        return Licences(self)
 
     def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -17,7 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from govfabric.errors import ConfigError, ValidationFailed
-from govfabric.fabric import Fabric, connect
+
+if TYPE_CHECKING:
+    from govfabric.fabric import Fabric
 
 console = Console()
 err_console = Console(stderr=True)
@@ -52,6 +54,8 @@ def open_workspace(home: str | None, user: str | None) -> Fabric:
     """:func:`connect`, with a damaged store or key file and an unknown ``--as`` principal refused
     up front in one clear line — read commands included, not at the first write."""
     import sqlalchemy.exc
+
+    from govfabric.fabric import connect
 
     try:
         fabric = connect(home, user)

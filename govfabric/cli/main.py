@@ -3,47 +3,182 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
-from typing import Optional
+from collections.abc import Iterator, MutableMapping
+from typing import Any, Optional
 
-import click
 import typer
 from rich.markup import escape
+from typer import _click
+from typer.core import TyperCommand, TyperGroup
 
 from govfabric.cli.common import err_console, state
 from govfabric.errors import GovfabricError
 
+# Command groups: (module[:attribute], name, one-line help); the attribute defaults to `app`.
+# `govfabric --help` lists the help from here without importing the module (a test fails when it
+# differs from the typer app's help); a group's module is imported only when the group runs.
+GROUPS = (
+    ("govfabric.cli.principal", "principal", "Principals (people, applications, business systems) and their roles."),
+    ("govfabric.cli.source", "source", "Data sources: databases and file folders, read in place."),
+    ("govfabric.cli.catalog", "catalog", "The data-asset catalog (§8.4.1)."),
+    ("govfabric.cli.audit", "audit", "The tamper-evident audit log."),
+    ("govfabric.cli.virtual:vt_app", "vt", "Virtual tables: stable names over catalog assets."),
+    ("govfabric.cli.virtual:view_app", "view", "Virtual views: SQL over virtual tables, versioned."),
+    ("govfabric.cli.access:access_app", "access", "Access requests and grants (default deny)."),
+    ("govfabric.cli.access:policy_app", "policy", "Column masks and row filters."),
+    ("govfabric.cli.standards", "standards",
+     "Data standards: data elements (数据元), naming rules, conformance (§8.4.4.1)."),
+    ("govfabric.cli.metadata", "metadata", "Business and technical metadata linked to assets."),
+    ("govfabric.cli.quality", "quality", "Data quality: rules on great-expectations, runs, work orders, remedies."),
+    ("govfabric.cli.security", "security",
+     "Personal data: PII detection, sensitivity, default masking, consent (§8.4.4.4)."),
+    ("govfabric.cli.lineage", "lineage",
+     "Lineage and provenance: where data comes from, where it goes, what breaks."),
+    ("govfabric.cli.schedule", "schedule", "Scheduled harvests, quality runs and exports."),
+    ("govfabric.cli.chain", "chain", "Blockchain: anchor digests, verify them, read sharing and grant history."),
+    ("govfabric.cli.mpc", "mpc", "Secure multi-party computation: party services, tasks, reports."),
+    ("govfabric.cli.subscription", "subscription", "Data service subscriptions: ordered ranges, pull and signed push."),
+    ("govfabric.cli.dataset", "dataset",
+     "Dataset files (§8.4.2.5): publish, preview, export, signed download links."),
+    ("govfabric.cli.app", "app", "Business systems calling the API with signed requests (RFC 9421)."),
+    ("govfabric.cli.token", "token", "Personal access tokens (Authorization: Bearer …)."),
+    ("govfabric.cli.query_api", "api", "Conditional query services: named lookups business systems call."),
+    ("govfabric.cli.licence", "licence", "The e-licence library: licences with their files, by holder."),
+)
+
+# Top-level commands that a module adds with its `register(app)`: (module, name, one-line help);
+# listed before the groups, loaded the same lazy way.
+COMMANDS = (
+    ("govfabric.cli.workspace", "init", "Create a workspace (or bring an existing one's store up to date)."),
+    ("govfabric.cli.workspace", "upgrade",
+     "Run the store's pending schema migrations (under a lock; audited). Back up the store first."),
+    ("govfabric.cli.workspace", "demo",
+     "Build a realistic multi-department workspace from synthetic data, then tour it."),
+    ("govfabric.cli.workspace", "status", "Where the workspace is, who you act as, and what it holds."),
+    ("govfabric.cli.sql", "sql", "Run virtual SQL as you: only granted columns and rows, masks applied."),
+    ("govfabric.cli.sql", "engine", "Query engines and the data access layer's monitoring."),
+    ("govfabric.cli.schedule", "scheduler",
+     "Run scheduled jobs until stopped (SIGTERM/Ctrl-C); one scheduler per workspace."),
+    ("govfabric.cli.serve", "serve", "Serve the workspace's API: OpenAPI at /openapi.json, docs at /docs, "
+     "probes at /healthz and /readyz, metrics at /metrics. Stops cleanly on SIGTERM or Ctrl-C."),
+)
+
+#: the typer app each loaded entry came from, built once per process: a module's `register` runs once
+_SOURCES: dict[tuple[str, str], typer.Typer] = {}
+
+
+def lazy_entries() -> dict[str, tuple[str, bool, str | None]]:
+    """name → (target, added by `register(app)`, static help): COMMANDS first, then GROUPS. A line
+    without its help still works (its module is then imported for `--help`); a test refuses it."""
+    out: dict[str, tuple[str, bool, str | None]] = {}
+    for table, registered in ((COMMANDS, True), (GROUPS, False)):
+        for target, name, *help_ in table:
+            out[name] = (target, registered, help_[0] if help_ else None)
+    return out
+
+
+def _present(target: str) -> bool:
+    """Whether the entry's module is in this build (a build may leave command groups out)."""
+    try:
+        return importlib.util.find_spec(target.partition(":")[0]) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def load_command(name: str, target: str, registered: bool) -> _click.Command | None:
+    """The click command ``name`` of one entry, importing its module now; None when the module is absent."""
+    module, _, attr = target.partition(":")
+    key = (target, "" if registered else name)
+    source = _SOURCES.get(key)
+    if source is None:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a group whose module is not in this build
+            if exc.name != module:
+                raise
+            return None
+        source = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+        if registered:
+            mod.register(source)
+        else:
+            source.add_typer(getattr(mod, attr or "app"), name=name)
+        _SOURCES[key] = source
+    return typer.main.get_group(source).commands.get(name)
+
+
+class _LazyCommands(MutableMapping[str, _click.Command]):
+    """The root's commands, each imported at its first lookup: iterating the names imports nothing."""
+
+    def __init__(self, loaded: MutableMapping[str, _click.Command]) -> None:
+        self._loaded = dict(loaded)
+        self._lazy = {n: e for n, e in lazy_entries().items() if n not in self._loaded and _present(e[0])}
+
+    def stub(self, name: str) -> _click.Command | None:
+        """The command if loaded, else a stand-in with only its name and static help (for `--help`)."""
+        entry = self._lazy.get(name)
+        if name in self._loaded or entry is None or entry[2] is None:
+            return self.get(name)
+        return TyperCommand(name, help=entry[2])
+
+    def __getitem__(self, name: str) -> _click.Command:
+        if name not in self._loaded and name in self._lazy:
+            target, registered, _ = self._lazy[name]
+            cmd = load_command(name, target, registered)
+            if cmd is None:
+                del self._lazy[name]
+            else:
+                self._loaded[name] = cmd
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, cmd: _click.Command) -> None:
+        self._loaded[name] = cmd
+
+    def __delitem__(self, name: str) -> None:
+        self._lazy.pop(name, None)
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._lazy
+        yield from (n for n in self._loaded if n not in self._lazy)
+
+    def __len__(self) -> int:
+        return len(self._lazy.keys() | self._loaded.keys())
+
+
+class LazyGroup(TyperGroup):
+    """The root group: `--help` lists COMMANDS and GROUPS from their static help, importing none of
+    them; running a command imports its module only. Start-up stays fast however many groups exist."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _LazyCommands(self.commands)
+        self._listing = False
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(self.commands)
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        if self._listing:
+            return self.commands.stub(cmd_name)  # type: ignore[attr-defined]
+        return self.commands.get(cmd_name)
+
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     name="govfabric",
     help="A data fabric and sharing hub for government data (GB/T 40756-2021 §8).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-)
-
-# command groups: (module[:attribute], name); the attribute defaults to `app`
-GROUPS = (
-    ("govfabric.cli.principal", "principal"),
-    ("govfabric.cli.source", "source"),
-    ("govfabric.cli.catalog", "catalog"),
-    ("govfabric.cli.audit", "audit"),
-    ("govfabric.cli.virtual:vt_app", "vt"),
-    ("govfabric.cli.virtual:view_app", "view"),
-    ("govfabric.cli.access:access_app", "access"),
-    ("govfabric.cli.access:policy_app", "policy"),
-    ("govfabric.cli.standards", "standards"),
-    ("govfabric.cli.metadata", "metadata"),
-    ("govfabric.cli.quality", "quality"),
-    ("govfabric.cli.security", "security"),
-    ("govfabric.cli.lineage", "lineage"),
-    ("govfabric.cli.schedule", "schedule"),
-    ("govfabric.cli.chain", "chain"),
-    ("govfabric.cli.mpc", "mpc"),
-    ("govfabric.cli.subscription", "subscription"),
-    ("govfabric.cli.dataset", "dataset"),
-    ("govfabric.cli.app", "app"),
-    ("govfabric.cli.token", "token"),
-    ("govfabric.cli.query_api", "api"),
 )
 
 
@@ -76,39 +211,19 @@ def main(
     st.home, st.user, st.debug = home, user, debug
 
 
-for target, name in GROUPS:
-    module, _, attr = target.partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:  # a group whose module is not in this build
-        if exc.name != module:
-            raise
-        continue
-    app.add_typer(getattr(mod, attr or "app"), name=name)
+def _caught() -> tuple[tuple[type[BaseException], ...], ...]:
+    """(abort, exit, usage) errors: typer's and its vendored click's, and real click's only when some
+    module imported click (importing it just to catch its errors would slow every start)."""
+    from typer._click.exceptions import ClickException
 
-for module in ("govfabric.cli.workspace", "govfabric.cli.sql", "govfabric.cli.schedule", "govfabric.cli.serve"):
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        continue
-    if hasattr(mod, "register"):
-        mod.register(app)
-
-
-def _usage_errors() -> tuple[type[Exception], ...]:
-    """Click's usage errors — from click itself and from the copy typer ≥ 0.24 vendors."""
-    try:
-        from typer._click.exceptions import ClickException as Vendored
-    except ImportError:
-        return (click.ClickException,)
-    return (click.ClickException, Vendored)
-
-
-_ABORT = (click.exceptions.Abort, typer.Abort)
-_EXIT = (click.exceptions.Exit, typer.Exit)
-_USAGE = _usage_errors()
+    abort: tuple[type[BaseException], ...] = (typer.Abort,)
+    exit_: tuple[type[BaseException], ...] = (typer.Exit,)
+    usage: tuple[type[BaseException], ...] = (ClickException,)
+    click = sys.modules.get("click")
+    if click is not None:
+        abort, exit_, usage = ((*abort, click.exceptions.Abort), (*exit_, click.exceptions.Exit),
+                               (*usage, click.ClickException))
+    return abort, exit_, usage
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -122,12 +237,12 @@ def run(argv: list[str] | None = None) -> int:
             err_console.print_exception()
         err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except _ABORT:
+    except _caught()[0]:
         err_console.print("aborted")
         return 130
-    except _EXIT as exc:
+    except _caught()[1] as exc:
         return int(exc.exit_code)  # type: ignore[attr-defined]
-    except _USAGE as exc:
+    except _caught()[2] as exc:
         exc.show()  # type: ignore[attr-defined]
         return int(exc.exit_code)  # type: ignore[attr-defined]
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from govfabric.catalog.sources import KINDS, parse_uri
 from govfabric.demo.generate import COLUMN_LABELS, TABLE_LABELS, XML_FIELD_LABELS, DemoFiles, generate_demo
 from govfabric.fabric import Fabric, connect, init_workspace, workspace_exists
 
@@ -53,10 +54,10 @@ CLASSES: dict[str, tuple[str, str | None, str, str, str, str]] = {
 
 
 def _uri(demo: DemoFiles, key: str) -> str:
-    sys_ = demo.system(key)
-    if sys_.kind == "sqlite":
-        return f"sqlite:///{sys_.paths[0]}"
-    return str(sys_.paths[0].parent)
+    """A database file is its own source; a department's files are registered by their folder."""
+    first = demo.system(key).paths[0]
+    parsed = parse_uri(str(first))
+    return parsed.uri if KINDS[parsed.kind].IS_DATABASE else str(first.parent)
 
 
 def build_demo(home: str | os.PathLike[str] | None = None, *, scale: int = 1, seed: int = 20211001,

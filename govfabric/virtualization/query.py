@@ -52,6 +52,11 @@ def scrub_error(error: str | None) -> str | None:
     return _VALUE_IN_ERROR.sub("?", error)[:500]
 
 
+#: the engine choice that runs a query on its one source database when it can (``engine_for``)
+AUTO = "auto"
+DIRECT = "direct"
+
+
 class QueryService:
     def __init__(self, fabric: Fabric) -> None:
         self.fabric = fabric
@@ -66,8 +71,21 @@ class QueryService:
     def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None
              ) -> tuple[PlannedQuery, list[Binding]]:
         """Plan ``sql`` as the acting principal (its trees dropped, see ``PlannedQuery``)."""
-        cached = self._plan(sql, dialect, engine or self.fabric.settings.default_engine)
+        cached = self._plan(sql, dialect, self._choose(sql, dialect, engine))
         return cached.planned, cached.bindings
+
+    def engine_for(self, sql: str, dialect: str | None = None) -> str:
+        """``direct`` when the whole query can run on the one source database its tables live in
+        with the same result (the plan is cached for it), else the workspace's default engine."""
+        try:
+            self._plan(sql, dialect, DIRECT)
+        except GovfabricError:  # NotDirect, or refused/denied: the default engine says so and records it
+            return self.fabric.settings.default_engine
+        return DIRECT
+
+    def _choose(self, sql: str, dialect: str | None, engine: str | None) -> str:
+        name = engine or self.fabric.settings.default_engine
+        return self.engine_for(sql, dialect) if name == AUTO else name
 
     def _plan(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
         """The plan from the store's cache when nothing it was built from changed (``cache.py``),
@@ -79,7 +97,7 @@ class QueryService:
             return self._plan_within(sql, dialect, ename)
 
     def _plan_within(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
-        from govfabric.governance.lineage.events import namespace, query_template
+        from govfabric.governance.lineage.events import namespace
 
         actor = self.fabric.actor
         who = cache.principal_key(actor)
@@ -92,33 +110,48 @@ class QueryService:
             if hit is not None:
                 return hit
             policy_until, memo = store_cache.policy(gen, who), store_cache.names(gen, ename)
+        target = engine_class(ename).PLANS_AS or ename  # the pipeline engine the plan is built for
         with self.fabric.store.session() as s:  # reads what the generation read covers, or newer
             if policy_until is None:
                 policy_until = self.fabric.access.policy_until(actor, s)
                 if found is not None:
                     store_cache.put_policy(gen, who, policy_until)
             policy, until = policy_until
-            resolver = CatalogResolver(s, [ename], memo)
-            planned = plan(sql, dialect=dialect, engine=ename, resolver=resolver, policy=policy, keep_virtual=True)
+            resolver = CatalogResolver(s, [target], memo)
+            planned = plan(sql, dialect=dialect, engine=target, resolver=resolver, policy=policy, keep_virtual=True)
             bindings = [resolver.bindings[t] for t in planned.tables_used if t in resolver.bindings]
+        if target != ename:
+            try:
+                planned = self.engine(ename).retarget(planned, bindings)
+            except QueryRejected:  # kept for the target: a refused query falls back to it without replanning
+                self._keep(sql, planned, bindings, until, found, (*key[:2], target, *key[3:]))
+                raise
+        return self._keep(sql, planned, bindings, until, found, key)
+
+    def _keep(self, sql: str, planned: PlannedQuery, bindings: list[Binding], until: Any,
+              found: tuple[Any, int] | None, key: tuple[Any, ...]) -> CachedPlan:
+        """The plan with its lineage template, in the store's cache when there is one."""
+        from govfabric.governance.lineage.events import query_template
+
         check_deadline()
         lineage = query_template(self.fabric, sql, planned, planned.dialect)
         check_deadline()
         result = CachedPlan(replace(planned, expression=None, virtual_expression=None), bindings, until, lineage)
         if found is not None:
-            store_cache.put_plan(gen, key, result)
+            found[0].put_plan(found[1], key, result)
         return result
 
     @reads_source_data("sql", via="pipeline")
     def stream(self, sql: str, *, dialect: str | None = None, engine: str | None = None,
                row_limit: int | None = None, record_with: RecordWith | None = None) -> Iterator[pa.RecordBatch]:
-        """Arrow batches of the answer; the query is recorded when the stream ends.
+        """Arrow batches of the answer; the query is recorded when the stream ends. ``engine="auto"``
+        runs it on its source database when it can (:meth:`engine_for`).
 
         ``row_limit`` replaces ``query_row_limit`` for exports (``export_row_limit``), never to
         loosen interactive queries. ``record_with(session, status, rows)`` runs inside the
         transaction that records the query, so a caller's own audit event (a query service
         call's) is durable together with the data-access record, in one commit."""
-        ename = engine or self.fabric.settings.default_engine
+        ename = self._choose(sql, dialect, engine)
         t0 = time.perf_counter()
         try:
             cached = self._plan(sql, dialect, ename)
@@ -167,7 +200,8 @@ class QueryService:
         from govfabric.virtualization.masks import mask_key, redact_key
 
         out = {}
-        for name in engines or list(REGISTRY):
+        # by default the engines that plan for themselves (the direct engine runs DuckDB's plan: ask for it)
+        for name in engines or [n for n in REGISTRY if engine_class(n).PLANS_AS is None]:
             try:
                 planned = self.plan(sql, dialect=dialect, engine=name)[0]
                 if may_see_physical(self.fabric, planned.tables_used):

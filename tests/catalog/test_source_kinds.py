@@ -13,10 +13,7 @@ from govfabric.errors import ValidationFailed
 
 ROOT = Path(__file__).resolve().parents[2] / "govfabric"
 #: comparisons on source kind names that are not source kinds (or not moved yet): (file, source line). Only shrinks.
-ALLOWED = {
-    # the demo builds its own sample systems (not yet moved)
-    ("demo/build.py", 'if sys_.kind == "sqlite":'),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _kind_names() -> set[str]:

@@ -173,6 +173,30 @@ def query_event(fabric: Fabric, sql: str, planned: PlannedQuery, status: str, di
             "outputs": [{**tpl["outputs"][0], "name": f"query/{generate_new_uuid()}"}]}
 
 
+def consumer_namespace(principal: str) -> str:
+    """Where a consumer's received data lives: the app (or person) that called a service."""
+    return f"govfabric-app://{principal}"
+
+
+def consumer_event(fabric: Fabric, job_name: str, job_type: str, source: str, columns: Sequence[str],
+                   consumer: str, output: str, *, masked: Iterable[str] = ()) -> dict[str, Any]:
+    """A service handing ``columns`` of virtual table or view ``source`` to ``consumer``: the output
+    dataset ``govfabric-app://<consumer>`` / ``output`` (owned by the consumer), each column derived
+    from the source's (IDENTITY, or MASKING where a mask applies), so lineage names the consumer."""
+    from openlineage.client import event_v2 as ev
+
+    ns, hidden = namespace(fabric), set(masked)
+    facets: dict[str, Any] = {
+        "schema": _schema((c, None) for c in columns),
+        "columnLineage": _column_lineage({c: [identity(ns, source, c, "MASKING" if c in hidden else "IDENTITY")]
+                                          for c in columns}),
+        "ownership": _ownership([(consumer, "CONSUMER")]),
+    }
+    return _event(fabric, ns, job_name, job_type,
+                  [ev.InputDataset(ns, source, facets={"schema": _schema((c, None) for c in columns)})],
+                  [ev.OutputDataset(consumer_namespace(consumer), output, facets=facets)])
+
+
 def _facet_head(name: str) -> dict[str, str]:
     """``_producer``/``_schemaURL`` of a facet kind, as openlineage-python writes them (once)."""
     head = _FACET_HEADS.get(name)

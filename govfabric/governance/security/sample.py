@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlglot import exp
-
 from govfabric.auth.readpath import reads_source_data
 from govfabric.catalog.models import Asset, Source
 from govfabric.errors import GovfabricError, SourceError, ValidationFailed
-from govfabric.virtualization.engines import Binding
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -27,6 +24,8 @@ SAMPLE_ENGINE = "duckdb"
 
 def sample_sql(ref: tuple[str, str, str], columns: list[str], limit: int) -> str:
     """``SELECT "c1", … FROM "catalog"."schema"."table" LIMIT n`` built as a tree (names quoted)."""
+    from sqlglot import exp  # here: the CLI imports this module for DEFAULT_SAMPLE at start-up
+
     catalog, schema, table = ref
     tbl = exp.Table(this=exp.to_identifier(table, quoted=True), db=exp.to_identifier(schema, quoted=True),
                     catalog=exp.to_identifier(catalog, quoted=True))
@@ -58,6 +57,8 @@ def sample_columns(fabric: Fabric, asset: Asset, source: Source | None, columns:
     engine = fabric.queries.engine(SAMPLE_ENGINE)
     if source.kind not in engine.SOURCE_KINDS:
         raise SourceError(f"{asset.qualified_name}: the {SAMPLE_ENGINE} engine cannot read {source.kind} sources")
+    from govfabric.virtualization.engines import Binding
+
     binding = Binding(source, asset)
     engine.prepare([binding])
     ref = engine.physical_ref(binding)

@@ -23,7 +23,7 @@ from govfabric.sharing_modes.data_service import delivery as dl
 from govfabric.sharing_modes.data_service.conditions import filter_columns, parse_filter
 from govfabric.sharing_modes.data_service.models import Change, Delivery, Subscription
 from govfabric.store.base import utcnow
-from govfabric.virtualization.models import VirtualTableRow
+from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -69,16 +69,25 @@ class Subscriptions:
             dl.check_target(push_url, self.fabric.settings)
         with self.store.session() as s:
             row = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == table.lower()))
-            if row is None:
-                raise NotFound(f"no virtual table {table}; list them with `govfabric vt list` "
-                               "(a range is ordered from a virtual table)")
-            types = {c["name"]: str(c.get("type") or "") for c in row.columns if not c.get("hidden")}
+            view = None if row is not None else \
+                s.scalar(select(VirtualViewRow.name).where(VirtualViewRow.name == table.lower()))
+            if row is None and view is None:
+                raise NotFound(f"no virtual table or view {table}; list them with `govfabric vt list` and "
+                               "`govfabric view list` (a range is ordered from one)")
+            if view is not None:  # its columns as the subscriber reads them: a view never widens a grant
+                from govfabric.sharing_modes.query_api.service import view_columns
+
+                cols_of: list[dict[str, Any]] = view_columns(self.fabric, view)
+            else:
+                cols_of = [c for c in row.columns if not c.get("hidden")]
+            name = row.name if row is not None else view
+            types = {c["name"]: str(c.get("type") or "") for c in cols_of}
             cols = [c.lower() for c in columns] if columns else list(types)
             keys = [c.lower() for c in key] if key else list(cols)
             cc = change_column.lower() if change_column else None
             bad = [c for c in [*cols, *keys, *([cc] if cc else [])] if c not in types]
             if bad:
-                raise ValidationFailed(f"{row.name} has no visible column(s) {', '.join(dict.fromkeys(bad))}; "
+                raise ValidationFailed(f"{name} has no visible column(s) {', '.join(dict.fromkeys(bad))}; "
                                        f"columns: {', '.join(sorted(types))}")
             text = None
             needed = list(dict.fromkeys([*keys, *cols, *([cc] if cc else [])]))
@@ -86,17 +95,20 @@ class Subscriptions:
                 tree = parse_filter(filter, types)
                 text = tree.sql(dialect="duckdb")
                 needed += [c for c in sorted(filter_columns(tree)) if c not in needed]
-            # the grant covers what the reads name: the key, the columns, the change and filter columns
-            req = self.fabric.access.request(row.name, columns=needed, purpose=purpose, until=None)
+            # the grant covers what the reads name: the key, the columns, the change and filter columns;
+            # over a view the subscriber reads with the grants it holds on the view's tables, and the
+            # view's owner approves the subscription alone (request id 0: no access request)
+            req_id = 0 if view is not None else \
+                self.fabric.access.request(name, columns=needed, purpose=purpose, until=None).id
             secret = secrets.token_urlsafe(32) if push_url else None
-            sub = Subscription(subscriber=actor.name, table_name=row.name, columns=cols, filter=text,
+            sub = Subscription(subscriber=actor.name, table_name=name, columns=cols, filter=text,
                                key_columns=keys, change_column=cc, push_url=push_url,
                                webhook_secret=self.fabric.secrets.seal(secret) if secret else None,
-                               purpose=purpose.strip(), request_id=req.id)
+                               purpose=purpose.strip(), request_id=req_id)
             s.add(sub)
             s.flush()
-            append(s, actor.name, "subscription.order", f"vt:{row.name}",
-                   {"subscription": sub.id, "request": req.id, "columns": cols, "key": keys,
+            append(s, actor.name, "subscription.order", f"{'view' if view else 'vt'}:{name}",
+                   {"subscription": sub.id, "request": req_id, "columns": cols, "key": keys,
                     "change_column": cc, "filtered": text is not None, "push": bool(push_url)})
             return sub, secret
 
@@ -106,11 +118,17 @@ class Subscriptions:
             sub = self._get(s, sub_id)
             if sub.status != "pending":
                 raise ValidationFailed(f"subscription {sub_id} is {sub.status}, not pending")
-            g = self.fabric.access.approve(sub.request_id, row_filter=sub.filter, reason=reason)
+            grant_id = None
+            if sub.request_id:
+                grant_id = self.fabric.access.approve(sub.request_id, row_filter=sub.filter, reason=reason).id
+            else:  # over a view: its owner approves; the reads use the subscriber's own grants
+                self._require_owner(s, sub, "approve subscriptions to")
+                if sub.subscriber == self.fabric.user:
+                    raise AccessDenied("you may not approve your own subscription")
             sub.status, sub.grant_id, sub.decided_by, sub.reason, sub.due = \
-                "active", g.id, self.fabric.user, reason, True
+                "active", grant_id, self.fabric.user, reason, True
             append(s, self.fabric.user, "subscription.approve", f"subscription:{sub.id}",
-                   {"grant": g.id, "to": sub.subscriber, "table": sub.table_name})
+                   {"grant": grant_id, "to": sub.subscriber, "table": sub.table_name})
             return sub
 
     def reject(self, sub_id: int, reason: str) -> Subscription:
@@ -118,7 +136,10 @@ class Subscriptions:
             sub = self._get(s, sub_id)
             if sub.status != "pending":
                 raise ValidationFailed(f"subscription {sub_id} is {sub.status}, not pending")
-            self.fabric.access.reject(sub.request_id, reason)
+            if sub.request_id:
+                self.fabric.access.reject(sub.request_id, reason)
+            else:
+                self._require_owner(s, sub, "reject subscriptions to")
             sub.status, sub.decided_by, sub.reason = "rejected", self.fabric.user, reason
             append(s, self.fabric.user, "subscription.reject", f"subscription:{sub.id}",
                    {"to": sub.subscriber, "reason": reason})
@@ -180,7 +201,8 @@ class Subscriptions:
             if mine:
                 return [r for r in rows if r.subscriber == actor.name]
             governed = self.fabric.access.governed(s, {r.table_name for r in rows})
-            return [r for r in rows if r.subscriber == actor.name or r.table_name in governed]
+            return [r for r in rows if r.subscriber == actor.name or r.table_name in governed
+                    or (not r.request_id and may_steward(actor, self._owner_department(s, r)))]
 
     def show(self, sub_id: int) -> Subscription:
         with self.store.session() as s:
@@ -389,8 +411,20 @@ class Subscriptions:
         return sub
 
     def _owner_department(self, s: Session, sub: Subscription) -> str | None:
-        return s.scalar(select(Asset.owner_department).join(VirtualTableRow, VirtualTableRow.asset_id == Asset.id)
-                        .where(VirtualTableRow.name == sub.table_name))
+        """The asset's department of a virtual table; a view's creator's department (view ownership)."""
+        found = s.execute(select(Asset.owner_department).join(VirtualTableRow, VirtualTableRow.asset_id == Asset.id)
+                          .where(VirtualTableRow.name == sub.table_name)).first()
+        if found is not None:
+            return found[0]
+        creator = s.scalar(select(VirtualViewRow.created_by).where(VirtualViewRow.name == sub.table_name))
+        if creator is None:
+            return None
+        from govfabric.auth import principals
+
+        try:
+            return principals.get(s, creator).department
+        except NotFound:
+            return None
 
     def _require_owner(self, s: Session, sub: Subscription, what: str) -> None:
         from govfabric.virtualization.access import require_owner

@@ -217,6 +217,7 @@ class QueryApi:
         self.store = fabric.store
         self._token_key: bytes | None = None
         self._audit_key: bytes | None = None
+        self._consumers: set[tuple[str, int]] = set()  # (service id, version) whose consumer lineage is recorded
         #: name -> (generation, service row, its table's columns): see :meth:`_definition`
         self._definitions: dict[str, tuple[int, ServiceRow, dict[str, _Column]]] = {}
 
@@ -232,14 +233,9 @@ class QueryApi:
         if not NAME_RE.match(name or ""):
             raise ValidationFailed(f"service name {name!r}: use lowercase letters, digits and _ (at most 64), "
                                    "starting with a letter")
-        vt_row = self.fabric.virtual.table(table)  # NotFound for an unknown table (views: not yet)
-        with self.store.session() as s:
-            from govfabric.catalog.models import Asset
-
-            asset = s.get(Asset, vt_row.asset_id)
-            require_steward(actor, asset.owner_department if asset else None,
-                            f"publish query services over {vt_row.name}")
-        cols = _columns_of(vt_row.columns)
+        relation, department = self._relation(table)
+        require_steward(actor, department, f"publish query services over {relation}")
+        cols = self._cols(relation)
         problems = []
         params = {k.lower(): list(dict.fromkeys(v)) for k, v in params.items()}
         columns = [c.lower() for c in columns]
@@ -247,7 +243,7 @@ class QueryApi:
         order = [c.lower() for c in order or list(params)[:1]]
         for c in [*params, *columns, *require, *order]:
             if c not in cols:
-                problems.append(f"{c}: no visible column of that name in {vt_row.name}")
+                problems.append(f"{c}: no visible column of that name in {relation}")
         for c, ops in params.items():
             bad = [op for op in ops if op not in OPS]
             if bad or not ops:
@@ -273,11 +269,11 @@ class QueryApi:
             problems.append("the page size must be between 1 and the cap")
         if problems:
             raise ValidationFailed(f"query service {name} is not valid", problems)
-        self._check_unique(vt_row.name, order)
+        self._check_unique(relation, order)
         with self.store.session() as s:
             if s.scalar(select(ServiceRow.id).where(ServiceRow.name == name)):
                 raise AlreadyExists(f"query service {name} exists; drop it first or choose another name")
-            row = ServiceRow(name=name, table_name=vt_row.name, params=params, require_one_of=require,
+            row = ServiceRow(name=name, table_name=relation, params=params, require_one_of=require,
                              columns=list(dict.fromkeys(columns)), order_key=list(dict.fromkeys(order)),
                              page_size=page_size, max_page_size=max_page_size, description=description,
                              created_by=actor.name)
@@ -288,6 +284,58 @@ class QueryApi:
                    {"table": row.table_name, "params": params, "require_one_of": require, "columns": row.columns,
                     "order": row.order_key, "page_size": page_size, "max_page_size": max_page_size})
             return row
+
+    # -- tables and views -------------------------------------------------------------------------
+
+    def _relation(self, name: str) -> tuple[str, str | None]:
+        """(canonical name, owning department) of a virtual table (its asset's department) or a view
+        (its creator's department: who may change a view may publish a service over it)."""
+        with self.store.session() as s:
+            from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
+
+            key = (name or "").lower()
+            found = s.scalar(select(VirtualTableRow.name).where(VirtualTableRow.name == key)) \
+                or s.scalar(select(VirtualViewRow.name).where(VirtualViewRow.name == key))
+            if found is None:
+                raise NotFound(f"no virtual table or view {name}; list them with `govfabric vt list` "
+                               "and `govfabric view list`")
+            return found, self._department(s, found)
+
+    @staticmethod
+    def _department(s: Any, name: str) -> str | None:
+        from govfabric.auth import principals
+        from govfabric.catalog.models import Asset
+        from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
+
+        vt = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == name))
+        if vt is not None:
+            asset = s.get(Asset, vt.asset_id)
+            return asset.owner_department if asset else None
+        view = s.scalar(select(VirtualViewRow).where(VirtualViewRow.name == name))
+        try:
+            return principals.get(s, view.created_by).department if view is not None else None
+        except NotFound:
+            return None
+
+    def _cols(self, table: str, needed: list[str] | None = None) -> dict[str, _Column]:
+        """The typed columns of a virtual table (stored) or of a view (its answer's schema, planned
+        and run with ``LIMIT 0`` as the caller over ``needed`` columns: masks and grants apply)."""
+        try:
+            return _columns_of(self.fabric.virtual.table(table).columns)
+        except NotFound:
+            if not self._view_reads({table}):
+                raise
+        return _columns_of(view_columns(self.fabric, table, needed))
+
+    def _view_reads(self, names: set[str]) -> dict[str, list[str]]:
+        """View name -> what it reads (tables and views, from its definition), for views among ``names``."""
+        if not names:
+            return {}
+        from govfabric.virtualization.models import VirtualViewRow
+
+        with self.store.session() as s:
+            return {v.name: list(v.depends_on or []) for v in
+                    s.scalars(select(VirtualViewRow).where(VirtualViewRow.name.in_(sorted(names))))}
 
     def _check_unique(self, table: str, order: list[str]) -> None:
         """Keyset pagination visits each row once only on a unique, non-null key: count it."""
@@ -326,18 +374,15 @@ class QueryApi:
         if not callable_only:
             return rows
         policy = self.fabric.access.policy_for(self.fabric.actor)
-        return [r for r in rows if r.table_name in policy.tables]
+        reads = self._view_reads({r.table_name for r in rows} - set(policy.tables))
+        return [r for r in rows if r.table_name in policy.tables
+                or (r.table_name in reads and set(reads[r.table_name]) <= set(policy.tables))]
 
     def drop(self, name: str) -> None:
         actor = self.fabric.actor
         with self.store.session() as s:
             row = self._row(s, name)
-            from govfabric.catalog.models import Asset
-            from govfabric.virtualization.models import VirtualTableRow
-
-            vt = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == row.table_name))
-            asset = s.get(Asset, vt.asset_id) if vt is not None else None
-            require_steward(actor, asset.owner_department if asset else None, f"drop query service {name}")
+            require_steward(actor, self._department(s, row.table_name), f"drop query service {name}")
             s.delete(row)
             cache.bump(s)
             append(s, actor.name, "query_api.drop", f"query_api:{name}", {"table": row.table_name})
@@ -346,7 +391,7 @@ class QueryApi:
         """What a caller needs: parameters with their operators and types, required parameters,
         output columns with types, order key and page sizes."""
         row = self.get(name)
-        cols = _columns_of(self.fabric.virtual.table(row.table_name).columns)
+        cols = self._cols(row.table_name, [*row.params, *row.columns])
         return {
             "name": row.name, "table": row.table_name, "description": row.description,
             "params": [{"column": c, "ops": ops, "type": _KIND_NAMES.get(cols[c].kind, "text") if c in cols else None}
@@ -387,6 +432,7 @@ class QueryApi:
             token = self._seal_token(row, call, cols, table) if more else None
             table = table.select(list(range(n_out)))
             status, rows = "ok", table.num_rows
+            self._record_consumer(row)
             return Page(table, token)
         except GovfabricError as exc:
             status = type(exc).__name__
@@ -405,7 +451,7 @@ class QueryApi:
             if hit is not None and hit[0] == found[1]:
                 return hit[1], hit[2]
         row = self.get(name)
-        cols = _columns_of(self.fabric.virtual.table(row.table_name).columns)
+        cols = self._cols(row.table_name, [*row.params, *row.columns, *row.order_key])
         if found is not None:  # read after the generation: a concurrent write leaves it stale, never kept
             if len(self._definitions) >= 256:
                 self._definitions.clear()
@@ -492,7 +538,8 @@ class QueryApi:
     def _run(self, query: exp.Select, record_with: Any = None) -> pa.Table:
         """Through the guarded pipeline as the caller (plan cache, grants, masks, row filters, usage)."""
         sql = query.sql(dialect="duckdb")
-        batches = list(self.fabric.queries.stream(sql, record_with=record_with))
+        # direct to the source when it can; the call's audit event in the query's recording transaction
+        batches = list(self.fabric.queries.stream(sql, engine="auto", record_with=record_with))
         if batches:
             return pa.Table.from_batches(batches)
         planned, _ = self.fabric.queries.plan(sql)
@@ -538,6 +585,25 @@ class QueryApi:
             raise invalid
         return keys
 
+    # -- lineage ----------------------------------------------------------------------------------
+
+    def _record_consumer(self, row: ServiceRow) -> None:
+        """OpenLineage: the calling principal is an output of the service (``govfabric-app://<caller>``
+        / ``query_api/<service>``, columns derived from the table or view). Once per service version
+        in this process: each call's run is already the virtual query's own event."""
+        if (row.id, row.version) in self._consumers:
+            return
+        from govfabric.governance.lineage.events import consumer_event, emit
+
+        sql = exp.select(*[exp.column(c, quoted=True) for c in row.columns]).from_(exp.to_table(row.table_name))
+        planned, _ = self.fabric.queries.plan(sql.sql(dialect="duckdb"))
+        event = consumer_event(self.fabric, f"query_api.{row.name}", "QUERY_SERVICE", row.table_name, row.columns,
+                               self.fabric.user, f"query_api/{row.name}",
+                               masked=planned.masked_columns.get(row.table_name, ()))
+        with self.store.session() as s:
+            emit(self.fabric, s, event, self.fabric.user)
+        self._consumers.add((row.id, row.version))
+
     # -- audit ------------------------------------------------------------------------------------
 
     def _hash(self, value: str) -> str:
@@ -560,6 +626,37 @@ class QueryApi:
         if call is not None:
             details["values"] = {k: [self._hash(v) for v in vs[:MAX_IN_VALUES]] for k, vs in call.values.items()}
         append(s, self.fabric.user, "query_api.call", f"query_api:{details['service']}", details)
+
+
+def view_columns(fabric: Fabric, view: str, needed: list[str] | None = None) -> list[dict[str, Any]]:
+    """``[{name, type}]`` of a view's answer as ``fabric``'s principal sees it (grants, masks): one
+    row of typed NULLs (an empty answer carries no types), a one-row table LEFT JOIN the view."""
+    names = list(dict.fromkeys(needed or [])) or fabric.sql(
+        exp.select(exp.Star()).from_(exp.to_table(view)).limit(0).sql(dialect="duckdb")).column_names
+    empty = exp.select(*[exp.column(c, quoted=True) for c in names]).from_(exp.to_table(view)).limit(0)
+    q = exp.select(*[exp.column(c, table="v", quoted=True) for c in names]) \
+        .from_(exp.select(exp.alias_(exp.Literal.number(1), "one")).subquery("d")) \
+        .join(empty.subquery("v"), on=exp.true(), join_type="left")
+    return [{"name": f.name, "type": _arrow_sql(f.type)} for f in fabric.sql(q.sql(dialect="duckdb")).schema]
+
+
+def _arrow_sql(t: pa.DataType) -> str:
+    """A DuckDB type name for an Arrow type of a view's column (unknown types are not filterable)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_integer(t):
+        return "BIGINT"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision},{t.scale})"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    return "BLOB"
 
 
 def _after(order: list[str], cols: dict[str, _Column], values: list[Any]) -> exp.Expression:

@@ -11,6 +11,7 @@ from govfabric.virtualization.engines.base import Binding, Engine
 REGISTRY: dict[str, str] = {
     "duckdb": "govfabric.virtualization.engines.duckdb:DuckDBEngine",
     "trino": "govfabric.virtualization.engines.trino:TrinoEngine",
+    "direct": "govfabric.virtualization.engines.direct:DirectEngine",
 }
 
 

@@ -89,6 +89,8 @@ class Engine(ABC):
     SUPPORTS_FEDERATION: ClassVar[bool] = True
     #: runs inside this process (DuckDB); a server engine (Trino) is preferred when it is the default
     EMBEDDED: ClassVar[bool] = False
+    #: the pipeline engine whose plan this engine runs after :meth:`retarget` (None: its own name)
+    PLANS_AS: ClassVar[str | None] = None
 
     def __init__(self, settings: Settings, connector: SourceConnector) -> None:
         self.settings = settings
@@ -132,6 +134,11 @@ class Engine(ABC):
     @abstractmethod
     def status(self) -> dict[str, Any]:
         """Reachability and configuration of this engine, for ``engine status``."""
+
+    def retarget(self, planned: Any, bindings: list[Binding]) -> Any:
+        """The plan (built for :attr:`PLANS_AS`, trees kept) as this engine runs it; engines that
+        plan for themselves return it unchanged."""
+        return planned
 
     def close(self) -> None:  # noqa: B027 (optional)
         pass

@@ -1,0 +1,120 @@
+"""Start-up cost of the command line, bounded by what it imports (never by timing, which a busy
+machine would make flaky): `--help` lists every command without importing a command module, and
+`status` imports no query, quality, chain or MPC engine. The help `--help` lists is static
+(main.GROUPS, main.COMMANDS): it must say what each command's own help says."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from govfabric.cli import main
+from govfabric.cli.main import app, lazy_entries, load_command, run
+
+#: what no start-up path may import before a command needs it
+HEAVY = ("great_expectations", "web3", "eth_account", "vyper", "tenseal", "pyarrow", "numpy", "pandas",
+         "polars", "duckdb", "sqlglot", "trino", "fastapi", "uvicorn")
+#: `--help` touches no store either
+HELP_HEAVY = (*HEAVY, "sqlalchemy", "alembic", "pydantic_settings")
+
+PROBE = """
+import json, sys
+from govfabric.cli.main import run
+code = max(run(args) for args in json.loads(sys.argv[1]))
+mods = sorted(m for m in sys.modules if m.startswith('govfabric.') or '.' not in m)
+print(json.dumps({'code': code, 'modules': mods}), file=sys.stderr)
+"""
+
+
+def imported_by(*args: str, more: tuple[list[str], ...] = ()) -> set[str]:
+    """The modules a fresh interpreter holds after running ``govfabric ARGS`` (and each of ``more``):
+    top-level packages and every govfabric module."""
+    root = Path(main.__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps([list(args), *more])], capture_output=True,
+                          text=True, env=env,
+                          timeout=120, check=False)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, (proc.stdout, proc.stderr)
+    return set(report["modules"])
+
+
+def test_help_imports_no_command_module_and_no_engine() -> None:
+    mods = imported_by("--help")
+    assert not mods & set(HELP_HEAVY), sorted(mods & set(HELP_HEAVY))
+    commands = sorted(m for m in mods if m.startswith("govfabric.cli.") and m not in
+                      ("govfabric.cli.main", "govfabric.cli.common"))
+    assert not commands, commands
+    assert "govfabric.fabric" not in mods
+
+
+def test_status_imports_only_the_store(tmp_path: Path) -> None:
+    from govfabric.fabric import init_workspace
+
+    init_workspace(tmp_path / "ws").close()
+    mods = imported_by("--home", str(tmp_path / "ws"), "status")
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    assert "govfabric.cli.workspace" in mods  # the probe did run the command
+    groups = sorted(m for m in mods if m.startswith("govfabric.cli.") and m not in
+                    ("govfabric.cli.main", "govfabric.cli.common", "govfabric.cli.workspace"))
+    assert not groups, groups
+
+
+def test_group_help_imports_no_engine() -> None:
+    """A group's own `--help` imports its module, not the engines its commands use."""
+    light = [g for g in lazy_entries() if g not in ("access", "policy", "sql", "engine")]  # masks, arrow
+    mods = imported_by(light[0], "--help", more=tuple([g, "--help"] for g in light[1:]))
+    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    assert "govfabric.cli.security" in mods and "govfabric.cli.standards" in mods
+
+
+def _listed(help_text: str) -> str:
+    """What a help listing shows of a command: its first paragraph, on one line."""
+    return " ".join(inspect.cleandoc(help_text).split("\n\n")[0].split())
+
+
+def test_static_help_is_the_commands_own() -> None:
+    """A line added to GROUPS or COMMANDS needs its help, and the help cannot drift from the module's."""
+    for table in (main.GROUPS, main.COMMANDS):
+        for line in table:
+            assert len(line) == 3 and line[2], f"{line}: give (module, name, one-line help)"
+    entries = lazy_entries()
+    assert len(entries) == len(main.GROUPS) + len(main.COMMANDS), "two lines give the same command name"
+    for name, (target, registered, static) in entries.items():
+        cmd = load_command(name, target, registered)
+        assert cmd is not None, f"{name}: {target} is missing"
+        assert static == _listed(cmd.short_help or cmd.help or ""), f"{name}: the help in main.py differs"
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--help"]) == 0
+    out = capsys.readouterr().out
+    listed = " ".join(out.split())
+    for name, (_, _, static) in lazy_entries().items():
+        assert f" {name} " in listed, name
+        assert static is not None and " ".join(static.split()[:4]) in listed, name
+
+
+def test_commands_still_resolve_and_typos_get_suggestions(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    root = typer.main.get_command(app)
+    assert sorted(root.commands) == sorted(lazy_entries())  # type: ignore[attr-defined]
+    assert run(["principal", "--help"]) == 0
+    assert "Add a principal" in capsys.readouterr().out
+    assert run(["princpal"]) == 2
+    assert "Did you mean 'principal'?" in capsys.readouterr().err
+
+
+def test_a_group_missing_from_the_build_is_left_out(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(main, "GROUPS", (*main.GROUPS, ("govfabric.cli.not_in_this_build", "ghost", "Absent.")))
+    assert run(["--help"]) == 0
+    assert "ghost" not in capsys.readouterr().out
+    assert run(["ghost"]) == 2
