@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     duckdb_max_temp_size: str = "10GB"
     query_timeout_s: float = Field(default=300.0, gt=0, description="planning and running one query")
     query_row_limit: int = 1_000_000
+    export_row_limit: int = Field(default=100_000_000, gt=0, description="rows of one dataset file or download "
+                                  "(an export); interactive queries keep query_row_limit")
     query_max_nodes: int = Field(default=20_000, gt=0, description="syntax nodes of one query")
     query_max_select_items: int = Field(default=1_000, gt=0, description="items of one SELECT list")
     query_max_string_chars: int = Field(default=65_536, gt=0, description="longest string a query may build")

@@ -121,6 +121,7 @@ def rotate(fabric: Fabric, name: str) -> Issued:
         row.key_id = "app_" + _secrets.token_hex(8)
         row.secret_sealed = fabric.secrets.seal(secret)
         row.rotated_at = utcnow()
+        _moved(s)
         append(s, fabric.actor.name, "app.rotate", f"app:{name}", {"old_key_id": old, "key_id": row.key_id})
         return Issued(name, row.key_id, secret, row.alg)
 
@@ -132,9 +133,17 @@ def set_active(fabric: Fabric, name: str, active: bool) -> AppInfo:
         _may_manage(fabric, p.department)
         if row.active != active:
             row.active = active
+            _moved(s)
             append(s, fabric.actor.name, "app.enable" if active else "app.disable", f"app:{name}",
                    {"key_id": row.key_id})
         return _info(row, p)
+
+
+def _moved(s: object) -> None:
+    """Credentials are kept by the server under the store's generation: move it (same transaction)."""
+    from govfabric.virtualization.cache import bump
+
+    bump(s)  # type: ignore[arg-type]
 
 
 def _info(row: AppCredential, p: Principal) -> AppInfo:

@@ -264,5 +264,33 @@ class Principal:
         self.name, self.rate_limit, self.daily_quota = name, rate_limit, daily_quota
 
 
+class CredentialCache:
+    """``key id -> Credential`` kept while the store's generation counter stands still (one
+    primary-key read instead of a store query and a secret decryption per signed request).
+    ``apps.rotate``/``set_active`` move the counter in their transaction, ``apps.add`` through the
+    principals' trigger; unknown key ids are never kept (a stranger's guesses cannot fill memory)."""
+
+    MAX = 4096
+
+    def __init__(self, origin: Any) -> None:
+        self.origin = origin
+        self._kept: dict[str, tuple[int, apps.Credential]] = {}
+
+    def __call__(self, key_id: str) -> apps.Credential | None:
+        from govfabric.virtualization import cache
+
+        found = cache.current(self.origin.store)
+        if found is not None:
+            hit = self._kept.get(key_id)
+            if hit is not None and hit[0] == found[1]:
+                return hit[1]
+        cred = apps.credential(self.origin, key_id)
+        if found is not None and cred is not None:  # read after the generation: never newer than its key
+            if len(self._kept) >= self.MAX:
+                self._kept.clear()
+            self._kept[key_id] = (found[1], cred)
+        return cred
+
+
 def credential_lookup(origin: Any) -> Callable[[str], apps.Credential | None]:
-    return lambda key_id: apps.credential(origin, key_id)
+    return CredentialCache(origin)

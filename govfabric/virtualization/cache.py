@@ -188,6 +188,12 @@ def current(store: Store) -> tuple[PlanCache, int] | None:
     return None if generation is None else (cache, generation)
 
 
+def bump(session: Session) -> None:
+    """Move the generation in the writing transaction, for a write to a table the triggers do not
+    watch whose readers keep what they read under the generation (query services, app credentials)."""
+    session.execute(text("UPDATE virt_generation SET n = n + 1 WHERE id = 1"))
+
+
 def forget(store: Store) -> None:
     """Drop a store's cache, as a write would (benchmarks time planning from scratch)."""
     with _caches_lock:

@@ -30,7 +30,14 @@ from govfabric.virtualization.tables import CatalogResolver
 from govfabric.virtualization.validate import Limits, check_deadline, limits
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
+
     from govfabric.fabric import Fabric
+
+    #: a caller's addition to the transaction recording a query: (session, status, rows)
+    RecordWith = Callable[[Session, str, int | None], None]
 
 
 #: what in an engine's error text can be a data value: quoted literals, long digit runs, CJK runs
@@ -135,17 +142,22 @@ class QueryService:
         return result
 
     @reads_source_data("sql", via="pipeline")
-    def stream(self, sql: str, *, dialect: str | None = None, engine: str | None = None
-               ) -> Iterator[pa.RecordBatch]:
+    def stream(self, sql: str, *, dialect: str | None = None, engine: str | None = None,
+               row_limit: int | None = None, record_with: RecordWith | None = None) -> Iterator[pa.RecordBatch]:
         """Arrow batches of the answer; the query is recorded when the stream ends. ``engine="auto"``
-        runs it on its source database when it can (:meth:`engine_for`)."""
+        runs it on its source database when it can (:meth:`engine_for`).
+
+        ``row_limit`` replaces ``query_row_limit`` for exports (``export_row_limit``), never to
+        loosen interactive queries. ``record_with(session, status, rows)`` runs inside the
+        transaction that records the query, so a caller's own audit event (a query service
+        call's) is durable together with the data-access record, in one commit."""
         ename = self._choose(sql, dialect, engine)
         t0 = time.perf_counter()
         try:
             cached = self._plan(sql, dialect, ename)
         except (QueryRejected, AccessDenied) as exc:
             self._record(ename, sql, None, "denied" if isinstance(exc, AccessDenied) else "rejected", str(exc),
-                         None, t0)
+                         None, t0, record_with)
             raise
         planned = cached.planned
         eng = self.engine(ename)
@@ -156,21 +168,22 @@ class QueryService:
             # the timeout covers planning too: the engine gets what is left (to 0.1 s, so that a
             # Trino session keeps its setting from one cached query to the next)
             left = max(0.1, math.ceil((settings.query_timeout_s - (time.perf_counter() - t0)) * 10) / 10)
-            for batch in eng.stream(planned.sql, timeout_s=left, row_limit=settings.query_row_limit):
+            limit = settings.query_row_limit if row_limit is None else row_limit
+            for batch in eng.stream(planned.sql, timeout_s=left, row_limit=limit):
                 rows += batch.num_rows
                 yield batch
         except GovfabricError as exc:
             eng.stats.errors += 1
             eng.stats.last_error = str(exc)
-            self._record(ename, sql, cached, "error", str(exc), rows, t0)
+            self._record(ename, sql, cached, "error", str(exc), rows, t0, record_with)
             raise
         except Exception as exc:
             eng.stats.errors += 1
             eng.stats.last_error = str(exc).splitlines()[0]
-            self._record(ename, sql, cached, "error", str(exc).splitlines()[0], rows, t0)
+            self._record(ename, sql, cached, "error", str(exc).splitlines()[0], rows, t0, record_with)
             raise QueryRejected(f"the engine failed: {str(exc).splitlines()[0]}") from exc
         eng.stats.queries += 1
-        self._record(ename, sql, cached, "ok", None, rows, t0)
+        self._record(ename, sql, cached, "ok", None, rows, t0, record_with)
 
     def sql(self, sql: str, *, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         batches = list(self.stream(sql, dialect=dialect, engine=engine))
@@ -200,7 +213,7 @@ class QueryService:
         return out
 
     def _record(self, engine: str, sql: str, cached: CachedPlan | None, status: str, error: str | None,
-                rows: int | None, t0: float) -> None:
+                rows: int | None, t0: float, record_with: RecordWith | None = None) -> None:
         """Query log row, audit event, OpenLineage run and usage, in one transaction. The error is
         stored without data values (:func:`scrub_error`); the user who ran the query got it whole."""
         from govfabric.catalog.usage import record_usage
@@ -231,6 +244,8 @@ class QueryService:
             if status == "ok" and cached is not None and cached.bindings:
                 record_usage(s, cached.asset_ids, actor, "use")
             hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
+            if record_with is not None:
+                record_with(s, status, rows)
 
     def status(self) -> dict[str, Any]:
         """Monitoring (§10.3.5): sources reachable, queries run, errors, latency, per engine."""

@@ -97,3 +97,20 @@ def test_missing_signature_header_and_garbage(app_client: TestClient) -> None:
     assert code(r) == "signature_missing"
     r = app_client.get("/api/v1/whoami", headers={"Signature-Input": "((((", "Signature": "x"})
     assert code(r) == "signature_invalid"
+
+
+def test_a_kept_credential_follows_disable_enable_and_rotate(served: Any, app_client: TestClient,
+                                                               gs_app: apps.Issued) -> None:
+    """The server keeps an app's credential between requests; every change to it is seen at once."""
+    def status_of(issued: apps.Issued) -> Any:
+        r = send(app_client, signed(app_client.build_request("GET", URL), issued))
+        return r.status_code if r.status_code == 200 else code(r)
+
+    assert status_of(gs_app) == 200
+    apps.set_active(served, "gs_system", False)
+    assert status_of(gs_app) == "app_disabled"
+    apps.set_active(served, "gs_system", True)
+    assert status_of(gs_app) == 200
+    rotated = apps.rotate(served, "gs_system")
+    assert status_of(gs_app) == "unknown_key"
+    assert status_of(rotated) == 200

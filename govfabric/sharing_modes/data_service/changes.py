@@ -145,6 +145,7 @@ def detect(fabric: Fabric, sub: Subscription) -> Detected:
     else:
         present = set(seen)
     found = Detected()
+    states: dict[str, RowState] | None = None
     with fabric.store.session() as s:
         for d, (kt, h) in seen.items():
             old = known.get(d)
@@ -155,7 +156,13 @@ def detect(fabric: Fabric, sub: Subscription) -> Detected:
                 found.inserted += 1
             else:
                 found.updated += 1
-            s.merge(RowState(subscription_id=sub.id, key_digest=d, key=kt, row_hash=h))
+            if old is None:  # no per-row merge: its SELECT per row made 100k changes take minutes
+                s.add(RowState(subscription_id=sub.id, key_digest=d, key=kt, row_hash=h))
+            else:
+                if states is None:
+                    states = {r.key_digest: r for r in s.scalars(select(RowState).where(
+                        RowState.subscription_id == sub.id))}
+                states[d].row_hash = h
             s.add(Change(subscription_id=sub.id, key=kt, op=op))
         gone = [d for d in known if d not in present]
         for d in gone:

@@ -313,7 +313,8 @@ class DatasetFiles:
         consumer = self.fabric.actor.name
         version = version or self._data_version(offer)
         root = export_root(self.fabric.settings)
-        batches = self.fabric.sql_stream(select_all(offer.name))
+        # a file is an export: its own row limit (export_row_limit), not the interactive query_row_limit
+        batches = self.fabric.queries.stream(select_all(offer.name), row_limit=self.fabric.settings.export_row_limit)
         with atomic_open(target, inside=root) as fh:
             written = writers.write(fmt, batches, fh, empty=_empty_schema(self.fabric, offer.name),
                                     encoding=encoding or offer.encoding,

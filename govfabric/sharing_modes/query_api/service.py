@@ -33,6 +33,7 @@ from govfabric.auth.audit import append
 from govfabric.auth.readpath import require_steward
 from govfabric.errors import AlreadyExists, GovfabricError, NotFound, ValidationFailed
 from govfabric.sharing_modes.query_api.models import QueryService as ServiceRow
+from govfabric.virtualization import cache
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -217,6 +218,8 @@ class QueryApi:
         self._token_key: bytes | None = None
         self._audit_key: bytes | None = None
         self._consumers: set[tuple[str, int]] = set()  # (service id, version) whose consumer lineage is recorded
+        #: name -> (generation, service row, its table's columns): see :meth:`_definition`
+        self._definitions: dict[str, tuple[int, ServiceRow, dict[str, _Column]]] = {}
 
     # -- definition -------------------------------------------------------------------------------
 
@@ -276,6 +279,7 @@ class QueryApi:
                              created_by=actor.name)
             s.add(row)
             s.flush()
+            cache.bump(s)
             append(s, actor.name, "query_api.create", f"query_api:{name}",
                    {"table": row.table_name, "params": params, "require_one_of": require, "columns": row.columns,
                     "order": row.order_key, "page_size": page_size, "max_page_size": max_page_size})
@@ -380,6 +384,7 @@ class QueryApi:
             row = self._row(s, name)
             require_steward(actor, self._department(s, row.table_name), f"drop query service {name}")
             s.delete(row)
+            cache.bump(s)
             append(s, actor.name, "query_api.drop", f"query_api:{name}", {"table": row.table_name})
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -402,18 +407,26 @@ class QueryApi:
     def call(self, name: str, params: Mapping[str, list[str]], page_token: str | None = None,
              page_size: int | None = None) -> Page:
         """One page of service ``name`` for ``params`` (``{"uscc": ["9135…"], "district.in": ["a,b"],
-        "founded.gte": ["2020-01-01"]}``), as the acting principal. Audited whatever the outcome."""
+        "founded.gte": ["2020-01-01"]}``), as the acting principal. Audited whatever the outcome:
+        an answered call in the transaction that records its query, any other on its own."""
         t0 = time.perf_counter()
         status, rows, call = "error", None, None
         names = tuple(sorted(params))[:50]
+        recorded = False
         try:
-            row = self.get(name)
-            cols = self._cols(row.table_name, [*row.params, *row.columns, *row.order_key])
+            row, cols = self._definition(name)
             call = self._conditions(row, cols, params)
             size = self._page_size(row, page_size)
             after = self._open_token(row, call, page_token) if page_token else None
             query, n_out = self._select(row, cols, call, after, size)
-            table = self._run(query)
+
+            def record(s: Any, query_status: str, n: int | None) -> None:
+                nonlocal recorded
+                if query_status == "ok":
+                    self._append(s, name, call, names, "ok", min(n or 0, size), t0)
+                    recorded = True
+
+            table = self._run(query, record)
             more = table.num_rows > size
             table = table.slice(0, size)
             token = self._seal_token(row, call, cols, table) if more else None
@@ -425,7 +438,25 @@ class QueryApi:
             status = type(exc).__name__
             raise
         finally:
-            self._audit(name, call, names, status, rows, t0)
+            if not recorded:
+                self._audit(name, call, names, status, rows, t0)
+
+    def _definition(self, name: str) -> tuple[ServiceRow, dict[str, _Column]]:
+        """The service and its table's columns, kept while the store's generation counter
+        (``virtualization/cache.py``) stands still: table and catalog writes move it by trigger,
+        service writes here (:func:`cache.bump`). One primary-key read instead of two queries."""
+        found = cache.current(self.store)
+        if found is not None:
+            hit = self._definitions.get(name)
+            if hit is not None and hit[0] == found[1]:
+                return hit[1], hit[2]
+        row = self.get(name)
+        cols = self._cols(row.table_name, [*row.params, *row.columns, *row.order_key])
+        if found is not None:  # read after the generation: a concurrent write leaves it stale, never kept
+            if len(self._definitions) >= 256:
+                self._definitions.clear()
+            self._definitions[name] = (found[1], row, cols)
+        return row, cols
 
     def _conditions(self, row: ServiceRow, cols: dict[str, _Column], params: Mapping[str, list[str]]) -> _Call:
         conditions: dict[str, dict[str, Any]] = {}
@@ -504,10 +535,11 @@ class QueryApi:
         q = q.order_by(*[exp.Ordered(this=ref(k), nulls_first=False) for k in row.order_key]).limit(size + 1)
         return q, len(row.columns)
 
-    def _run(self, query: exp.Select) -> pa.Table:
+    def _run(self, query: exp.Select, record_with: Any = None) -> pa.Table:
         """Through the guarded pipeline as the caller (plan cache, grants, masks, row filters, usage)."""
         sql = query.sql(dialect="duckdb")
-        batches = list(self.fabric.queries.stream(sql, engine="auto"))  # direct to the source when it can
+        # direct to the source when it can; the call's audit event in the query's recording transaction
+        batches = list(self.fabric.queries.stream(sql, engine="auto", record_with=record_with))
         if batches:
             return pa.Table.from_batches(batches)
         planned, _ = self.fabric.queries.plan(sql)
@@ -581,15 +613,19 @@ class QueryApi:
 
     def _audit(self, name: str, call: _Call | None, names: tuple[str, ...], status: str, rows: int | None,
                t0: float) -> None:
+        """The record of a call that ran no query to its end, in a transaction of its own."""
+        with self.store.session() as s:
+            self._append(s, name, call, names, status, rows, t0)
+
+    def _append(self, s: Any, name: str, call: _Call | None, names: tuple[str, ...], status: str,
+                rows: int | None, t0: float) -> None:
         """The data-access record of a call: parameter names, values only as keyed hashes."""
         details: dict[str, Any] = {
             "service": name[:64] if NAME_RE.match(name or "") else "?", "status": status, "rows": rows,
             "params": [n[:64] for n in names], "ms": round((time.perf_counter() - t0) * 1000, 2)}
         if call is not None:
             details["values"] = {k: [self._hash(v) for v in vs[:MAX_IN_VALUES]] for k, vs in call.values.items()}
-        target = f"query_api:{details['service']}"
-        with self.store.session() as s:
-            append(s, self.fabric.user, "query_api.call", target, details)
+        append(s, self.fabric.user, "query_api.call", f"query_api:{details['service']}", details)
 
 
 def view_columns(fabric: Fabric, view: str, needed: list[str] | None = None) -> list[dict[str, Any]]:

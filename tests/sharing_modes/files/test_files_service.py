@@ -59,3 +59,20 @@ def test_links_and_range(consumer, offered, router_client) -> None:
     assert c.get(expired.url).status_code == 401
     offered.access.revoke(consumer.grant_id)
     assert c.get(url).status_code == 403
+
+
+def test_exports_have_their_own_row_limit(consumer) -> None:
+    """A download is an export: ``export_row_limit`` bounds it, not the interactive ``query_row_limit``
+    (which still refuses the same rows as a query)."""
+    from govfabric.errors import QueryRejected
+    from govfabric.fabric import Fabric
+
+    n = consumer.sql("SELECT count(*) AS n FROM market.enterprise").column(0)[0].as_py()
+    assert n > 3
+    small = Fabric(consumer.settings.model_copy(update={"query_row_limit": 3}), "analyst1", consumer.store)
+    with pytest.raises(QueryRejected, match="row limit"):
+        small.sql("SELECT * FROM market.enterprise")
+    assert small.datasets.materialise("market.enterprise", "csv").rows == n
+    tight = Fabric(consumer.settings.model_copy(update={"export_row_limit": 3}), "analyst1", consumer.store)
+    with pytest.raises(QueryRejected, match="more than 3 rows"):
+        tight.datasets.materialise("market.enterprise", "parquet")

@@ -167,3 +167,28 @@ def test_create_rules(svc: Any) -> None:
         svc.query_api.call("ent_lookup", {"uscc": ["a"]})
     assert [e.action for e in svc.audit.events(target="query_api:ent_lookup")][:2] == ["query_api.create",
                                                                                         "query_api.drop"]
+
+
+def test_a_kept_definition_follows_a_drop_and_recreate_elsewhere(svc: Any) -> None:
+    """The service definition is kept between calls under the store's generation; a drop and
+    re-create through another façade (another process's) is seen by the next call."""
+    uscc = svc.sql("SELECT uscc FROM market.enterprise LIMIT 1").column(0)[0].as_py()
+    assert svc.query_api.call("ent_lookup", {"uscc": [uscc]}).table.column_names[0] == "name"
+    other = svc.as_user(svc.user)
+    other.query_api.drop("ent_lookup")
+    other.query_api.create("ent_lookup", "market.enterprise", params={"uscc": ["eq"]}, columns=["district"],
+                           order=["uscc"])
+    assert svc.query_api.call("ent_lookup", {"uscc": [uscc]}).table.column_names == ["district"]
+    other.query_api.drop("ent_lookup")
+    with pytest.raises(NotFound):
+        svc.query_api.call("ent_lookup", {"uscc": [uscc]})
+
+
+def test_an_answered_call_is_audited_with_its_query(svc: Any) -> None:
+    """One transaction records the query (sql.query) and the call (query_api.call), adjacent."""
+    uscc = svc.sql("SELECT uscc FROM market.enterprise LIMIT 1").column(0)[0].as_py()
+    svc.query_api.call("ent_lookup", {"uscc": [uscc]})
+    events = svc.audit.events()
+    last = [e.action for e in events][-2:]
+    assert last == ["sql.query", "query_api.call"], last
+    assert events[-1].details["rows"] == 1 and events[-1].details["status"] == "ok"

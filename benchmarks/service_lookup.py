@@ -1,0 +1,302 @@
+"""Point lookup by ``uscc`` through a conditional query service (issue 11), against a bare
+FastAPI + psycopg-pool endpoint running the same SELECT with no governance.
+
+Setup (not timed): a throwaway PostgreSQL database with ``enterprise(uscc PRIMARY KEY, name,
+district, capital)`` of N rows (``INSERT … SELECT generate_series``), a workspace (store in a
+second throwaway PostgreSQL database, or SQLite with ``--store sqlite``) where a steward registers
+the database, maps ``market.enterprise``, publishes ``ent_lookup`` (``uscc:eq``) and grants it to
+an app ``bench_app`` (rate limit raised so that the limiter never answers 429).
+
+Measured, in this order:
+
+1. in process (one thread): the median of ``fabric.query_api.call`` as the app (a new ``uscc``
+   per call, as in production), of the whole signed ASGI request (signature, rate limit,
+   policy, query, both audit events) and of the same SELECT run raw on a psycopg connection.
+   govfabric's own cost = median(call) − median(raw); goal ≤ 2 ms.
+2. over HTTP: ``wrk`` with 64 connections against both servers, each run by uvicorn with the
+   same worker count (uvloop, httptools): the anchor (``anchors/pg_lookup_app.py``) first, then
+   ``govfabric serve``. Signed requests are pre-signed (a fresh nonce each) into a file that
+   ``anchors/wrk_lines.lua`` replays, each wrk thread its own slice; non-2xx answers are counted
+   (a 401 would mean a replayed nonce or an expired signature). Goal: ≥ 0.7× the anchor's
+   requests/s, p99 ≤ 25 ms.
+
+    python benchmarks/service_lookup.py [--rows 1000000] [--rows 10000000] [--workers 2]
+        [--duration 20] [--connections 64] [--store pg|sqlite] [--pg-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import common
+
+HERE = Path(__file__).parent
+SERVICE = "ent_lookup"
+SELECT = "SELECT name, district, capital FROM enterprise WHERE uscc = %s"
+
+
+def uscc(i: int) -> str:
+    """An 18-character code shaped like a unified social credit code (check character not computed)."""
+    return f"913501{i:011d}X"
+
+
+def create_table(url: str, rows: int) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE enterprise (uscc varchar(18) COLLATE \"C\" PRIMARY KEY, name text NOT NULL, "
+                     "district varchar(6) NOT NULL, capital numeric(18,2))")
+        step = 2_000_000
+        for lo in range(0, rows, step):
+            conn.execute(
+                "INSERT INTO enterprise SELECT '913501' || lpad(i::text, 11, '0') || 'X', "
+                "'企业' || i, (350100 + i %% 13)::text, (i %% 100000) * 10.5 "
+                "FROM generate_series(%s::bigint, %s::bigint) AS i", (lo, min(rows, lo + step) - 1))
+        conn.execute("ANALYZE enterprise")
+
+
+def workspace(home: Path, store_url: str | None, source_url: str) -> tuple[Any, Any]:
+    """The workspace with the service published and granted to ``bench_app``; (admin façade, issued app)."""
+    from govfabric.auth import apps
+    from govfabric.fabric import init_workspace
+
+    fabric = init_workspace(home, store_url=store_url)
+    fabric.add_principal("steward1", ["steward"], department="市场监管局")
+    steward = fabric.as_user("steward1")
+    steward.catalog.add_source("bench", source_url)
+    steward.catalog.harvest("bench")
+    steward.virtual.create_table("market.enterprise", "bench.public.enterprise")
+    steward.query_api.create(SERVICE, "market.enterprise", params={"uscc": ["eq"]}, require_one_of=["uscc"],
+                             columns=["name", "district", "capital"], order=["uscc"], page_size=10)
+    issued = apps.add(fabric, "bench_app", department="市场监管局", rate_limit="1000000/second")
+    steward.access.grant("bench_app", "market.enterprise", purpose="benchmark")
+    return fabric, issued
+
+
+def in_process(fabric: Any, issued: Any, source_url: str, rows: int, n: int) -> dict[str, Any]:
+    """Medians of the service call, the signed ASGI request and the raw SELECT (ms)."""
+    import httpx
+    import psycopg
+    from fastapi.testclient import TestClient
+
+    from govfabric.auth import httpsig
+    from govfabric.server.app import create_app
+
+    rnd = random.Random(1)
+    app_fabric = fabric.as_user("bench_app")
+    for _ in range(20):  # warm up: engine attached, plans, pools
+        app_fabric.query_api.call(SERVICE, {"uscc": [uscc(rnd.randrange(rows))]})
+    call_ms = []
+    for _ in range(n):
+        key = uscc(rnd.randrange(rows))
+        t0 = time.perf_counter()
+        page = app_fabric.query_api.call(SERVICE, {"uscc": [key]})
+        call_ms.append((time.perf_counter() - t0) * 1000)
+        assert page.table.num_rows == 1, key
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        raw_ms = []
+        for i in range(n + 20):
+            key = uscc(rnd.randrange(rows))
+            t0 = time.perf_counter()
+            got = conn.execute(SELECT, (key,)).fetchall()
+            if i >= 20:
+                raw_ms.append((time.perf_counter() - t0) * 1000)
+            assert len(got) == 1
+    asgi_ms = []
+    with TestClient(create_app(fabric), base_url="http://testserver") as client:
+        for i in range(n + 20):
+            url = f"http://testserver/api/v1/query/{SERVICE}?uscc={uscc(rnd.randrange(rows))}"
+            request = httpx.Request("GET", url)
+            t0 = time.perf_counter()
+            httpsig.sign(request, key_id=issued.key_id, secret=issued.secret.encode())
+            response = client.get(url, headers={k: request.headers[k] for k in ("signature-input", "signature")})
+            if i >= 20:
+                asgi_ms.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200, response.text
+    # the TestClient's own cost (its thread hop and request building), on an unsigned health probe
+    probe_ms = []
+    with TestClient(create_app(fabric), base_url="http://testserver") as client:
+        for i in range(n + 20):
+            t0 = time.perf_counter()
+            client.get("/healthz")
+            if i >= 20:
+                probe_ms.append((time.perf_counter() - t0) * 1000)
+    med = {k: round(statistics.median(v), 3) for k, v in
+           (("call", call_ms), ("asgi", asgi_ms), ("raw", raw_ms), ("probe", probe_ms))}
+    return {"calls": n, "median_ms": med, "call_p99_ms": round(common.percentile(call_ms, 99), 2),
+            "own_cost_ms": round(med["call"] - med["raw"], 3),
+            "own_cost_asgi_ms": round(med["asgi"] - med["probe"] - med["raw"], 3)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(argv: list[str], env: dict[str, str], port: int, probe: str) -> Any:
+    """A uvicorn server (its own process group), up when ``probe`` answers; stopped afterwards."""
+    import httpx
+
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, cwd=HERE.parent)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=2).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.seek(0)
+                raise SystemExit(f"server did not start: {argv}\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        os.unlink(log.name)
+
+
+def request_lines(path: Path, port: int, keys: list[str], issued: Any | None) -> None:
+    """One request per line for ``wrk_lines.lua``: PATH<TAB>Header: value…, signed when ``issued``."""
+    import httpx
+
+    from govfabric.auth import httpsig
+
+    with path.open("w") as f:
+        for key in keys:
+            target = f"/api/v1/query/{SERVICE}?uscc={key}" if issued else f"/lookup?uscc={key}"
+            if issued is None:
+                f.write(target + "\n")
+                continue
+            request = httpx.Request("GET", f"http://127.0.0.1:{port}{target}")
+            httpsig.sign(request, key_id=issued.key_id, secret=issued.secret.encode())
+            f.write("\t".join([target, f"Signature-Input: {request.headers['signature-input']}",
+                               f"Signature: {request.headers['signature']}"]) + "\n")
+
+
+def wrk(port: int, lines: Path, duration: int, connections: int, threads: int) -> dict[str, Any]:
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s",
+                          "-s", str(HERE / "anchors" / "wrk_lines.lua"), f"http://127.0.0.1:{port}", "--",
+                          str(lines), str(threads)], capture_output=True, text=True, check=True).stdout
+    return parse_wrk(out)
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    got: dict[str, Any] = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    got["requests"] = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    for p in ("50", "90", "99"):
+        m = re.search(rf"^\s+{p}%\s+(\S+)", out, re.M)
+        got[f"p{p}_ms"] = round(_ms(m.group(1)), 2) if m else None
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    got["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: (.*)", out)
+    got["socket_errors"] = m.group(1).strip() if m else None
+    return got
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn workers of both servers")
+    ap.add_argument("--duration", type=int, default=20, help="seconds of each wrk run")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=4, help="wrk threads")
+    ap.add_argument("--calls", type=int, default=300, help="in-process calls measured")
+    ap.add_argument("--store", choices=("pg", "sqlite"), default="pg")
+    ap.add_argument("--skip-http", action="store_true", help="only the in-process measurement")
+    common.add_pg_url_argument(ap)
+    args = ap.parse_args()
+    server_url = args.pg_url or os.environ.get("GOVFABRIC_TEST_PG_URL")
+    if not server_url:
+        raise SystemExit("give --pg-url (or set $GOVFABRIC_BENCH_PG_URL): this benchmark needs PostgreSQL")
+    if shutil.which("wrk") is None and not args.skip_http:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    load = os.getloadavg()
+    results: dict[str, Any] = {"rows": args.rows, "workers": args.workers, "connections": args.connections,
+                               "duration_s": args.duration, "store": args.store,
+                               "load_before": [round(x, 2) for x in load]}
+    with ExitStack() as stack:
+        source_url = stack.enter_context(common.pg_database(server_url, "gfbench_src"))
+        store_url = stack.enter_context(common.pg_database(server_url, "gfbench_store")) if args.store == "pg" else None
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gf-lookup-")))
+        t0 = time.perf_counter()
+        create_table(source_url, args.rows)
+        print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f} s")
+        fabric, issued = workspace(tmp / "ws", store_url, source_url)
+        stack.callback(fabric.close)
+        results["in_process"] = inproc = in_process(fabric, issued, source_url, args.rows, args.calls)
+        common.print_table(["measure", "median ms"], [[k, v] for k, v in inproc["median_ms"].items()]
+                           + [["own cost (call - raw)", inproc["own_cost_ms"]],
+                              ["own cost (asgi - probe - raw)", inproc["own_cost_asgi_ms"]]],
+                           title="in process, one thread")
+        if not args.skip_http:
+            results["http"] = http(args, fabric, issued, source_url, tmp)
+    results["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    common.write_results("service_lookup", results)
+
+
+def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tmp: Path) -> dict[str, Any]:
+    rnd = random.Random(2)
+    python = sys.executable
+    uv = [python, "-m", "uvicorn", "--workers", str(args.workers), "--loop", "uvloop", "--http", "httptools",
+          "--log-level", "warning", "--host", "127.0.0.1"]
+    out: dict[str, Any] = {}
+    port = free_port()
+    anchor_lines, gf_lines = tmp / "anchor.txt", tmp / "signed.txt"
+    request_lines(anchor_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(20_000)], None)
+    env = {"ANCHOR_PG_URL": source_url, "PYTHONPATH": f"{HERE / 'anchors'}:{os.environ.get('PYTHONPATH', '')}"}
+    with served([*uv, "--port", str(port), "pg_lookup_app:app"], env, port, f"/lookup?uscc={uscc(0)}"):
+        wrk(port, anchor_lines, 3, args.connections, args.threads)  # warm-up
+        out["anchor"] = wrk(port, anchor_lines, args.duration, args.connections, args.threads)
+    fabric.close()
+    port = free_port()
+    env = {"GOVFABRIC_HOME": str(fabric.settings.home), "GOVFABRIC_USER": fabric.user}
+    with served([*uv, "--port", str(port), "--factory", "govfabric.server.app:from_env"], env, port, "/healthz"):
+        request_lines(gf_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(3_000)], issued)
+        warm = wrk(port, gf_lines, 3, args.connections, args.threads)  # every worker's façade, engine, plans
+        # enough signed requests (a fresh nonce each) for the run at 1.5x the warm-up rate: none is replayed
+        n_requests = int(min(250_000, max(300.0, warm["rps"] * 1.5) * args.duration + 2_000))
+        t0 = time.perf_counter()
+        request_lines(gf_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(n_requests)], issued)
+        print(f"signed {n_requests:,} requests in {time.perf_counter() - t0:.1f} s")
+        out["govfabric"] = wrk(port, gf_lines, args.duration, args.connections, args.threads)
+        out["govfabric"]["signed_lines"] = n_requests
+    a, g = out["anchor"], out["govfabric"]
+    out["throughput_ratio"] = common.ratio(g["rps"], a["rps"])
+    common.print_table(["server", "req/s", "p50 ms", "p90 ms", "p99 ms", "non-2xx", "requests"],
+                       [[k, v["rps"], v["p50_ms"], v["p90_ms"], v["p99_ms"], v["non_2xx"], v["requests"]]
+                        for k, v in (("anchor", a), ("govfabric", g))],
+                       title=f"wrk, {args.connections} connections, {args.workers} workers, {args.rows:,} rows")
+    print(f"throughput ratio {out['throughput_ratio']} (goal >= 0.7), govfabric p99 {g['p99_ms']} ms (goal <= 25)")
+    return out
+
+
+if __name__ == "__main__":
+    main()
