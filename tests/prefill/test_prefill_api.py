@@ -120,7 +120,7 @@ def _import(world: World, tmp_path: Path, *, status: str = "有效", valid_until
     w.writerow(["证照标识", "证照类型代码", "证照名称", "持证主体", "持证主体代码", "颁发机构", "颁发机构代码",
                 "颁发日期", "有效期起始", "有效期截止", "证照状态", "文件"])
     w.writerow([make_identifier(TYPE, authority, "00000001"), TYPE, "营业执照", world.row["name"], world.uscc,
-                "北京市朝阳区市场监督管理局", authority, "2020-01-01", "2020-01-01", valid_until, status, "yyzz.pdf"])
+                "北京市朝阳区市场监督管理局", authority, "2000-01-01", "2000-01-01", valid_until, status, "yyzz.pdf"])
     src = tmp_path / "licences.csv"
     src.write_text(buf.getvalue(), encoding="utf-8")
     world.steward.licences.import_file(src, files=files)

@@ -18,7 +18,7 @@ def test_demo_items_prefill_end_to_end(demo: Any, demo_home: Path) -> None:
     assert made["items"] == ["kaiban_qiye", "xinshenger_chusheng"]
     assert install_demo_items(admin)["items"] == []  # idempotent
     svc = demo.as_user(PRINCIPAL)
-    ent = demo.sql("SELECT uscc, name FROM market.enterprise WHERE status = '存续' ORDER BY uscc LIMIT 1"
+    ent = demo.sql("SELECT uscc, name FROM market.enterprise_register WHERE status = '存续' ORDER BY uscc LIMIT 1"
                    ).to_pylist()[0]
     kaiban = svc.prefill.spec("kaiban_qiye")
     demo.security.consent.give(ent["uscc"], kaiban.purpose, kaiban.consent_scope(), PRINCIPAL)

@@ -28,7 +28,7 @@ def test_create_makes_a_new_version_each_time(world: World) -> None:
     assert p.get("open_business").title == "开办企业（新）" and p.get("open_business", 1).title == "开办企业"
     assert [(r.name, r.version) for r in p.list()] == [("open_business", 2)]
     d = p.describe("open_business")
-    assert "field:rep_name" in d["consent_scope"] and "licence:11100000000000001X" in d["consent_scope"]
+    assert "field:rep_name" in d["consent_scope"] and "licence:11100000000000001" in d["consent_scope"]
 
 
 def test_validate_lists_every_problem_and_writes_nothing(world: World) -> None:

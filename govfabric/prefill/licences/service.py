@@ -92,10 +92,24 @@ def holder_type(holder_id: str, declared: str | None = None) -> str:
     if declared and kind is None:
         raise ValidationFailed(f"holder identifier type {declared!r} is unknown; use uscc (统一社会信用代码) "
                                "or resident_id (公民身份号码)")
-    if kind is None:
-        kind = "resident_id" if holder_id[:17].isdigit() and len(holder_id) == 18 else "uscc"
-    (validate_uscc if kind == "uscc" else validate_resident_id)(holder_id)
+    if kind is None:  # undeclared: a credit code may be all digits too (91110101127845529Y), so try both
+        looks_personal = holder_id[:17].isdigit() and len(holder_id) == 18
+        first, second = ("resident_id", "uscc") if looks_personal else ("uscc", "resident_id")
+        try:
+            _VALIDATE[first](holder_id)
+            return first
+        except ValidationFailed:
+            try:
+                _VALIDATE[second](holder_id)
+                return second
+            except ValidationFailed:
+                pass
+        kind = first  # neither: report against the likelier reading
+    _VALIDATE[kind](holder_id)
     return kind
+
+
+_VALIDATE = {"uscc": validate_uscc, "resident_id": validate_resident_id}
 
 
 def _date(text: str, what: str) -> date:

@@ -66,3 +66,11 @@ def test_legacy_identifier_without_check_character_is_completed() -> None:
     full, completed = complete_identifier(legacy)
     assert completed and full == make_identifier("11100000000000001", AUTHORITY, "00000042")
     assert complete_identifier(full) == (full, False)
+
+
+def test_an_all_digit_credit_code_is_a_credit_code() -> None:
+    """A USCC whose first 17 characters are digits is not taken for a resident ID (it failed import)."""
+    from govfabric.prefill.licences.service import holder_type
+
+    assert holder_type("91110101127845529Y") == "uscc"
+    assert holder_type("110105199001011232") == "resident_id"
