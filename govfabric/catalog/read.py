@@ -8,7 +8,7 @@ session's identity map, so they cost no query when the row is already loaded.
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, ScalarSelect, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import QueryableAttribute, Session, selectinload
 
 from govfabric.catalog.models import Asset, Source
 
@@ -33,13 +33,13 @@ def active_assets_with_columns(s: Session) -> list[Asset]:
     return list(s.scalars(select(Asset).options(selectinload(Asset.columns)).where(Asset.status == "active")))
 
 
-def owner_department_of(asset_id: ColumnElement[str]) -> ScalarSelect[str | None]:
+def owner_department_of(asset_id: ColumnElement[str] | QueryableAttribute[str]) -> ScalarSelect[str | None]:
     """A correlated SQL expression: the owning department of the asset ``asset_id`` names (NULL
     when there is none), so callers filter or list their own rows by owner in their one query."""
     return select(Asset.owner_department).where(Asset.id == asset_id).scalar_subquery()
 
 
-def qualified_name_of(asset_id: ColumnElement[str]) -> ScalarSelect[str | None]:
+def qualified_name_of(asset_id: ColumnElement[str] | QueryableAttribute[str]) -> ScalarSelect[str]:
     """A correlated SQL expression: the qualified name of the asset ``asset_id`` names (NULL when
     there is none)."""
     return select(Asset.qualified_name).where(Asset.id == asset_id).scalar_subquery()
