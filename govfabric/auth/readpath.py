@@ -74,15 +74,13 @@ def harvesting(fabric: Fabric, source: str) -> Iterator[None]:
 
 
 def _assets(fabric: Fabric, refs: Any) -> list[Asset]:
-    from govfabric.catalog.models import Asset
-
     items = refs if isinstance(refs, list | tuple) else [refs]
     out = []
     with fabric.store.session() as s:
         for r in items:
             if r is None:
                 continue
-            a = r if isinstance(r, Asset) else fabric.catalog.resolve(s, r)
+            a = fabric.catalog.resolve(s, r) if isinstance(r, str) else r  # a name, or an Asset row
             out.append(a)
         s.expunge_all()
     return out

@@ -107,6 +107,17 @@ def anchor_audit(fabric: Fabric) -> AnchorReceipt:
     return receipt
 
 
+def anchored_audit_end(fabric: Fabric) -> int | None:
+    """The last event of the newest audit segment anchored on this workspace's chain, if any (the
+    chain service is started only when some audit segment was anchored)."""
+    with fabric.store.session() as s:
+        rows = s.execute(select(ChainAnchor.chain_key, ChainAnchor.meta).where(ChainAnchor.kind == "audit")).all()
+    if not rows:
+        return None
+    key = fabric.chain.chain.chain_key
+    return max((int(m.get("metadata", {}).get("end_seq", 0)) for k, m in rows if k == key), default=None)
+
+
 def anchor_files(fabric: Fabric, paths: list[Path]) -> AnchorReceipt:
     """Anchor files' digests (stewards and admins: it reads any file the process can read)."""
     fabric.actor.require("steward", action="anchor files")

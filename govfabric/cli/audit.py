@@ -19,16 +19,9 @@ app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 def _anchored_end(fabric: Fabric) -> int | None:
     """The last event of the newest audit segment anchored on this workspace's chain, if any (the
     chain service is started only when there is one)."""
-    from sqlalchemy import select
+    from govfabric.blockchain.fabric_ops import anchored_audit_end
 
-    from govfabric.blockchain.models import ChainAnchor
-
-    with fabric.store.session() as s:
-        rows = s.execute(select(ChainAnchor.chain_key, ChainAnchor.meta).where(ChainAnchor.kind == "audit")).all()
-    if not rows:
-        return None
-    key = fabric.chain.chain.chain_key
-    return max((int(m.get("metadata", {}).get("end_seq", 0)) for k, m in rows if k == key), default=None)
+    return anchored_audit_end(fabric)
 
 
 def _anchor_problems(fabric: Fabric) -> list[str]:

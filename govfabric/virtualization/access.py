@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from govfabric.auth.audit import append
 from govfabric.auth.principals import ROLES, Actor
 from govfabric.auth.readpath import may_steward, require_steward
-from govfabric.catalog.models import Asset
+from govfabric.catalog.read import asset_by_id, owner_department_of
 from govfabric.errors import AccessDenied, NotFound, ValidationFailed
 from govfabric.hooks import GrantMade, GrantRevoked, emit
 from govfabric.store.base import utcnow
@@ -86,7 +86,7 @@ class Access:
                     action: str = "decide on access to") -> None:
         """The owner rule for every change to a virtual table, its grants and policies: a steward of
         the asset's department (any steward for an asset without one) or an admin."""
-        asset = s.get(Asset, row.asset_id)
+        asset = asset_by_id(s, row.asset_id)
         require_owner(actor, asset.owner_department if asset else None, f"{action} {row.name}")
 
     def approve(self, request_id: int, *, row_filter: str | None = None, until: date | None = None,
@@ -295,8 +295,7 @@ class Access:
         actor = self.fabric.actor
         if not names:
             return set()
-        rows = s.execute(select(VirtualTableRow.name, Asset.owner_department)
-                         .join(Asset, Asset.id == VirtualTableRow.asset_id, isouter=True)
+        rows = s.execute(select(VirtualTableRow.name, owner_department_of(VirtualTableRow.asset_id))
                          .where(VirtualTableRow.name.in_(names))).all()
         return {name for name, owner in rows if may_steward(actor, owner)}
 
@@ -322,8 +321,8 @@ class Access:
                 by_table.setdefault(g.table_name, []).append(g)
             owned = set()
             if actor.has("steward") and actor.department:
-                owned = set(s.scalars(select(VirtualTableRow.name).join(Asset, Asset.id == VirtualTableRow.asset_id)
-                                      .where(Asset.owner_department == actor.department)))
+                owned = set(s.scalars(select(VirtualTableRow.name)
+                                      .where(owner_department_of(VirtualTableRow.asset_id) == actor.department)))
             masks: dict[str, dict[str, MaskSpec]] = {}
             for m in s.scalars(select(ColumnMask)):
                 masks.setdefault(m.table_name, {})[m.column_name] = MaskSpec(m.rule, keyed(m.params, self.fabric))

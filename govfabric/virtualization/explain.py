@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlglot import exp
 
-from govfabric.catalog.models import Asset
+from govfabric.catalog.read import owner_department_of
 from govfabric.virtualization.models import VirtualTableRow
 
 if TYPE_CHECKING:
@@ -36,8 +36,7 @@ def may_see_physical(fabric: Fabric, tables: Iterable[str]) -> bool:
         return False
     names = set(tables)
     with fabric.store.session() as s:
-        owners = dict(s.execute(select(VirtualTableRow.name, Asset.owner_department)
-                                .join(Asset, Asset.id == VirtualTableRow.asset_id)
+        owners = dict(s.execute(select(VirtualTableRow.name, owner_department_of(VirtualTableRow.asset_id))
                                 .where(VirtualTableRow.name.in_(names))).all())
     return all(owners.get(n) == actor.department for n in names)
 

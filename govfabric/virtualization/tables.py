@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from govfabric.auth import principals
 from govfabric.auth.audit import append
-from govfabric.catalog.models import Asset, Source
+from govfabric.catalog.read import asset_by_id, source_by_id, source_of
 from govfabric.errors import AccessDenied, AlreadyExists, NotFound, QueryRejected, ValidationFailed
 from govfabric.governance.lineage.events import record_view, record_virtual_table
 from govfabric.hooks import TableCreated, TableRemapped, emit
@@ -38,6 +38,7 @@ from govfabric.virtualization.policy import VirtualColumn, VirtualTable, Virtual
 
 if TYPE_CHECKING:
     from govfabric.auth.principals import Actor
+    from govfabric.catalog.models import Asset
     from govfabric.fabric import Fabric
 
 #: analysts keep views only in their own schema, ``u_<principal>`` (see :func:`user_schema`)
@@ -163,10 +164,10 @@ class CatalogResolver:
     def binding(self, row: VirtualTableRow) -> Binding:
         """Detached copies of the asset (with its columns) and its source: a binding outlives the
         session (plans are cached), whose instances a rollback expires and its owner may change."""
-        asset = self.session.get(Asset, row.asset_id)
+        asset = asset_by_id(self.session, row.asset_id)
         if asset is None or asset.source_id is None:
             raise QueryRejected(f"virtual table {row.name}: its asset is gone or has no source")
-        source = self.session.get(Source, asset.source_id)
+        source = source_of(self.session, asset)
         assert source is not None
         return Binding(_copy(source), _copy(asset, columns=[_copy(c) for c in asset.columns]))
 
@@ -217,7 +218,7 @@ class VirtualObjects:
                 raise ValidationFailed(f"{a.qualified_name} was registered by hand and has no data to read")
             a.require_columns([*renames, *(only or [])])
             cols = []
-            source = s.get(Source, a.source_id)
+            source = source_by_id(s, a.source_id)
             kind = source.kind if source is not None else ""
             taken = {v.lower() for k, v in renames.items() if not only or k in only}
             for c in a.columns:
@@ -268,7 +269,7 @@ class VirtualObjects:
         with self.store.session() as s:
             row = self._table(s, name)
             self._may_govern(s, actor, row, "remap")
-            asset = s.get(Asset, row.asset_id)
+            asset = asset_by_id(s, row.asset_id)
             assert asset is not None
             cols = [dict(c) for c in row.columns]
             by = {c["name"]: c for c in cols}
@@ -351,7 +352,7 @@ class VirtualObjects:
         with self.store.session() as s:
             rows = list(s.scalars(select(VirtualTableRow).order_by(VirtualTableRow.name)))
             for row in rows:
-                asset = s.get(Asset, row.asset_id)
+                asset = asset_by_id(s, row.asset_id)
                 problem = table_problem(row, asset) if asset else "asset removed"
                 status = "broken" if problem else "ok"
                 if (row.status, row.problem) != (status, problem):

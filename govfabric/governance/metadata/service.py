@@ -199,7 +199,7 @@ class MetadataService:
         hits = self.fabric.catalog.search(query, limit=limit)
         pattern = f"%{query}%"
         out: dict[str, Any] = {"assets": [h.as_dict() for h in hits], "terms": [], "indicators": [], "rules": []}
-        from govfabric.catalog.models import Asset
+        from govfabric.catalog.read import qualified_name_of
 
         with self.store.session() as s:
             found: list[tuple[str, Any]] = []
@@ -213,8 +213,9 @@ class MetadataService:
             found += [("rule", r) for r in s.scalars(select(Rule).where(or_(
                 Rule.name.ilike(pattern), Rule.description.ilike(pattern))).order_by(Rule.name))]
             for kind, item in found[:limit]:
-                linked = s.execute(select(Asset.qualified_name, Link.column).join(Link, Link.asset_id == Asset.id)
-                                   .where(Link.kind == kind, Link.item_id == item.id)).all()
+                asset_qn = qualified_name_of(Link.asset_id)
+                linked = s.execute(select(asset_qn, Link.column).where(Link.kind == kind, Link.item_id == item.id,
+                                                                       asset_qn.is_not(None))).all()
                 out[f"{kind}s"].append({**_as_dict(item), "linked": [
                     qn + (f".{col}" if col else "") for qn, col in linked]})
         return out
@@ -223,14 +224,13 @@ class MetadataService:
         """Composition (columns with their business metadata), structure (technical records, virtual
         tables and views over it) and data flow (upstream / downstream from lineage) of one asset."""
         from govfabric.governance.lineage.events import catalog_namespace
-        from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
+        from govfabric.virtualization.read import table_names_over, views_reading
 
         d = self.fabric.catalog.dictionary(ref)
         with self.store.session() as s:
             links = self._links(s, [d["id"]]).get(d["id"], [])
-            vts = list(s.scalars(select(VirtualTableRow.name).where(VirtualTableRow.asset_id == d["id"])))
-            views = sorted({v.name for v in s.scalars(select(VirtualViewRow))
-                            if set(v.depends_on or []) & set(vts)})
+            vts = table_names_over(s, d["id"])
+            views = views_reading(s, vts)
         for col in d["columns"]:
             col["metadata"] = [lk for lk in links if lk["column"] == col["name"]]
         lineage = self.fabric.lineage

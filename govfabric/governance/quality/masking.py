@@ -16,19 +16,11 @@ _LOOKS_PERSONAL = re.compile(r"^\s*\d{6,}[\dXx]?\s*$")
 def masked_columns(session: Any, asset_id: str) -> set[str]:
     """Physical columns of the asset that a virtual table masks or that are classified personal:
     their failing samples are stored masked whatever their name looks like."""
-    from sqlalchemy import select
+    from govfabric.governance.security.service import physical_of, pii_columns
+    from govfabric.virtualization.read import masked_virtual_columns
 
-    from govfabric.governance.security.models import ColumnClassification
-    from govfabric.governance.security.service import physical_of
-    from govfabric.virtualization.models import ColumnMask, VirtualTableRow
-
-    out = set(session.scalars(select(ColumnClassification.column_name).where(
-        ColumnClassification.asset_id == asset_id, ColumnClassification.pii_class.is_not(None))))
-    for vt in session.scalars(select(VirtualTableRow).where(VirtualTableRow.asset_id == asset_id)):
-        masked = set(session.scalars(select(ColumnMask.column_name).where(ColumnMask.table_name == vt.name)))
-        for vcol in vt.columns or []:
-            if str(vcol.get("name", "")).lower() in masked and (phys := physical_of(vcol)):
-                out.add(phys)
+    out = pii_columns(session, asset_id)
+    out |= {phys for vcol in masked_virtual_columns(session, asset_id) if (phys := physical_of(vcol))}
     return out
 
 

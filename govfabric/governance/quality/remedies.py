@@ -13,13 +13,14 @@ from rapidfuzz import fuzz, process
 from sqlglot import exp
 
 from govfabric.auth.readpath import reads_source_data
-from govfabric.catalog.models import Source
+from govfabric.catalog.read import active_assets_with_columns, source_of
 from govfabric.errors import ValidationFailed
 from govfabric.governance.quality import sqlchecks
 from govfabric.governance.quality.targets import open_target
 from govfabric.identifiers import resident_id_candidates, uscc_candidates
 
 if TYPE_CHECKING:
+    from govfabric.catalog.models import Source
     from govfabric.fabric import Fabric
 
 
@@ -32,7 +33,7 @@ def _pairs(fabric: Fabric, *refs: str) -> list[tuple[Source, Any]]:
     with fabric.store.session() as s:
         for r in refs:
             a = fabric.catalog.resolve(s, r)
-            src = s.get(Source, a.source_id) if a.source_id else None
+            src = source_of(s, a)
             if src is None:
                 raise ValidationFailed(f"{a.qualified_name} has no source")
             out.append((src, a))
@@ -168,13 +169,8 @@ def duplicates(fabric: Fabric, asset: str, record: dict[str, Any], columns: list
 
 def merge_suggestions(fabric: Fabric, *, threshold: float = 85.0, min_overlap: float = 0.8) -> list[dict[str, Any]]:
     """Same-name or similar assets across the catalog, with how their columns overlap."""
-    from sqlalchemy.orm import selectinload
-
-    from govfabric.catalog.models import Asset
-
     with fabric.store.session() as s:
-        assets = list(s.scalars(sa.select(Asset).options(selectinload(Asset.columns))
-                                .where(Asset.status == "active")))
+        assets = active_assets_with_columns(s)
         info = [(a.qualified_name, a.name.split(".")[-1].lower(), a.cn_name or "", {c.name.lower() for c in a.columns},
                  a.owner_department) for a in assets]
     out = []

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import may_steward, reads_source_data, require_steward
-from govfabric.catalog.models import Asset, Source
+from govfabric.catalog.read import asset_by_id, owner_department_of, source_of
 from govfabric.catalog.usage import notify_consumers
 from govfabric.errors import AccessDenied, AlreadyExists, Conflict, NotFound, QualityFailed, ValidationFailed
 from govfabric.governance.quality import expectations, gx, masking
@@ -21,6 +21,7 @@ from govfabric.governance.quality.targets import open_target
 from govfabric.store.base import new_id, utcnow
 
 if TYPE_CHECKING:
+    from govfabric.catalog.models import Asset, Source
     from govfabric.fabric import Fabric
 
 STEWARD = ("steward",)
@@ -85,7 +86,8 @@ class QualityService:
         actor.require(*STEWARD, action="remove quality rules")
         with self.store.session() as s:
             r = self.rule(ref, s)
-            owner = s.scalar(select(Asset.owner_department).where(Asset.id == r.asset_id))
+            owned = asset_by_id(s, r.asset_id)
+            owner = owned.owner_department if owned is not None else None
             require_steward(actor, owner, f"remove quality rules of {r.asset_name}")
             s.delete(r)
             append(s, actor.name, "quality.rule.remove", f"asset:{r.asset_name}", {"rule": r.name})
@@ -100,7 +102,7 @@ class QualityService:
         A steward action of the owning department: the rules read the source itself."""
         with self.store.session() as s:
             a = self.fabric.catalog.resolve(s, asset)
-            src = s.get(Source, a.source_id) if a.source_id else None
+            src = source_of(s, a)
             if src is None:
                 raise ValidationFailed(f"{a.qualified_name} has no source to check")
             rows = list(s.scalars(select(QualityRule).where(QualityRule.asset_id == a.id,
@@ -115,7 +117,7 @@ class QualityService:
             for p in parsed.values():
                 if isinstance(p, ReferenceRule):
                     ra = self.fabric.catalog.resolve(s, p.ref_asset)
-                    rs = s.get(Source, ra.source_id) if ra.source_id else None
+                    rs = source_of(s, ra)
                     if rs is None:
                         raise ValidationFailed(f"reference asset {ra.qualified_name} has no source")
                     _may_reference(self.fabric.actor, ra)
@@ -274,7 +276,7 @@ class QualityService:
     def _unowned_runs(self, s: Any, run_ids: set[str]) -> set[str]:
         """Runs whose asset the acting principal may not steward (their samples are withheld)."""
         actor = self.fabric.actor
-        rows = s.execute(select(QualityRun.id, Asset.owner_department).join(Asset, Asset.id == QualityRun.asset_id)
+        rows = s.execute(select(QualityRun.id, owner_department_of(QualityRun.asset_id))
                          .where(QualityRun.id.in_(run_ids))).all() if run_ids else []
         owners = {rid: owner for rid, owner in rows}
         return {rid for rid in run_ids if not may_steward(actor, owners.get(rid))}

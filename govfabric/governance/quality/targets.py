@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from govfabric.catalog.models import Asset, Source
 from govfabric.catalog.sources import KINDS, kind_of
 from govfabric.errors import ValidationFailed
 from govfabric.virtualization.engines import REGISTRY, Binding, Engine, engine_class
 
 if TYPE_CHECKING:
+    from govfabric.catalog.models import Asset, Source
     from govfabric.fabric import Fabric
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from govfabric.auth.readpath import reads_source_data
-from govfabric.catalog.models import Asset, Source
+from govfabric.catalog.read import source_of
 from govfabric.errors import GovfabricError, SourceError, ValidationFailed
 
 if TYPE_CHECKING:
+    from govfabric.catalog.models import Asset, Source
     from govfabric.fabric import Fabric
 
 DEFAULT_SAMPLE = 1000
@@ -36,7 +37,7 @@ def sample_sql(ref: tuple[str, str, str], columns: list[str], limit: int) -> str
 def asset_with_source(fabric: Fabric, ref: str) -> tuple[Asset, Source | None]:
     with fabric.store.session() as s:
         asset = fabric.catalog.resolve(s, ref)
-        src = s.get(Source, asset.source_id) if asset.source_id else None
+        src = source_of(s, asset)
         return asset, src
 
 

@@ -60,6 +60,12 @@ def physical_of(vcol: dict[str, Any]) -> str | None:
     return m.group(1).replace('""', '"') if m else None
 
 
+def pii_columns(session: Any, asset_id: str) -> set[str]:
+    """Physical columns of the asset classified as personal data, read in the caller's session."""
+    return set(session.scalars(select(ColumnClassification.column_name).where(
+        ColumnClassification.asset_id == asset_id, ColumnClassification.pii_class.is_not(None))))
+
+
 class SecurityService:
     def __init__(self, fabric: Fabric) -> None:
         self.fabric = fabric

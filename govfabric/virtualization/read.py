@@ -1,0 +1,36 @@
+"""Reads of virtual tables, views and masks for other modules, in the caller's session.
+
+Other modules reach virtualization rows only through these functions and the façade's services,
+never through its tables (``tests/test_module_seams.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govfabric.virtualization.models import ColumnMask, VirtualTableRow, VirtualViewRow
+
+
+def table_names_over(s: Session, asset_id: str) -> list[str]:
+    """Names of the virtual tables mapping the asset."""
+    return list(s.scalars(select(VirtualTableRow.name).where(VirtualTableRow.asset_id == asset_id)))
+
+
+def views_reading(s: Session, names: Iterable[str]) -> list[str]:
+    """Names of the views that depend on any of ``names`` directly, sorted."""
+    wanted = set(names)
+    return sorted({v.name for v in s.scalars(select(VirtualViewRow)) if set(v.depends_on or []) & wanted})
+
+
+def masked_virtual_columns(s: Session, asset_id: str) -> list[dict[str, Any]]:
+    """The column mappings (``{"name", "physical" | "expr", …}``) of every virtual table over the
+    asset whose virtual column carries a mask."""
+    out: list[dict[str, Any]] = []
+    for vt in s.scalars(select(VirtualTableRow).where(VirtualTableRow.asset_id == asset_id)):
+        masked = set(s.scalars(select(ColumnMask.column_name).where(ColumnMask.table_name == vt.name)))
+        out += [vcol for vcol in vt.columns or [] if str(vcol.get("name", "")).lower() in masked]
+    return out
