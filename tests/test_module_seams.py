@@ -33,12 +33,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "another helper is editing sharing_modes (ISSUE14); move next",
     ("govfabric/sharing_modes/data_service/service.py", "govfabric.virtualization.models.VirtualTableRow"):
         "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/files/service.py", "govfabric.catalog.models.Asset"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/files/service.py", "govfabric.virtualization.models.VirtualTableRow"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/files/service.py", "govfabric.virtualization.models.VirtualViewRow"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
     ("govfabric/sharing_modes/query_api/service.py", "govfabric.catalog.models.Asset"):
         "another helper is editing sharing_modes (ISSUE14); move next",
     ("govfabric/sharing_modes/query_api/service.py", "govfabric.virtualization.models.VirtualTableRow"):

@@ -7,7 +7,8 @@ never through its tables (``tests/test_module_seams.py``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,3 +35,26 @@ def masked_virtual_columns(s: Session, asset_id: str) -> list[dict[str, Any]]:
         masked = set(s.scalars(select(ColumnMask.column_name).where(ColumnMask.table_name == vt.name)))
         out += [vcol for vcol in vt.columns or [] if str(vcol.get("name", "")).lower() in masked]
     return out
+
+
+@dataclass(frozen=True)
+class Definition:
+    """What a virtual table or view is defined as: enough to own it and to version what it yields."""
+
+    kind: Literal["table", "view"]
+    name: str
+    version: int
+    definition: Any  # a table's column mappings, a view's SQL
+    asset_id: str | None  # a table's asset
+    created_by: str | None  # a view's creator (its owner is the creator's department)
+
+
+def definition(s: Session, name: str) -> Definition | None:
+    """The virtual table or view named ``name`` (tables first), or None."""
+    vt = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == name))
+    if vt is not None:
+        return Definition("table", vt.name, vt.version, vt.columns, vt.asset_id, None)
+    view = s.scalar(select(VirtualViewRow).where(VirtualViewRow.name == name))
+    if view is not None:
+        return Definition("view", view.name, view.version, view.sql, None, view.created_by)
+    return None

@@ -257,18 +257,17 @@ class DatasetFiles:
     def _owner(self, s: Session, name: str) -> tuple[str, str | None]:
         """(kind, owning department) of a virtual table (its asset's) or view (its creator's)."""
         from govfabric.auth import principals
-        from govfabric.catalog.models import Asset
-        from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
+        from govfabric.catalog.read import asset_by_id
+        from govfabric.virtualization.read import definition
 
-        vt = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == name))
-        if vt is not None:
-            asset = s.get(Asset, vt.asset_id)
-            return "table", asset.owner_department if asset else None
-        view = s.scalar(select(VirtualViewRow).where(VirtualViewRow.name == name))
-        if view is None:
+        found = definition(s, name)
+        if found is None:
             raise NotFound(f"no virtual table or view {name}; list them with `govfabric vt list`")
+        if found.kind == "table":
+            asset = asset_by_id(s, found.asset_id)
+            return "table", asset.owner_department if asset else None
         try:
-            return "view", principals.get(s, view.created_by).department
+            return "view", principals.get(s, found.created_by or "").department
         except NotFound:
             return "view", None
 
@@ -292,19 +291,18 @@ class DatasetFiles:
     def _data_version(self, offer: DatasetOffer) -> str:
         """What the file's bytes depend on as far as the store knows: the object's definition, the
         asset's harvest and signature, the caller's policy (grants, masks, row filters)."""
-        from govfabric.catalog.models import Asset
-        from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
+        from govfabric.catalog.read import asset_by_id
+        from govfabric.virtualization.read import definition
 
         with self.store.session() as s:
             parts: list[Any] = [offer.id, offer.published_at.isoformat(), offer.encoding, offer.bom]
-            vt = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == offer.name))
-            if vt is not None:
-                asset = s.get(Asset, vt.asset_id)
-                parts += [vt.version, vt.columns, getattr(asset, "content_signature", None),
+            found = definition(s, offer.name)
+            if found is not None and found.kind == "table":
+                asset = asset_by_id(s, found.asset_id)
+                parts += [found.version, found.definition, getattr(asset, "content_signature", None),
                           str(getattr(asset, "updated_at", None))]
-            view = s.scalar(select(VirtualViewRow).where(VirtualViewRow.name == offer.name))
-            if view is not None:
-                parts += [view.version, view.sql]
+            elif found is not None:
+                parts += [found.version, found.definition]
             parts.append(repr(self.fabric.access.policy_for(self.fabric.actor, s)))
         return hashlib.sha256(json.dumps(parts, default=str, ensure_ascii=False).encode()).hexdigest()
 
