@@ -93,8 +93,9 @@ def _fresh_demo(template: Path, where: Path) -> Path:
     home.mkdir(parents=True)
     for name in ("config.toml", "secret.key", "store.db", "audit.head"):
         shutil.copy2(template / name, home / name)
-    if (template / "chain").is_dir():  # the demo's grant is on its chain: the keys go with the store
-        shutil.copytree(template / "chain", home / "chain")
+    for kept in ("chain", "licences"):  # the grant's chain keys and the licence files go with the store
+        if (template / kept).is_dir():
+            shutil.copytree(template / kept, home / kept)
     for shared in ("duckdb_extensions", "demo_data"):
         (home / shared).symlink_to(template / shared, target_is_directory=True)
     return home
