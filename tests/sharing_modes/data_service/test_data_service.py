@@ -262,3 +262,18 @@ def test_router_order_pull_and_pause(world, router_client) -> None:
     assert client.get("/api/v1/subscriptions/999").status_code == 404
     other = router_client(world["admin"], router, "steward1")
     assert other.post(f"/api/v1/subscriptions/{sid}/resume").status_code == 403
+
+
+def test_a_schedule_pushes_a_subscription(world, receiver) -> None:
+    """`schedule add subscriptions ID` runs detection and delivery as its creator; bad targets are refused."""
+    rec = receiver(fail=0)
+    sub, secret = world["analyst"].subscriptions.order("market.enterprise", columns=["name"], filter=None,
+                                                       key=["uscc"], push_url=rec.url, purpose="定时推送")
+    world["steward"].subscriptions.approve(sub.id)
+    job = world["analyst"].schedule.add("subscriptions", str(sub.id), every="5m")
+    run = world["analyst"].schedule.run_job(job["name"])
+    assert run["status"] == "ok", run
+    assert len(rec.calls) == 1 and delivery.verify(secret, *rec.calls[0])
+    for target, options in (("x", {}), (str(sub.id), {"due_only": "yes"}), (str(sub.id), {"nope": 1})):
+        with pytest.raises(ValidationFailed):
+            world["analyst"].schedule.add("subscriptions", target, every="5m", options=options)
