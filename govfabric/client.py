@@ -35,8 +35,11 @@ class ApiError(errors.GovfabricError):
 _BY_STATUS: dict[int, type[ApiError]] = {}
 for _status, _base in ((401, errors.AuthenticationRequired), (403, errors.AccessDenied), (404, errors.NotFound),
                        (409, errors.Conflict), (422, errors.ValidationFailed), (429, errors.RateLimited),
-                       (502, errors.SourceError), (503, errors.Unavailable)):
+                       (502, errors.ChainError), (503, errors.Unavailable)):
     _BY_STATUS[_status] = type(f"Api{_base.__name__}", (ApiError, _base), {"__init__": ApiError.__init__})
+# 503: the server is up but a source (SourceError, named in the message) or an engine is not
+_BY_STATUS[503] = type("ApiUnavailable", (ApiError, errors.Unavailable, errors.SourceError),
+                       {"__init__": ApiError.__init__})
 
 
 class _Sign(httpx.Auth):

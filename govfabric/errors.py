@@ -53,9 +53,10 @@ class ValidationFailed(GovfabricError):
 
 
 class SourceError(GovfabricError):
-    """A data source is unreachable, refuses the credentials, or is unreadable."""
+    """A data source is unreachable, refuses the credentials, or is unreadable (HTTP 503: the
+    service is up, that source is not; the message names it)."""
 
-    status = 502
+    status = 503
 
 
 class QueryRejected(GovfabricError):

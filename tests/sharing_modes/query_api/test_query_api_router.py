@@ -93,3 +93,29 @@ def test_caller_without_grant_is_403(demo, router_client) -> None:
     assert c.get("/api/v1/query").json() == []
     r = c.get("/api/v1/query/ent_lookup?uscc=1")
     assert r.status_code == 403 and r.json()["code"] == "access_denied"
+
+
+def test_a_dead_source_is_503_naming_it(workspace, router_client, tmp_path) -> None:
+    """A source that stops answering: 503 with the source named, JSON, and the server stays up."""
+    import sqlite3
+
+    db = tmp_path / "ent.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE qy (uscc TEXT PRIMARY KEY, name TEXT)")
+        con.execute("INSERT INTO qy VALUES ('91110105MA00DF3N6A', '甲')")
+    steward = workspace.as_user("steward1")
+    steward.catalog.add_source("entdb", f"sqlite:///{db}", department="市场监管局")
+    steward.catalog.harvest("entdb")
+    steward.virtual.create_table("market.qy", "entdb.main.qy", keep_names=True)
+    steward.query_api.create("qy_lookup", "market.qy", params={"uscc": ["eq"]}, columns=["name"], order=["uscc"])
+    steward.access.grant("analyst1", "market.qy")
+    client = router_client(workspace, router, "analyst1")
+    ok = client.get("/api/v1/query/qy_lookup", params={"uscc": "91110105MA00DF3N6A"})
+    assert ok.status_code == 200 and len(ok.json()["rows"]) == 1  # (a name: masked by default)
+    workspace.release_engines()
+    db.unlink()
+    dead = client.get("/api/v1/query/qy_lookup", params={"uscc": "91110105MA00DF3N6A"})
+    assert dead.status_code == 503, dead.text
+    body = dead.json()
+    assert body["code"] == "source_error" and "entdb" in body["message"] and "Traceback" not in dead.text
+    assert client.get("/api/v1/query").status_code == 200  # the server answers the next call
