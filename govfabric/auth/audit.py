@@ -311,6 +311,7 @@ def append(session: Session, actor: str, action: str, target: str,
     head = conn.execute(_READ_HEAD).first()
     cp = _checkpoint(binding)
     note: str | None = None
+    keyed_from: int | None
     if head is None:
         _start_chain(session, cp)
         prev_seq, prev_hash, keyed_from = 0, GENESIS, 1
@@ -320,7 +321,7 @@ def append(session: Session, actor: str, action: str, target: str,
         _check_head(cp, prev_seq, prev_hash, keyed_from)
         if keyed_from is None or _jcs_from(head.note) is None:  # an old chain: key it / hash it as JCS
             note = _upgraded_note(head.note, prev_seq + 1)     # from here on, and say so in the head
-            keyed_from = _keyed_from(note)
+            keyed_from = prev_seq + 1 if keyed_from is None else keyed_from  # what the new note says
     at = utcnow()
     clean = jsonable(details or {})  # stored and hashed as plain JSON: datetimes, Decimals… as strings
     rid = request_id.get()

@@ -145,6 +145,8 @@ def signature_params(headers: Mapping[str, str]) -> dict[str, Any]:
         parsed = http_sf.parse(raw.encode(), tltype="dictionary")
     except Exception:
         raise SignatureRefused("signature_invalid", "the Signature-Input header is malformed") from None
+    if not isinstance(parsed, dict):  # always a dict for tltype="dictionary"; http_sf's return type is the union
+        raise SignatureRefused("signature_invalid", "the Signature-Input header is malformed")
     if len(parsed) != 1:
         raise SignatureRefused("signature_invalid", "send exactly one signature")
     (_, member), = parsed.items()

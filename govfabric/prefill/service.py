@@ -11,6 +11,7 @@ row and one audit event (names, never values; the applicant as the consent modul
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from dataclasses import dataclass
@@ -276,7 +277,7 @@ class Prefill:
             raise ValidationFailed(f"{spec.title} is for enterprises: give the unified social credit code")
         return value
 
-    def _groups(self, spec: ItemSpec) -> list[_Group]:
+    def _groups(self, spec: ItemSpec) -> builtins.list[_Group]:
         by: dict[tuple[str, str, str | None], list[FormField]] = {}
         for f in spec.fields:
             if f.shared and f.source:
@@ -284,7 +285,7 @@ class Prefill:
         # groups keyed by the applicant first: the others take their key from those
         return [_Group(t, k, kf, tuple(fs)) for (t, k, kf), fs in sorted(by.items(), key=lambda i: i[0][2] is not None)]
 
-    def _fill(self, reader: Fabric, spec: ItemSpec, applicant: str) -> list[dict[str, Any]]:
+    def _fill(self, reader: Fabric, spec: ItemSpec, applicant: str) -> builtins.list[dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for g in self._groups(spec):
             key = applicant
@@ -351,10 +352,11 @@ class Prefill:
                 return s.name
         return None
 
-    def _materials(self, reader: Fabric, spec: ItemSpec, applicant: str, scenario: str | None) -> list[dict[str, Any]]:
+    def _materials(self, reader: Fabric, spec: ItemSpec, applicant: str,
+                   scenario: str | None) -> builtins.list[dict[str, Any]]:
         wanted = next((set(s.materials) for s in spec.scenarios if s.name == scenario), None)
         out = []
-        held: list[Any] | None = None
+        held: list[Any] | str | None = None
         for m in spec.materials:
             if wanted is not None and m.name not in wanted:
                 continue
@@ -373,7 +375,7 @@ class Prefill:
         return out
 
     @staticmethod
-    def _holder_licences(reader: Fabric, applicant: str) -> list[Any] | str:
+    def _holder_licences(reader: Fabric, applicant: str) -> builtins.list[Any] | str:
         lib = getattr(reader, "licences", None)
         if lib is None:
             return "the licence library is not installed in this workspace"
@@ -383,7 +385,7 @@ class Prefill:
             return str(exc).splitlines()[0]
 
     @staticmethod
-    def _attach(reader: Fabric, m: Material, held: list[Any] | str) -> dict[str, Any]:
+    def _attach(reader: Fabric, m: Material, held: builtins.list[Any] | str) -> dict[str, Any]:
         if isinstance(held, str):
             return {"status": "needed", "reason": held}
         candidates = sorted((lic for lic in held if lic.type_code == m.licence_type),
@@ -404,8 +406,9 @@ class Prefill:
         return {"status": "needed", "reason": "not attached: " + "; ".join(reasons),
                 "verification": {"ok": False, "reasons": reasons}}
 
-    def _record(self, row: ItemRow, spec: ItemSpec, digest: str, fields: list[str], licences: list[str],
-                status: str, reason: str | None, consent_id: str | None, deferred: list[dict[str, Any]]) -> str:
+    def _record(self, row: ItemRow, spec: ItemSpec, digest: str, fields: builtins.list[str],
+                licences: builtins.list[str], status: str, reason: str | None, consent_id: str | None,
+                deferred: builtins.list[dict[str, Any]]) -> str:
         """The call, its 容缺 materials and its audit event: one transaction."""
         actor = self.fabric.actor
         with self.store.session() as s:
@@ -425,7 +428,7 @@ class Prefill:
 
     # -- history and 容缺 ---------------------------------------------------------------------------
 
-    def history(self, applicant_id: str) -> list[dict[str, Any]]:
+    def history(self, applicant_id: str) -> builtins.list[dict[str, Any]]:
         """Who read what of this applicant, and when (a steward, an auditor or an admin)."""
         self.fabric.actor.require(*HISTORY_READERS, action="read prefill history")
         digest = self._hash(applicant_id)
@@ -445,7 +448,7 @@ class Prefill:
             raise ValidationFailed(f"the applicant identifier is not valid: {exc}") from None
         return self.fabric.security.consent.subject_hash(value)
 
-    def pending(self, *, applicant_id: str | None = None, overdue_only: bool = False) -> list[dict[str, Any]]:
+    def pending(self, *, applicant_id: str | None = None, overdue_only: bool = False) -> builtins.list[dict[str, Any]]:
         """容缺 materials still to hand in (overdue ones first to remind)."""
         self.fabric.actor.require(*HISTORY_READERS, "business_system", action="read pending materials")
         with self.store.session() as s:

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -109,7 +109,7 @@ def holder_type(holder_id: str, declared: str | None = None) -> str:
     return kind
 
 
-_VALIDATE = {"uscc": validate_uscc, "resident_id": validate_resident_id}
+_VALIDATE: dict[str, Callable[[str], None]] = {"uscc": validate_uscc, "resident_id": validate_resident_id}
 
 
 def _date(text: str, what: str) -> date:

@@ -67,7 +67,7 @@ def _col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
 
-def range_query(sub: Subscription, columns: list[str], *, where: exp.Expression | None = None) -> str:
+def range_query(sub: Subscription, columns: list[str], *, where: exp.Expr | None = None) -> str:
     """``SELECT columns FROM table WHERE <the ordered filter> AND <where>`` built as a tree."""
     q = exp.select(*(_col(c) for c in columns)).from_(exp.to_table(sub.table_name))
     conds = [c for c in (sqlglot.parse_one(sub.filter, read="duckdb") if sub.filter else None, where) if c]
@@ -81,7 +81,7 @@ def read(reader: Fabric, sql: str) -> Iterator[dict[str, Any]]:
         yield from batch.to_pylist()
 
 
-def keys_in(sub: Subscription, keys: list[list[Any]]) -> exp.Expression:
+def keys_in(sub: Subscription, keys: list[list[Any]]) -> exp.Expr:
     """``key IN (…)`` (one key column) or ``(k1 = … AND k2 = …) OR …``, as literals."""
     if len(sub.key_columns) == 1:
         return exp.In(this=_col(sub.key_columns[0]), expressions=[_literal(k[0]) for k in keys])
@@ -171,11 +171,11 @@ def detect(fabric: Fabric, sub: Subscription) -> Detected:
         for i in range(0, len(gone), KEY_BATCH):
             s.execute(delete(RowState).where(RowState.subscription_id == sub.id,
                                              RowState.key_digest.in_(gone[i:i + KEY_BATCH])))
-        row = s.get(Subscription, sub.id)
-        assert row is not None
-        row.high_water = _dump_high(high) if sub.change_column else None
-        row.due = False
-        row.checked_at = utcnow()
+        stored = s.get(Subscription, sub.id)
+        assert stored is not None
+        stored.high_water = _dump_high(high) if sub.change_column else None
+        stored.due = False
+        stored.checked_at = utcnow()
         append(s, fabric.user, "subscription.detect", f"subscription:{sub.id}",
                {"inserted": found.inserted, "updated": found.updated, "deleted": found.deleted})
     return found

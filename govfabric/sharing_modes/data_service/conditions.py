@@ -23,7 +23,7 @@ HINT = ("; a filter may use the table's columns, literals, = <> < <= > >=, IN (â
         "IS [NOT] NULL, AND, OR, NOT")
 
 
-def parse_filter(text: str, columns: dict[str, str]) -> exp.Expression:
+def parse_filter(text: str, columns: dict[str, str]) -> exp.Condition:
     """The filter ``text`` as a checked sqlglot condition over ``columns`` (name â†’ type)."""
     if "\x00" in text or len(text) > MAX_CHARS:
         raise ValidationFailed(f"the filter is not allowed: longer than {MAX_CHARS} characters or with a NUL byte"
@@ -42,7 +42,7 @@ def parse_filter(text: str, columns: dict[str, str]) -> exp.Expression:
     return tree
 
 
-def _check_node(node: exp.Expression, columns: dict[str, str]) -> None:
+def _check_node(node: exp.Expr, columns: dict[str, str]) -> None:
     if node.comments:
         raise ValidationFailed("the filter is not allowed: comments are refused" + HINT)
     if isinstance(node, exp.Select | exp.Subquery | exp.Query):
@@ -77,6 +77,6 @@ def _is_text(type_: str) -> bool:
     return any(w in t for w in ("CHAR", "TEXT", "STRING", "VARCHAR")) or t == ""
 
 
-def filter_columns(tree: exp.Expression) -> set[str]:
+def filter_columns(tree: exp.Expr) -> set[str]:
     """The columns a checked filter reads."""
     return {c.name.lower() for c in tree.find_all(exp.Column)}

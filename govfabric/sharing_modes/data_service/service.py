@@ -4,14 +4,15 @@ webhook. Consumers pause, resume and cancel; the owning department's steward sus
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from govfabric.auth.audit import append
@@ -71,16 +72,17 @@ class Subscriptions:
             row = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == table.lower()))
             view = None if row is not None else \
                 s.scalar(select(VirtualViewRow.name).where(VirtualViewRow.name == table.lower()))
-            if row is None and view is None:
-                raise NotFound(f"no virtual table or view {table}; list them with `govfabric vt list` and "
-                               "`govfabric view list` (a range is ordered from one)")
-            if view is not None:  # its columns as the subscriber reads them: a view never widens a grant
+            if row is not None:
+                name = row.name
+                cols_of: list[dict[str, Any]] = [c for c in row.columns if not c.get("hidden")]
+            elif view is not None:  # its columns as the subscriber reads them: a view never widens a grant
                 from govfabric.sharing_modes.query_api.service import view_columns
 
-                cols_of: list[dict[str, Any]] = view_columns(self.fabric, view)
+                name = view
+                cols_of = view_columns(self.fabric, view)
             else:
-                cols_of = [c for c in row.columns if not c.get("hidden")]
-            name = row.name if row is not None else view
+                raise NotFound(f"no virtual table or view {table}; list them with `govfabric vt list` and "
+                               "`govfabric view list` (a range is ordered from one)")
             types = {c["name"]: str(c.get("type") or "") for c in cols_of}
             cols = [c.lower() for c in columns] if columns else list(types)
             keys = [c.lower() for c in key] if key else list(cols)
@@ -245,14 +247,14 @@ class Subscriptions:
             items.append(item)
         return {"changes": items, "next_cursor": recs[-1].seq if recs else since}
 
-    def deliveries(self, sub_id: int) -> list[Delivery]:
+    def deliveries(self, sub_id: int) -> builtins.list[Delivery]:
         with self.store.session() as s:
             sub = self._get(s, sub_id)
             self._require_party(s, sub)
             return list(s.scalars(select(Delivery).where(Delivery.subscription_id == sub_id)
                                   .order_by(Delivery.created_at, Delivery.from_seq)))
 
-    def redeliver(self, sub_id: int, delivery_id: str | None = None) -> list[Delivery]:
+    def redeliver(self, sub_id: int, delivery_id: str | None = None) -> builtins.list[Delivery]:
         """Queue a delivery (or every dead one of the subscription) again, from attempt one."""
         with self.store.session() as s:
             sub = self._get(s, sub_id)
@@ -302,7 +304,7 @@ class Subscriptions:
             progress("done", len(subs), len(subs))
         return report
 
-    def _runnable(self, sub_id: int | None, only_due: bool) -> list[Subscription]:
+    def _runnable(self, sub_id: int | None, only_due: bool) -> builtins.list[Subscription]:
         actor = self.fabric.actor
         with self.store.session() as s:
             if sub_id is not None:
@@ -334,7 +336,7 @@ class Subscriptions:
             if seqs:
                 sub.delivered_seq = seqs[-1]
 
-    def _push_due(self, ids: list[int], report: RunReport) -> None:
+    def _push_due(self, ids: builtins.list[int], report: RunReport) -> None:
         with self.store.session() as s:
             active = set(s.scalars(select(Subscription.id).where(Subscription.id.in_(ids),
                                                                  Subscription.status == "active")))
@@ -378,7 +380,7 @@ class Subscriptions:
                    {"delivery": d.id, "attempt": row.attempts, "status": row.status, "http": status,
                     "changes": d.changes})
 
-    def _next_wait(self, ids: list[int]) -> float | None:
+    def _next_wait(self, ids: builtins.list[int]) -> float | None:
         with self.store.session() as s:
             nxt = s.scalar(select(func.min(Delivery.next_attempt_at))
                            .join(Subscription, Subscription.id == Delivery.subscription_id)
@@ -398,8 +400,9 @@ class Subscriptions:
         with self.store.session() as s:
             tables = select(VirtualTableRow.name).join(Asset, Asset.id == VirtualTableRow.asset_id) \
                 .join(Source, Source.id == Asset.source_id).where(Source.name == source)
-            n = s.execute(update(Subscription).where(Subscription.status == "active",
-                                                     Subscription.table_name.in_(tables)).values(due=True)).rowcount
+            # an UPDATE gives a CursorResult; Session.execute's stubs say Result, which has no rowcount
+            n = cast(CursorResult[Any], s.execute(update(Subscription).where(
+                Subscription.status == "active", Subscription.table_name.in_(tables)).values(due=True))).rowcount
             return int(n or 0)
 
     # -- helpers -------------------------------------------------------------------------------------------

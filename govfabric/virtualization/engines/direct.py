@@ -74,7 +74,7 @@ def _fn(name: str, *args: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _hmac_to_postgres(root: exp.Expression) -> None:
+def _hmac_to_postgres(root: exp.Expr) -> None:
     """DuckDB's ``sha256`` (hex text), ``unhex`` and ``encode`` as PostgreSQL spells them."""
     for node in list(root.find_all(exp.Anonymous)):
         name, args = node.name.lower(), node.expressions
@@ -89,7 +89,7 @@ def _hmac_to_postgres(root: exp.Expression) -> None:
             node.replace(_fn("convert_to", arg, exp.Literal.string("UTF8")))
 
 
-def check_functions(root: exp.Expression) -> None:
+def check_functions(root: exp.Expr) -> None:
     """Refuse what could mean something else on the source (see the module's docstring)."""
     for cls, what in _REFUSED:
         if root.find(cls) is not None:
@@ -100,7 +100,7 @@ def check_functions(root: exp.Expression) -> None:
         raise NotDirect(f"the function {node.sql('duckdb')[:40]} has no checked equivalent on the source")
 
 
-def _no_escape(root: exp.Expression) -> None:
+def _no_escape(root: exp.Expr) -> None:
     """DuckDB's LIKE has no escape character; PostgreSQL's is ``\\`` unless told otherwise."""
     for like in list(root.find_all(exp.Like, exp.ILike)):
         if not isinstance(like.parent, exp.Escape):
@@ -187,7 +187,7 @@ class DirectEngine(Engine):
             raise NotDirect(f"source {src.name} does not accept the query as generated "
                             f"({type(exc).__name__})") from None
 
-    def _check_text_casts(self, src: Source, root: exp.Expression, dialect: str) -> None:
+    def _check_text_casts(self, src: Source, root: exp.Expr, dialect: str) -> None:
         """A value cast to text (masks do it to non-text columns) must be of a type both databases
         print alike: PostgreSQL prints the double 2.0 as ``2``, DuckDB as ``2.0``."""
         import psycopg
