@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from govfabric.errors import ConfigError
 
+#: statements that never change what a call scope's memo holds (``Store.call_scope``)
+_READS = ("SELECT", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "PRAGMA", "SHOW")
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Own the transaction: pysqlite's implicit BEGIN is deferred, which lets two
@@ -69,6 +72,8 @@ class Store:
         self.info: dict[str, Any] = {}
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, future=True, info=self.info)
         self._current: ContextVar[Session | None] = ContextVar(f"govfabric_session_{id(self)}", default=None)
+        self._memo: ContextVar[dict[str, Any] | None] = ContextVar(f"govfabric_memo_{id(self)}", default=None)
+        event.listen(self.engine, "before_cursor_execute", self._forget_on_write)
 
     @property
     def dialect(self) -> str:
@@ -96,6 +101,32 @@ class Store:
         finally:
             self._current.reset(token)
             s.close()
+
+    @contextmanager
+    def call_scope(self) -> Iterator[dict[str, Any]]:
+        """One call's memo of what it read from the store outside a transaction (e.g. the change
+        counter, ``virtualization/cache.py``), so that one call reads it once. Nested scopes share
+        the outer one; a transaction committed in the scope (in this context) empties it, so the
+        call's own writes are seen. Never spans calls: it ends with the ``with`` block."""
+        memo = self._memo.get()
+        if memo is not None:
+            yield memo
+            return
+        memo = {}
+        token = self._memo.set(memo)
+        try:
+            yield memo
+        finally:
+            self._memo.reset(token)
+
+    def _forget_on_write(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        memo = self._memo.get()
+        if memo and not statement.lstrip()[:9].upper().startswith(_READS):
+            memo.clear()  # what the call read before its own write may no longer hold
+
+    def call_memo(self) -> dict[str, Any] | None:
+        """The memo of the call scope open in this context, if any (:meth:`call_scope`)."""
+        return self._memo.get()
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
