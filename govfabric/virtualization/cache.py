@@ -187,12 +187,21 @@ def current(store: Store) -> tuple[PlanCache, int] | None:
 
 
 def _read_generation(store: Store) -> int | None:
+    """One round trip: on PostgreSQL in autocommit (no BEGIN before it, no ROLLBACK when the
+    connection goes back to the pool); SQLite connections run in autocommit already."""
     conn = store.engine.raw_connection()
+    pg = store.dialect == "postgresql"
     try:
-        cur = conn.cursor()
-        cur.execute(_GENERATION_SQL)
-        row = cur.fetchone()
-        cur.close()
+        if pg:
+            conn.driver_connection.autocommit = True  # idle at checkout: a local switch, no statement
+        try:
+            cur = conn.cursor()
+            cur.execute(_GENERATION_SQL)
+            row = cur.fetchone()
+            cur.close()
+        finally:
+            if pg:
+                conn.driver_connection.autocommit = False
     finally:
         conn.close()
     return row[0] if row else None
