@@ -62,9 +62,9 @@ def record_usage(session: Session, asset_ids: list[str], principal: str, kind: s
     mine = (t.c.principal == principal) & (t.c.kind == kind)
     # plain statements, not ORM objects: this runs with every query, and an UPDATE … count + n
     # cannot lose a concurrent increment
-    have = set(session.execute(select(t.c.asset_id).where(t.c.asset_id.in_(ids), mine)).scalars())
-    if have:
-        session.execute(update(t).where(t.c.asset_id.in_(have), mine).values(count=t.c.count + count, last_at=now))
+    # one round trip in the usual case (every asset used before): the UPDATE says which rows it moved
+    have = set(session.execute(update(t).where(t.c.asset_id.in_(ids), mine)
+                               .values(count=t.c.count + count, last_at=now).returning(t.c.asset_id)).scalars())
     missing = [a for a in ids if a not in have]
     if missing:
         session.execute(insert(t), [{"id": new_id(), "asset_id": a, "principal": principal, "kind": kind,

@@ -101,12 +101,14 @@ class ServicePlane:
         reason: str | None = None
         try:
             body, receive = await self._buffer(scope, receive, headers)
-            principal = await self._authenticate(scope, headers, body)
-            if principal is not None:
-                state["principal"] = principal.name
-                if not quiet:
-                    await self._limit(principal, service)
-            await self.app(scope, receive, send_with_id)
+            # one request, one read of the store's change counter (credential, principal, service, plan)
+            with self.state.origin.store.call_scope():
+                principal = await self._authenticate(scope, headers, body)
+                if principal is not None:
+                    state["principal"] = principal.name
+                    if not quiet:
+                        await self._limit(principal, service)
+                await self.app(scope, receive, send_with_id)
         except Refused as exc:
             reason = exc.code
             await self._refuse(send_with_id, exc, rid)

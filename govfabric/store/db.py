@@ -6,6 +6,7 @@ models and the same Alembic migrations.
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -13,10 +14,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from govfabric.errors import ConfigError
+
+#: statements that never change what a call scope's memo holds (``Store.call_scope``)
+_READS = ("SELECT", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "PRAGMA", "SHOW")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -55,7 +59,29 @@ def _make_engine(url: str) -> Engine:
             f"unsupported store URL scheme in {url.split(':', 1)[0]!r}: "
             "use sqlite:///path or postgresql://user@host:port/db"
         )
-    return create_engine(url, future=True, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # no pool_pre_ping (a round trip per checkout, ~10% of a query service call): a connection the
+    # server closed (restart, pg_terminate_backend) has a readable socket, seen without a round trip
+    engine = create_engine(url, future=True, pool_size=5, max_overflow=5, pool_recycle=3600)
+    event.listen(engine, "checkout", _closed_by_server)
+    return engine
+
+
+def _closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled PostgreSQL connection the server has closed: idle in the pool nothing may
+    arrive on its socket but the server's goodbye (an error message, then EOF). The pool then
+    connects afresh (``DisconnectionError``); a connection lost silently (no FIN) fails its next
+    statement, which invalidates the pool (SQLAlchemy's disconnect handling), and ``pool_recycle``
+    bounds its age."""
+    try:
+        if dbapi_conn.closed:
+            raise DisconnectionError("the store connection is closed")
+        poller = select.poll()
+        poller.register(dbapi_conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        ready = poller.poll(0)
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError(f"the store connection is unusable: {exc}") from None
+    if ready:
+        raise DisconnectionError("the store server closed this connection")
 
 
 class Store:
@@ -69,6 +95,8 @@ class Store:
         self.info: dict[str, Any] = {}
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, future=True, info=self.info)
         self._current: ContextVar[Session | None] = ContextVar(f"govfabric_session_{id(self)}", default=None)
+        self._memo: ContextVar[dict[str, Any] | None] = ContextVar(f"govfabric_memo_{id(self)}", default=None)
+        event.listen(self.engine, "before_cursor_execute", self._forget_on_write)
 
     @property
     def dialect(self) -> str:
@@ -96,6 +124,32 @@ class Store:
         finally:
             self._current.reset(token)
             s.close()
+
+    @contextmanager
+    def call_scope(self) -> Iterator[dict[str, Any]]:
+        """One call's memo of what it read from the store outside a transaction (e.g. the change
+        counter, ``virtualization/cache.py``), so that one call reads it once. Nested scopes share
+        the outer one; a transaction committed in the scope (in this context) empties it, so the
+        call's own writes are seen. Never spans calls: it ends with the ``with`` block."""
+        memo = self._memo.get()
+        if memo is not None:
+            yield memo
+            return
+        memo = {}
+        token = self._memo.set(memo)
+        try:
+            yield memo
+        finally:
+            self._memo.reset(token)
+
+    def _forget_on_write(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        memo = self._memo.get()
+        if memo and not statement.lstrip()[:9].upper().startswith(_READS):
+            memo.clear()  # what the call read before its own write may no longer hold
+
+    def call_memo(self) -> dict[str, Any] | None:
+        """The memo of the call scope open in this context, if any (:meth:`call_scope`)."""
+        return self._memo.get()
 
     @property
     def session_factory(self) -> sessionmaker[Session]:

@@ -176,16 +176,35 @@ def current(store: Store) -> tuple[PlanCache, int] | None:
         # inside an open transaction its own uncommitted writes would have to count, and on
         # PostgreSQL the counter moves once per transaction (at its first watched write): plan afresh
         return None
+    memo = store.call_memo()  # one read per call (``Store.call_scope``), emptied by the call's own commits
+    if memo is not None and "generation" in memo:
+        generation = memo["generation"]
+        return None if generation is None else (cache, generation)
+    generation = _read_generation(store)
+    if memo is not None:
+        memo["generation"] = generation
+    return None if generation is None else (cache, generation)
+
+
+def _read_generation(store: Store) -> int | None:
+    """One round trip: on PostgreSQL in autocommit (no BEGIN before it, no ROLLBACK when the
+    connection goes back to the pool); SQLite connections run in autocommit already."""
     conn = store.engine.raw_connection()
+    pg = store.dialect == "postgresql"
     try:
-        cur = conn.cursor()
-        cur.execute(_GENERATION_SQL)
-        row = cur.fetchone()
-        cur.close()
+        if pg:
+            conn.driver_connection.autocommit = True  # idle at checkout: a local switch, no statement
+        try:
+            cur = conn.cursor()
+            cur.execute(_GENERATION_SQL)
+            row = cur.fetchone()
+            cur.close()
+        finally:
+            if pg:
+                conn.driver_connection.autocommit = False
     finally:
         conn.close()
-    generation = row[0] if row else None
-    return None if generation is None else (cache, generation)
+    return row[0] if row else None
 
 
 def bump(session: Session) -> None:

@@ -151,14 +151,15 @@ class QueryService:
         loosen interactive queries. ``record_with(session, status, rows)`` runs inside the
         transaction that records the query, so a caller's own audit event (a query service
         call's) is durable together with the data-access record, in one commit."""
-        ename = self._choose(sql, dialect, engine)
         t0 = time.perf_counter()
-        try:
-            cached = self._plan(sql, dialect, ename)
-        except (QueryRejected, AccessDenied) as exc:
-            self._record(ename, sql, None, "denied" if isinstance(exc, AccessDenied) else "rejected", str(exc),
-                         None, t0, record_with)
-            raise
+        with self.fabric.store.call_scope():  # the change counter read once for the whole planning
+            ename = self._choose(sql, dialect, engine)
+            try:
+                cached = self._plan(sql, dialect, ename)
+            except (QueryRejected, AccessDenied) as exc:
+                self._record(ename, sql, None, "denied" if isinstance(exc, AccessDenied) else "rejected", str(exc),
+                             None, t0, record_with)
+                raise
         planned = cached.planned
         eng = self.engine(ename)
         rows = 0

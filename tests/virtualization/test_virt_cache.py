@@ -206,3 +206,26 @@ def test_cached_queries_are_each_recorded(world, analyst) -> None:
     assert len(world.audit.events(action="sql.query", actor="analyst1")) == 3
     assert world.audit.verify().ok
     assert world.catalog.usage("ppl.main.people")["consumers"] == ["analyst1"]
+
+
+def test_one_query_reads_the_change_counter_once(world, analyst, monkeypatch) -> None:
+    """The counter is read once per call (engine choice, principal, policy and plan share it), and
+    afresh by the next call."""
+    world.access.grant("analyst1", "w.people")
+    assert names(analyst) == NAMES
+    reads = []
+    real = cache._read_generation
+    monkeypatch.setattr(cache, "_read_generation", lambda store: reads.append(1) or real(store))
+    assert analyst.sql(Q, engine="auto").num_rows == 3
+    assert len(reads) == 1
+    assert analyst.sql(Q, engine="auto").num_rows == 3
+    assert len(reads) == 2
+
+
+def test_a_write_within_one_call_scope_is_seen_by_its_next_read(world, analyst) -> None:
+    g = world.access.grant("analyst1", "w.people")
+    with world.store.call_scope():
+        assert names(analyst) == NAMES
+        world.access.revoke(g.id)  # committed inside the scope: the memo is dropped
+        with pytest.raises(AccessDenied):
+            analyst.sql(Q)

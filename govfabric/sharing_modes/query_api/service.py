@@ -409,6 +409,11 @@ class QueryApi:
         """One page of service ``name`` for ``params`` (``{"uscc": ["9135…"], "district.in": ["a,b"],
         "founded.gte": ["2020-01-01"]}``), as the acting principal. Audited whatever the outcome:
         an answered call in the transaction that records its query, any other on its own."""
+        with self.store.call_scope():  # the store's change counter read once per call
+            return self._call(name, params, page_token, page_size)
+
+    def _call(self, name: str, params: Mapping[str, list[str]], page_token: str | None,
+              page_size: int | None) -> Page:
         t0 = time.perf_counter()
         status, rows, call = "error", None, None
         names = tuple(sorted(params))[:50]
