@@ -64,7 +64,8 @@ def _route(scope: Scope) -> tuple[str, str]:
     for route in getattr(router, "routes", ()):
         match, child = route.matches(scope)
         if match == Match.FULL:
-            template = getattr(route, "path", scope["path"])
+            path: str = scope["path"]
+            template = getattr(route, "path", path)
             service = child.get("path_params", {}).get("service")
             return template, (f"{template.replace('{service}', str(service))}" if service else template)
     return "unmatched", "unmatched"

@@ -191,9 +191,10 @@ def _read_generation(store: Store) -> int | None:
     connection goes back to the pool); SQLite connections run in autocommit already."""
     conn = store.engine.raw_connection()
     pg = store.dialect == "postgresql"
+    driver: Any = conn.driver_connection  # psycopg's connection on PostgreSQL
     try:
         if pg:
-            conn.driver_connection.autocommit = True  # idle at checkout: a local switch, no statement
+            driver.autocommit = True  # idle at checkout: a local switch, no statement
         try:
             cur = conn.cursor()
             cur.execute(_GENERATION_SQL)
@@ -201,7 +202,7 @@ def _read_generation(store: Store) -> int | None:
             cur.close()
         finally:
             if pg:
-                conn.driver_connection.autocommit = False
+                driver.autocommit = False
     finally:
         conn.close()
     return row[0] if row else None

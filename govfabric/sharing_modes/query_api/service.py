@@ -12,6 +12,7 @@ its version, the caller and the call's conditions, with an expiry.
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import hmac
 import json
@@ -404,7 +405,7 @@ class QueryApi:
 
     # -- calls ------------------------------------------------------------------------------------
 
-    def call(self, name: str, params: Mapping[str, list[str]], page_token: str | None = None,
+    def call(self, name: str, params: Mapping[str, builtins.list[str]], page_token: str | None = None,
              page_size: int | None = None) -> Page:
         """One page of service ``name`` for ``params`` (``{"uscc": ["9135…"], "district.in": ["a,b"],
         "founded.gte": ["2020-01-01"]}``), as the acting principal. Audited whatever the outcome:
@@ -412,7 +413,7 @@ class QueryApi:
         with self.store.call_scope():  # the store's change counter read once per call
             return self._call(name, params, page_token, page_size)
 
-    def _call(self, name: str, params: Mapping[str, list[str]], page_token: str | None,
+    def _call(self, name: str, params: Mapping[str, builtins.list[str]], page_token: str | None,
               page_size: int | None) -> Page:
         t0 = time.perf_counter()
         status, rows, call = "error", None, None
@@ -463,7 +464,7 @@ class QueryApi:
             self._definitions[name] = (found[1], row, cols)
         return row, cols
 
-    def _conditions(self, row: ServiceRow, cols: dict[str, _Column], params: Mapping[str, list[str]]) -> _Call:
+    def _conditions(self, row: ServiceRow, cols: dict[str, _Column], params: Mapping[str, builtins.list[str]]) -> _Call:
         conditions: dict[str, dict[str, Any]] = {}
         raw: dict[str, list[str]] = {}
         if len(params) > 64:
@@ -472,9 +473,9 @@ class QueryApi:
             if key in RESERVED:
                 continue
             m = PARAM_RE.match(key) if isinstance(key, str) else None
-            column, suffix = (m.group(1), m.group(2) or "") if m else (None, "")
+            column, suffix = (m.group(1), m.group(2) or "") if m else ("", "")
             op = SUFFIXES.get(suffix)
-            allowed = row.params.get(column or "", [])
+            allowed = row.params.get(column, [])
             if m is None or op is None or op not in allowed:
                 raise ValidationFailed(f"unknown parameter {key[:64]!r} for service {row.name}; "
                                        f"it takes {self._accepted(row)}")
@@ -513,13 +514,13 @@ class QueryApi:
             raise ValidationFailed(f"page_size must be between 1 and {row.max_page_size} for service {row.name}")
         return page_size
 
-    def _select(self, row: ServiceRow, cols: dict[str, _Column], call: _Call, after: list[Any] | None,
+    def _select(self, row: ServiceRow, cols: dict[str, _Column], call: _Call, after: builtins.list[Any] | None,
                 size: int) -> tuple[exp.Select, int]:
         """``SELECT columns[, order key] FROM table WHERE conditions [AND after key] ORDER BY key LIMIT size+1``."""
         def ref(c: str) -> exp.Column:
             return exp.column(c, quoted=True)
 
-        where: list[exp.Expression] = []
+        where: list[exp.Expr] = []
         for c, ops in call.conditions.items():
             col = cols[c]
             if "eq" in ops:
@@ -570,7 +571,7 @@ class QueryApi:
         sealed = AESGCM(self._key()).encrypt(nonce, body, self._bound_to(row, call))
         return base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
 
-    def _open_token(self, row: ServiceRow, call: _Call, token: str) -> list[Any]:
+    def _open_token(self, row: ServiceRow, call: _Call, token: str) -> builtins.list[Any]:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -664,7 +665,7 @@ def _arrow_sql(t: pa.DataType) -> str:
     return "BLOB"
 
 
-def _after(order: list[str], cols: dict[str, _Column], values: list[Any]) -> exp.Expression:
+def _after(order: list[str], cols: dict[str, _Column], values: list[Any]) -> exp.Expr:
     """Rows after the key ``values``: ``k1 > v1 OR (k1 = v1 AND k2 > v2) OR …`` (portable across
     engines, unlike row-value comparison). Values come from a sealed token and are parsed again."""
     parsed = []
