@@ -235,6 +235,7 @@ def test_services_env_prints_the_urls_tests_read(tmp_path: Path) -> None:
         "GOVFABRIC_TRINO_PORT": "18080",
         "GOVFABRIC_RPC_PORT": "18545",
         "GOVFABRIC_MYSQL_PORT": "13306",
+        "GOVFABRIC_REDIS_PORT": "16379",
     }
 
     def services_env() -> subprocess.CompletedProcess[str]:
@@ -252,6 +253,7 @@ def test_services_env_prints_the_urls_tests_read(tmp_path: Path) -> None:
         f"export {PG_URL_VAR}=postgresql://postgres@127.0.0.1:15432/postgres",
         f"export {TRINO_URL_VAR}=http://127.0.0.1:18080",
         f"export {RPC_URL_VAR}=http://127.0.0.1:18545",
+        "export GOVFABRIC_TEST_REDIS_URL=redis://127.0.0.1:16379/0",
     ]
     assert done.stdout.splitlines() == expected
     assert "postgres is not running" in done.stderr
