@@ -38,6 +38,7 @@ from govfabric.prefill.spec import (
     spec_from_stored,
 )
 from govfabric.store.base import utcnow
+from govfabric.virtualization.types import value_kind
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -48,28 +49,6 @@ HISTORY_READERS = ("steward", "auditor")
 
 class ConsentMissing(AccessDenied):
     """The applicant's consent does not cover what the item would read."""
-
-
-def _kind(type_text: str | None) -> str | None:
-    try:
-        t = exp.DataType.build(type_text or "VARCHAR", dialect="duckdb")
-    except Exception:  # a source type sqlglot does not know
-        return None
-    if t.is_type(*exp.DataType.TEXT_TYPES):
-        return "text"
-    if t.is_type(*exp.DataType.INTEGER_TYPES):
-        return "int"
-    if t.is_type(*exp.DataType.REAL_TYPES):
-        return "number"
-    if t.is_type(exp.DataType.Type.DATE):
-        return "date"
-    if t.is_type(*exp.DataType.TEMPORAL_TYPES):
-        return "timestamp"
-    if t.is_type(exp.DataType.Type.BOOLEAN):
-        return "bool"
-    if t.is_type(exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY):
-        return "blob"
-    return None
 
 
 def _plain(v: Any) -> Any:
@@ -152,7 +131,7 @@ class Prefill:
         """Visible columns of a virtual table (with kinds) or a view (kinds unknown); None if neither."""
         try:
             row = self.fabric.virtual.table(name)
-            return {c["name"]: _kind(c.get("type")) for c in row.columns if not c.get("hidden")}
+            return {c["name"]: value_kind(c.get("type")) for c in row.columns if not c.get("hidden")}
         except NotFound:
             pass
         if not any(v.name == name for v in self.fabric.virtual.views()):

@@ -35,6 +35,7 @@ from govfabric.auth.readpath import require_steward
 from govfabric.errors import AlreadyExists, GovfabricError, NotFound, ValidationFailed
 from govfabric.sharing_modes.query_api.models import QueryService as ServiceRow
 from govfabric.virtualization import cache
+from govfabric.virtualization.types import value_kind
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -138,21 +139,6 @@ _KIND_EXAMPLES = {"int": "digits, e.g. 42", "number": "a decimal number, e.g. 12
                   "timestamp": "YYYY-MM-DDTHH:MM:SS", "bool": "true or false", "text": "text"}
 
 
-def _kind(dtype: exp.DataType) -> str | None:
-    if dtype.is_type(*exp.DataType.TEXT_TYPES):
-        return "text"
-    if dtype.is_type(*exp.DataType.INTEGER_TYPES):
-        return "int"
-    if dtype.is_type(*exp.DataType.REAL_TYPES):
-        return "number"
-    if dtype.is_type(exp.DataType.Type.DATE):
-        return "date"
-    if dtype.is_type(*exp.DataType.TEMPORAL_TYPES):
-        return "timestamp"
-    if dtype.is_type(exp.DataType.Type.BOOLEAN):
-        return "bool"
-    return None
-
 
 def _columns_of(vt_columns: list[dict[str, Any]]) -> dict[str, _Column]:
     """The visible columns of a virtual table with their types (unknown types are not filterable)."""
@@ -164,7 +150,8 @@ def _columns_of(vt_columns: list[dict[str, Any]]) -> dict[str, _Column]:
             dtype = exp.DataType.build(c.get("type") or "VARCHAR", dialect="duckdb")
         except Exception:  # a source type sqlglot does not know: listed, never filtered on
             dtype = exp.DataType.build("UNKNOWN")
-        out[c["name"]] = _Column(c["name"], dtype, _kind(dtype) or "other")
+        kind = value_kind(dtype)
+        out[c["name"]] = _Column(c["name"], dtype, kind if kind in _KIND_NAMES else "other")  # no blob parameters
     return out
 
 
