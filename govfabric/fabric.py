@@ -361,19 +361,17 @@ def upgrade_workspace(home: str | os.PathLike[str] | None = None, user: str | No
 def _require_admin_to_upgrade(store: Store, user: str) -> None:
     """Migrations change the store for everyone: an active admin runs them. The principal is read
     with a plain query of the columns every revision has (the models may be newer than the store)."""
-    from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
-
-    from govfabric.auth.models import Principal
 
     try:
         with store.engine.connect() as conn:
-            row = conn.execute(select(Principal.roles, Principal.active).where(Principal.name == user)).first()
+            found = principals.roles_before_upgrade(conn, user)
     except SQLAlchemyError:
         return  # no principals table yet: nothing to protect, `init` creates the first admin
-    if row is None:
+    if found is None:
         raise NotFound(f"acting user {user!r} is not a principal of this workspace; choose one with --as")
-    if not row.active or "admin" not in (row.roles or []):
+    roles, active = found
+    if not active or "admin" not in roles:
         raise AccessDenied(f"{user} may not upgrade the workspace: migrations change the store for everyone; "
                            "ask an admin to run `govfabric upgrade`")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from govfabric.auth.audit import append
@@ -122,3 +122,16 @@ def _keep_an_admin(session: Session, p: Principal, what: str) -> None:
 
 def list_all(session: Session) -> list[Principal]:
     return list(session.scalars(select(Principal).order_by(Principal.name)))
+
+
+def roles_of(session: Session, name: str) -> list[str] | None:
+    """The roles of the principal ``name`` (active or not), or ``None`` when there is none."""
+    return session.scalar(select(Principal.roles).where(Principal.name == name))
+
+
+def roles_before_upgrade(connection: Connection, name: str) -> tuple[list[str], bool] | None:
+    """(roles, active) of the principal ``name``, or ``None`` when there is none: a plain query of the
+    columns every revision has, so it works on a store older than the models (before ``upgrade``).
+    Raises ``SQLAlchemyError`` when the store has no principals table yet."""
+    row = connection.execute(select(Principal.roles, Principal.active).where(Principal.name == name)).first()
+    return None if row is None else (list(row.roles or []), bool(row.active))

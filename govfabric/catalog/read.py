@@ -7,7 +7,11 @@ session's identity map, so they cost no query when the row is already loaded.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, ScalarSelect, select
+import functools
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, select
 from sqlalchemy.orm import QueryableAttribute, Session, selectinload
 
 from govfabric.catalog.models import Asset, Source
@@ -43,3 +47,30 @@ def qualified_name_of(asset_id: ColumnElement[str] | QueryableAttribute[str]) ->
     """A correlated SQL expression: the qualified name of the asset ``asset_id`` names (NULL when
     there is none)."""
     return select(Asset.qualified_name).where(Asset.id == asset_id).scalar_subquery()
+
+
+def active_assets_of_source(s: Session, source_id: str, only: Iterable[str] | None = None) -> list[Asset]:
+    """A source's active assets (``only`` those with these qualified names, if given), columns loaded,
+    by qualified name."""
+    return list(s.scalars(select(Asset).options(selectinload(Asset.columns))
+                          .where(Asset.source_id == source_id, Asset.status == "active",
+                                 *([Asset.qualified_name.in_(list(only))] if only is not None else []))
+                          .order_by(Asset.qualified_name)))
+
+
+def asset_with_columns(s: Session, asset_id: str | None) -> Asset | None:
+    """The asset with this id, its columns loaded, or ``None``."""
+    return s.scalar(select(Asset).options(selectinload(Asset.columns)).where(Asset.id == asset_id))
+
+
+@functools.cache
+def _by_qualified_name() -> Select[Any]:
+    a = Asset.__table__.c
+    return select(a.qualified_name, a.id, a.owner_department).where(
+        a.qualified_name.in_(bindparam("names", expanding=True)))
+
+
+def ids_and_departments(s: Session, names: list[str]) -> list[tuple[str, str, str | None]]:
+    """(qualified name, id, owning department) of the assets with these qualified names, in one Core
+    query (an expanding parameter: the caller keeps ``names`` below the store's parameter limit)."""
+    return list(s.connection().execute(_by_qualified_name(), {"names": names}).tuples())

@@ -90,9 +90,9 @@ class Prefill:
             return None, problems
         problems = problems + self._catalog_problems(spec)
         with self.store.session() as s:
-            from govfabric.auth.models import Principal
+            from govfabric.auth.principals import roles_of
 
-            roles = s.scalar(select(Principal.roles).where(Principal.name == spec.principal))
+            roles = roles_of(s, spec.principal)
             if roles is None:
                 problems.append(f"item: principal {spec.principal} is not a principal of this workspace; add it "
                                 "with `govfabric principal add` (a business_system holding the grants)")

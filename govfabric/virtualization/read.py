@@ -58,3 +58,20 @@ def definition(s: Session, name: str) -> Definition | None:
     if view is not None:
         return Definition("view", view.name, view.version, view.sql, None, view.created_by)
     return None
+
+
+def table_names(s: Session) -> list[str]:
+    """Names of every virtual table."""
+    return list(s.scalars(select(VirtualTableRow.name)))
+
+
+def table_creators(s: Session) -> list[tuple[str, str, str]]:
+    """(name, creator, asset id) of every virtual table, in one Core query (no per-row ORM work)."""
+    t = VirtualTableRow.__table__.c
+    return list(s.connection().execute(select(t.name, t.created_by, t.asset_id)).tuples())
+
+
+def view_creators(s: Session) -> list[tuple[str, str]]:
+    """(name, creator) of every view, in one Core query."""
+    v = VirtualViewRow.__table__.c
+    return list(s.connection().execute(select(v.name, v.created_by)).tuples())

@@ -281,18 +281,17 @@ def view_event(fabric: Fabric, row: VirtualViewRow) -> dict[str, Any]:
     """A view definition: the virtual tables it reads → the view, column lineage through sqlglot
     (the view's SQL planned with full access, views it reads expanded)."""
     from openlineage.client import event_v2 as ev
-    from sqlalchemy import select
 
     from govfabric.governance.lineage.columns import column_lineage
-    from govfabric.virtualization.models import VirtualTableRow as VT
     from govfabric.virtualization.pipeline import plan
     from govfabric.virtualization.policy import Policy, TableGrant
+    from govfabric.virtualization.read import table_names
     from govfabric.virtualization.tables import CatalogResolver
 
     ns = namespace(fabric)
     with fabric.store.session() as s:
         resolver = CatalogResolver(s, ["duckdb"])
-        grants = {n: TableGrant() for n in s.scalars(select(VT.name))}
+        grants = {n: TableGrant() for n in table_names(s)}
         planned = plan(row.sql, dialect=row.dialect, engine="duckdb", resolver=resolver,
                        policy=Policy("system", grants), keep_virtual=True)
     lineage: dict[str, Any] = {"fields": {}, "dataset": []}
@@ -463,15 +462,9 @@ def record_harvest(fabric: Fabric, session: Session, source: Source,
                    only: Sequence[str] | None = None) -> LineageEvent | None:
     """After a harvest's sync: one event for the source's active assets (``only`` these, if given:
     a re-harvest reports what it added or changed)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
+    from govfabric.catalog.read import active_assets_of_source
 
-    from govfabric.catalog.models import Asset as A
-
-    assets = list(session.scalars(select(A).options(selectinload(A.columns))
-                                  .where(A.source_id == source.id, A.status == "active",
-                                         *([A.qualified_name.in_(list(only))] if only is not None else []))
-                                  .order_by(A.qualified_name)))
+    assets = active_assets_of_source(session, source.id, only)
     if not assets:
         return None
     return emit(fabric, session, harvest_event(fabric, source, assets))
@@ -479,12 +472,9 @@ def record_harvest(fabric: Fabric, session: Session, source: Source,
 
 def record_virtual_table(fabric: Fabric, session: Session, row: VirtualTableRow) -> LineageEvent:
     """After a virtual table is created or remapped (its row flushed)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
+    from govfabric.catalog.read import asset_with_columns
 
-    from govfabric.catalog.models import Asset as A
-
-    asset = session.scalar(select(A).options(selectinload(A.columns)).where(A.id == row.asset_id))
+    asset = asset_with_columns(session, row.asset_id)
     assert asset is not None
     return emit(fabric, session, virtual_table_event(fabric, row, asset))
 

@@ -6,7 +6,6 @@ the CLI's ``govfabric lineage …`` is a thin layer over it.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -15,7 +14,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import select
 
 from govfabric.errors import NotFound, ValidationFailed
 from govfabric.governance.lineage.events import catalog_namespace, namespace
@@ -148,12 +147,12 @@ class LineageService:
         dept: dict[str, tuple[str, str | None]] = {}
         who: dict[str, set[str]] = {}
         if cat or under:
+            from govfabric.catalog.read import ids_and_departments
             from govfabric.catalog.usage import consumers_of
 
             with self.fabric.store.session() as s:
-                conn = s.connection()
                 for chunk in _chunks(cat, CHUNK):
-                    dept.update((qn, (aid, d)) for qn, aid, d in conn.execute(_lookups()[0], {"names": chunk}))
+                    dept.update((qn, (aid, d)) for qn, aid, d in ids_and_departments(s, chunk))
                 who = consumers_of(s, sorted({*under, *(aid for aid, _ in dept.values())}))
         out: list[tuple[str, list[str], list[str], str | None]] = []
         for kind, owners, consumers, job, key in base:
@@ -172,10 +171,11 @@ class LineageService:
         key = ("whose", self.ns)
         known = g.memo.get(key)
         if known is None:
+            from govfabric.virtualization.read import table_creators, view_creators
+
             with self.fabric.store.session() as s:
-                conn = s.connection()
-                tables = {n: (by, aid) for n, by, aid in conn.execute(_lookups()[1])}
-                views: dict[str, str] = {n: by for n, by in conn.execute(_lookups()[2])}
+                tables = {n: (by, aid) for n, by, aid in table_creators(s)}
+                views: dict[str, str] = dict(view_creators(s))
             results, names, producer = self.ns + "/results/", g.ds_names, g.producer
             readers: dict[int, tuple[str, ...]] = {}
             for d, outs in g.ds_down.items():
@@ -303,20 +303,6 @@ def _check_column(g: LineageGraph, ds: str, column: str | None) -> None:
     if column is not None and column not in g.columns(ds):
         raise NotFound(f"{ds} has no column {column!r} in the lineage graph; known: "
                        + (", ".join(sorted(g.columns(ds))[:20]) or "none"))
-
-
-@functools.cache
-def _lookups() -> tuple[Select[Any], Select[Any], Select[Any]]:
-    """Assets by qualified name (id, department), with an expanding parameter: thousands of names
-    cost one query; all virtual tables (creator, asset id) and views (creator). Core statements:
-    the ORM's per-row work is not needed here."""
-    from govfabric.catalog.models import Asset
-    from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
-
-    a, t, v = Asset.__table__.c, VirtualTableRow.__table__.c, VirtualViewRow.__table__.c
-    return (select(a.qualified_name, a.id, a.owner_department).where(
-                a.qualified_name.in_(bindparam("names", expanding=True))),
-            select(t.name, t.created_by, t.asset_id), select(v.name, v.created_by))
 
 
 def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
