@@ -27,22 +27,8 @@ ALLOWED: dict[tuple[str, str], str] = {
         "another helper is editing lineage (ISSUE14); move next",
     ("govfabric/governance/lineage/service.py", "govfabric.virtualization.models.VirtualViewRow"):
         "another helper is editing lineage (ISSUE14); move next",
-    ("govfabric/sharing_modes/data_service/service.py", "govfabric.virtualization.models.VirtualViewRow"):
-        "subscriptions over views (session 4); move to virtualization.read.definition next",
-    ("govfabric/sharing_modes/query_api/service.py", "govfabric.virtualization.models.VirtualViewRow"):
-        "query services over views (session 4); move to virtualization.read.definition next",
     ("govfabric/prefill/service.py", "govfabric.auth.models.Principal"):
         "item validation reads the service principal's roles; move to auth.principals next",
-    ("govfabric/sharing_modes/data_service/service.py", "govfabric.catalog.models.Asset"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/data_service/service.py", "govfabric.catalog.models.Source"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/data_service/service.py", "govfabric.virtualization.models.VirtualTableRow"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/query_api/service.py", "govfabric.catalog.models.Asset"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/query_api/service.py", "govfabric.virtualization.models.VirtualTableRow"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
     ("govfabric/fabric.py", "govfabric.auth.models.Principal"):
         "upgrade reads the principal with a plain query before migrations (models may be newer); "
         "fabric.py is another helper's (ISSUE14 item 5): move to govfabric.auth.principals next",

@@ -7,7 +7,7 @@ session's identity map, so they cost no query when the row is already loaded.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, ScalarSelect, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, select
 from sqlalchemy.orm import QueryableAttribute, Session, selectinload
 
 from govfabric.catalog.models import Asset, Source
@@ -43,3 +43,9 @@ def qualified_name_of(asset_id: ColumnElement[str] | QueryableAttribute[str]) ->
     """A correlated SQL expression: the qualified name of the asset ``asset_id`` names (NULL when
     there is none)."""
     return select(Asset.qualified_name).where(Asset.id == asset_id).scalar_subquery()
+
+
+def asset_ids_of_source(source_name: str) -> Select[tuple[str]]:
+    """A SQL expression: ids of the assets harvested from the source named ``source_name``, so
+    callers use it inside their one statement."""
+    return select(Asset.id).join(Source, Source.id == Asset.source_id).where(Source.name == source_name)
