@@ -15,23 +15,8 @@ ROOT = Path(__file__).resolve().parents[1] / "govfabric"
 OWNERS = sorted((p.parent.relative_to(ROOT.parent).as_posix().replace("/", ".")
                  for p in ROOT.rglob("models.py") if "/migrations/" not in p.as_posix()), key=len, reverse=True)
 
-#: (importing file, imported name) crossings not moved yet, each with why. Only shrinks.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("govfabric/sharing_modes/data_service/service.py", "govfabric.virtualization.models.VirtualViewRow"):
-        "subscriptions over views (session 4); move to virtualization.read.definition next",
-    ("govfabric/sharing_modes/query_api/service.py", "govfabric.virtualization.models.VirtualViewRow"):
-        "query services over views (session 4); move to virtualization.read.definition next",
-    ("govfabric/sharing_modes/data_service/service.py", "govfabric.catalog.models.Asset"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/data_service/service.py", "govfabric.catalog.models.Source"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/data_service/service.py", "govfabric.virtualization.models.VirtualTableRow"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/query_api/service.py", "govfabric.catalog.models.Asset"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-    ("govfabric/sharing_modes/query_api/service.py", "govfabric.virtualization.models.VirtualTableRow"):
-        "another helper is editing sharing_modes (ISSUE14); move next",
-}
+#: (importing file, imported name) crossings not moved yet, each with why. Only shrinks: empty.
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def owner(dotted: str) -> str:

@@ -74,3 +74,9 @@ def ids_and_departments(s: Session, names: list[str]) -> list[tuple[str, str, st
     """(qualified name, id, owning department) of the assets with these qualified names, in one Core
     query (an expanding parameter: the caller keeps ``names`` below the store's parameter limit)."""
     return list(s.connection().execute(_by_qualified_name(), {"names": names}).tuples())
+
+
+def asset_ids_of_source(source_name: str) -> Select[tuple[str]]:
+    """A SQL expression: ids of the assets harvested from the source named ``source_name``, so
+    callers use it inside their one statement."""
+    return select(Asset.id).join(Source, Source.id == Asset.source_id).where(Source.name == source_name)

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from govfabric.virtualization.models import ColumnMask, VirtualTableRow, VirtualViewRow
@@ -35,6 +35,22 @@ def masked_virtual_columns(s: Session, asset_id: str) -> list[dict[str, Any]]:
         masked = set(s.scalars(select(ColumnMask.column_name).where(ColumnMask.table_name == vt.name)))
         out += [vcol for vcol in vt.columns or [] if str(vcol.get("name", "")).lower() in masked]
     return out
+
+
+def view_dependencies(s: Session, names: Iterable[str]) -> dict[str, list[str]]:
+    """View name -> what it reads (tables and views, from its definition), for the views among
+    ``names`` (one query)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    return {v.name: list(v.depends_on or []) for v in
+            s.scalars(select(VirtualViewRow).where(VirtualViewRow.name.in_(wanted)))}
+
+
+def table_names_over_assets(asset_ids: Select[tuple[str]]) -> Select[tuple[str]]:
+    """A SQL expression: names of the virtual tables mapping any asset ``asset_ids`` selects, so
+    callers use it inside their one statement."""
+    return select(VirtualTableRow.name).where(VirtualTableRow.asset_id.in_(asset_ids))
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ from sqlalchemy.orm import Session
 
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import may_steward
-from govfabric.catalog.models import Asset
+from govfabric.catalog.read import asset_by_id, asset_ids_of_source
 from govfabric.errors import AccessDenied, NotFound, ValidationFailed
 from govfabric.sharing_modes.data_service import changes as ch
 from govfabric.sharing_modes.data_service import delivery as dl
 from govfabric.sharing_modes.data_service.conditions import filter_columns, parse_filter
 from govfabric.sharing_modes.data_service.models import Change, Delivery, Subscription
 from govfabric.store.base import utcnow
-from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
+from govfabric.virtualization.read import definition, table_names_over_assets
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -69,12 +69,11 @@ class Subscriptions:
         if push_url:
             dl.check_target(push_url, self.fabric.settings)
         with self.store.session() as s:
-            row = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == table.lower()))
-            view = None if row is not None else \
-                s.scalar(select(VirtualViewRow.name).where(VirtualViewRow.name == table.lower()))
-            if row is not None:
-                name = row.name
-                cols_of: list[dict[str, Any]] = [c for c in row.columns if not c.get("hidden")]
+            found = definition(s, table.lower())
+            view = found.name if found is not None and found.kind == "view" else None
+            if found is not None and found.kind == "table":
+                name = found.name
+                cols_of: list[dict[str, Any]] = [c for c in found.definition if not c.get("hidden")]
             elif view is not None:  # its columns as the subscriber reads them: a view never widens a grant
                 from govfabric.sharing_modes.query_api.service import view_columns
 
@@ -395,11 +394,8 @@ class Subscriptions:
     def mark_due(self, source: str) -> int:
         """A harvest of ``source`` committed: its tables' active subscriptions are checked at the next
         ``run --due`` (cheap: one UPDATE; no data is read here)."""
-        from govfabric.catalog.models import Source
-
         with self.store.session() as s:
-            tables = select(VirtualTableRow.name).join(Asset, Asset.id == VirtualTableRow.asset_id) \
-                .join(Source, Source.id == Asset.source_id).where(Source.name == source)
+            tables = table_names_over_assets(asset_ids_of_source(source))
             # an UPDATE gives a CursorResult; Session.execute's stubs say Result, which has no rowcount
             n = cast(CursorResult[Any], s.execute(update(Subscription).where(
                 Subscription.status == "active", Subscription.table_name.in_(tables)).values(due=True))).rowcount
@@ -415,17 +411,16 @@ class Subscriptions:
 
     def _owner_department(self, s: Session, sub: Subscription) -> str | None:
         """The asset's department of a virtual table; a view's creator's department (view ownership)."""
-        found = s.execute(select(Asset.owner_department).join(VirtualTableRow, VirtualTableRow.asset_id == Asset.id)
-                          .where(VirtualTableRow.name == sub.table_name)).first()
-        if found is not None:
-            return found[0]
-        creator = s.scalar(select(VirtualViewRow.created_by).where(VirtualViewRow.name == sub.table_name))
-        if creator is None:
-            return None
         from govfabric.auth import principals
 
+        found = definition(s, sub.table_name)
+        if found is not None and found.kind == "table":
+            asset = asset_by_id(s, found.asset_id)
+            return asset.owner_department if asset else None
+        if found is None or found.created_by is None:
+            return None
         try:
-            return principals.get(s, creator).department
+            return principals.get(s, found.created_by).department
         except NotFound:
             return None
 

@@ -32,13 +32,18 @@ from sqlglot import exp
 
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import require_steward
+from govfabric.catalog.read import asset_by_id
 from govfabric.errors import AlreadyExists, GovfabricError, NotFound, ValidationFailed
 from govfabric.sharing_modes.query_api.models import QueryService as ServiceRow
 from govfabric.virtualization import cache
+from govfabric.virtualization.read import definition, view_dependencies
 from govfabric.virtualization.types import value_kind
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from govfabric.fabric import Fabric
+    from govfabric.virtualization.read import Definition
 
 OPS = ("eq", "in", "range", "prefix")
 #: the parameter suffixes a call may use, and the operator each needs
@@ -279,29 +284,26 @@ class QueryApi:
         """(canonical name, owning department) of a virtual table (its asset's department) or a view
         (its creator's department: who may change a view may publish a service over it)."""
         with self.store.session() as s:
-            from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
-
-            key = (name or "").lower()
-            found = s.scalar(select(VirtualTableRow.name).where(VirtualTableRow.name == key)) \
-                or s.scalar(select(VirtualViewRow.name).where(VirtualViewRow.name == key))
+            found = definition(s, (name or "").lower())
             if found is None:
                 raise NotFound(f"no virtual table or view {name}; list them with `govfabric vt list` "
                                "and `govfabric view list`")
-            return found, self._department(s, found)
+            return found.name, self._department_of(s, found)
+
+    @classmethod
+    def _department(cls, s: Session, name: str) -> str | None:
+        found = definition(s, name)
+        return cls._department_of(s, found) if found is not None else None
 
     @staticmethod
-    def _department(s: Any, name: str) -> str | None:
+    def _department_of(s: Session, found: Definition) -> str | None:
         from govfabric.auth import principals
-        from govfabric.catalog.models import Asset
-        from govfabric.virtualization.models import VirtualTableRow, VirtualViewRow
 
-        vt = s.scalar(select(VirtualTableRow).where(VirtualTableRow.name == name))
-        if vt is not None:
-            asset = s.get(Asset, vt.asset_id)
+        if found.kind == "table":
+            asset = asset_by_id(s, found.asset_id)
             return asset.owner_department if asset else None
-        view = s.scalar(select(VirtualViewRow).where(VirtualViewRow.name == name))
         try:
-            return principals.get(s, view.created_by).department if view is not None else None
+            return principals.get(s, found.created_by).department if found.created_by is not None else None
         except NotFound:
             return None
 
@@ -319,11 +321,8 @@ class QueryApi:
         """View name -> what it reads (tables and views, from its definition), for views among ``names``."""
         if not names:
             return {}
-        from govfabric.virtualization.models import VirtualViewRow
-
         with self.store.session() as s:
-            return {v.name: list(v.depends_on or []) for v in
-                    s.scalars(select(VirtualViewRow).where(VirtualViewRow.name.in_(sorted(names))))}
+            return view_dependencies(s, names)
 
     def _check_unique(self, table: str, order: list[str]) -> None:
         """Keyset pagination visits each row once only on a unique, non-null key: count it."""
