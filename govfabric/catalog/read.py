@@ -76,7 +76,7 @@ def ids_and_departments(s: Session, names: list[str]) -> list[tuple[str, str, st
     return list(s.connection().execute(_by_qualified_name(), {"names": names}).tuples())
 
 
-def asset_ids_of_source(source_name: str) -> Select[tuple[str]]:
+def asset_ids_of_source(source_name: str) -> Select[Any]:
     """A SQL expression: ids of the assets harvested from the source named ``source_name``, so
     callers use it inside their one statement."""
     return select(Asset.id).join(Source, Source.id == Asset.source_id).where(Source.name == source_name)

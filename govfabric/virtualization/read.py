@@ -47,7 +47,7 @@ def view_dependencies(s: Session, names: Iterable[str]) -> dict[str, list[str]]:
             s.scalars(select(VirtualViewRow).where(VirtualViewRow.name.in_(wanted)))}
 
 
-def table_names_over_assets(asset_ids: Select[tuple[str]]) -> Select[tuple[str]]:
+def table_names_over_assets(asset_ids: Select[Any]) -> Select[Any]:
     """A SQL expression: names of the virtual tables mapping any asset ``asset_ids`` selects, so
     callers use it inside their one statement."""
     return select(VirtualTableRow.name).where(VirtualTableRow.asset_id.in_(asset_ids))
