@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from infra.services import require_pg_url
@@ -175,3 +176,30 @@ def demo(demo_home: Path):
     f = connect(demo_home, "steward_mr")
     yield f
     f.close()
+
+
+@pytest.fixture
+def router_client() -> Callable[..., Any]:
+    """Router tests before the whole server: a bare FastAPI app with the server's error handlers,
+    one router, and the caller fixed to one principal (what the authentication layer would
+    establish). End-to-end tests with signed requests against ``govfabric serve`` are in tests/server."""
+    from fastapi import APIRouter, FastAPI, Request
+    from fastapi.testclient import TestClient
+
+    from govfabric.server import errors
+
+    def make(fabric: Any, router: APIRouter, principal: str) -> TestClient:
+        app = FastAPI()
+        errors.install(app)
+        app.include_router(router)
+        app.state.fabrics = fabric.as_user
+
+        @app.middleware("http")
+        async def _as(request: Request, call_next):  # type: ignore[no-untyped-def]
+            request.state.principal = principal
+            request.state.request_id = "test-request"
+            return await call_next(request)
+
+        return TestClient(app, raise_server_exceptions=False)
+
+    return make

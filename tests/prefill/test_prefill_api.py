@@ -12,37 +12,18 @@ from typing import Any
 
 import pytest
 import yaml
-from fastapi import FastAPI, Request
-from fastapi.testclient import TestClient
 from prefill_world import SERVICE, World, consent, item_doc
 from typer.testing import CliRunner
 
 from govfabric.cli.main import app as cli
-from govfabric.fabric import Fabric
 from govfabric.prefill.router import router
-from govfabric.server import errors
 
 runner = CliRunner()
 
 
-def _client(fabric: Fabric, principal: str) -> TestClient:
-    app = FastAPI()
-    errors.install(app)
-    app.include_router(router)
-    app.state.fabrics = fabric.as_user
-
-    @app.middleware("http")
-    async def _as(request: Request, call_next):  # type: ignore[no-untyped-def]
-        request.state.principal = principal
-        request.state.request_id = "test-request"
-        return await call_next(request)
-
-    return TestClient(app, raise_server_exceptions=False)
-
-
-def test_http_prefill_history_and_item(world: World) -> None:
+def test_http_prefill_history_and_item(world: World, router_client: Any) -> None:
     world.steward.prefill.create(item_doc())
-    svc = _client(world.steward, SERVICE)
+    svc = router_client(world.steward, router, SERVICE)
     r = svc.post("/api/v1/prefill/open_business", json={"applicant_id": world.uscc})
     assert r.status_code == 403 and "missing consent for" in r.json()["message"] + str(r.json())
     bad = world.uscc[:-1] + ("0" if world.uscc[-1] != "0" else "1")
@@ -53,7 +34,7 @@ def test_http_prefill_history_and_item(world: World) -> None:
     body = r.json()
     assert {f["name"]: f["value"] for f in body["fields"]}["ent_name"] == world.row["name"]
     assert any(m["status"] == "deferred" for m in body["materials"])
-    steward = _client(world.steward, "steward_mr")
+    steward = router_client(world.steward, router, "steward_mr")
     hist = steward.get("/api/v1/prefill/history", params={"applicant": world.uscc}).json()
     assert [h["status"] for h in hist] == ["refused", "filled"] and "ent_name" in hist[1]["fields"]
     assert svc.get("/api/v1/prefill/history", params={"applicant": world.uscc}).status_code == 403
