@@ -26,7 +26,7 @@ from govfabric.auth.audit import append
 from govfabric.auth.request_context import request_id as request_id_var
 from govfabric.auth.secrets import redact
 from govfabric.errors import GovfabricError
-from govfabric.server.errors import ErrorBody
+from govfabric.server.errors import ErrorBody, where
 
 if TYPE_CHECKING:
     from govfabric.server.app import ServerState
@@ -114,8 +114,8 @@ class ServicePlane:
             reason = exc.code
             await self._refuse(send_with_id, exc, rid)
         except Exception as exc:  # a bug below: one JSON 500 with the request id, never a traceback
-            log.error("unhandled error in %s %s (request %s): %s", scope["method"], scope["path"], rid,
-                      redact(repr(exc)))
+            log.error("unhandled error in %s %s (request %s): %s at %s", scope["method"], scope["path"], rid,
+                      type(exc).__name__, where(exc))
             reason = "internal_error"
             if not started[0]:
                 await self._refuse(send_with_id, Refused(500, "internal_error", "the server failed on this "
@@ -246,7 +246,8 @@ class ServicePlane:
                 append(s, actor, "api.call", f"api:{service}", details)
         except Exception as exc:  # the response is sent; never fail silently either
             self.state.metrics.audit_failed()
-            log.error("could not audit api call %s (request %s): %s", service, rid, redact(repr(exc)))
+            log.error("could not audit api call %s (request %s): %s at %s", service, rid,
+                      type(exc).__name__, where(exc))
 
 
 def _query_pairs(raw: bytes) -> list[tuple[str, str]]:
