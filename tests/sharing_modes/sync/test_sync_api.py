@@ -144,3 +144,26 @@ def test_topic_cli(workspace) -> None:
     assert r.exit_code != 0 and "only its starter" in str(r.exception)
     _run(home, "steward1", "topic", "delete", t["id"])
     assert json.loads(_run(home, "analyst1", "topic", "search", "--json")) == []
+
+
+def test_upload_and_download_through_the_real_app(workspace) -> None:
+    """The server's middleware buffers the body (for signatures) and replays it; the route still
+    streams it, limits it and serves the file with its headers; a bearer token is a signed-in caller."""
+    from fastapi.testclient import TestClient
+
+    from govfabric.auth import tokens
+    from govfabric.server.app import create_app
+
+    token, _ = tokens.create(workspace.as_user("steward1"), name="t")
+    client = TestClient(create_app(workspace), raise_server_exceptions=False)
+    auth = {"Authorization": f"Bearer {token}"}
+    tid = client.post("/api/v1/topics", json={"type": "notice", "title": "t", "body": "b"}, headers=auth).json()["id"]
+    up = client.post(f"/api/v1/topics/{tid}/attachments", params={"name": "c.png"}, content=PNG, headers=auth)
+    assert up.status_code == 201, up.text
+    d = client.get(f"/api/v1/topics/{tid}/attachments/{up.json()['id']}", headers=auth)
+    assert d.content == PNG and d.headers["x-content-type-options"] == "nosniff"
+    assert client.get(f"/api/v1/topics/{tid}/attachments/{up.json()['id']}").status_code == 401
+    workspace.settings.sync_max_attachment_bytes = 10
+    big = client.post(f"/api/v1/topics/{tid}/attachments", params={"name": "c.png"}, content=PNG, headers=auth)
+    assert big.status_code == 413
+    assert client.get("/api/v1/notifications", headers=auth).json() == []
