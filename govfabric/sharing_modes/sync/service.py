@@ -14,10 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import delete, exists, or_, select
 
 from govfabric.auth.audit import append
-from govfabric.errors import AccessDenied, NotFound, ValidationFailed
+from govfabric.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from govfabric.sharing_modes.sync import blobs
 from govfabric.sharing_modes.sync.models import Attachment, Reply, Topic
 from govfabric.store.base import utcnow
@@ -237,7 +237,13 @@ class Topics:
             append(s, me, "topic.attach", f"topic:{topic_id}",
                    {"attachment": row.id, "media_type": blob.media_type, "size": blob.size, "sha256": blob.sha256})
             s.expunge(row)
-            return row
+        if not blobs.blob_path(self.fabric.settings, blob.sha256).is_file():
+            # a concurrent delete removed the same content before this row was visible to it
+            with self.store.session() as s:
+                s.execute(delete(Attachment).where(Attachment.id == row.id))
+                append(s, me, "topic.detach", f"topic:{topic_id}", {"attachment": row.id, "reason": "lost_race"})
+            raise Conflict("the attachment was removed by a concurrent delete while it was stored; upload it again")
+        return row
 
     def attachment(self, topic_id: str, attachment_id: str) -> tuple[Attachment, Path]:
         """An attachment's row and its blob's path, for a signed-in principal (audited)."""

@@ -174,3 +174,24 @@ def test_oversize_refused_nothing_half_written(workspace, steward) -> None:
     assert steward.topics.get(t.id)["attachments"] == []
     assert _files(blobs.blob_root(workspace.settings)) == []
     assert steward.topics.attach(t.id, "ok.txt", [b"a" * 1000]).size == 1000
+
+
+def test_attach_racing_a_delete_of_the_same_content_leaves_no_dangling_row(workspace, steward,
+                                                                          monkeypatch) -> None:
+    """A delete elsewhere may remove a blob between this upload storing it and its row committing
+    (the delete did not see the row yet): the upload is then undone and refused, not left pointing
+    at nothing."""
+    from govfabric.errors import Conflict
+
+    t = steward.topics.start("notice", "race", "x")
+    real = blobs.store
+
+    def store_then_lose(settings, chunks, limit):  # type: ignore[no-untyped-def]
+        blob = real(settings, chunks, limit)
+        blobs.blob_path(settings, blob.sha256).unlink()  # what the concurrent delete did
+        return blob
+
+    monkeypatch.setattr(blobs, "store", store_then_lose)
+    with pytest.raises(Conflict, match="upload it again"):
+        steward.topics.attach(t.id, "a.txt", [b"hello"])
+    assert steward.topics.get(t.id)["attachments"] == []
