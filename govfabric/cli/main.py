@@ -48,6 +48,8 @@ GROUPS = (
     ("govfabric.cli.licence", "licence", "The e-licence library: licences with their files, by holder."),
     ("govfabric.cli.prefill:item_app", "item", "Service items (事项): form and material specs, versioned."),
     ("govfabric.cli.prefill:prefill_app", "prefill", "Form and material prefill for consenting applicants."),
+    ("govfabric.cli.topic", "topic", "Information sync (§8.4.2.9): topics, replies, attachments, search."),
+    ("govfabric.cli.notify", "notifications", "Your notifications (in-app) and where else they go (webhook, e-mail)."),
 )
 
 # Top-level commands that a module adds with its `register(app)`: (module, name, one-line help);

@@ -41,6 +41,8 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("query_api", "govfabric.sharing_modes.query_api", "share_query_api_"),
     ModuleTables("licences", "govfabric.prefill.licences", "lic_"),
     ModuleTables("prefill", "govfabric.prefill", "prefill_"),
+    ModuleTables("sync", "govfabric.sharing_modes.sync", "share_sync_"),
+    ModuleTables("notify", "govfabric.notify", "notify_"),
 )
 
 
