@@ -48,6 +48,7 @@ GROUPS = (
     ("govfabric.cli.licence", "licence", "The e-licence library: licences with their files, by holder."),
     ("govfabric.cli.prefill:item_app", "item", "Service items (事项): form and material specs, versioned."),
     ("govfabric.cli.prefill:prefill_app", "prefill", "Form and material prefill for consenting applicants."),
+    ("govfabric.cli.dcat", "dcat", "The open catalogue as DCAT-AP 3 (Turtle, JSON-LD) for open-data portals."),
 )
 
 # Top-level commands that a module adds with its `register(app)`: (module, name, one-line help);

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, XSD
 
 from govfabric.catalog import taxonomy
@@ -113,12 +113,12 @@ def _dataset(g: Graph, base: str, p: Package, publishers: dict[str, URIRef]) -> 
     if p.theme in THEMES:
         g.add((ds, DCAT.theme, THEME[THEMES[p.theme]]))
     label = next((t.zh for t in taxonomy.THEMES if t.key == p.theme), None)
-    for kw in [*p.tags, *([label] if label else [])]:
-        g.add((ds, DCAT.keyword, _zh(kw)))
+    for kw in [*p.tags, *([label] if label else [])]:  # Chinese keywords tagged @zh
+        g.add((ds, DCAT.keyword, Literal(kw) if kw.isascii() else _zh(kw)))
     return ds
 
 
-def _distribution(g: Graph, base: str, r: Resource) -> BNode | URIRef:
+def _distribution(g: Graph, base: str, r: Resource) -> URIRef:
     dist = URIRef(f"{base}/distribution/{r.id}")
     g.add((dist, RDF.type, DCAT.Distribution))
     g.add((dist, DCTERMS.title, _zh(r.name)))

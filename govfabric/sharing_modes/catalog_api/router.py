@@ -228,4 +228,5 @@ def dcat_catalog(fmt: str, cat: OpenCatalog = Depends(open_catalog)) -> Response
 
 
 router.include_router(actions, prefix="/api/3/action")
-router.include_router(actions, prefix="/api/action", include_in_schema=False)  # CKAN's unversioned alias, ckanapi's default
+# CKAN's unversioned alias (ckanapi's default), left out of the OpenAPI description
+router.include_router(actions, prefix="/api/action", include_in_schema=False)
