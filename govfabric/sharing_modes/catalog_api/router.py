@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from govfabric.errors import AccessDenied, GovfabricError, ValidationFailed
+from govfabric.server.errors import ERROR_RESPONSES
 from govfabric.sharing_modes.catalog_api import ckan
 from govfabric.sharing_modes.catalog_api.service import MAX_ROWS, OpenCatalog, Query, parse_fq, parse_sort
 
@@ -37,7 +38,8 @@ class CkanEnvelope(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": CkanEnvelope, "description": t} for s, t in {**_TYPES, 500: "Internal Server Error"}.items()}
+    **{s: {"model": CkanEnvelope, "description": t} for s, t in {**_TYPES, 500: "Internal Server Error"}.items()},
+    **{s: ERROR_RESPONSES[s] for s in (401, 429)}}  # refused by the middleware before the action
 actions = APIRouter(tags=["open data (CKAN)"], responses=_ERRORS)
 router = APIRouter()
 
@@ -136,10 +138,18 @@ def _facet_fields(params: dict[str, Any]) -> list[str]:
     return list(raw)
 
 
-_ROUTE = {"methods": ["GET", "POST"], "response_model": CkanEnvelope}
+def _action(path: str, summary: str, include_in_schema: bool = True) -> Callable[[Any], Any]:
+    """Register an action for GET (query string) and POST (JSON body), each with its operation id."""
+    def register(endpoint: Any) -> Any:
+        for method in ("GET", "POST"):
+            actions.add_api_route(path, endpoint, methods=[method], summary=summary, response_model=CkanEnvelope,
+                                  operation_id=f"ckan_{endpoint.__name__}_{method.lower()}",
+                                  include_in_schema=include_in_schema)
+        return endpoint
+    return register
 
 
-@actions.api_route("/package_list", summary="Names of the open datasets", **_ROUTE)  # type: ignore[arg-type]
+@_action("/package_list", "Names of the open datasets")
 async def package_list(request: Request, cat: OpenCatalog = Depends(open_catalog)) -> JSONResponse:
     def run(p: dict[str, Any]) -> list[str]:
         limit, offset = _int(p, "limit", MAX_ROWS * 100, 0, MAX_ROWS * 100), _int(p, "offset", 0, 0, 10**9)
@@ -148,8 +158,7 @@ async def package_list(request: Request, cat: OpenCatalog = Depends(open_catalog
     return await _answer(request, "package_list", run)
 
 
-@actions.api_route("/package_search", summary="Search open datasets (q, fq, rows, start, sort, facets)",
-                   **_ROUTE)  # type: ignore[arg-type]
+@_action("/package_search", "Search open datasets (q, fq, rows, start, sort, facets)")
 async def package_search(request: Request, cat: OpenCatalog = Depends(open_catalog)) -> JSONResponse:
     def run(p: dict[str, Any]) -> dict[str, Any]:
         query = Query(q=_str(p, "q"), fq=parse_fq(_str(p, "fq")), rows=_int(p, "rows", 10, 0, MAX_ROWS),
@@ -166,7 +175,7 @@ async def package_search(request: Request, cat: OpenCatalog = Depends(open_catal
     return await _answer(request, "package_search", run)
 
 
-@actions.api_route("/package_show", summary="One open dataset by id or name", **_ROUTE)  # type: ignore[arg-type]
+@_action("/package_show", "One open dataset by id or name")
 async def package_show(request: Request, cat: OpenCatalog = Depends(open_catalog)) -> JSONResponse:
     def run(p: dict[str, Any]) -> dict[str, Any]:
         ref = _str(p, "id") or _str(p, "name")
@@ -177,8 +186,7 @@ async def package_show(request: Request, cat: OpenCatalog = Depends(open_catalog
     return await _answer(request, "package_show", run)
 
 
-@actions.api_route("/organization_list", summary="Departments publishing open datasets",
-                   **_ROUTE)  # type: ignore[arg-type]
+@_action("/organization_list", "Departments publishing open datasets")
 async def organization_list(request: Request, cat: OpenCatalog = Depends(open_catalog)) -> JSONResponse:
     def run(p: dict[str, Any]) -> list[Any]:
         limit, offset = _int(p, "limit", 1000, 0, 1000), _int(p, "offset", 0, 0, 10**9)
@@ -190,7 +198,7 @@ async def organization_list(request: Request, cat: OpenCatalog = Depends(open_ca
     return await _answer(request, "organization_list", run)
 
 
-@actions.api_route("/tag_list", summary="Tags of open datasets", **_ROUTE)  # type: ignore[arg-type]
+@_action("/tag_list", "Tags of open datasets")
 async def tag_list(request: Request, cat: OpenCatalog = Depends(open_catalog)) -> JSONResponse:
     def run(p: dict[str, Any]) -> list[Any]:
         tags = cat.tags(_str(p, "query") or None)
@@ -201,8 +209,7 @@ async def tag_list(request: Request, cat: OpenCatalog = Depends(open_catalog)) -
     return await _answer(request, "tag_list", run)
 
 
-@actions.api_route("/{action}", summary="Any other action: not provided here", include_in_schema=False,
-                   **_ROUTE)  # type: ignore[arg-type]
+@_action("/{action}", "Any other action: not provided here", include_in_schema=False)
 async def unknown_action(request: Request, action: str) -> JSONResponse:
     def run(_: dict[str, Any]) -> None:
         raise _Bad("Bad request - Action name not known", f"action {action[:64]!r} is not provided; this catalogue "
@@ -216,7 +223,7 @@ _MEDIA = {"ttl": "text/turtle; charset=utf-8", "jsonld": "application/ld+json"}
 
 @router.get("/catalog.{fmt}", tags=["open data (DCAT-AP 3)"], response_class=Response,
             summary="The open catalogue as DCAT-AP 3 (ttl: Turtle, jsonld: JSON-LD with an inline context)",
-            responses={200: {"content": {m.split(";")[0]: {} for m in _MEDIA.values()}}, 404: _ERRORS[404]})
+            responses={**ERROR_RESPONSES, 200: {"content": {m.split(";")[0]: {} for m in _MEDIA.values()}}})
 def dcat_catalog(fmt: str, cat: OpenCatalog = Depends(open_catalog)) -> Response:
     from govfabric.sharing_modes.catalog_api.dcat import serialize
 
