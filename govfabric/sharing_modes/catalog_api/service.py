@@ -153,12 +153,12 @@ class OpenCatalog:
     def _package(self, a: Asset, tables: list[str], offers: dict[str, Any], services: dict[str, list[Any]]) -> Package:
         resources: list[Resource] = []
         for t in tables:
-            offer = offers.get(t)
-            for fmt in (offer.formats if offer is not None else []):
-                resources.append(Resource(
+            if (offer := offers.get(t)) is not None:
+                resources += [Resource(
                     id=f"{offer.id}-{fmt}", name=f"{offer.title or t} ({fmt.upper()})", format=fmt.upper(),
                     url=f"{self.base_url}/api/v1/datasets/{t}/download?format={fmt}", kind="download",
-                    description="download with a grant (a signed request, a token or a signed link)"))
+                    description="download with a grant (a signed request, a token or a signed link)")
+                    for fmt in offer.formats]
             for svc in services.get(t, []):
                 resources.append(Resource(
                     id=svc.id, name=svc.name, format="API", url=f"{self.base_url}/api/v1/query/{svc.name}",
@@ -184,8 +184,9 @@ class OpenCatalog:
         found = self.packages()
         scores: dict[str, int] = {}
         if query.q.strip() and query.q.strip() != "*:*":
-            hits = self.fabric.catalog.search(query.q, limit=max(len(found), 1), log=False)
-            scores = {h.asset_id: h.score for h in hits}
+            # filtered by open class inside the search, so closed assets never take places in its limit
+            scores = {h.asset_id: h.score for cls in OPEN
+                      for h in self.fabric.catalog.search(query.q, limit=max(len(found), 1), log=False, open_class=cls)}
             found = [p for p in found if p.id in scores]
         found = [p for p in found if all(self._matches(p, f, v) for f, vs in query.fq.items() for v in vs)]
         for key, desc in reversed(query.sort):
@@ -224,9 +225,10 @@ class OpenCatalog:
     def _facet(found: list[Package], name: str) -> dict[str, int]:
         counts: dict[str, int] = {}
         for p in found:
-            values: list[str | None] = (p.tags if name == "tags" else [p.organization] if name == "organization"
+            values: list[str | None] = (list(p.tags) if name == "tags" else [p.organization] if name == "organization"
                                         else [p.theme] if name == "theme" else [p.open_class] if name == "open_class"
-                                        else sorted({r.format for r in p.resources}) if name == "res_format" else [])
+                                        else [*sorted({r.format for r in p.resources})] if name == "res_format"
+                                        else [])
             for v in values:
                 if v:
                     counts[v] = counts.get(v, 0) + 1
