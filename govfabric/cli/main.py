@@ -50,6 +50,7 @@ GROUPS = (
     ("govfabric.cli.prefill:prefill_app", "prefill", "Form and material prefill for consenting applicants."),
     ("govfabric.cli.topic", "topic", "Information sync (§8.4.2.9): topics, replies, attachments, search."),
     ("govfabric.cli.notify", "notifications", "Your notifications (in-app) and where else they go (webhook, e-mail)."),
+    ("govfabric.cli.dcat", "dcat", "The open catalogue as DCAT-AP 3 (Turtle, JSON-LD) for open-data portals."),
 )
 
 # Top-level commands that a module adds with its `register(app)`: (module, name, one-line help);

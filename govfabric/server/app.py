@@ -41,6 +41,7 @@ ROUTERS: tuple[str, ...] = (
     "govfabric.prefill.router:router",
     "govfabric.sharing_modes.sync.router:router",
     "govfabric.notify.router:router",
+    "govfabric.sharing_modes.catalog_api.router:router",
 )
 log = logging.getLogger("govfabric.server")
 

@@ -41,6 +41,9 @@ _RID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 #: paths neither audited nor rate limited (probes, metrics scrapes, the API description)
 _QUIET = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
 ANONYMOUS = "anonymous"
+#: the only paths open to anonymous callers: open-data metadata (CKAN action API, DCAT catalogue);
+#: routers serving them check ``request.state.public``, rate limited per client address
+PUBLIC_PATHS = ("/api/3/action/", "/api/action/", "/catalog.")
 log = logging.getLogger("govfabric.server")
 
 
@@ -105,10 +108,13 @@ class ServicePlane:
             # one request, one read of the store's change counter (credential, principal, service, plan)
             with self.state.origin.store.call_scope():
                 principal = await self._authenticate(scope, headers, body)
+                state["public"] = scope["path"].startswith(PUBLIC_PATHS)
                 if principal is not None:
                     state["principal"] = principal.name
                     if not quiet:
                         await self._limit(principal, service)
+                elif state["public"] and not quiet:
+                    await self._limit(Principal(f"{ANONYMOUS}@{(scope.get('client') or ('?',))[0]}"), service)
                 await self.app(scope, receive, send_with_id)
         except Refused as exc:
             reason = exc.code
