@@ -203,8 +203,8 @@ class Shares:
         with self.store.session() as s:
             found = definition(s, relation)
             if found is None or (kind in ("table", "view") and found.kind != kind):
-                raise NotFound(f"no virtual {kind} {name}; list them with `govfabric {'vt' if kind == 'table' else kind}"
-                               " list`")
+                group = "vt" if kind == "table" else kind
+                raise NotFound(f"no virtual {kind} {name}; list them with `govfabric {group} list`")
             tables = self._tables(s, found.name)
             department = self._department(s, found)
             sharing, opening = self._catalog_classes(s, tables)
