@@ -153,3 +153,12 @@ def limit(ctx: typer.Context, stage: str, hours: float) -> None:
     """Set the workspace's time limit for a stage (a reviewer or admin); a share's own --limit wins."""
     limits = get_fabric(ctx).shares.set_limit(stage, hours)
     console.print(", ".join(f"{k} {v:g}h" for k, v in limits.items()))
+
+
+@app.command()
+def schedule(ctx: typer.Context,
+             every: str | None = typer.Option(None, "--every", help="interval, e.g. 1h"),
+             cron: str | None = typer.Option(None, "--cron", help="5-field cron in UTC, e.g. '0 9 * * *'")) -> None:
+    """Record overdue reminders periodically (the schedule job kind ``share_reminders``)."""
+    job = get_fabric(ctx).schedule.add("share_reminders", "all", every=every, cron=cron, name="share_reminders")
+    console.print(f"scheduled {job['name']}, next run {job['next_run_at']:%Y-%m-%d %H:%M:%S} UTC")
