@@ -48,6 +48,10 @@ def test_dataset_and_view_targets_resolve_to_their_tables(world):
     assert offer.target_kind == "dataset" and offer.tables == ["market.enterprise"]
     world.virtual.create_view("market.ent_cases", "SELECT e.qymc FROM market.enterprise e "
                               "JOIN market.cases c ON true")
+    world.query_api.create("ent_lookup", "market.enterprise", params={"tyshxydm": ["eq"]}, columns=["qymc"])
+    service = world.shares.create("service", "ent_lookup")
+    assert (service.target_kind, service.tables, service.sharing_class) == ("service", ["market.enterprise"],
+                                                                          "unconditional")
     view = world.shares.create("view", "market.ent_cases")
     assert view.tables == ["market.cases", "market.enterprise"]
     assert view.sharing_class == "conditional"  # the strictest of what it reads
