@@ -358,6 +358,7 @@ class Shares:
                 raise ValidationFailed(f"share {row.name} is {row.state}; {hint}")
             if row.sharing_class == "not_shared":  # cannot be published; kept as a second lock
                 raise AccessDenied(f"share {row.name} is 不予共享 (not shared)")
+            self._no_pending(s, row, actor.name)
             req = ShareRequest(offer_id=row.id, requester=actor.name, department=actor.department,
                                purpose=purpose, mode="automatic" if row.sharing_class == "unconditional"
                                else "approval")
@@ -375,6 +376,16 @@ class Shares:
                     "access_requests": req.access_requests})
             s.expunge(req)
             return req
+
+    def _no_pending(self, s: Session, row: ShareOffer, requester: str) -> None:
+        """One open request per requester and share: a second waits for the first's decision."""
+        mine = list(s.scalars(select(ShareRequest).where(ShareRequest.offer_id == row.id,
+                                                         ShareRequest.requester == requester,
+                                                         ShareRequest.mode == "approval")))
+        pending = [r["id"] for r in self._request_dicts(s, mine, {row.id: row}) if r["status"] == "pending"]
+        if pending:
+            raise AlreadyExists(f"your request {pending[0]} for share {row.name} is still pending; wait for "
+                                "the steward's decision (`govfabric share show` shows it)")
 
     def _grantor(self, s: Session, row: ShareOffer) -> Fabric:
         """Who grants automatically: the steward who last published the offer (the act of publishing a

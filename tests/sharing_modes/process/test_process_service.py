@@ -153,6 +153,8 @@ def test_conditional_request_needs_the_stewards_approval(world, walk):
     with pytest.raises(AccessDenied):
         analyst.sql("SELECT count(*) FROM market.cases")
     assert analyst.shares.requests()[0]["status"] == "pending"
+    with pytest.raises(AlreadyExists, match="still pending"):
+        analyst.shares.request("market.cases", "案件统计分析")
     grant = world.access.approve(req.access_requests[0], reason="ok")  # the approval makes the grant
     assert analyst.sql("SELECT count(*) AS n FROM market.cases").num_rows == 1
     mine = analyst.shares.requests()[0]
