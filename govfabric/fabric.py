@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from govfabric.prefill.service import Prefill
     from govfabric.sharing_modes.data_service.service import Subscriptions
     from govfabric.sharing_modes.files.service import DatasetFiles
+    from govfabric.sharing_modes.process.service import Shares
     from govfabric.sharing_modes.query_api.service import QueryApi
     from govfabric.sharing_modes.sync.service import Topics
     from govfabric.virtualization.access import Access
@@ -166,6 +167,13 @@ class Fabric:
         from govfabric.sharing_modes.files.service import DatasetFiles
 
         return DatasetFiles(self)
+
+    @cached_property
+    def shares(self) -> Shares:
+        """Sharing process management (§8.4.2.10): offers, lifecycle, requests, time limits, statistics."""
+        from govfabric.sharing_modes.process.service import Shares
+
+        return Shares(self)
 
     @cached_property
     def query_api(self) -> QueryApi:

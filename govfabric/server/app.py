@@ -38,6 +38,7 @@ ROUTERS: tuple[str, ...] = (
     "govfabric.sharing_modes.query_api.router:router",
     "govfabric.sharing_modes.data_service.router:router",
     "govfabric.sharing_modes.files.router:router",
+    "govfabric.sharing_modes.process.router:router",
     "govfabric.prefill.router:router",
     "govfabric.sharing_modes.sync.router:router",
     "govfabric.notify.router:router",
