@@ -100,7 +100,7 @@ def access_request_states(s: Session, ids: Iterable[int]) -> dict[int, tuple[str
         return {}
     r = AccessRequest.__table__.c
     rows = s.connection().execute(select(r.id, r.status, r.created_at, r.decided_at, r.grant_id)
-                                  .where(r.id.in_(wanted))).tuples()
+                                  .where(r.id.in_(wanted)))
     return {i: (st, c, d, g) for i, st, c, d, g in rows}
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from govfabric.auth import principals
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import require_steward
 from govfabric.catalog import taxonomy
@@ -231,7 +232,6 @@ class Shares:
 
     @staticmethod
     def _department(s: Session, found: Any) -> str | None:
-        from govfabric.auth import principals
         from govfabric.catalog.read import asset_by_id
 
         if found.kind == "table":
@@ -319,7 +319,6 @@ class Shares:
     def _grant_public(self, s: Session, row: ShareOffer) -> list[int]:
         """Grant every table behind ``row`` to :data:`PUBLIC` (created on demand: an application with
         the analyst role only), in the acting steward's name and transaction."""
-        from govfabric.auth import principals
 
         try:
             principals.get(s, PUBLIC)
@@ -531,6 +530,7 @@ class Shares:
         actor.require("steward", "reviewer", action="send sharing reminders")
         now = now or utcnow()
         sent = []
+        due: list[tuple[dict[str, Any], list[str]]] = []
         with self.store.session() as s:
             for x in self._overdue(s, now):
                 done = s.scalar(select(ShareReminder.id).where(ShareReminder.item == x["item"],
@@ -543,7 +543,22 @@ class Shares:
                 append(s, actor.name, "share.remind", x["item"],
                        {"share": x["share"], "stage": x["stage"], "due_at": x["due_at"], "notify": x["notify"]})
                 sent.append(public_overdue(x))
+                due.append((x, self._duty_holders(s, x["stage"], x["owner_department"])))
+        for x, holders in due:  # after the commit: a slow mail server never holds the store
+            for who in holders:
+                self.fabric.notifications.send(
+                    who, f"共享事项超期 / overdue: {x['item']} ({x['stage']})",
+                    f"{x['item']} of share {x['share']} has been in stage {x['stage']} since {x['since']}; "
+                    f"it was due at {x['due_at']}. `govfabric share show {x['share']}`.",
+                    link=f"/api/v1/shares/{x['share']}")
         return sent
+
+    @staticmethod
+    def _duty_holders(s: Session, stage: str, department: str | None) -> list[str]:
+        """Who must act on a stage: reviewers, or the stewards of the owning department."""
+        role = DUTY[stage]
+        return [p.name for p in principals.list_all(s)
+                if p.active and role in (p.roles or []) and (role != "steward" or p.department == department)]
 
     def reminders(self) -> list[dict[str, Any]]:
         self.fabric.actor.require("steward", "reviewer", "auditor", action="read sharing reminders")

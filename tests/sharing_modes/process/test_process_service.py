@@ -209,6 +209,11 @@ def test_overdue_reminders_once_per_stage_and_stats(world, walk):
     sent = world.shares.remind(later)
     assert {x["item"] for x in sent} == items and world.shares.remind(later) == []  # once
     assert len(_events(world, "share.remind")) == 2 and len(world.shares.reminders()) == 2
+    # the duty holders hear of it: reviewers for the submitted offer, the owning stewards for the request
+    inbox = {x.subject for x in world.as_user("reviewer2").notifications.list()}
+    assert inbox == {"共享事项超期 / overdue: offer:market.enterprise (submitted)"}
+    assert any("request:1" in x.subject for x in world.notifications.list())
+    assert not analyst.notifications.list()
     with pytest.raises(AccessDenied):
         analyst.shares.overdue()
     stats = world.shares.stats(later)
