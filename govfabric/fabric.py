@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from govfabric.prefill.licences.service import Licences
     from govfabric.prefill.service import Prefill
     from govfabric.sharing_modes.data_service.service import Subscriptions
+    from govfabric.sharing_modes.delta_sharing.service import DeltaSharing
     from govfabric.sharing_modes.files.service import DatasetFiles
     from govfabric.sharing_modes.query_api.service import QueryApi
     from govfabric.virtualization.access import Access
@@ -164,6 +165,13 @@ class Fabric:
         from govfabric.sharing_modes.files.service import DatasetFiles
 
         return DatasetFiles(self)
+
+    @cached_property
+    def delta_sharing(self) -> DeltaSharing:
+        """Delta Sharing (the open protocol): recipients, shares, Parquet files by signed URL."""
+        from govfabric.sharing_modes.delta_sharing.service import DeltaSharing
+
+        return DeltaSharing(self)
 
     @cached_property
     def query_api(self) -> QueryApi:
