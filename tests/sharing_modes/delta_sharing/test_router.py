@@ -143,6 +143,23 @@ def test_revoked_and_expired_recipients_get_403(app_client: TestClient, shared: 
                                                  expires=timedelta(seconds=-1))
     expired = json.loads(Path(path).read_text())
     assert app_client.get(f"{BASE}/shares", headers=_auth(expired)).status_code == 403
+    calls = [e for e in _events(shared, "api.call") if str(e.details.get("route", "")).startswith(BASE)]
+    assert [e.details["status"] for e in calls] == [200, 403, 403, 403]
+    assert calls[0].actor == "analyst1" and calls[0].details["recipient"] == "analyst_r"
+    assert calls[2].details["route"].startswith(f"{BASE}/files/")
+    assert {e.actor for e in calls[1:]} == {"anonymous"}  # refused before they named a principal
+    assert [e.details["principal"] for e in _events(shared, "delta.recipient.revoke")] == ["analyst1"]
+
+
+def _events(fabric: Any, action: str) -> list[Any]:
+    from sqlalchemy import select
+
+    from govfabric.auth.models import AuditEvent
+
+    with fabric.store.session() as s:
+        rows = list(s.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)))
+        s.expunge_all()
+        return rows
 
 
 def test_predicate_hints_narrow_best_effort_and_never_on_masked_columns(app_client: TestClient,
