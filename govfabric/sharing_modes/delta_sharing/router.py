@@ -59,7 +59,8 @@ PageToken = Annotated[str | None, Query(alias="pageToken", pattern=r"^\d{1,9}$")
 
 
 def recipient_fabric(request: Request) -> Fabric:
-    """The façade acting as the principal of the recipient whose bearer token came with the request."""
+    """The façade acting as the principal of the recipient whose bearer token came with the request;
+    the service plane's rate limits and quotas apply here (the middleware passes these paths through)."""
     kind, _, value = request.headers.get("authorization", "").partition(" ")
     if kind.lower() != "bearer" or not value.strip():
         raise AuthenticationRequired("send the profile's bearer token: Authorization: Bearer <token>")
@@ -68,6 +69,9 @@ def recipient_fabric(request: Request) -> Fabric:
     request.state.principal = rec.principal  # the middleware's audit event names the caller
     request.state.recipient = rec.name
     request.state.audit = {"recipient": rec.name}
+    server = getattr(request.app.state, "server", None)
+    if server is not None:  # the service plane's limits, per principal and route (429 when over)
+        server.limits.check(rec.principal, getattr(request.scope.get("route"), "path", PREFIX))
     fabric: Fabric = fabrics(rec.principal)
     return fabric
 

@@ -176,3 +176,15 @@ def test_predicate_hints_narrow_best_effort_and_never_on_masked_columns(app_clie
     # a masked column is never filtered on (its raw values would leak through row counts)
     assert rows({"op": "equal", "children": [{"op": "column", "name": MASKED, "valueType": "string"},
                                              {"op": "literal", "value": "x", "valueType": "string"}]}) == everything
+
+
+def test_rate_limits_apply_to_recipients(shared: Any, profile: dict[str, Any]) -> None:
+    from govfabric.fabric import Fabric, connect
+    from govfabric.server.app import create_app
+
+    admin = connect(shared.settings.home)
+    origin = Fabric(admin.settings.model_copy(update={"rate_limit": "2/minute"}), admin.user)
+    with TestClient(create_app(origin)) as client:
+        got = [client.get(f"{BASE}/shares", headers=_auth(profile)).status_code for _ in range(3)]
+    admin.close()
+    assert got == [200, 200, 429]
