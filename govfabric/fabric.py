@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from govfabric.prefill.licences.service import Licences
     from govfabric.prefill.service import Prefill
     from govfabric.sharing_modes.data_service.service import Subscriptions
+    from govfabric.sharing_modes.delta_sharing.service import DeltaSharing
     from govfabric.sharing_modes.files.service import DatasetFiles
     from govfabric.sharing_modes.process.service import Shares
     from govfabric.sharing_modes.query_api.service import QueryApi
@@ -174,6 +175,13 @@ class Fabric:
         from govfabric.sharing_modes.process.service import Shares
 
         return Shares(self)
+
+    @cached_property
+    def delta_sharing(self) -> DeltaSharing:
+        """Delta Sharing (the open protocol): recipients, shares, Parquet files by signed URL."""
+        from govfabric.sharing_modes.delta_sharing.service import DeltaSharing
+
+        return DeltaSharing(self)
 
     @cached_property
     def query_api(self) -> QueryApi:

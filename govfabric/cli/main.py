@@ -46,6 +46,7 @@ GROUPS = (
     ("govfabric.cli.token", "token", "Personal access tokens (Authorization: Bearer …)."),
     ("govfabric.cli.query_api", "api", "Conditional query services: named lookups business systems call."),
     ("govfabric.cli.share", "share", "Sharing process (§8.4.2.10): offers, review, publish, requests, statistics."),
+    ("govfabric.cli.delta", "delta", "Delta Sharing: recipients, profile files, shares and tables."),
     ("govfabric.cli.licence", "licence", "The e-licence library: licences with their files, by holder."),
     ("govfabric.cli.prefill:item_app", "item", "Service items (事项): form and material specs, versioned."),
     ("govfabric.cli.prefill:prefill_app", "prefill", "Form and material prefill for consenting applicants."),

@@ -43,6 +43,7 @@ ROUTERS: tuple[str, ...] = (
     "govfabric.sharing_modes.sync.router:router",
     "govfabric.notify.router:router",
     "govfabric.sharing_modes.catalog_api.router:router",
+    "govfabric.sharing_modes.delta_sharing.router:router",
 )
 log = logging.getLogger("govfabric.server")
 
