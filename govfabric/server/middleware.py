@@ -61,17 +61,31 @@ def _request_id(headers: Headers) -> str:
 
 
 def _route(scope: Scope) -> tuple[str, str]:
-    """(route template, service name): the template, with ``{service}`` filled in when the route names one."""
+    """(route template, service name): the template, with ``{service}`` filled in when the route names one.
+    Never the raw path: metric labels, rate-limit keys and audit targets must stay a bounded set."""
     app = scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", ()):
+    found = _match(getattr(getattr(app, "router", None), "routes", ()), scope)
+    if found is None:
+        return "unmatched", "unmatched"
+    template, params = found
+    service = params.get("service")
+    return template, (f"{template.replace('{service}', str(service))}" if service else template)
+
+
+def _match(routes: Any, scope: Scope) -> tuple[str, dict[str, Any]] | None:
+    """The first route fully matching ``scope``, looking inside included routers (FastAPI ≥ 0.165
+    keeps each ``include_router`` as one entry without a path, its routes under ``original_router``)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None and getattr(route, "path", None) is None:
+            found = _match(inner.routes, scope)
+            if found is not None:
+                return found
+            continue
         match, child = route.matches(scope)
-        if match == Match.FULL:
-            path: str = scope["path"]
-            template = getattr(route, "path", path)
-            service = child.get("path_params", {}).get("service")
-            return template, (f"{template.replace('{service}', str(service))}" if service else template)
-    return "unmatched", "unmatched"
+        if match == Match.FULL and isinstance(getattr(route, "path", None), str):
+            return route.path, child.get("path_params", {})
+    return None
 
 
 class ServicePlane:
