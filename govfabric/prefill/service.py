@@ -343,8 +343,8 @@ class Prefill:
                                      "form": m.form, "copies": m.copies, "department": m.department}
             if m.licence_type and m.shared:
                 if held is None:
-                    held = self._holder_licences(reader, applicant)
-                entry.update(self._attach(reader, m, held))
+                    held = self._holder_licences(reader, applicant, spec.name)
+                entry.update(self._attach(reader, m, held, spec.name))
             else:
                 entry.update(status="needed", reason="to be provided by the applicant")
             if entry["status"] == "needed" and m.deferrable_days:
@@ -354,17 +354,17 @@ class Prefill:
         return out
 
     @staticmethod
-    def _holder_licences(reader: Fabric, applicant: str) -> builtins.list[Any] | str:
+    def _holder_licences(reader: Fabric, applicant: str, item: str) -> builtins.list[Any] | str:
         lib = getattr(reader, "licences", None)
         if lib is None:
             return "the licence library is not installed in this workspace"
         try:
-            return list(lib.for_holder(applicant))
+            return list(lib.for_holder(applicant, item=item))
         except GovfabricError as exc:
             return str(exc).splitlines()[0]
 
     @staticmethod
-    def _attach(reader: Fabric, m: Material, held: builtins.list[Any] | str) -> dict[str, Any]:
+    def _attach(reader: Fabric, m: Material, held: builtins.list[Any] | str, item: str) -> dict[str, Any]:
         if isinstance(held, str):
             return {"status": "needed", "reason": held}
         candidates = sorted((lic for lic in held if lic.type_code == m.licence_type),
@@ -374,7 +374,7 @@ class Prefill:
                                                   "for this applicant"}
         reasons: list[str] = []
         for lic in candidates:
-            v = reader.licences.verify(lic.id)
+            v = reader.licences.verify(lic.id, item=item)
             if v.ok:
                 return {"status": "attached", "reason": None, "licence": {
                     "id": lic.id, "identifier": lic.identifier, "type_code": lic.type_code, "type_name": lic.type_name,
@@ -407,16 +407,35 @@ class Prefill:
 
     # -- history and 容缺 ---------------------------------------------------------------------------
 
-    def history(self, applicant_id: str) -> builtins.list[dict[str, Any]]:
-        """Who read what of this applicant, and when (a steward, an auditor or an admin)."""
-        self.fabric.actor.require(*HISTORY_READERS, action="read prefill history")
-        digest = self._hash(applicant_id)
+    def history(self, applicant_id: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Who read what of this applicant, and when: for stewards, auditors and admins any applicant's;
+        for an applicant (a person principal an admin linked with ``applicant_id``) only their own
+        (``applicant_id`` may then be left out); anyone else is refused."""
+        digest = self._history_subject(applicant_id)
         with self.store.session() as s:
             rows = list(s.scalars(select(CallRow).where(CallRow.applicant_hash == digest).order_by(CallRow.at)))
             append(s, self.fabric.user, "prefill.history", f"applicant:{digest[:16]}", {"calls": len(rows)})
         return [{"call_id": r.id, "at": r.at.isoformat(), "item": r.item, "version": r.item_version, "by": r.actor,
                  "principal": r.principal, "fields": r.fields, "licences": r.licences, "status": r.status,
                  "reason": r.reason} for r in rows]
+
+    def _history_subject(self, applicant_id: str | None) -> str:
+        """The keyed hash of the applicant whose history the actor may read; AccessDenied otherwise."""
+        from govfabric.prefill.applicants import linked_applicant
+
+        actor = self.fabric.actor
+        if actor.has(*HISTORY_READERS):
+            if applicant_id is None:
+                raise ValidationFailed("say whose history to read (--applicant ID)")
+            return self._hash(applicant_id)
+        own = linked_applicant(self.fabric)
+        if own is None:
+            actor.require(*HISTORY_READERS, action="read prefill history (an applicant reads their own once an "
+                          "admin links them with the principal attribute applicant_id)")
+        digest = self._hash(applicant_id) if applicant_id is not None else ""
+        if applicant_id is not None and digest != self._hash(own):  # type: ignore[arg-type]
+            raise AccessDenied(f"{actor.name} may read only their own prefill history, not another applicant's")
+        return self._hash(own)  # type: ignore[arg-type]
 
     def _hash(self, applicant_id: str) -> str:
         from govfabric.governance.security.consent import normalise_subject
