@@ -45,6 +45,17 @@ if TYPE_CHECKING:
 
 AUTHORS = ("steward",)
 HISTORY_READERS = ("steward", "auditor")
+_PARSED: dict[str, ItemSpec] = {}  # stored specs by digest: a version never changes, so parse it once
+
+
+def _parsed(row: ItemRow) -> ItemSpec:
+    """The stored spec of ``row`` parsed (cached by its SHA-256: stored specs are immutable)."""
+    spec = _PARSED.get(row.sha256)
+    if spec is None:
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        spec = _PARSED[row.sha256] = spec_from_stored(row.spec)
+    return spec
 
 
 class ConsentMissing(AccessDenied):
@@ -174,7 +185,7 @@ class Prefill:
         return row
 
     def spec(self, name: str, version: int | None = None) -> ItemSpec:
-        return spec_from_stored(self.get(name, version).spec)
+        return _parsed(self.get(name, version))
 
     def list(self) -> list[ItemRow]:
         """The latest version of every item."""
@@ -196,7 +207,7 @@ class Prefill:
         materials (attached, needed, 容缺 with a due date). The caller is the item's service
         principal or an admin; reads run as the service principal."""
         row = self.get(item)
-        spec = spec_from_stored(row.spec)
+        spec = _parsed(row)
         actor = self.fabric.actor
         if actor.name != spec.principal and "admin" not in actor.roles:
             raise AccessDenied(f"{actor.name} may not prefill {spec.name}: only its service principal "
@@ -266,8 +277,13 @@ class Prefill:
 
     def _fill(self, reader: Fabric, spec: ItemSpec, applicant: str) -> builtins.list[dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for g in self._groups(spec):
+        groups = self._groups(spec)
+        first = self._read_together(reader, [g for g in groups if g.key_field is None], applicant)
+        for g in groups:
             key = applicant
+            if g in first:
+                self._place(out, g, first[g])
+                continue
             if g.key_field is not None:
                 ref = out.get(g.key_field)
                 if ref is None or ref["status"] != "filled" or ref["value"] is None:
@@ -284,13 +300,7 @@ class Prefill:
                 for f in g.fields:
                     out[f.name] = self._field(f, g, "unavailable", None, reason)
                 continue
-            for f in g.fields:
-                if got is None:
-                    whose = f"the {g.key_field} given" if g.key_field else "this applicant"
-                    out[f.name] = self._field(f, g, "not_found", None, f"no row in {g.table} for {whose} (a key "
-                                              "column masked for the service principal matches nothing)")
-                else:
-                    out[f.name] = self._field(f, g, "filled", got[f.source.column], None)  # type: ignore[union-attr]
+            self._place(out, g, got)
         result = []
         for f in spec.fields:
             if f.name in out:
@@ -301,6 +311,15 @@ class Prefill:
                                "display": None, "provenance": None, "reason": None})
         return result
 
+    def _place(self, out: dict[str, dict[str, Any]], g: _Group, got: dict[str, Any] | None) -> None:
+        for f in g.fields:
+            if got is None:
+                whose = f"the {g.key_field} given" if g.key_field else "this applicant"
+                out[f.name] = self._field(f, g, "not_found", None, f"no row in {g.table} for {whose} (a key "
+                                          "column masked for the service principal matches nothing)")
+            else:
+                out[f.name] = self._field(f, g, "filled", got[f.source.column], None)  # type: ignore[union-attr]
+
     def _field(self, f: FormField, g: _Group, status: str, value: Any, reason: str | None) -> dict[str, Any]:
         value = _plain(value)
         return {"name": f.name, "label": f.label, "component": f.component, "required": f.required, "shared": True,
@@ -308,6 +327,45 @@ class Prefill:
                 "mask": f.mask, "reason": reason,
                 "provenance": {"department": f.department, "table": g.table, "column": f.source.column,  # type: ignore[union-attr]
                                "as_of": utcnow().isoformat()}}
+
+    def _read_together(self, reader: Fabric, groups: builtins.list[_Group], key: str
+                       ) -> dict[_Group, dict[str, Any] | None]:
+        """The groups keyed by the applicant read in ONE guarded SELECT (each table a subquery,
+        joined ON TRUE so that a table without the row leaves only its own columns empty): one plan,
+        one record instead of one per table. Anything unusual — a failing source, more than one row
+        for a key — returns nothing here, and the groups are read one by one, which says which."""
+        if len(groups) < 2:
+            return {}
+        outputs: builtins.list[exp.Expression] = []
+        for n, g in enumerate(groups):
+            alias = f"g{n}"
+            for c in [*dict.fromkeys(f.source.column for f in g.fields), "hit__"]:  # type: ignore[union-attr]
+                outputs.append(exp.alias_(exp.column(c, table=alias, quoted=True), f"{alias}__{c}", quoted=True))
+        base = exp.select(*outputs).from_(self._sub(groups[0], key).subquery("g0"))
+        for n, g in enumerate(groups[1:], start=1):
+            base = base.join(self._sub(g, key).subquery(f"g{n}"), on=exp.true(), join_type="FULL OUTER")
+        try:
+            batches = list(reader.queries.stream(base.sql(dialect="duckdb")))
+        except Exception:  # each group is read alone next, which names the failure
+            return {}
+        rows = pa.Table.from_batches(batches).to_pylist() if batches else []
+        if len(rows) > 1:
+            return {}
+        row = rows[0] if rows else {}
+        got: dict[_Group, dict[str, Any] | None] = {}
+        for n, g in enumerate(groups):
+            if not row.get(f"g{n}__hit__"):
+                got[g] = None
+            else:
+                got[g] = {c: row[f"g{n}__{c}"] for c in dict.fromkeys(f.source.column for f in g.fields)}  # type: ignore[union-attr]
+        return got
+
+    @staticmethod
+    def _sub(g: _Group, key: str) -> exp.Select:
+        cols = list(dict.fromkeys(f.source.column for f in g.fields))  # type: ignore[union-attr]
+        return (exp.select(*[exp.column(c, quoted=True) for c in cols], exp.alias_(exp.true(), "hit__", quoted=True))
+                .from_(exp.to_table(g.table))
+                .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Literal.string(key))).limit(2))
 
     def _read(self, reader: Fabric, g: _Group, key: str) -> dict[str, Any] | None:
         """One SELECT through the guarded path as the service principal; the key a string literal."""
