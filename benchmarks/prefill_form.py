@@ -67,9 +67,11 @@ def identifiers(rows: int) -> tuple[list[str], list[str]]:
 
     rng = random.Random(13)
     usccs = list(dict.fromkeys(generate_uscc(rng, "110105") for _ in range(rows + rows // 10)))[:rows]
-    people = [generate_resident_id(rng, "110105", date(1960, 1, 1) + timedelta(days=rng.randrange(15000)),
-                                   rng.choice("MF")) for _ in range(rows)]
-    return usccs, people
+    people: dict[str, None] = {}
+    while len(people) < rows:
+        people[generate_resident_id(rng, "110105", date(1960, 1, 1) + timedelta(days=rng.randrange(15000)),
+                                    rng.choice("MF"))] = None
+    return usccs, list(people)
 
 
 def value(col: str, kind: str, i: int) -> Any:
