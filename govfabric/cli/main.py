@@ -45,6 +45,7 @@ GROUPS = (
     ("govfabric.cli.app", "app", "Business systems calling the API with signed requests (RFC 9421)."),
     ("govfabric.cli.token", "token", "Personal access tokens (Authorization: Bearer …)."),
     ("govfabric.cli.query_api", "api", "Conditional query services: named lookups business systems call."),
+    ("govfabric.cli.route", "route", "Service routing: providers of a service, policies, health, failover."),
     ("govfabric.cli.licence", "licence", "The e-licence library: licences with their files, by holder."),
     ("govfabric.cli.prefill:item_app", "item", "Service items (事项): form and material specs, versioned."),
     ("govfabric.cli.prefill:prefill_app", "prefill", "Form and material prefill for consenting applicants."),

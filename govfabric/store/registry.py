@@ -39,6 +39,7 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("data_service", "govfabric.sharing_modes.data_service", "share_ds_"),
     ModuleTables("files", "govfabric.sharing_modes.files", "share_files_"),
     ModuleTables("query_api", "govfabric.sharing_modes.query_api", "share_query_api_"),
+    ModuleTables("routing", "govfabric.sharing_modes.routing", "share_route_"),
     ModuleTables("licences", "govfabric.prefill.licences", "lic_"),
     ModuleTables("prefill", "govfabric.prefill", "prefill_"),
 )
