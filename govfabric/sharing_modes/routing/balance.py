@@ -37,12 +37,13 @@ class Breaker:
 
     def allow(self) -> bool:
         """May a request go to this provider now? An open breaker past its cool-down lets one probe
-        through (and becomes half-open); while that probe runs nothing else passes."""
+        through (and becomes half-open); while that probe runs nothing else passes (for a cool-down)."""
         with self._lock:
             if self.state == CLOSED:
                 return True
-            if self.state == OPEN and self.clock() - self.opened_at >= self.cooldown_s:
-                self.state = HALF_OPEN
+            now = self.clock()
+            if now - self.opened_at >= self.cooldown_s:  # open past its cool-down, or a probe that never
+                self.state, self.opened_at = HALF_OPEN, now  # reported back: (another) probe
                 return True
             return False
 

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import require_steward
 from govfabric.errors import AccessDenied, NotFound, Unavailable, ValidationFailed
-from govfabric.sharing_modes.routing.balance import CLOSED, HALF_OPEN, OPEN, POLICIES, Breaker, Rotation, order
+from govfabric.sharing_modes.routing.balance import CLOSED, POLICIES, Breaker, Rotation, order
 from govfabric.sharing_modes.routing.models import RoutedService, RouteProvider
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class Routes:
         out = []
         for svc, p in pairs:
             breaker = runtime.breaker(p, svc)
-            if breaker.state == HALF_OPEN or (breaker.state == OPEN and not breaker.allow()):
+            if breaker.state != CLOSED and not breaker.allow():
                 out.append(Health(svc.name, p.url, False, "not probed: breaker open", breaker.state))
                 continue
             ok, detail = _probe(p.url, timeout)
@@ -271,27 +271,23 @@ class Routes:
             region = region if isinstance(region, str) else None
             ordered = order(svc.policy, providers, runtime.rotation(svc.id), region)
             headers = {"Accept": accept} if accept else {}
+            skipped = []
             for p in ordered:
                 breaker = runtime.breaker(p, svc)
                 if not breaker.allow():
+                    skipped.append(p)
                     attempts.append({"provider": p.id, "outcome": "skipped: breaker open"})
                     continue
-                try:
-                    response = self._client(runtime, p).http.request(
-                        "GET", f"/api/v1/query/{svc.name}", params=list(params), headers=headers)
-                except httpx.TransportError as exc:  # connection refused/reset, timeouts
-                    breaker.failure()
-                    attempts.append({"provider": p.id, "outcome": type(exc).__name__})
-                    continue
-                if response.status_code >= 500:
-                    breaker.failure()
-                    attempts.append({"provider": p.id, "outcome": f"http_{response.status_code}"})
-                    continue
-                breaker.success()
-                attempts.append({"provider": p.id, "outcome": f"http_{response.status_code}"})
-                status, chosen = str(response.status_code), p
-                passed = {k: v for k, v in response.headers.items() if k.lower() in PASSED_HEADERS}
-                return Forwarded(response.status_code, response.content, passed, p.url)
+                got = self._attempt(runtime, svc, p, breaker, params, headers, attempts)
+                if got is not None:
+                    status, chosen = str(got.status), p
+                    return got
+            if len(skipped) == len(ordered):  # panic: every breaker is open; maybe one recovered, else 503
+                for p in ordered:
+                    got = self._attempt(runtime, svc, p, runtime.breaker(p, svc), params, headers, attempts)
+                    if got is not None:
+                        status, chosen = str(got.status), p
+                        return got
             status = "unavailable"
             raise Unavailable(f"no provider of {service} answered ({len(providers)} registered); "
                               f"check them with `govfabric route health {service}`")
@@ -300,6 +296,25 @@ class Routes:
             raise
         finally:
             self._audit(service, status, chosen, attempts, [k for k, _ in params], t0)
+
+    def _attempt(self, runtime: Runtime, svc: RoutedService, p: RouteProvider, breaker: Breaker,
+                 params: Sequence[tuple[str, str]], headers: dict[str, str], attempts: list[dict[str, str]]
+                 ) -> Forwarded | None:
+        """One try at one provider: its answer (2xx-4xx), or None after a failure its breaker counts."""
+        try:
+            response = self._client(runtime, p).http.request(
+                "GET", f"/api/v1/query/{svc.name}", params=list(params), headers=headers)
+        except httpx.TransportError as exc:  # connection refused/reset, timeouts
+            breaker.failure()
+            attempts.append({"provider": p.id, "outcome": type(exc).__name__})
+            return None
+        attempts.append({"provider": p.id, "outcome": f"http_{response.status_code}"})
+        if response.status_code >= 500:
+            breaker.failure()
+            return None
+        breaker.success()
+        passed = {k: v for k, v in response.headers.items() if k.lower() in PASSED_HEADERS}
+        return Forwarded(response.status_code, response.content, passed, p.url)
 
     def _authorise(self, service: str) -> None:
         """The caller must be allowed to call the service HERE: a grant covering its table."""
