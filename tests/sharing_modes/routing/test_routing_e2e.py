@@ -209,13 +209,14 @@ def test_kill_a_provider_under_load_no_call_fails_after_its_breaker_opens(world:
     assert after == [], (outcomes, after[:2], [log.read_text()[-3000:] for log in world.logs])
     assert len(before) == 0, before[:3]  # fail-over: a refused connection is retried on the next provider
     assert calls_after > 50  # the breaker opened early enough for the claim to mean something
-    assert 1 <= dead_attempts <= 8  # a couple of failures open it (failures=2), then it is skipped
+    # a couple of failures open it (failures=2); after that only a half-open probe per cool-down (3 s) tries it
+    assert 1 <= dead_attempts <= 2 * threads + elapsed / 3 + 2
     # every call is audited once: the provider chosen, the outcome, parameter names, never values
     assert len(events) == len(results)
     assert {e.details["provider"] for e in events} == set(world.urls)
     assert all(e.details["params"] == ["uscc"] and keys[0] not in str(e.details) for e in events)
     states = {p.url: p.state for p in world.origin.routes.providers("ent_lookup")}
-    assert states[victim] == "open" and states[world.urls[0]] == states[world.urls[2]] == "closed"
+    assert states[victim] != "closed" and states[world.urls[0]] == states[world.urls[2]] == "closed"
 
 
 def test_a_caller_without_the_grant_gets_403_from_the_gateway_and_no_provider_is_called(world: World) -> None:
