@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import require_steward
-from govfabric.errors import AccessDenied, NotFound, Unavailable, ValidationFailed
+from govfabric.errors import AccessDenied, AlreadyExists, NotFound, Unavailable, ValidationFailed
 from govfabric.sharing_modes.routing.balance import CLOSED, POLICIES, Breaker, Rotation, order
 from govfabric.sharing_modes.routing.models import RoutedService, RouteProvider
 
@@ -173,8 +173,6 @@ class Routes:
                 s.flush()
                 append(s, actor, "routing.service_add", f"route:{service}", {"policy": svc.policy or "round-robin"})
             if any(p.url == url for p in self._providers(s, svc.id)):
-                from govfabric.errors import AlreadyExists
-
                 raise AlreadyExists(f"{url} already provides {service}; remove it first to change it")
             row = RouteProvider(service_id=svc.id, url=url, weight=weight, region=region, app_id=app_id,
                                 secret_sealed=self.fabric.secrets.seal(secret), created_by=actor)

@@ -148,3 +148,31 @@ def test_router_and_health(ws: Any, router_client: Any) -> None:
     assert health[ws.providers[0].url].ok and not health[ws.providers[2].url].ok
     assert health[ws.providers[2].url].state == OPEN  # failures=1
     assert runtime_of(ws.store).breakers  # state is per process, shared by every façade of the store
+
+
+def test_route_cli(ws: Any) -> None:
+    from typer.testing import CliRunner
+
+    from govfabric.cli.main import app
+
+    runner = CliRunner()
+    home = str(ws.settings.home)
+
+    def run(*args: str, stdin: str | None = None, ok: bool = True) -> str:
+        r = runner.invoke(app, ["--home", home, "--as", "steward_mr", *args], input=stdin)
+        assert (r.exit_code == 0) == ok, r.output
+        return r.output
+
+    run("route", "provider", "add", "ent_lookup", "http://127.0.0.1:9/", "--app-id", "app_x", "--weight", "2",
+        ok=False)  # no --secret-stdin: refused, the secret is never an argument
+    run("route", "provider", "add", "ent_lookup", "http://127.0.0.1:9/", "--app-id", "app_x", "--weight", "2",
+        "--secret-stdin", stdin="cli-secret-0987654321\n")
+    listed = json.loads(run("route", "provider", "list", "ent_lookup", "--json"))
+    assert [p["url"] for p in listed][-1] == "http://127.0.0.1:9" and listed[-1]["weight"] == 2
+    assert "cli-secret" not in json.dumps(listed)
+    run("route", "policy", "ent_lookup", "weighted", "--failures", "2")
+    assert json.loads(run("route", "list", "--json"))[0]["policy"] == "weighted"
+    health = run("route", "health", "ent_lookup", "--json", ok=False)  # port 9 is closed: exit 1
+    assert '"ok": false' in health
+    run("route", "provider", "remove", "ent_lookup", "http://127.0.0.1:9")
+    assert len(json.loads(run("route", "provider", "list", "--json"))) == 3
