@@ -74,6 +74,8 @@ class Settings(BaseSettings):
                                  "smtps://… (TLS) or smtp+starttls://…")
     smtp_password: str | None = Field(default=None, description="the SMTP password: env:VAR or fernet:… (sealed)")
     smtp_from: str = Field(default="govfabric@localhost", description="the From: of notification e-mail")
+    route_health_interval_s: float = Field(default=5.0, gt=0, description="routed providers' /readyz probe interval")
+    route_timeout_s: float = Field(default=10.0, gt=0, description="one forwarded call to a routed provider")
     export_root: Path | None = Field(default=None, description="exports are written only here; default: "
                                      "home/exports (a relative path is taken from the home)")
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from govfabric.sharing_modes.files.service import DatasetFiles
     from govfabric.sharing_modes.process.service import Shares
     from govfabric.sharing_modes.query_api.service import QueryApi
+    from govfabric.sharing_modes.routing.service import Routes
     from govfabric.sharing_modes.sync.service import Topics
     from govfabric.virtualization.access import Access
     from govfabric.virtualization.query import QueryService
@@ -189,6 +190,13 @@ class Fabric:
         from govfabric.sharing_modes.query_api.service import QueryApi
 
         return QueryApi(self)
+
+    @cached_property
+    def routes(self) -> Routes:
+        """Service routing (§8.4.2.3e): providers of a service, policies, failover, breakers."""
+        from govfabric.sharing_modes.routing.service import Routes
+
+        return Routes(self)
 
     @cached_property
     def licences(self) -> Licences:

@@ -47,6 +47,7 @@ GROUPS = (
     ("govfabric.cli.query_api", "api", "Conditional query services: named lookups business systems call."),
     ("govfabric.cli.share", "share", "Sharing process (§8.4.2.10): offers, review, publish, requests, statistics."),
     ("govfabric.cli.delta", "delta", "Delta Sharing: recipients, profile files, shares and tables."),
+    ("govfabric.cli.route", "route", "Service routing: providers of a service, policies, health, failover."),
     ("govfabric.cli.licence", "licence", "The e-licence library: licences with their files, by holder."),
     ("govfabric.cli.prefill:item_app", "item", "Service items (事项): form and material specs, versioned."),
     ("govfabric.cli.prefill:prefill_app", "prefill", "Form and material prefill for consenting applicants."),

@@ -44,6 +44,7 @@ ROUTERS: tuple[str, ...] = (
     "govfabric.notify.router:router",
     "govfabric.sharing_modes.catalog_api.router:router",
     "govfabric.sharing_modes.delta_sharing.router:router",
+    "govfabric.sharing_modes.routing.router:router",
 )
 log = logging.getLogger("govfabric.server")
 

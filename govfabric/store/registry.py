@@ -41,6 +41,7 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("query_api", "govfabric.sharing_modes.query_api", "share_query_api_"),
     ModuleTables("process", "govfabric.sharing_modes.process", "share_process_"),
     ModuleTables("delta_sharing", "govfabric.sharing_modes.delta_sharing", "share_delta_"),
+    ModuleTables("routing", "govfabric.sharing_modes.routing", "share_route_"),
     ModuleTables("licences", "govfabric.prefill.licences", "lic_"),
     ModuleTables("prefill", "govfabric.prefill", "prefill_"),
     ModuleTables("sync", "govfabric.sharing_modes.sync", "share_sync_"),
