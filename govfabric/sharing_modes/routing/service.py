@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from govfabric.client import Client
     from govfabric.fabric import Fabric
     from govfabric.store.engine import Store
+    from govfabric.virtualization.policy import TableGrant
 
 log = logging.getLogger("govfabric.routing")
 REGION_ATTRIBUTE = "region"
@@ -315,10 +316,26 @@ class Routes:
         return Forwarded(response.status_code, response.content, passed, p.url)
 
     def _authorise(self, service: str) -> None:
-        """The caller must be allowed to call the service HERE: a grant covering its table."""
+        """The caller must be allowed to call the service HERE, and entitled to all of its answer:
+        a provider answers with the gateway app's rows and masks, not the caller's, so a caller whose
+        grant masks a column or withholds rows (of the table, or of any table a view reads) calls the
+        service directly instead, where its own policy applies."""
         if not any(r.name == service for r in self.fabric.query_api.list(callable_only=True)):
             raise AccessDenied(f"{self.fabric.user} may not call {service}: no grant on its table; "
                                "ask its steward for access (`govfabric access request`)")
+        row = self.fabric.query_api.get(service)
+        policy = self.fabric.access.policy_for(self.fabric.actor)
+        if row.table_name in policy.tables:
+            checks = [(row.table_name, [*row.params, *row.columns])]
+        else:  # a view: every table it reads, whole
+            checks = [(t, None) for t in self.fabric.query_api._view_reads({row.table_name}).get(row.table_name, [])]
+        for table, columns in checks:
+            grant = policy.tables.get(table)
+            if grant is None or not _unrestricted(grant, columns):
+                raise AccessDenied(
+                    f"{self.fabric.user} may not call {service} through the router: its grant on {table} masks "
+                    f"columns or withholds rows, and providers answer unrestricted; call "
+                    f"/api/v1/query/{service} directly, where that grant applies")
 
     def _client(self, runtime: Runtime, p: RouteProvider) -> Client:
         """One signing client per provider credential (re-made when the provider row changes)."""
@@ -375,3 +392,16 @@ class HealthChecker:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def _unrestricted(grant: TableGrant, columns: Sequence[str] | None) -> bool:
+    """Whether ``grant`` shows every row and ``columns`` (``None``: every column) in the clear."""
+    if grant.filtered or (columns is None and grant.columns is not None):
+        return False
+    for column in columns if columns is not None else list(grant.masks):
+        covering = grant.covering(column)
+        if not covering:
+            return False
+        if column in grant.masks and not all(column in grant.parts[i].unmasked for i in covering):
+            return False
+    return True

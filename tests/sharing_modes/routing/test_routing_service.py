@@ -143,6 +143,16 @@ def test_router_and_health(ws: Any, router_client: Any) -> None:
     denied = router_client(ws, router, "outsider").get("/api/v1/routed/query/ent_lookup", params={"uscc": "9111"})
     assert denied.status_code == 403 and "9111" not in denied.text
     assert sum(len(p.calls) for p in ws.providers) == 1  # the outsider reached no provider
+    # a narrow grant (rows withheld, a column left out) is not widened by the providers' answer
+    ws.add_principal("narrow_rows", ["analyst"], department="发展改革委")
+    ws.add_principal("narrow_cols", ["analyst"], department="发展改革委")
+    steward = ws.as_user("steward_mr")
+    steward.access.grant("narrow_rows", "market.enterprise", row_filter="uscc LIKE '91%'")
+    steward.access.grant("narrow_cols", "market.enterprise", columns=["uscc"])
+    for who in ("narrow_rows", "narrow_cols"):
+        refused = router_client(ws, router, who).get("/api/v1/routed/query/ent_lookup", params={"uscc": "9111"})
+        assert refused.status_code == 403 and "directly" in refused.text, (who, refused.text)
+    assert sum(len(p.calls) for p in ws.providers) == 1
     ws.providers[2].close()
     health = {h.url: h for h in ws.routes.check("ent_lookup", timeout=1)}
     assert health[ws.providers[0].url].ok and not health[ws.providers[2].url].ok
