@@ -164,6 +164,16 @@ def test_deferred_materials_are_tracked_with_due_dates(world: World) -> None:
     assert run["status"] == "ok", run
     events = world.steward.as_user("admin").audit.events(action="prefill.remind")
     assert [e.target for e in events] == [f"pending:{pending[0]['id']}"] and world.uscc not in str(events[0].details)
+    # the applicant linked to that identifier hears of it; nobody else does
+    admin = world.steward.as_user("admin")
+    admin.add_principal("applicant_a", ["analyst"], attributes={"applicant_id": world.uscc})
+    admin.add_principal("someone_else", ["analyst"])
+    from govfabric.prefill.reminders import remind
+
+    assert remind(world.steward, "open_business", {"days": 5})["reminded"] == 1
+    [note] = world.steward.as_user("applicant_a").notifications.list()
+    assert "premises" in note.subject and world.uscc not in note.body
+    assert world.steward.as_user("someone_else").notifications.list() == []
     world.steward.prefill.submit(pending[0]["id"])
     assert world.steward.prefill.pending(applicant_id=world.uscc) == []
     with pytest.raises(ValidationFailed, match="no scenario"):
