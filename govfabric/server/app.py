@@ -39,6 +39,7 @@ ROUTERS: tuple[str, ...] = (
     "govfabric.sharing_modes.data_service.router:router",
     "govfabric.sharing_modes.files.router:router",
     "govfabric.prefill.router:router",
+    "govfabric.sharing_modes.portal.router:router",
 )
 log = logging.getLogger("govfabric.server")
 
