@@ -97,7 +97,9 @@ def test_xss_payloads_stay_inert(page: Any, live_portal: str, portal_world: Any)
     asset_id = portal_world.catalog.asset(ASSET).id
     page.goto(f"{live_portal}/portal/asset/{asset_id}")
     assert payload in page.locator(".description").inner_text()  # shown as text
-    page.goto(f"{live_portal}/portal/search?q=企业")
+    page.goto(f"{live_portal}/portal/search?q=企业")  # the description comes back highlighted
+    assert page.locator("#results img").count() == 0 and page.locator("#results script").count() == 0
+    assert "<img src=x" in page.locator("#results").inner_text()  # as text, beside the <mark>s
     page.goto(f"{live_portal}/portal/search?q=" + payload.replace("#", ""))
     assert payload[:20] in page.get_by_label("搜索开放数据").input_value()
     page.wait_for_timeout(300)
