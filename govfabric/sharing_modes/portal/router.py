@@ -167,7 +167,7 @@ def static(name: str) -> Response:
 
 @router.get("/portal/lang/{lang}")
 def set_lang(request: Request, lang: str, next: str = "/portal") -> Response:
-    response = redirect(request, next if next.startswith("/portal") and "//" not in next else "/portal")
+    response = redirect(request, _safe_next(next))
     security.set_cookie(response, request, i18n.LANG_COOKIE, i18n.pick(None, lang), max_age=365 * 86400)
     return response
 

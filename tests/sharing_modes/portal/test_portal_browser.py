@@ -115,3 +115,31 @@ def test_form_posted_without_csrf_is_refused(page: Any, live_portal: str) -> Non
     assert ok.status == 403
     page.goto(f"{live_portal}/portal/me")
     assert page.url.endswith("/portal/me")  # still signed in: the forged logout did nothing
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+
+def _axe_serious(page: Any) -> list[str]:
+    page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated by the test driver, not by the page
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_main_pages_have_no_serious_accessibility_violations(browser: Any, live_portal: str, portal_world: Any,
+                                                              request: pytest.FixtureRequest) -> None:
+    page = browser.new_context().new_page()
+    request.node.portal_pages = [page]
+    asset_id = portal_world.catalog.asset(ASSET).id
+    found: dict[str, list[str]] = {}
+    for path in ("/portal", "/portal/search?q=企业", f"/portal/asset/{asset_id}", "/portal/login"):
+        page.goto(live_portal + path)
+        found[path] = _axe_serious(page)
+    _sign_in(page, live_portal, "steward_mr")
+    for path in ("/portal/me", "/portal/sql", "/portal/inbox"):
+        page.goto(live_portal + path)
+        found[path] = _axe_serious(page)
+    assert {p: v for p, v in found.items() if v} == {}
+    page.set_content('<html lang="en"><body><main><input type="text"></main></body></html>')  # the scan sees
+    assert any(v.startswith("label ") for v in _axe_serious(page))  # an unlabelled field

@@ -100,4 +100,14 @@ def test_english_toggle(client: Any) -> None:
     r = client.get("/portal/lang/en", params={"next": "/portal/search"})
     assert r.status_code == 303 and r.headers["location"] == "/portal/search"
     assert "Open data portal" in client.get("/portal").text
-    assert client.get("/portal/lang/en", params={"next": "//evil.example"}).headers["location"] == "/portal"
+    for evil in ("//evil.example", "/portal\\@evil.example", "https://evil.example/portal"):
+        assert client.get("/portal/lang/en", params={"next": evil}).headers["location"] == "/portal"
+
+
+def test_page_weight_under_200_kb(client: Any) -> None:
+    """The issue's budget: a page with its CSS and script, uncompressed, ≤ 200 KB."""
+    page = client.get("/portal/search", params={"q": "企业"})
+    assets = [client.get(f"/portal/static/{n}") for n in ("pico.min.css", "portal.css", "htmx.min.js")]
+    assert all(a.status_code == 200 for a in assets)
+    total = len(page.content) + sum(len(a.content) for a in assets)
+    assert total <= 200 * 1024, total
