@@ -61,5 +61,5 @@ def translations(lang: str) -> gettext.NullTranslations:
 def pick(cookie: str | None, query: str | None = None) -> str:
     for lang in (query, cookie):
         if lang in LANGS:
-            return lang  # type: ignore[return-value]
+            return lang
     return DEFAULT

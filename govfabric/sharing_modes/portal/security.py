@@ -9,14 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from limits import parse
+from starlette.responses import Response
 
 from govfabric.errors import AccessDenied, RateLimited
 
 if TYPE_CHECKING:
-    from fastapi import Request, Response
+    from fastapi import Request
 
     from govfabric.fabric import Fabric
 
@@ -31,6 +32,7 @@ HEADERS = {"content-security-policy": CSP, "x-content-type-options": "nosniff",
 #: failed-or-not login attempts allowed per name and per client address
 LOGIN_PER_NAME = parse("5/minute")
 LOGIN_PER_CLIENT = parse("20/minute")
+R = TypeVar("R", bound=Response)
 
 
 class CsrfRefused(AccessDenied):
@@ -56,7 +58,7 @@ def check_csrf(fabric: Fabric, request: Request, form: dict[str, str]) -> None:
         raise CsrfRefused("the form has no valid CSRF token; reload the page and submit it again")
 
 
-def secure(response: Response, request: Request) -> Response:
+def secure(response: R, request: Request) -> R:
     """The security headers on every portal page and redirect."""
     for k, v in HEADERS.items():
         response.headers[k] = v
