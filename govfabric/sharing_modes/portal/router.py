@@ -227,7 +227,8 @@ def _open(asset: Any) -> bool:
 
 
 def _browse(fabric: Any, chosen: dict[str, str]) -> dict[str, Any]:
-    assets = [a for a in fabric.catalog.assets(limit=None) if _open(a)]
+    assets = [a for c in OPEN_CLASSES for a in fabric.catalog.assets(limit=None, open_class=c) if _open(a)]
+    assets.sort(key=lambda a: a.qualified_name)
     facets = {f: sorted({getattr(a, f) for a in assets if getattr(a, f)}) for f in FACETS}
     shown = [a for a in assets if all(getattr(a, f) == v for f, v in chosen.items())]
     return {"assets": shown, "facets": facets, "hot": fabric.catalog.hot_searches(8),
@@ -250,8 +251,10 @@ def _search(fabric: Any, q: str) -> list[Any]:
     hits = fabric.catalog.search(q, limit=50)
     if not hits:
         return []
-    by_id = {a.id: a for a in fabric.catalog.assets(limit=None) if _open(a)}
-    return [h for h in hits if h.asset_id in by_id][:20]
+    from govfabric.catalog.read import asset_by_id
+
+    with fabric.store.session() as s:  # primary-key reads of the hits only (the catalog may be large)
+        return [h for h in hits if _open(asset_by_id(s, h.asset_id))][:20]
 
 
 @router.get("/portal/search")

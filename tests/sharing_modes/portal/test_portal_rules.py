@@ -81,6 +81,8 @@ def test_anonymous_sees_public_pages_only(client: Any) -> None:
     assert detail.status_code == 200 and "登录后申请访问" in detail.text
     closed = client.world.catalog.asset("mr_db.main.t_jcaj")
     assert client.get(f"/portal/asset/{closed.id}").status_code == 404
+    assert client.world.catalog.search("t_jcaj", log=False)  # the catalog finds it, the portal does not show it
+    assert closed.id not in client.get("/portal/search", params={"q": "t_jcaj"}).text
 
 
 def test_search_highlight_and_xss_inert(client: Any) -> None:
