@@ -113,3 +113,18 @@ def test_page_weight_under_200_kb(client: Any) -> None:
     assert all(a.status_code == 200 for a in assets)
     total = len(page.content) + sum(len(a.content) for a in assets)
     assert total <= 200 * 1024, total
+
+
+def test_public_grant_shows_a_masked_sample_and_hot_searches(client: Any) -> None:
+    asset = client.world.catalog.asset(ASSET)
+    assert "登录后申请访问" in client.get(f"/portal/asset/{asset.id}").text  # creates `public`, no grant yet
+    assert "public" in {p.name for p in client.world.principals()}
+    assert "admin" not in next(p for p in client.world.principals() if p.name == "public").roles
+    client.world.access.grant("public", TABLE, columns=["name", "legal_rep_id"])
+    detail = client.get(f"/portal/asset/{asset.id}").text
+    assert "登录后申请访问" not in detail and "legal_rep_id" in detail
+    shown = client.world.as_user("public").sql(f"SELECT legal_rep_id FROM {TABLE} LIMIT 5").column(0).to_pylist()
+    raw = client.world.sql(f"SELECT legal_rep_id FROM {TABLE} LIMIT 5").column(0).to_pylist()
+    assert all("*" in v for v in shown) and all(v in detail for v in shown) and not any(v in detail for v in raw)
+    client.get("/portal/search", params={"q": "企业"})
+    assert '<a href="/portal/search?q=%E4%BC%81%E4%B8%9A">企业</a>' in client.get("/portal").text  # a hot search
