@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     signature_max_age_s: int = Field(default=300, gt=0, le=3600, description="oldest accepted request signature")
     signature_clock_skew_s: int = Field(default=30, ge=0, le=600, description="callers' clocks may be this far ahead")
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="largest accepted request body")
+    sync_max_attachment_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="largest topic attachment")
+    smtp_url: str | None = Field(default=None, description="notification e-mail: smtp://[user@]host[:port], "
+                                 "smtps://… (TLS) or smtp+starttls://…")
+    smtp_password: str | None = Field(default=None, description="the SMTP password: env:VAR or fernet:… (sealed)")
+    smtp_from: str = Field(default="govfabric@localhost", description="the From: of notification e-mail")
+    route_health_interval_s: float = Field(default=5.0, gt=0, description="routed providers' /readyz probe interval")
+    route_timeout_s: float = Field(default=10.0, gt=0, description="one forwarded call to a routed provider")
     export_root: Path | None = Field(default=None, description="exports are written only here; default: "
                                      "home/exports (a relative path is taken from the home)")
 

@@ -117,3 +117,9 @@ class Unavailable(GovfabricError):
     """The store, an engine or a source is not reachable now; retry later."""
 
     status = 503
+
+
+class TooLarge(GovfabricError):
+    """An upload or body over its size limit (HTTP 413); nothing was stored."""
+
+    status = 413

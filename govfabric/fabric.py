@@ -29,11 +29,16 @@ if TYPE_CHECKING:
     from govfabric.governance.schedule.service import Scheduler
     from govfabric.governance.security.service import SecurityService
     from govfabric.governance.standards.service import StandardsService
+    from govfabric.notify.service import Notifications
     from govfabric.prefill.licences.service import Licences
     from govfabric.prefill.service import Prefill
     from govfabric.sharing_modes.data_service.service import Subscriptions
+    from govfabric.sharing_modes.delta_sharing.service import DeltaSharing
     from govfabric.sharing_modes.files.service import DatasetFiles
+    from govfabric.sharing_modes.process.service import Shares
     from govfabric.sharing_modes.query_api.service import QueryApi
+    from govfabric.sharing_modes.routing.service import Routes
+    from govfabric.sharing_modes.sync.service import Topics
     from govfabric.virtualization.access import Access
     from govfabric.virtualization.query import QueryService
     from govfabric.virtualization.tables import VirtualObjects
@@ -166,11 +171,32 @@ class Fabric:
         return DatasetFiles(self)
 
     @cached_property
+    def shares(self) -> Shares:
+        """Sharing process management (§8.4.2.10): offers, lifecycle, requests, time limits, statistics."""
+        from govfabric.sharing_modes.process.service import Shares
+
+        return Shares(self)
+
+    @cached_property
+    def delta_sharing(self) -> DeltaSharing:
+        """Delta Sharing (the open protocol): recipients, shares, Parquet files by signed URL."""
+        from govfabric.sharing_modes.delta_sharing.service import DeltaSharing
+
+        return DeltaSharing(self)
+
+    @cached_property
     def query_api(self) -> QueryApi:
         """Conditional query services (§8.4.2.6): published lookups, called as this principal."""
         from govfabric.sharing_modes.query_api.service import QueryApi
 
         return QueryApi(self)
+
+    @cached_property
+    def routes(self) -> Routes:
+        """Service routing (§8.4.2.3e): providers of a service, policies, failover, breakers."""
+        from govfabric.sharing_modes.routing.service import Routes
+
+        return Routes(self)
 
     @cached_property
     def licences(self) -> Licences:
@@ -185,6 +211,20 @@ class Fabric:
         from govfabric.prefill.service import Prefill
 
         return Prefill(self)
+
+    @cached_property
+    def topics(self) -> Topics:
+        """Information sync (§8.4.2.9): topics, replies, attachments between departments."""
+        from govfabric.sharing_modes.sync.service import Topics
+
+        return Topics(self)
+
+    @cached_property
+    def notifications(self) -> Notifications:
+        """Notifications to principals: in-app, webhook, e-mail (``send`` is the stable entry)."""
+        from govfabric.notify.service import Notifications
+
+        return Notifications(self)
 
     def sql(self, query: str, dialect: str | None = None, engine: str | None = None) -> pa.Table:
         """Run virtual SQL as this principal; returns an Arrow table (see :meth:`sql_stream`)."""

@@ -22,6 +22,7 @@ ROLES: dict[str, str] = {
     "analyst": "searches the catalog and queries granted data",
     "auditor": "reads the audit trail, lineage and provenance",
     "business_system": "a business system (业务系统) calling APIs with signed requests",
+    "reviewer": "共享主管部门: reviews sharing offers (share review) and sets sharing time limits",
 }
 KINDS = ("person", "application", "business_system")
 SYSTEM = "system"

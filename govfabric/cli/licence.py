@@ -11,6 +11,7 @@ from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, p
 
 app = typer.Typer(help="The e-licence library: licences with their files, by holder.", no_args_is_help=True)
 OptStr = Optional[str]  # noqa: UP045 (typer needs Optional)
+ITEM = typer.Option(None, "--item", help="the service item a service principal reads for (the holder's consent)")
 
 
 @app.command("import")
@@ -29,20 +30,22 @@ def licence_import(
 
 @app.command("list")
 def licence_list(ctx: typer.Context, holder: str = typer.Option(..., "--holder", help="credit code or resident ID"),
-                 as_json: bool = JSON_OPTION) -> None:
-    """A holder's licences (the read is audited)."""
+                 item: OptStr = ITEM, as_json: bool = JSON_OPTION) -> None:
+    """A holder's licences you may read (the holder, the issuing department's stewards, auditors, a
+    consented item's service principal); the read is audited."""
+    views = get_fabric(ctx).licences.for_holder(holder, item=item)
     rows = [{"id": v.id, "identifier": v.identifier, "type": v.type_name, "holder": v.holder_name,
              "authority": v.authority, "issued_on": v.issued_on, "valid_until": v.valid_until or "长期",
-             "status": v.status, "file": v.file_name or ""} for v in get_fabric(ctx).licences.for_holder(holder)]
+             "status": v.status, "file": v.file_name or ""} for v in views]
     print_table(rows, ["id", "type", "identifier", "status", "issued_on", "valid_until", "file"],
                 f"Licences of {escape(holder)}", as_json)
 
 
 @app.command("show")
 def licence_show(ctx: typer.Context, licence: str = typer.Argument(..., help="id or identifier"),
-                 as_json: bool = JSON_OPTION) -> None:
+                 item: OptStr = ITEM, as_json: bool = JSON_OPTION) -> None:
     """Everything recorded about one licence."""
-    d = get_fabric(ctx).licences.describe(licence)
+    d = get_fabric(ctx).licences.describe(licence, item=item)
     if as_json:
         print_json(d)
         return
@@ -52,9 +55,9 @@ def licence_show(ctx: typer.Context, licence: str = typer.Argument(..., help="id
 
 @app.command("verify")
 def licence_verify(ctx: typer.Context, licence: str = typer.Argument(..., help="id or identifier"),
-                   as_json: bool = JSON_OPTION) -> None:
+                   item: OptStr = ITEM, as_json: bool = JSON_OPTION) -> None:
     """File digest, status, validity, identifier and holder checks; exits 1 when one fails."""
-    v = get_fabric(ctx).licences.verify(licence)
+    v = get_fabric(ctx).licences.verify(licence, item=item)
     if as_json:
         print_json({"licence": v.licence_id, "ok": v.ok, "reasons": v.reasons, "checked_at": v.checked_at})
     elif v.ok:

@@ -45,9 +45,15 @@ GROUPS = (
     ("govfabric.cli.app", "app", "Business systems calling the API with signed requests (RFC 9421)."),
     ("govfabric.cli.token", "token", "Personal access tokens (Authorization: Bearer …)."),
     ("govfabric.cli.query_api", "api", "Conditional query services: named lookups business systems call."),
+    ("govfabric.cli.share", "share", "Sharing process (§8.4.2.10): offers, review, publish, requests, statistics."),
+    ("govfabric.cli.delta", "delta", "Delta Sharing: recipients, profile files, shares and tables."),
+    ("govfabric.cli.route", "route", "Service routing: providers of a service, policies, health, failover."),
     ("govfabric.cli.licence", "licence", "The e-licence library: licences with their files, by holder."),
     ("govfabric.cli.prefill:item_app", "item", "Service items (事项): form and material specs, versioned."),
     ("govfabric.cli.prefill:prefill_app", "prefill", "Form and material prefill for consenting applicants."),
+    ("govfabric.cli.topic", "topic", "Information sync (§8.4.2.9): topics, replies, attachments, search."),
+    ("govfabric.cli.notify", "notifications", "Your notifications (in-app) and where else they go (webhook, e-mail)."),
+    ("govfabric.cli.dcat", "dcat", "The open catalogue as DCAT-AP 3 (Turtle, JSON-LD) for open-data portals."),
 )
 
 # Top-level commands that a module adds with its `register(app)`: (module, name, one-line help);

@@ -104,9 +104,10 @@ def _origin(p: dict | None) -> str:
 
 
 @prefill_app.command("history")
-def prefill_history(ctx: typer.Context, applicant: str = typer.Option(..., "--applicant"),
+def prefill_history(ctx: typer.Context, applicant: OptStr = typer.Option(
+                    None, "--applicant", help="whose history (an applicant's own when left out)"),
                     as_json: bool = JSON_OPTION) -> None:
-    """Who read which fields and licences of the applicant, and when."""
+    """Who read which fields and licences of the applicant, and when (an applicant: only their own)."""
     rows = get_fabric(ctx).prefill.history(applicant)
     print_table([{**r, "fields": ", ".join(r["fields"]), "licences": ", ".join(r["licences"])} for r in rows]
                 if not as_json else rows,

@@ -119,7 +119,9 @@ def prefill(body: PrefillRequest, request: Request, item: str = ITEM,
 
 
 @router.get("/prefill/history", response_model=list[HistoryEntry], summary="An applicant's prefill history")
-def history(applicant: str = Query(..., min_length=1, max_length=64, description="resident ID number or credit code"),
+def history(applicant: str | None = Query(None, min_length=1, max_length=64,
+                                          description="resident ID number or credit code (an applicant: their own "
+                                                      "when left out)"),
             fabric: Fabric = Depends(current_fabric)) -> list[HistoryEntry]:
     return [HistoryEntry.model_validate(h) for h in fabric.prefill.history(applicant)]
 

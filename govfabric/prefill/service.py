@@ -45,6 +45,17 @@ if TYPE_CHECKING:
 
 AUTHORS = ("steward",)
 HISTORY_READERS = ("steward", "auditor")
+_PARSED: dict[str, ItemSpec] = {}  # stored specs by digest: a version never changes, so parse it once
+
+
+def _parsed(row: ItemRow) -> ItemSpec:
+    """The stored spec of ``row`` parsed (cached by its SHA-256: stored specs are immutable)."""
+    spec = _PARSED.get(row.sha256)
+    if spec is None:
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        spec = _PARSED[row.sha256] = spec_from_stored(row.spec)
+    return spec
 
 
 class ConsentMissing(AccessDenied):
@@ -174,7 +185,7 @@ class Prefill:
         return row
 
     def spec(self, name: str, version: int | None = None) -> ItemSpec:
-        return spec_from_stored(self.get(name, version).spec)
+        return _parsed(self.get(name, version))
 
     def list(self) -> list[ItemRow]:
         """The latest version of every item."""
@@ -196,7 +207,7 @@ class Prefill:
         materials (attached, needed, 容缺 with a due date). The caller is the item's service
         principal or an admin; reads run as the service principal."""
         row = self.get(item)
-        spec = spec_from_stored(row.spec)
+        spec = _parsed(row)
         actor = self.fabric.actor
         if actor.name != spec.principal and "admin" not in actor.roles:
             raise AccessDenied(f"{actor.name} may not prefill {spec.name}: only its service principal "
@@ -266,8 +277,13 @@ class Prefill:
 
     def _fill(self, reader: Fabric, spec: ItemSpec, applicant: str) -> builtins.list[dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for g in self._groups(spec):
+        groups = self._groups(spec)
+        first = self._read_together(reader, [g for g in groups if g.key_field is None], applicant)
+        for g in groups:
             key = applicant
+            if g in first:
+                self._place(out, g, first[g])
+                continue
             if g.key_field is not None:
                 ref = out.get(g.key_field)
                 if ref is None or ref["status"] != "filled" or ref["value"] is None:
@@ -284,13 +300,7 @@ class Prefill:
                 for f in g.fields:
                     out[f.name] = self._field(f, g, "unavailable", None, reason)
                 continue
-            for f in g.fields:
-                if got is None:
-                    whose = f"the {g.key_field} given" if g.key_field else "this applicant"
-                    out[f.name] = self._field(f, g, "not_found", None, f"no row in {g.table} for {whose} (a key "
-                                              "column masked for the service principal matches nothing)")
-                else:
-                    out[f.name] = self._field(f, g, "filled", got[f.source.column], None)  # type: ignore[union-attr]
+            self._place(out, g, got)
         result = []
         for f in spec.fields:
             if f.name in out:
@@ -301,6 +311,15 @@ class Prefill:
                                "display": None, "provenance": None, "reason": None})
         return result
 
+    def _place(self, out: dict[str, dict[str, Any]], g: _Group, got: dict[str, Any] | None) -> None:
+        for f in g.fields:
+            if got is None:
+                whose = f"the {g.key_field} given" if g.key_field else "this applicant"
+                out[f.name] = self._field(f, g, "not_found", None, f"no row in {g.table} for {whose} (a key "
+                                          "column masked for the service principal matches nothing)")
+            else:
+                out[f.name] = self._field(f, g, "filled", got[f.source.column], None)  # type: ignore[union-attr]
+
     def _field(self, f: FormField, g: _Group, status: str, value: Any, reason: str | None) -> dict[str, Any]:
         value = _plain(value)
         return {"name": f.name, "label": f.label, "component": f.component, "required": f.required, "shared": True,
@@ -308,6 +327,45 @@ class Prefill:
                 "mask": f.mask, "reason": reason,
                 "provenance": {"department": f.department, "table": g.table, "column": f.source.column,  # type: ignore[union-attr]
                                "as_of": utcnow().isoformat()}}
+
+    def _read_together(self, reader: Fabric, groups: builtins.list[_Group], key: str
+                       ) -> dict[_Group, dict[str, Any] | None]:
+        """The groups keyed by the applicant read in ONE guarded SELECT (each table a subquery,
+        joined ON TRUE so that a table without the row leaves only its own columns empty): one plan,
+        one record instead of one per table. Anything unusual — a failing source, more than one row
+        for a key — returns nothing here, and the groups are read one by one, which says which."""
+        if len(groups) < 2:
+            return {}
+        outputs: builtins.list[exp.Expression] = []
+        for n, g in enumerate(groups):
+            alias = f"g{n}"
+            for c in [*dict.fromkeys(f.source.column for f in g.fields), "hit__"]:  # type: ignore[union-attr]
+                outputs.append(exp.alias_(exp.column(c, table=alias, quoted=True), f"{alias}__{c}", quoted=True))
+        base = exp.select(*outputs).from_(self._sub(groups[0], key).subquery("g0"))
+        for n, g in enumerate(groups[1:], start=1):
+            base = base.join(self._sub(g, key).subquery(f"g{n}"), on=exp.true(), join_type="FULL OUTER")
+        try:
+            batches = list(reader.queries.stream(base.sql(dialect="duckdb")))
+        except Exception:  # each group is read alone next, which names the failure
+            return {}
+        rows = pa.Table.from_batches(batches).to_pylist() if batches else []
+        if len(rows) > 1:
+            return {}
+        row = rows[0] if rows else {}
+        got: dict[_Group, dict[str, Any] | None] = {}
+        for n, g in enumerate(groups):
+            if not row.get(f"g{n}__hit__"):
+                got[g] = None
+            else:
+                got[g] = {c: row[f"g{n}__{c}"] for c in dict.fromkeys(f.source.column for f in g.fields)}  # type: ignore[union-attr]
+        return got
+
+    @staticmethod
+    def _sub(g: _Group, key: str) -> exp.Select:
+        cols = list(dict.fromkeys(f.source.column for f in g.fields))  # type: ignore[union-attr]
+        return (exp.select(*[exp.column(c, quoted=True) for c in cols], exp.alias_(exp.true(), "hit__", quoted=True))
+                .from_(exp.to_table(g.table))
+                .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Literal.string(key))).limit(2))
 
     def _read(self, reader: Fabric, g: _Group, key: str) -> dict[str, Any] | None:
         """One SELECT through the guarded path as the service principal; the key a string literal."""
@@ -343,8 +401,8 @@ class Prefill:
                                      "form": m.form, "copies": m.copies, "department": m.department}
             if m.licence_type and m.shared:
                 if held is None:
-                    held = self._holder_licences(reader, applicant)
-                entry.update(self._attach(reader, m, held))
+                    held = self._holder_licences(reader, applicant, spec.name)
+                entry.update(self._attach(reader, m, held, spec.name))
             else:
                 entry.update(status="needed", reason="to be provided by the applicant")
             if entry["status"] == "needed" and m.deferrable_days:
@@ -354,17 +412,17 @@ class Prefill:
         return out
 
     @staticmethod
-    def _holder_licences(reader: Fabric, applicant: str) -> builtins.list[Any] | str:
+    def _holder_licences(reader: Fabric, applicant: str, item: str) -> builtins.list[Any] | str:
         lib = getattr(reader, "licences", None)
         if lib is None:
             return "the licence library is not installed in this workspace"
         try:
-            return list(lib.for_holder(applicant))
+            return list(lib.for_holder(applicant, item=item))
         except GovfabricError as exc:
             return str(exc).splitlines()[0]
 
     @staticmethod
-    def _attach(reader: Fabric, m: Material, held: builtins.list[Any] | str) -> dict[str, Any]:
+    def _attach(reader: Fabric, m: Material, held: builtins.list[Any] | str, item: str) -> dict[str, Any]:
         if isinstance(held, str):
             return {"status": "needed", "reason": held}
         candidates = sorted((lic for lic in held if lic.type_code == m.licence_type),
@@ -374,7 +432,7 @@ class Prefill:
                                                   "for this applicant"}
         reasons: list[str] = []
         for lic in candidates:
-            v = reader.licences.verify(lic.id)
+            v = reader.licences.verify(lic.id, item=item)
             if v.ok:
                 return {"status": "attached", "reason": None, "licence": {
                     "id": lic.id, "identifier": lic.identifier, "type_code": lic.type_code, "type_name": lic.type_name,
@@ -407,16 +465,35 @@ class Prefill:
 
     # -- history and 容缺 ---------------------------------------------------------------------------
 
-    def history(self, applicant_id: str) -> builtins.list[dict[str, Any]]:
-        """Who read what of this applicant, and when (a steward, an auditor or an admin)."""
-        self.fabric.actor.require(*HISTORY_READERS, action="read prefill history")
-        digest = self._hash(applicant_id)
+    def history(self, applicant_id: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Who read what of this applicant, and when: for stewards, auditors and admins any applicant's;
+        for an applicant (a person principal an admin linked with ``applicant_id``) only their own
+        (``applicant_id`` may then be left out); anyone else is refused."""
+        digest = self._history_subject(applicant_id)
         with self.store.session() as s:
             rows = list(s.scalars(select(CallRow).where(CallRow.applicant_hash == digest).order_by(CallRow.at)))
             append(s, self.fabric.user, "prefill.history", f"applicant:{digest[:16]}", {"calls": len(rows)})
         return [{"call_id": r.id, "at": r.at.isoformat(), "item": r.item, "version": r.item_version, "by": r.actor,
                  "principal": r.principal, "fields": r.fields, "licences": r.licences, "status": r.status,
                  "reason": r.reason} for r in rows]
+
+    def _history_subject(self, applicant_id: str | None) -> str:
+        """The keyed hash of the applicant whose history the actor may read; AccessDenied otherwise."""
+        from govfabric.prefill.applicants import linked_applicant
+
+        actor = self.fabric.actor
+        if actor.has(*HISTORY_READERS):
+            if applicant_id is None:
+                raise ValidationFailed("say whose history to read (--applicant ID)")
+            return self._hash(applicant_id)
+        own = linked_applicant(self.fabric)
+        if own is None:
+            actor.require(*HISTORY_READERS, action="read prefill history (an applicant reads their own once an "
+                          "admin links them with the principal attribute applicant_id)")
+        digest = self._hash(applicant_id) if applicant_id is not None else ""
+        if applicant_id is not None and digest != self._hash(own):  # type: ignore[arg-type]
+            raise AccessDenied(f"{actor.name} may read only their own prefill history, not another applicant's")
+        return self._hash(own)  # type: ignore[arg-type]
 
     def _hash(self, applicant_id: str) -> str:
         from govfabric.governance.security.consent import normalise_subject

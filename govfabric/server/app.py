@@ -38,7 +38,13 @@ ROUTERS: tuple[str, ...] = (
     "govfabric.sharing_modes.query_api.router:router",
     "govfabric.sharing_modes.data_service.router:router",
     "govfabric.sharing_modes.files.router:router",
+    "govfabric.sharing_modes.process.router:router",
     "govfabric.prefill.router:router",
+    "govfabric.sharing_modes.sync.router:router",
+    "govfabric.notify.router:router",
+    "govfabric.sharing_modes.catalog_api.router:router",
+    "govfabric.sharing_modes.delta_sharing.router:router",
+    "govfabric.sharing_modes.routing.router:router",
     "govfabric.sharing_modes.portal.router:router",
 )
 log = logging.getLogger("govfabric.server")

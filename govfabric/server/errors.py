@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -66,6 +68,13 @@ def error_response(request: Request, status: int, code: str, message: str,
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
+def where(exc: BaseException) -> str:
+    """Where an unexpected error was raised — file:line of the innermost frames, never its message:
+    a message may quote a row value or a parameter, which logs must not hold."""
+    frames = traceback.extract_tb(exc.__traceback__)[-4:]
+    return " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames)) or "?"
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -88,7 +97,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error in %s %s (request %s): %s", request.method, request.url.path,
-                  getattr(request.state, "request_id", None), redact(repr(exc)))
+        log.error("unhandled error in %s %s (request %s): %s at %s", request.method, request.url.path,
+                  getattr(request.state, "request_id", None), type(exc).__name__, where(exc))
         return error_response(request, 500, "internal_error",
                               "the server failed on this request; report its request_id to the operator")

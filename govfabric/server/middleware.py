@@ -26,7 +26,7 @@ from govfabric.auth.audit import append
 from govfabric.auth.request_context import request_id as request_id_var
 from govfabric.auth.secrets import redact
 from govfabric.errors import GovfabricError
-from govfabric.server.errors import ErrorBody
+from govfabric.server.errors import ErrorBody, where
 
 if TYPE_CHECKING:
     from govfabric.server.app import ServerState
@@ -41,6 +41,9 @@ _RID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 #: paths neither audited nor rate limited (probes, metrics scrapes, the API description)
 _QUIET = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
 ANONYMOUS = "anonymous"
+#: the only paths open to anonymous callers: open-data metadata (CKAN action API, DCAT catalogue);
+#: routers serving them check ``request.state.public``, rate limited per client address
+PUBLIC_PATHS = ("/api/3/action/", "/api/action/", "/catalog.")
 log = logging.getLogger("govfabric.server")
 
 
@@ -58,17 +61,31 @@ def _request_id(headers: Headers) -> str:
 
 
 def _route(scope: Scope) -> tuple[str, str]:
-    """(route template, service name): the template, with ``{service}`` filled in when the route names one."""
+    """(route template, service name): the template, with ``{service}`` filled in when the route names one.
+    Never the raw path: metric labels, rate-limit keys and audit targets must stay a bounded set."""
     app = scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", ()):
+    found = _match(getattr(getattr(app, "router", None), "routes", ()), scope)
+    if found is None:
+        return "unmatched", "unmatched"
+    template, params = found
+    service = params.get("service")
+    return template, (f"{template.replace('{service}', str(service))}" if service else template)
+
+
+def _match(routes: Any, scope: Scope) -> tuple[str, dict[str, Any]] | None:
+    """The first route fully matching ``scope``, looking inside included routers (FastAPI ≥ 0.165
+    keeps each ``include_router`` as one entry without a path, its routes under ``original_router``)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None and getattr(route, "path", None) is None:
+            found = _match(inner.routes, scope)
+            if found is not None:
+                return found
+            continue
         match, child = route.matches(scope)
-        if match == Match.FULL:
-            path: str = scope["path"]
-            template = getattr(route, "path", path)
-            service = child.get("path_params", {}).get("service")
-            return template, (f"{template.replace('{service}', str(service))}" if service else template)
-    return "unmatched", "unmatched"
+        if match == Match.FULL and isinstance(getattr(route, "path", None), str):
+            return route.path, child.get("path_params", {})
+    return None
 
 
 class ServicePlane:
@@ -105,17 +122,20 @@ class ServicePlane:
             # one request, one read of the store's change counter (credential, principal, service, plan)
             with self.state.origin.store.call_scope():
                 principal = await self._authenticate(scope, headers, body)
+                state["public"] = scope["path"].startswith(PUBLIC_PATHS)
                 if principal is not None:
                     state["principal"] = principal.name
                     if not quiet:
                         await self._limit(principal, service)
+                elif state["public"] and not quiet:
+                    await self._limit(Principal(f"{ANONYMOUS}@{(scope.get('client') or ('?',))[0]}"), service)
                 await self.app(scope, receive, send_with_id)
         except Refused as exc:
             reason = exc.code
             await self._refuse(send_with_id, exc, rid)
         except Exception as exc:  # a bug below: one JSON 500 with the request id, never a traceback
-            log.error("unhandled error in %s %s (request %s): %s", scope["method"], scope["path"], rid,
-                      redact(repr(exc)))
+            log.error("unhandled error in %s %s (request %s): %s at %s", scope["method"], scope["path"], rid,
+                      type(exc).__name__, where(exc))
             reason = "internal_error"
             if not started[0]:
                 await self._refuse(send_with_id, Refused(500, "internal_error", "the server failed on this "
@@ -160,6 +180,8 @@ class ServicePlane:
         return body, replay
 
     async def _authenticate(self, scope: Scope, headers: Headers, body: bytes) -> Principal | None:
+        if scope["path"].startswith("/delta-sharing/"):  # its router checks recipients' tokens and signed URLs
+            return None
         if "signature-input" in headers or "signature" in headers:
             return await to_thread.run_sync(self._app_principal, scope, headers, body)
         auth = headers.get("authorization")
@@ -262,7 +284,8 @@ class ServicePlane:
                 append(s, actor, "api.call", f"api:{service}", details)
         except Exception as exc:  # the response is sent; never fail silently either
             self.state.metrics.audit_failed()
-            log.error("could not audit api call %s (request %s): %s", service, rid, redact(repr(exc)))
+            log.error("could not audit api call %s (request %s): %s at %s", service, rid,
+                      type(exc).__name__, where(exc))
 
 
 def _query_pairs(raw: bytes) -> list[tuple[str, str]]:

@@ -39,8 +39,13 @@ MODULES: tuple[ModuleTables, ...] = (
     ModuleTables("data_service", "govfabric.sharing_modes.data_service", "share_ds_"),
     ModuleTables("files", "govfabric.sharing_modes.files", "share_files_"),
     ModuleTables("query_api", "govfabric.sharing_modes.query_api", "share_query_api_"),
+    ModuleTables("process", "govfabric.sharing_modes.process", "share_process_"),
+    ModuleTables("delta_sharing", "govfabric.sharing_modes.delta_sharing", "share_delta_"),
+    ModuleTables("routing", "govfabric.sharing_modes.routing", "share_route_"),
     ModuleTables("licences", "govfabric.prefill.licences", "lic_"),
     ModuleTables("prefill", "govfabric.prefill", "prefill_"),
+    ModuleTables("sync", "govfabric.sharing_modes.sync", "share_sync_"),
+    ModuleTables("notify", "govfabric.notify", "notify_"),
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from govfabric.virtualization.models import ColumnMask, VirtualTableRow, VirtualViewRow
+from govfabric.virtualization.models import AccessRequest, ColumnMask, Grant, VirtualTableRow, VirtualViewRow
 
 
 def table_names_over(s: Session, asset_id: str) -> list[str]:
@@ -91,3 +91,23 @@ def view_creators(s: Session) -> list[tuple[str, str]]:
     """(name, creator) of every view, in one Core query."""
     v = VirtualViewRow.__table__.c
     return list(s.connection().execute(select(v.name, v.created_by)).tuples())
+
+
+def access_request_states(s: Session, ids: Iterable[int]) -> dict[int, tuple[str, Any, Any, int | None]]:
+    """Access request id -> (status, created_at, decided_at, grant id), for ``ids`` (one query)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    r = AccessRequest.__table__.c
+    rows = s.connection().execute(select(r.id, r.status, r.created_at, r.decided_at, r.grant_id)
+                                  .where(r.id.in_(wanted)))
+    return {i: (st, c, d, g) for i, st, c, d, g in rows}
+
+
+def active_grant_ids(s: Session, ids: Iterable[int]) -> list[int]:
+    """Those of the grants ``ids`` not revoked (expiry aside), in one query."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    g = Grant.__table__.c
+    return list(s.scalars(select(g.id).where(g.id.in_(wanted), g.revoked_at.is_(None))))

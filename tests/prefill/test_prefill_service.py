@@ -178,3 +178,34 @@ def test_eligibility_gives_reasons(world: World) -> None:
     if world.row["status"] != "注销":
         assert got["eligibility"]["eligible"] is False
         assert got["eligibility"]["rules"][0]["reason"] == "仅注销企业可办理"
+
+
+def test_tables_keyed_by_the_applicant_are_read_in_one_query(world: World) -> None:
+    """Cheaper prefill: the applicant-keyed tables in ONE guarded SELECT (masks as alone); a
+    table the service may not read still marks only its own fields unavailable."""
+    world.steward.virtual.create_table("market.contact", "mr_db.main.t_qy_jbxx",
+                                       renames={"tyshxydm": "uscc", "lxdh": "phone", "zs": "address"},
+                                       only=["tyshxydm", "lxdh", "zs"])
+    grant = world.steward.access.grant(SERVICE, "market.contact")
+    doc = item_doc()
+    doc["fields"] += [
+        {"name": "ent_phone", "label": "联系电话", "component": "text", "shared": True, "department": "市场监管局",
+         "source": {"table": "market.contact", "column": "phone", "key": "uscc"}},
+        {"name": "ent_address", "label": "住所", "component": "text", "shared": True, "department": "市场监管局",
+         "source": {"table": "market.contact", "column": "address", "key": "uscc"}}]
+    world.steward.prefill.create(doc)
+    from govfabric.prefill.spec import check_structure
+
+    scope = check_structure(doc)[0].consent_scope()  # type: ignore[union-attr]
+    world.steward.security.consent.give(world.uscc, "开办企业", scope, SERVICE)
+    admin = world.steward.as_user("admin")
+    before = len(admin.audit.events(action="sql.query"))
+    f = {x["name"]: x for x in world.service.prefill.run("open_business", world.uscc)["fields"]}
+    assert len(admin.audit.events(action="sql.query")) - before == 2  # applicant-keyed tables + the person
+    alone = world.service.sql(f"SELECT phone, address FROM market.contact WHERE uscc = '{world.uscc}'").to_pylist()[0]
+    assert f["ent_phone"]["value"] == alone["phone"] and f["ent_address"]["value"] == alone["address"]
+    assert f["ent_name"]["value"] == world.row["name"] and f["rep_name"]["status"] == "filled"
+    assert f["ent_phone"]["provenance"]["table"] == "market.contact"
+    world.steward.access.revoke(grant.id)
+    f = {x["name"]: x for x in world.service.prefill.run("open_business", world.uscc)["fields"]}
+    assert f["ent_phone"]["status"] == "unavailable" and f["ent_name"]["status"] == "filled"

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from fastapi.testclient import TestClient
 from govfabric.auth import apps
 from govfabric.client import Client
 from govfabric.errors import AccessDenied, AuthenticationRequired, ValidationFailed
+from tests.infra.serving import serving
 
 MR = "北京市市场监督管理局"
 ENTERPRISE = dict(renames={"tyshxydm": "uscc", "qymc": "name", "qx": "district", "fddbr_sfzh": "legal_rep_id",
@@ -186,35 +184,15 @@ def test_dataset_link_download_and_range(plane: Plane) -> None:
     assert tampered.status_code == 401 and tampered.json()["code"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_cli_api_call_against_a_served_process(plane: Plane, tmp_path: Path) -> None:
     _publish(plane.steward)
     uscc = plane.steward.sql(f"SELECT uscc FROM market.enterprise WHERE {REGION} ORDER BY uscc LIMIT 1").column(0)[0]
     home = str(plane.admin.settings.home)
-    port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    log = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", home, "serve", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, Path(log.name).read_text()
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.2)
+    with serving(home, tmp_path / "serve.log") as server:
         cli = [sys.executable, "-m", "govfabric.cli.main", "--home", home, "api", "call", "ent_lookup",
-               f"uscc={uscc.as_py()}", "--url", url, "--app", plane.gs.key_id, "--secret-env", "E2E_SECRET", "--json"]
+               f"uscc={uscc.as_py()}", "--url", server.url, "--app", plane.gs.key_id, "--secret-env", "E2E_SECRET",
+               "--json"]
         done = subprocess.run(cli, env={**env, "E2E_SECRET": plane.gs.secret}, capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -225,14 +203,7 @@ def test_cli_api_call_against_a_served_process(plane: Plane, tmp_path: Path) -> 
         wrong = subprocess.run(cli, env={**env, "E2E_SECRET": "not-the-secret"}, capture_output=True, text=True,
                                timeout=120)
         assert wrong.returncode != 0 and "Traceback" not in wrong.stdout + wrong.stderr
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert "Traceback" not in Path(log.name).read_text()
+    assert "Traceback" not in server.output()
 
 
 def test_query_service_over_a_view(plane: Plane) -> None:

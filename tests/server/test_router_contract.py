@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import APIRouter, Depends, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -32,7 +33,8 @@ def boom(fabric: Fabric = Depends(current_fabric)) -> dict[str, str]:
     raise RuntimeError("secret detail")
 
 
-def test_a_routers_endpoint_through_the_server(served: Any, gs_app: apps.Issued) -> None:
+def test_a_routers_endpoint_through_the_server(served: Any, gs_app: apps.Issued,
+                                               caplog: pytest.LogCaptureFixture) -> None:
     from govfabric.server.app import ROUTERS, create_app
 
     client = TestClient(create_app(served, routers=(*ROUTERS, f"{__name__}:router")),
@@ -47,7 +49,10 @@ def test_a_routers_endpoint_through_the_server(served: Any, gs_app: apps.Issued)
     assert call.details["rows"] == 7 and call.details["request_id"] == "rid-7"
     assert call.target == "api:/api/v1/probe/write"
 
-    r = client.send(signed(client.build_request("GET", "/api/v1/probe/boom"), gs_app))
+    with caplog.at_level("ERROR", logger="govfabric.server"):
+        r = client.send(signed(client.build_request("GET", "/api/v1/probe/boom"), gs_app))
     assert r.status_code == 500 and r.json()["code"] == "internal_error"
     assert r.json()["request_id"] == r.headers["x-request-id"] and "secret detail" not in r.text
+    # the log names the class and where, never the message (it may quote a value)
+    assert "RuntimeError" in caplog.text and "boom" in caplog.text and "secret detail" not in caplog.text
     assert client.get("/api/v1/probe/boom").json()["code"] == "authentication_required"

@@ -55,7 +55,8 @@ def register_kind(name: str, run: JobFn, *, validate: Callable[[Fabric, str, dic
 
 #: modules declaring more job kinds (``SCHEDULE_KINDS: dict[str, JobKind]``), merged on first use
 KIND_MODULES: tuple[str, ...] = ("govfabric.governance.quality.hooks", "govfabric.prefill.reminders",
-                                 "govfabric.sharing_modes.data_service.schedule")
+                                 "govfabric.sharing_modes.data_service.schedule",
+                                 "govfabric.sharing_modes.process.schedule")
 
 
 def job_kinds() -> dict[str, JobKind]:

@@ -1,10 +1,11 @@
 """The e-licence library (§9.5.2): import, read by holder, verify, revoke, anchor.
 
-Importing and revoking are steward actions of the licence's department (or an admin's). Reading a
-holder's licences is what the prefill service does as its service principal: allowed to stewards,
-business systems and admins, and every read is audited (``licence.read``) with the holder's
-identifier hashed under a workspace-derived key. Licence files live under ``<home>/licences/``
-(0640, written atomically) with their SHA-256 and SM3 digests recorded at import.
+Importing and revoking are steward actions of the licence's department (or an admin's). A licence
+is read only by its holder (a person principal linked to the holder's identifier), the issuing
+department's stewards, auditors and admins, and a service item's principal acting for an applicant
+who consented to that licence type for that item (``item=``); every read is audited
+(``licence.read``) with the holder's identifier hashed under a workspace-derived key. Licence files
+live under ``<home>/licences/`` (0640, written atomically) with their SHA-256 and SM3 digests recorded at import.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 
 from govfabric.auth.audit import append
-from govfabric.auth.readpath import require_steward
-from govfabric.errors import Conflict, NotFound, ValidationFailed
+from govfabric.auth.readpath import may_steward, require_steward
+from govfabric.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from govfabric.identifiers import validate_resident_id, validate_uscc
 from govfabric.outputs import DIR_MODE, atomic_open
 from govfabric.prefill.licences import importers
@@ -41,7 +42,7 @@ STATUS_ALIASES = {"有效": "valid", "正常": "valid", "吊销": "revoked", "�
 HOLDER_TYPES = {"uscc": "uscc", "统一社会信用代码": "uscc", "001": "uscc",
                 "resident_id": "resident_id", "公民身份号码": "resident_id", "居民身份证": "resident_id",
                 "111": "resident_id"}
-READERS = ("steward", "business_system")  # and admins
+OVERSEERS = ("auditor",)  # and admins: every licence
 MAX_FILE = 64 * 1024 * 1024
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
 _OPEN_ENDED = ("", "长期", "永久", "-")
@@ -160,38 +161,84 @@ class Licences:
 
     # -- reading (the prefill service's contract) ---------------------------------------------------
 
-    def for_holder(self, holder_id: str) -> list[LicenceView]:
-        """Every licence held by ``holder_id`` (credit code or resident ID, validated); audited."""
-        self._require_reader()
+    def for_holder(self, holder_id: str, *, item: str | None = None) -> list[LicenceView]:
+        """The licences held by ``holder_id`` (credit code or resident ID, validated) that the actor
+        may read (see :meth:`_readable`; ``item``: the service item a service principal reads for);
+        audited."""
         holder_type(holder_id)
+        readable = self._readable(holder_id, item)
         with self.fabric.store.session() as s:
             rows = s.scalars(select(Licence).where(Licence.holder_id == holder_id)
                              .order_by(Licence.type_name, Licence.issued_on.desc(), Licence.id)).all()
-            views = [_view(r) for r in rows]
+            views = [_view(r) for r in rows if readable(r)]
             self._audit_read(s, holder_id, [v.id for v in views], "for_holder")
         return views
 
-    def get(self, licence_id: str) -> LicenceView:
+    def get(self, licence_id: str, *, item: str | None = None) -> LicenceView:
         """One licence by its id or its GB/T 36904 identifier; audited."""
-        self._require_reader()
         with self.fabric.store.session() as s:
-            view = _view(self._row(s, licence_id))
+            row = self._row(s, licence_id)
+            self._require_readable(row, item)
+            view = _view(row)
             self._audit_read(s, view.holder_id, [view.id], "get")
         return view
 
-    def verify(self, licence_id: str, *, on: date | None = None) -> Verification:
+    def verify(self, licence_id: str, *, on: date | None = None, item: str | None = None) -> Verification:
         """Check the stored file against its digests, the status, the validity on ``on`` (today),
         the identifier's structure and check character and the holder identifier; audited."""
-        self._require_reader()
         on = on or date.today()
         with self.fabric.store.session() as s:
             row = self._row(s, licence_id)
+            self._require_readable(row, item)
             reasons = self._problems(row, on)
             result = Verification(not reasons, reasons, utcnow(), row.id)
             append(s, self.fabric.actor.name, "licence.verify", f"licence:{row.id}",
                    {"holder": self._holder_hash(row.holder_id), "ok": result.ok, "reasons": reasons,
                     "on": on.isoformat()})
         return result
+
+    # -- who reads which licence -------------------------------------------------------------------
+
+    def _readable(self, holder_id: str, item: str | None) -> Callable[[Licence], bool]:
+        """Which of ``holder_id``'s licences the actor may read: all of them for auditors, admins and
+        the holder; those of the types the applicant consented to for ``item`` for that item's
+        service principal; those its department issued for a steward. Anyone else: AccessDenied."""
+        from govfabric.prefill.applicants import linked_applicant
+
+        actor = self.fabric.actor
+        if actor.has(*OVERSEERS) or linked_applicant(self.fabric) == holder_id.strip().upper():
+            return lambda row: True
+        if item is not None:
+            types = self._consented_types(holder_id, item)
+            return lambda row: row.type_code in types
+        if "steward" in actor.roles:
+            return lambda row: may_steward(actor, row.department)
+        raise AccessDenied(f"{actor.name} may not read e-licences of this holder: only the holder, a steward of "
+                           "the issuing department, an auditor or admin, or a service item's principal for an "
+                           "applicant who consented (pass the item) may")
+
+    def _require_readable(self, row: Licence, item: str | None) -> None:
+        if not self._readable(row.holder_id, item)(row):
+            raise AccessDenied(f"{self.fabric.actor.name} may not read e-licence {row.identifier}: it was issued "
+                               f"by another department{' or is not consented for ' + item if item else ''}")
+
+    def _consented_types(self, holder_id: str, item: str) -> set[str]:
+        """The licence types ``item`` attaches, when the actor is its service principal and the holder
+        consented to all of them (the consent module's check, audited)."""
+        actor = self.fabric.actor
+        spec = self.fabric.prefill.spec(item)
+        if actor.name != spec.principal:
+            raise AccessDenied(f"{actor.name} may not read e-licences for {spec.name}: only its service principal "
+                               f"{spec.principal} does")
+        types = sorted({m.licence_type for m in spec.materials if m.licence_type and m.shared})
+        if not types:
+            raise AccessDenied(f"{spec.name} attaches no licences; nothing to read for it")
+        decision = self.fabric.security.consent.check(holder_id, spec.purpose, [f"licence:{t}" for t in types],
+                                                      spec.principal)
+        if not decision.allowed:
+            raise AccessDenied(f"the holder has not consented to {spec.principal} reading their licences for "
+                               f"{spec.title}: {decision.reason}; record it with `govfabric security consent give`")
+        return set(types)
 
     def _problems(self, row: Licence, on: date) -> list[str]:
         reasons = self._file_problems(row)
@@ -229,16 +276,12 @@ class Licences:
             problems.append("the licence file's SM3 digest does not match the one recorded at import")
         return problems
 
-    def file_path(self, licence_id: str) -> Path | None:
+    def file_path(self, licence_id: str, *, item: str | None = None) -> Path | None:
         """The stored licence file (for attaching it); read access as :meth:`get`, audited."""
-        view = self.get(licence_id)
+        view = self.get(licence_id, item=item)
         with self.fabric.store.session() as s:
             row = s.get(Licence, view.id)
             return self.root / row.stored_name if row is not None and row.stored_name else None
-
-    def _require_reader(self) -> None:
-        self.fabric.actor.require(*READERS, action="read e-licences (a steward, a business system such as "
-                                  "the prefill service, or an admin)")
 
     def _holder_hash(self, holder_id: str) -> str:
         key = self.__dict__.get("_holder_key")
@@ -453,9 +496,9 @@ class Licences:
                    {"sha256": sha, "anchor": receipt.anchor_id, "tx": receipt.tx_hash})
         return {"licence": lid, "anchor": receipt.anchor_id, "tx_hash": receipt.tx_hash}
 
-    def describe(self, licence_id: str) -> dict[str, Any]:
+    def describe(self, licence_id: str, *, item: str | None = None) -> dict[str, Any]:
         """Everything recorded about one licence (for ``licence show``); a read, audited."""
-        view = self.get(licence_id)
+        view = self.get(licence_id, item=item)
         with self.fabric.store.session() as s:
             row = self._row(s, view.id)
             return {**view.__dict__, "number": row.number, "holder_id_type": row.holder_id_type,

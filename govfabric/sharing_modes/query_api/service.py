@@ -358,8 +358,10 @@ class QueryApi:
         """Every service; with ``callable_only`` those over tables the caller holds a grant on."""
         with self.store.session() as s:
             rows = list(s.scalars(select(ServiceRow).order_by(ServiceRow.name)))
-        if not callable_only:
-            return rows
+        return self._callable(rows) if callable_only else rows
+
+    def _callable(self, rows: builtins.list[ServiceRow]) -> builtins.list[ServiceRow]:
+        """Those of ``rows`` over tables (or views over tables) the caller holds a grant on."""
         policy = self.fabric.access.policy_for(self.fabric.actor)
         reads = self._view_reads({r.table_name for r in rows} - set(policy.tables))
         return [r for r in rows if r.table_name in policy.tables
@@ -376,8 +378,12 @@ class QueryApi:
 
     def describe(self, name: str) -> dict[str, Any]:
         """What a caller needs: parameters with their operators and types, required parameters,
-        output columns with types, order key and page sizes."""
+        output columns with types, order key and page sizes. A service over tables the caller holds
+        no grant on is "no such service" (to all but stewards and auditors), as in the API's listing:
+        its columns and types are metadata of data the caller was not given."""
         row = self.get(name)
+        if not self.fabric.actor.has("steward", "auditor") and not self._callable([row]):
+            raise NotFound("no such query service; list them with `govfabric api list` (GET /api/v1/query)")
         cols = self._cols(row.table_name, [*row.params, *row.columns])
         return {
             "name": row.name, "table": row.table_name, "description": row.description,

@@ -56,7 +56,7 @@ def test_demo_business_licences_import_and_verify(demo, demo_template: Path) -> 
     with demo.store.session() as s:
         uscc = s.execute(text("select holder_id from lic_licences where status = 'valid' "
                               "and valid_until is null limit 1")).scalar()
-    svc = demo.as_user("bizsys_approval")
+    svc = demo.as_user("auditor1")
     [view] = svc.licences.for_holder(uscc)
     assert view.type_name == "营业执照" and svc.licences.verify(view.id).ok
     assert import_demo_licences(demo, xml=demo_template / DEMO_XML).imported == 0  # idempotent

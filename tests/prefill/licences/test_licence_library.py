@@ -71,8 +71,10 @@ def files(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def service(workspace):
-    workspace.add_principal("prefill_svc", ["business_system"], kind="business_system")
-    return workspace.as_user("prefill_svc")
+    """A reader of every licence (an auditor); the prefill service's own reads need the applicant's
+    consent for an item (tests/prefill/licences/test_licence_access.py)."""
+    workspace.add_principal("licence_reader", ["auditor"])
+    return workspace.as_user("licence_reader")
 
 
 def _count(fabric) -> int:
@@ -216,7 +218,7 @@ def test_reads_are_audited_with_the_holder_hashed(steward, service, files, tmp_p
     with service.store.session() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "licence.read")
                            .order_by(AuditEvent.seq)).all()
-        assert [e.actor for e in events] == ["prefill_svc", "prefill_svc"]
+        assert [e.actor for e in events] == ["licence_reader", "licence_reader"]
         assert [e.details["licences"] for e in events] == [[lid], [lid]]
         assert events[0].details["holder"] == events[1].details["holder"]
         assert len(events[0].details["holder"]) == 64

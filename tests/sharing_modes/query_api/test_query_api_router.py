@@ -93,6 +93,10 @@ def test_caller_without_grant_is_403(demo, router_client) -> None:
     assert c.get("/api/v1/query").json() == []
     r = c.get("/api/v1/query/ent_lookup?uscc=1")
     assert r.status_code == 403 and r.json()["code"] == "access_denied"
+    # nor its parameters and column types: without the grant the service is as unknown as in the listing
+    hidden = c.get("/api/v1/query/ent_lookup/schema")
+    assert hidden.status_code == 404 and "capital" not in hidden.text and "uscc" not in hidden.text
+    assert router_client(demo, router, "steward_mr").get("/api/v1/query/ent_lookup/schema").status_code == 200
 
 
 def test_a_dead_source_is_503_naming_it(workspace, router_client, tmp_path) -> None:

@@ -1,0 +1,71 @@
+"""A real ``govfabric serve`` process for end-to-end tests: started on a free port, waited for on
+``/healthz``, stopped with SIGTERM (lifespan shutdown) — the one way tests start a server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+    returncode: int | None = None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def serving(home: str | Path, log: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 60) -> Iterator[Served]:
+    """``govfabric --home HOME serve --port P ARGS…`` until the block ends; its output goes to ``log``.
+    Fails the test (with the server's output) if it dies or is not healthy within ``timeout`` s."""
+    port = free_port()
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", str(home), "serve",
+                                 "--port", str(port), *args], env=environ, stdout=out, stderr=subprocess.STDOUT)
+    served = Served(f"http://127.0.0.1:{port}", port, proc, log)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, served.output()
+            assert time.monotonic() < deadline, "the server did not come up:\n" + served.output()
+            time.sleep(0.2)
+        yield served
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            served.returncode = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise

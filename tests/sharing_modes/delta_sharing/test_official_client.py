@@ -1,0 +1,87 @@
+"""The official ``delta-sharing`` 1.4.2 client, from its own venv, against a real ``govfabric serve``:
+list tables, ``load_as_pandas`` with Chinese strings intact, the mask and row filter applied, a
+revoked recipient refused with 403."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.sharing_modes.delta_sharing.conftest import MASKED
+
+SCRIPT = """
+import json, sys
+import delta_sharing
+profile = sys.argv[1]
+out = {}
+try:
+    client = delta_sharing.SharingClient(profile)
+    out["tables"] = sorted(f"{t.share}.{t.schema}.{t.name}" for t in client.list_all_tables())
+    df = delta_sharing.load_as_pandas(profile + "#gov.market.enterprise")
+    out["rows"] = len(df)
+    out["columns"] = list(df.columns)
+    out["names"] = df["name"].tolist()
+    out["districts"] = sorted(set(df["district"].tolist()))
+    out["masked"] = df["MASKED_COLUMN"].tolist()
+except Exception as exc:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    out["error"] = {"status": status, "text": str(exc)[:500]}
+print(json.dumps(out, ensure_ascii=False))
+""".replace("MASKED_COLUMN", MASKED)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(python: Path, profile: Path) -> dict[str, Any]:
+    done = subprocess.run([python, "-c", SCRIPT, str(profile)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_official_client_reads_govfabric(shared: Any, client_python: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    rec, profile = shared.delta_sharing.add_recipient("analyst_r", "analyst1", endpoint=f"{url}/delta-sharing")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    log = (tmp_path / "serve.log").open("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", str(shared.settings.home),
+                             "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, Path(log.name).read_text()
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.2)
+        got = _run(client_python, profile)
+        assert got["tables"] == ["gov.market.enterprise"], got
+        assert got["rows"] > 0 and set(got["districts"]) == {"朝阳区"}, got  # the row filter
+        assert any("\u4e00" <= ch <= "\u9fff" for n in got["names"] for ch in n), got["names"]  # Chinese intact
+        assert all(v is None or "*" in v for v in got["masked"]) and any(got["masked"]), got["masked"]  # the mask
+        shared.delta_sharing.revoke_recipient("analyst_r")
+        refused = _run(client_python, profile)
+        assert "tables" not in refused and refused["error"]["status"] == 403, refused
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
