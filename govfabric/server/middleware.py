@@ -41,9 +41,10 @@ _RID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 #: paths neither audited nor rate limited (probes, metrics scrapes, the API description)
 _QUIET = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
 ANONYMOUS = "anonymous"
-#: the only paths open to anonymous callers: open-data metadata (CKAN action API, DCAT catalogue);
-#: routers serving them check ``request.state.public``, rate limited per client address
-PUBLIC_PATHS = ("/api/3/action/", "/api/action/", "/catalog.")
+#: the only paths open to anonymous callers: open-data metadata (CKAN action API, DCAT catalogue) and
+#: the portal's public pages; routers serving them check ``request.state.public`` (the portal: its
+#: signed-in pages need a session), rate limited per client address
+PUBLIC_PATHS = ("/api/3/action/", "/api/action/", "/catalog.", "/portal")
 log = logging.getLogger("govfabric.server")
 
 

@@ -3,21 +3,13 @@ open-on-request asset), passwords for the analyst and the steward, and the real 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from portal_helpers import ASSET, ENTERPRISE, PASSWORD, TABLE
 
 from govfabric.auth import passwords
-
-ENTERPRISE = dict(renames={"tyshxydm": "uscc", "qymc": "name", "qx": "district", "fddbr_sfzh": "legal_rep_id",
-                           "zczb": "capital", "clrq": "founded"},
-                  only=["tyshxydm", "qymc", "qx", "fddbr_sfzh", "zczb", "clrq", "xzqh"])
-TABLE = "market.enterprise"
-ASSET = "mr_db.main.t_qy_jbxx"
-PASSWORD = "correct horse battery"
-_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
 
 @pytest.fixture
@@ -41,17 +33,6 @@ def client(portal_world) -> Iterator[Any]:
     with TestClient(create_app(portal_world.admin), follow_redirects=False) as c:
         c.world = portal_world
         yield c
-
-
-def csrf_of(html: str) -> str:
-    m = _CSRF.search(html)
-    assert m, "the page has no CSRF token"
-    return m.group(1)
-
-
-def sign_in(c: Any, name: str, password: str = PASSWORD) -> Any:
-    token = csrf_of(c.get("/portal/login").text)
-    return c.post("/portal/login", data={"csrf_token": token, "name": name, "password": password})
 
 
 # -- the real browser (Debian chromium driven by pip playwright; FACTS.md "Real browser") ----------

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ASSET, PASSWORD, TABLE
+from portal_helpers import ASSET, PASSWORD, TABLE
 
 pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
                                 reason="needs Debian chromium: bash scripts/services/chromium-install.sh")

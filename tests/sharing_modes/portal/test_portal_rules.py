@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import ASSET, PASSWORD, TABLE, csrf_of, sign_in
+from portal_helpers import ASSET, PASSWORD, TABLE, csrf_of, sign_in
 from sqlalchemy import text
 
 
