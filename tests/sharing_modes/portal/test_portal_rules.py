@@ -128,3 +128,16 @@ def test_public_grant_shows_a_masked_sample_and_hot_searches(client: Any) -> Non
     assert all("*" in v for v in shown) and all(v in detail for v in shown) and not any(v in detail for v in raw)
     client.get("/portal/search", params={"q": "企业"})
     assert '<a href="/portal/search?q=%E4%BC%81%E4%B8%9A">企业</a>' in client.get("/portal").text  # a hot search
+
+
+def test_anonymous_visits_are_rate_limited_per_client(portal_world: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from govfabric.fabric import Fabric
+    from govfabric.server.app import create_app
+
+    admin = portal_world.admin
+    origin = Fabric(admin.settings.model_copy(update={"rate_limit": "3/minute"}), admin.user)
+    with TestClient(create_app(origin)) as c:
+        codes = [c.get("/portal/search", params={"q": "企业"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
