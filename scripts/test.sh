@@ -50,6 +50,9 @@ if ((${#owned[@]} < ${#GF_SERVICES[@]})); then
 fi
 GOVFABRIC_SERVICES_FRESH=1 bash scripts/services.sh start &
 services_pid=$!
+# the portal's browser tests need Debian's chromium and a CJK font (apt; beside the services)
+mkdir -p "$GF_RUN_DIR" && bash scripts/services/chromium-install.sh >"$GF_RUN_DIR/chromium-install.log" 2>&1 &
+chromium_pid=$!
 
 # --- virtualenv ---
 t="$(gf_now)"
@@ -74,6 +77,7 @@ else
 fi
 phase venv "$t"
 
+wait "$chromium_pid" || { gf_log_tail "$GF_RUN_DIR/chromium-install.log"; gf_die "could not install chromium"; }
 wait "$services_pid"
 services_rc=$?
 services_pid=""

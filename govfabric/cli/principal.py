@@ -64,3 +64,22 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 def roles(as_json: bool = JSON_OPTION) -> None:
     """The roles a principal can hold."""
     print_table([{"role": k, "meaning": v} for k, v in ROLES.items()], ["role", "meaning"], "Roles", as_json)
+
+
+@app.command("set-password")
+def set_password(ctx: typer.Context, name: str,
+                 password_stdin: bool = typer.Option(False, "--password-stdin",
+                                                     help="read the password from standard input")) -> None:
+    """Set a person's portal password (themself, or an admin); only its argon2 hash is stored."""
+    import sys
+
+    from govfabric.auth import passwords
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    fabric = get_fabric(ctx)
+    passwords.require_person(fabric, name)
+    passwords.set_password(fabric, name, password)
+    console.print(f"password set for {name}")

@@ -45,6 +45,7 @@ ROUTERS: tuple[str, ...] = (
     "govfabric.sharing_modes.catalog_api.router:router",
     "govfabric.sharing_modes.delta_sharing.router:router",
     "govfabric.sharing_modes.routing.router:router",
+    "govfabric.sharing_modes.portal.router:router",
 )
 log = logging.getLogger("govfabric.server")
 

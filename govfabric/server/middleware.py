@@ -41,9 +41,10 @@ _RID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 #: paths neither audited nor rate limited (probes, metrics scrapes, the API description)
 _QUIET = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
 ANONYMOUS = "anonymous"
-#: the only paths open to anonymous callers: open-data metadata (CKAN action API, DCAT catalogue);
-#: routers serving them check ``request.state.public``, rate limited per client address
-PUBLIC_PATHS = ("/api/3/action/", "/api/action/", "/catalog.")
+#: the only paths open to anonymous callers: open-data metadata (CKAN action API, DCAT catalogue) and
+#: the portal's public pages; routers serving them check ``request.state.public`` (the portal: its
+#: signed-in pages need a session), rate limited per client address
+PUBLIC_PATHS = ("/api/3/action/", "/api/action/", "/catalog.", "/portal")
 log = logging.getLogger("govfabric.server")
 
 
@@ -190,7 +191,23 @@ class ServicePlane:
             if kind.lower() != "bearer" or not value.strip():
                 raise Refused(401, "token_invalid", "use Authorization: Bearer <token> (see `govfabric token create`)")
             return await to_thread.run_sync(self._token_principal, value.strip())
+        if scope["path"] == "/portal" or scope["path"].startswith("/portal/"):  # people: the session cookie
+            return await to_thread.run_sync(self._session_principal, headers)
         return None
+
+    def _session_principal(self, headers: Headers) -> Principal | None:
+        """A portal session; none, ended or expired leaves the visitor anonymous (public pages only)."""
+        from starlette.requests import cookie_parser
+
+        from govfabric.auth import passwords
+
+        value = cookie_parser(headers.get("cookie", "")).get(passwords.COOKIE)
+        if not value:
+            return None
+        try:
+            return Principal(passwords.authenticate(self.state.origin, value))
+        except tokens.TokenRefused:
+            return None
 
     def _app_principal(self, scope: Scope, headers: Headers, body: bytes) -> Principal:
         settings = self.state.settings
