@@ -26,6 +26,10 @@ ROLES: dict[str, str] = {
 }
 KINDS = ("person", "application", "business_system")
 SYSTEM = "system"
+#: anonymous visitors of the open-data portal act as this principal. It has no roles, so nothing
+#: granted to a role (``role:analyst``) ever reaches them: only what is granted to it by name
+#: (publishing a 无条件开放 share does that).
+PUBLIC = "public"
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,16 @@ def _keep_an_admin(session: Session, p: Principal, what: str) -> None:
     if not others:
         raise ValidationFailed(f"cannot {what} {p.name}: it is the last active admin; make another principal "
                                "admin first (`govfabric principal set-role NAME admin`)")
+
+
+def ensure_public(session: Session, by: str) -> Principal:
+    """:data:`PUBLIC`, created (roleless application, audited as ``by``) the first time it is needed."""
+    found = session.scalar(select(Principal).where(Principal.name == PUBLIC))
+    if found is not None:
+        return found
+    p = add(session, by, PUBLIC, roles=[], kind="application", display_name="匿名访客 (anonymous visitors)")
+    session.flush()
+    return p
 
 
 def list_all(session: Session) -> list[Principal]:

@@ -21,13 +21,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
-from govfabric.auth import passwords
+from govfabric.auth import passwords, principals
+from govfabric.auth.principals import PUBLIC
 from govfabric.catalog.search import MARK_CLOSE, MARK_OPEN
 from govfabric.errors import AlreadyExists, AuthenticationRequired, GovfabricError, NotFound, ValidationFailed
 from govfabric.sharing_modes.portal import i18n, security
 
 #: the principal anonymous visitors act as (the share process grants published open offers to it)
-PUBLIC = "public"
 #: catalog opening classes shown to everyone
 OPEN_CLASSES = ("open", "conditional_open")
 FACETS = ("theme", "owner_department", "level")
@@ -85,13 +85,11 @@ _PUBLIC_READY: set[int] = set()
 
 
 def ensure_public(origin: Any) -> None:
-    """The ``public`` principal exists (no roles: it reads only what is granted to it by name)."""
+    """The ``public`` principal exists (checked once per server)."""
     if id(origin) in _PUBLIC_READY:
         return
-    try:
-        origin.add_principal(PUBLIC, [], kind="application", display_name="匿名访客 (anonymous visitors)")
-    except AlreadyExists:
-        pass
+    with origin.store.session() as s:
+        principals.ensure_public(s, origin.user)
     _PUBLIC_READY.add(id(origin))
 
 

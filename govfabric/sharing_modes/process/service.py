@@ -32,6 +32,7 @@ from sqlalchemy import select
 
 from govfabric.auth import principals
 from govfabric.auth.audit import append
+from govfabric.auth.principals import PUBLIC
 from govfabric.auth.readpath import require_steward
 from govfabric.catalog import taxonomy
 from govfabric.errors import AccessDenied, AlreadyExists, NotFound, ValidationFailed
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     from govfabric.fabric import Fabric
 
 #: the principal that stands for anonymous visitors: granted what 无条件开放 offers publish
-PUBLIC = "public"
 TARGET_KINDS = ("table", "view", "service", "dataset")
 STATES = ("draft", "submitted", "reviewed", "published", "suspended", "retired")
 #: action -> (states it leaves, state it enters, role that takes it)
@@ -317,15 +317,9 @@ class Shares:
             require_steward(actor, row.owner_department, f"{action} share {row.name}")
 
     def _grant_public(self, s: Session, row: ShareOffer) -> list[int]:
-        """Grant every table behind ``row`` to :data:`PUBLIC` (created on demand: an application with
-        the analyst role only), in the acting steward's name and transaction."""
-
-        try:
-            principals.get(s, PUBLIC)
-        except NotFound:
-            principals.add(s, self.fabric.actor.name, PUBLIC, roles=["analyst"], kind="application",
-                           display_name="anonymous visitors (open data)")
-            s.flush()
+        """Grant every table behind ``row`` to :data:`PUBLIC` (created on demand, roleless), in the
+        acting steward's name and transaction."""
+        principals.ensure_public(s, self.fabric.actor.name)
         return [self.fabric.access.grant(PUBLIC, t, purpose=f"open data: share {row.name}").id
                 for t in row.tables]
 
