@@ -31,3 +31,17 @@ def test_included_routers_are_matched_by_template() -> None:
     assert _route(_scope(app, "/api/v1/query/ent_lookup/schema")) == (
         "/api/v1/query/{service}/schema", "/api/v1/query/ent_lookup/schema")
     assert _route(_scope(app, "/no/such/path")) == ("unmatched", "unmatched")
+
+
+def test_no_mounted_router_nests_another() -> None:
+    """A nested ``include_router`` keeps its prefix out of its routes' paths (FastAPI ≥ 0.165), so the
+    middleware could not name its requests: every mounted router registers full paths itself."""
+    import importlib
+
+    from govfabric.server.app import ROUTERS
+
+    for spec in ROUTERS:
+        module, attr = spec.split(":")
+        router = getattr(importlib.import_module(module), attr)
+        nested = [r for r in router.routes if not isinstance(getattr(r, "path", None), str)]
+        assert not nested, f"{spec} includes another router; register its routes with full paths"

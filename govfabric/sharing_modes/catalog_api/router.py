@@ -40,8 +40,11 @@ class CkanEnvelope(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **{s: {"model": CkanEnvelope, "description": t} for s, t in {**_TYPES, 500: "Internal Server Error"}.items()},
     **{s: ERROR_RESPONSES[s] for s in (401, 429)}}  # refused by the middleware before the action
-actions = APIRouter(tags=["open data (CKAN)"], responses=_ERRORS)
 router = APIRouter()
+#: CKAN's versioned path, and its unversioned alias (ckanapi's default) left out of the OpenAPI description.
+#: Routes are registered under both with full paths, not as a nested router: the service plane names a
+#: request by its route template before routing it (see ``server.middleware._route``).
+PREFIXES = (("/api/3/action", True), ("/api/action", False))
 
 
 def open_catalog(request: Request) -> OpenCatalog:
@@ -141,10 +144,13 @@ def _facet_fields(params: dict[str, Any]) -> list[str]:
 def _action(path: str, summary: str, include_in_schema: bool = True) -> Callable[[Any], Any]:
     """Register an action for GET (query string) and POST (JSON body), each with its operation id."""
     def register(endpoint: Any) -> Any:
-        for method in ("GET", "POST"):
-            actions.add_api_route(path, endpoint, methods=[method], summary=summary, response_model=CkanEnvelope,
-                                  operation_id=f"ckan_{endpoint.__name__}_{method.lower()}",
-                                  include_in_schema=include_in_schema)
+        for prefix, documented in PREFIXES:
+            for method in ("GET", "POST"):
+                router.add_api_route(prefix + path, endpoint, methods=[method], summary=summary,
+                                     response_model=CkanEnvelope, tags=["open data (CKAN)"], responses=_ERRORS,
+                                     operation_id=f"ckan_{endpoint.__name__}_{method.lower()}"
+                                                  + ("" if documented else "_alias"),
+                                     include_in_schema=include_in_schema and documented)
         return endpoint
     return register
 
@@ -233,7 +239,3 @@ def dcat_catalog(fmt: str, cat: OpenCatalog = Depends(open_catalog)) -> Response
         raise NotFound(f"no catalogue format {fmt!r}; use /catalog.ttl or /catalog.jsonld")
     return Response(serialize(cat, "turtle" if fmt == "ttl" else "json-ld"), media_type=_MEDIA[fmt])
 
-
-router.include_router(actions, prefix="/api/3/action")
-# CKAN's unversioned alias (ckanapi's default), left out of the OpenAPI description
-router.include_router(actions, prefix="/api/action", include_in_schema=False)
