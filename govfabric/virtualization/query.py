@@ -10,7 +10,7 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 
 from govfabric import hooks
-from govfabric.auth.audit import append
+from govfabric.auth.audit import Entry, append_many
 from govfabric.auth.readpath import reads_source_data
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
 from govfabric.virtualization import cache
@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
     from govfabric.fabric import Fabric
 
-    #: a caller's addition to the transaction recording a query: (session, status, rows)
-    RecordWith = Callable[[Session, str, int | None], None]
+    #: a caller's addition to the transaction recording a query: (session, status, rows) → audit
+    #: events to append in one batch with the query's own (its chain links written together)
+    RecordWith = Callable[[Session, str, int | None], list[Entry] | None]
 
 
 #: what in an engine's error text can be a data value: quoted literals, long digit runs, CJK runs
@@ -143,9 +144,14 @@ class QueryService:
 
     @reads_source_data("sql", via="pipeline")
     def stream(self, sql: str, *, dialect: str | None = None, engine: str | None = None,
-               row_limit: int | None = None, record_with: RecordWith | None = None) -> Iterator[pa.RecordBatch]:
+               row_limit: int | None = None, record_with: RecordWith | None = None, params: Sequence[Any] = ()
+               ) -> Iterator[pa.RecordBatch]:
         """Arrow batches of the answer; the query is recorded when the stream ends. ``engine="auto"``
         runs it on its source database when it can (:meth:`engine_for`).
+
+        ``params`` are the values of the query's ``?`` placeholders, bound by the engine as typed
+        parameters: the plan (authorised and policy-rewritten for the acting principal) is cached by
+        the text with its placeholders, so a new value reuses it instead of planning again.
 
         ``row_limit`` replaces ``query_row_limit`` for exports (``export_row_limit``), never to
         loosen interactive queries. ``record_with(session, status, rows)`` runs inside the
@@ -170,7 +176,7 @@ class QueryService:
             # Trino session keeps its setting from one cached query to the next)
             left = max(0.1, math.ceil((settings.query_timeout_s - (time.perf_counter() - t0)) * 10) / 10)
             limit = settings.query_row_limit if row_limit is None else row_limit
-            for batch in eng.stream(planned.sql, timeout_s=left, row_limit=limit):
+            for batch in eng.stream(planned.sql, timeout_s=left, row_limit=limit, params=params):
                 rows += batch.num_rows
                 yield batch
         except GovfabricError as exc:
@@ -186,8 +192,9 @@ class QueryService:
         eng.stats.queries += 1
         self._record(ename, sql, cached, "ok", None, rows, t0, record_with)
 
-    def sql(self, sql: str, *, dialect: str | None = None, engine: str | None = None) -> pa.Table:
-        batches = list(self.stream(sql, dialect=dialect, engine=engine))
+    def sql(self, sql: str, *, dialect: str | None = None, engine: str | None = None,
+            params: Sequence[Any] = ()) -> pa.Table:
+        batches = list(self.stream(sql, dialect=dialect, engine=engine, params=params))
         if batches:
             return pa.Table.from_batches(batches)
         planned, _ = self.plan(sql, dialect=dialect, engine=engine)
@@ -238,7 +245,7 @@ class QueryService:
                 details["row_filtered"] = list(planned.row_filtered)
             if error:
                 details["error"] = error[:500]
-            append(s, actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)
+            entries: list[Entry] = [(actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)]
             if cached is not None:
                 emit(self.fabric, s, query_event(self.fabric, sql, cached.planned, status, cached.planned.dialect,
                                                  cached.lineage), actor, sql, fresh_outputs=True)
@@ -246,7 +253,8 @@ class QueryService:
                 record_usage(s, cached.asset_ids, actor, "use")
             hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
             if record_with is not None:
-                record_with(s, status, rows)
+                entries.extend(record_with(s, status, rows) or ())
+            append_many(s, entries)  # one batch: the query's event and its caller's, chained in order
 
     def status(self) -> dict[str, Any]:
         """Monitoring (§10.3.5): sources reachable, queries run, errors, latency, per engine."""
