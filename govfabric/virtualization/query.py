@@ -69,40 +69,41 @@ class QueryService:
             self._engines[name] = engine_class(name).for_fabric(self.fabric)
         return self._engines[name]
 
-    def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None
+    def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None, params: int = 0
              ) -> tuple[PlannedQuery, list[Binding]]:
-        """Plan ``sql`` as the acting principal (its trees dropped, see ``PlannedQuery``)."""
-        cached = self._plan(sql, dialect, self._choose(sql, dialect, engine))
+        """Plan ``sql`` as the acting principal (its trees dropped, see ``PlannedQuery``);
+        ``params``: the number of its ``?`` placeholders."""
+        cached = self._plan(sql, dialect, self._choose(sql, dialect, engine, params), params)
         return cached.planned, cached.bindings
 
-    def engine_for(self, sql: str, dialect: str | None = None) -> str:
+    def engine_for(self, sql: str, dialect: str | None = None, params: int = 0) -> str:
         """``direct`` when the whole query can run on the one source database its tables live in
         with the same result (the plan is cached for it), else the workspace's default engine."""
         try:
-            self._plan(sql, dialect, DIRECT)
+            self._plan(sql, dialect, DIRECT, params)
         except GovfabricError:  # NotDirect, or refused/denied: the default engine says so and records it
             return self.fabric.settings.default_engine
         return DIRECT
 
-    def _choose(self, sql: str, dialect: str | None, engine: str | None) -> str:
+    def _choose(self, sql: str, dialect: str | None, engine: str | None, params: int = 0) -> str:
         name = engine or self.fabric.settings.default_engine
-        return self.engine_for(sql, dialect) if name == AUTO else name
+        return self.engine_for(sql, dialect, params) if name == AUTO else name
 
-    def _plan(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
+    def _plan(self, sql: str, dialect: str | None, ename: str, params: int = 0) -> CachedPlan:
         """The plan from the store's cache when nothing it was built from changed (``cache.py``),
         else planned afresh — with names and the policy from the cache where they still hold —
         together with its lineage event template. Planning runs under the size limits and within
         the query timeout (it is part of the query's time)."""
         settings = self.fabric.settings
         with limits(Limits.from_settings(settings), timeout_s=settings.query_timeout_s):
-            return self._plan_within(sql, dialect, ename)
+            return self._plan_within(sql, dialect, ename, params)
 
-    def _plan_within(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
+    def _plan_within(self, sql: str, dialect: str | None, ename: str, params: int) -> CachedPlan:
         from govfabric.governance.lineage.events import namespace
 
         actor = self.fabric.actor
         who = cache.principal_key(actor)
-        key = (who, namespace(self.fabric), ename, (dialect or "duckdb").lower(), sql)
+        key = (who, namespace(self.fabric), ename, (dialect or "duckdb").lower(), sql, params)
         found = cache.current(self.fabric.store)
         policy_until, memo = None, None
         if found is not None:
@@ -119,7 +120,8 @@ class QueryService:
                     store_cache.put_policy(gen, who, policy_until)
             policy, until = policy_until
             resolver = CatalogResolver(s, [target], memo)
-            planned = plan(sql, dialect=dialect, engine=target, resolver=resolver, policy=policy, keep_virtual=True)
+            planned = plan(sql, dialect=dialect, engine=target, resolver=resolver, policy=policy, keep_virtual=True,
+                           params=params)
             bindings = [resolver.bindings[t] for t in planned.tables_used if t in resolver.bindings]
         if target != ename:
             try:
@@ -159,9 +161,9 @@ class QueryService:
         call's) is durable together with the data-access record, in one commit."""
         t0 = time.perf_counter()
         with self.fabric.store.call_scope():  # the change counter read once for the whole planning
-            ename = self._choose(sql, dialect, engine)
+            ename = self._choose(sql, dialect, engine, len(params))
             try:
-                cached = self._plan(sql, dialect, ename)
+                cached = self._plan(sql, dialect, ename, len(params))
             except (QueryRejected, AccessDenied) as exc:
                 self._record(ename, sql, None, "denied" if isinstance(exc, AccessDenied) else "rejected", str(exc),
                              None, t0, record_with)
@@ -197,7 +199,7 @@ class QueryService:
         batches = list(self.stream(sql, dialect=dialect, engine=engine, params=params))
         if batches:
             return pa.Table.from_batches(batches)
-        planned, _ = self.plan(sql, dialect=dialect, engine=engine)
+        planned, _ = self.plan(sql, dialect=dialect, engine=engine, params=len(params))
         return pa.table({c: pa.array([], pa.null()) for c in planned.output_columns})
 
     def explain(self, sql: str, *, dialect: str | None = None, engines: list[str] | None = None) -> dict[str, str]:

@@ -547,7 +547,7 @@ class QueryApi:
         batches = list(self.fabric.queries.stream(sql, engine="auto", record_with=record_with, params=params or ()))
         if batches:
             return pa.Table.from_batches(batches)
-        planned, _ = self.fabric.queries.plan(sql, engine="auto")  # the plan that just ran (cached)
+        planned, _ = self.fabric.queries.plan(sql, engine="auto", params=len(params or ()))  # the plan that ran
         return pa.table({c: pa.array([], pa.null()) for c in planned.output_columns})
 
     # -- page tokens ------------------------------------------------------------------------------
