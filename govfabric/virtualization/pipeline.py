@@ -83,8 +83,8 @@ def plan(
     expanded = expand(root, resolver)
     placeholders = sum(1 for _ in expanded.root.find_all(exp.Placeholder))
     if placeholders != params:
-        raise QueryRejected(f"the query has {placeholders} ? placeholder(s) but {params} value(s) are bound; "
-                            "write values as literals, or pass one value per ? (params)")
+        raise QueryRejected(f"the query's ? placeholders are not bound: it has {placeholders}, {params} value(s) "
+                            "were given; write values as literals, or pass one value per ? (params)")
     tables = {vt.name: vt for _, vt in expanded.tables}
     require_grants(tables.values(), policy)
     # names are lowercase already (policy.py), so the schema skips sqlglot's normalisation
