@@ -297,3 +297,17 @@ def test_query_edges_are_derived_not_stored_and_added_without_a_rebuild(demo, mo
     assert svc.upstream("market.enterprise", "district").as_dict() == up
     for d in new:
         assert fresh.columns(d) and sorted(fresh.columns(d)) == sorted(g.columns(d))
+
+
+def test_a_graph_not_read_for_many_queries_is_rebuilt_instead_of_kept_growing(demo, monkeypatch) -> None:
+    from govfabric.governance.lineage import graph as graph_mod
+
+    svc = _build(demo)
+    g = svc.graph()
+    monkeypatch.setattr(graph_mod, "MAX_PENDING", 2)
+    for _ in range(3):
+        demo.sql("SELECT name FROM market.enterprise")
+    assert not graph_mod._derived.get(str(demo.store.engine.url))  # dropped, not kept growing
+    fresh = svc.graph()
+    assert fresh is not g and len([d for d in fresh.datasets() if "/results/query/" in d]) == len(
+        [d for d in g.datasets() if "/results/query/" in d]) + 3

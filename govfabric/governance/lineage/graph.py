@@ -35,6 +35,7 @@ FREEZE_AT = 20_000  # columns; smaller graphs do not make the GC pause noticeabl
 QUERY_JOBS = "virtual_query.%"
 #: per store: edges of query events committed in this process since its graph was built
 _derived: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
+MAX_PENDING = 5_000  # query events kept for a built graph not read since
 
 
 def invalidate() -> None:
@@ -55,8 +56,14 @@ def derived(session: Any, event_id: str, payload: dict[str, Any], actor: str | N
 
     def committed(_s: Any) -> None:
         with _lock:
-            if key in _cache:
-                _derived.setdefault(key, []).append((event_id, rows))
+            hit = _cache.get(key)
+            if hit is None:
+                return
+            pending = _derived.setdefault(key, [])
+            pending.append((event_id, rows))
+            if len(pending) > MAX_PENDING:  # a graph nobody asked for since: rebuild it when asked
+                _derived.pop(key, None)
+                _cache[key] = ((-1, None, -1), hit[1])
 
     event.listen(session, "after_commit", committed, once=True)
 
