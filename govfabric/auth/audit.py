@@ -28,7 +28,7 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -297,14 +297,25 @@ def _check_head(cp: Checkpoint | None, seq: int, digest: str, keyed_from: int | 
         raise damaged("the head row's keyed-chain marker was changed")
 
 
+#: one event to append: (actor, action, target, details)
+Entry = tuple[str, str, str, dict[str, Any] | None]
+
+
 def append(session: Session, actor: str, action: str, target: str,
            details: dict[str, Any] | None = None) -> AuditEvent:
-    """Append one event inside the caller's transaction.
+    """Append one event inside the caller's transaction (:func:`append_many` of one)."""
+    return append_many(session, [(actor, action, target, details)])[-1]
 
-    Three Core statements on the session's connection (read and lock the head, insert the
-    event, move the head): every query appends one, and the ORM's unit of work cost more than
-    the rest of the append. The caller's pending ORM changes are flushed first, as before.
+
+def append_many(session: Session, entries: Sequence[Entry]) -> list[AuditEvent]:
+    """Append events, chained in order, inside the caller's transaction.
+
+    Three Core statements on the session's connection whatever their number (read and lock the
+    head, insert the events in one statement, move the head): a query service call appends its
+    query's event and its own together. The caller's pending ORM changes are flushed first.
     The checkpoint outside the store moves when the transaction commits."""
+    if not entries:
+        return []
     binding = _bound(session.info)
     session.flush()
     conn = session.connection()
@@ -323,19 +334,22 @@ def append(session: Session, actor: str, action: str, target: str,
             note = _upgraded_note(head.note, prev_seq + 1)     # from here on, and say so in the head
             keyed_from = prev_seq + 1 if keyed_from is None else keyed_from  # what the new note says
     at = utcnow()
-    clean = jsonable(details or {})  # stored and hashed as plain JSON: datetimes, Decimals… as strings
     rid = request_id.get()
-    if rid is not None:  # written during an HTTP request: the event names it
-        clean.setdefault("request_id", rid)
-    seq = prev_seq + 1
-    digest = event_hash(seq, at, actor, action, target, clean, prev_hash, binding.key)
-    values = {"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,
-              "prev_hash": prev_hash, "hash": digest}
-    conn.execute(_EVENTS.insert(), values)
+    rows: list[dict[str, Any]] = []
+    seq, digest = prev_seq, prev_hash
+    for actor, action, target, details in entries:
+        clean = jsonable(details or {})  # stored and hashed as plain JSON: datetimes, Decimals… as strings
+        if rid is not None:  # written during an HTTP request: the event names it
+            clean.setdefault("request_id", rid)
+        seq, prev = seq + 1, digest
+        digest = event_hash(seq, at, actor, action, target, clean, prev, binding.key)
+        rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,
+                     "prev_hash": prev, "hash": digest})
+    conn.execute(_EVENTS.insert(), rows if len(rows) > 1 else rows[0])
     conn.execute(_WRITE_HEAD, {"seq": seq, "hash": digest} if note is None
                  else {"seq": seq, "hash": digest, "note": note})
     session.info[_PENDING] = (binding, Checkpoint(seq, digest, keyed_from))
-    return AuditEvent(**values)
+    return [AuditEvent(**values) for values in rows]
 
 
 class AuditLog:

@@ -67,8 +67,10 @@ def plan(
     resolver: Resolver,
     policy: Policy,
     keep_virtual: bool = False,
+    params: int = 0,
 ) -> PlannedQuery:
-    """Plan ``sql`` (in ``dialect``, default duckdb) for ``engine`` as ``policy.principal``.
+    """Plan ``sql`` (in ``dialect``, default duckdb) for ``engine`` as ``policy.principal``;
+    ``params``: how many ``?`` placeholders it holds (values bound when it runs).
 
     Raises ``QueryRejected`` (not allowed / not understood / unknown names) or
     ``AccessDenied`` (no grant on a table, or a column not granted).
@@ -79,6 +81,10 @@ def plan(
     root = parse_sql(sql, dialect)
     name_projections(root)
     expanded = expand(root, resolver)
+    placeholders = sum(1 for _ in expanded.root.find_all(exp.Placeholder))
+    if placeholders != params:
+        raise QueryRejected(f"the query's ? placeholders are not bound: it has {placeholders}, {params} value(s) "
+                            "were given; write values as literals, or pass one value per ? (params)")
     tables = {vt.name: vt for _, vt in expanded.tables}
     require_grants(tables.values(), policy)
     # names are lowercase already (policy.py), so the schema skips sqlglot's normalisation

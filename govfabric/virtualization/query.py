@@ -10,7 +10,7 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 
 from govfabric import hooks
-from govfabric.auth.audit import append
+from govfabric.auth.audit import Entry, append_many
 from govfabric.auth.readpath import reads_source_data
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
 from govfabric.virtualization import cache
@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
     from govfabric.fabric import Fabric
 
-    #: a caller's addition to the transaction recording a query: (session, status, rows)
-    RecordWith = Callable[[Session, str, int | None], None]
+    #: a caller's addition to the transaction recording a query: (session, status, rows) → audit
+    #: events to append in one batch with the query's own (its chain links written together)
+    RecordWith = Callable[[Session, str, int | None], list[Entry] | None]
 
 
 #: what in an engine's error text can be a data value: quoted literals, long digit runs, CJK runs
@@ -68,40 +69,41 @@ class QueryService:
             self._engines[name] = engine_class(name).for_fabric(self.fabric)
         return self._engines[name]
 
-    def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None
+    def plan(self, sql: str, *, dialect: str | None = None, engine: str | None = None, params: int = 0
              ) -> tuple[PlannedQuery, list[Binding]]:
-        """Plan ``sql`` as the acting principal (its trees dropped, see ``PlannedQuery``)."""
-        cached = self._plan(sql, dialect, self._choose(sql, dialect, engine))
+        """Plan ``sql`` as the acting principal (its trees dropped, see ``PlannedQuery``);
+        ``params``: the number of its ``?`` placeholders."""
+        cached = self._plan(sql, dialect, self._choose(sql, dialect, engine, params), params)
         return cached.planned, cached.bindings
 
-    def engine_for(self, sql: str, dialect: str | None = None) -> str:
+    def engine_for(self, sql: str, dialect: str | None = None, params: int = 0) -> str:
         """``direct`` when the whole query can run on the one source database its tables live in
         with the same result (the plan is cached for it), else the workspace's default engine."""
         try:
-            self._plan(sql, dialect, DIRECT)
+            self._plan(sql, dialect, DIRECT, params)
         except GovfabricError:  # NotDirect, or refused/denied: the default engine says so and records it
             return self.fabric.settings.default_engine
         return DIRECT
 
-    def _choose(self, sql: str, dialect: str | None, engine: str | None) -> str:
+    def _choose(self, sql: str, dialect: str | None, engine: str | None, params: int = 0) -> str:
         name = engine or self.fabric.settings.default_engine
-        return self.engine_for(sql, dialect) if name == AUTO else name
+        return self.engine_for(sql, dialect, params) if name == AUTO else name
 
-    def _plan(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
+    def _plan(self, sql: str, dialect: str | None, ename: str, params: int = 0) -> CachedPlan:
         """The plan from the store's cache when nothing it was built from changed (``cache.py``),
         else planned afresh — with names and the policy from the cache where they still hold —
         together with its lineage event template. Planning runs under the size limits and within
         the query timeout (it is part of the query's time)."""
         settings = self.fabric.settings
         with limits(Limits.from_settings(settings), timeout_s=settings.query_timeout_s):
-            return self._plan_within(sql, dialect, ename)
+            return self._plan_within(sql, dialect, ename, params)
 
-    def _plan_within(self, sql: str, dialect: str | None, ename: str) -> CachedPlan:
+    def _plan_within(self, sql: str, dialect: str | None, ename: str, params: int) -> CachedPlan:
         from govfabric.governance.lineage.events import namespace
 
         actor = self.fabric.actor
         who = cache.principal_key(actor)
-        key = (who, namespace(self.fabric), ename, (dialect or "duckdb").lower(), sql)
+        key = (who, namespace(self.fabric), ename, (dialect or "duckdb").lower(), sql, params)
         found = cache.current(self.fabric.store)
         policy_until, memo = None, None
         if found is not None:
@@ -118,7 +120,8 @@ class QueryService:
                     store_cache.put_policy(gen, who, policy_until)
             policy, until = policy_until
             resolver = CatalogResolver(s, [target], memo)
-            planned = plan(sql, dialect=dialect, engine=target, resolver=resolver, policy=policy, keep_virtual=True)
+            planned = plan(sql, dialect=dialect, engine=target, resolver=resolver, policy=policy, keep_virtual=True,
+                           params=params)
             bindings = [resolver.bindings[t] for t in planned.tables_used if t in resolver.bindings]
         if target != ename:
             try:
@@ -143,9 +146,14 @@ class QueryService:
 
     @reads_source_data("sql", via="pipeline")
     def stream(self, sql: str, *, dialect: str | None = None, engine: str | None = None,
-               row_limit: int | None = None, record_with: RecordWith | None = None) -> Iterator[pa.RecordBatch]:
+               row_limit: int | None = None, record_with: RecordWith | None = None, params: Sequence[Any] = ()
+               ) -> Iterator[pa.RecordBatch]:
         """Arrow batches of the answer; the query is recorded when the stream ends. ``engine="auto"``
         runs it on its source database when it can (:meth:`engine_for`).
+
+        ``params`` are the values of the query's ``?`` placeholders, bound by the engine as typed
+        parameters: the plan (authorised and policy-rewritten for the acting principal) is cached by
+        the text with its placeholders, so a new value reuses it instead of planning again.
 
         ``row_limit`` replaces ``query_row_limit`` for exports (``export_row_limit``), never to
         loosen interactive queries. ``record_with(session, status, rows)`` runs inside the
@@ -153,9 +161,9 @@ class QueryService:
         call's) is durable together with the data-access record, in one commit."""
         t0 = time.perf_counter()
         with self.fabric.store.call_scope():  # the change counter read once for the whole planning
-            ename = self._choose(sql, dialect, engine)
+            ename = self._choose(sql, dialect, engine, len(params))
             try:
-                cached = self._plan(sql, dialect, ename)
+                cached = self._plan(sql, dialect, ename, len(params))
             except (QueryRejected, AccessDenied) as exc:
                 self._record(ename, sql, None, "denied" if isinstance(exc, AccessDenied) else "rejected", str(exc),
                              None, t0, record_with)
@@ -170,7 +178,7 @@ class QueryService:
             # Trino session keeps its setting from one cached query to the next)
             left = max(0.1, math.ceil((settings.query_timeout_s - (time.perf_counter() - t0)) * 10) / 10)
             limit = settings.query_row_limit if row_limit is None else row_limit
-            for batch in eng.stream(planned.sql, timeout_s=left, row_limit=limit):
+            for batch in eng.stream(planned.sql, timeout_s=left, row_limit=limit, params=params):
                 rows += batch.num_rows
                 yield batch
         except GovfabricError as exc:
@@ -186,11 +194,12 @@ class QueryService:
         eng.stats.queries += 1
         self._record(ename, sql, cached, "ok", None, rows, t0, record_with)
 
-    def sql(self, sql: str, *, dialect: str | None = None, engine: str | None = None) -> pa.Table:
-        batches = list(self.stream(sql, dialect=dialect, engine=engine))
+    def sql(self, sql: str, *, dialect: str | None = None, engine: str | None = None,
+            params: Sequence[Any] = ()) -> pa.Table:
+        batches = list(self.stream(sql, dialect=dialect, engine=engine, params=params))
         if batches:
             return pa.Table.from_batches(batches)
-        planned, _ = self.plan(sql, dialect=dialect, engine=engine)
+        planned, _ = self.plan(sql, dialect=dialect, engine=engine, params=len(params))
         return pa.table({c: pa.array([], pa.null()) for c in planned.output_columns})
 
     def explain(self, sql: str, *, dialect: str | None = None, engines: list[str] | None = None) -> dict[str, str]:
@@ -238,7 +247,7 @@ class QueryService:
                 details["row_filtered"] = list(planned.row_filtered)
             if error:
                 details["error"] = error[:500]
-            append(s, actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)
+            entries: list[Entry] = [(actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)]
             if cached is not None:
                 emit(self.fabric, s, query_event(self.fabric, sql, cached.planned, status, cached.planned.dialect,
                                                  cached.lineage), actor, sql, fresh_outputs=True)
@@ -246,7 +255,8 @@ class QueryService:
                 record_usage(s, cached.asset_ids, actor, "use")
             hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
             if record_with is not None:
-                record_with(s, status, rows)
+                entries.extend(record_with(s, status, rows) or ())
+            append_many(s, entries)  # one batch: the query's event and its caller's, chained in order
 
     def status(self) -> dict[str, Any]:
         """Monitoring (§10.3.5): sources reachable, queries run, errors, latency, per engine."""

@@ -51,6 +51,7 @@ def _classes(*names: str) -> frozenset[type]:
 
 #: Structural and operator nodes allowed anywhere (functions are listed apart).
 ALLOWED_NODES: frozenset[type] = _classes(
+    "Placeholder",  # ``?``: a value bound as a typed parameter (``QueryService.stream(params=…)``)
     "Select",
     "Union",
     "Intersect",
@@ -240,6 +241,7 @@ ALLOWED_ARGS: dict[type, set[str]] = {
     exp.Join: {"this", "on", "side", "kind", "using"},
     exp.Lateral: {"this", "alias"},
     exp.Star: set(),
+    exp.Placeholder: set(),  # positional only: ``:name`` / ``$1`` are refused
     exp.Group: {"expressions"},
     exp.Distinct: {"expressions"},
     exp.Ordered: {"this", "desc", "nulls_first"},

@@ -265,3 +265,49 @@ def test_impact_matches_the_definition_on_random_cyclic_graphs(seed: int) -> Non
                 assert got == _reference(edges, root, column, depth), (root, column, depth)
                 want = {tuple(cycle_of[d]) for d in [root, *hit.names] if d in cycle_of}
                 assert sorted(map(tuple, hit.cycles)) == sorted(want)
+
+
+def test_query_edges_are_derived_not_stored_and_added_without_a_rebuild(demo, monkeypatch) -> None:
+    """Issue 15 items 1 and 4: a query stores its event only; the graph derives its edges, and a
+    built graph takes new query events as they commit, without reading the edges again."""
+    from govfabric.governance.lineage import graph as graph_mod
+    from govfabric.governance.lineage.models import LineageEdge
+
+    svc = _build(demo)
+    g = svc.graph()
+    up = svc.upstream("market.enterprise", "district").as_dict()
+    loads: list[int] = []
+    real = LineageGraph.load
+    monkeypatch.setattr(LineageGraph, "load", classmethod(lambda cls, store: loads.append(1) or real(store)))
+    before = {d for d in g.datasets() if "/results/query/" in d}
+    demo.sql("SELECT name, district FROM market.enterprise WHERE capital > 5")
+    demo.sql("SELECT name, district FROM market.enterprise WHERE capital > 5")
+    assert svc.graph() is g and loads == []  # added in place
+    new = {d for d in g.datasets() if "/results/query/" in d} - before
+    assert len(new) == 2
+    with demo.store.session() as s:
+        stored = s.scalars(select(LineageEdge.job_name).where(LineageEdge.job_name.like("virtual_query.%"))).all()
+    assert stored == []
+    impact_then = svc.impact("market.enterprise", "district")
+    graph_mod.invalidate()  # a rebuild from the store derives the same graph
+    fresh = svc.graph()
+    assert fresh is not g and loads == [1]
+    assert set(fresh.datasets()) == set(g.datasets())
+    assert svc.impact("market.enterprise", "district") == impact_then
+    assert svc.upstream("market.enterprise", "district").as_dict() == up
+    for d in new:
+        assert fresh.columns(d) and sorted(fresh.columns(d)) == sorted(g.columns(d))
+
+
+def test_a_graph_not_read_for_many_queries_is_rebuilt_instead_of_kept_growing(demo, monkeypatch) -> None:
+    from govfabric.governance.lineage import graph as graph_mod
+
+    svc = _build(demo)
+    g = svc.graph()
+    monkeypatch.setattr(graph_mod, "MAX_PENDING", 2)
+    for _ in range(3):
+        demo.sql("SELECT name FROM market.enterprise")
+    assert not graph_mod._derived.get(str(demo.store.engine.url))  # dropped, not kept growing
+    fresh = svc.graph()
+    assert fresh is not g and len([d for d in fresh.datasets() if "/results/query/" in d]) == len(
+        [d for d in g.datasets() if "/results/query/" in d]) + 3

@@ -251,3 +251,83 @@ def test_a_mask_casting_a_double_to_text_stays_with_duckdb(world: Any) -> None:
     finally:
         admin.access.remove_mask("market.ent", "ratio")
         admin.access.remove_mask("market.ent", "staff")
+
+
+# -- parameterised plans: cached by the query's shape, per principal and change counter -------------
+
+SHAPE = "SELECT uscc, name, district FROM market.ent WHERE district = ? ORDER BY uscc"
+
+
+def _count_plans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from govfabric.virtualization import query
+
+    calls: list[str] = []
+    real = query.plan
+    monkeypatch.setattr(query, "plan", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    return calls
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["direct", "duckdb"])
+def test_a_new_value_reuses_the_plan_and_is_bound_typed(world: Any, engine: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    admin, _ = world
+    calls = _count_plans(monkeypatch)
+    for district in ("350102", "350103", "350102", "0' OR '1'='1"):
+        got = admin.queries.sql(SHAPE, engine=engine, params=[district]).to_pylist()
+        quoted = district.replace("'", "''")
+        want = admin.sql(f"SELECT uscc, name, district FROM market.ent WHERE district = '{quoted}' ORDER BY uscc",
+                         engine="duckdb").to_pylist()
+        assert got == want
+    assert calls.count(SHAPE) == 1  # the shape planned once, whatever the value
+    sql = "SELECT uscc FROM market.ent WHERE uscc LIKE '%X_D' OR founded >= CAST(? AS DATE) ORDER BY uscc"
+    assert admin.queries.sql(sql, engine=engine, params=["2020-01-01"]).to_pylist() == [
+        {"uscc": "91350102MA2YQ4XX4D"}, {"uscc": "91350103MA2YQ2XX2B"}]  # `%` of the text kept apart from `%s`
+
+
+@pytest.mark.postgres
+def test_a_cached_shape_never_crosses_principals(world: Any) -> None:
+    admin, analyst = world
+    for _ in range(2):  # each order: the other's cached plan is never used
+        assert analyst.queries.sql(SHAPE, engine="direct", params=["350103"]).num_rows == 0  # its row filter
+        rows = admin.queries.sql(SHAPE, engine="direct", params=["350103"]).to_pylist()
+        assert [r["uscc"] for r in rows] == ["91350103MA2YQ2XX2B"]  # no row filter for the admin
+        mine, theirs = (f.queries.plan(SHAPE, engine="direct", params=1)[0] for f in (analyst, admin))
+        assert mine is not theirs and mine.row_filtered and not theirs.row_filtered
+
+
+@pytest.mark.postgres
+def test_a_grant_or_mask_change_applies_to_the_very_next_call(world: Any) -> None:
+    from govfabric.errors import AccessDenied
+
+    admin, _ = world
+    by_uscc, one = "SELECT uscc, name, district FROM market.ent WHERE uscc = ?", ["91350102MA2YQ1XX1A"]
+    admin.add_principal("analyst2", ["analyst"], department="发展改革委")
+    g = admin.access.grant("analyst2", "market.ent")
+    other = admin.as_user("analyst2")
+    assert other.queries.sql(by_uscc, engine="direct", params=one).to_pylist()[0]["district"] == "350102"
+    admin.access.set_mask("market.ent", "district", "hash", {"salt": "s"})  # a keyed mask: its key is a literal
+    try:
+        rows = other.queries.sql(by_uscc, engine="direct", params=one).to_pylist()
+        assert rows == other.queries.sql(by_uscc, engine="duckdb", params=one).to_pylist()
+        assert len(rows[0]["district"]) == 64
+        assert other.queries.sql(SHAPE, engine="direct", params=["350102"]).num_rows == 0  # filters see the mask
+    finally:
+        admin.access.remove_mask("market.ent", "district")
+    assert other.queries.sql(by_uscc, engine="direct", params=one).to_pylist()[0]["district"] == "350102"
+    admin.access.revoke(g.id, "test")
+    with pytest.raises(AccessDenied):
+        other.queries.sql(by_uscc, engine="direct", params=one)
+
+
+@pytest.mark.postgres
+def test_query_service_calls_with_new_values_do_not_plan_again(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    admin, analyst = world
+    admin.query_api.create("ent_shape", "market.ent", params={"uscc": ["eq"]}, columns=["name", "phone"],
+                           order=["uscc"])
+    analyst.query_api.call("ent_shape", {"uscc": ["91350102MA2YQ1XX1A"]})
+    calls = _count_plans(monkeypatch)
+    got = [analyst.query_api.call("ent_shape", {"uscc": [u]}).rows
+           for u in ("91350102MA2YQ3XX3C", "91350102MA2YQ4XX4D", "91350103MA2YQ2XX2B")]
+    assert calls == []
+    assert [len(r) for r in got] == [1, 1, 0]  # the last one is outside the analyst's row filter

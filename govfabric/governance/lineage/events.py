@@ -394,8 +394,10 @@ def edges_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 def store_event(session: Session, payload: dict[str, Any], actor: str | None = None,
                 sql: str | None = None, *, fresh_outputs: bool = False) -> LineageEvent:
-    """Store the event and its graph edges; a definition's earlier edges (same job, same output) go
-    (unless ``fresh_outputs``: outputs named for this run only, as a query's result, have none).
+    """Store the event and its graph edges; a definition's earlier edges (same job, same output) go.
+    With ``fresh_outputs`` (outputs named for this run only, as a query's result: nothing to replace)
+    no edge row is written: the graph derives the event's edges from its payload when it is built
+    and adds them to a built graph once the transaction commits (``graph.derived``), no rebuild.
 
     Core statements on the session's connection: the caller's session may hold thousands of
     objects (a harvest's assets), which ORM autoflush would walk before every statement, and a
@@ -412,6 +414,12 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
     row = LineageEvent(**values)
     conn, t = session.connection(), LineageEdge.__table__
     conn.execute(_EVENT_INSERT, values)
+    from govfabric.governance.lineage import graph
+
+    if fresh_outputs:
+        if payload.get("eventType") == "COMPLETE":
+            graph.derived(session, row.id, payload, actor)
+        return row
     if payload.get("eventType") == "COMPLETE":
         if not fresh_outputs:
             for start in range(0, len(row.outputs), 500):
@@ -420,8 +428,6 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
         edges = edges_of(payload)
         if edges:
             conn.execute(t.insert(), [{**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
-    from govfabric.governance.lineage import graph
-
     graph.invalidate()
     return row
 

@@ -31,9 +31,41 @@ _frozen = [False]
 FREEZE_AT = 20_000  # columns; smaller graphs do not make the GC pause noticeably
 
 
+#: query run events (``events.query_template``): their edges are derived from the payload, not stored
+QUERY_JOBS = "virtual_query.%"
+#: per store: edges of query events committed in this process since its graph was built
+_derived: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
+MAX_PENDING = 5_000  # query events kept for a built graph not read since
+
+
 def invalidate() -> None:
     """Called when events are stored in this process."""
     _generation[0] += 1
+
+
+def derived(session: Any, event_id: str, payload: dict[str, Any], actor: str | None) -> None:
+    """A query event stored in ``session`` without edge rows: once the transaction commits, its
+    edges go to this process's graph of the store as they are (:func:`graph_for`, no rebuild)."""
+    from sqlalchemy import event
+
+    from govfabric.governance.lineage.events import edges_of
+
+    key = str(session.get_bind().engine.url)
+    rows = [(e["src"], e["src_field"], e["dst"], e["dst_field"], e["kind"], e["subtype"], e["job_name"], actor)
+            for e in edges_of(payload)]
+
+    def committed(_s: Any) -> None:
+        with _lock:
+            hit = _cache.get(key)
+            if hit is None:
+                return
+            pending = _derived.setdefault(key, [])
+            pending.append((event_id, rows))
+            if len(pending) > MAX_PENDING:  # a graph nobody asked for since: rebuild it when asked
+                _derived.pop(key, None)
+                _cache[key] = ((-1, None, -1), hit[1])
+
+    event.listen(session, "after_commit", committed, once=True)
 
 
 @dataclass
@@ -99,6 +131,7 @@ class LineageGraph:
         self._index: _ImpactIndex | None = None
         self.memo: dict[Any, Any] = {}  # what services derive from the graph, kept as long as it is
         self._cycles: list[list[str]] = []
+        self.query_events: set[str] = set()  # ids of the query events whose edges are in the graph
 
     def ds(self, name: str) -> int:
         i = self.ds_ids.get(name)
@@ -145,7 +178,23 @@ class LineageGraph:
                                          t.c.job_name, t.c.actor).execution_options(yield_per=20000))
             for row in result:
                 g.add(*row)
+            g.add_query_events(conn)
         return g
+
+    def add_query_events(self, conn: Any) -> None:
+        """Edges of the query events stored without edge rows (all but those of older versions),
+        derived from their payloads as ``events.store_event`` would have stored them."""
+        from govfabric.governance.lineage.events import edges_of
+
+        e, t = LineageEvent.__table__, LineageEdge.__table__
+        stored = select(t.c.id).where(t.c.event_id == e.c.id).exists()
+        result = conn.execute(select(e.c.id, e.c.payload, e.c.actor).where(
+            e.c.job_name.like(QUERY_JOBS), e.c.event_type == "COMPLETE", ~stored).execution_options(yield_per=2000))
+        for event_id, payload, actor in result:
+            self.query_events.add(event_id)
+            for d in edges_of(payload):
+                self.add(d["src"], d["src_field"], d["dst"], d["dst_field"], d["kind"], d["subtype"], d["job_name"],
+                         actor)
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -538,12 +587,23 @@ def graph_for(store: Store) -> LineageGraph:
         hit = _cache.get(key)
         if hit is not None and hit[0] == (*stamp, _generation[0]):
             return hit[1]
+        pending = _derived.pop(key, [])
+        if hit is not None and hit[0][2] == _generation[0] and hit[0][0] + len(pending) == stamp[0]:
+            # the only events since: this process's queries, whose edges replace none — add them
+            g = hit[1]
+            for event_id, rows in pending:
+                if event_id not in g.query_events:  # not committed in time to be loaded already
+                    g.query_events.add(event_id)
+                    for row in rows:
+                        g.add(*row)
+            _cache[key] = ((*stamp, _generation[0]), hit[1])
+            return hit[1]
         # The graph is millions of small objects: keep them out of the cyclic GC's full passes,
         # which otherwise land as 0.5 s pauses in the middle of unrelated requests.
         if _cache.pop(key, None) is not None and _frozen[0]:
             gc.unfreeze()
             _frozen[0] = False
-        g = LineageGraph.load(store)
+        g = LineageGraph.load(store)  # query events committed meanwhile are in it, or come next time
         _cache[key] = ((*stamp, _generation[0]), g)
         if len(g.col_of) >= FREEZE_AT:
             gc.collect()

@@ -30,7 +30,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlglot import exp
 
-from govfabric.auth.audit import append
+from govfabric.auth.audit import Entry, append
 from govfabric.auth.readpath import require_steward
 from govfabric.catalog.read import asset_by_id
 from govfabric.errors import AlreadyExists, GovfabricError, NotFound, ValidationFailed
@@ -117,6 +117,15 @@ class _Column:
             pass
         raise ValidationFailed(f"parameter {param} is not a valid {_KIND_NAMES[self.kind]}; "
                                f"give {_KIND_EXAMPLES[self.kind]}")
+
+    def param(self, value: Any, params: list[Any]) -> exp.Expression:
+        """A typed placeholder (``?``, cast to the column's type but for text and booleans) whose
+        value is appended to ``params``: the query's text, and so its cached plan, is the same
+        whatever the value (``QueryService.stream(params=…)``)."""
+        params.append(value)
+        if self.kind in ("text", "bool"):
+            return exp.Placeholder()
+        return exp.Cast(this=exp.Placeholder(), to=self.type.copy())
 
     def literal(self, value: Any) -> exp.Expression:
         """A typed literal: strings as string literals, everything else cast to the column's type."""
@@ -416,15 +425,16 @@ class QueryApi:
             call = self._conditions(row, cols, params)
             size = self._page_size(row, page_size)
             after = self._open_token(row, call, page_token) if page_token else None
-            query, n_out = self._select(row, cols, call, after, size)
+            query, n_out, values = self._select(row, cols, call, after, size)
 
-            def record(s: Any, query_status: str, n: int | None) -> None:
+            def record(s: Any, query_status: str, n: int | None) -> list[Entry] | None:
                 nonlocal recorded
-                if query_status == "ok":
-                    self._append(s, name, call, names, "ok", min(n or 0, size), t0)
-                    recorded = True
+                if query_status != "ok":
+                    return None
+                recorded = True
+                return [self._entry(name, call, names, "ok", min(n or 0, size), t0)]
 
-            table = self._run(query, record)
+            table = self._run(query, record, values)
             more = table.num_rows > size
             table = table.slice(0, size)
             token = self._seal_token(row, call, cols, table) if more else None
@@ -507,23 +517,25 @@ class QueryApi:
         return page_size
 
     def _select(self, row: ServiceRow, cols: dict[str, _Column], call: _Call, after: builtins.list[Any] | None,
-                size: int) -> tuple[exp.Select, int]:
-        """``SELECT columns[, order key] FROM table WHERE conditions [AND after key] ORDER BY key LIMIT size+1``."""
+                size: int) -> tuple[exp.Select, int, builtins.list[Any]]:
+        """``SELECT columns[, order key] FROM table WHERE conditions [AND after key] ORDER BY key LIMIT size+1``,
+        every value a placeholder (the values in the order of their placeholders)."""
         def ref(c: str) -> exp.Column:
             return exp.column(c, quoted=True)
 
         where: list[exp.Expr] = []
+        values: list[Any] = []  # built in the order the placeholders are generated
         for c, ops in call.conditions.items():
             col = cols[c]
             if "eq" in ops:
-                where.append(exp.EQ(this=ref(c), expression=col.literal(ops["eq"])))
+                where.append(exp.EQ(this=ref(c), expression=col.param(ops["eq"], values)))
             if "in" in ops:
-                where.append(exp.In(this=ref(c), expressions=[col.literal(v) for v in ops["in"]]))
+                where.append(exp.In(this=ref(c), expressions=[col.param(v, values) for v in ops["in"]]))
             if "prefix" in ops:
                 where.append(exp.StartsWith(this=ref(c), expression=exp.Literal.string(ops["prefix"])))
             for bound, v in (ops.get("range") or {}).items():
                 cls = exp.GTE if bound == "gte" else exp.LTE
-                where.append(cls(this=ref(c), expression=col.literal(v)))
+                where.append(cls(this=ref(c), expression=col.param(v, values)))
         if after is not None:
             where.append(_after(row.order_key, cols, after))
         extra = [k for k in row.order_key if k not in row.columns]
@@ -531,16 +543,17 @@ class QueryApi:
         if where:
             q = q.where(exp.and_(*where))
         q = q.order_by(*[exp.Ordered(this=ref(k), nulls_first=False) for k in row.order_key]).limit(size + 1)
-        return q, len(row.columns)
+        return q, len(row.columns), values
 
-    def _run(self, query: exp.Select, record_with: Any = None) -> pa.Table:
+    def _run(self, query: exp.Select, record_with: Any = None, params: builtins.list[Any] | None = None
+             ) -> pa.Table:
         """Through the guarded pipeline as the caller (plan cache, grants, masks, row filters, usage)."""
         sql = query.sql(dialect="duckdb")
         # direct to the source when it can; the call's audit event in the query's recording transaction
-        batches = list(self.fabric.queries.stream(sql, engine="auto", record_with=record_with))
+        batches = list(self.fabric.queries.stream(sql, engine="auto", record_with=record_with, params=params or ()))
         if batches:
             return pa.Table.from_batches(batches)
-        planned, _ = self.fabric.queries.plan(sql)
+        planned, _ = self.fabric.queries.plan(sql, engine="auto", params=len(params or ()))  # the plan that ran
         return pa.table({c: pa.array([], pa.null()) for c in planned.output_columns})
 
     # -- page tokens ------------------------------------------------------------------------------
@@ -617,13 +630,17 @@ class QueryApi:
 
     def _append(self, s: Any, name: str, call: _Call | None, names: tuple[str, ...], status: str,
                 rows: int | None, t0: float) -> None:
+        append(s, *self._entry(name, call, names, status, rows, t0))
+
+    def _entry(self, name: str, call: _Call | None, names: tuple[str, ...], status: str,
+               rows: int | None, t0: float) -> Entry:
         """The data-access record of a call: parameter names, values only as keyed hashes."""
         details: dict[str, Any] = {
             "service": name[:64] if NAME_RE.match(name or "") else "?", "status": status, "rows": rows,
             "params": [n[:64] for n in names], "ms": round((time.perf_counter() - t0) * 1000, 2)}
         if call is not None:
             details["values"] = {k: [self._hash(v) for v in vs[:MAX_IN_VALUES]] for k, vs in call.values.items()}
-        append(s, self.fabric.user, "query_api.call", f"query_api:{details['service']}", details)
+        return (self.fabric.user, "query_api.call", f"query_api:{details['service']}", details)
 
 
 def view_columns(fabric: Fabric, view: str, needed: list[str] | None = None) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -128,8 +128,9 @@ class Engine(ABC):
         """Make every bound asset reachable (attach sources, create catalogs). Idempotent."""
 
     @abstractmethod
-    def _batches(self, sql: str, timeout_s: float) -> Iterator[pa.RecordBatch]:
-        """Run generated SQL and yield Arrow batches."""
+    def _batches(self, sql: str, timeout_s: float, params: Sequence[Any] = ()) -> Iterator[pa.RecordBatch]:
+        """Run generated SQL, its placeholders bound to ``params`` (typed, never spliced into the text),
+        and yield Arrow batches."""
 
     @abstractmethod
     def status(self) -> dict[str, Any]:
@@ -143,10 +144,11 @@ class Engine(ABC):
     def close(self) -> None:  # noqa: B027 (optional)
         pass
 
-    def stream(self, sql: str, *, timeout_s: float, row_limit: int) -> Iterator[pa.RecordBatch]:
+    def stream(self, sql: str, *, timeout_s: float, row_limit: int, params: Sequence[Any] = ()
+               ) -> Iterator[pa.RecordBatch]:
         """Batches of the result; refuses (rather than truncates) results over the row limit."""
         rows = 0
-        for batch in self._batches(sql, timeout_s):
+        for batch in self._batches(sql, timeout_s, params):
             rows += batch.num_rows
             if rows > row_limit:
                 raise QueryRejected(f"the result has more than {row_limit:,} rows (the row limit); "

@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -100,6 +100,35 @@ def check_functions(root: exp.Expr) -> None:
         raise NotDirect(f"the function {node.sql('duckdb')[:40]} has no checked equivalent on the source")
 
 
+#: what a placeholder is generated as before ``%`` is doubled for psycopg (never in generated SQL)
+_PARAM = "gf_param_4f1c9e"
+
+
+def _source_sql(root: exp.Expr, dialect: str) -> str:
+    """The tree in the source's dialect for psycopg: each placeholder ``%s`` (bound to a typed value
+    when run), every other ``%`` doubled (``LIKE 'a%'``, modulo), so no text is read as a parameter."""
+    tree = root.copy()
+    count = 0
+    for node in list(tree.find_all(exp.Placeholder)):
+        node.replace(exp.Var(this=_PARAM))
+        count += 1
+    try:
+        text = tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as err:
+        raise NotDirect(f"the query cannot be expressed for {dialect}: {err}") from None
+    if text.count(_PARAM) != count:  # the marker in the query's own text: never guess
+        raise NotDirect("the query's text cannot be parameterised for the source")
+    return text.replace("%", "%%").replace(_PARAM, "%s")
+
+
+def _nulls_for_placeholders(root: exp.Expr) -> exp.Expr:
+    """The tree with NULL for each placeholder: the source types a plan without the values."""
+    tree = root.copy()
+    for node in list(tree.find_all(exp.Placeholder)):
+        node.replace(exp.Null())
+    return tree
+
+
 def _no_escape(root: exp.Expr) -> None:
     """DuckDB's LIKE has no escape character; PostgreSQL's is ``\\`` unless told otherwise."""
     for like in list(root.find_all(exp.Like, exp.ILike)):
@@ -165,12 +194,9 @@ class DirectEngine(Engine):
             if not self._orders_by_codepoint(src):
                 raise NotDirect(f"source {src.name} sorts text by its collation, not by code point as DuckDB does")
         _no_escape(root)
-        try:
-            text = root.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
-        except UnsupportedError as err:
-            raise NotDirect(f"the query cannot be expressed for {dialect}: {err}") from None
-        self._check_result_types(src, text)
-        self._check_text_casts(src, root, dialect)
+        text = _source_sql(root, dialect)
+        self._check_result_types(src, _source_sql(_nulls_for_placeholders(root), dialect))
+        self._check_text_casts(src, _nulls_for_placeholders(root), dialect)
         return replace(planned, expression=root, sql=f"/* govfabric direct: {src.name} */ {text}", engine=self.NAME)
 
     def _check_result_types(self, src: Source, text: str) -> None:
@@ -181,7 +207,7 @@ class DirectEngine(Engine):
         self.prepare_source(src)
         try:
             with self._pools[src.name][1].connection() as con, con.cursor() as cur:
-                cur.execute(f"SELECT * FROM ({text}) AS gf_q LIMIT 0")  # noqa: S608 (generated SQL)
+                cur.execute(f"SELECT * FROM ({text}) AS gf_q LIMIT 0", ())  # noqa: S608 (generated SQL; () reads %%)
                 arrow_schema(con, cur.description, strict=True)
         except psycopg.Error as exc:
             raise NotDirect(f"source {src.name} does not accept the query as generated "
@@ -268,7 +294,7 @@ class DirectEngine(Engine):
 
     # -- running --------------------------------------------------------------------------------
 
-    def _batches(self, sql: str, timeout_s: float) -> Iterator[pa.RecordBatch]:
+    def _batches(self, sql: str, timeout_s: float, params: Sequence[Any] = ()) -> Iterator[pa.RecordBatch]:
         import psycopg
 
         head = _HEAD.match(sql)
@@ -281,7 +307,7 @@ class DirectEngine(Engine):
                 self._set_timeout(con, timeout_s)
                 with con.cursor() as cur:
                     schema: pa.Schema | None = None
-                    for rows in _chunks(cur, sql):
+                    for rows in _chunks(cur, sql, params):
                         if schema is None:
                             schema = arrow_schema(con, cur.description)
                         yield _batch(schema, rows)
@@ -316,9 +342,10 @@ class DirectEngine(Engine):
             self._pools.clear()
 
 
-def _chunks(cur: Any, sql: str) -> Iterator[list[tuple[Any, ...]]]:
-    """Rows in batches; the first batch may be empty so that an empty result still has a schema."""
-    cur.execute(sql)
+def _chunks(cur: Any, sql: str, params: Sequence[Any]) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows in batches; the first batch may be empty so that an empty result still has a schema.
+    Always with a parameter list: the planned text doubles ``%`` (``_source_sql``)."""
+    cur.execute(sql, list(params))
     rows = cur.fetchmany(BATCH_ROWS)
     while rows:
         yield rows

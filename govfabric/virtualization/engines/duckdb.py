@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -203,7 +203,7 @@ class DuckDBEngine(Engine):
                               "(`govfabric source test`)") from None
         return access
 
-    def _batches(self, sql: str, timeout_s: float) -> Iterator[pa.RecordBatch]:
+    def _batches(self, sql: str, timeout_s: float, params: Sequence[Any] = ()) -> Iterator[pa.RecordBatch]:
         import duckdb
 
         if self._con is None:
@@ -212,7 +212,7 @@ class DuckDBEngine(Engine):
         timer = run_with_timeout(cur.interrupt, timeout_s)
         t0 = time.perf_counter()
         try:
-            reader = cur.execute(sql).to_arrow_reader(BATCH_ROWS)
+            reader = (cur.execute(sql, list(params)) if params else cur.execute(sql)).to_arrow_reader(BATCH_ROWS)
             yield from reader
         except duckdb.InterruptException:
             raise QueryRejected(f"the query ran longer than {timeout_s:g} s (the query timeout) and was "

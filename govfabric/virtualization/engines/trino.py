@@ -22,7 +22,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -232,7 +232,7 @@ class TrinoEngine(Engine):
                     dropped.append(cat)
         return dropped
 
-    def _batches(self, sql: str, timeout_s: float) -> Iterator[pa.RecordBatch]:
+    def _batches(self, sql: str, timeout_s: float, params: Sequence[Any] = ()) -> Iterator[pa.RecordBatch]:
         with self._lock:
             self._set_timeout(timeout_s)
             cur = self._client().cursor()
@@ -246,7 +246,7 @@ class TrinoEngine(Engine):
         t0 = time.perf_counter()
         try:
             try:
-                cur.execute(sql)
+                cur.execute(sql, list(params)) if params else cur.execute(sql)
                 rows = cur.fetchmany(FETCH_ROWS)
                 schema = arrow_schema(cur.description or [])
             except Exception as exc:

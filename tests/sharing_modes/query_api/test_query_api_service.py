@@ -192,3 +192,25 @@ def test_an_answered_call_is_audited_with_its_query(svc: Any) -> None:
     last = [e.action for e in events][-2:]
     assert last == ["sql.query", "query_api.call"], last
     assert events[-1].details["rows"] == 1 and events[-1].details["status"] == "ok"
+
+
+def test_an_answered_call_appends_its_events_in_one_batch(svc: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The query's and the call's events: one read of the chain head, one insert, one head move;
+    the chain verifies and the value is bound, not in the query text (its digest is the shape's)."""
+    from govfabric.auth import audit
+
+    uscc = svc.sql("SELECT uscc FROM market.enterprise LIMIT 1").column(0)[0].as_py()
+    batches: list[list[str]] = []
+    real = audit.append_many
+    monkeypatch.setattr(audit, "append_many", lambda s, entries: batches.append([e[1] for e in entries])
+                        or real(s, entries))
+    from govfabric.virtualization import query
+
+    monkeypatch.setattr(query, "append_many", audit.append_many)
+    for u in (uscc, "91110000000000000X"):
+        svc.query_api.call("ent_lookup", {"uscc": [u]})
+    assert batches == [["sql.query", "query_api.call"]] * 2
+    events = svc.audit.events()
+    assert events[-1].prev_hash == events[-2].hash and events[-2].details["sql_sha256"] == events[-4].details[
+        "sql_sha256"]
+    assert svc.audit.verify().ok
