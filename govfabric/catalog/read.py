@@ -22,6 +22,12 @@ def asset_by_id(s: Session, asset_id: str | None) -> Asset | None:
     return s.get(Asset, asset_id) if asset_id is not None else None
 
 
+def active_ids(s: Session, asset_ids: Iterable[str]) -> set[str]:
+    """Those of ``asset_ids`` that are active assets (one query)."""
+    wanted = list(dict.fromkeys(asset_ids))
+    return set(s.scalars(select(Asset.id).where(Asset.id.in_(wanted), Asset.status == "active"))) if wanted else set()
+
+
 def source_by_id(s: Session, source_id: str | None) -> Source | None:
     """The source with this id, or ``None``."""
     return s.get(Source, source_id) if source_id is not None else None

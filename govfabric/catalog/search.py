@@ -171,10 +171,12 @@ def _exact(term: str) -> bool:
 
 
 class _Search:
-    def __init__(self, session: Session, terms: list[str], limit: int, filters: dict[str, str]) -> None:
+    def __init__(self, session: Session, terms: list[str], limit: int, filters: dict[str, str | list[str]]
+                 ) -> None:
         self.s, self.terms, self.limit = session, terms, limit
         self.be = BACKENDS[session.get_bind().dialect.name]()
-        self.facets = [getattr(Asset, f) == v for f, v in filters.items()]
+        self.facets = [getattr(Asset, f).in_(v) if isinstance(v, (list, tuple)) else getattr(Asset, f) == v
+                       for f, v in filters.items()]
 
     def _in(self, cols: tuple[Any, ...], t: str, looked_up: bool = True) -> ColumnElement[bool]:
         """``t`` is in one of ``cols``: nothing to check when the rows come from a lookup of its
@@ -243,7 +245,8 @@ class _Search:
 
 
 def search(session: Session, query: str, *, limit: int = 20,
-           filters: dict[str, str] | None = None) -> list[Hit]:
+           filters: dict[str, str | list[str]] | None = None) -> list[Hit]:
+    """The best ``limit`` matches of ``query``; ``filters``: field -> a value, or a list of values (any)."""
     terms = [t for t in terms_of(query) if words(t)]  # punctuation alone finds nothing
     if not terms or limit <= 0:
         return []
