@@ -60,3 +60,27 @@ def test_reviewer_reviews_and_steward_publishes(browser: Any, live_portal: str, 
     assert history.get_by_role("cell", name="分类分级正确").is_visible()
     assert history.get_by_role("cell", name="同意上线").is_visible()
     assert portal_world.shares.show(TABLE)["state"] == "published"
+
+
+def test_new_pages_have_no_serious_accessibility_violations(browser: Any, live_portal: str, portal_world: Any,
+                                                            request: pytest.FixtureRequest) -> None:
+    from test_portal_browser import _axe_serious
+
+    from govfabric.auth import passwords
+
+    portal_world.admin.add_principal("reviewer1", ["reviewer"], department="北京市政务服务和数据管理局")
+    passwords.set_password(portal_world.admin, "reviewer1", PASSWORD)
+    portal_world.shares.create("table", TABLE, title="企业登记信息", reason="offer it")
+    portal_world.shares.submit(TABLE, "ready for review")
+    topic = portal_world.topics.start("question", "数据更新", "何时更新？")
+    portal_world.as_user("reviewer1").topics.reply(topic.id, "本周")
+    asset_id = portal_world.catalog.asset("mr_db.main.t_qy_jbxx").id
+    page = browser.new_context().new_page()
+    request.node.portal_pages = [page]
+    _sign_in(page, live_portal, "steward_mr")
+    found: dict[str, list[str]] = {}
+    for path in ("/portal/shares", f"/portal/shares/{TABLE}", "/portal/shares/stats", "/portal/topics",
+                 f"/portal/topics/{topic.id}", "/portal/notifications", f"/portal/asset/{asset_id}/links"):
+        page.goto(live_portal + path)
+        found[path] = _axe_serious(page)
+    assert {p: v for p, v in found.items() if v} == {}
