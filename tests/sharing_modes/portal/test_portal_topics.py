@@ -85,14 +85,17 @@ def test_asset_links_services_datasets_and_lineage(client: Any) -> None:
     asset = world.catalog.asset(ASSET)
     world.datasets.publish(TABLE, ["csv"], title="企业名录")
     world.access.grant("analyst1", TABLE, columns=["uscc", "name", "legal_rep_id"])
+    world.query_api.create("ent_lookup", TABLE, params={"uscc": ["eq"]}, columns=["uscc", "name"])
     detail = client.get(f"/portal/asset/{asset.id}").text
     assert f'hx-get="/portal/asset/{asset.id}/links"' in detail
     anon = client.get(f"/portal/asset/{asset.id}/links", headers={"hx-request": "true"})
     assert anon.status_code == 200 and "<html" not in anon.text and "登录后下载" in anon.text
     assert "/delta-sharing" in anon.text and "<svg" not in anon.text  # no lineage for visitors
+    assert "ent_lookup" not in anon.text  # `public` holds no grant on the table: not callable
     c = _as(client, "analyst1")
     full = c.get(f"/portal/asset/{asset.id}/links")
     assert full.status_code == 200 and "<html" in full.text and "<svg" in full.text and "数据血缘" in full.text
+    assert "GET /api/v1/query/ent_lookup" in full.text  # the analyst's grant makes it callable
     r = _post(c, f"/portal/asset/{asset.id}/links", f"/portal/asset/{asset.id}/download",
               dataset=TABLE, format="csv")
     assert r.status_code == 303 and r.headers["location"].startswith(f"/api/v1/datasets/{TABLE}/download?")
