@@ -34,6 +34,9 @@ router = APIRouter(include_in_schema=False)
 #: the statistics charted, in order: (key in a department row, English title)
 CHARTS = (("offers", "Offers"), ("requests", "Requests"), ("grants", "Grants made (usage)"),
           ("overdue", "Overdue items"), ("approval_hours_median", "Median hours to decide"))
+#: each lifecycle step's button (English message ids; the Chinese catalog names them)
+STEPS = {"submit": "Submit for review", "approve": "Pass the review", "return": "Send back", "publish": "Publish",
+         "suspend": "Suspend", "retire": "Retire"}
 BAR_W, ROW_H, LABEL_W, NUM_W = 320, 26, 220, 70
 
 
@@ -90,7 +93,8 @@ async def share_page(request: Request, name: str) -> Response:
     except GovfabricError as exc:
         return failed(request, exc)
     roles = set(fabric.actor.roles) if _me(request) else set()
-    return render(request, "share.html", s=info, actions=_actions(roles, info["state"]), label=_class_label)
+    return render(request, "share.html", s=info, actions=_actions(roles, info["state"]), steps=STEPS,
+                  label=_class_label)
 
 
 @router.post("/portal/shares/{name}/request")

@@ -117,3 +117,12 @@ def test_statistics_chart_is_svg_with_text_labels(shares: Any, walk_share: Any) 
     assert f'<th scope="row">{dept}</th>' in r.text  # and the table
     _as(c, "analyst1")
     assert c.get("/portal/shares/stats").status_code == 403
+
+
+def test_step_buttons_in_both_languages(shares: Any) -> None:
+    c = _as(shares, "steward_mr")
+    page = f"/portal/shares/{TABLE}"
+    assert ">提交审核</button>" in c.get(page).text
+    c.get("/portal/lang/en", params={"next": page})
+    english = c.get(page).text
+    assert ">Submit for review</button>" in english and "Statistics per department" in c.get("/portal/shares").text
