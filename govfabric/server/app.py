@@ -46,6 +46,9 @@ ROUTERS: tuple[str, ...] = (
     "govfabric.sharing_modes.delta_sharing.router:router",
     "govfabric.sharing_modes.routing.router:router",
     "govfabric.sharing_modes.portal.router:router",
+    "govfabric.sharing_modes.portal.share_pages:router",
+    "govfabric.sharing_modes.portal.topic_pages:router",
+    "govfabric.sharing_modes.portal.asset_pages:router",
 )
 log = logging.getLogger("govfabric.server")
 

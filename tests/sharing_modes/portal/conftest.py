@@ -90,3 +90,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
                 page.screenshot(path=f"{SCREENSHOTS}/{item.name}-{i}.png", full_page=True)
             except Exception:  # a closed page: nothing to keep
                 pass
+
+
+@pytest.fixture
+def walk_share() -> Any:
+    """Take the enterprise register's draft share through submit → review → publish."""
+
+    def walk(world: Any, name: str = "market.enterprise") -> None:
+        world.shares.submit(name, "ready for review")
+        world.as_user("reviewer1").shares.review(name, "checked the classification")
+        world.shares.publish(name, "go live")
+
+    return walk
