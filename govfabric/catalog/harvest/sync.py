@@ -21,13 +21,26 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from govfabric.catalog.harvest.meta import TableMeta, structure_hash
+from govfabric.catalog.harvest.meta import ColumnMeta, TableMeta, structure_hash
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Source
 from govfabric.catalog.search_index import add_entries, entry, index_assets
 from govfabric.catalog.usage import notify_consumers
 from govfabric.store.base import new_id, utcnow
 
 Fresh = list[tuple[str, TableMeta, list[dict[str, Any]], str]]  # qualified name, meta, structure, hash
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An asset a harvest added or changed, as it now stands: what its lineage event names (the
+    attributes :func:`govfabric.governance.lineage.events.harvest_event` reads of an ``Asset``),
+    kept from the sync so that the event needs no read-back of thousands of assets."""
+
+    qualified_name: str
+    name: str
+    location: dict[str, Any]
+    owner_department: str | None
+    columns: list[ColumnMeta]
 
 
 @dataclass
@@ -39,6 +52,11 @@ class SyncReport:
     unchanged: int = 0
     notified: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)  # files not harvested: {file, reason}
+    written: list[Written] = field(default_factory=list, repr=False)  # added and changed, for lineage
+
+    def written_by_name(self) -> list[Written]:
+        """The added and changed assets by qualified name (the lineage event's order)."""
+        return sorted(self.written, key=_qualified_name)
 
     def summary(self) -> dict[str, Any]:
         return {"source": self.source, "added": len(self.added), "changed": len(self.changed),
@@ -76,6 +94,10 @@ def diff_structure(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict
     if retyped:
         out["type_changed"] = retyped
     return out
+
+
+def _qualified_name(w: Written) -> str:
+    return w.qualified_name
 
 
 def _cn(comment: str | None) -> str | None:
@@ -130,6 +152,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
                                      structure_hash=shash, diff=diff, reason="schema_changed",
                                      created_by=actor, created_at=now))
             report.changed[qn] = diff
+            report.written.append(Written(qn, old.name, old.location, old.owner_department, m.columns))
             touched.append(old.id)
         else:
             report.unchanged += 1
@@ -150,7 +173,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
             touched.append(old.id)
     session.flush()
     with _roomy_sqlite_cache(session, len(fresh)):
-        _insert_fresh(session, source, fresh, actor, now)
+        _insert_fresh(session, source, fresh, actor, now, report.written)
     _insert(session, AssetVersion, new_versions)
     index_assets(session, touched)
     changed_ids = {a.id: a for a in existing.values() if a.qualified_name in report.changed
@@ -184,9 +207,10 @@ def _roomy_sqlite_cache(session: Session, tables: int) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
-def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, now: datetime) -> None:
+def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, now: datetime,
+                  written: list[Written]) -> None:
     """Register new tables: assets, columns, first versions and search entries, one executemany
-    per table."""
+    per table; each goes to ``written``."""
     asset_ids, version_ids = _new_ids(len(fresh)), _new_ids(len(fresh))
     column_ids = iter(_new_ids(sum(len(m.columns) for _, m, _, _ in fresh)))
     assets, columns, versions, entries = [], [], [], []
@@ -209,6 +233,7 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
                              cn_name=ccn, data_type=c.data_type, nullable=c.nullable,
                              description=None if ccn else c.comment, tags=empty))
         entries.append(entry(asset, cols))
+        written.append(Written(qn, m.name, asset["location"], source.department, m.columns))
         assets.append(asset)
         columns.extend(cols)
         versions.append(dict(id=vid, asset_id=aid, version=1, structure=structure, structure_hash=shash,
