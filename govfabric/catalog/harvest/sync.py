@@ -15,10 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from govfabric.catalog.harvest.meta import ColumnMeta, TableMeta, structure_hash
@@ -26,6 +25,7 @@ from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Source
 from govfabric.catalog.search_index import add_entries, entry, index_assets
 from govfabric.catalog.usage import notify_consumers
 from govfabric.store.base import new_id, utcnow
+from govfabric.store.bulk import bulk_insert
 
 Fresh = list[tuple[str, TableMeta, list[dict[str, Any]], str]]  # qualified name, meta, structure, hash
 
@@ -265,43 +265,5 @@ def _rewrite_columns(session: Session, asset: Asset, m: TableMeta, diff: dict[st
 
 def _insert(session: Session, model: type[Asset] | type[AssetColumn] | type[AssetVersion],
             rows: list[dict[str, Any]]) -> None:
-    """One executemany of rows that share their keys.
-
-    The ORM's bulk insert leaves out None values and so splits rows into a statement per
-    run of equal key sets; and Core converts every value of every row. Here the statement
-    is compiled once and each distinct value object is converted once (a harvest's rows
-    share their timestamp and empty lists), then the driver gets the rows as they are.
-    """
-    if not rows:
-        return
-    table = model.__table__
-    keys = list(rows[0])
-    conn = session.connection()
-    dialect = conn.dialect
-    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    names = list(compiled.positiontup) if compiled.positional and compiled.positiontup else list(compiled.binds)
-    if set(names) != set(keys):  # a column default to fill in: let SQLAlchemy do it
-        session.execute(insert(table), rows)
-        return
-    procs = {n: p for n in names if (p := compiled.binds[n].type._cached_bind_processor(dialect))}
-    memo: dict[int, tuple[Any, Any]] = {}
-
-    def converted(name: str) -> list[Any]:
-        proc, out = procs[name], []
-        for value in map(itemgetter(name), rows):
-            if value is not None:
-                hit = memo.get(id(value))
-                if hit is None:
-                    hit = memo[id(value)] = (value, proc(value))  # holds value: its id stays unique
-                value = hit[1]
-            out.append(value)
-        memo.clear()
-        return out
-
-    if compiled.positional:
-        params: list[Any] = list(zip(*(converted(n) if n in procs else list(map(itemgetter(n), rows))
-                                       for n in names), strict=True))
-    else:
-        params = [r if not procs else {**r, **{n: v for n, v in zip(procs, vs, strict=True)}}
-                  for r, vs in zip(rows, zip(*map(converted, procs), strict=True), strict=True)]
-    conn.exec_driver_sql(compiled.string, params)
+    """One bulk insert of rows that share their keys (COPY on PostgreSQL)."""
+    bulk_insert(session.connection(), model.__table__, rows)

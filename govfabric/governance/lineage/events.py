@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from govfabric import __version__
 from govfabric.governance.lineage.models import LineageEdge, LineageEvent
 from govfabric.store.base import new_id
+from govfabric.store.bulk import bulk_insert
 
 if TYPE_CHECKING:
     from govfabric.catalog.models import Asset, Source
@@ -419,7 +420,7 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
                                              t.c.dst.in_(row.outputs[start:start + 500])))
         edges = edges_of(payload)
         if edges:
-            conn.execute(t.insert(), [{**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
+            bulk_insert(conn, t, [{**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
     from govfabric.governance.lineage import graph
 
     graph.invalidate()
