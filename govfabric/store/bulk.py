@@ -9,11 +9,13 @@ bulk insert also splits rows into a statement per run of equal key sets, as it l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -33,8 +35,12 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         conn.execute(insert(table), list(rows))
         return
     procs = {n: p for n in names if (p := compiled.binds[n].type._cached_bind_processor(dialect))}
+    copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+    if copy:  # COPY takes text: JSON and arrays written once per distinct value, not once per row
+        procs = {n: _as_text(procs.get(n)) for n in names
+                 if n in procs or isinstance(table.c[n].type.dialect_impl(dialect), ARRAY)}
     columns = [_converted(rows, n, procs[n]) if n in procs else list(map(itemgetter(n), rows)) for n in names]
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+    if copy:
         _copy(conn, table, names, columns)
     elif compiled.positional:
         conn.exec_driver_sql(compiled.string, list(zip(*columns, strict=True)))
@@ -55,6 +61,22 @@ def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dic
         for r in out:
             r[c.key] = d.arg if d.is_scalar else d.arg(None)
     return out
+
+
+def _as_text(proc: Any) -> Any:
+    """``proc`` (a bind processor, or none), then what COPY's text form would make of a JSON
+    wrapper (its JSON text) or a list of strings (an array literal, every element quoted)."""
+    from psycopg.types.json import Json, Jsonb
+
+    def text_of(value: Any) -> Any:
+        value = proc(value) if proc is not None else value
+        if isinstance(value, (Json, Jsonb)):
+            return (value.dumps or json.dumps)(value.obj)
+        if isinstance(value, list) and all(type(v) is str for v in value):
+            return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in value) + "}"
+        return value
+
+    return text_of
 
 
 def _converted(rows: Sequence[dict[str, Any]], name: str, proc: Any) -> list[Any]:
