@@ -292,3 +292,20 @@ def test_harvest_lineage_comes_from_the_sync_without_reading_assets_back(steward
         ["department:市场监管局", "department:税务局"]
     fs = _harvest_events(steward, "fs")
     same(fs[0], _as_read_back(steward, "fs", [a.qualified_name for a in steward.catalog.assets(source="fs")]))
+
+
+def test_structure_hash_fast_path_is_the_rfc8785_digest() -> None:
+    """The C-encoder fast path gives the RFC 8785 bytes for every character a column name or type
+    may hold (escapes, non-ASCII, astral), and anything else still goes through ``canonical``."""
+    import hashlib
+
+    from govfabric.canonical import NotCanonicalJSON, canonical
+    from govfabric.catalog.harvest.meta import structure_hash
+
+    chars = [chr(i) for i in range(0x300)] + ["\u2028", "\u2029", "\ufeff", "\U0001f600", "统一", "\uffff"]
+    structures = [[{"name": f"a{ch}b", "type": ch, "nullable": i % 2 == 0}] for i, ch in enumerate(chars)]
+    structures += [[], [{"name": "n", "type": "t", "nullable": True, "scale": 2.50}]]
+    for st in structures:
+        assert structure_hash(st) == hashlib.sha256(canonical(st)).hexdigest(), st
+    with pytest.raises(NotCanonicalJSON):
+        structure_hash([{"name": "\ud800", "type": "t", "nullable": True}])

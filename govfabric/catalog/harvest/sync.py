@@ -10,6 +10,7 @@ and follow a renamed column.
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
     fresh: Fresh = []
     new_versions: list[dict[str, Any]] = []
     touched: list[str] = []
+    rewrites: list[tuple[Asset, TableMeta, dict[str, Any]]] = []
     seen: set[str] = set()
     for i, m in enumerate(metas):
         qn = f"{source.name}.{m.key()}"
@@ -142,7 +144,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
             diff = diff_structure(old_structure, structure)
             if old.status != "active":
                 diff["restored"] = True
-            _rewrite_columns(session, old, m, diff)
+            rewrites.append((old, m, diff))
             old.version += 1
             old.status, old.structure_hash, old.row_count = "active", shash, m.row_count
             old.last_updated_at = now
@@ -172,6 +174,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
             report.dropped.append(qn)
             touched.append(old.id)
     session.flush()
+    _rewrite_columns(session, rewrites)
     with _roomy_sqlite_cache(session, len(fresh)):
         _insert_fresh(session, source, fresh, actor, now, report.written)
     _insert(session, AssetVersion, new_versions)
@@ -244,23 +247,35 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
     add_entries(session, entries)
 
 
-def _rewrite_columns(session: Session, asset: Asset, m: TableMeta, diff: dict[str, Any]) -> None:
-    """Replace the column rows, carrying steward annotations over (also across renames)."""
-    prior = {c.name: c for c in session.scalars(select(AssetColumn).where(AssetColumn.asset_id == asset.id))}
-    renamed_from = {r["to"]: r["from"] for r in diff.get("renamed", [])}
-    session.execute(delete(AssetColumn).where(AssetColumn.asset_id == asset.id))
-    session.expire(asset, ["columns"])
+def _rewrite_columns(session: Session, rewrites: list[tuple[Asset, TableMeta, dict[str, Any]]]) -> None:
+    """Replace the column rows of changed assets, carrying steward annotations over (also across
+    renames): one read, one delete and one insert for them all, in Core (an ORM delete per asset
+    walked the session's thousands of loaded assets each time)."""
+    if not rewrites:
+        return
+    conn, t = session.connection(), AssetColumn.__table__
+    ids = [a.id for a, _, _ in rewrites]
+    prior: dict[str, dict[str, Any]] = defaultdict(dict)
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        for r in conn.execute(select(t.c.asset_id, t.c.name, t.c.cn_name, t.c.description, t.c.unit, t.c.tags)
+                              .where(t.c.asset_id.in_(part))):
+            prior[r.asset_id][r.name] = r
+        conn.execute(delete(t).where(t.c.asset_id.in_(part)))
     rows = []
-    for j, c in enumerate(m.columns):
-        before = prior.get(c.name) or prior.get(renamed_from.get(c.name, ""))
-        rows.append(dict(
-            id=new_id(), asset_id=asset.id, position=c.position or j + 1, name=c.name,
-            cn_name=_cn(c.comment) or (before.cn_name if before else None), data_type=c.data_type,
-            nullable=c.nullable, description=(None if _cn(c.comment) else c.comment) or
-            (before.description if before else None), unit=before.unit if before else None,
-            tags=list(before.tags) if before else [],
-        ))
-    _insert(session, AssetColumn, rows)
+    for asset, m, diff in rewrites:
+        session.expire(asset, ["columns"])
+        before_by, renamed_from = prior[asset.id], {r["to"]: r["from"] for r in diff.get("renamed", [])}
+        for j, c in enumerate(m.columns):
+            before = before_by.get(c.name) or before_by.get(renamed_from.get(c.name, ""))
+            rows.append(dict(
+                id=new_id(), asset_id=asset.id, position=c.position or j + 1, name=c.name,
+                cn_name=_cn(c.comment) or (before.cn_name if before else None), data_type=c.data_type,
+                nullable=c.nullable, description=(None if _cn(c.comment) else c.comment) or
+                (before.description if before else None), unit=before.unit if before else None,
+                tags=list(before.tags) if before else [],
+            ))
+    bulk_insert(conn, t, rows)
 
 
 def _insert(session: Session, model: type[Asset] | type[AssetColumn] | type[AssetVersion],
