@@ -11,7 +11,9 @@ Measured in the same run:
            PostgreSQL store with ``--store pg|both``);
   again    a re-harvest with nothing changed;
   altered  a re-harvest after altering 100 tables (columns added, retyped, renamed, dropped).
-Goal: first harvest ≤ 30 s and ≤ 3× the anchor.
+The PII scan that runs after the harvest's commit (bounded sampling of up to
+``pii_scan_max_assets`` added or changed tables) is timed apart; "harvest" is read + sync + commit.
+Goal (issue 15): first harvest ≤ 10 s and ≤ 3× the anchor; into a PostgreSQL store ≤ 1.5× the SQLite store.
 
     python benchmarks/catalog_harvest.py --pg-url postgresql://postgres@127.0.0.1:5432/postgres
         [--tables 10000] [--columns 20] [--store sqlite|pg|both]
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Timer, add_pg_url_argument, pg_database, print_table, ratio, write_results
 
-GOAL_S, GOAL_RATIO, ALTERED = 30.0, 3.0, 100
+GOAL_S, GOAL_RATIO, GOAL_PG, ALTERED = 10.0, 3.0, 1.5, 100
 SCHEMAS = ("scjg", "gaj", "rsj", "swj", "zjj")  # 市场监管 公安 人社 税务 住建
 TABLE_CN = ("企业登记信息", "营业执照信息", "人口基本信息", "社保缴费记录", "纳税申报明细", "房屋产权登记",
             "行政处罚案件", "个体工商户信息", "法人代表信息", "不动产抵押记录")
@@ -43,6 +45,14 @@ TYPES = ("integer", "bigint", "varchar(64)", "varchar(256)", "text", "numeric(18
 COL_CN = ("统一社会信用代码", "企业名称", "法定代表人", "注册资本", "成立日期", "登记机关", "经营范围",
           "身份证号", "姓名", "住址", "缴费金额", "纳税人识别号", "联系电话", "更新时间")
 BATCH = 500  # tables per transaction
+
+
+def load() -> str:
+    """The machine's load average (it is shared: say how busy it was)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def quote(ident: str) -> str:
@@ -115,8 +125,19 @@ def anchor_read(url: str) -> tuple[float, int, int]:
 
 def run_store(label: str, store_url: str | None, source_url: str, names: list[tuple[str, str]],
               columns: int, home: Path, anchor_s: float, round_: int) -> list[dict[str, Any]]:
+    import govfabric.catalog.service as catalog_service
     from govfabric.fabric import init_workspace
 
+    after_commit = catalog_service.emit
+
+    def timed_emit(event: Any) -> None:  # what runs after the harvest's commit: the PII scan
+        t, c = time.perf_counter(), cpu()
+        try:
+            after_commit(event)
+        finally:
+            phases["scan"], phases["scan_cpu"] = time.perf_counter() - t, cpu() - c
+
+    catalog_service.emit = timed_emit  # type: ignore[assignment]
     fabric = init_workspace(home, store_url=store_url)
     try:
         fabric.add_principal("steward1", ["steward"], department="大数据局")
@@ -134,22 +155,33 @@ def run_store(label: str, store_url: str | None, source_url: str, names: list[tu
             if step.endswith("altered"):
                 alter_tables(source_url, names, columns, round_)
             phases.clear()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu()
             report = steward.catalog.harvest("bench", progress=progress)
             total = time.perf_counter() - t0
-            read = phases.get("read", total)
+            read, scan = phases.get("read", total), phases.get("scan", 0.0)
+            harvest = total - scan
             summary = report.summary()
             rows.append({"store": label, "step": step, "seconds": round(total, 2), "read_s": round(read, 2),
-                         "sync_s": round(total - read, 2), "vs_anchor": ratio(total, anchor_s),
+                         "sync_s": round(harvest - read, 2), "scan_s": round(scan, 2),
+                         "harvest_s": round(harvest, 2), "vs_anchor": ratio(harvest, anchor_s),
+                         "total_vs_anchor": ratio(total, anchor_s),
+                         "cpu_s": round(cpu() - c0 - phases.get("scan_cpu", 0.0), 2),
                          "added": summary["added"], "changed": summary["changed"],
                          "unchanged": summary["unchanged"]})
-            print(f"  {label}: {step}: {total:.2f} s ({summary})", flush=True)
+            print(f"  {label}: {step}: {total:.2f} s, of which PII scan {scan:.2f} s ({summary})", flush=True)
         assert rows[0]["added"] == len(names), rows[0]
         assert rows[1]["changed"] == 0 and rows[1]["added"] == 0, rows[1]
         assert rows[2]["changed"] == min(ALTERED, len(names)), rows[2]
         return rows
     finally:
+        catalog_service.emit = after_commit
         fabric.close()
+
+
+def cpu() -> float:
+    """CPU seconds of this process (the harvest's Python and, on SQLite, the store's work): on a
+    shared machine the wall clock is partly waiting for a core."""
+    return time.process_time()
 
 
 def main() -> None:
@@ -187,21 +219,30 @@ def main() -> None:
             rows.extend(run_store(label, store_url, source_url, names, args.columns, home / "ws", anchor_s,
                                   round_))
 
-    print_table(["store", "step", "seconds", "read s", "sync s", "× anchor", "added", "changed", "unchanged"],
-                [[r["store"], r["step"], r["seconds"], r["read_s"], r["sync_s"], r["vs_anchor"], r["added"],
-                  r["changed"], r["unchanged"]] for r in rows],
+    print_table(["store", "step", "harvest s", "read s", "sync s", "× anchor", "cpu s", "then PII scan s",
+                 "total × anchor", "added", "changed", "unchanged"],
+                [[r["store"], r["step"], r["harvest_s"], r["read_s"], r["sync_s"], r["vs_anchor"], r["cpu_s"],
+                  r["scan_s"], r["total_vs_anchor"], r["added"], r["changed"], r["unchanged"]] for r in rows],
                 title=f"catalog harvest of {args.tables:,} tables × {args.columns} columns "
                       f"(anchor: information_schema read {anchor_s:.2f} s)")
     firsts = [r for r in rows if r["step"] == "first harvest"]
-    goals = {r["store"]: {"le_30s": r["seconds"] <= GOAL_S, "le_3x_anchor": r["vs_anchor"] <= GOAL_RATIO}
-             for r in firsts}
+    goals: dict[str, dict[str, bool]] = {
+        r["store"]: {"le_10s": r["harvest_s"] <= GOAL_S, "le_3x_anchor": r["vs_anchor"] <= GOAL_RATIO}
+        for r in firsts}
+    by_store = {r["store"]: r["harvest_s"] for r in firsts}
+    if "sqlite" in by_store and "pg" in by_store:
+        goals["pg"]["le_1.5x_sqlite"] = by_store["pg"] <= GOAL_PG * by_store["sqlite"]
     for store, g in goals.items():
-        print(f"goal ({store} store): first harvest ≤ {GOAL_S:.0f} s: {'met' if g['le_30s'] else 'MISSED'}; "
-              f"≤ {GOAL_RATIO:.0f}× anchor: {'met' if g['le_3x_anchor'] else 'MISSED'}")
+        print(f"goal ({store} store): first harvest ≤ {GOAL_S:.0f} s: {'met' if g['le_10s'] else 'MISSED'}; "
+              f"≤ {GOAL_RATIO:.0f}× anchor: {'met' if g['le_3x_anchor'] else 'MISSED'}"
+              + (f"; ≤ {GOAL_PG}× the SQLite store: {'met' if g['le_1.5x_sqlite'] else 'MISSED'}"
+                 if "le_1.5x_sqlite" in g else ""))
+    print(f"load average (1/5/15 min) at the end: {load()}")
     write_results("catalog_harvest", {
         "tables": args.tables, "columns": args.columns, "anchor_information_schema_s": round(anchor_s, 3),
         "anchor_rows": {"tables": n_tables, "columns": n_columns}, "setup_s": round(setup.s, 1),
-        "runs": rows, "goal": {"first_harvest_s": GOAL_S, "ratio_to_anchor": GOAL_RATIO}, "goal_met": goals,
+        "runs": rows, "goal": {"first_harvest_s": GOAL_S, "ratio_to_anchor": GOAL_RATIO, "pg_vs_sqlite": GOAL_PG},
+        "goal_met": goals, "load_average": load(),
     })
 
 

@@ -212,7 +212,7 @@ class Catalog:
                 append(s, actor.name, "catalog.harvest", f"source:{name}", report.summary())
                 from govfabric.governance.lineage.events import record_harvest
 
-                record_harvest(self.fabric, s, src, only=[*report.added, *report.changed])
+                record_harvest(self.fabric, s, src, assets=report.written_by_name())
         finally:
             self._release_lock(name, token)
         emit(HarvestDone(self.fabric, report))  # after the commit: e.g. PII detection

@@ -226,3 +226,86 @@ def test_harvest_postgresql_reads_comments(steward, make_pg_database) -> None:
         ("tyshxydm", "character(18)", None), ("qymc", "text", "企业名称")]
     assert d["columns"][0]["nullable"] is False
     assert len(steward.catalog.content_signature("pgsrc.market.t_yyzz")) == 64
+
+
+def _harvest_events(fabric, source: str) -> list[dict]:
+    from sqlalchemy import select
+
+    from govfabric.governance.lineage.models import LineageEvent
+
+    with fabric.store.session() as s:
+        return [e.payload for e in s.scalars(select(LineageEvent).where(LineageEvent.job_name == f"harvest.{source}")
+                                             .order_by(LineageEvent.event_time))]
+
+
+def _as_read_back(fabric, source: str, names: list[str]) -> dict:
+    """The harvest event built from the assets as the store holds them (what harvests did before)."""
+    from govfabric.catalog.read import active_assets_of_source
+    from govfabric.governance.lineage.events import harvest_event
+
+    with fabric.store.session() as s:
+        src = fabric.catalog.source(source, s)
+        return harvest_event(fabric, src, active_assets_of_source(s, src.id, names))
+
+
+def test_harvest_lineage_comes_from_the_sync_without_reading_assets_back(steward, tmp_path, monkeypatch) -> None:
+    """A harvest's lineage event is built from the rows the sync wrote: a first harvest loads no
+    asset object at all (it used to read every asset and column back), and the event equals the
+    one built from the stored assets — after a rename, an owner change and a re-harvest too."""
+    from sqlalchemy import event
+
+    from govfabric.catalog.models import Asset
+
+    db, files = tmp_path / "mr.db", tmp_path / "files"
+    make_sqlite(db)
+    make_files(files)
+    steward.catalog.add_source("mr", f"sqlite:///{db}", department="市场监管局")
+    steward.catalog.add_source("fs", str(files))
+    monkeypatch.setattr(steward.settings, "pii_scan_on_harvest", False)  # the scan after commit reads assets
+    loaded: list[str] = []
+
+    def on_load(target: Asset, _context: object) -> None:
+        loaded.append(target.qualified_name)
+
+    event.listen(Asset, "load", on_load)
+    try:
+        first = steward.catalog.harvest("mr")
+    finally:
+        event.remove(Asset, "load", on_load)
+    assert loaded == [] and len(first.added) == 3
+    steward.catalog.harvest("fs")
+    steward.catalog.annotate("t_qy_jbxx", owner_department="税务局")
+    con = sqlite3.connect(db)
+    con.executescript("ALTER TABLE t_qy_jbxx RENAME COLUMN zczb TO zczb_wy; ALTER TABLE t_jcaj ADD COLUMN x INT;")
+    con.close()
+    again = steward.catalog.harvest("mr")
+    assert sorted(again.changed) == ["mr.main.t_jcaj", "mr.main.t_qy_jbxx"]
+
+    def same(stored: dict, built: dict) -> None:
+        assert stored["inputs"] == built["inputs"] and stored["outputs"] == built["outputs"]
+        assert stored["job"] == built["job"] and stored["run"]["facets"] == built["run"]["facets"]
+
+    mr = _harvest_events(steward, "mr")
+    assert len(mr) == 2
+    same(mr[1], _as_read_back(steward, "mr", sorted(again.changed)))
+    assert [o["facets"]["ownership"]["owners"][0]["name"] for o in mr[1]["outputs"]] == \
+        ["department:市场监管局", "department:税务局"]
+    fs = _harvest_events(steward, "fs")
+    same(fs[0], _as_read_back(steward, "fs", [a.qualified_name for a in steward.catalog.assets(source="fs")]))
+
+
+def test_structure_hash_fast_path_is_the_rfc8785_digest() -> None:
+    """The C-encoder fast path gives the RFC 8785 bytes for every character a column name or type
+    may hold (escapes, non-ASCII, astral), and anything else still goes through ``canonical``."""
+    import hashlib
+
+    from govfabric.canonical import NotCanonicalJSON, canonical
+    from govfabric.catalog.harvest.meta import structure_hash
+
+    chars = [chr(i) for i in range(0x300)] + ["\u2028", "\u2029", "\ufeff", "\U0001f600", "统一", "\uffff"]
+    structures = [[{"name": f"a{ch}b", "type": ch, "nullable": i % 2 == 0}] for i, ch in enumerate(chars)]
+    structures += [[], [{"name": "n", "type": "t", "nullable": True, "scale": 2.50}]]
+    for st in structures:
+        assert structure_hash(st) == hashlib.sha256(canonical(st)).hexdigest(), st
+    with pytest.raises(NotCanonicalJSON):
+        structure_hash([{"name": "\ud800", "type": "t", "nullable": True}])

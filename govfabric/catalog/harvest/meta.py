@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,9 +38,22 @@ class TableMeta:
         return [{"name": c.name, "type": c.data_type, "nullable": c.nullable} for c in self.columns]
 
 
+_PLAIN = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), check_circular=False)
+
+
 def structure_hash(structure: list[dict[str, Any]]) -> str:
     """SHA-256 of the RFC 8785 form. For structures (strings and booleans) it is byte for byte the
-    sorted-keys JSON hashed before, so digests already stored stay equal and no asset looks changed."""
+    sorted-keys JSON hashed before, so digests already stored stay equal and no asset looks changed.
+
+    That sameness is also the fast path (the pure-Python RFC 8785 writer took most of a first
+    harvest's sync): ASCII keys sort alike by code point and by UTF-16 unit, and both forms escape
+    exactly ``"``, ``\\`` and control characters, alike. Anything else goes through :func:`canonical`."""
+    kinds = {type(v) for c in structure for v in c.values()}  # sets: far cheaper than all() over a generator
+    if kinds <= {str, bool} and all(type(k) is str and k.isascii() for k in {k for c in structure for k in c}):
+        try:
+            return hashlib.sha256(_PLAIN.encode(structure).encode()).hexdigest()
+        except UnicodeEncodeError:  # a lone surrogate: canonical() says what is wrong
+            pass
     return hashlib.sha256(canonical(structure)).hexdigest()
 
 

@@ -10,24 +10,38 @@ and follow a renamed column.
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from govfabric.catalog.harvest.meta import TableMeta, structure_hash
+from govfabric.catalog.harvest.meta import ColumnMeta, TableMeta, structure_hash
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Source
 from govfabric.catalog.search_index import add_entries, entry, index_assets
 from govfabric.catalog.usage import notify_consumers
 from govfabric.store.base import new_id, utcnow
+from govfabric.store.bulk import bulk_insert
 
 Fresh = list[tuple[str, TableMeta, list[dict[str, Any]], str]]  # qualified name, meta, structure, hash
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An asset a harvest added or changed, as it now stands: what its lineage event names (the
+    attributes :func:`govfabric.governance.lineage.events.harvest_event` reads of an ``Asset``),
+    kept from the sync so that the event needs no read-back of thousands of assets."""
+
+    qualified_name: str
+    name: str
+    location: dict[str, Any]
+    owner_department: str | None
+    columns: list[ColumnMeta]
 
 
 @dataclass
@@ -39,6 +53,11 @@ class SyncReport:
     unchanged: int = 0
     notified: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)  # files not harvested: {file, reason}
+    written: list[Written] = field(default_factory=list, repr=False)  # added and changed, for lineage
+
+    def written_by_name(self) -> list[Written]:
+        """The added and changed assets by qualified name (the lineage event's order)."""
+        return sorted(self.written, key=_qualified_name)
 
     def summary(self) -> dict[str, Any]:
         return {"source": self.source, "added": len(self.added), "changed": len(self.changed),
@@ -78,6 +97,10 @@ def diff_structure(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict
     return out
 
 
+def _qualified_name(w: Written) -> str:
+    return w.qualified_name
+
+
 def _cn(comment: str | None) -> str | None:
     """A comment made of Chinese text is the Chinese name; otherwise it describes."""
     if comment and any("\u3400" <= ch <= "\u9fff" or "\U00020000" <= ch <= "\U0002ffff" for ch in comment):
@@ -104,6 +127,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
     fresh: Fresh = []
     new_versions: list[dict[str, Any]] = []
     touched: list[str] = []
+    rewrites: list[tuple[Asset, TableMeta, dict[str, Any]]] = []
     seen: set[str] = set()
     for i, m in enumerate(metas):
         qn = f"{source.name}.{m.key()}"
@@ -120,7 +144,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
             diff = diff_structure(old_structure, structure)
             if old.status != "active":
                 diff["restored"] = True
-            _rewrite_columns(session, old, m, diff)
+            rewrites.append((old, m, diff))
             old.version += 1
             old.status, old.structure_hash, old.row_count = "active", shash, m.row_count
             old.last_updated_at = now
@@ -130,6 +154,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
                                      structure_hash=shash, diff=diff, reason="schema_changed",
                                      created_by=actor, created_at=now))
             report.changed[qn] = diff
+            report.written.append(Written(qn, old.name, old.location, old.owner_department, m.columns))
             touched.append(old.id)
         else:
             report.unchanged += 1
@@ -149,8 +174,9 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
             report.dropped.append(qn)
             touched.append(old.id)
     session.flush()
+    _rewrite_columns(session, rewrites)
     with _roomy_sqlite_cache(session, len(fresh)):
-        _insert_fresh(session, source, fresh, actor, now)
+        _insert_fresh(session, source, fresh, actor, now, report.written)
     _insert(session, AssetVersion, new_versions)
     index_assets(session, touched)
     changed_ids = {a.id: a for a in existing.values() if a.qualified_name in report.changed
@@ -184,9 +210,10 @@ def _roomy_sqlite_cache(session: Session, tables: int) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
-def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, now: datetime) -> None:
+def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, now: datetime,
+                  written: list[Written]) -> None:
     """Register new tables: assets, columns, first versions and search entries, one executemany
-    per table."""
+    per table; each goes to ``written``."""
     asset_ids, version_ids = _new_ids(len(fresh)), _new_ids(len(fresh))
     column_ids = iter(_new_ids(sum(len(m.columns) for _, m, _, _ in fresh)))
     assets, columns, versions, entries = [], [], [], []
@@ -209,6 +236,7 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
                              cn_name=ccn, data_type=c.data_type, nullable=c.nullable,
                              description=None if ccn else c.comment, tags=empty))
         entries.append(entry(asset, cols))
+        written.append(Written(qn, m.name, asset["location"], source.department, m.columns))
         assets.append(asset)
         columns.extend(cols)
         versions.append(dict(id=vid, asset_id=aid, version=1, structure=structure, structure_hash=shash,
@@ -219,64 +247,38 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
     add_entries(session, entries)
 
 
-def _rewrite_columns(session: Session, asset: Asset, m: TableMeta, diff: dict[str, Any]) -> None:
-    """Replace the column rows, carrying steward annotations over (also across renames)."""
-    prior = {c.name: c for c in session.scalars(select(AssetColumn).where(AssetColumn.asset_id == asset.id))}
-    renamed_from = {r["to"]: r["from"] for r in diff.get("renamed", [])}
-    session.execute(delete(AssetColumn).where(AssetColumn.asset_id == asset.id))
-    session.expire(asset, ["columns"])
+def _rewrite_columns(session: Session, rewrites: list[tuple[Asset, TableMeta, dict[str, Any]]]) -> None:
+    """Replace the column rows of changed assets, carrying steward annotations over (also across
+    renames): one read, one delete and one insert for them all, in Core (an ORM delete per asset
+    walked the session's thousands of loaded assets each time)."""
+    if not rewrites:
+        return
+    conn, t = session.connection(), AssetColumn.__table__
+    ids = [a.id for a, _, _ in rewrites]
+    prior: dict[str, dict[str, Any]] = defaultdict(dict)
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        for r in conn.execute(select(t.c.asset_id, t.c.name, t.c.cn_name, t.c.description, t.c.unit, t.c.tags)
+                              .where(t.c.asset_id.in_(part))):
+            prior[r.asset_id][r.name] = r
+        conn.execute(delete(t).where(t.c.asset_id.in_(part)))
     rows = []
-    for j, c in enumerate(m.columns):
-        before = prior.get(c.name) or prior.get(renamed_from.get(c.name, ""))
-        rows.append(dict(
-            id=new_id(), asset_id=asset.id, position=c.position or j + 1, name=c.name,
-            cn_name=_cn(c.comment) or (before.cn_name if before else None), data_type=c.data_type,
-            nullable=c.nullable, description=(None if _cn(c.comment) else c.comment) or
-            (before.description if before else None), unit=before.unit if before else None,
-            tags=list(before.tags) if before else [],
-        ))
-    _insert(session, AssetColumn, rows)
+    for asset, m, diff in rewrites:
+        session.expire(asset, ["columns"])
+        before_by, renamed_from = prior[asset.id], {r["to"]: r["from"] for r in diff.get("renamed", [])}
+        for j, c in enumerate(m.columns):
+            before = before_by.get(c.name) or before_by.get(renamed_from.get(c.name, ""))
+            rows.append(dict(
+                id=new_id(), asset_id=asset.id, position=c.position or j + 1, name=c.name,
+                cn_name=_cn(c.comment) or (before.cn_name if before else None), data_type=c.data_type,
+                nullable=c.nullable, description=(None if _cn(c.comment) else c.comment) or
+                (before.description if before else None), unit=before.unit if before else None,
+                tags=list(before.tags) if before else [],
+            ))
+    bulk_insert(conn, t, rows)
 
 
 def _insert(session: Session, model: type[Asset] | type[AssetColumn] | type[AssetVersion],
             rows: list[dict[str, Any]]) -> None:
-    """One executemany of rows that share their keys.
-
-    The ORM's bulk insert leaves out None values and so splits rows into a statement per
-    run of equal key sets; and Core converts every value of every row. Here the statement
-    is compiled once and each distinct value object is converted once (a harvest's rows
-    share their timestamp and empty lists), then the driver gets the rows as they are.
-    """
-    if not rows:
-        return
-    table = model.__table__
-    keys = list(rows[0])
-    conn = session.connection()
-    dialect = conn.dialect
-    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    names = list(compiled.positiontup) if compiled.positional and compiled.positiontup else list(compiled.binds)
-    if set(names) != set(keys):  # a column default to fill in: let SQLAlchemy do it
-        session.execute(insert(table), rows)
-        return
-    procs = {n: p for n in names if (p := compiled.binds[n].type._cached_bind_processor(dialect))}
-    memo: dict[int, tuple[Any, Any]] = {}
-
-    def converted(name: str) -> list[Any]:
-        proc, out = procs[name], []
-        for value in map(itemgetter(name), rows):
-            if value is not None:
-                hit = memo.get(id(value))
-                if hit is None:
-                    hit = memo[id(value)] = (value, proc(value))  # holds value: its id stays unique
-                value = hit[1]
-            out.append(value)
-        memo.clear()
-        return out
-
-    if compiled.positional:
-        params: list[Any] = list(zip(*(converted(n) if n in procs else list(map(itemgetter(n), rows))
-                                       for n in names), strict=True))
-    else:
-        params = [r if not procs else {**r, **{n: v for n, v in zip(procs, vs, strict=True)}}
-                  for r, vs in zip(rows, zip(*map(converted, procs), strict=True), strict=True)]
-    conn.exec_driver_sql(compiled.string, params)
+    """One bulk insert of rows that share their keys (COPY on PostgreSQL)."""
+    bulk_insert(session.connection(), model.__table__, rows)

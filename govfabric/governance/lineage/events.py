@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from govfabric import __version__
 from govfabric.governance.lineage.models import LineageEdge, LineageEvent
 from govfabric.store.base import new_id
+from govfabric.store.bulk import bulk_insert
 
 if TYPE_CHECKING:
     from govfabric.catalog.models import Asset, Source
@@ -427,7 +428,7 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
                                              t.c.dst.in_(row.outputs[start:start + 500])))
         edges = edges_of(payload)
         if edges:
-            conn.execute(t.insert(), [{**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
+            bulk_insert(conn, t, [{**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
     graph.invalidate()
     return row
 
@@ -465,12 +466,15 @@ def _actor_name(fabric: Fabric) -> str | None:
 # -- what the catalog and virtualization services call ---------------------------------------
 
 def record_harvest(fabric: Fabric, session: Session, source: Source,
-                   only: Sequence[str] | None = None) -> LineageEvent | None:
+                   only: Sequence[str] | None = None, *, assets: Sequence[Any] | None = None) -> LineageEvent | None:
     """After a harvest's sync: one event for the source's active assets (``only`` these, if given:
-    a re-harvest reports what it added or changed)."""
+    a re-harvest reports what it added or changed). ``assets``: those assets as the sync wrote them
+    (anything with an ``Asset``'s qualified_name, name, location, owner_department and columns'
+    name and data_type), so a large harvest is not read back."""
     from govfabric.catalog.read import active_assets_of_source
 
-    assets = active_assets_of_source(session, source.id, only)
+    if assets is None:
+        assets = active_assets_of_source(session, source.id, only)
     if not assets:
         return None
     return emit(fabric, session, harvest_event(fabric, source, assets))
