@@ -3,8 +3,9 @@ prefill runs for an applicant (§9.4.6.3, §9.8.3.5–9.8.3.6).
 
 A run reads nothing until the applicant's identifier is valid and the applicant's consent covers
 the item's purpose, its shared fields and its licences. Fields are then read through the guarded
-read path as the item's service principal — one sqlglot SELECT per (table, key), typed literals,
-grants and masks applied — and a source that fails marks only its own fields unavailable.
+read path as the item's service principal — one sqlglot SELECT per (table, key), the key a bound
+``?`` parameter (one cached plan per item × tables, whatever the applicant), grants and masks
+applied — and a source that fails marks only its own fields unavailable.
 Government-issued materials come from the licence library (``fabric.licences``: ``for_holder``,
 ``verify``) and are attached only when verified. Each run, refused or not, is one ``prefill_calls``
 row and one audit event (names, never values; the applicant as the consent module's keyed hash)."""
@@ -56,6 +57,12 @@ def _parsed(row: ItemRow) -> ItemSpec:
             _PARSED.clear()
         spec = _PARSED[row.sha256] = spec_from_stored(row.spec)
     return spec
+
+
+def _shape_sql(q: exp.Select) -> str:
+    """The text of a read whose key is a ``?`` placeholder: the same for every applicant, so the
+    query service plans it once (its plan cache is keyed by the text)."""
+    return q.sql(dialect="duckdb")
 
 
 class ConsentMissing(AccessDenied):
@@ -341,11 +348,11 @@ class Prefill:
             alias = f"g{n}"
             for c in [*dict.fromkeys(f.source.column for f in g.fields), "hit__"]:  # type: ignore[union-attr]
                 outputs.append(exp.alias_(exp.column(c, table=alias, quoted=True), f"{alias}__{c}", quoted=True))
-        base = exp.select(*outputs).from_(self._sub(groups[0], key).subquery("g0"))
+        base = exp.select(*outputs).from_(self._sub(groups[0]).subquery("g0"))
         for n, g in enumerate(groups[1:], start=1):
-            base = base.join(self._sub(g, key).subquery(f"g{n}"), on=exp.true(), join_type="FULL OUTER")
-        try:
-            batches = list(reader.queries.stream(base.sql(dialect="duckdb")))
+            base = base.join(self._sub(g).subquery(f"g{n}"), on=exp.true(), join_type="FULL OUTER")
+        try:  # the key bound once per table: the text, and so the cached plan, is the item's, not the applicant's
+            batches = list(reader.queries.stream(_shape_sql(base), params=[key] * len(groups)))
         except Exception:  # each group is read alone next, which names the failure
             return {}
         rows = pa.Table.from_batches(batches).to_pylist() if batches else []
@@ -361,18 +368,19 @@ class Prefill:
         return got
 
     @staticmethod
-    def _sub(g: _Group, key: str) -> exp.Select:
+    def _sub(g: _Group) -> exp.Select:
         cols = list(dict.fromkeys(f.source.column for f in g.fields))  # type: ignore[union-attr]
         return (exp.select(*[exp.column(c, quoted=True) for c in cols], exp.alias_(exp.true(), "hit__", quoted=True))
                 .from_(exp.to_table(g.table))
-                .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Literal.string(key))).limit(2))
+                .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Placeholder())).limit(2))
 
     def _read(self, reader: Fabric, g: _Group, key: str) -> dict[str, Any] | None:
-        """One SELECT through the guarded path as the service principal; the key a string literal."""
+        """One SELECT through the guarded path as the service principal; the key a bound parameter
+        (a text column, checked by ``validate``), so every applicant reuses the table's plan."""
         cols = list(dict.fromkeys(f.source.column for f in g.fields))  # type: ignore[union-attr]
         q = (exp.select(*[exp.column(c, quoted=True) for c in cols]).from_(exp.to_table(g.table))
-             .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Literal.string(key))).limit(2))
-        batches = list(reader.queries.stream(q.sql(dialect="duckdb")))
+             .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Placeholder())).limit(2))
+        batches = list(reader.queries.stream(_shape_sql(q), params=[key]))
         rows = pa.Table.from_batches(batches).to_pylist() if batches else []
         if len(rows) > 1:
             raise ValidationFailed(f"{g.table} holds more than one row for this key; the source is ambiguous")
