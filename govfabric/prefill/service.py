@@ -3,8 +3,9 @@ prefill runs for an applicant (§9.4.6.3, §9.8.3.5–9.8.3.6).
 
 A run reads nothing until the applicant's identifier is valid and the applicant's consent covers
 the item's purpose, its shared fields and its licences. Fields are then read through the guarded
-read path as the item's service principal — one sqlglot SELECT per (table, key), typed literals,
-grants and masks applied — and a source that fails marks only its own fields unavailable.
+read path as the item's service principal — one sqlglot SELECT per (table, key), the key a bound
+``?`` parameter (one cached plan per item × tables, whatever the applicant), grants and masks
+applied — and a source that fails marks only its own fields unavailable.
 Government-issued materials come from the licence library (``fabric.licences``: ``for_holder``,
 ``verify``) and are attached only when verified. Each run, refused or not, is one ``prefill_calls``
 row and one audit event (names, never values; the applicant as the consent module's keyed hash)."""
@@ -41,6 +42,8 @@ from govfabric.store.base import utcnow
 from govfabric.virtualization.types import value_kind
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from govfabric.fabric import Fabric
 
 AUTHORS = ("steward",)
@@ -56,6 +59,8 @@ def _parsed(row: ItemRow) -> ItemSpec:
             _PARSED.clear()
         spec = _PARSED[row.sha256] = spec_from_stored(row.spec)
     return spec
+
+
 
 
 class ConsentMissing(AccessDenied):
@@ -81,6 +86,25 @@ class _Group:
     key: str
     key_field: str | None
     fields: tuple[FormField, ...]
+
+
+_SHAPES: dict[tuple[Any, ...], str] = {}  # read texts by (table, key, columns) of their groups
+
+
+def _shape_sql(groups: tuple[_Group, ...], build: Callable[[], exp.Select]) -> str:
+    """The text of a read whose key is a ``?`` placeholder: the same for every applicant, so the
+    query service plans it once (its plan cache is keyed by the text) and it is built here once."""
+    key = tuple((g.table, g.key, _columns(g)) for g in groups)
+    sql = _SHAPES.get(key)
+    if sql is None:
+        if len(_SHAPES) > 1024:
+            _SHAPES.clear()
+        sql = _SHAPES[key] = build().sql(dialect="duckdb")
+    return sql
+
+
+def _columns(g: _Group) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f.source.column for f in g.fields))  # type: ignore[union-attr]
 
 
 class Prefill:
@@ -223,7 +247,7 @@ class Prefill:
             if not decision.allowed:
                 missing = decision.missing_scope or scope
                 reason = f"{decision.reason}; missing: {', '.join(missing)}"
-                self._record(row, spec, digest, [], [], "refused", reason, decision.consent_id, [])
+                self._record(actor.name, row, spec, digest, [], [], "refused", reason, decision.consent_id, [])
                 raise ConsentMissing(
                     f"the applicant has not authorised {spec.title} ({spec.purpose}) for {spec.principal}: "
                     f"{decision.reason}; missing consent for {', '.join(missing)} — record it with `govfabric "
@@ -240,7 +264,7 @@ class Prefill:
         materials = self._materials(reader, spec, applicant, chosen)
         read_fields = [f["name"] for f in fields if f["status"] == "filled"]
         licences = [m["licence"]["type_code"] for m in materials if m.get("licence")]
-        call_id = self._record(row, spec, digest, read_fields, licences, "filled", None, consent_id,
+        call_id = self._record(actor.name, row, spec, digest, read_fields, licences, "filled", None, consent_id,
                                [m for m in materials if m["status"] == "deferred"])
         for m in materials:
             if m["status"] == "deferred":
@@ -336,16 +360,19 @@ class Prefill:
         for a key — returns nothing here, and the groups are read one by one, which says which."""
         if len(groups) < 2:
             return {}
-        outputs: builtins.list[exp.Expression] = []
-        for n, g in enumerate(groups):
-            alias = f"g{n}"
-            for c in [*dict.fromkeys(f.source.column for f in g.fields), "hit__"]:  # type: ignore[union-attr]
-                outputs.append(exp.alias_(exp.column(c, table=alias, quoted=True), f"{alias}__{c}", quoted=True))
-        base = exp.select(*outputs).from_(self._sub(groups[0], key).subquery("g0"))
-        for n, g in enumerate(groups[1:], start=1):
-            base = base.join(self._sub(g, key).subquery(f"g{n}"), on=exp.true(), join_type="FULL OUTER")
-        try:
-            batches = list(reader.queries.stream(base.sql(dialect="duckdb")))
+        def build() -> exp.Select:
+            outputs: builtins.list[exp.Expression] = []
+            for n, g in enumerate(groups):
+                alias = f"g{n}"
+                for c in [*_columns(g), "hit__"]:
+                    outputs.append(exp.alias_(exp.column(c, table=alias, quoted=True), f"{alias}__{c}", quoted=True))
+            base = exp.select(*outputs).from_(self._sub(groups[0]).subquery("g0"))
+            for n, g in enumerate(groups[1:], start=1):
+                base = base.join(self._sub(g).subquery(f"g{n}"), on=exp.true(), join_type="FULL OUTER")
+            return base
+
+        try:  # the key bound once per table: the text, and so the cached plan, is the item's, not the applicant's
+            batches = list(reader.queries.stream(_shape_sql(tuple(groups), build), params=[key] * len(groups)))
         except Exception:  # each group is read alone next, which names the failure
             return {}
         rows = pa.Table.from_batches(batches).to_pylist() if batches else []
@@ -361,18 +388,20 @@ class Prefill:
         return got
 
     @staticmethod
-    def _sub(g: _Group, key: str) -> exp.Select:
-        cols = list(dict.fromkeys(f.source.column for f in g.fields))  # type: ignore[union-attr]
-        return (exp.select(*[exp.column(c, quoted=True) for c in cols], exp.alias_(exp.true(), "hit__", quoted=True))
+    def _sub(g: _Group) -> exp.Select:
+        return (exp.select(*[exp.column(c, quoted=True) for c in _columns(g)],
+                           exp.alias_(exp.true(), "hit__", quoted=True))
                 .from_(exp.to_table(g.table))
-                .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Literal.string(key))).limit(2))
+                .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Placeholder())).limit(2))
 
     def _read(self, reader: Fabric, g: _Group, key: str) -> dict[str, Any] | None:
-        """One SELECT through the guarded path as the service principal; the key a string literal."""
-        cols = list(dict.fromkeys(f.source.column for f in g.fields))  # type: ignore[union-attr]
-        q = (exp.select(*[exp.column(c, quoted=True) for c in cols]).from_(exp.to_table(g.table))
-             .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Literal.string(key))).limit(2))
-        batches = list(reader.queries.stream(q.sql(dialect="duckdb")))
+        """One SELECT through the guarded path as the service principal; the key a bound parameter
+        (a text column, checked by ``validate``), so every applicant reuses the table's plan."""
+        def build() -> exp.Select:
+            return (exp.select(*[exp.column(c, quoted=True) for c in _columns(g)]).from_(exp.to_table(g.table))
+                    .where(exp.EQ(this=exp.column(g.key, quoted=True), expression=exp.Placeholder())).limit(2))
+
+        batches = list(reader.queries.stream(_shape_sql((g,), build), params=[key]))
         rows = pa.Table.from_batches(batches).to_pylist() if batches else []
         if len(rows) > 1:
             raise ValidationFailed(f"{g.table} holds more than one row for this key; the source is ambiguous")
@@ -443,13 +472,13 @@ class Prefill:
         return {"status": "needed", "reason": "not attached: " + "; ".join(reasons),
                 "verification": {"ok": False, "reasons": reasons}}
 
-    def _record(self, row: ItemRow, spec: ItemSpec, digest: str, fields: builtins.list[str],
+    def _record(self, by: str, row: ItemRow, spec: ItemSpec, digest: str, fields: builtins.list[str],
                 licences: builtins.list[str], status: str, reason: str | None, consent_id: str | None,
                 deferred: builtins.list[dict[str, Any]]) -> str:
-        """The call, its 容缺 materials and its audit event: one transaction."""
-        actor = self.fabric.actor
+        """The call, its 容缺 materials and its audit event: one transaction. ``by``: the actor the
+        run checked (not read again: the run's own reads moved the store's change counter)."""
         with self.store.session() as s:
-            call = CallRow(item=spec.name, item_version=row.version, actor=actor.name, principal=spec.principal,
+            call = CallRow(item=spec.name, item_version=row.version, actor=by, principal=spec.principal,
                            applicant_hash=digest, fields=fields, licences=licences, status=status, reason=reason,
                            consent_id=consent_id)
             s.add(call)
@@ -457,7 +486,7 @@ class Prefill:
             for m in deferred:
                 s.add(PendingRow(call_id=call.id, item=spec.name, material=m["name"], applicant_hash=digest,
                                  due=m["due"]))
-            append(s, actor.name, "prefill.run", f"item:{spec.name}", {
+            append(s, by, "prefill.run", f"item:{spec.name}", {
                 "call": call.id, "version": row.version, "principal": spec.principal, "applicant": digest[:16],
                 "fields": fields, "licences": licences, "status": status, "consent": consent_id,
                 "deferred": [m["name"] for m in deferred]})

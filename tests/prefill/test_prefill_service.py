@@ -219,3 +219,25 @@ def test_tables_keyed_by_the_applicant_are_read_in_one_query(world: World) -> No
     world.steward.access.revoke(grant.id)
     f = {x["name"]: x for x in world.service.prefill.run("open_business", world.uscc)["fields"]}
     assert f["ent_phone"]["status"] == "unavailable" and f["ent_name"]["status"] == "filled"
+
+
+def test_prefills_for_different_applicants_plan_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The applicant's identifier is a bound parameter, never text: a second applicant's prefill
+    reuses every plan the first one made (the plan cache is keyed by the query's text)."""
+    from govfabric.virtualization import query
+
+    ents = world.steward.sql("SELECT uscc, legal_rep_id FROM market.enterprise ORDER BY uscc").to_pylist()
+    other = next(e for e in ents if e["uscc"] != world.uscc and e["legal_rep_id"] != world.rep_id)
+    world.steward.prefill.create(item_doc())
+    consent(world)
+    consent(world, uscc=other["uscc"])
+    planned: list[str] = []
+    real = query.plan
+    monkeypatch.setattr(query, "plan", lambda *a, **k: planned.append(a[0]) or real(*a, **k))
+    first = {f["name"]: f for f in world.service.prefill.run("open_business", world.uscc)["fields"]}
+    assert planned and not any(world.uscc in sql or world.rep_id in sql for sql in planned)
+    n = len(planned)
+    second = {f["name"]: f for f in world.service.prefill.run("open_business", other["uscc"])["fields"]}
+    assert planned[n:] == []  # the second applicant plans nothing
+    assert first["rep_id"]["value"] == world.rep_id and second["rep_id"]["value"] == other["legal_rep_id"]
+    assert second["ent_name"]["status"] == "filled" and second["ent_name"]["value"] != first["ent_name"]["value"]
