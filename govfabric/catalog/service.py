@@ -455,9 +455,11 @@ class Catalog:
     def search(self, query: str, *, limit: int = 20, log: bool = True, **facets: str | list[str] | None
                ) -> list[search_mod.Hit]:
         """Ranked, highlighted matches; a facet is a value or a list of values (any of them)."""
-        filters: dict[str, str | list[str]] = {
-            k: [taxonomy.normalise(k, x) for x in v] if isinstance(v, list) else taxonomy.normalise(k, v)
-            for k, v in facets.items() if v is not None}
+        filters: dict[str, str | list[str]] = {}
+        for k, v in facets.items():
+            keys = [x for x in (taxonomy.normalise(k, y) for y in (v if isinstance(v, list) else [v])) if x]
+            if keys:
+                filters[k] = keys if isinstance(v, list) else keys[0]
         with self.store.session() as s:
             hits = search_mod.search(s, query, limit=limit, filters=filters)
             if log:

@@ -361,11 +361,12 @@ class Prefill:
         if len(groups) < 2:
             return {}
         def build() -> exp.Select:
-            outputs: builtins.list[exp.Expression] = []
+            outputs: builtins.list[exp.Expr] = []
             for n, g in enumerate(groups):
                 alias = f"g{n}"
                 for c in [*_columns(g), "hit__"]:
-                    outputs.append(exp.alias_(exp.column(c, table=alias, quoted=True), f"{alias}__{c}", quoted=True))
+                    outputs.append(exp.alias_(exp.column(c, table=alias, quoted=True), f"{alias}__{c}",
+                                              quoted=True))
             base = exp.select(*outputs).from_(self._sub(groups[0]).subquery("g0"))
             for n, g in enumerate(groups[1:], start=1):
                 base = base.join(self._sub(g).subquery(f"g{n}"), on=exp.true(), join_type="FULL OUTER")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, FromClause, Table, insert
 from sqlalchemy.dialects.postgresql import ARRAY
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def bulk_insert(conn: Connection, table: FromClause, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table`` in the connection's transaction.
 
     Columns left out get their Python-side default per row (as Core would); values are converted
@@ -26,6 +26,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     share their timestamp and empty lists — then handed to the driver as they are."""
     if not rows:
         return
+    table = cast(Table, table)  # a model's ``__table__`` (typed as a FromClause)
     rows = _with_defaults(table, rows)
     keys = list(rows[0])
     dialect = conn.dialect

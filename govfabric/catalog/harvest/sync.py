@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from govfabric.catalog.harvest.meta import ColumnMeta, TableMeta, structure_hash
@@ -236,7 +236,7 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
                              cn_name=ccn, data_type=c.data_type, nullable=c.nullable,
                              description=None if ccn else c.comment, tags=empty))
         entries.append(entry(asset, cols))
-        written.append(Written(qn, m.name, asset["location"], source.department, m.columns))
+        written.append(Written(qn, m.name, cast(dict[str, Any], asset["location"]), source.department, m.columns))
         assets.append(asset)
         columns.extend(cols)
         versions.append(dict(id=vid, asset_id=aid, version=1, structure=structure, structure_hash=shash,
@@ -253,7 +253,7 @@ def _rewrite_columns(session: Session, rewrites: list[tuple[Asset, TableMeta, di
     walked the session's thousands of loaded assets each time)."""
     if not rewrites:
         return
-    conn, t = session.connection(), AssetColumn.__table__
+    conn, t = session.connection(), cast(Table, AssetColumn.__table__)
     ids = [a.id for a, _, _ in rewrites]
     prior: dict[str, dict[str, Any]] = defaultdict(dict)
     for start in range(0, len(ids), 500):

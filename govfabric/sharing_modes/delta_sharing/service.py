@@ -406,7 +406,7 @@ def _fingerprint(s: Session, source: str) -> str:
     return hashlib.sha256(json.dumps(parts, default=str, ensure_ascii=False).encode()).hexdigest()
 
 
-def _select(source: str, *, limit: int | None = None, where: exp.Expression | None = None) -> str:
+def _select(source: str, *, limit: int | None = None, where: exp.Expr | None = None) -> str:
     """``SELECT * FROM "schema"."name"`` built as a tree (the name is a checked virtual name)."""
     schema, _, table = source.partition(".")
     query = exp.select(exp.Star()).from_(exp.table_(table, db=schema, quoted=True))
@@ -422,7 +422,7 @@ _CMP: dict[str, type[exp.Expression]] = {"equal": exp.EQ, "lessThan": exp.LT, "l
 _NUMBERS = {"int", "long", "short", "byte", "float", "double"}
 
 
-def _predicate(node: Any, columns: set[str]) -> exp.Expression | None:
+def _predicate(node: Any, columns: set[str]) -> exp.Expr | None:
     """A JSON predicate hint as a sqlglot condition with typed literals, or ``None`` where it cannot
     be used. Best effort and never narrower than the hint: an unusable conjunct is dropped, an
     unusable disjunct drops its whole ``or``; ``not`` is not used (dropping under it would narrow)."""

@@ -157,7 +157,7 @@ def create(body: NewOffer, fabric: Caller, request: Request) -> dict:
     _audit(request, share=body.name or body.target, kind=body.kind)
     return offer_dict(fabric.shares.create(body.kind, body.target, name=body.name, title=body.title,
                                            sharing_class=body.sharing_class, open_class=body.open_class,
-                                           limits=dict(body.limits), reason=body.reason))
+                                           limits={str(k): v for k, v in body.limits.items()}, reason=body.reason))
 
 
 @router.get("/{name}", response_model=OfferInfo, response_model_by_alias=True)

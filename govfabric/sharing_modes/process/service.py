@@ -407,7 +407,8 @@ class Shares:
         states = access_request_states(s, [i for r in rows for i in r.access_requests or []])
         out = []
         for r in rows:
-            status, decided = "granted", r.created_at
+            status = "granted"
+            decided: datetime | None = r.created_at
             if r.mode == "approval":
                 found = [states[i] for i in r.access_requests or [] if i in states]
                 kinds = {st for st, *_ in found}
@@ -513,7 +514,7 @@ class Shares:
         for r in self._request_dicts(s, list(s.scalars(select(ShareRequest).where(ShareRequest.mode == "approval"))),
                                      offers):
             if r["status"] == "pending":
-                row = s.get(ShareRequest, r["id"])
+                row = s.get_one(ShareRequest, r["id"])
                 add(f"request:{r['id']}", offers[row.offer_id], "request", row.created_at)
         visible = [x for x in out if self._visible(self.fabric.actor, offers[x["offer_id"]])]
         return sorted(visible, key=lambda x: -x["overdue_hours"])

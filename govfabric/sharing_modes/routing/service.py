@@ -325,6 +325,7 @@ class Routes:
                                "ask its steward for access (`govfabric access request`)")
         row = self.fabric.query_api.get(service)
         policy = self.fabric.access.policy_for(self.fabric.actor)
+        checks: list[tuple[str, list[str] | None]]
         if row.table_name in policy.tables:
             checks = [(row.table_name, [*row.params, *row.columns])]
         else:  # a view: every table it reads, whole
