@@ -316,10 +316,11 @@ class Routes:
         return Forwarded(response.status_code, response.content, passed, p.url)
 
     def _authorise(self, service: str) -> None:
-        """The caller must be allowed to call the service HERE, and entitled to all of its answer:
-        a provider answers with the gateway app's rows and masks, not the caller's, so a caller whose
-        grant masks a column or withholds rows (of the table, or of any table a view reads) calls the
-        service directly instead, where its own policy applies."""
+        """The caller must be allowed to call the service HERE, and entitled to every row and column
+        of its answer: a provider answers with the gateway app's rows, not the caller's, so a caller
+        whose grant withholds rows or leaves out a column (of the table, or of any table a view reads)
+        calls the service directly instead, where its own grant applies. Masks are the table's and
+        hold at the provider too (the gateway's app there must hold no ``unmasked`` exemption)."""
         if not any(r.name == service for r in self.fabric.query_api.list(callable_only=True)):
             raise AccessDenied(f"{self.fabric.user} may not call {service}: no grant on its table; "
                                "ask its steward for access (`govfabric access request`)")
@@ -334,8 +335,8 @@ class Routes:
             grant = policy.tables.get(table)
             if grant is None or not _unrestricted(grant, columns):
                 raise AccessDenied(
-                    f"{self.fabric.user} may not call {service} through the router: its grant on {table} masks "
-                    f"columns or withholds rows, and providers answer unrestricted; call "
+                    f"{self.fabric.user} may not call {service} through the router: its grant on {table} leaves "
+                    f"out columns or withholds rows, and providers answer with every row; call "
                     f"/api/v1/query/{service} directly, where that grant applies")
 
     def _client(self, runtime: Runtime, p: RouteProvider) -> Client:
@@ -396,13 +397,7 @@ class HealthChecker:
 
 
 def _unrestricted(grant: TableGrant, columns: Sequence[str] | None) -> bool:
-    """Whether ``grant`` shows every row and ``columns`` (``None``: every column) in the clear."""
+    """Whether ``grant`` shows every row and ``columns`` (``None``: every column), masked or not."""
     if grant.filtered or (columns is None and grant.columns is not None):
         return False
-    for column in columns if columns is not None else list(grant.masks):
-        covering = grant.covering(column)
-        if not covering:
-            return False
-        if column in grant.masks and not all(column in grant.parts[i].unmasked for i in covering):
-            return False
-    return True
+    return all(grant.covering(c) for c in columns or ())
