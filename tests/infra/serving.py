@@ -39,10 +39,10 @@ class Served:
 
 @contextmanager
 def serving(home: str | Path, log: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 60) -> Iterator[Served]:
+            timeout: float = 60, port: int | None = None) -> Iterator[Served]:
     """``govfabric --home HOME serve --port P ARGS…`` until the block ends; its output goes to ``log``.
     Fails the test (with the server's output) if it dies or is not healthy within ``timeout`` s."""
-    port = free_port()
+    port = port or free_port()
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", str(home), "serve",

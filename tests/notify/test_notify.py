@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -18,6 +17,7 @@ from govfabric.cli.main import app
 from govfabric.errors import NotFound, ValidationFailed
 from govfabric.notify.router import router
 from govfabric.sharing_modes.data_service import delivery
+from tests.infra.serving import free_port
 
 
 class Hook:
@@ -53,12 +53,6 @@ def hook() -> Iterator[Hook]:
     h.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def smtp() -> Iterator[Any]:
     """A real SMTP server (aiosmtpd) accepting one login: notify / s3cret-pw."""
@@ -78,7 +72,7 @@ def smtp() -> Iterator[Any]:
         return AuthResult(success=ok)
 
     handler = Handler()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port(), authenticator=auth,
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), authenticator=auth,
                             auth_require_tls=False)
     controller.start()
     controller.handler_ = handler

@@ -4,12 +4,6 @@ bad parameters into its own exceptions (CKAN's error envelope parsed)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,44 +12,17 @@ import httpx
 import pytest
 
 from govfabric.sharing_modes.catalog_api.service import OPEN, package_name
+from tests.infra.serving import serving
 from tests.sharing_modes.catalog_api.conftest import CLOSED_ASSET, OPEN_ASSET
 
 ckanapi = pytest.importorskip("ckanapi")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(published: Any, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    log = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", str(published.settings.home),
-                             "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, Path(log.name).read_text()
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    assert "Traceback" not in Path(log.name).read_text()
+    with serving(published.settings.home, tmp_path / "serve.log") as served:
+        yield served.url
+    assert "Traceback" not in served.output()
 
 
 def test_ckanapi_lists_searches_and_shows_only_open_datasets(server: str, published: Any) -> None:

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from tests.infra.serving import free_port, serving
 from tests.sharing_modes.delta_sharing.conftest import MASKED
 
 SCRIPT = """
@@ -39,12 +34,6 @@ print(json.dumps(out, ensure_ascii=False))
 """.replace("MASKED_COLUMN", MASKED)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _run(python: Path, profile: Path) -> dict[str, Any]:
     done = subprocess.run([python, "-c", SCRIPT, str(profile)], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"})
@@ -53,24 +42,10 @@ def _run(python: Path, profile: Path) -> dict[str, Any]:
 
 
 def test_official_client_reads_govfabric(shared: Any, client_python: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     rec, profile = shared.delta_sharing.add_recipient("analyst_r", "analyst1", endpoint=f"{url}/delta-sharing")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    log = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", str(shared.settings.home),
-                             "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, Path(log.name).read_text()
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.2)
+    with serving(shared.settings.home, tmp_path / "serve.log", port=port):
         got = _run(client_python, profile)
         assert got["tables"] == ["gov.market.enterprise"], got
         assert got["rows"] > 0 and set(got["districts"]) == {"朝阳区"}, got  # the row filter
@@ -79,9 +54,3 @@ def test_official_client_reads_govfabric(shared: Any, client_python: Path, tmp_p
         shared.delta_sharing.revoke_recipient("analyst_r")
         refused = _run(client_python, profile)
         assert "tables" not in refused and refused["error"]["status"] == 403, refused
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from fastapi.testclient import TestClient
 from govfabric.auth import apps
 from govfabric.client import Client
 from govfabric.errors import AccessDenied, GovfabricError
+from tests.infra.serving import free_port
 
 MR = "北京市市场监督管理局"
 ENTERPRISE = dict(renames={"tyshxydm": "uscc", "qymc": "name", "qx": "district", "fddbr_sfzh": "legal_rep_id"},
@@ -43,12 +43,6 @@ class InProcess(httpx.BaseTransport):
         got = self.test_client.request(request.method, str(request.url), content=request.read(),
                                        headers=list(request.headers.multi_items()))
         return httpx.Response(got.status_code, headers=list(got.headers.multi_items()), content=got.content)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -74,7 +68,7 @@ def _start(home: str, tmp: Path, n: int) -> tuple[list[subprocess.Popen[bytes]],
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     procs, urls, logs = [], [], []
     for i in range(n):
-        port = _free_port()
+        port = free_port()
         log = tmp / f"provider{i}.log"
         procs.append(subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", home, "serve",
                                        "--port", str(port)], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT))
