@@ -281,7 +281,7 @@ class ServicePlane:
             details.update({k: v for k, v in extra.items() if k not in details})
         actor = state.get("principal") or ANONYMOUS
         try:
-            with self.state.origin.store.session() as s:
+            with self.state.origin.store.session(pipelined=True) as s:  # lock, insert, COMMIT: 2 round trips
                 append(s, actor, "api.call", f"api:{service}", details)
         except Exception as exc:  # the response is sent; never fail silently either
             self.state.metrics.audit_failed()
