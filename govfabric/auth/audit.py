@@ -303,23 +303,32 @@ Entry = tuple[str, str, str, dict[str, Any] | None]
 
 
 @contextmanager
-def pipelined(session: Session) -> Iterator[None]:
+def pipelined(session: Session) -> Iterator[Callable[[], None]]:
     """The block's statements sent without waiting for each answer, on PostgreSQL (psycopg's
     pipeline mode): a transaction recording a query (query log, lineage, usage, audit) costs 2
     round trips instead of ~8, which under load is as many waits for the store and for a core.
-    With ``Store.session(pipelined=True)`` the commit is in the block too, so the audit head's lock
-    (taken by :func:`append_many`, which reads the head on the driver's cursor: that syncs) is held
-    for one round trip (events, head, COMMIT) instead of three: every append in the workspace
-    queues on that lock. Statements inside must not read results through SQLAlchemy (it sees none
-    until the pipeline syncs). Elsewhere (SQLite, a pipeline already open) a no-op. Durability is
-    unchanged: the transaction commits before the caller goes on."""
+    The block may end by calling what this yields: COMMIT sent with the queued writes, so the audit
+    head's lock (taken by :func:`append_many`, which reads the head on the driver's cursor: that
+    syncs) is held for one round trip (events, head, COMMIT) instead of three — every append in the
+    workspace queues on that lock. The session's own commit afterwards finds nothing to do and
+    releases the connection once the pipeline has ended (``Store.session(pipelined=True)``: a
+    connection back in the pool with its pipeline still open would be another thread's).
+    Statements inside must not read results through SQLAlchemy (it sees none until the pipeline
+    syncs). Elsewhere (SQLite, a pipeline already open) the block runs as it is and the call is a
+    no-op. Durability is unchanged: the transaction commits before the caller goes on."""
     conn = session.connection()
     raw = conn.connection.driver_connection
     if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg" or _in_pipeline(raw):
-        yield
+        yield lambda: None
         return
+
+    def commit() -> None:
+        session.flush()
+        if not (session.new or session.dirty or session.deleted):  # else the session's commit flushes
+            raw.commit()
+
     with raw.pipeline():
-        yield
+        yield commit
 
 
 def _in_pipeline(raw: Any) -> bool:

@@ -120,12 +120,12 @@ class Store:
             if pipelined:
                 from govfabric.auth.audit import pipelined as pipeline
 
-                with pipeline(s):
+                with pipeline(s) as commit:
                     yield s
-                    s.commit()
+                    commit()
             else:
                 yield s
-                s.commit()
+            s.commit()
         except BaseException:
             s.rollback()
             raise

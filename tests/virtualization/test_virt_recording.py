@@ -31,8 +31,9 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
     def statement(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         sent.append((sql.split()[0], piped(conn)))
 
-    def commit(conn: Any) -> None:
-        sent.append(("COMMIT", piped(conn)))
+    def commit(conn: Any) -> None:  # the session's commit: COMMIT already sent in the pipeline, which has ended
+        raw = conn.connection.driver_connection
+        sent.append(("COMMIT", raw.pgconn.transaction_status == 0 and not piped(conn)))
 
     service = workspace.queries
     cached = service._plan("SELECT 1 AS one", None, service._choose("SELECT 1 AS one", None, None))
@@ -49,6 +50,28 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
     with workspace.store.session() as s:  # committed: another transaction sees it
         assert s.scalar(select(func.count()).select_from(QueryLog)) == before + 1
         assert s.scalar(select(AuditEvent.action).order_by(AuditEvent.seq.desc()).limit(1)) == "sql.query"
+    assert workspace.audit.verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_pipelined_sessions_in_threads_share_the_pool_safely(workspace) -> None:
+    """A connection goes back to the pool only once its pipeline has ended: committing inside the
+    pipeline released it to another thread while this one still closed the pipeline ("connection
+    not in pipeline mode" under load)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from govfabric.auth.audit import append_many
+
+    def work(i: int) -> None:
+        for j in range(15):
+            with workspace.store.session(pipelined=True) as s:
+                append_many(s, [("t", "test.event", f"t:{i}", {"j": j})])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(8)))
+    with workspace.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "test.event")) == 120
     assert workspace.audit.verify().ok
 
 
