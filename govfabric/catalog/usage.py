@@ -57,15 +57,44 @@ def record_usage(session: Session, asset_ids: list[str], principal: str, kind: s
     if kind not in USAGE_KINDS:
         raise ValueError(f"usage kind must be one of {USAGE_KINDS}")
     now = utcnow()
-    ids = list(dict.fromkeys(asset_ids))
+    ids = sorted(set(asset_ids))  # one lock order for concurrent callers
+    if not ids:
+        return
     t = Usage.__table__
+    # plain statements, not ORM objects: this runs with every query, and an increment in the
+    # statement (count + n) cannot lose a concurrent one
+    upsert = _upsert(session.get_bind().dialect.name)
+    if upsert is not None:  # one statement, no answer to wait for (it may be pipelined)
+        rows = [{"id": new_id(), "asset_id": a, "principal": principal, "kind": kind, "count": count,
+                 "last_at": now} for a in ids]
+        session.connection().execute(upsert, rows if len(rows) > 1 else rows[0])
+        return
     mine = (t.c.principal == principal) & (t.c.kind == kind)
-    # plain statements, not ORM objects: this runs with every query, and an UPDATE … count + n
-    # cannot lose a concurrent increment
-    # one round trip in the usual case (every asset used before): the UPDATE says which rows it moved
     have = set(session.execute(update(t).where(t.c.asset_id.in_(ids), mine)
                                .values(count=t.c.count + count, last_at=now).returning(t.c.asset_id)).scalars())
     missing = [a for a in ids if a not in have]
     if missing:
         session.execute(insert(t), [{"id": new_id(), "asset_id": a, "principal": principal, "kind": kind,
                                      "count": count, "last_at": now} for a in missing])
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT (asset, principal, kind) DO UPDATE SET count = count + excluded.count``
+    for the dialect, built once (a statement built per call costs more to compile than to run);
+    None where there is no such statement (MySQL/MariaDB: update, then insert what is missing)."""
+    if dialect not in _UPSERTS:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            return None
+        t = Usage.__table__
+        stmt = dialect_insert(t)
+        _UPSERTS[dialect] = stmt.on_conflict_do_update(
+            index_elements=[t.c.asset_id, t.c.principal, t.c.kind],
+            set_={"count": t.c.count + stmt.excluded["count"], "last_at": stmt.excluded.last_at})
+    return _UPSERTS[dialect]

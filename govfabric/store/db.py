@@ -103,11 +103,12 @@ class Store:
         return self.engine.dialect.name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, pipelined: bool = False) -> Iterator[Session]:
         """A transaction: committed on success, rolled back on any error.
 
         Re-entrant per thread: a service called inside another's transaction joins
         it (on SQLite a second transaction would wait for the first to end).
+        ``pipelined``: write-only work (``govfabric.auth.audit.pipelined``), its commit included.
         """
         current = self._current.get()
         if current is not None:
@@ -116,7 +117,14 @@ class Store:
         s = self._sessions()
         token = self._current.set(s)
         try:
-            yield s
+            if pipelined:
+                from govfabric.auth.audit import pipelined as pipeline
+
+                with pipeline(s) as commit:
+                    yield s
+                    commit()
+            else:
+                yield s
             s.commit()
         except BaseException:
             s.rollback()

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from govfabric.fabric import Fabric
 
     #: a caller's addition to the transaction recording a query: (session, status, rows) → audit
-    #: events to append in one batch with the query's own (its chain links written together)
+    #: events to append in one batch with the query's own (its chain links written together);
+    #: it may write through the session but not read (the transaction may be pipelined)
     RecordWith = Callable[[Session, str, int | None], list[Entry] | None]
 
 
@@ -235,10 +236,12 @@ class QueryService:
         planned = cached.planned if cached else None
         tables = list(planned.tables_used) if planned else []
         actor = self.fabric.user  # the principal the plan was authorised for (its name)
-        with self.fabric.store.session() as s:
-            s.connection().execute(_QUERY_LOG_INSERT, {
-                "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables, "status": status,
-                "error": error, "rows": rows, "duration_ms": ms})
+        entries: list[Entry] = []
+        # its writes and COMMIT sent together, unless a subscriber (which may read) is listening
+        pipelined = not hooks.subscribers().get(hooks.QueryRecorded)
+        with self.fabric.store.session(pipelined=pipelined) as s:
+            hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
+            caller = record_with(s, status, rows) if record_with is not None else None
             details: dict[str, Any] = {"engine": engine, "sql_sha256": digest, "status": status, "rows": rows,
                                        "tables": tables, "ms": round(ms, 1)}
             if planned:
@@ -247,15 +250,17 @@ class QueryService:
                 details["row_filtered"] = list(planned.row_filtered)
             if error:
                 details["error"] = error[:500]
-            entries: list[Entry] = [(actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)]
+            entries.append((actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details))
+            entries.extend(caller or ())
+            s.connection().execute(_QUERY_LOG_INSERT, {
+                "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
+                "status": status, "error": error, "rows": rows, "duration_ms": ms})
             if cached is not None:
-                emit(self.fabric, s, query_event(self.fabric, sql, cached.planned, status, cached.planned.dialect,
-                                                 cached.lineage), actor, sql, fresh_outputs=True)
+                emit(self.fabric, s, query_event(self.fabric, sql, cached.planned, status,
+                                                 cached.planned.dialect, cached.lineage),
+                     actor, sql, fresh_outputs=True)
             if status == "ok" and cached is not None and cached.bindings:
                 record_usage(s, cached.asset_ids, actor, "use")
-            hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
-            if record_with is not None:
-                entries.extend(record_with(s, status, rows) or ())
             append_many(s, entries)  # one batch: the query's event and its caller's, chained in order
 
     def status(self) -> dict[str, Any]:
@@ -295,4 +300,4 @@ class QueryService:
             e.close()
         self._engines.clear()
 
-_QUERY_LOG_INSERT = QueryLog.__table__.insert()
+_QUERY_LOG_INSERT = QueryLog.__table__.insert().inline()  # no RETURNING of its id: nothing waits for it

@@ -625,7 +625,7 @@ class QueryApi:
     def _audit(self, name: str, call: _Call | None, names: tuple[str, ...], status: str, rows: int | None,
                t0: float) -> None:
         """The record of a call that ran no query to its end, in a transaction of its own."""
-        with self.store.session() as s:
+        with self.store.session(pipelined=True) as s:
             self._append(s, name, call, names, status, rows, t0)
 
     def _append(self, s: Any, name: str, call: _Call | None, names: tuple[str, ...], status: str,
