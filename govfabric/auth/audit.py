@@ -317,8 +317,8 @@ def pipelined(session: Session) -> Iterator[Callable[[], None]]:
     syncs). Elsewhere (SQLite, a pipeline already open) the block runs as it is and the call is a
     no-op. Durability is unchanged: the transaction commits before the caller goes on."""
     conn = session.connection()
-    raw = conn.connection.driver_connection
-    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg" or _in_pipeline(raw):
+    raw: Any = conn.connection.driver_connection
+    if raw is None or conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg" or _in_pipeline(raw):
         yield lambda: None
         return
 

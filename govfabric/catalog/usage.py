@@ -8,9 +8,9 @@ share distributed it) and may add where consumers come from (e.g. grantees) with
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from govfabric.catalog.models import Favourite, Notification, Usage
@@ -60,7 +60,7 @@ def record_usage(session: Session, asset_ids: list[str], principal: str, kind: s
     ids = sorted(set(asset_ids))  # one lock order for concurrent callers
     if not ids:
         return
-    t = Usage.__table__
+    t = cast(Table, Usage.__table__)
     # plain statements, not ORM objects: this runs with every query, and an increment in the
     # statement (count + n) cannot lose a concurrent one
     upsert = _upsert(session.get_bind().dialect.name)
@@ -86,14 +86,13 @@ def _upsert(dialect: str) -> Any:
     for the dialect, built once (a statement built per call costs more to compile than to run);
     None where there is no such statement (MySQL/MariaDB: update, then insert what is missing)."""
     if dialect not in _UPSERTS:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        inserts: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+        if dialect not in inserts:
             return None
-        t = Usage.__table__
-        stmt = dialect_insert(t)
+        t = cast(Table, Usage.__table__)
+        stmt = inserts[dialect](t)
         _UPSERTS[dialect] = stmt.on_conflict_do_update(
             index_elements=[t.c.asset_id, t.c.principal, t.c.kind],
             set_={"count": t.c.count + stmt.excluded["count"], "last_at": stmt.excluded.last_at})
