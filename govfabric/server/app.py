@@ -49,6 +49,7 @@ ROUTERS: tuple[str, ...] = (
     "govfabric.sharing_modes.portal.share_pages:router",
     "govfabric.sharing_modes.portal.topic_pages:router",
     "govfabric.sharing_modes.portal.asset_pages:router",
+    "govfabric.sharing_modes.portal.account_pages:router",
 )
 log = logging.getLogger("govfabric.server")
 
