@@ -13,12 +13,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from govfabric.auth import apps, tokens
-from govfabric.errors import AuthenticationRequired, GovfabricError, NotFound
+from govfabric.errors import GovfabricError, NotFound
 from govfabric.sharing_modes.portal.asset_pages import _asset, _lineage
 from govfabric.sharing_modes.portal.router import (
+    _act,
     _me,
     _run,
-    _signed_post,
     _tables_over,
     _to_login,
     failed,
@@ -68,19 +68,20 @@ async def order_page(request: Request, asset_id: str) -> Response:
 
 @router.post("/portal/asset/{asset_id}/subscribe")
 async def order(request: Request, asset_id: str, form: dict[str, str] = Depends(form_of)) -> Response:
-    try:
-        fabric = await _signed_post(request, form)
-        data = await _run(request, _order_form, fabric, asset_id[:64])
-        table = form.get("table", "")
-        if table not in data["tables"]:
-            raise NotFound("this data set has no such virtual table; reload the page")
-        sub, secret = await _run(request, lambda: fabric.subscriptions.order(
-            table, columns=_columns(form.get("columns", "")), filter=form.get("filter", "").strip() or None,
-            purpose=form.get("purpose", ""), push_url=form.get("push_url", "").strip() or None))
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
+    return await _act(request, form, _order, asset_id[:64], form, then=lambda done: _ordered(request, *done))
+
+
+def _order(fabric: Any, asset_id: str, form: dict[str, str]) -> tuple[Any, str | None]:
+    table = form.get("table", "")
+    if table not in _order_form(fabric, asset_id)["tables"]:
+        raise NotFound("this data set has no such virtual table; reload the page")
+    return fabric.subscriptions.order(
+        table, columns=_columns(form.get("columns", "")), filter=form.get("filter", "").strip() or None,
+        purpose=form.get("purpose", ""), push_url=form.get("push_url", "").strip() or None)
+
+
+def _ordered(request: Request, sub: Any, secret: str | None) -> Response:
+    """A push subscription's webhook secret is shown on this page only; otherwise to the list."""
     if secret is None:
         return redirect(request, "/portal/subscriptions")
     return render(request, "subscribed.html", sub=sub, secret=secret)
@@ -125,29 +126,19 @@ async def keys_page(request: Request) -> Response:
 @router.post("/portal/keys")
 async def create_key(request: Request, form: dict[str, str] = Depends(form_of)) -> Response:
     """A new token, shown on this response only (never stored in plain, never rendered again)."""
-    try:
-        fabric = await _signed_post(request, form)
-        expires = tokens.parse_duration(form.get("expires", "") or "30d")
-        token, _ = await _run(request, lambda: tokens.create(fabric, name=form.get("name", "").strip()[:128] or None,
-                                                             expires=expires))
-        mine = await _run(request, tokens.list_tokens, fabric)
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return render(request, "keys.html", tokens=mine, new_token=token)
+    return await _act(request, form, _create_key, form,
+                      then=lambda done: render(request, "keys.html", tokens=done[1], new_token=done[0]))
+
+
+def _create_key(fabric: Any, form: dict[str, str]) -> tuple[str, list[Any]]:
+    expires = tokens.parse_duration(form.get("expires", "") or "30d")
+    token, _ = tokens.create(fabric, name=form.get("name", "").strip()[:128] or None, expires=expires)
+    return token, tokens.list_tokens(fabric)
 
 
 @router.post("/portal/keys/{token_id}/revoke")
 async def revoke_key(request: Request, token_id: str, form: dict[str, str] = Depends(form_of)) -> Response:
-    try:
-        fabric = await _signed_post(request, form)
-        await _run(request, tokens.revoke, fabric, token_id[:64])
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, "/portal/keys")
+    return await _act(request, form, tokens.revoke, token_id[:64], then="/portal/keys")
 
 
 @router.get("/portal/apps")
@@ -164,16 +155,13 @@ async def apps_page(request: Request) -> Response:
 
 @router.post("/portal/apps/{name}/{action}")
 async def app_active(request: Request, name: str, action: str, form: dict[str, str] = Depends(form_of)) -> Response:
-    try:
-        fabric = await _signed_post(request, form)
-        if action not in ("disable", "enable"):
-            raise NotFound(f"no app action {action!r}; disable or enable")
-        await _run(request, apps.set_active, fabric, name[:128], action == "enable")
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, "/portal/apps")
+    return await _act(request, form, _app_active, name[:128], action, then="/portal/apps")
+
+
+def _app_active(fabric: Any, name: str, action: str) -> None:
+    if action not in ("disable", "enable"):
+        raise NotFound(f"no app action {action!r}; disable or enable")
+    apps.set_active(fabric, name, action == "enable")
 
 
 # -- lineage impact -------------------------------------------------------------------------------

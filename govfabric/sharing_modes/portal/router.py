@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -337,6 +338,22 @@ async def _signed_post(request: Request, form: dict[str, str]) -> Any:
     if _me(request) is None:
         raise AuthenticationRequired("sign in first")
     return request.app.state.fabrics(_me(request))
+
+
+async def _act(request: Request, form: dict[str, str], fn: Callable[..., Any], *args: Any,
+               then: str | Callable[[Any], Response], **kw: Any) -> Response:
+    """The one way a signed-in form post runs: the CSRF check (403) and sign-in (else the login page)
+    first, then ``fn(fabric, *args, **kw)`` in the thread pool; a :class:`GovfabricError` is shown as
+    the error page, success answers ``then`` — a 303 to that path, or the response it builds from the
+    result (a page that shows a secret once)."""
+    try:
+        fabric = await _signed_post(request, form)
+        result = await _run(request, fn, fabric, *args, **kw)
+    except AuthenticationRequired:
+        return _to_login(request)
+    except GovfabricError as exc:
+        return failed(request, exc)
+    return redirect(request, then) if isinstance(then, str) else then(result)
 
 
 @router.post("/portal/asset/{asset_id}/request")

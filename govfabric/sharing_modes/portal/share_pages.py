@@ -15,16 +15,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from govfabric.catalog import taxonomy
-from govfabric.errors import AuthenticationRequired, GovfabricError, NotFound
+from govfabric.errors import GovfabricError, NotFound
 from govfabric.sharing_modes.portal.router import (
+    _act,
     _as,
     _me,
     _run,
-    _signed_post,
     _to_login,
     failed,
     form_of,
-    redirect,
     render,
 )
 from govfabric.sharing_modes.process.service import ACTIONS, STATES
@@ -99,33 +98,23 @@ async def share_page(request: Request, name: str) -> Response:
 
 @router.post("/portal/shares/{name}/request")
 async def request_share(request: Request, name: str, form: dict[str, str] = Depends(form_of)) -> Response:
-    try:
-        fabric = await _signed_post(request, form)
-        await _run(request, fabric.shares.request, name[:256], form.get("purpose", ""))
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, f"/portal/shares/{quote(name[:256])}")
+    return await _act(request, form, lambda f: f.shares.request(name[:256], form.get("purpose", "")),
+                      then=f"/portal/shares/{quote(name[:256])}")
+
+
+def _step(fabric: Any, name: str, action: str, reason: str) -> None:
+    if action not in ACTIONS:
+        raise NotFound(f"no step {action!r}; one of {', '.join(ACTIONS)}")
+    fabric.actor.require(ACTIONS[action][2], action=f"{action} a share")
+    shares = fabric.shares
+    call = {"submit": shares.submit, "publish": shares.publish, "suspend": shares.suspend,
+            "retire": shares.retire, "approve": lambda n, r: shares.review(n, r, approve=True),
+            "return": lambda n, r: shares.review(n, r, approve=False)}[action]
+    call(name, reason)
 
 
 @router.post("/portal/shares/{name}/{action}")
 async def step(request: Request, name: str, action: str, form: dict[str, str] = Depends(form_of)) -> Response:
     """One lifecycle step with its reason; ``approve``/``return`` are the reviewer's two outcomes."""
-    try:
-        fabric = await _signed_post(request, form)
-        if action not in ACTIONS:
-            raise NotFound(f"no step {action!r}; one of {', '.join(ACTIONS)}")
-        role = ACTIONS[action][2]
-        fabric.actor.require(role, action=f"{action} a share")
-        reason = form.get("reason", "")
-        shares = fabric.shares
-        call = {"submit": shares.submit, "publish": shares.publish, "suspend": shares.suspend,
-                "retire": shares.retire, "approve": lambda n, r: shares.review(n, r, approve=True),
-                "return": lambda n, r: shares.review(n, r, approve=False)}[action]
-        await _run(request, call, name[:256], reason)
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, f"/portal/shares/{quote(name[:256])}")
+    return await _act(request, form, _step, name[:256], action, form.get("reason", ""),
+                      then=f"/portal/shares/{quote(name[:256])}")

@@ -190,18 +190,26 @@ class Topics:
 
     # -- replies ---------------------------------------------------------------------------------
 
-    def reply(self, topic_id: str, body: str) -> Reply:
-        """Reply to a topic (any signed-in principal); the starter is notified unless it is them."""
+    def reply(self, topic_id: str, body: str, *, attachment: tuple[str, Iterable[bytes]] | None = None) -> Reply:
+        """Reply to a topic (any signed-in principal); the starter is notified unless it is them.
+        ``attachment`` (name, chunks) is checked and stored first, as :meth:`attach` does, and added in
+        the reply's transaction: a refused file leaves neither reply nor file behind."""
         me = self._me()
         body = _text(body, "reply", BODY_MAX)
+        name = blobs.check_name(attachment[0]) if attachment else ""
+        blob = blobs.store(self.fabric.settings, attachment[1], self.fabric.settings.sync_max_attachment_bytes) \
+            if attachment else None
         with self.store.session() as s:
             topic = self._topic(s, topic_id)
             row = Reply(topic_id=topic.id, author=me, body=body)
             s.add(row)
             s.flush()
             append(s, me, "topic.reply", f"topic:{topic.id}", {"reply": row.id})
+            att = self._add(s, me, topic.id, row.id, name, blob) if blob else None
             s.expunge(row)
             starter, title = topic.starter, topic.title
+        if att is not None:
+            self._still_stored(me, att)
         if starter != me:
             self.fabric.notifications.send(
                 starter, f"新回复 / New reply: {title}"[:300],
@@ -230,20 +238,29 @@ class Topics:
         blob = blobs.store(self.fabric.settings, chunks, self.fabric.settings.sync_max_attachment_bytes)
         with self.store.session() as s:
             self._topic(s, topic_id)  # still there
-            row = Attachment(topic_id=topic_id, reply_id=reply_id, name=name, media_type=blob.media_type,
-                             size=blob.size, sha256=blob.sha256, uploaded_by=me)
-            s.add(row)
-            s.flush()
-            append(s, me, "topic.attach", f"topic:{topic_id}",
-                   {"attachment": row.id, "media_type": blob.media_type, "size": blob.size, "sha256": blob.sha256})
-            s.expunge(row)
-        if not blobs.blob_path(self.fabric.settings, blob.sha256).is_file():
-            # a concurrent delete removed the same content before this row was visible to it
+            row = self._add(s, me, topic_id, reply_id, name, blob)
+        self._still_stored(me, row)
+        return row
+
+    @staticmethod
+    def _add(s: Session, me: str, topic_id: str, reply_id: str | None, name: str, blob: blobs.Blob) -> Attachment:
+        """The attachment row for a stored blob, audited in the caller's transaction."""
+        row = Attachment(topic_id=topic_id, reply_id=reply_id, name=name, media_type=blob.media_type,
+                         size=blob.size, sha256=blob.sha256, uploaded_by=me)
+        s.add(row)
+        s.flush()
+        append(s, me, "topic.attach", f"topic:{topic_id}",
+               {"attachment": row.id, "media_type": blob.media_type, "size": blob.size, "sha256": blob.sha256})
+        s.expunge(row)
+        return row
+
+    def _still_stored(self, me: str, row: Attachment) -> None:
+        """A concurrent delete may have removed the same content before ``row`` was visible to it."""
+        if not blobs.blob_path(self.fabric.settings, row.sha256).is_file():
             with self.store.session() as s:
                 s.execute(delete(Attachment).where(Attachment.id == row.id))
-                append(s, me, "topic.detach", f"topic:{topic_id}", {"attachment": row.id, "reason": "lost_race"})
+                append(s, me, "topic.detach", f"topic:{row.topic_id}", {"attachment": row.id, "reason": "lost_race"})
             raise Conflict("the attachment was removed by a concurrent delete while it was stored; upload it again")
-        return row
 
     def attachment(self, topic_id: str, attachment_id: str) -> tuple[Attachment, Path]:
         """An attachment's row and its blob's path, for a signed-in principal (audited)."""
