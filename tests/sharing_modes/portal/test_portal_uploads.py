@@ -53,7 +53,8 @@ def test_starter_uploads_a_file_and_a_reader_downloads_it(client: Any, topic: An
     _as(c, "analyst1")
     assert 'type="file" name="file" required' not in c.get(page).text  # not the starter: no topic upload form
     got = c.get(link)
-    assert got.status_code == 200 and got.content == PNG and got.headers["content-disposition"].startswith("attachment;")
+    assert got.status_code == 200 and got.content == PNG
+    assert got.headers["content-disposition"].startswith("attachment;")
     assert got.headers["x-content-type-options"] == "nosniff"
     refused = _upload(c, page, f"{page}/attachments", "x.png", PNG)  # only the starter attaches to the topic
     assert refused.status_code == 403 and len(client.world.topics.get(topic.id)["attachments"]) == 1
