@@ -9,7 +9,7 @@ the name, the exact size and the sniffed type and stores the content by its hash
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -110,13 +110,17 @@ async def upload_form(request: Request) -> tuple[dict[str, str], Upload | None]:
     except MultiPartException:
         raise ValidationFailed("the form could not be read; submit it from the portal page") from None
     fields = {k: v for k, v in data.multi_items() if isinstance(v, str)}
-    upload = None
+    upload: Upload | None = None
     for _, v in data.multi_items():
         if isinstance(v, UploadFile) and v.filename:  # an empty file input sends a part without a name
-            v.file.seek(0)
-            upload = (v.filename, list(iter(lambda f=v.file: f.read(CHUNK), b"")))
+            upload = (v.filename, _chunks(v.file))
     await data.close()
     return fields, upload
+
+
+def _chunks(file: IO[bytes]) -> list[bytes]:
+    file.seek(0)
+    return list(iter(lambda: file.read(CHUNK), b""))
 
 
 @router.post("/portal/topics/{topic_id}/reply")
