@@ -127,3 +127,24 @@ def test_a_stale_decision_is_checked_afresh(licensed: World, monkeypatch: pytest
     scope = [s for s in spec.consent_scope() if s.startswith("licence:")]
     monkeypatch.setattr(consent_module, "DECISION_TTL", consent_module.DECISION_TTL * 0)
     assert not consents.covers(decision, w.uscc, spec.purpose, scope, spec.principal)
+
+
+def test_a_warm_run_does_not_read_the_acting_principal_at_its_start(licensed: World) -> None:
+    """``fabric.actor`` read inside the run's transaction (the licence library) no longer drops the
+    principal held for the store's generation: the next run does not read it again at its start."""
+    w = licensed
+    w.service.prefill.run("open_business", w.uscc)
+    engine, reads = w.service.store.engine, []
+
+    def on_execute(_conn: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM AUTH_PRINCIPALS" in statement.upper():
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        w.service.prefill.run("open_business", w.uscc)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    # one per licence call inside the run's transaction (for_holder, verify), none at its start: the old
+    # code read it there again (3)
+    assert len(reads) <= 2, reads

@@ -33,6 +33,7 @@ from govfabric.prefill.licences.models import Licence
 from govfabric.store.base import new_id, utcnow
 
 if TYPE_CHECKING:
+    from govfabric.auth.principals import Actor
     from govfabric.fabric import Fabric
     from govfabric.governance.security.consent import ConsentDecision
     from govfabric.prefill.spec import ItemSpec
@@ -201,7 +202,7 @@ class Licences:
             self._require_readable(row, item, consent)
             reasons = self._problems(row, on)
             result = Verification(not reasons, reasons, utcnow(), row.id)
-            append(s, self.fabric.actor.name, "licence.verify", f"licence:{row.id}",
+            append(s, self.fabric.user, "licence.verify", f"licence:{row.id}",
                    {"holder": self._holder_hash(row.holder_id), "ok": result.ok, "reasons": reasons,
                     "on": on.isoformat()})
         return result
@@ -215,11 +216,11 @@ class Licences:
         service principal; those its department issued for a steward. Anyone else: AccessDenied."""
         from govfabric.prefill.applicants import linked_applicant
 
-        actor = self.fabric.actor
-        if actor.has(*OVERSEERS) or linked_applicant(self.fabric) == holder_id.strip().upper():
+        actor = self.fabric.actor  # read once: inside a transaction each read is a query
+        if actor.has(*OVERSEERS) or linked_applicant(self.fabric, actor) == holder_id.strip().upper():
             return lambda row: True
         if item is not None:
-            types = self._consented_types(holder_id, item, consent)
+            types = self._consented_types(holder_id, item, consent, actor)
             return lambda row: row.type_code in types
         if "steward" in actor.roles:
             return lambda row: may_steward(actor, row.department)
@@ -231,14 +232,15 @@ class Licences:
                           consent: ConsentDecision | None = None) -> None:
         if not self._readable(row.holder_id, item, consent)(row):
             name = item if isinstance(item, str) or item is None else item.name
-            raise AccessDenied(f"{self.fabric.actor.name} may not read e-licence {row.identifier}: it was issued "
+            raise AccessDenied(f"{self.fabric.user} may not read e-licence {row.identifier}: it was issued "
                                f"by another department{' or is not consented for ' + name if name else ''}")
 
-    def _consented_types(self, holder_id: str, item: ItemRef, consent: ConsentDecision | None = None) -> set[str]:
+    def _consented_types(self, holder_id: str, item: ItemRef, consent: ConsentDecision | None = None,
+                         actor: Actor | None = None) -> set[str]:
         """The licence types ``item`` attaches, when the actor is its service principal and the holder
         consented to all of them: ``consent`` when it covers them (the caller's own check, already
         audited — :meth:`Consents.covers`), else the consent module's check, audited."""
-        actor = self.fabric.actor
+        actor = actor or self.fabric.actor
         spec = self.fabric.prefill.spec(item) if isinstance(item, str) else item
         if actor.name != spec.principal:
             raise AccessDenied(f"{actor.name} may not read e-licences for {spec.name}: only its service principal "
@@ -311,7 +313,7 @@ class Licences:
         details: dict[str, Any] = {"holder": digest, "licences": ids, "via": via}
         if consent is not None and consent.trace is not None:
             details["consent_check"] = consent.trace  # the audited check the read relied on
-        append(s, self.fabric.actor.name, "licence.read", f"licence-holder:{digest[:16]}", details)
+        append(s, self.fabric.user, "licence.read", f"licence-holder:{digest[:16]}", details)
 
     @staticmethod
     def _row(s: Any, licence_id: str) -> Licence:
