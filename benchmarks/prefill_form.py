@@ -12,7 +12,8 @@ addresses) and a licence material; and the applicant's consent for each of ``--c
 Measured: ``fabric.prefill.run(item, applicant)`` as the service principal for ``--calls``
 different applicants (after 5 warm-up runs): p50/p95/p99. Every run is the whole path — identifier
 check, consent check, the guarded SELECTs (the key a bound parameter), masks, eligibility, the licence
-library read for the item (consent-checked), the call record and its audit event. The anchor: the
+library read for the item (on the run's consent decision), the call record and its audit event; wall
+clock, and CPU time beside it (the thread's and the process's: the machine may be shared). The anchor: the
 same four SELECTs per applicant run directly on one DuckDB connection with the four files attached
 (no governance). Goal: p95 ≤ 50 ms.
 

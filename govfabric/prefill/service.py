@@ -7,8 +7,11 @@ read path as the item's service principal — one sqlglot SELECT per (table, key
 ``?`` parameter (one cached plan per item × tables, whatever the applicant), grants and masks
 applied — and a source that fails marks only its own fields unavailable.
 Government-issued materials come from the licence library (``fabric.licences``: ``for_holder``,
-``verify``) and are attached only when verified. Each run, refused or not, is one ``prefill_calls``
-row and one audit event (names, never values; the applicant as the consent module's keyed hash)."""
+``verify``) and are attached only when verified; the library relies on the run's consent decision
+(one audited consent check per run). Each run, refused or not, is one ``prefill_calls`` row and one
+audit event (names, never values; the applicant as the consent module's keyed hash); a filled run's
+guarded reads are recorded in the same transaction as its licence read and its call record
+(``virtualization.query.recorded_together``)."""
 
 from __future__ import annotations
 
