@@ -72,7 +72,8 @@ class Fabric:
         if held is not None and generation is not None and held[0] == generation:
             return held[1]
         actor = self._read_actor()
-        self.__dict__["_actor_at"] = None if generation is None else (generation, actor)
+        if generation is not None:  # read inside a transaction: the one held for its generation still holds
+            self.__dict__["_actor_at"] = (generation, actor)
         return actor
 
     def _read_actor(self) -> Actor:

@@ -9,18 +9,20 @@ from typing import TYPE_CHECKING
 from govfabric.errors import GovfabricError
 
 if TYPE_CHECKING:
+    from govfabric.auth.principals import Actor
     from govfabric.fabric import Fabric
 
 LINK = "applicant_id"
 
 
-def linked_applicant(fabric: Fabric) -> str | None:
-    """The (normalised) applicant identifier linked to the acting principal when it is a person,
-    else ``None``; a link that is not a valid identifier links nothing."""
+def linked_applicant(fabric: Fabric, actor: Actor | None = None) -> str | None:
+    """The (normalised) applicant identifier linked to the acting principal (``actor`` when the
+    caller holds it already) when it is a person, else ``None``; a link that is not a valid
+    identifier links nothing."""
     from govfabric.auth import principals
     from govfabric.governance.security.consent import normalise_subject
 
-    actor = fabric.actor
+    actor = actor or fabric.actor
     value = actor.attributes.get(LINK)
     if not isinstance(value, str) or not value or len(value) > 64:
         return None

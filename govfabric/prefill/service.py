@@ -7,8 +7,11 @@ read path as the item's service principal — one sqlglot SELECT per (table, key
 ``?`` parameter (one cached plan per item × tables, whatever the applicant), grants and masks
 applied — and a source that fails marks only its own fields unavailable.
 Government-issued materials come from the licence library (``fabric.licences``: ``for_holder``,
-``verify``) and are attached only when verified. Each run, refused or not, is one ``prefill_calls``
-row and one audit event (names, never values; the applicant as the consent module's keyed hash)."""
+``verify``) and are attached only when verified; the library relies on the run's consent decision
+(one audited consent check per run). Each run, refused or not, is one ``prefill_calls`` row and one
+audit event (names, never values; the applicant as the consent module's keyed hash); a filled run's
+guarded reads are recorded in the same transaction as its licence read and its call record
+(``virtualization.query.recorded_together``)."""
 
 from __future__ import annotations
 
@@ -39,12 +42,14 @@ from govfabric.prefill.spec import (
     spec_from_stored,
 )
 from govfabric.store.base import utcnow
+from govfabric.virtualization.query import recorded_together
 from govfabric.virtualization.types import value_kind
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from govfabric.fabric import Fabric
+    from govfabric.governance.security.consent import ConsentDecision
 
 AUTHORS = ("steward",)
 HISTORY_READERS = ("steward", "auditor")
@@ -241,7 +246,7 @@ class Prefill:
         consents = reader.security.consent
         digest = consents.subject_hash(applicant)
         scope = spec.consent_scope()
-        consent_id = None
+        consent_id, decision = None, None
         if scope:
             decision = consents.check(applicant, spec.purpose, scope, spec.principal)
             if not decision.allowed:
@@ -253,19 +258,23 @@ class Prefill:
                     f"{decision.reason}; missing consent for {', '.join(missing)} — record it with `govfabric "
                     f"security consent give` (purpose {spec.purpose!r}, grantee {spec.principal})")
             consent_id = decision.consent_id
-        fields = self._fill(reader, spec, applicant)
-        raw = {f["name"]: f["value"] for f in fields if f["status"] == "filled"}
-        eligibility = []
-        for r in spec.eligibility:
-            holds = evaluate(r, raw)
-            eligibility.append({"rule": r.text, "holds": holds, "reason": None if holds else r.reason if holds is False
-                                else f"{r.field} has no value: cannot tell"})
-        chosen = self._scenario(spec, scenario, raw)
-        materials = self._materials(reader, spec, applicant, chosen)
-        read_fields = [f["name"] for f in fields if f["status"] == "filled"]
-        licences = [m["licence"]["type_code"] for m in materials if m.get("licence")]
-        call_id = self._record(actor.name, row, spec, digest, read_fields, licences, "filled", None, consent_id,
-                               [m for m in materials if m["status"] == "deferred"])
+        # the guarded reads' records, the licence library's read and the call record: one transaction
+        with recorded_together(reader.queries) as record_reads:
+            fields = self._fill(reader, spec, applicant)
+            raw = {f["name"]: f["value"] for f in fields if f["status"] == "filled"}
+            eligibility = []
+            for r in spec.eligibility:
+                holds = evaluate(r, raw)
+                eligibility.append({"rule": r.text, "holds": holds, "reason": None if holds else r.reason
+                                    if holds is False else f"{r.field} has no value: cannot tell"})
+            chosen = self._scenario(spec, scenario, raw)
+            with self.store.session():
+                record_reads()
+                materials = self._materials(reader, spec, applicant, chosen, decision)
+                read_fields = [f["name"] for f in fields if f["status"] == "filled"]
+                licences = [m["licence"]["type_code"] for m in materials if m.get("licence")]
+                call_id = self._record(actor.name, row, spec, digest, read_fields, licences, "filled", None,
+                                       consent_id, [m for m in materials if m["status"] == "deferred"])
         for m in materials:
             if m["status"] == "deferred":
                 m["due"] = m["due"].isoformat()
@@ -419,8 +428,10 @@ class Prefill:
                 return s.name
         return None
 
-    def _materials(self, reader: Fabric, spec: ItemSpec, applicant: str,
-                   scenario: str | None) -> builtins.list[dict[str, Any]]:
+    def _materials(self, reader: Fabric, spec: ItemSpec, applicant: str, scenario: str | None,
+                   consent: ConsentDecision | None = None) -> builtins.list[dict[str, Any]]:
+        """The scenario's materials: licences attached when they verify (read on the run's consent
+        decision, not checked again), the others needed or 容缺."""
         wanted = next((set(s.materials) for s in spec.scenarios if s.name == scenario), None)
         out = []
         held: list[Any] | str | None = None
@@ -431,8 +442,8 @@ class Prefill:
                                      "form": m.form, "copies": m.copies, "department": m.department}
             if m.licence_type and m.shared:
                 if held is None:
-                    held = self._holder_licences(reader, applicant, spec.name)
-                entry.update(self._attach(reader, m, held, spec.name))
+                    held = self._holder_licences(reader, applicant, spec, consent)
+                entry.update(self._attach(reader, m, held, spec, consent))
             else:
                 entry.update(status="needed", reason="to be provided by the applicant")
             if entry["status"] == "needed" and m.deferrable_days:
@@ -442,17 +453,19 @@ class Prefill:
         return out
 
     @staticmethod
-    def _holder_licences(reader: Fabric, applicant: str, item: str) -> builtins.list[Any] | str:
+    def _holder_licences(reader: Fabric, applicant: str, item: ItemSpec,
+                         consent: ConsentDecision | None) -> builtins.list[Any] | str:
         lib = getattr(reader, "licences", None)
         if lib is None:
             return "the licence library is not installed in this workspace"
         try:
-            return list(lib.for_holder(applicant, item=item))
+            return list(lib.for_holder(applicant, item=item, consent=consent))
         except GovfabricError as exc:
             return str(exc).splitlines()[0]
 
     @staticmethod
-    def _attach(reader: Fabric, m: Material, held: builtins.list[Any] | str, item: str) -> dict[str, Any]:
+    def _attach(reader: Fabric, m: Material, held: builtins.list[Any] | str, item: ItemSpec,
+                consent: ConsentDecision | None) -> dict[str, Any]:
         if isinstance(held, str):
             return {"status": "needed", "reason": held}
         candidates = sorted((lic for lic in held if lic.type_code == m.licence_type),
@@ -462,7 +475,7 @@ class Prefill:
                                                   "for this applicant"}
         reasons: list[str] = []
         for lic in candidates:
-            v = reader.licences.verify(lic.id, item=item)
+            v = reader.licences.verify(lic.id, item=item, consent=consent)
             if v.ok:
                 return {"status": "attached", "reason": None, "licence": {
                     "id": lic.id, "identifier": lic.identifier, "type_code": lic.type_code, "type_name": lic.type_name,

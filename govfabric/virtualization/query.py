@@ -301,3 +301,65 @@ class QueryService:
         self._engines.clear()
 
 _QUERY_LOG_INSERT = QueryLog.__table__.insert().inline()  # no RETURNING of its id: nothing waits for it
+
+
+
+# -- holding back the records of several queries to write them in one transaction ---------------------
+
+from contextlib import contextmanager  # noqa: E402 (kept with the one function that uses them)
+from contextvars import ContextVar  # noqa: E402
+
+#: per query service (by id) the records held back in this context: (``_record``'s arguments, when)
+_HELD: ContextVar[dict[int, list[tuple[tuple[Any, ...], dict[str, Any], float]]] | None] = ContextVar(
+    "govfabric_query_records_held", default=None)
+
+
+@contextmanager
+def recorded_together(service: QueryService) -> Iterator[Callable[[], None]]:
+    """Hold back the records of the queries ``service`` runs in this block — in this context only
+    (another thread's queries on the same service are recorded as usual) — and write them in one
+    transaction: when the block calls the yielded ``record()`` inside its own ``store.session()``
+    they join it (one commit with the caller's writes, e.g. a prefill run's call record); whatever
+    is not committed by then (never recorded, or rolled back) is written when the block ends,
+    however it ends. Each query is still recorded once, with its own duration. For callers that
+    answer only after the block: a query's record is durable before its result leaves."""
+    from sqlalchemy import event
+
+    held = _HELD.get()
+    if held is not None and id(service) in held:  # nested: the outer block writes them
+        yield lambda: None
+        return
+    if "_record" not in service.__dict__:  # once per service: a wrapper deferring where a block asks
+
+        def _deferring(*args: Any, **kwargs: Any) -> None:
+            batch = (_HELD.get() or {}).get(id(service))
+            if batch is None:
+                return QueryService._record(service, *args, **kwargs)
+            batch.append((args, kwargs, time.perf_counter()))
+            return None
+
+        service.__dict__["_record"] = _deferring
+    calls: list[tuple[tuple[Any, ...], dict[str, Any], float]] = []
+    token = _HELD.set({**(held or {}), id(service): calls})
+
+    def write(batch: list[tuple[tuple[Any, ...], dict[str, Any], float]]) -> None:
+        with service.fabric.store.session() as s:
+            event.listen(s, "after_rollback", lambda _s: calls.extend(batch), once=True)  # written again at the end
+            for args, kwargs, at in batch:  # ``t0`` moved on by the wait: the log keeps the query's time
+                delay = time.perf_counter() - at
+                if len(args) > 6:
+                    args = (*args[:6], args[6] + delay, *args[7:])
+                elif "t0" in kwargs:
+                    kwargs = {**kwargs, "t0": kwargs["t0"] + delay}
+                QueryService._record(service, *args, **kwargs)
+
+    def record() -> None:
+        batch, calls[:] = list(calls), []
+        if batch:
+            write(batch)
+
+    try:
+        yield record
+    finally:
+        _HELD.reset(token)
+        record()

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 RECORDERS = ("steward", "business_system")
 READERS = ("steward", "auditor", "business_system")
 _KEY_LABEL = b"govfabric/security/consent-subject/v1"
+#: how long a checked decision vouches for a later step of the same call (:meth:`Consents.covers`)
+DECISION_TTL = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,14 @@ class ConsentDecision:
     expires_at: datetime | None = None
     missing_scope: list[str] = field(default_factory=list)
     trace: int | None = None  # the audit event's sequence number
+    #: what was checked (the subject's keyed hash, the purpose, the grantee, the scope), when, and the
+    #: check's seal over them: a later step of the same call relies on it (:meth:`Consents.covers`)
+    subject: str | None = None
+    purpose: str | None = None
+    grantee: str | None = None
+    scope: tuple[str, ...] = ()
+    checked_at: datetime | None = None
+    seal: str | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, object]:
         return {"allowed": self.allowed, "reason": self.reason, "consent_id": self.consent_id,
@@ -91,6 +102,7 @@ class Consents:
         self.fabric = fabric
         self.store = fabric.store
         self._hmac_key: bytes | None = None
+        self._seal_key: bytes | None = None
 
     def subject_hash(self, subject_id: str) -> str:
         if self._hmac_key is None:
@@ -155,8 +167,37 @@ class Consents:
             ev = append(s, actor.name, "consent.check", f"consent:{decision.consent_id or '-'}", {
                 "subject": digest[:16], "purpose": purpose, "scope": wanted, "grantee": grantee,
                 "allowed": decision.allowed, "reason": decision.reason})
-            return ConsentDecision(decision.allowed, decision.reason, decision.consent_id, decision.expires_at,
-                                   decision.missing_scope, ev.seq)
+            checked = ConsentDecision(decision.allowed, decision.reason, decision.consent_id, decision.expires_at,
+                                      decision.missing_scope, ev.seq, digest, purpose, grantee, tuple(wanted),
+                                      utcnow())
+            return replace(checked, seal=self._seal(checked))
+
+    def covers(self, decision: ConsentDecision | None, subject_id: str, purpose: str, scope: list[str] | str,
+               grantee: str) -> bool:
+        """Whether ``decision`` — an allowing answer of :meth:`check` (its seal intact), for the same
+        subject, purpose and grantee, with a scope holding all of ``scope``, checked within
+        :data:`DECISION_TTL` — answers this question too: a later step of the same call (the licence
+        library's read for a prefill run) relies on it instead of checking and auditing again."""
+        if decision is None or not decision.allowed or decision.seal is None or decision.checked_at is None:
+            return False
+        if not hmac.compare_digest(decision.seal, self._seal(decision)):
+            return False
+        if utcnow() - decision.checked_at > DECISION_TTL:
+            return False
+        if decision.purpose != purpose.strip() or decision.grantee != grantee.strip():
+            return False
+        if not set(_scope(scope)) <= set(decision.scope):
+            return False
+        return hmac.compare_digest(decision.subject or "", self.subject_hash(subject_id))
+
+    def _seal(self, d: ConsentDecision) -> str:
+        """An HMAC over what a decision says, under a workspace-derived key: only :meth:`check` makes one
+        that :meth:`covers` accepts (a decision built or altered by a caller is checked afresh)."""
+        if self._seal_key is None:
+            self._seal_key = self.fabric.secrets.derive("consent-decision")
+        body = json.dumps([d.allowed, d.consent_id, d.trace, d.subject, d.purpose, d.grantee, list(d.scope),
+                           d.checked_at.isoformat() if d.checked_at else None], ensure_ascii=False)
+        return hmac.new(self._seal_key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
     @staticmethod
     def _decide(rows: list[ConsentRecord], wanted: list[str]) -> ConsentDecision:

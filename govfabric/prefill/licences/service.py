@@ -33,7 +33,13 @@ from govfabric.prefill.licences.models import Licence
 from govfabric.store.base import new_id, utcnow
 
 if TYPE_CHECKING:
+    from govfabric.auth.principals import Actor
     from govfabric.fabric import Fabric
+    from govfabric.governance.security.consent import ConsentDecision
+    from govfabric.prefill.spec import ItemSpec
+
+    #: a service item by name, or its spec as the caller (a prefill run) already holds it
+    ItemRef = str | ItemSpec
 
 STATUSES = ("valid", "revoked", "expired", "suspended")
 STATUS_ALIASES = {"有效": "valid", "正常": "valid", "吊销": "revoked", "撤销": "revoked", "注销": "revoked",
@@ -161,55 +167,60 @@ class Licences:
 
     # -- reading (the prefill service's contract) ---------------------------------------------------
 
-    def for_holder(self, holder_id: str, *, item: str | None = None) -> list[LicenceView]:
+    def for_holder(self, holder_id: str, *, item: ItemRef | None = None,
+                   consent: ConsentDecision | None = None) -> list[LicenceView]:
         """The licences held by ``holder_id`` (credit code or resident ID, validated) that the actor
-        may read (see :meth:`_readable`; ``item``: the service item a service principal reads for);
-        audited."""
+        may read (see :meth:`_readable`; ``item``: the service item a service principal reads for;
+        ``consent``: the caller's own decision for the holder, relied on when it covers the item's
+        licences); audited."""
         holder_type(holder_id)
-        readable = self._readable(holder_id, item)
+        readable = self._readable(holder_id, item, consent)
         with self.fabric.store.session() as s:
             rows = s.scalars(select(Licence).where(Licence.holder_id == holder_id)
                              .order_by(Licence.type_name, Licence.issued_on.desc(), Licence.id)).all()
             views = [_view(r) for r in rows if readable(r)]
-            self._audit_read(s, holder_id, [v.id for v in views], "for_holder")
+            self._audit_read(s, holder_id, [v.id for v in views], "for_holder", consent)
         return views
 
-    def get(self, licence_id: str, *, item: str | None = None) -> LicenceView:
+    def get(self, licence_id: str, *, item: ItemRef | None = None,
+            consent: ConsentDecision | None = None) -> LicenceView:
         """One licence by its id or its GB/T 36904 identifier; audited."""
         with self.fabric.store.session() as s:
             row = self._row(s, licence_id)
-            self._require_readable(row, item)
+            self._require_readable(row, item, consent)
             view = _view(row)
-            self._audit_read(s, view.holder_id, [view.id], "get")
+            self._audit_read(s, view.holder_id, [view.id], "get", consent)
         return view
 
-    def verify(self, licence_id: str, *, on: date | None = None, item: str | None = None) -> Verification:
+    def verify(self, licence_id: str, *, on: date | None = None, item: ItemRef | None = None,
+               consent: ConsentDecision | None = None) -> Verification:
         """Check the stored file against its digests, the status, the validity on ``on`` (today),
         the identifier's structure and check character and the holder identifier; audited."""
         on = on or date.today()
         with self.fabric.store.session() as s:
             row = self._row(s, licence_id)
-            self._require_readable(row, item)
+            self._require_readable(row, item, consent)
             reasons = self._problems(row, on)
             result = Verification(not reasons, reasons, utcnow(), row.id)
-            append(s, self.fabric.actor.name, "licence.verify", f"licence:{row.id}",
+            append(s, self.fabric.user, "licence.verify", f"licence:{row.id}",
                    {"holder": self._holder_hash(row.holder_id), "ok": result.ok, "reasons": reasons,
                     "on": on.isoformat()})
         return result
 
     # -- who reads which licence -------------------------------------------------------------------
 
-    def _readable(self, holder_id: str, item: str | None) -> Callable[[Licence], bool]:
+    def _readable(self, holder_id: str, item: ItemRef | None,
+                  consent: ConsentDecision | None = None) -> Callable[[Licence], bool]:
         """Which of ``holder_id``'s licences the actor may read: all of them for auditors, admins and
         the holder; those of the types the applicant consented to for ``item`` for that item's
         service principal; those its department issued for a steward. Anyone else: AccessDenied."""
         from govfabric.prefill.applicants import linked_applicant
 
-        actor = self.fabric.actor
-        if actor.has(*OVERSEERS) or linked_applicant(self.fabric) == holder_id.strip().upper():
+        actor = self.fabric.actor  # read once: inside a transaction each read is a query
+        if actor.has(*OVERSEERS) or linked_applicant(self.fabric, actor) == holder_id.strip().upper():
             return lambda row: True
         if item is not None:
-            types = self._consented_types(holder_id, item)
+            types = self._consented_types(holder_id, item, consent, actor)
             return lambda row: row.type_code in types
         if "steward" in actor.roles:
             return lambda row: may_steward(actor, row.department)
@@ -217,24 +228,31 @@ class Licences:
                            "the issuing department, an auditor or admin, or a service item's principal for an "
                            "applicant who consented (pass the item) may")
 
-    def _require_readable(self, row: Licence, item: str | None) -> None:
-        if not self._readable(row.holder_id, item)(row):
-            raise AccessDenied(f"{self.fabric.actor.name} may not read e-licence {row.identifier}: it was issued "
-                               f"by another department{' or is not consented for ' + item if item else ''}")
+    def _require_readable(self, row: Licence, item: ItemRef | None,
+                          consent: ConsentDecision | None = None) -> None:
+        if not self._readable(row.holder_id, item, consent)(row):
+            name = item if isinstance(item, str) or item is None else item.name
+            raise AccessDenied(f"{self.fabric.user} may not read e-licence {row.identifier}: it was issued "
+                               f"by another department{' or is not consented for ' + name if name else ''}")
 
-    def _consented_types(self, holder_id: str, item: str) -> set[str]:
+    def _consented_types(self, holder_id: str, item: ItemRef, consent: ConsentDecision | None = None,
+                         actor: Actor | None = None) -> set[str]:
         """The licence types ``item`` attaches, when the actor is its service principal and the holder
-        consented to all of them (the consent module's check, audited)."""
-        actor = self.fabric.actor
-        spec = self.fabric.prefill.spec(item)
+        consented to all of them: ``consent`` when it covers them (the caller's own check, already
+        audited — :meth:`Consents.covers`), else the consent module's check, audited."""
+        actor = actor or self.fabric.actor
+        spec = self.fabric.prefill.spec(item) if isinstance(item, str) else item
         if actor.name != spec.principal:
             raise AccessDenied(f"{actor.name} may not read e-licences for {spec.name}: only its service principal "
                                f"{spec.principal} does")
         types = sorted({m.licence_type for m in spec.materials if m.licence_type and m.shared})
         if not types:
             raise AccessDenied(f"{spec.name} attaches no licences; nothing to read for it")
-        decision = self.fabric.security.consent.check(holder_id, spec.purpose, [f"licence:{t}" for t in types],
-                                                      spec.principal)
+        scope = [f"licence:{t}" for t in types]
+        consents = self.fabric.security.consent
+        if consents.covers(consent, holder_id, spec.purpose, scope, spec.principal):
+            return set(types)
+        decision = consents.check(holder_id, spec.purpose, scope, spec.principal)
         if not decision.allowed:
             raise AccessDenied(f"the holder has not consented to {spec.principal} reading their licences for "
                                f"{spec.title}: {decision.reason}; record it with `govfabric security consent give`")
@@ -289,10 +307,13 @@ class Licences:
             key = self.__dict__["_holder_key"] = self.fabric.secrets.derive("licence-holder")
         return hmac.new(key, holder_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def _audit_read(self, s: Any, holder_id: str, ids: list[str], via: str) -> None:
+    def _audit_read(self, s: Any, holder_id: str, ids: list[str], via: str,
+                    consent: ConsentDecision | None = None) -> None:
         digest = self._holder_hash(holder_id)
-        append(s, self.fabric.actor.name, "licence.read", f"licence-holder:{digest[:16]}",
-               {"holder": digest, "licences": ids, "via": via})
+        details: dict[str, Any] = {"holder": digest, "licences": ids, "via": via}
+        if consent is not None and consent.trace is not None:
+            details["consent_check"] = consent.trace  # the audited check the read relied on
+        append(s, self.fabric.user, "licence.read", f"licence-holder:{digest[:16]}", details)
 
     @staticmethod
     def _row(s: Any, licence_id: str) -> Licence:
