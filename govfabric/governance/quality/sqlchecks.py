@@ -115,5 +115,14 @@ def not_in_reference(column: str, ref_table: exp.Table, ref_column: str) -> exp.
     return exp.Not(this=exp.In(this=exp.column(column, quoted=True), query=exp.Subquery(this=sub)))
 
 
+def duplicated(column: str) -> exp.Expression:
+    """``column`` holds a value other rows hold too: one hash aggregate over the batch, where GX's
+    own uniqueness metrics partition the table by a window function twice (count, then sample)."""
+    col = exp.column(column, quoted=True)
+    dups = (exp.select(col.copy()).from_(exp.to_table("__gf_batch__"))
+            .group_by(col.copy()).having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))))
+    return exp.In(this=col, query=exp.Subquery(this=dups))
+
+
 def parse_table(dotted: str) -> exp.Table:
     return parse_one(dotted, into=exp.Table)
