@@ -20,6 +20,8 @@ from govfabric.cli.main import app, lazy_entries, load_command, run
 #: what no start-up path may import before a command needs it
 HEAVY = ("great_expectations", "web3", "eth_account", "vyper", "tenseal", "pyarrow", "numpy", "pandas",
          "polars", "duckdb", "sqlglot", "trino", "fastapi", "uvicorn")
+#: `status` checks the store's revision from the files' text, without alembic (it loads only to migrate)
+STATUS_HEAVY = (*HEAVY, "alembic")
 #: `--help` touches no store either
 HELP_HEAVY = (*HEAVY, "sqlalchemy", "alembic", "pydantic_settings")
 
@@ -59,7 +61,7 @@ def test_status_imports_only_the_store(tmp_path: Path) -> None:
 
     init_workspace(tmp_path / "ws").close()
     mods = imported_by("--home", str(tmp_path / "ws"), "status")
-    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    assert not mods & set(STATUS_HEAVY), sorted(mods & set(STATUS_HEAVY))
     assert "govfabric.cli.workspace" in mods  # the probe did run the command
     groups = sorted(m for m in mods if m.startswith("govfabric.cli.") and m not in
                     ("govfabric.cli.main", "govfabric.cli.common", "govfabric.cli.workspace"))
@@ -118,3 +120,21 @@ def test_a_group_missing_from_the_build_is_left_out(monkeypatch: pytest.MonkeyPa
     assert run(["--help"]) == 0
     assert "ghost" not in capsys.readouterr().out
     assert run(["ghost"]) == 2
+
+
+def test_revision_check_reads_what_alembic_reads(tmp_path: Path) -> None:
+    """The heads `status` (every command) compares the store with, read from the revision files'
+    text, are alembic's own; and the store's revisions read by one query are alembic's too."""
+    from alembic.runtime.migration import MigrationContext
+
+    from govfabric.fabric import init_workspace
+    from govfabric.store import migrate
+
+    assert migrate._graph() is not None  # the fast reader follows every revision file in the tree
+    assert migrate.code_heads() == set(migrate._script().get_heads())
+    assert migrate._known() == {r.revision for r in migrate._script().walk_revisions()}
+    fabric = init_workspace(tmp_path / "ws")
+    with fabric.store.engine.connect() as conn:
+        assert migrate.current_heads(fabric.store.engine) == set(MigrationContext.configure(conn).get_current_heads())
+    assert migrate.state(migrate.current_heads(fabric.store.engine)) == "current"
+    fabric.close()
