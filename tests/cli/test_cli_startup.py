@@ -22,14 +22,14 @@ HEAVY = ("great_expectations", "web3", "eth_account", "vyper", "tenseal", "pyarr
          "polars", "duckdb", "sqlglot", "trino", "fastapi", "uvicorn")
 #: `status` checks the store's revision from the files' text, without alembic (it loads only to migrate)
 STATUS_HEAVY = (*HEAVY, "alembic")
-#: `--help` touches no store either
-HELP_HEAVY = (*HEAVY, "sqlalchemy", "alembic", "pydantic_settings")
+#: `--help` touches no store either, nor what typer's formatter imports for markdown help and pretty tracebacks
+HELP_HEAVY = (*HEAVY, "sqlalchemy", "alembic", "pydantic_settings", "rich.markdown", "rich.traceback")
 
 PROBE = """
 import json, sys
 from govfabric.cli.main import run
 code = max(run(args) for args in json.loads(sys.argv[1]))
-mods = sorted(m for m in sys.modules if m.startswith('govfabric.') or '.' not in m)
+mods = sorted(m for m in sys.modules if m.startswith(('govfabric.', 'rich.')) or '.' not in m)
 print(json.dumps({'code': code, 'modules': mods}), file=sys.stderr)
 """
 
@@ -72,6 +72,7 @@ def test_group_help_imports_no_engine() -> None:
     """A group's own `--help` imports its module, not the engines its commands use."""
     light = [g for g in lazy_entries() if g not in ("access", "policy", "sql", "engine")]  # masks, arrow
     mods = imported_by(light[0], "--help", more=tuple([g, "--help"] for g in light[1:]))
+    assert not mods & set(HELP_HEAVY[len(HEAVY) + 3:]), "typer's formatter imported what help never uses"
     assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
     assert "govfabric.cli.security" in mods and "govfabric.cli.standards" in mods
 
@@ -138,3 +139,18 @@ def test_revision_check_reads_what_alembic_reads(tmp_path: Path) -> None:
         assert migrate.current_heads(fabric.store.engine) == set(MigrationContext.configure(conn).get_current_heads())
     assert migrate.state(migrate.current_heads(fabric.store.engine)) == "current"
     fabric.close()
+
+
+def test_the_help_formatters_stand_ins_build_the_real_thing() -> None:
+    """What `light_help_formatter` leaves out of `--help` still works if typer ever calls it."""
+    code = ("import sys; from govfabric.cli.main import light_help_formatter; light_help_formatter(); "
+            "import typer.rich_utils as r; assert 'rich.markdown' not in sys.modules; "
+            "m = r.Markdown('**x**'); import rich.markdown, rich.traceback; "
+            "assert type(m) is rich.markdown.Markdown; "
+            "tb = r.Traceback.from_exception(ValueError, ValueError('x'), None); "
+            "assert type(tb) is rich.traceback.Traceback; print('ok')")
+    root = Path(main.__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          check=False)
+    assert proc.stdout.strip() == "ok", proc.stderr
