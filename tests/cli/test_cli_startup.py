@@ -63,6 +63,7 @@ def test_status_imports_only_the_store(tmp_path: Path) -> None:
     mods = imported_by("--home", str(tmp_path / "ws"), "status")
     assert not mods & set(STATUS_HEAVY), sorted(mods & set(STATUS_HEAVY))
     assert "govfabric.cli.workspace" in mods  # the probe did run the command
+    assert "govfabric.catalog.service" not in mods  # counts in the store, not every asset loaded
     groups = sorted(m for m in mods if m.startswith("govfabric.cli.") and m not in
                     ("govfabric.cli.main", "govfabric.cli.common", "govfabric.cli.workspace"))
     assert not groups, groups
@@ -154,3 +155,17 @@ def test_the_help_formatters_stand_ins_build_the_real_thing() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                           check=False)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_status_counts_what_the_catalog_lists(capsys: pytest.CaptureFixture[str], demo_home: Path) -> None:
+    from govfabric.fabric import connect
+
+    assert run(["--home", str(demo_home), "status", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    fabric = connect(demo_home)
+    try:
+        assert shown["sources"] == len(fabric.catalog.sources()) > 0
+        assert shown["assets"] == len(fabric.catalog.assets(limit=None)) > 0
+        assert len(fabric.catalog.assets(limit=None, include_dropped=True)) >= shown["assets"]
+    finally:
+        fabric.close()
