@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 FILE_MODE = 0o640
 DIR_MODE = 0o750
+#: files written inside :func:`synced_together`, flushed to disk when it ends
+_PENDING: ContextVar[list[Path] | None] = ContextVar("govfabric_outputs_pending", default=None)
 
 
 def export_root(settings: Settings) -> Path:
@@ -111,11 +114,15 @@ def atomic_open(target: Path, inside: Path | None = None) -> Iterator[IO[bytes]]
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE, dir_fd=dfd)
         os.fchmod(fd, FILE_MODE)
         try:
+            pending = _PENDING.get()
             with os.fdopen(fd, "wb") as fh:
                 yield fh
                 fh.flush()
-                os.fsync(fh.fileno())
+                if pending is None:
+                    os.fsync(fh.fileno())
             os.replace(tmp, target.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            if pending is not None:
+                pending.append(target)
         except BaseException:
             try:
                 os.unlink(tmp, dir_fd=dfd)
@@ -124,6 +131,35 @@ def atomic_open(target: Path, inside: Path | None = None) -> Iterator[IO[bytes]]
             raise
     finally:
         os.close(dfd)
+
+
+@contextmanager
+def synced_together(threads: int = 16) -> Iterator[None]:
+    """Files :func:`atomic_open` writes inside the block reach the disk together when it ends, their
+    fsyncs in parallel (the file system commits them as a group): many small files cost about one
+    flush rather than one each (a licence import of 2,000 files: ~1 s instead of ~4–10 s).
+
+    For new files that something after the block makes visible (a commit recording them): until the
+    block ends a file may be renamed into place before its bytes are on disk."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: list[Path] = []
+    token = _PENDING.set(pending)
+    try:
+        yield
+    finally:
+        _PENDING.reset(token)
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(pending)))) as pool:
+        list(pool.map(_fsync_path, [*pending, *{p.parent for p in pending}]))
+
+
+def _fsync_path(path: Path) -> None:
+    """fsync a file or folder by path (a read-only descriptor flushes the file's data too)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_report(settings: Settings, given: str | os.PathLike[str], text: str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from itertools import chain
 from pathlib import Path
 from typing import IO, Optional
 
@@ -31,6 +32,8 @@ def _write(batches: object, fmt: str, output: Path | None, root: Path | None = N
 
 
 def _write_to(batches: object, fmt: str, sink: IO[bytes]) -> int:
+    """Each batch is written as it arrives and then dropped: memory stays at a few batches
+    whatever the result's size (never a list or table of the whole answer)."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -41,7 +44,7 @@ def _write_to(batches: object, fmt: str, sink: IO[bytes]) -> int:
         if first is None:
             return 0
         with pq.ParquetWriter(sink, first.schema) as w:
-            for b in [first, *it]:
+            for b in chain((first,), it):
                 w.write_batch(b)
                 rows += b.num_rows
         return rows
@@ -49,14 +52,14 @@ def _write_to(batches: object, fmt: str, sink: IO[bytes]) -> int:
         if fmt == "csv":
             if first is not None:
                 with pacsv.CSVWriter(sink, first.schema) as w:
-                    for b in [first, *it]:
+                    for b in chain((first,), it):
                         w.write_batch(b)
                         rows += b.num_rows
         else:  # json: one array, streamed a record at a time; jsonl: one object per line
             lines = fmt == "jsonl"
             if not lines:
                 sink.write(b"[")
-            for b in [first, *it] if first is not None else []:
+            for b in chain((first,), it) if first is not None else ():
                 for rec in b.to_pylist():
                     text = json.dumps(rec, ensure_ascii=False, default=str)
                     sep = "\n" if lines else (",\n" if rows else "\n")
@@ -93,13 +96,14 @@ def register(app: typer.Typer) -> None:
         if fmt == "parquet" and not output:
             raise typer.BadParameter("--format parquet needs --output FILE")
         target = export_path(fabric.settings, output) if output and fmt != "table" else None
-        batches = fabric.sql_stream(query, dialect=dialect, engine=engine)
-        if fmt != "table":
+        if fmt != "table":  # an export, streamed: bounded by export_row_limit, not query_row_limit
+            batches = fabric.queries.stream(query, dialect=dialect, engine=engine,
+                                            row_limit=fabric.settings.export_row_limit)
             rows = _write(batches, fmt, target, export_root(fabric.settings))
             if target:
                 console.print(f"wrote {rows} rows to {escape(str(target))}")
             return
-        collected = list(batches)
+        collected = list(fabric.sql_stream(query, dialect=dialect, engine=engine))
         table = pa.Table.from_batches(collected) if collected else pa.table({})
         t = Table(show_lines=False)
         for name in table.column_names:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.markup import escape
 
 from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, state
 from govfabric.fabric import connect, init_workspace, upgrade_workspace
+
+if TYPE_CHECKING:
+    from govfabric.fabric import Fabric
 
 
 def register(app: typer.Typer) -> None:
@@ -65,11 +68,25 @@ def register(app: typer.Typer) -> None:
         """Where the workspace is, who you act as, and what it holds."""
         fabric = get_fabric(ctx)
         seq, head = fabric.audit.head()
+        sources, assets = _counts(fabric)
         data = {"home": str(fabric.settings.home), "store": fabric.store.safe_url, "user": fabric.user,
-                "roles": sorted(fabric.actor.roles), "sources": len(fabric.catalog.sources()),
-                "assets": len(fabric.catalog.assets(limit=None)), "audit_events": seq, "audit_head": head}
+                "roles": sorted(fabric.actor.roles), "sources": sources,
+                "assets": assets, "audit_events": seq, "audit_head": head}
         if as_json:
             print_json(data)
         else:
             for k, v in data.items():
                 console.print(f"[dim]{k:>13}[/dim]  {escape(str(v))}")
+
+
+def _counts(fabric: Fabric) -> tuple[int, int]:
+    """Sources and active assets, counted in the store: what ``catalog.sources()`` and
+    ``catalog.assets(limit=None)`` list, without loading every row nor the catalog service's imports."""
+    from sqlalchemy import func, select
+
+    from govfabric.catalog.models import Asset, Source
+
+    with fabric.store.session() as s:
+        sources = s.scalar(select(func.count()).select_from(Source)) or 0
+        assets = s.scalar(select(func.count()).select_from(Asset).where(Asset.status == "active")) or 0
+    return sources, assets

@@ -7,21 +7,28 @@ revision for that module's tables only (against a scratch SQLite store).
 from __future__ import annotations
 
 import argparse
+import ast
+import re
 import tempfile
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from govfabric.store.registry import MODULES, ModuleTables, present_modules
+
+if TYPE_CHECKING:  # alembic loads only to migrate: checking a store's revision (every command) reads files
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 ENV_DIR = Path(__file__).parent / "migrations"
 
 
 def alembic_config(engine: Engine | None = None, only: ModuleTables | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(ENV_DIR))
     locations = [str(m.migrations_dir) for m in present_modules()]
@@ -41,6 +48,8 @@ def upgrade(engine: Engine) -> None:
 
     PostgreSQL: a transaction-scoped advisory lock, so two upgrades never race their DDL;
     SQLite: the store's transactions begin ``IMMEDIATE`` (see ``db.make_engine``), a write lock."""
+    from alembic import command
+
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -50,21 +59,48 @@ def upgrade(engine: Engine) -> None:
 
 
 def current_heads(engine: Engine) -> set[str]:
-    """The revisions the store is at (one query of ``alembic_version``)."""
-    from alembic.runtime.migration import MigrationContext
-
+    """The revisions the store is at (a query of ``alembic_version``, as alembic reads it)."""
     with engine.connect() as conn:
-        return set(MigrationContext.configure(conn).get_current_heads())
+        if not inspect(conn).has_table("alembic_version"):
+            return set()
+        return {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
 
 @cache
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
+_ASSIGN = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.M)
+
+
+@cache
+def _graph() -> dict[str, tuple[str, ...]] | None:
+    """revision → its down revisions, read from the revision files' text (no import of them, nor of
+    alembic); None when a file says it in a way this reader does not follow (then alembic reads them)."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for m in present_modules():
+        for f in sorted(m.migrations_dir.glob("*.py")):
+            found = dict(_ASSIGN.findall(f.read_text(encoding="utf-8")))
+            try:
+                rev, down = ast.literal_eval(found["revision"]), ast.literal_eval(found["down_revision"])
+            except (KeyError, ValueError, SyntaxError):
+                return None
+            if not isinstance(rev, str):
+                return None
+            graph[rev] = (down,) if isinstance(down, str) else tuple(down or ())
+    return graph
+
+
 def code_heads() -> set[str]:
-    """The newest revision of every module's branch in this code."""
-    return set(_script().get_heads())
+    """The newest revision of every module's branch in this code: revisions no other revision follows."""
+    graph = _graph()
+    if graph is None:
+        return set(_script().get_heads())
+    below = {d for downs in graph.values() for d in downs}
+    return set(graph) - below
 
 
 def state(current: set[str]) -> str:
@@ -80,10 +116,13 @@ def state(current: set[str]) -> str:
 
 @cache
 def _known() -> frozenset[str]:
-    return frozenset(r.revision for r in _script().walk_revisions())
+    graph = _graph()
+    return frozenset(graph) if graph is not None else frozenset(r.revision for r in _script().walk_revisions())
 
 
 def revision(module: str, message: str) -> None:
+    from alembic import command
+
     from govfabric.store.db import Store
 
     mod = next((m for m in MODULES if m.name == module), None)

@@ -20,14 +20,16 @@ from govfabric.cli.main import app, lazy_entries, load_command, run
 #: what no start-up path may import before a command needs it
 HEAVY = ("great_expectations", "web3", "eth_account", "vyper", "tenseal", "pyarrow", "numpy", "pandas",
          "polars", "duckdb", "sqlglot", "trino", "fastapi", "uvicorn")
-#: `--help` touches no store either
-HELP_HEAVY = (*HEAVY, "sqlalchemy", "alembic", "pydantic_settings")
+#: `status` checks the store's revision from the files' text, without alembic (it loads only to migrate)
+STATUS_HEAVY = (*HEAVY, "alembic")
+#: `--help` touches no store either, nor what typer's formatter imports for markdown help and pretty tracebacks
+HELP_HEAVY = (*HEAVY, "sqlalchemy", "alembic", "pydantic_settings", "rich.markdown", "rich.traceback")
 
 PROBE = """
 import json, sys
 from govfabric.cli.main import run
 code = max(run(args) for args in json.loads(sys.argv[1]))
-mods = sorted(m for m in sys.modules if m.startswith('govfabric.') or '.' not in m)
+mods = sorted(m for m in sys.modules if m.startswith(('govfabric.', 'rich.')) or '.' not in m)
 print(json.dumps({'code': code, 'modules': mods}), file=sys.stderr)
 """
 
@@ -59,8 +61,9 @@ def test_status_imports_only_the_store(tmp_path: Path) -> None:
 
     init_workspace(tmp_path / "ws").close()
     mods = imported_by("--home", str(tmp_path / "ws"), "status")
-    assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
+    assert not mods & set(STATUS_HEAVY), sorted(mods & set(STATUS_HEAVY))
     assert "govfabric.cli.workspace" in mods  # the probe did run the command
+    assert "govfabric.catalog.service" not in mods  # counts in the store, not every asset loaded
     groups = sorted(m for m in mods if m.startswith("govfabric.cli.") and m not in
                     ("govfabric.cli.main", "govfabric.cli.common", "govfabric.cli.workspace"))
     assert not groups, groups
@@ -70,6 +73,7 @@ def test_group_help_imports_no_engine() -> None:
     """A group's own `--help` imports its module, not the engines its commands use."""
     light = [g for g in lazy_entries() if g not in ("access", "policy", "sql", "engine")]  # masks, arrow
     mods = imported_by(light[0], "--help", more=tuple([g, "--help"] for g in light[1:]))
+    assert not mods & set(HELP_HEAVY[len(HEAVY) + 3:]), "typer's formatter imported what help never uses"
     assert not mods & set(HEAVY), sorted(mods & set(HEAVY))
     assert "govfabric.cli.security" in mods and "govfabric.cli.standards" in mods
 
@@ -118,3 +122,50 @@ def test_a_group_missing_from_the_build_is_left_out(monkeypatch: pytest.MonkeyPa
     assert run(["--help"]) == 0
     assert "ghost" not in capsys.readouterr().out
     assert run(["ghost"]) == 2
+
+
+def test_revision_check_reads_what_alembic_reads(tmp_path: Path) -> None:
+    """The heads `status` (every command) compares the store with, read from the revision files'
+    text, are alembic's own; and the store's revisions read by one query are alembic's too."""
+    from alembic.runtime.migration import MigrationContext
+
+    from govfabric.fabric import init_workspace
+    from govfabric.store import migrate
+
+    assert migrate._graph() is not None  # the fast reader follows every revision file in the tree
+    assert migrate.code_heads() == set(migrate._script().get_heads())
+    assert migrate._known() == {r.revision for r in migrate._script().walk_revisions()}
+    fabric = init_workspace(tmp_path / "ws")
+    with fabric.store.engine.connect() as conn:
+        assert migrate.current_heads(fabric.store.engine) == set(MigrationContext.configure(conn).get_current_heads())
+    assert migrate.state(migrate.current_heads(fabric.store.engine)) == "current"
+    fabric.close()
+
+
+def test_the_help_formatters_stand_ins_build_the_real_thing() -> None:
+    """What `light_help_formatter` leaves out of `--help` still works if typer ever calls it."""
+    code = ("import sys; from govfabric.cli.main import light_help_formatter; light_help_formatter(); "
+            "import typer.rich_utils as r; assert 'rich.markdown' not in sys.modules; "
+            "m = r.Markdown('**x**'); import rich.markdown, rich.traceback; "
+            "assert type(m) is rich.markdown.Markdown; "
+            "tb = r.Traceback.from_exception(ValueError, ValueError('x'), None); "
+            "assert type(tb) is rich.traceback.Traceback; print('ok')")
+    root = Path(main.__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          check=False)
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_status_counts_what_the_catalog_lists(capsys: pytest.CaptureFixture[str], demo_home: Path) -> None:
+    from govfabric.fabric import connect
+
+    assert run(["--home", str(demo_home), "status", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    fabric = connect(demo_home)
+    try:
+        assert shown["sources"] == len(fabric.catalog.sources()) > 0
+        assert shown["assets"] == len(fabric.catalog.assets(limit=None)) > 0
+        assert len(fabric.catalog.assets(limit=None, include_dropped=True)) >= shown["assets"]
+    finally:
+        fabric.close()

@@ -26,7 +26,7 @@ from govfabric.auth.audit import append
 from govfabric.auth.readpath import may_steward, require_steward
 from govfabric.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from govfabric.identifiers import validate_resident_id, validate_uscc
-from govfabric.outputs import DIR_MODE, atomic_open
+from govfabric.outputs import DIR_MODE, atomic_open, synced_together
 from govfabric.prefill.licences import importers
 from govfabric.prefill.licences.identifier import complete_identifier, parse_identifier
 from govfabric.prefill.licences.models import Licence
@@ -447,7 +447,8 @@ class Licences:
         actor = self.fabric.actor.name
         written: list[Path] = []
         try:
-            rows = [self._licence(values, src, department, actor, written) for values, src in parsed]
+            with synced_together():  # every file on disk before the commit that records them
+                rows = [self._licence(values, src, department, actor, written) for values, src in parsed]
             with self.fabric.store.session() as s:
                 s.add_all(rows)
                 append(s, actor, "licence.import", f"licences:{department}",
