@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import reads_source_data, signature_reads
+from govfabric.catalog import memo, taxonomy
 from govfabric.catalog import search as search_mod
-from govfabric.catalog import taxonomy
 from govfabric.catalog.harvest.meta import TableMeta
 from govfabric.catalog.harvest.sync import SyncReport, sync_source
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Favourite, Notification, Source, Usage
@@ -287,11 +287,18 @@ class Catalog:
         unknown = [f for f in (*filters, *facets) if f not in CLASSIFIABLE and f != "owner_department"]
         if unknown:
             raise ValidationFailed(f"cannot browse by {', '.join(unknown)}; use one of {', '.join(CLASSIFIABLE)}")
+        key = ("browse", tuple(sorted((f, tuple(vs)) for f, vs in filters.items())), facets, limit, offset)
+        total, page, counts = memo.kept(self.store, key, lambda: self._browse(filters, facets, limit, offset))
+        return total, list(page), {f: dict(c) for f, c in counts.items()}  # callers may change their copy
+
+    def _browse(self, filters: dict[str, list[str]], facets: tuple[str, ...], limit: int, offset: int
+                ) -> tuple[int, list[Asset], dict[str, dict[str, int]]]:
+        """What :meth:`browse` returns, read from the store (detached assets, kept between calls)."""
         where = [Asset.status == "active", *(getattr(Asset, f).in_(vs) for f, vs in filters.items())]
         with self.store.session() as s:
             total = s.scalar(select(func.count()).select_from(Asset).where(*where)) or 0
             page = list(s.scalars(select(Asset).where(*where).order_by(Asset.qualified_name)
-                                  .limit(limit).offset(offset)))
+                                  .limit(limit).offset(offset))) if limit else []
             counts = {f: {v: n for v, n in s.execute(select(getattr(Asset, f), func.count()).where(*where)
                                                      .group_by(getattr(Asset, f))) if v}
                       for f in facets}
