@@ -181,9 +181,9 @@ def _exact(term: str) -> bool:
 
 
 class _Search:
-    def __init__(self, session: Session, terms: list[str], limit: int, filters: dict[str, str | list[str]]
-                 ) -> None:
-        self.s, self.terms, self.limit = session, terms, limit
+    def __init__(self, session: Session, terms: list[str], limit: int, filters: dict[str, str | list[str]],
+                 facet_size: int | None = None) -> None:
+        self.s, self.terms, self.limit, self.facet_size = session, terms, limit, facet_size
         self.be = BACKENDS[session.get_bind().dialect.name]()
         self.facets = self._facets(filters, lambda c: c)
         self.facets_behind = self._facets(filters, self.be.behind)  # when a level's index leads
@@ -209,7 +209,8 @@ class _Search:
 
         anywhere = _Level(and_(*(self._in((_D.doc,), t) for t in self.terms)),
                           [[tok for t in self.terms for tok in term_tokens("d", t)]])
-        if self.facets and self._facet_count() <= FACET_FEW:  # every asset of the facets, checked
+        size = self.facet_size if self.facet_size is not None or not self.facets else self._facet_count()
+        if self.facets and size is not None and size <= FACET_FEW:  # every asset of the facets, checked
             take(self._rows(and_(*(self._in((_D.doc,), t, False) for t in self.terms)), None, None,
                             facets=self.facets))
         elif len(self.terms) == 1:
@@ -222,8 +223,7 @@ class _Search:
         return sorted(found.values(), key=lambda x: (-x[0], x[1]))[:self.limit]
 
     def _facet_count(self) -> int:
-        return int(self.s.scalar(select(func.count()).select_from(
-            select(Asset.id).where(Asset.status == "active", *self.facets).limit(FACET_FEW + 1).subquery())) or 0)
+        return facet_size(self.s, self.facets)
 
     def _levels(self) -> list[_Level]:
         """From the best rank down to names or description; each test implies a match."""
@@ -262,13 +262,25 @@ class _Search:
         return list(self.s.execute(q.limit(first) if first is not None else q))
 
 
+def facet_size(session: Session, facets: list[ColumnElement[bool]]) -> int:
+    """How many active assets pass ``facets``, counted up to ``FACET_FEW + 1``."""
+    return int(session.scalar(select(func.count()).select_from(
+        select(Asset.id).where(Asset.status == "active", *facets).limit(FACET_FEW + 1).subquery())) or 0)
+
+
+def filter_size(session: Session, filters: dict[str, str | list[str]]) -> int:
+    """:func:`facet_size` of ``filters`` (as :func:`search` takes them), to be kept by the caller."""
+    return facet_size(session, _Search._facets(filters, lambda c: c))
+
+
 def search(session: Session, query: str, *, limit: int = 20,
-           filters: dict[str, str | list[str]] | None = None) -> list[Hit]:
-    """The best ``limit`` matches of ``query``; ``filters``: field -> a value, or a list of values (any)."""
+           filters: dict[str, str | list[str]] | None = None, facet_size: int | None = None) -> list[Hit]:
+    """The best ``limit`` matches of ``query``; ``filters``: field -> a value, or a list of values (any).
+    ``facet_size``: :func:`filter_size` of the filters if the caller keeps it (else counted here)."""
     terms = [t for t in terms_of(query) if words(t)]  # punctuation alone finds nothing
     if not terms or limit <= 0:
         return []
-    ranked = _Search(session, terms, limit, filters or {}).run()
+    ranked = _Search(session, terms, limit, filters or {}, facet_size).run()
     if not ranked:
         return []
     info = {r.id: r for r in session.execute(select(Asset.id, Asset.qualified_name, Asset.name, Asset.cn_name,

@@ -467,11 +467,20 @@ class Catalog:
             keys = [x for x in (taxonomy.normalise(k, y) for y in (v if isinstance(v, list) else [v])) if x]
             if keys:
                 filters[k] = keys if isinstance(v, list) else keys[0]
+        size = None
+        if filters:  # how many assets the filters hold changes only with the assets: kept (``memo``)
+            key = ("filter_size", tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                               for k, v in filters.items())))
+            size = memo.kept(self.store, key, lambda: self._filter_size(filters))
         with self.store.session() as s:
-            hits = search_mod.search(s, query, limit=limit, filters=filters)
+            hits = search_mod.search(s, query, limit=limit, filters=filters, facet_size=size)
             if log:
                 search_mod.log_search(s, self.fabric.actor.name, query, len(hits))
             return hits
+
+    def _filter_size(self, filters: dict[str, str | list[str]]) -> int:
+        with self.store.session() as s:
+            return search_mod.filter_size(s, filters)
 
     def recent_searches(self, limit: int = 10) -> list[str]:
         with self.store.session() as s:
