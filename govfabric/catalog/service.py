@@ -472,10 +472,11 @@ class Catalog:
             key = ("filter_size", tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                                                for k, v in filters.items())))
             size = memo.kept(self.store, key, lambda: self._filter_size(filters))
+        who = self.fabric.actor.name if log else ""  # before the transaction: kept under the change counter
         with self.store.session() as s:
             hits = search_mod.search(s, query, limit=limit, filters=filters, facet_size=size)
             if log:
-                search_mod.log_search(s, self.fabric.actor.name, query, len(hits))
+                search_mod.log_search(s, who, query, len(hits))
             return hits
 
     def _filter_size(self, filters: dict[str, str | list[str]]) -> int:
@@ -483,8 +484,9 @@ class Catalog:
             return search_mod.filter_size(s, filters)
 
     def recent_searches(self, limit: int = 10) -> list[str]:
+        who = self.fabric.actor.name  # before the transaction: kept under the change counter
         with self.store.session() as s:
-            return search_mod.recent_searches(s, self.fabric.actor.name, limit)
+            return search_mod.recent_searches(s, who, limit)
 
     def hot_searches(self, limit: int = 10) -> list[tuple[str, int]]:
         with self.store.session() as s:
