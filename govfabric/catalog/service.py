@@ -283,7 +283,8 @@ class Catalog:
                offset: int = 0) -> tuple[int, list[Asset], dict[str, dict[str, int]]]:
         """A page of the active assets whose classification fields are in ``filters`` (field -> any of
         these values), their total, and per facet the count of each value over the whole selection —
-        all in SQL, so a portal page costs the same over 100 or 100,000 assets."""
+        all in SQL, so a portal page costs the same over 100 or 100,000 assets. Kept under the store's
+        change counter (``memo``): the assets returned are shared between callers, to be read only."""
         unknown = [f for f in (*filters, *facets) if f not in CLASSIFIABLE and f != "owner_department"]
         if unknown:
             raise ValidationFailed(f"cannot browse by {', '.join(unknown)}; use one of {', '.join(CLASSIFIABLE)}")
