@@ -10,7 +10,9 @@ façade, the catalog search with the open class as a filter, template rendering.
 Measured, after one warm-up pass: ``GET /portal/search?q=…`` over the same fixed query mix as
 ``catalog_search.py``; ``GET /portal`` (the first page of the browse list with facet counts) and a
 filtered page; the anchor, in the same run, is ``fabric.catalog.search(q)`` alone for the same
-queries. Page weight: the largest HTML page seen plus the CSS and JavaScript it loads.
+queries, with the page's filter on the open classes. CPU time per request (the whole process) beside
+the wall clock: on a shared machine the wall clock counts waiting for a core too. Page weight: the
+largest HTML page seen plus the CSS and JavaScript it loads.
 
     python benchmarks/portal_search.py [--assets 100000] [--repeat 1]
 """
@@ -48,12 +50,23 @@ def classify_open(fabric: Any) -> int:
                                   "('open', 'conditional_open')")).scalar_one())
 
 
-def timed_get(client: Any, path: str, **params: str) -> tuple[float, Any]:
-    t0 = time.perf_counter()
+#: CPU time of the whole process per request (the server's threads and the test client's), in ms:
+#: on a shared machine the wall clock also counts waiting for a core
+CPU_MS: dict[str, list[float]] = {}
+
+
+def timed_get(client: Any, path: str, kind: str = "", **params: str) -> tuple[float, Any]:
+    t0, c0 = time.perf_counter(), time.process_time()
     r = client.get(path, params=params)
     ms = (time.perf_counter() - t0) * 1000
+    CPU_MS.setdefault(kind or path, []).append((time.process_time() - c0) * 1000)
     assert r.status_code == 200, (path, params, r.status_code, r.text[:300])
     return ms, r
+
+
+def cpu_mean(kind: str) -> float:
+    xs = CPU_MS.get(kind, [])
+    return round(sum(xs) / len(xs), 1) if xs else 0.0
 
 
 def main() -> None:
@@ -83,19 +96,19 @@ def main() -> None:
             search_ms, anchor_ms, hits, biggest = [], [], 0, 0
             for _ in range(args.repeat):
                 for _, q in queries:
-                    ms, r = timed_get(client, "/portal/search", q=q)
+                    ms, r = timed_get(client, "/portal/search", "search", q=q)
                     search_ms.append(ms)
                     biggest = max(biggest, len(r.content))
                     hits += r.text.count('href="/portal/asset/')
                     t0 = time.perf_counter()
-                    fabric.catalog.search(q, log=False)
+                    fabric.catalog.search(q, log=False, open_class=["open", "conditional_open"])
                     anchor_ms.append((time.perf_counter() - t0) * 1000)
             home_ms, filtered_ms = [], []
             for _ in range(20):
-                ms, r = timed_get(client, "/portal")
+                ms, r = timed_get(client, "/portal", "browse")
                 home_ms.append(ms)
                 biggest = max(biggest, len(r.content))
-                ms, _ = timed_get(client, "/portal", theme="health", page="3")
+                ms, _ = timed_get(client, "/portal", "filtered", theme="health", page="3")
                 filtered_ms.append(ms)
             static = sum(len(client.get(f"/portal/static/{n}").content)
                          for n in ("htmx.min.js", "pico.min.css", "portal.css"))
@@ -106,19 +119,22 @@ def main() -> None:
     s, a, h, f = (latency_summary(search_ms), latency_summary(anchor_ms), latency_summary(home_ms),
                   latency_summary(filtered_ms))
     page_kb = round((biggest + static) / 1024, 1)
-    print_table(["page", "n", "p50 ms", "p95 ms", "max ms", "anchor p95", "p95 × anchor", f"p95 ≤ {GOAL_P95_MS:.0f}"],
-                [["search", s["n"], s["p50_ms"], s["p95_ms"], s["max_ms"], a["p95_ms"], ratio(s["p95_ms"], a["p95_ms"]),
-                  s["p95_ms"] <= GOAL_P95_MS],
-                 ["browse, first page", h["n"], h["p50_ms"], h["p95_ms"], h["max_ms"], None, None,
+    cpu = {k: cpu_mean(k) for k in ("search", "browse", "filtered")}
+    print_table(["page", "n", "p50 ms", "p95 ms", "max ms", "CPU ms mean", "anchor p95", "p95 × anchor",
+                 f"p95 ≤ {GOAL_P95_MS:.0f}"],
+                [["search", s["n"], s["p50_ms"], s["p95_ms"], s["max_ms"], cpu["search"], a["p95_ms"],
+                  ratio(s["p95_ms"], a["p95_ms"]), s["p95_ms"] <= GOAL_P95_MS],
+                 ["browse, first page", h["n"], h["p50_ms"], h["p95_ms"], h["max_ms"], cpu["browse"], None, None,
                   h["p95_ms"] <= GOAL_P95_MS],
-                 ["browse, filtered, page 3", f["n"], f["p50_ms"], f["p95_ms"], f["max_ms"], None, None,
-                  f["p95_ms"] <= GOAL_P95_MS]],
+                 ["browse, filtered, page 3", f["n"], f["p50_ms"], f["p95_ms"], f["max_ms"], cpu["filtered"], None,
+                  None, f["p95_ms"] <= GOAL_P95_MS]],
                 title=f"portal over {args.assets:,} assets ({opened:,} open), anonymous, in process")
     print(f"page weight: largest page + CSS + JS = {page_kb} KB (goal ≤ {GOAL_PAGE_KB:.0f} KB); "
           f"hits shown {hits}; load average before {load_before}, after {load_after}")
     write_results("portal_search", {
         "assets": args.assets, "open": opened, "queries": len(queries), "repeat": args.repeat,
-        "search": s, "anchor_catalog_search": a, "browse": h, "browse_filtered": f, "page_kb": page_kb,
+        "search": s, "anchor_catalog_search": a, "cpu_ms_mean": cpu, "browse": h, "browse_filtered": f,
+        "page_kb": page_kb,
         "load_average": {"before": load_before, "after": load_after},
         "goal_met": {"search_p95": s["p95_ms"] <= GOAL_P95_MS, "page_kb": page_kb <= GOAL_PAGE_KB}})
 

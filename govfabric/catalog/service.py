@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from govfabric.auth.audit import append
 from govfabric.auth.readpath import reads_source_data, signature_reads
+from govfabric.catalog import memo, taxonomy
 from govfabric.catalog import search as search_mod
-from govfabric.catalog import taxonomy
 from govfabric.catalog.harvest.meta import TableMeta
 from govfabric.catalog.harvest.sync import SyncReport, sync_source
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Favourite, Notification, Source, Usage
@@ -283,15 +283,23 @@ class Catalog:
                offset: int = 0) -> tuple[int, list[Asset], dict[str, dict[str, int]]]:
         """A page of the active assets whose classification fields are in ``filters`` (field -> any of
         these values), their total, and per facet the count of each value over the whole selection —
-        all in SQL, so a portal page costs the same over 100 or 100,000 assets."""
+        all in SQL, so a portal page costs the same over 100 or 100,000 assets. Kept under the store's
+        change counter (``memo``): the assets returned are shared between callers, to be read only."""
         unknown = [f for f in (*filters, *facets) if f not in CLASSIFIABLE and f != "owner_department"]
         if unknown:
             raise ValidationFailed(f"cannot browse by {', '.join(unknown)}; use one of {', '.join(CLASSIFIABLE)}")
+        key = ("browse", tuple(sorted((f, tuple(vs)) for f, vs in filters.items())), facets, limit, offset)
+        total, page, counts = memo.kept(self.store, key, lambda: self._browse(filters, facets, limit, offset))
+        return total, list(page), {f: dict(c) for f, c in counts.items()}  # callers may change their copy
+
+    def _browse(self, filters: dict[str, list[str]], facets: tuple[str, ...], limit: int, offset: int
+                ) -> tuple[int, list[Asset], dict[str, dict[str, int]]]:
+        """What :meth:`browse` returns, read from the store (detached assets, kept between calls)."""
         where = [Asset.status == "active", *(getattr(Asset, f).in_(vs) for f, vs in filters.items())]
         with self.store.session() as s:
             total = s.scalar(select(func.count()).select_from(Asset).where(*where)) or 0
             page = list(s.scalars(select(Asset).where(*where).order_by(Asset.qualified_name)
-                                  .limit(limit).offset(offset)))
+                                  .limit(limit).offset(offset))) if limit else []
             counts = {f: {v: n for v, n in s.execute(select(getattr(Asset, f), func.count()).where(*where)
                                                      .group_by(getattr(Asset, f))) if v}
                       for f in facets}
@@ -460,15 +468,26 @@ class Catalog:
             keys = [x for x in (taxonomy.normalise(k, y) for y in (v if isinstance(v, list) else [v])) if x]
             if keys:
                 filters[k] = keys if isinstance(v, list) else keys[0]
+        size = None
+        if filters:  # how many assets the filters hold changes only with the assets: kept (``memo``)
+            key = ("filter_size", tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                               for k, v in filters.items())))
+            size = memo.kept(self.store, key, lambda: self._filter_size(filters))
+        who = self.fabric.actor.name if log else ""  # before the transaction: kept under the change counter
         with self.store.session() as s:
-            hits = search_mod.search(s, query, limit=limit, filters=filters)
+            hits = search_mod.search(s, query, limit=limit, filters=filters, facet_size=size)
             if log:
-                search_mod.log_search(s, self.fabric.actor.name, query, len(hits))
+                search_mod.log_search(s, who, query, len(hits))
             return hits
 
-    def recent_searches(self, limit: int = 10) -> list[str]:
+    def _filter_size(self, filters: dict[str, str | list[str]]) -> int:
         with self.store.session() as s:
-            return search_mod.recent_searches(s, self.fabric.actor.name, limit)
+            return search_mod.filter_size(s, filters)
+
+    def recent_searches(self, limit: int = 10) -> list[str]:
+        who = self.fabric.actor.name  # before the transaction: kept under the change counter
+        with self.store.session() as s:
+            return search_mod.recent_searches(s, who, limit)
 
     def hot_searches(self, limit: int = 10) -> list[tuple[str, int]]:
         with self.store.session() as s:

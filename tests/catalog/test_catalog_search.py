@@ -212,3 +212,37 @@ def test_upgrade_indexes_assets_registered_before_and_downgrade_restores(blank_s
         text_ = conn.scalar(sa.text("SELECT search_text FROM catalog_assets WHERE id = 'a1'"))
         assert "身份证号" in text_ and " 人口 " in text_  # the document and its short pieces, as before
     store.dispose()
+
+
+def test_a_large_facet_filter_does_not_lead_the_plan(steward, tmp_path, monkeypatch) -> None:
+    """A facet holding many assets (the portal's open classes: 40% of 100k) must not drive the
+    query: starting from it joins every one of its assets to its entries (50 ms over 20k assets) where
+    the entries' name index or the FTS lookup finds the few candidates directly."""
+    from sqlalchemy import event, text
+
+    from govfabric.catalog import search as search_mod
+
+    if steward.store.dialect != "sqlite":
+        pytest.skip("SQLite's planner: it has no statistics to tell a large facet from a small one")
+    _seed(steward, tmp_path)
+    with steward.store.session() as s:
+        s.execute(text("UPDATE catalog_assets SET open_class = 'open'"))
+    monkeypatch.setattr(search_mod, "FACET_FEW", 1)  # as if the facet held more than FACET_FEW assets
+    seen: list[tuple[str, object]] = []
+
+    def grab(_conn, _cur, statement, params, *_a) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "catalog_search_entries" in statement:
+            seen.append((statement, params))
+
+    event.listen(steward.store.engine, "before_cursor_execute", grab)
+    try:
+        hits = steward.catalog.search("营业执照", log=False, open_class=["open", "conditional_open"])
+        steward.catalog.search("yyzz", log=False, open_class="open")
+    finally:
+        event.remove(steward.store.engine, "before_cursor_execute", grab)
+    assert [h.name for h in hits] == ["yyzz", "t_yyzz", "t_rk"]  # the same hits as unfiltered
+    assert len(seen) >= 4
+    with steward.store.engine.connect() as c:
+        for statement, params in seen:
+            plan = " | ".join(str(r[3]) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+            assert "open_class" not in plan, (statement, plan)
