@@ -28,7 +28,8 @@ from govfabric.governance.security.sample import (
     sample_columns,
     sample_many,
 )
-from govfabric.store.base import utcnow
+from govfabric.store.base import new_id, utcnow
+from govfabric.store.bulk import bulk_insert
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -147,15 +148,20 @@ class SecurityService:
                         ColumnClassification.asset_id.in_(ids[start:start + 500]))):
                     existing[r.asset_id][r.column_name] = r
             now = utcnow()
-            result, events = {}, []
+            result, events, fresh = {}, [], []
             for asset_id, qn, detections in found:
                 have = existing.pop(asset_id, {})
                 out = []
                 for d in detections:
                     row = have.pop(d.column, None)
-                    if row is None:
-                        row = ColumnClassification(asset_id=asset_id, column_name=d.column)
-                        s.add(row)
+                    if row is None:  # a new row: written below in one insert with the others, not by the ORM
+                        fresh.append(dict(
+                            id=new_id(), asset_id=asset_id, asset_name=qn, column_name=d.column, pii_class=d.pii_class,
+                            personal_level=d.personal_level, data_level=d.data_level, confidence=d.confidence,
+                            evidence=d.evidence, method=d.method, sampled=d.sampled, matches=d.matches,
+                            status="detected", detected_at=now, confirmed_by=None, confirmed_at=None, note=None))
+                        out.append(ColumnClassification(**fresh[-1]))
+                        continue
                     row.asset_name, row.sampled, row.matches, row.detected_at = qn, d.sampled, d.matches, now
                     if row.status != "confirmed":
                         row.pii_class, row.personal_level, row.data_level = d.pii_class, d.personal_level, d.data_level
@@ -169,6 +175,7 @@ class SecurityService:
                     "confirmed_kept": [r.column_name for r in out if r.status == "confirmed"],
                     "removed": sorted(have)}))
             s.flush()
+            bulk_insert(s.connection(), ColumnClassification.__table__, fresh)
             append_many(s, events)
             return result
 
