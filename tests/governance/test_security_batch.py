@@ -107,6 +107,11 @@ def test_scan_many_equals_scan(planted) -> None:
     for n in names:
         planted.security.scan(n, sample=30)
     assert seen() == batched
+    one = planted.audit.events(action="security.scan")[-len(names):]
+    assert planted.security.scan_many(names, sample=30, rows=False) == {}  # the harvest hook's way
+    assert seen() == batched
+    again = planted.audit.events(action="security.scan")[-len(names):]
+    assert [(e.target, e.details) for e in again] == [(e.target, e.details) for e in one]
     pre = _prefix(planted)
     assert {r.column_name for r in got[pre + "t_a"] if r.pii_class} == {"c7"}
     assert {r.column_name: r.pii_class for r in got[pre + "t_b"] if r.pii_class} == {"card": "bank_card",

@@ -24,7 +24,7 @@ def scan_after_harvest(event: HarvestDone) -> None:
 
     try:
         with harvesting(fabric, report.source):  # the sample is part of the harvest, a steward action
-            svc.scan_many(todo)
+            svc.scan_many(todo, rows=False)
     finally:
         fabric.release_engines()  # sampling attached the source; do not keep its files open
 

@@ -103,11 +103,12 @@ class SecurityService:
         return rows
 
     def scan_many(self, refs: list[str], *, sample: int = DEFAULT_SAMPLE, mask: bool = True,
-                  progress: ScanProgress | None = None) -> dict[str, list[ColumnClassification]]:
+                  progress: ScanProgress | None = None, rows: bool = True) -> dict[str, list[ColumnClassification]]:
         """:meth:`scan` of many assets with the same results, :data:`SCAN_CHUNK` at a time: their
         samples read in a few DuckDB queries, their classifications stored in one transaction, their
         virtual tables masked in one pass. A chunk whose sampling fails is scanned one by one, so the
-        error names its asset and the assets before it are kept, as with :meth:`scan`."""
+        error names its asset and the assets before it are kept, as with :meth:`scan`. ``rows=False``:
+        return nothing (the harvest's hook: thousands of new rows as ORM objects nobody reads)."""
         actor = self.fabric.actor
         actor.require(*STEWARD, action="scan assets for personal data")
         out: dict[str, list[ColumnClassification]] = {}
@@ -130,15 +131,16 @@ class SecurityService:
                 values = next(samples) if src is not None else {}
                 found.append((a.id, a.qualified_name,
                               [detect_column(c.name, c.cn_name, values.get(c.name, [])) for c in a.columns]))
-            stored = self._store(found, sample, actor.name)
+            stored = self._store(found, sample, actor.name, rows)
             for ref, (a, _) in zip(part, pairs, strict=True):
-                out[ref] = stored[a.id]
+                if rows:
+                    out[ref] = stored[a.id]
             if mask:
                 apply_default_masks(self.fabric, assets={a.id for a, _ in pairs})
         return out
 
-    def _store(self, found: list[tuple[str, str, list[Detection]]], sample: int,
-               actor: str) -> dict[str, list[ColumnClassification]]:
+    def _store(self, found: list[tuple[str, str, list[Detection]]], sample: int, actor: str,
+               rows: bool = True) -> dict[str, list[ColumnClassification]]:
         """Keep the detections of assets (id, name, detections) in one transaction, one audit event each."""
         with self.store.session() as s:
             existing: dict[str, dict[str, ColumnClassification]] = defaultdict(dict)
@@ -151,7 +153,9 @@ class SecurityService:
             result, events, fresh = {}, [], []
             for asset_id, qn, detections in found:
                 have = existing.pop(asset_id, {})
-                out = []
+                out: list[ColumnClassification] = []
+                classified: dict[str, str] = {}
+                kept: list[str] = []
                 for d in detections:
                     row = have.pop(d.column, None)
                     if row is None:  # a new row: written below in one insert with the others, not by the ORM
@@ -160,19 +164,25 @@ class SecurityService:
                             personal_level=d.personal_level, data_level=d.data_level, confidence=d.confidence,
                             evidence=d.evidence, method=d.method, sampled=d.sampled, matches=d.matches,
                             status="detected", detected_at=now, confirmed_by=None, confirmed_at=None, note=None))
-                        out.append(ColumnClassification(**fresh[-1]))
+                        if d.pii_class:
+                            classified[d.column] = d.pii_class
+                        if rows:
+                            out.append(ColumnClassification(**fresh[-1]))
                         continue
                     row.asset_name, row.sampled, row.matches, row.detected_at = qn, d.sampled, d.matches, now
                     if row.status != "confirmed":
                         row.pii_class, row.personal_level, row.data_level = d.pii_class, d.personal_level, d.data_level
                         row.confidence, row.evidence, row.method = d.confidence, d.evidence, d.method
+                    else:
+                        kept.append(row.column_name)
+                    if row.pii_class:
+                        classified[row.column_name] = row.pii_class
                     out.append(row)
                 for gone in have.values():  # columns dropped at the source
                     s.delete(gone)
                 result[asset_id] = out
                 events.append((actor, "security.scan", f"asset:{qn}", {
-                    "sample": sample, "classified": {r.column_name: r.pii_class for r in out if r.pii_class},
-                    "confirmed_kept": [r.column_name for r in out if r.status == "confirmed"],
+                    "sample": sample, "classified": classified, "confirmed_kept": kept,
                     "removed": sorted(have)}))
             s.flush()
             bulk_insert(s.connection(), ColumnClassification.__table__, fresh)
