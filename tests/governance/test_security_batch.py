@@ -131,3 +131,11 @@ def test_batched_sampling_is_guarded(planted, analyst) -> None:
     pairs = assets_with_sources(planted, _names(planted))
     with pytest.raises(AccessDenied):
         sample_many(analyst, [(a, s, None) for a, s in pairs])
+
+
+def test_scan_source_reports_progress_per_asset(planted) -> None:
+    calls: list[tuple[str, int, int]] = []
+    got = planted.security.scan_source("b", sample=10, progress=lambda qn, i, n: calls.append((qn, i, n)))
+    names = [a.qualified_name for a in planted.catalog.assets(source="b", limit=None)]
+    assert calls == [(qn, i, len(names)) for i, qn in enumerate(names)]
+    assert set(got) == set(names) and all(got[n] for n in names)
