@@ -224,25 +224,35 @@ def harvest_event(fabric: Fabric, source: Source, assets: Sequence[Asset]) -> di
     Datasets are written as plain dicts in the shape openlineage-python serialises (a harvest
     of 10,000 tables would spend half a minute in its attrs/serde round trip); the tests
     validate the result against the official schemas like every other event."""
+    from govfabric.catalog.sources import kind_of
+
     sns, cns = source_namespace(source), catalog_namespace(fabric)
     schema_h, ds_h, cl_h, own_h = (_facet_head(k) for k in ("schema", "datasource", "columnLineage", "ownership"))
     default_owner = f"department:{source.department}" if source.department else None
+    # built once per harvest, not per table: the same datasource, and one IDENTITY transformation
+    # list that every column's input field names (the payload is serialised, never edited)
+    datasource = {**ds_h, "name": source.name, "uri": sns}
+    same = [{"type": "DIRECT", "subtype": "IDENTITY"}]
+    lineage_name = kind_of(source).lineage_name
+    owners: dict[str, dict[str, Any]] = {}
     inputs, outputs = [], []
     for a in assets:
-        name = source_dataset_name(source, a)
+        name = lineage_name(source, a)
         fields = [{"name": c.name, "type": c.data_type, "fields": []} if c.data_type else
                   {"name": c.name, "fields": []} for c in a.columns]
-        datasource = {**ds_h, "name": source.name, "uri": sns}
         inputs.append({"namespace": sns, "name": name, "facets": {"schema": {**schema_h, "fields": fields},
                                                                      "datasource": datasource}, "inputFacets": {}})
         facets: dict[str, Any] = {
             "schema": {**schema_h, "fields": fields}, "datasource": datasource,
-            "columnLineage": {**cl_h, "fields": {c.name: {"inputFields": [identity(sns, name, c.name)]}
-                                                 for c in a.columns}, "dataset": []},
+            "columnLineage": {**cl_h, "fields": {c.name: {"inputFields": [
+                {"namespace": sns, "name": name, "field": c.name, "transformations": same}]} for c in a.columns},
+                "dataset": []},
         }
         owner = f"department:{a.owner_department}" if a.owner_department else default_owner
         if owner:
-            facets["ownership"] = {**own_h, "owners": [{"name": owner, "type": "DEPARTMENT"}]}
+            if owner not in owners:
+                owners[owner] = {**own_h, "owners": [{"name": owner, "type": "DEPARTMENT"}]}
+            facets["ownership"] = owners[owner]
         outputs.append({"namespace": cns, "name": a.qualified_name, "facets": facets, "outputFacets": {}})
     payload = _event(fabric, namespace(fabric), f"harvest.{source.name}", "HARVEST", [], [],
                      engine=f"govfabric/harvest-{source.kind}")

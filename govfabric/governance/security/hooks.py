@@ -24,8 +24,7 @@ def scan_after_harvest(event: HarvestDone) -> None:
 
     try:
         with harvesting(fabric, report.source):  # the sample is part of the harvest, a steward action
-            for qn in todo:
-                svc.scan(qn)
+            svc.scan_many(todo, rows=False)
     finally:
         fabric.release_engines()  # sampling attached the source; do not keep its files open
 

@@ -8,6 +8,7 @@ only, and never stored; only counts derived from it are.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from govfabric.auth.readpath import reads_source_data
@@ -41,39 +42,80 @@ def asset_with_source(fabric: Fabric, ref: str) -> tuple[Asset, Source | None]:
         return asset, src
 
 
-@reads_source_data("security.sample", via="steward", harvest=True,
-                   target=lambda fabric, asset, *a, **k: (fabric, asset))
+def assets_with_sources(fabric: Fabric, refs: list[str]) -> list[tuple[Asset, Source | None]]:
+    """:func:`asset_with_source` of many refs in one session: qualified names (what a harvest
+    reports) in one query, anything else resolved as one ref is."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from govfabric.catalog.models import Asset
+
+    with fabric.store.session() as s:
+        by_name = {a.qualified_name: a for a in s.scalars(select(Asset).options(selectinload(Asset.columns))
+                                                           .where(Asset.qualified_name.in_(refs)))}
+        out = []
+        for ref in refs:
+            asset = by_name.get(ref) or fabric.catalog.resolve(s, ref)
+            out.append((asset, source_of(s, asset)))
+        return out
+
+
+#: (asset, its source, the columns wanted or None for all) — one table of a sampling call
+SampleItem = tuple["Asset", "Source | None", "list[str] | None"]
+
+
 def sample_columns(fabric: Fabric, asset: Asset, source: Source | None, columns: list[str] | None = None,
                    limit: int = DEFAULT_SAMPLE) -> dict[str, list[Any]]:
     """Column name → up to ``limit`` values (the first rows the source returns)."""
+    return sample_many(fabric, [(asset, source, columns)], limit)[0]
+
+
+def _sampled_assets(fabric: Fabric, items: Sequence[SampleItem], *a: Any, **k: Any) -> tuple[Fabric, list[Asset]]:
+    return fabric, [asset for asset, _, _ in items]
+
+
+@reads_source_data("security.sample", via="steward", harvest=True, target=_sampled_assets)
+def sample_many(fabric: Fabric, items: Sequence[SampleItem], limit: int = DEFAULT_SAMPLE) -> list[dict[str, list[Any]]]:
+    """The samples of many tables, in the order given: one access check and audit transaction for
+    all, one engine set-up, then one ``LIMIT`` query per table on that connection.
+
+    Not one query for many tables: DuckDB 1.5 reads 100 empty PostgreSQL tables in 1.4 s as 100
+    queries but 2.6 s as two queries of 50 scalar subqueries (each scan pays its own set-up either
+    way), and its sqlite scanner answers ``SELECT max(v) FROM a UNION ALL SELECT max(v) FROM b``
+    (or the same as scalar subqueries) with a's value twice."""
     if not 1 <= limit <= MAX_SAMPLE:
         raise ValidationFailed(f"sample size {limit} is out of range; use 1 … {MAX_SAMPLE:,}")
-    names = [c.name for c in asset.columns]
-    wanted = names if columns is None else columns
-    asset.require_columns(wanted)
-    if source is None:
-        raise ValidationFailed(f"{asset.qualified_name} was registered by hand and has no data to sample")
-    if not wanted:
-        return {}
     engine = fabric.queries.engine(SAMPLE_ENGINE)
-    if source.kind not in engine.SOURCE_KINDS:
-        raise SourceError(f"{asset.qualified_name}: the {SAMPLE_ENGINE} engine cannot read {source.kind} sources")
     from govfabric.virtualization.engines import Binding
 
-    binding = Binding(source, asset)
-    engine.prepare([binding])
-    ref = engine.physical_ref(binding)
-    assert ref is not None
-    out: dict[str, list[Any]] = {c: [] for c in wanted}
-    settings = fabric.settings
-    try:
-        for batch in engine.stream(sample_sql(ref, wanted, limit), timeout_s=settings.query_timeout_s,
-                                   row_limit=limit + 1):
-            for i, c in enumerate(wanted):
-                out[c].extend(batch.column(i).to_pylist())
-    except GovfabricError:
-        raise
-    except Exception as exc:  # the engine's own errors: say which asset, keep the first line
-        raise SourceError(f"cannot sample {asset.qualified_name}: {str(exc).splitlines()[0]}; check the source "
-                          "with `govfabric source test` and re-harvest it") from exc
+    wanted: list[list[str]] = []
+    bindings: list[Binding | None] = []
+    for asset, source, columns in items:
+        names = [c.name for c in asset.columns] if columns is None else columns
+        asset.require_columns(names)
+        if source is None:
+            raise ValidationFailed(f"{asset.qualified_name} was registered by hand and has no data to sample")
+        if names and source.kind not in engine.SOURCE_KINDS:
+            raise SourceError(f"{asset.qualified_name}: the {SAMPLE_ENGINE} engine cannot read {source.kind} sources")
+        wanted.append(names)
+        bindings.append(Binding(source, asset) if names else None)
+    used = [b for b in bindings if b is not None]
+    out: list[dict[str, list[Any]]] = [{c: [] for c in names} for names in wanted]
+    if not used:
+        return out
+    engine.prepare(used)
+    timeout = fabric.settings.query_timeout_s
+    for i, b in enumerate(bindings):
+        if b is None:
+            continue
+        ref, names, values = engine.physical_ref(b), wanted[i], out[i]
+        try:
+            for batch in engine.stream(sample_sql(ref, names, limit), timeout_s=timeout, row_limit=limit + 1):
+                for k, c in enumerate(names):
+                    values[c].extend(batch.column(k).to_pylist())
+        except GovfabricError:
+            raise
+        except Exception as exc:  # the engine's own errors: say which asset, keep the first line
+            raise SourceError(f"cannot sample {items[i][0].qualified_name}: {str(exc).splitlines()[0]}; "
+                              "check the source with `govfabric source test` and re-harvest it") from exc
     return out

@@ -8,20 +8,28 @@ transaction as the change.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from govfabric.auth.audit import append
+from govfabric.auth.audit import append, append_many
 from govfabric.errors import AccessDenied, GovfabricError, NotFound, ValidationFailed
 from govfabric.governance.security.classes import PII_CLASSES, check_level, pii_class
 from govfabric.governance.security.detect import Detection, detect_column
 from govfabric.governance.security.models import ColumnClassification
-from govfabric.governance.security.sample import DEFAULT_SAMPLE, asset_with_source, sample_columns
-from govfabric.store.base import utcnow
+from govfabric.governance.security.sample import (
+    DEFAULT_SAMPLE,
+    asset_with_source,
+    assets_with_sources,
+    sample_columns,
+    sample_many,
+)
+from govfabric.store.base import new_id, utcnow
+from govfabric.store.bulk import bulk_insert
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -29,6 +37,8 @@ if TYPE_CHECKING:
 
 STEWARD = ("steward",)
 ScanProgress = Callable[[str, int, int], None]
+#: assets per step of :meth:`SecurityService.scan_many` (samples, one store transaction, masks)
+SCAN_CHUNK = 250
 _CAST_SOURCE = re.compile(r'^CAST\("((?:[^"]|"")*)" AS ', re.IGNORECASE)
 
 
@@ -87,56 +97,108 @@ class SecurityService:
         asset, src = asset_with_source(self.fabric, ref)
         values = sample_columns(self.fabric, asset, src, limit=sample) if src is not None else {}
         detections = [detect_column(c.name, c.cn_name, values.get(c.name, [])) for c in asset.columns]
-        rows = self._store(asset.id, asset.qualified_name, detections, sample, actor.name)
+        rows = self._store([(asset.id, asset.qualified_name, detections)], sample, actor.name)[asset.id]
         if mask:
             apply_default_masks(self.fabric, asset=asset.id)
         return rows
 
-    def _store(self, asset_id: str, qn: str, detections: list[Detection], sample: int,
-               actor: str) -> list[ColumnClassification]:
+    def scan_many(self, refs: list[str], *, sample: int = DEFAULT_SAMPLE, mask: bool = True,
+                  progress: ScanProgress | None = None, rows: bool = True) -> dict[str, list[ColumnClassification]]:
+        """:meth:`scan` of many assets with the same results, :data:`SCAN_CHUNK` at a time: their
+        samples read in a few DuckDB queries, their classifications stored in one transaction, their
+        virtual tables masked in one pass. A chunk whose sampling fails is scanned one by one, so the
+        error names its asset and the assets before it are kept, as with :meth:`scan`. ``rows=False``:
+        return nothing (the harvest's hook: thousands of new rows as ORM objects nobody reads)."""
+        actor = self.fabric.actor
+        actor.require(*STEWARD, action="scan assets for personal data")
+        out: dict[str, list[ColumnClassification]] = {}
+        refs = list(dict.fromkeys(refs))  # each asset once: its rows are written once
+        for start in range(0, len(refs), SCAN_CHUNK):
+            part = refs[start:start + SCAN_CHUNK]
+            pairs = assets_with_sources(self.fabric, part)
+            for i, ref in enumerate(part):
+                if progress:
+                    progress(ref, start + i, len(refs))
+            sampled = [(a, src, None) for a, src in pairs if src is not None]
+            try:
+                samples = iter(sample_many(self.fabric, sampled, sample) if sampled else [])
+            except GovfabricError:
+                for ref in part:  # again one by one: stops at the failing asset with its own message
+                    out[ref] = self.scan(ref, sample=sample, mask=mask)
+                continue
+            found = []
+            for a, src in pairs:
+                values = next(samples) if src is not None else {}
+                found.append((a.id, a.qualified_name,
+                              [detect_column(c.name, c.cn_name, values.get(c.name, [])) for c in a.columns]))
+            stored = self._store(found, sample, actor.name, rows)
+            for ref, (a, _) in zip(part, pairs, strict=True):
+                if rows:
+                    out[ref] = stored[a.id]
+            if mask:
+                apply_default_masks(self.fabric, assets={a.id for a, _ in pairs})
+        return out
+
+    def _store(self, found: list[tuple[str, str, list[Detection]]], sample: int, actor: str,
+               rows: bool = True) -> dict[str, list[ColumnClassification]]:
+        """Keep the detections of assets (id, name, detections) in one transaction, one audit event each."""
         with self.store.session() as s:
-            existing = {r.column_name: r for r in s.scalars(
-                select(ColumnClassification).where(ColumnClassification.asset_id == asset_id))}
+            existing: dict[str, dict[str, ColumnClassification]] = defaultdict(dict)
+            ids = [aid for aid, _, _ in found]
+            for start in range(0, len(ids), 500):
+                for r in s.scalars(select(ColumnClassification).where(
+                        ColumnClassification.asset_id.in_(ids[start:start + 500]))):
+                    existing[r.asset_id][r.column_name] = r
             now = utcnow()
-            out = []
-            for d in detections:
-                row = existing.pop(d.column, None)
-                if row is None:
-                    row = ColumnClassification(asset_id=asset_id, column_name=d.column)
-                    s.add(row)
-                row.asset_name, row.sampled, row.matches, row.detected_at = qn, d.sampled, d.matches, now
-                if row.status != "confirmed":
-                    row.pii_class, row.personal_level, row.data_level = d.pii_class, d.personal_level, d.data_level
-                    row.confidence, row.evidence, row.method = d.confidence, d.evidence, d.method
-                out.append(row)
-            for gone in existing.values():  # columns dropped at the source
-                s.delete(gone)
+            result, events, fresh = {}, [], []
+            for asset_id, qn, detections in found:
+                have = existing.pop(asset_id, {})
+                out: list[ColumnClassification] = []
+                classified: dict[str, str] = {}
+                kept: list[str] = []
+                for d in detections:
+                    row = have.pop(d.column, None)
+                    if row is None:  # a new row: written below in one insert with the others, not by the ORM
+                        fresh.append(dict(
+                            id=new_id(), asset_id=asset_id, asset_name=qn, column_name=d.column, pii_class=d.pii_class,
+                            personal_level=d.personal_level, data_level=d.data_level, confidence=d.confidence,
+                            evidence=d.evidence, method=d.method, sampled=d.sampled, matches=d.matches,
+                            status="detected", detected_at=now, confirmed_by=None, confirmed_at=None, note=None))
+                        if d.pii_class:
+                            classified[d.column] = d.pii_class
+                        if rows:
+                            out.append(ColumnClassification(**fresh[-1]))
+                        continue
+                    row.asset_name, row.sampled, row.matches, row.detected_at = qn, d.sampled, d.matches, now
+                    if row.status != "confirmed":
+                        row.pii_class, row.personal_level, row.data_level = d.pii_class, d.personal_level, d.data_level
+                        row.confidence, row.evidence, row.method = d.confidence, d.evidence, d.method
+                    else:
+                        kept.append(row.column_name)
+                    if row.pii_class:
+                        classified[row.column_name] = row.pii_class
+                    out.append(row)
+                for gone in have.values():  # columns dropped at the source
+                    s.delete(gone)
+                result[asset_id] = out
+                events.append((actor, "security.scan", f"asset:{qn}", {
+                    "sample": sample, "classified": classified, "confirmed_kept": kept,
+                    "removed": sorted(have)}))
             s.flush()
-            append(s, actor, "security.scan", f"asset:{qn}", {
-                "sample": sample, "classified": {r.column_name: r.pii_class for r in out if r.pii_class},
-                "confirmed_kept": [r.column_name for r in out if r.status == "confirmed"],
-                "removed": sorted(existing)})
-            return out
+            bulk_insert(s.connection(), ColumnClassification.__table__, fresh)
+            append_many(s, events)
+            return result
 
     def scan_source(self, source: str, *, sample: int = DEFAULT_SAMPLE, mask: bool = True,
                     progress: ScanProgress | None = None) -> dict[str, list[ColumnClassification]]:
         assets = self.fabric.catalog.assets(source=source, limit=None)
-        return self._scan_many([a.qualified_name for a in assets], sample, mask, progress)
+        return self.scan_many([a.qualified_name for a in assets], sample=sample, mask=mask, progress=progress)
 
     def scan_all(self, *, sample: int = DEFAULT_SAMPLE, mask: bool = True,
                  progress: ScanProgress | None = None) -> dict[str, list[ColumnClassification]]:
         assets = self.fabric.catalog.assets(limit=None)
-        return self._scan_many([a.qualified_name for a in assets if a.source_id], sample, mask, progress)
-
-    def _scan_many(self, names: list[str], sample: int, mask: bool,
-                   progress: ScanProgress | None) -> dict[str, list[ColumnClassification]]:
-        self.fabric.actor.require(*STEWARD, action="scan assets for personal data")
-        out = {}
-        for i, qn in enumerate(names):
-            if progress:
-                progress(qn, i, len(names))
-            out[qn] = self.scan(qn, sample=sample, mask=mask)
-        return out
+        return self.scan_many([a.qualified_name for a in assets if a.source_id], sample=sample, mask=mask,
+                              progress=progress)
 
     # -- reading and confirming -----------------------------------------------------------------
 
@@ -208,9 +270,10 @@ class SecurityService:
         return apply_default_masks(self.fabric, vt_name)
 
 
-def apply_default_masks(fabric: Fabric, vt_name: str | None = None, *, asset: str | None = None
-                        ) -> list[MaskAction]:
-    """Mask every classified personal column of virtual tables (one, those over ``asset``, or all).
+def apply_default_masks(fabric: Fabric, vt_name: str | None = None, *, asset: str | None = None,
+                        assets: Collection[str] | None = None) -> list[MaskAction]:
+    """Mask every classified personal column of virtual tables (one, those over ``asset`` or any of
+    ``assets``, or all).
 
     Idempotent: a column already masked with the class's rule is ``kept``; a column a steward
     masked with another rule keeps that rule; tables the acting principal may not govern are
@@ -219,6 +282,8 @@ def apply_default_masks(fabric: Fabric, vt_name: str | None = None, *, asset: st
     tables = [fabric.virtual.table(vt_name)] if vt_name else fabric.virtual.tables()
     if asset is not None:
         tables = [t for t in tables if t.asset_id == asset]
+    if assets is not None:
+        tables = [t for t in tables if t.asset_id in assets]
     actions: list[MaskAction] = []
     with fabric.store.session() as s:
         for t in tables:
