@@ -99,6 +99,7 @@ def setup(tmp: Path, rows: int, endpoint: str) -> tuple[Path, Path, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--py-spy", metavar="FILE", help="run the server under `py-spy record -f raw -o FILE`")
     args = parser.parse_args()
     py = ensure_client()
     port = free_port()
@@ -108,8 +109,10 @@ def main() -> None:
         home, profile, anchor = setup(tmp, args.rows, f"{url}/delta-sharing")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         log = (tmp / "serve.log").open("w+")
-        proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", str(home), "serve",
-                                 "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        cmd = [sys.executable, "-m", "govfabric.cli.main", "--home", str(home), "serve", "--port", str(port)]
+        if args.py_spy:
+            cmd = ["py-spy", "record", "-f", "raw", "-r", "200", "-o", args.py_spy, "--", *cmd]
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             import httpx
 
@@ -125,7 +128,7 @@ def main() -> None:
             done = subprocess.run([py, "-c", CLIENT, str(profile), str(anchor)], capture_output=True, text=True,
                                   check=True, env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"})
         finally:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGINT if args.py_spy else signal.SIGTERM)  # py-spy writes on SIGINT
             proc.wait(timeout=30)
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["rows"] == got["anchor_rows"] == args.rows, got
