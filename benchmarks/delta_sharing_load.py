@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_results
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 VENV = ROOT / ".cache" / "delta-sharing-venv"
@@ -102,6 +104,7 @@ def main() -> None:
     parser.add_argument("--py-spy", metavar="FILE", help="run the server under `py-spy record -f raw -o FILE`")
     args = parser.parse_args()
     py = ensure_client()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as raw:
@@ -133,8 +136,10 @@ def main() -> None:
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["rows"] == got["anchor_rows"] == args.rows, got
     got |= {"rows_requested": args.rows, "warm_ratio": round(got["warm"] / got["anchor"], 1),
-            "cold_ratio": round(got["cold"] / got["anchor"], 1)}
+            "cold_ratio": round(got["cold"] / got["anchor"], 1), "load_avg_before": load_before,
+            "load_avg_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
     print(json.dumps(got, indent=2))
+    write_results("delta_sharing_load", got)
 
 
 if __name__ == "__main__":
