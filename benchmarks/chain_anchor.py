@@ -28,7 +28,7 @@ from typing import Any
 from govfabric.blockchain.service import ChainService
 from govfabric.store import Store
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(os.environ.get("GOVFABRIC_BENCH_RESULTS") or Path(__file__).parent / "results")  # see common.RESULTS
 
 
 def make_service(url: str | None) -> ChainService:
@@ -97,7 +97,7 @@ def main() -> None:
         result["jsonrpc"] = bench("json-rpc", args.rpc_url, args.tx)
     else:
         print("json-rpc: skipped (no --rpc-url / GOVFABRIC_TEST_RPC_URL)")
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "chain_anchor.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from govfabric.blockchain.merkle import MerkleTree, proof_from_bytes, tree_to_bytes, verify_proof
 from govfabric.blockchain.salts import leaf_data
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(os.environ.get("GOVFABRIC_BENCH_RESULTS") or Path(__file__).parent / "results")  # see common.RESULTS
 
 
 def main() -> None:
@@ -83,7 +83,7 @@ def main() -> None:
         print(
             f"anchored on the embedded chain in {result['anchor_total_s']} s with {result['transactions']} tx"
         )
-    RESULTS.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "chain_merkle.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 

@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-RESULTS = Path(__file__).parent / "results"
+#: where results go: ``$GOVFABRIC_BENCH_RESULTS`` when set (the CI smoke writes to a temp dir)
+RESULTS_ENV = "GOVFABRIC_BENCH_RESULTS"
+RESULTS = Path(os.environ.get(RESULTS_ENV) or Path(__file__).parent / "results")
 PG_ENV = "GOVFABRIC_BENCH_PG_URL"
 T = TypeVar("T")
 
@@ -96,8 +98,8 @@ def _fmt(v: Any) -> str:
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:
-    """Write ``benchmarks/results/<name>.json`` and return its path."""
-    RESULTS.mkdir(exist_ok=True)
+    """Write ``benchmarks/results/<name>.json`` (or under ``$GOVFABRIC_BENCH_RESULTS``) and return its path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     print(f"\nresults written to {path}")

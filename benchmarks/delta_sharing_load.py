@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_results
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 VENV = ROOT / ".cache" / "delta-sharing-venv"
@@ -99,8 +101,10 @@ def setup(tmp: Path, rows: int, endpoint: str) -> tuple[Path, Path, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--py-spy", metavar="FILE", help="run the server under `py-spy record -f raw -o FILE`")
     args = parser.parse_args()
     py = ensure_client()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as raw:
@@ -108,8 +112,10 @@ def main() -> None:
         home, profile, anchor = setup(tmp, args.rows, f"{url}/delta-sharing")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         log = (tmp / "serve.log").open("w+")
-        proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", str(home), "serve",
-                                 "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        cmd = [sys.executable, "-m", "govfabric.cli.main", "--home", str(home), "serve", "--port", str(port)]
+        if args.py_spy:
+            cmd = ["py-spy", "record", "-f", "raw", "-r", "200", "-o", args.py_spy, "--", *cmd]
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             import httpx
 
@@ -125,13 +131,15 @@ def main() -> None:
             done = subprocess.run([py, "-c", CLIENT, str(profile), str(anchor)], capture_output=True, text=True,
                                   check=True, env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"})
         finally:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGINT if args.py_spy else signal.SIGTERM)  # py-spy writes on SIGINT
             proc.wait(timeout=30)
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["rows"] == got["anchor_rows"] == args.rows, got
     got |= {"rows_requested": args.rows, "warm_ratio": round(got["warm"] / got["anchor"], 1),
-            "cold_ratio": round(got["cold"] / got["anchor"], 1)}
+            "cold_ratio": round(got["cold"] / got["anchor"], 1), "load_avg_before": load_before,
+            "load_avg_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
     print(json.dumps(got, indent=2))
+    write_results("delta_sharing_load", got)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from govfabric.mpc.cluster import standard_cluster
 from govfabric.mpc.data import DuckDBReader
 from govfabric.mpc.spec import TaskSpec
 
-RESULTS = Path(__file__).parent / "results" / "mpc_mean.json"
+RESULTS = Path(os.environ.get("GOVFABRIC_BENCH_RESULTS") or Path(__file__).parent / "results") / "mpc_mean.json"
 
 
 def main() -> None:

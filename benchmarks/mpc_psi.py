@@ -21,7 +21,7 @@ from pathlib import Path
 
 from govfabric.mpc.psi import PSIClient, PSIServer, default_buckets, raw_psi, shutdown_pool
 
-RESULTS = Path(__file__).parent / "results" / "mpc_psi.json"
+RESULTS = Path(os.environ.get("GOVFABRIC_BENCH_RESULTS") or Path(__file__).parent / "results") / "mpc_psi.json"
 
 
 def sets(n: int) -> tuple[list[str], list[str]]:

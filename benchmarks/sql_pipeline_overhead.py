@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -33,7 +34,7 @@ from govfabric.virtualization.policy import (
     VirtualTable,
 )
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(os.environ.get("GOVFABRIC_BENCH_RESULTS") or Path(__file__).parent / "results")  # see common.RESULTS
 
 
 def tpch_queries_and_schema() -> tuple[list[tuple[int, str]], dict[str, list[tuple[str, str]]]]:

@@ -311,3 +311,66 @@ def test_a_graph_not_read_for_many_queries_is_rebuilt_instead_of_kept_growing(de
     fresh = svc.graph()
     assert fresh is not g and len([d for d in fresh.datasets() if "/results/query/" in d]) == len(
         [d for d in g.datasets() if "/results/query/" in d]) + 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_query_results_added_in_place_give_the_rebuilt_graphs_impact(seed: int) -> None:
+    """Issue 15 item 4: a query's result (a new dataset fed by known ones) joins a graph whose impact
+    index is built without rebuilding it, its cycles or what services derived; every impact, at every
+    depth, equals that of the graph built from all the edges at once."""
+    rng = random.Random(seed)
+    names = [f"n/d{i}" for i in range(20)]
+    fields = ["a", "b", "c"]
+    base: list[tuple] = []
+    for _ in range(50):
+        src, dst = rng.choice(names), rng.choice(names)
+        kind = rng.choices(["DIRECT", "INDIRECT", "DATASET"], [6, 2, 2])[0]
+        sf = "" if kind == "DATASET" else rng.choice(fields)
+        df = "" if kind != "DIRECT" else rng.choice(fields)
+        base.append((src, sf, dst, df, kind, None, "job", "u"))
+    g = LineageGraph()
+    for e in base:
+        g.add(*e)
+    g.memo["other"] = object()  # what a service derived without a way to extend it: dropped
+    g.impact(names[0])
+    index, components = g._index, g._components
+    known = [(s, f) for s, f, *_ in base if f] + [(d, f) for _, _, d, f, *_ in base if f]
+    events = []
+    for q in range(8):
+        out = f"n/results/query/{q}"
+        ins = rng.sample(known, 3)
+        rows = [(s, "", out, "", "DATASET", None, "virtual_query.u", f"user{q % 3}") for s in {s for s, _ in ins}]
+        rows += [(s, f, out, f"o{k}", "DIRECT", "IDENTITY", "virtual_query.u", f"user{q % 3}")
+                 for k, (s, f) in enumerate(ins)]
+        rows.append((ins[0][0], ins[0][1], out, "", "INDIRECT", "FILTER", "virtual_query.u", f"user{q % 3}"))
+        events.append(rows)
+        g.add_fresh(rows)
+    assert g._index is index and g._components is components and "other" not in g.memo
+    assert len(index.extra) == sum(map(len, events))
+    full = LineageGraph()
+    for e in base + [r for rows in events for r in rows]:
+        full.add(*e)
+    for root in full.datasets():
+        for column in [None, *full.columns(root)]:
+            for depth in (None, 1, 2):
+                assert g.impact(root, column, depth) == full.impact(root, column, depth), (root, column, depth)
+
+
+def test_impact_after_queries_keeps_the_index_and_knows_the_new_readers(demo) -> None:
+    """After queries, impact does not rebuild the graph's index or its owners and consumers (issue 15
+    item 4: p95 ≤ 50 ms right after a burst of queries); the report equals a rebuilt graph's."""
+    from govfabric.governance.lineage import graph as graph_mod
+
+    svc = _build(demo)
+    g = svc.graph()
+    first = svc.impact("market.enterprise", "district")
+    index, known = g._index, g.memo[("whose", svc.ns)]
+    demo.sql("SELECT name, district FROM market.enterprise WHERE capital > 5")
+    demo.sql("SELECT district FROM market.enterprise")
+    after = svc.impact("market.enterprise", "district")
+    assert svc.graph() is g and g._index is index and g.memo[("whose", svc.ns)] is known
+    assert len([i for i in after["affected"] if i["kind"] == "query"]) == \
+        len([i for i in first["affected"] if i["kind"] == "query"]) + 2
+    graph_mod.invalidate()
+    assert svc.graph() is not g
+    assert svc.impact("market.enterprise", "district") == after

@@ -36,6 +36,7 @@ QUERY_JOBS = "virtual_query.%"
 #: per store: edges of query events committed in this process since its graph was built
 _derived: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
 MAX_PENDING = 5_000  # query events kept for a built graph not read since
+EXTRA_MAX = 50_000  # links of query results kept beside the impact index before it is rebuilt
 
 
 def invalidate() -> None:
@@ -152,9 +153,47 @@ class LineageGraph:
 
     def add(self, src: str, src_field: str, dst: str, dst_field: str, kind: str, subtype: str | None,
             job: str, actor: str | None) -> None:
-        s, d = self.ds(src), self.ds(dst)
         self._components, self._index = None, None
         self.memo.clear()
+        self._link(src, src_field, dst, dst_field, kind, subtype, job, actor)
+
+    def add_fresh(self, rows: list[tuple[Any, ...]]) -> None:
+        """The edges (``add``'s arguments) of one query event, added without dropping what was derived
+        from the graph when they all lead into one new dataset (a query's result) from datasets and
+        columns the impact index knows: such a sink closes no cycle (the components stay) and leads
+        nowhere (the index keeps its links aside, :meth:`impact` adds what they reach). Otherwise, or
+        once the links kept aside outgrow the index, as ``add``."""
+        x = self._index
+        dsts = {r[2] for r in rows}
+        if not rows or x is None or len(dsts) != 1 or next(iter(dsts)) in self.ds_ids or \
+                len(x.extra) + len(rows) > max(EXTRA_MAX, len(x.cross.target) // 10) or \
+                any(r[0] not in self.ds_ids or r[4] not in x.bits
+                    or (r[4] != "DATASET" and (self.ds_ids[r[0]], r[1]) not in self.col_ids) for r in rows):
+            for r in rows:
+                self.add(*r)
+            return
+        extra = []
+        for r in rows:
+            src, src_field, dst, dst_field, kind = r[:5]
+            s = self.ds_ids[src]
+            node = x.ncol + s if kind == "DATASET" else int(x.new[self.col_ids[(s, src_field)]])
+            whole = kind == "DATASET" or kind == "INDIRECT" or not dst_field
+            bit = x.bits[kind] if kind == "DATASET" or not whole else x.bits["INDIRECT"]  # as the index's own
+            extra.append((node, self.ds(dst) - x.nds, "" if whole else dst_field, bit))
+            self._link(*r)
+        x.add_extra(extra)
+        d, actor = self.ds_ids[next(iter(dsts))], rows[0][7]
+        srcs = {self.ds_ids[r[0]] for r in rows if r[4] == "DATASET"}
+        for key, value in list(self.memo.items()):
+            fresh = getattr(value, "fresh_output", None)
+            if fresh is None:
+                del self.memo[key]
+            else:
+                fresh(d, srcs, actor)
+
+    def _link(self, src: str, src_field: str, dst: str, dst_field: str, kind: str, subtype: str | None,
+              job: str, actor: str | None) -> None:
+        s, d = self.ds(src), self.ds(dst)
         self.producer.setdefault(d, (job, actor))
         if kind == "DATASET":
             self.ds_down[s].add(d)
@@ -320,6 +359,8 @@ class LineageGraph:
 
         x = self._impact_index()
         root = self.ds_ids[dataset]
+        if root >= x.nds:  # a query result added since the index was built: nothing downstream
+            return Impact([], [], [], [], [])
         if column is None:
             start = x.ncol + root
         elif (root, column) in self.col_ids:
@@ -330,8 +371,9 @@ class LineageGraph:
         every = np.flatnonzero(ds_depth >= 0)
         cycles = self._cycles_of(every)
         ids = every[every != root]
+        fresh = x.reach_extra(level, depth, self)
         if not ids.size:
-            return Impact([], [], [], [], cycles)
+            return Impact(*fresh, cycles) if fresh[0] else Impact([], [], [], [], cycles)
         depths = ds_depth[ids]
         order = np.lexsort((x.rank[ids], depths))
         ids, depths = ids[order], depths[order]
@@ -359,8 +401,13 @@ class LineageGraph:
                 bisect.insort(cols, "*")
         codes = via[ids].tolist()
         kinds = {c: x.via_names(c) for c in set(codes)}
-        return Impact(list(map(self.ds_names.__getitem__, ids.tolist())), depths.tolist(), columns,
-                      list(map(list, map(kinds.__getitem__, codes))), cycles)
+        names, depth_list, vias = (list(map(self.ds_names.__getitem__, ids.tolist())), depths.tolist(),
+                                   list(map(list, map(kinds.__getitem__, codes))))
+        if fresh[0]:  # query results added since the index was built: merged in report order
+            merged = sorted(zip(names + fresh[0], depth_list + fresh[1], columns + fresh[2], vias + fresh[3],
+                                strict=True), key=lambda t: (t[1], t[0]))
+            names, depth_list, columns, vias = (list(v) for v in zip(*merged, strict=True))
+        return Impact(names, depth_list, columns, vias, cycles)
 
     def _impact_index(self) -> _ImpactIndex:
         if self._index is None:
@@ -488,7 +535,7 @@ class _ImpactIndex:
         # dataset d's columns, then (at nds + d) the same with "*", the whole dataset
         self.col_lists = cols_of + [tuple(sorted(("*", *c))) for c in cols_of]
         self.kinds = ["DIRECT", "INDIRECT", "DATASET"]  # bit i = kinds[i]
-        bits = {k: 1 << i for i, k in enumerate(self.kinds)}
+        self.bits = bits = {k: 1 << i for i, k in enumerate(self.kinds)}
         cc = [(c, c2, kind) for c, lst in g.col_down.items() for c2, kind, _ in lst]
         for kind in dict.fromkeys(k for _, _, k in cc):
             if kind not in bits:
@@ -520,6 +567,53 @@ class _ImpactIndex:
         if comp:
             self.cycle_of[ints(comp)] = ints(comp.values())
         self._via: dict[int, tuple[str, ...]] = {}
+        # links into query results added since (LineageGraph.add_fresh): (node, result - nds, field or
+        # "" for the whole result, kind bit); as arrays once asked for
+        self.extra: list[tuple[int, int, str, int]] = []
+        self._extra_nodes: Any = None
+
+    def add_extra(self, links: list[tuple[int, int, str, int]]) -> None:
+        self.extra = [*self.extra, *links]  # a new list: a reader in another thread keeps a whole one
+        self._extra_nodes = None
+
+    def reach_extra(self, level: Any, depth: int | None, g: LineageGraph
+                    ) -> tuple[list[str], list[int], list[list[str]], list[list[str]]]:
+        """The query results added since the index was built that the nodes at ``level`` reach: each one
+        link further than its nearest reached input, in no particular order (names, depths, columns, via)."""
+        import numpy as np
+
+        extra = self.extra
+        if not extra:
+            return [], [], [], []
+        nodes = self._extra_nodes
+        if nodes is None or len(nodes) != len(extra):
+            nodes = self._extra_nodes = np.fromiter((e[0] for e in extra), dtype=np.int64, count=len(extra))
+        lv = level[nodes]
+        hit = np.flatnonzero((lv >= 0) if depth is None else ((lv >= 0) & (lv < depth))).tolist()
+        if not hit:
+            return [], [], [], []
+        found: dict[int, list[Any]] = {}  # result → [depth, via bits, whole, linked fields]
+        lvs = lv.tolist()
+        for i in hit:
+            _, sink, fld, bit = extra[i]
+            d = lvs[i] + 1
+            f = found.get(sink)
+            if f is None:
+                f = found[sink] = [d, 0, False, set()]
+            elif d < f[0]:
+                f[0] = d
+            f[1] |= bit
+            if fld:
+                f[3].add(fld)
+            else:
+                f[2] = True
+        names, depths, columns, via = [], [], [], []
+        for sink, (d, bits, whole, linked) in found.items():
+            names.append(g.ds_names[self.nds + sink])
+            depths.append(d)
+            columns.append(sorted({*linked, "*"} if whole else linked))
+            via.append(list(self.via_names(bits)))
+        return names, depths, columns, via
 
     def reach(self, start: int, root: int, depth: int | None) -> tuple[Any, Any, tuple[list[Any], list[Any]]]:
         """Breadth-first from node ``start`` (of dataset ``root``) by levels, each level first closed under
@@ -594,8 +688,7 @@ def graph_for(store: Store) -> LineageGraph:
             for event_id, rows in pending:
                 if event_id not in g.query_events:  # not committed in time to be loaded already
                     g.query_events.add(event_id)
-                    for row in rows:
-                        g.add(*row)
+                    g.add_fresh(rows)
             _cache[key] = ((*stamp, _generation[0]), hit[1])
             return hit[1]
         # The graph is millions of small objects: keep them out of the cyclic GC's full passes,

@@ -182,7 +182,8 @@ class LineageService:
                 who = {a for o in outs if names[o].startswith(results) and (a := producer.get(o, ("", None))[1])}
                 if who:
                     readers[d] = tuple(sorted(who))
-            known = g.memo[key] = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers)
+            known = g.memo[key] = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers,
+                                                 g.ds_names)
         return known
 
     # -- events and exports -----------------------------------------------------------------
@@ -274,6 +275,7 @@ class _Known:
     tables: dict[str, tuple[str, str]]  # virtual table → (creator, asset id)
     views: dict[str, str]  # view → creator
     readers: dict[int, tuple[str, ...]]  # dataset id → users of the queries that read it
+    names: list[str]  # the graph's dataset names by id
     entries: dict[str, _Whose] = field(default_factory=dict)  # the datasets asked about so far
 
     def classify(self, n: str) -> _Whose:
@@ -294,6 +296,18 @@ class _Known:
             w = _Whose("file" if n.startswith("file:") else "source")
         self.entries[n] = w
         return w
+
+    def fresh_output(self, result: int, inputs: set[int], actor: str | None) -> None:
+        """A query result added to the graph in place (``LineageGraph.add_fresh``): its actor becomes a
+        reader of its inputs, as :meth:`LineageService._known` would find on the grown graph."""
+        who = self.producer.get(result, ("", None))[1]
+        if not who or not self.names[result].startswith(self.ns + "/results/"):
+            return
+        for d in inputs:
+            have = self.readers.get(d, ())
+            if who not in have:
+                self.readers[d] = tuple(sorted((*have, who)))
+                self.entries.pop(self.names[d], None)
 
 
 CHUNK = 5000  # names per IN (…) list: well below SQLite's 32,766 and PostgreSQL's 65,535 parameters

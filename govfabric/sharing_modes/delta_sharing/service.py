@@ -504,15 +504,31 @@ def _delta_type(t: pa.DataType) -> str:
     return names.get(t, "string")
 
 
+#: rows (and bytes) gathered into one row group: an engine's batches (64k rows from DuckDB, 10k from
+#: PostgreSQL) written one row group each made the file 2.5× larger (dictionaries per small group) and
+#: cost twice the CPU to write (1M rows: 0.88 → 0.44 s) — bounded so a wide table stays in memory bounds
+ROW_GROUP_ROWS = 1 << 20
+ROW_GROUP_BYTES = 128 << 20
+
+
 def _write_parquet(batches: Iterator[pa.RecordBatch], target: pa.Schema, fh: Any) -> int:
     import pyarrow.parquet as pq
 
     rows = 0
+    pending: list[pa.RecordBatch] = []
+    size = count = 0
     with pq.ParquetWriter(fh, target, compression="zstd") as writer:
         for batch in batches:
             if batch.num_rows:
-                writer.write_batch(_cast(batch, target))
+                pending.append(_cast(batch, target))
                 rows += batch.num_rows
+                count += batch.num_rows
+                size += batch.nbytes
+                if count >= ROW_GROUP_ROWS or size >= ROW_GROUP_BYTES:
+                    writer.write_table(pa.Table.from_batches(pending, target), row_group_size=count)
+                    pending, size, count = [], 0, 0
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, target), row_group_size=count)
     return rows
 
 
