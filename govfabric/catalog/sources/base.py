@@ -104,6 +104,8 @@ class SourceKind:
     IS_DATABASE: ClassVar[bool] = True
     #: DuckDB extension that reads it (None: DuckDB reads it natively)
     DUCKDB_EXTENSION: ClassVar[str | None] = None
+    #: DuckDB optimizers that give wrong answers over this kind's scans (turned off while it is attached)
+    DUCKDB_DISABLED_OPTIMIZERS: ClassVar[tuple[str, ...]] = ()
     #: Trino connector name (None: Trino cannot read it)
     TRINO_CONNECTOR: ClassVar[str | None] = None
     #: quality rules may run inside the source's own database

@@ -126,6 +126,9 @@ class DuckDBEngine(Engine):
         kinds = {b.source.kind for b in bindings}
         needed = sorted({EXTENSIONS[k] for k in kinds if k in EXTENSIONS})
         load_extensions(con, ext_dir, needed)
+        disabled = sorted({o for k in kinds if k in KINDS for o in KINDS[k].DUCKDB_DISABLED_OPTIMIZERS})
+        if disabled:
+            con.execute(f"SET disabled_optimizers = {_lit(','.join(disabled))}")
         register_functions(con, self.connector.derive(MASK_KEY_PURPOSE))  # HMAC-SM3 masks; the key stays out of SQL
         allowed: list[str] = []
         attached: set[str] = set()
