@@ -30,6 +30,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -300,6 +301,43 @@ def _check_head(cp: Checkpoint | None, seq: int, digest: str, keyed_from: int | 
 
 #: one event to append: (actor, action, target, details)
 Entry = tuple[str, str, str, dict[str, Any] | None]
+
+
+class OwedEvent:
+    """An event the current request still owes the chain — the server's ``api.call`` — built when
+    it is written (``build(status)``). A route whose answer is one query's :func:`arm`s it; the
+    transaction recording that query then appends it with the query's own events
+    (:func:`take_owed`), so the request locks the chain's head once instead of twice. ``written``
+    is set only once that transaction committed; the server writes an event still owed (or one
+    whose assumed status turned out wrong) itself, so every request is audited exactly as before."""
+
+    __slots__ = ("armed", "build", "status", "taken", "written")
+
+    def __init__(self, build: Callable[[int], Entry]) -> None:
+        self.build = build
+        self.armed = self.taken = self.written = False
+        self.status: int | None = None
+
+
+#: the event the request running in this context owes (the server sets it; threads see it too)
+owed_event: ContextVar[OwedEvent | None] = ContextVar("govfabric_owed_event", default=None)
+
+
+def arm() -> None:
+    """Called by a route whose answer is a single query's: that query's recording writes the request's event."""
+    owed = owed_event.get()
+    if owed is not None:
+        owed.armed = True
+
+
+def take_owed(status: int) -> OwedEvent | None:
+    """The armed, untaken owed event (built as if the request answers ``status``), else None.
+    The caller appends ``owed.build(owed.status)`` and sets ``owed.written`` after its commit."""
+    owed = owed_event.get()
+    if owed is None or not owed.armed or owed.taken:
+        return None
+    owed.taken, owed.status = True, status
+    return owed
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 
 from govfabric import hooks
-from govfabric.auth.audit import Entry, append_many
+from govfabric.auth.audit import Entry, append_many, take_owed
 from govfabric.auth.readpath import reads_source_data
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
 from govfabric.virtualization import cache
@@ -239,6 +239,9 @@ class QueryService:
         entries: list[Entry] = []
         # its writes and COMMIT sent together, unless a subscriber (which may read) is listening
         pipelined = not hooks.subscribers().get(hooks.QueryRecorded)
+        # an answered query of a request that owes its api.call event: that event in this transaction
+        # (only when it is this transaction's own commit that makes it durable)
+        owed = take_owed(200) if status == "ok" and self.fabric.store.current() is None else None
         with self.fabric.store.session(pipelined=pipelined) as s:
             hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
             caller = record_with(s, status, rows) if record_with is not None else None
@@ -252,6 +255,8 @@ class QueryService:
                 details["error"] = error[:500]
             entries.append((actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details))
             entries.extend(caller or ())
+            if owed is not None:
+                entries.append(owed.build(200))
             s.connection().execute(_QUERY_LOG_INSERT, {
                 "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
                 "status": status, "error": error, "rows": rows, "duration_ms": ms})
@@ -262,6 +267,8 @@ class QueryService:
             if status == "ok" and cached is not None and cached.bindings:
                 record_usage(s, cached.asset_ids, actor, "use")
             append_many(s, entries)  # one batch: the query's event and its caller's, chained in order
+        if owed is not None:
+            owed.written = True
 
     def status(self) -> dict[str, Any]:
         """Monitoring (§10.3.5): sources reachable, queries run, errors, latency, per engine."""
