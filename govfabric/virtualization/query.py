@@ -70,18 +70,27 @@ class Recorder:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._queue: list[_Job] = []
-        self._queue_lock = threading.Lock()
-        self._writer = threading.Lock()
+        self._cv = threading.Condition()
+        self._writing = False  # a group's transaction is running
 
     def record(self, write: Callable[[Session], list[Entry]]) -> None:
         job = _Job(write, request_id.get())
-        with self._queue_lock:
+        group: list[_Job] | None = None
+        with self._cv:
             self._queue.append(job)
-        with self._writer:
-            if not job.done:
-                with self._queue_lock:
+            while not job.done:
+                if not self._writing:  # this caller writes what is queued, its own recording included
+                    self._writing = True
                     group, self._queue = self._queue, []
+                    break
+                self._cv.wait()  # woken when a group ends: written in it, or the next writer
+        if group is not None:
+            try:
                 self._write(group)
+            finally:
+                with self._cv:
+                    self._writing = False
+                    self._cv.notify_all()
         if job.error is not None:
             raise job.error
 

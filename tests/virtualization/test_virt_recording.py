@@ -3,6 +3,8 @@ one pipelined transaction on PostgreSQL, committed before the call returns (issu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -98,6 +100,19 @@ def _assets(fabric: Any, s: Any, n: int) -> list[str]:
     return [a.id for a in made]
 
 
+@contextmanager
+def _writing(rec: Any) -> Iterator[None]:
+    """As if a group were being written meanwhile."""
+    with rec._cv:
+        rec._writing = True
+    try:
+        yield
+    finally:
+        with rec._cv:
+            rec._writing = False
+            rec._cv.notify_all()
+
+
 def _queued(rec: Any, n: int) -> None:
     import time
 
@@ -131,14 +146,11 @@ def test_concurrent_recordings_are_one_transaction_each_with_its_request(workspa
         commits[0] += 1
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    rec._writer.acquire()  # a group being written: the recordings queue behind it
-    try:
+    with _writing(rec):  # a group being written: the recordings queue behind it
         for t in threads:
             t.start()
         _queued(rec, n)
         event.listen(Engine, "commit", counted)
-    finally:
-        rec._writer.release()
     for t in threads:
         t.join(60)
     event.remove(Engine, "commit", counted)
@@ -172,7 +184,7 @@ def test_a_failing_recording_does_not_lose_its_group(workspace) -> None:
             errors[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(5)]
-    with rec._writer:
+    with _writing(rec):
         for t in threads:
             t.start()
         _queued(rec, 5)
