@@ -324,7 +324,8 @@ owed_event: ContextVar[OwedEvent | None] = ContextVar("govfabric_owed_event", de
 
 
 def arm() -> None:
-    """Called by a route whose answer is a single query's: that query's recording writes the request's event."""
+    """Called by a route whose answer is a single query's: that query's recording writes the request's
+    event (built then: what the route adds to it, ``request.state.audit``, must be set before)."""
     owed = owed_event.get()
     if owed is not None:
         owed.armed = True
