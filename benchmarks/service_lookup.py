@@ -178,6 +178,13 @@ def served(argv: list[str], env: dict[str, str], port: int, probe: str) -> Any:
         os.unlink(log.name)
 
 
+def profile(pid: int, path: str, duration: int) -> subprocess.Popen[bytes]:
+    """py-spy on the server and its workers, waits included (where a request spends its time)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen([spy, "record", "-f", "raw", "--idle", "--subprocesses", "--pid", str(pid),
+                             "-d", str(duration), "-r", "200", "-o", path], stdout=subprocess.DEVNULL)
+
+
 def request_lines(path: Path, port: int, keys: list[str], issued: Any | None) -> None:
     """One request per line for ``wrk_lines.lua``: PATH<TAB>Header: value…, signed when ``issued``."""
     import httpx
@@ -231,6 +238,8 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=300, help="in-process calls measured")
     ap.add_argument("--store", choices=("pg", "sqlite"), default="pg")
     ap.add_argument("--skip-http", action="store_true", help="only the in-process measurement")
+    ap.add_argument("--profile", metavar="FILE", help="py-spy record -f raw of the govfabric workers during "
+                    "its wrk run, into FILE (collapsed stacks, idle frames included)")
     common.add_pg_url_argument(ap)
     args = ap.parse_args()
     server_url = args.pg_url or os.environ.get("GOVFABRIC_TEST_PG_URL")
@@ -278,7 +287,8 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
     fabric.close()
     port = free_port()
     env = {"GOVFABRIC_HOME": str(fabric.settings.home), "GOVFABRIC_USER": fabric.user}
-    with served([*uv, "--port", str(port), "--factory", "govfabric.server.app:from_env"], env, port, "/healthz"):
+    with served([*uv, "--port", str(port), "--factory", "govfabric.server.app:from_env"], env, port,
+                "/healthz") as proc:
         request_lines(gf_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(3_000)], issued)
         warm = wrk(port, gf_lines, 3, args.connections, args.threads)  # every worker's façade, engine, plans
         # enough signed requests (a fresh nonce each) for the run at 1.5x the warm-up rate: none is replayed
@@ -286,7 +296,10 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
         t0 = time.perf_counter()
         request_lines(gf_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(n_requests)], issued)
         print(f"signed {n_requests:,} requests in {time.perf_counter() - t0:.1f} s")
+        spy = profile(proc.pid, args.profile, args.duration) if args.profile else None
         out["govfabric"] = wrk(port, gf_lines, args.duration, args.connections, args.threads)
+        if spy is not None:
+            spy.wait(60)
         out["govfabric"]["signed_lines"] = n_requests
     a, g = out["anchor"], out["govfabric"]
     out["throughput_ratio"] = common.ratio(g["rps"], a["rps"])

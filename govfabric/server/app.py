@@ -80,6 +80,10 @@ class FabricCache:
                 self._fabrics[name] = found
             return found
 
+    def known(self, name: str) -> Fabric | None:
+        """The façade of ``name`` if already built (no lock, nothing built: safe on the event loop)."""
+        return self._fabrics.get(name)
+
     def close(self) -> None:
         """Release every façade's engines, then the origin (the store's pool)."""
         with self._lock:

@@ -24,7 +24,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Match
 
 from govfabric.auth import apps, httpsig, tokens
-from govfabric.auth.audit import Entry, append_many
+from govfabric.auth.audit import Entry, OwedEvent, append_many, owed_event
 from govfabric.auth.request_context import request_id as request_id_var
 from govfabric.auth.secrets import redact
 from govfabric.errors import GovfabricError
@@ -120,6 +120,11 @@ class ServicePlane:
             await send(message)
 
         reason: str | None = None
+        # the api.call event, written by the query's recording when the route arms it (one audit
+        # transaction per request), else below
+        owed = OwedEvent(lambda code: self._audit_entry(scope, state, template, service, code,
+                                                        time.perf_counter() - t0, rid, None))
+        owed_token = owed_event.set(None if quiet else owed)
         try:
             body, receive = await self._buffer(scope, receive, headers)
             # one request, one read of the store's change counter (credential, principal, service, plan)
@@ -144,13 +149,17 @@ class ServicePlane:
                 await self._refuse(send_with_id, Refused(500, "internal_error", "the server failed on this "
                                    "request; report its request_id to the operator"), rid)
         finally:
+            owed_event.reset(owed_token)
             request_id_var.reset(token)
         elapsed = time.perf_counter() - t0
         self.state.metrics.observe(template if quiet else service, scope["method"], status[0], elapsed,
                                    reason or state.get("error_code"))
-        if not quiet:
-            await self._audits.submit(self._audit_entry(scope, state, template, service, status[0], elapsed, rid,
-                                                        reason), service, rid)
+        if quiet or (owed.written and owed.status == status[0]):
+            return
+        entry = self._audit_entry(scope, state, template, service, status[0], elapsed, rid, reason)
+        if owed.written:  # written as answered, then the response failed: the status it really had
+            entry = (*entry[:3], {**(entry[3] or {}), "recorded_status": owed.status})
+        await self._audits.submit(entry, service, rid)
 
     async def _buffer(self, scope: Scope, receive: Receive, headers: Headers) -> tuple[bytes, Receive]:
         """Read the body once (the signature covers its digest) and replay it to the app."""

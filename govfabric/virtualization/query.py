@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -18,8 +20,9 @@ import pyarrow as pa
 from sqlalchemy import func, select
 
 from govfabric import hooks
-from govfabric.auth.audit import Entry, append_many
+from govfabric.auth.audit import Entry, append_many, take_owed
 from govfabric.auth.readpath import reads_source_data
+from govfabric.auth.request_context import request_id
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
 from govfabric.virtualization import cache
 from govfabric.virtualization.cache import CachedPlan
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from govfabric.fabric import Fabric
+    from govfabric.store.db import Store
 
     #: a caller's addition to the transaction recording a query: (session, status, rows) → audit
     #: events to append in one batch with the query's own (its chain links written together);
@@ -52,6 +56,99 @@ def scrub_error(error: str | None) -> str | None:
     if not error:
         return error
     return _VALUE_IN_ERROR.sub("?", error)[:500]
+
+
+class Recorder:
+    """Group commit of query recordings on one store: the recordings of queries finishing while one
+    group's transaction runs wait, and the next of them writes them all in one transaction — one
+    lock of the audit chain's head and one COMMIT for many queries instead of one each, the head
+    lock being what concurrent service calls queued on. Each caller returns only once its own
+    recording committed (durability as before) or raises its own error: a failed group is written
+    again one recording at a time, so one bad recording never loses the others'. Each event keeps
+    its own request's id (read in the caller's thread, not the writer's)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: list[_Job] = []
+        self._cv = threading.Condition()
+        self._writing = False  # a group's transaction is running
+
+    def record(self, write: Callable[[Session], list[Entry]]) -> None:
+        job = _Job(write, request_id.get())
+        group: list[_Job] | None = None
+        with self._cv:
+            self._queue.append(job)
+            while not job.done:
+                if not self._writing:  # this caller writes what is queued, its own recording included
+                    self._writing = True
+                    group, self._queue = self._queue, []
+                    break
+                self._cv.wait()  # woken when a group ends: written in it, or the next writer
+        if group is not None:
+            try:
+                self._write(group)
+            finally:
+                with self._cv:
+                    self._writing = False
+                    self._cv.notify_all()
+        if job.error is not None:
+            raise job.error
+
+    def _write(self, group: list[_Job]) -> None:
+        token = request_id.set(None)  # every event carries its own caller's request id, or none
+        try:
+            try:
+                self._commit(group)
+                return
+            except Exception as exc:
+                if len(group) == 1:
+                    group[0].error = exc
+                    return
+            for job in group:
+                try:
+                    self._commit([job])
+                except Exception as exc:
+                    job.error = exc
+        finally:
+            request_id.reset(token)
+            for job in group:
+                if not job.committed and job.error is None:  # interrupted (BaseException): never silent
+                    job.error = QueryRejected("recording the query was interrupted; run it again")
+                job.done = True
+
+    def _commit(self, group: list[_Job]) -> None:
+        with self.store.session(pipelined=True) as s:
+            entries: list[Entry] = []
+            for job in group:
+                for actor, action, target, details in job.write(s):
+                    if job.request_id is not None:
+                        details = {"request_id": job.request_id, **(details or {})}
+                    entries.append((actor, action, target, details))
+            append_many(s, entries)
+        for job in group:
+            job.committed = True
+
+
+class _Job:
+    __slots__ = ("committed", "done", "error", "request_id", "write")
+
+    def __init__(self, write: Callable[[Session], list[Entry]], rid: str | None) -> None:
+        self.write, self.request_id = write, rid
+        self.done = self.committed = False
+        self.error: BaseException | None = None
+
+
+_recorders: weakref.WeakKeyDictionary[Store, Recorder] = weakref.WeakKeyDictionary()
+_recorders_lock = threading.Lock()
+
+
+def recorder(store: Store) -> Recorder:
+    """The store's :class:`Recorder` (one per store in the process)."""
+    found = _recorders.get(store)
+    if found is None:
+        with _recorders_lock:
+            found = _recorders.setdefault(store, Recorder(store))
+    return found
 
 
 #: the engine choice that runs a query on its one source database when it can (``engine_for``)
@@ -236,10 +333,15 @@ class QueryService:
         planned = cached.planned if cached else None
         tables = list(planned.tables_used) if planned else []
         actor = self.fabric.user  # the principal the plan was authorised for (its name)
-        entries: list[Entry] = []
         # its writes and COMMIT sent together, unless a subscriber (which may read) is listening
         pipelined = not hooks.subscribers().get(hooks.QueryRecorded)
-        with self.fabric.store.session(pipelined=pipelined) as s:
+        own = self.fabric.store.current() is None  # else an outer transaction commits it, later
+        # an answered query of a request that owes its api.call event: that event in this transaction
+        # (only when it is this transaction's own commit that makes it durable)
+        owed = take_owed(200) if status == "ok" and own else None
+
+        def write(s: Session) -> list[Entry]:
+            """The recording's writes; the audit events to append, the query's first."""
             hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
             caller = record_with(s, status, rows) if record_with is not None else None
             details: dict[str, Any] = {"engine": engine, "sql_sha256": digest, "status": status, "rows": rows,
@@ -250,8 +352,10 @@ class QueryService:
                 details["row_filtered"] = list(planned.row_filtered)
             if error:
                 details["error"] = error[:500]
-            entries.append((actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details))
+            entries: list[Entry] = [(actor, "sql.query" if status == "ok" else f"sql.{status}", "sql", details)]
             entries.extend(caller or ())
+            if owed is not None:
+                entries.append(owed.build(200))
             s.connection().execute(_QUERY_LOG_INSERT, {
                 "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
                 "status": status, "error": error, "rows": rows, "duration_ms": ms})
@@ -261,7 +365,15 @@ class QueryService:
                      actor, sql, fresh_outputs=True)
             if status == "ok" and cached is not None and cached.bindings:
                 record_usage(s, cached.asset_ids, actor, "use")
-            append_many(s, entries)  # one batch: the query's event and its caller's, chained in order
+            return entries
+
+        if pipelined and own:  # write-only: with the recordings of concurrent queries, one transaction
+            recorder(self.fabric.store).record(write)
+        else:
+            with self.fabric.store.session(pipelined=pipelined) as s:
+                append_many(s, write(s))  # one batch: the query's event and its caller's, chained in order
+        if owed is not None:
+            owed.written = True
 
     def status(self) -> dict[str, Any]:
         """Monitoring (§10.3.5): sources reachable, queries run, errors, latency, per engine."""

@@ -3,6 +3,8 @@ one pipelined transaction on PostgreSQL, committed before the call returns (issu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -96,3 +98,100 @@ def _assets(fabric: Any, s: Any, n: int) -> list[str]:
     s.add_all(made)
     s.flush()
     return [a.id for a in made]
+
+
+@contextmanager
+def _writing(rec: Any) -> Iterator[None]:
+    """As if a group were being written meanwhile."""
+    with rec._cv:
+        rec._writing = True
+    try:
+        yield
+    finally:
+        with rec._cv:
+            rec._writing = False
+            rec._cv.notify_all()
+
+
+def _queued(rec: Any, n: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while len(rec._queue) < n:
+        assert time.monotonic() < deadline, "the recordings never queued"
+        time.sleep(0.01)
+
+
+def test_concurrent_recordings_are_one_transaction_each_with_its_request(workspace) -> None:
+    """Queries finishing while a recording is written are recorded together by the next writer:
+    one COMMIT (one lock of the audit head) for all, each event with its own request id, committed
+    before each call returns, and the chain verifies."""
+    import threading
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from govfabric.auth.request_context import request_id
+    from govfabric.virtualization.query import recorder
+
+    workspace.sql("SELECT 1 AS one")  # warm
+    n, commits = 8, [0]
+    rec = recorder(workspace.store)
+
+    def run(i: int) -> None:
+        request_id.set(f"grp-{i}")  # this thread's own context
+        workspace.sql("SELECT 1 AS one")
+
+    def counted(_conn: Any) -> None:
+        commits[0] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    with _writing(rec):  # a group being written: the recordings queue behind it
+        for t in threads:
+            t.start()
+        _queued(rec, n)
+        event.listen(Engine, "commit", counted)
+    for t in threads:
+        t.join(60)
+    event.remove(Engine, "commit", counted)
+    assert commits[0] == 1  # was one transaction per query
+    with workspace.store.session() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "sql.query"))
+        got = [e.details.get("request_id") for e in events]
+    assert sorted(x for x in got if x) == sorted(f"grp-{i}" for i in range(n))
+    assert workspace.audit.verify().ok
+
+
+def test_a_failing_recording_does_not_lose_its_group(workspace) -> None:
+    import threading
+
+    from govfabric.virtualization.query import recorder
+
+    rec = recorder(workspace.store)
+    errors: dict[int, BaseException] = {}
+
+    def write(i: int) -> Any:
+        def w(_s: Any) -> list[Any]:
+            if i == 2:
+                raise ValueError("a bad recording")
+            return [("tester", "test.recorded", f"t{i}", {"i": i})]
+        return w
+
+    def run(i: int) -> None:
+        try:
+            rec.record(write(i))
+        except BaseException as exc:  # what the caller sees
+            errors[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(5)]
+    with _writing(rec):
+        for t in threads:
+            t.start()
+        _queued(rec, 5)
+    for t in threads:
+        t.join(60)
+    assert list(errors) == [2] and isinstance(errors[2], ValueError)
+    with workspace.store.session() as s:
+        got = sorted(e.details["i"] for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "test.recorded")))
+    assert got == [0, 1, 3, 4]
+    assert workspace.audit.verify().ok

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from govfabric.auth import audit
 from govfabric.errors import ValidationFailed
 from govfabric.fabric import Fabric
 from govfabric.server.deps import current_fabric
@@ -120,6 +121,7 @@ def call_service(
                 raise ValidationFailed(f"parameter {key} is given more than once; give it once")
             continue
         params.setdefault(key, []).append(value)
+    audit.arm()  # the answer is one query's: its recording writes this request's api.call event too
     page = fabric.query_api.call(service, params, page_token=page_token, page_size=page_size)
     headers = {"X-Next-Page-Token": page.next_page_token} if page.next_page_token else {}
     accept = request.headers.get("accept", "")

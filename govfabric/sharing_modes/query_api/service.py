@@ -222,6 +222,8 @@ class QueryApi:
         self._consumers: set[tuple[str, int]] = set()  # (service id, version) whose consumer lineage is recorded
         #: name -> (generation, service row, its table's columns): see :meth:`_definition`
         self._definitions: dict[str, tuple[int, ServiceRow, dict[str, _Column]]] = {}
+        #: printed SELECTs per call shape (``_select``), with the columns they were built from
+        self._texts: dict[tuple[Any, ...], tuple[dict[str, _Column], str, int]] = {}
 
     # -- definition -------------------------------------------------------------------------------
 
@@ -517,9 +519,31 @@ class QueryApi:
         return page_size
 
     def _select(self, row: ServiceRow, cols: dict[str, _Column], call: _Call, after: builtins.list[Any] | None,
-                size: int) -> tuple[exp.Select, int, builtins.list[Any]]:
+                size: int) -> tuple[str, int, builtins.list[Any]]:
+        """:meth:`_build`, printed; the text kept per shape (service version, columns, conditions and
+        the number of their values, page size) — building and printing it with sqlglot was a fifth
+        of a call's own CPU, and the plan cache is keyed by this text anyway. Calls with a literal in
+        the text (a prefix, a page token's key) are built each time."""
+        shape = None
+        if after is None and not any("prefix" in ops for ops in call.conditions.values()):
+            shape = (row.id, row.version, id(cols), size, tuple(
+                (c, tuple((op, len(v) if op == "in" else tuple(v) if op == "range" else 1) for op, v in ops.items()))
+                for c, ops in call.conditions.items()))
+            hit = self._texts.get(shape)
+            if hit is not None and hit[0] is cols:  # the same columns object (kept alive by the entry)
+                return hit[1], hit[2], _values(call)
+        query, n_out, values = self._build(row, cols, call, after, size)
+        sql = query.sql(dialect="duckdb")
+        if shape is not None:
+            if len(self._texts) >= 512:
+                self._texts.clear()
+            self._texts[shape] = (cols, sql, n_out)
+        return sql, n_out, values
+
+    def _build(self, row: ServiceRow, cols: dict[str, _Column], call: _Call, after: builtins.list[Any] | None,
+               size: int) -> tuple[exp.Select, int, builtins.list[Any]]:
         """``SELECT columns[, order key] FROM table WHERE conditions [AND after key] ORDER BY key LIMIT size+1``,
-        every value a placeholder (the values in the order of their placeholders)."""
+        every value a placeholder (the values in the order of their placeholders, as :func:`_values`)."""
         def ref(c: str) -> exp.Column:
             return exp.column(c, quoted=True)
 
@@ -545,10 +569,8 @@ class QueryApi:
         q = q.order_by(*[exp.Ordered(this=ref(k), nulls_first=False) for k in row.order_key]).limit(size + 1)
         return q, len(row.columns), values
 
-    def _run(self, query: exp.Select, record_with: Any = None, params: builtins.list[Any] | None = None
-             ) -> pa.Table:
+    def _run(self, sql: str, record_with: Any = None, params: builtins.list[Any] | None = None) -> pa.Table:
         """Through the guarded pipeline as the caller (plan cache, grants, masks, row filters, usage)."""
-        sql = query.sql(dialect="duckdb")
         # direct to the source when it can; the call's audit event in the query's recording transaction
         batches = list(self.fabric.queries.stream(sql, engine="auto", record_with=record_with, params=params or ()))
         if batches:
@@ -672,6 +694,18 @@ def _arrow_sql(t: pa.DataType) -> str:
     if pa.types.is_boolean(t):
         return "BOOLEAN"
     return "BLOB"
+
+
+def _values(call: _Call) -> list[Any]:
+    """The values of a call's placeholders in the order ``_build`` generates them (no prefix, no page key)."""
+    values: list[Any] = []
+    for ops in call.conditions.values():
+        if "eq" in ops:
+            values.append(ops["eq"])
+        if "in" in ops:
+            values.extend(ops["in"])
+        values.extend((ops.get("range") or {}).values())
+    return values
 
 
 def _after(order: list[str], cols: dict[str, _Column], values: list[Any]) -> exp.Expr:

@@ -214,3 +214,30 @@ def test_an_answered_call_appends_its_events_in_one_batch(svc: Any, monkeypatch:
     assert events[-1].prev_hash == events[-2].hash and events[-2].details["sql_sha256"] == events[-4].details[
         "sql_sha256"]
     assert svc.audit.verify().ok
+
+
+def test_printed_select_is_kept_per_shape_with_values_in_placeholder_order(svc: Any, monkeypatch: pytest.MonkeyPatch
+                                                                          ) -> None:
+    """The SELECT's text is built once per shape; a kept text gets the new call's values in the order
+    of its placeholders (eq, in, range — the order ``_build`` generates them) and answers as built."""
+    rows = svc.sql("SELECT uscc, district, founded FROM market.enterprise WHERE founded IS NOT NULL "
+                   "ORDER BY uscc LIMIT 2").to_pylist()
+    api = svc.query_api
+    built: list[str] = []
+    build = api._build
+    monkeypatch.setattr(api, "_build", lambda *a: (built.append("x"), build(*a))[1])
+
+    def call(r: dict[str, Any]) -> list[str]:
+        day = r["founded"].isoformat()
+        return [x["name"] for x in api.call("ent_lookup", {"uscc": [r["uscc"]], "district.in": [r["district"]],
+                                                           "founded.gte": [day], "founded.lte": [day]}).rows]
+
+    first, second = call(rows[0]), call(rows[1])
+    assert len(built) == 1  # the second call reused the text
+    for r, got in ((rows[0], first), (rows[1], second)):
+        want = svc.sql(f"SELECT name FROM market.enterprise WHERE uscc = '{r['uscc']}'").column(0).to_pylist()
+        assert got == want and len(got) == 1
+    assert call({**rows[1], "district": "nowhere"}) == []  # values bound, not the kept call's
+    api.call("ent_lookup", {"name.prefix": ["北京"]})
+    api.call("ent_lookup", {"name.prefix": ["上海"]})
+    assert len(built) == 3  # a literal in the text: built each time
