@@ -12,7 +12,9 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +35,6 @@ from govfabric.virtualization.tables import CatalogResolver
 from govfabric.virtualization.validate import Limits, check_deadline, limits
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from sqlalchemy.orm import Session
 
     from govfabric.fabric import Fabric
@@ -322,6 +322,15 @@ class QueryService:
 
     def _record(self, engine: str, sql: str, cached: CachedPlan | None, status: str, error: str | None,
                 rows: int | None, t0: float, record_with: RecordWith | None = None) -> None:
+        """Record the query now, or hold it back when a :func:`recorded_together` block asks."""
+        held = (_HELD.get() or {}).get(id(self))
+        if held is not None:
+            held.append(((engine, sql, cached, status, error, rows, t0, record_with), time.perf_counter()))
+            return
+        self._write_record(engine, sql, cached, status, error, rows, t0, record_with)
+
+    def _write_record(self, engine: str, sql: str, cached: CachedPlan | None, status: str, error: str | None,
+                      rows: int | None, t0: float, record_with: RecordWith | None = None) -> None:
         """Query log row, audit event, OpenLineage run and usage, in one transaction. The error is
         stored without data values (:func:`scrub_error`); the user who ran the query got it whole."""
         from govfabric.catalog.usage import record_usage
@@ -418,11 +427,9 @@ _QUERY_LOG_INSERT = QueryLog.__table__.insert().inline()  # no RETURNING of its 
 
 # -- holding back the records of several queries to write them in one transaction ---------------------
 
-from contextlib import contextmanager  # noqa: E402 (kept with the one function that uses them)
-from contextvars import ContextVar  # noqa: E402
 
 #: per query service (by id) the records held back in this context: (``_record``'s arguments, when)
-_HELD: ContextVar[dict[int, list[tuple[tuple[Any, ...], dict[str, Any], float]]] | None] = ContextVar(
+_HELD: ContextVar[dict[int, list[tuple[tuple[Any, ...], float]]] | None] = ContextVar(
     "govfabric_query_records_held", default=None)
 
 
@@ -441,29 +448,16 @@ def recorded_together(service: QueryService) -> Iterator[Callable[[], None]]:
     if held is not None and id(service) in held:  # nested: the outer block writes them
         yield lambda: None
         return
-    if "_record" not in service.__dict__:  # once per service: a wrapper deferring where a block asks
-
-        def _deferring(*args: Any, **kwargs: Any) -> None:
-            batch = (_HELD.get() or {}).get(id(service))
-            if batch is None:
-                return QueryService._record(service, *args, **kwargs)
-            batch.append((args, kwargs, time.perf_counter()))
-            return None
-
-        service.__dict__["_record"] = _deferring
-    calls: list[tuple[tuple[Any, ...], dict[str, Any], float]] = []
+    calls: list[tuple[tuple[Any, ...], float]] = []
     token = _HELD.set({**(held or {}), id(service): calls})
 
-    def write(batch: list[tuple[tuple[Any, ...], dict[str, Any], float]]) -> None:
+    def write(batch: list[tuple[tuple[Any, ...], float]]) -> None:
         with service.fabric.store.session() as s:
             event.listen(s, "after_rollback", lambda _s: calls.extend(batch), once=True)  # written again at the end
-            for args, kwargs, at in batch:  # ``t0`` moved on by the wait: the log keeps the query's time
-                delay = time.perf_counter() - at
-                if len(args) > 6:
-                    args = (*args[:6], args[6] + delay, *args[7:])
-                elif "t0" in kwargs:
-                    kwargs = {**kwargs, "t0": kwargs["t0"] + delay}
-                QueryService._record(service, *args, **kwargs)
+            for args, at in batch:  # ``t0`` moved on by the wait: the log keeps the query's time
+                engine, sql, cached, status, error, rows, t0, record_with = args
+                service._write_record(engine, sql, cached, status, error, rows,
+                                      t0 + time.perf_counter() - at, record_with)
 
     def record() -> None:
         batch, calls[:] = list(calls), []

@@ -36,7 +36,7 @@ def build(rule: Any, target: Target, ref_asset_id: str | None, history: list[flo
         cols = rule.columns()
         if len(cols) == 1:  # one GROUP BY pass instead of GX's two window-function passes
             q = sqlchecks.unexpected_query(cols[0], sqlchecks.duplicated(cols[0]), target.dialect)
-            return gx.sql_check(cols[0], q, "unique", desc or f"{cols[0]}: unique values", meta)
+            return gx.sql_check(cols[0], q, "unique", desc or f"{cols[0]}: values must be unique", meta)
         return E.ExpectCompoundColumnsToBeUnique(column_list=cols, meta=meta, description=desc)
     if isinstance(rule, NotNullRule):
         return E.ExpectColumnValuesToNotBeNull(column=rule.column, mostly=rule.min_ratio, meta=meta,
