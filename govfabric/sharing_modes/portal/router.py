@@ -358,37 +358,33 @@ async def _act(request: Request, form: dict[str, str], fn: Callable[..., Any], *
 
 @router.post("/portal/asset/{asset_id}/request")
 async def request_access(request: Request, asset_id: str, form: dict[str, str] = Depends(form_of)) -> Response:
-    try:
-        fabric = await _signed_post(request, form)
-        table = form.get("table", "")
-        if table not in await _run(request, _tables_over, fabric, asset_id[:64]):
-            raise NotFound("this data set has no such virtual table; reload the page")
-        await _run(request, lambda: fabric.access.request(table, columns=None, purpose=form.get("purpose", ""),
-                                                          until=None))
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, "/portal/me")
+    return await _act(request, form, _request_access, asset_id[:64], form.get("table", ""), form.get("purpose", ""),
+                      then="/portal/me")
+
+
+def _request_access(fabric: Any, asset_id: str, table: str, purpose: str) -> None:
+    """Access to one of the asset's own virtual tables (a form cannot name any other table)."""
+    if table not in _tables_over(fabric, asset_id):
+        raise NotFound("this data set has no such virtual table; reload the page")
+    fabric.access.request(table, columns=None, purpose=purpose, until=None)
 
 
 @router.post("/portal/asset/{asset_id}/favourite")
 async def favourite(request: Request, asset_id: str, form: dict[str, str] = Depends(form_of)) -> Response:
+    return await _act(request, form, _favourite, asset_id[:64], bool(form.get("remove")),
+                      then=f"/portal/asset/{quote(asset_id[:64])}")
+
+
+def _favourite(fabric: Any, asset_id: str, remove: bool) -> None:
+    """Add or remove a favourite; adding one twice is no error (the button may be pressed twice)."""
+    ref = fabric.catalog.asset(asset_id).qualified_name
+    if remove:
+        fabric.catalog.favorite_remove(ref)
+        return
     try:
-        fabric = await _signed_post(request, form)
-        ref = (await _run(request, fabric.catalog.asset, asset_id[:64])).qualified_name
-        if form.get("remove"):
-            await _run(request, fabric.catalog.favorite_remove, ref)
-        else:
-            try:
-                await _run(request, fabric.catalog.favorite_add, ref)
-            except AlreadyExists:
-                pass
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, f"/portal/asset/{quote(asset_id[:64])}")
+        fabric.catalog.favorite_add(ref)
+    except AlreadyExists:
+        pass
 
 
 @router.get("/portal/me")
@@ -457,20 +453,17 @@ async def inbox(request: Request) -> Response:
 
 @router.post("/portal/inbox/{request_id}/{decision}")
 async def decide(request: Request, request_id: int, decision: str, form: dict[str, str] = Depends(form_of)) -> Response:
-    try:
-        fabric = await _signed_post(request, form)
-        reason = form.get("reason", "").strip() or None
-        if decision == "approve":
-            await _run(request, lambda: fabric.access.approve(request_id, reason=reason))
-        elif decision == "reject":
-            await _run(request, fabric.access.reject, request_id, reason or "")
-        else:
-            raise NotFound(f"no decision {decision!r}; approve or reject")
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, "/portal/inbox")
+    return await _act(request, form, _decide, request_id, decision, form.get("reason", "").strip() or None,
+                      then="/portal/inbox")
+
+
+def _decide(fabric: Any, request_id: int, decision: str, reason: str | None) -> None:
+    if decision == "approve":
+        fabric.access.approve(request_id, reason=reason)
+    elif decision == "reject":
+        fabric.access.reject(request_id, reason or "")
+    else:
+        raise NotFound(f"no decision {decision!r}; approve or reject")
 
 
 @router.get("/portal/audit")
