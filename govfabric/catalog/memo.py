@@ -12,6 +12,7 @@ triggers, or inside a transaction of the store).
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -60,3 +61,14 @@ def kept(store: Store, key: Hashable, compute: Callable[[], T]) -> T:
             while len(memo.values) > MAX_KEPT:
                 memo.values.popitem(last=False)
     return value
+
+
+#: the clock of :func:`kept_for` (a test moves it)
+_clock = time.monotonic
+
+
+def kept_for(store: Store, key: Hashable, seconds: float, compute: Callable[[], T]) -> T:
+    """:func:`kept`, and at most ``seconds`` old: for a value that also reads what the counter does
+    not watch (the search log, written by every search). Recomputed when an asset changes or at the
+    next request after its time bucket ends, whichever comes first."""
+    return kept(store, (key, int(_clock() // seconds)), compute)

@@ -12,14 +12,13 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from govfabric.auth.principals import PUBLIC
-from govfabric.errors import AuthenticationRequired, GovfabricError, NotFound
+from govfabric.errors import GovfabricError, NotFound
 from govfabric.sharing_modes.portal.router import (
+    _act,
     _as,
     _open,
     _run,
-    _signed_post,
     _tables_over,
-    _to_login,
     failed,
     form_of,
     redirect,
@@ -73,15 +72,12 @@ async def links(request: Request, asset_id: str) -> Response:
 @router.post("/portal/asset/{asset_id}/download")
 async def download(request: Request, asset_id: str, form: dict[str, str] = Depends(form_of)) -> Response:
     """The visitor's own signed link to a dataset file (their grant's rows and masks), then there."""
-    try:
-        fabric = await _signed_post(request, form)
-        data = await _run(request, _links, fabric, asset_id[:64])
-        name = form.get("dataset", "")
-        if name not in {d.name for d in data["datasets"]}:
-            raise NotFound("this data set offers no such dataset file; reload the page")
-        link = await _run(request, fabric.datasets.link, name, form.get("format", ""), LINK_TTL)
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, link.url)
+    return await _act(request, form, _download, asset_id[:64], form.get("dataset", ""), form.get("format", ""),
+                      then=lambda link: redirect(request, link.url))
+
+
+def _download(fabric: Any, asset_id: str, name: str, fmt: str) -> Any:
+    """A link only to a dataset file offered over this asset's own tables."""
+    if name not in {d.name for d in _links(fabric, asset_id)["datasets"]}:
+        raise NotFound("this data set offers no such dataset file; reload the page")
+    return fabric.datasets.link(name, fmt, LINK_TTL)

@@ -33,6 +33,10 @@ from govfabric.sharing_modes.portal import i18n, security
 OPEN_CLASSES = ("open", "conditional_open")
 FACETS = ("theme", "owner_department", "level")
 SAMPLE_ROWS = 5
+HOT = 8
+#: hot searches (§9.4.4.4) are a month's statistic: computed once per process per this many seconds
+#: (and when an asset changes), so a burst of new searches shows on the pages within it
+HOT_SECONDS = 30
 WORKBENCH_ROWS = 200
 MAX_FORM = 64 * 1024
 _HERE = Path(__file__).parent
@@ -236,7 +240,7 @@ def _browse(fabric: Any, chosen: dict[str, str], page: int) -> dict[str, Any]:
     total, assets, _ = fabric.catalog.browse(opened | {f: [v] for f, v in chosen.items()}, limit=PAGE_SIZE,
                                              offset=(page - 1) * PAGE_SIZE)
     return {"assets": assets, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
-            "facets": {f: sorted(counts.get(f, {})) for f in FACETS}, "hot": fabric.catalog.hot_searches(8),
+            "facets": {f: sorted(counts.get(f, {})) for f in FACETS}, "hot": _hot(fabric),
             "recent": fabric.catalog.recent_searches(8) if fabric.user != PUBLIC else []}
 
 
@@ -252,10 +256,10 @@ async def home(request: Request, theme: str | None = None, owner_department: str
     return render(request, "home.html", chosen=chosen, **data)
 
 
-def _search(fabric: Any, q: str) -> list[Any]:
+def _search(fabric: Any, q: str, log: bool = True) -> list[Any]:
     """The best 20 open hits: the open classes are a filter inside the catalog's search, so closed
     assets never use up its limit."""
-    hits = fabric.catalog.search(q, limit=20, open_class=list(OPEN_CLASSES))
+    hits = fabric.catalog.search(q, limit=20, log=log, open_class=list(OPEN_CLASSES))
     if not hits:
         return []
     from govfabric.catalog.read import active_ids
@@ -265,13 +269,31 @@ def _search(fabric: Any, q: str) -> list[Any]:
     return [h for h in hits if h.asset_id in active]
 
 
+def _hot(fabric: Any) -> list[tuple[str, int]]:
+    """The hot searches every visitor sees, kept (:func:`~govfabric.catalog.memo.kept_for`): the log
+    counts what anyone searched anywhere, so only queries that find open, active assets now are shown
+    — a steward's search for a closed data set never names it on the public pages."""
+    from govfabric.catalog import memo
+
+    def compute() -> list[tuple[str, int]]:
+        shown: list[tuple[str, int]] = []
+        for q, n in fabric.catalog.hot_searches(HOT * 4):
+            if _search(fabric, q, log=False):
+                shown.append((q, n))
+                if len(shown) == HOT:
+                    break
+        return shown
+
+    return memo.kept_for(fabric.store, ("portal.hot", HOT), HOT_SECONDS, compute)
+
+
 @router.get("/portal/search")
 async def search(request: Request, q: str = "") -> Response:
     q = q.strip()[:200]
     try:
         fabric = await _run(request, _as, request)
         hits = await _run(request, _search, fabric, q) if q else []
-        hot = await _run(request, fabric.catalog.hot_searches, 8)
+        hot = await _run(request, _hot, fabric)
         recent = await _run(request, fabric.catalog.recent_searches, 8) if _me(request) else []
     except GovfabricError as exc:
         return failed(request, exc)
@@ -358,37 +380,33 @@ async def _act(request: Request, form: dict[str, str], fn: Callable[..., Any], *
 
 @router.post("/portal/asset/{asset_id}/request")
 async def request_access(request: Request, asset_id: str, form: dict[str, str] = Depends(form_of)) -> Response:
-    try:
-        fabric = await _signed_post(request, form)
-        table = form.get("table", "")
-        if table not in await _run(request, _tables_over, fabric, asset_id[:64]):
-            raise NotFound("this data set has no such virtual table; reload the page")
-        await _run(request, lambda: fabric.access.request(table, columns=None, purpose=form.get("purpose", ""),
-                                                          until=None))
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, "/portal/me")
+    return await _act(request, form, _request_access, asset_id[:64], form.get("table", ""), form.get("purpose", ""),
+                      then="/portal/me")
+
+
+def _request_access(fabric: Any, asset_id: str, table: str, purpose: str) -> None:
+    """Access to one of the asset's own virtual tables (a form cannot name any other table)."""
+    if table not in _tables_over(fabric, asset_id):
+        raise NotFound("this data set has no such virtual table; reload the page")
+    fabric.access.request(table, columns=None, purpose=purpose, until=None)
 
 
 @router.post("/portal/asset/{asset_id}/favourite")
 async def favourite(request: Request, asset_id: str, form: dict[str, str] = Depends(form_of)) -> Response:
+    return await _act(request, form, _favourite, asset_id[:64], bool(form.get("remove")),
+                      then=f"/portal/asset/{quote(asset_id[:64])}")
+
+
+def _favourite(fabric: Any, asset_id: str, remove: bool) -> None:
+    """Add or remove a favourite; adding one twice is no error (the button may be pressed twice)."""
+    ref = fabric.catalog.asset(asset_id).qualified_name
+    if remove:
+        fabric.catalog.favorite_remove(ref)
+        return
     try:
-        fabric = await _signed_post(request, form)
-        ref = (await _run(request, fabric.catalog.asset, asset_id[:64])).qualified_name
-        if form.get("remove"):
-            await _run(request, fabric.catalog.favorite_remove, ref)
-        else:
-            try:
-                await _run(request, fabric.catalog.favorite_add, ref)
-            except AlreadyExists:
-                pass
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, f"/portal/asset/{quote(asset_id[:64])}")
+        fabric.catalog.favorite_add(ref)
+    except AlreadyExists:
+        pass
 
 
 @router.get("/portal/me")
@@ -457,20 +475,17 @@ async def inbox(request: Request) -> Response:
 
 @router.post("/portal/inbox/{request_id}/{decision}")
 async def decide(request: Request, request_id: int, decision: str, form: dict[str, str] = Depends(form_of)) -> Response:
-    try:
-        fabric = await _signed_post(request, form)
-        reason = form.get("reason", "").strip() or None
-        if decision == "approve":
-            await _run(request, lambda: fabric.access.approve(request_id, reason=reason))
-        elif decision == "reject":
-            await _run(request, fabric.access.reject, request_id, reason or "")
-        else:
-            raise NotFound(f"no decision {decision!r}; approve or reject")
-    except AuthenticationRequired:
-        return _to_login(request)
-    except GovfabricError as exc:
-        return failed(request, exc)
-    return redirect(request, "/portal/inbox")
+    return await _act(request, form, _decide, request_id, decision, form.get("reason", "").strip() or None,
+                      then="/portal/inbox")
+
+
+def _decide(fabric: Any, request_id: int, decision: str, reason: str | None) -> None:
+    if decision == "approve":
+        fabric.access.approve(request_id, reason=reason)
+    elif decision == "reject":
+        fabric.access.reject(request_id, reason or "")
+    else:
+        raise NotFound(f"no decision {decision!r}; approve or reject")
 
 
 @router.get("/portal/audit")
