@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, func, select
 from sqlalchemy.orm import QueryableAttribute, Session, selectinload
 
 from govfabric.catalog.models import Asset, Source
@@ -62,6 +62,20 @@ def active_assets_of_source(s: Session, source_id: str, only: Iterable[str] | No
                           .where(Asset.source_id == source_id, Asset.status == "active",
                                  *([Asset.qualified_name.in_(list(only))] if only is not None else []))
                           .order_by(Asset.qualified_name)))
+
+
+def assets_with_columns_named(s: Session, names: list[str]) -> dict[str, Asset]:
+    """Qualified name → asset, its columns loaded, for those of ``names`` that exist (one query)."""
+    return {a.qualified_name: a for a in s.scalars(select(Asset).options(selectinload(Asset.columns))
+                                                  .where(Asset.qualified_name.in_(names)))}
+
+
+def counts(s: Session) -> tuple[int, int]:
+    """Sources registered and active assets: what ``catalog.sources()`` and ``catalog.assets(limit=None)``
+    list, counted in the store."""
+    sources = s.scalar(select(func.count()).select_from(Source)) or 0
+    assets = s.scalar(select(func.count()).select_from(Asset).where(Asset.status == "active")) or 0
+    return sources, assets
 
 
 def asset_with_columns(s: Session, asset_id: str | None) -> Asset | None:

@@ -80,13 +80,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _counts(fabric: Fabric) -> tuple[int, int]:
-    """Sources and active assets, counted in the store: what ``catalog.sources()`` and
-    ``catalog.assets(limit=None)`` list, without loading every row nor the catalog service's imports."""
-    from sqlalchemy import func, select
-
-    from govfabric.catalog.models import Asset, Source
+    """Sources and active assets, counted in the store, without loading every row nor the catalog
+    service's imports."""
+    from govfabric.catalog.read import counts
 
     with fabric.store.session() as s:
-        sources = s.scalar(select(func.count()).select_from(Source)) or 0
-        assets = s.scalar(select(func.count()).select_from(Asset).where(Asset.status == "active")) or 0
-    return sources, assets
+        return counts(s)

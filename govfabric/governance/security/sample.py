@@ -45,14 +45,10 @@ def asset_with_source(fabric: Fabric, ref: str) -> tuple[Asset, Source | None]:
 def assets_with_sources(fabric: Fabric, refs: list[str]) -> list[tuple[Asset, Source | None]]:
     """:func:`asset_with_source` of many refs in one session: qualified names (what a harvest
     reports) in one query, anything else resolved as one ref is."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from govfabric.catalog.models import Asset
+    from govfabric.catalog.read import assets_with_columns_named
 
     with fabric.store.session() as s:
-        by_name = {a.qualified_name: a for a in s.scalars(select(Asset).options(selectinload(Asset.columns))
-                                                           .where(Asset.qualified_name.in_(refs)))}
+        by_name = assets_with_columns_named(s, refs)
         out = []
         for ref in refs:
             asset = by_name.get(ref) or fabric.catalog.resolve(s, ref)
