@@ -10,6 +10,7 @@ bulk insert also splits rows into a statement per run of equal key sets, as it l
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any, cast
@@ -48,6 +49,16 @@ def bulk_insert(conn: Connection, table: FromClause, rows: Sequence[dict[str, An
     else:
         conn.exec_driver_sql(compiled.string, [dict(zip(names, vs, strict=True))
                                                for vs in zip(*columns, strict=True)])
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` ids of the form :func:`govfabric.store.base.new_id` gives (UUID4 hex), made in one go
+    and sorted, so that a bulk insert appends to the id indexes instead of scattering over them."""
+    h, variant = os.urandom(16 * n).hex(), "89ab" * 4
+    ids = [h[k:k + 12] + "4" + h[k + 13:k + 16] + variant[int(h[k + 16], 16)] + h[k + 17:k + 32]
+           for k in range(0, 32 * n, 32)]
+    ids.sort()
+    return ids
 
 
 def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
