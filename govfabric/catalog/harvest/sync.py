@@ -9,6 +9,7 @@ and follow a renamed column.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -102,9 +103,12 @@ def _qualified_name(w: Written) -> str:
 
 def _cn(comment: str | None) -> str | None:
     """A comment made of Chinese text is the Chinese name; otherwise it describes."""
-    if comment and any("\u3400" <= ch <= "\u9fff" or "\U00020000" <= ch <= "\U0002ffff" for ch in comment):
+    if comment and _HAN.search(comment):
         return comment.strip()[:256]
     return None
+
+
+_HAN = re.compile("[\u3400-\u9fff\U00020000-\U0002ffff]")  # a character of Chinese text
 
 
 def sync_source(session: Session, source: Source, metas: list[TableMeta], actor: str,
