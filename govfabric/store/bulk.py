@@ -9,9 +9,12 @@ bulk insert also splits rows into a statement per run of equal key sets, as it l
 
 from __future__ import annotations
 
+import gc
 import json
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, cast
 
@@ -59,6 +62,34 @@ def new_ids(n: int) -> list[str]:
            for k in range(0, 32 * n, 32)]
     ids.sort()
     return ids
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a bulk write runs (nested and concurrent pauses allowed).
+
+    A large write holds hundreds of thousands of fresh containers until its commit — row dicts,
+    the lineage payload — and each of the collector's full passes walks them all again: a third
+    of a 2,000-table first harvest's CPU. Reference counting still frees everything that is not
+    a cycle; cycles made meanwhile are collected once the last pause ends."""
+    with _GC.lock:
+        if _GC.pauses == 0:
+            _GC.restore = gc.isenabled()  # it may have been off already: then it stays off
+            gc.disable()
+        _GC.pauses += 1
+    try:
+        yield
+    finally:
+        with _GC.lock:
+            _GC.pauses -= 1
+            if _GC.pauses == 0 and _GC.restore:
+                gc.enable()
+
+
+class _GC:
+    lock = threading.Lock()
+    pauses = 0
+    restore = False
 
 
 def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
