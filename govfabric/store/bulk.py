@@ -71,7 +71,8 @@ def paused_gc() -> Iterator[None]:
     A large write holds hundreds of thousands of fresh containers until its commit — row dicts,
     the lineage payload — and each of the collector's full passes walks them all again: a third
     of a 2,000-table first harvest's CPU. Reference counting still frees everything that is not
-    a cycle; cycles made meanwhile are collected once the last pause ends."""
+    a cycle; cycles made meanwhile wait for the first collection after the last pause ends. The
+    collector is the process's: other threads' cycles wait too, for the length of the write."""
     with _GC.lock:
         if _GC.pauses == 0:
             _GC.restore = gc.isenabled()  # it may have been off already: then it stays off
