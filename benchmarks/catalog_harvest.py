@@ -167,6 +167,7 @@ def run_store(label: str, store_url: str | None, source_url: str, names: list[tu
                          "total_vs_anchor": ratio(total, anchor_s),
                          "cpu_s": round(cpu() - c0 - phases.get("scan_cpu", 0.0), 2),
                          "scan_cpu_s": round(phases.get("scan_cpu", 0.0), 2),
+                         "load": load().split()[0],
                          "added": summary["added"], "changed": summary["changed"],
                          "unchanged": summary["unchanged"]})
             print(f"  {label}: {step}: {total:.2f} s, of which PII scan {scan:.2f} s ({summary})", flush=True)
@@ -200,6 +201,7 @@ def main() -> None:
 
     with ExitStack() as stack:
         source_url = stack.enter_context(pg_database(args.pg_url, "gfbench_src"))
+        print(f"load average (1/5/15 min) at the start: {load()}", flush=True)
         print(f"setup: creating {args.tables:,} tables × {args.columns} columns …", flush=True)
         with Timer() as setup:
             names = build_source(source_url, args.tables, args.columns)
@@ -221,9 +223,10 @@ def main() -> None:
                                   round_))
 
     print_table(["store", "step", "harvest s", "read s", "sync s", "× anchor", "cpu s", "then PII scan s",
-                 "scan cpu s", "total × anchor", "added", "changed", "unchanged"],
+                 "scan cpu s", "total × anchor", "load 1 min", "added", "changed", "unchanged"],
                 [[r["store"], r["step"], r["harvest_s"], r["read_s"], r["sync_s"], r["vs_anchor"], r["cpu_s"],
-                  r["scan_s"], r["scan_cpu_s"], r["total_vs_anchor"], r["added"], r["changed"], r["unchanged"]]
+                  r["scan_s"], r["scan_cpu_s"], r["total_vs_anchor"], r["load"], r["added"], r["changed"],
+                  r["unchanged"]]
                  for r in rows],
                 title=f"catalog harvest of {args.tables:,} tables × {args.columns} columns "
                       f"(anchor: information_schema read {anchor_s:.2f} s)")

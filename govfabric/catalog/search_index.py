@@ -59,8 +59,7 @@ class Entry:
     doc: str
 
     def tokens(self) -> list[str]:
-        return [*field_tokens("n", f"{self.name} {self.cn}"), *field_tokens("s", self.descr),
-                *field_tokens("d", self.doc)]
+        return Tokens()(self)
 
     def row(self) -> dict[str, Any]:
         return {"asset_id": self.asset_id, "qualified_name": self.qualified_name, "name": self.name,
@@ -71,18 +70,26 @@ def words(text_: str) -> list[str]:
     return [w for w in SEPARATORS.split(text_) if w]
 
 
-def grams(text_: str) -> set[str]:
-    """Every 1- and 2-character piece of the words of ``text_``."""
-    out: set[str] = set()
-    for w in SEPARATORS.split(text_):
-        out.update(w)
-        out.update(map(add, w, w[1:]))
-    return out
+class Tokens:
+    """Cuts entries into their tokens: every 1- and 2-character piece of each word of a field,
+    prefixed with the field. Each distinct word is cut once per instance: the entries of a batch
+    (a harvest's tables) share most of their words — column names and comments, schema and source
+    names — and cutting them again was most of the indexing's Python."""
 
+    def __init__(self) -> None:
+        self._cuts: dict[str, list[str]] = {}
 
-def field_tokens(field: str, text_: str) -> list[str]:
-    g = grams(text_)
-    return (field + (" " + field).join(g)).split(" ") if g else []
+    def __call__(self, e: Entry) -> list[str]:
+        return [*self._field("n", f"{e.name} {e.cn}"), *self._field("s", e.descr), *self._field("d", e.doc)]
+
+    def _field(self, field: str, text_: str) -> set[str]:
+        cuts, out = self._cuts, set()
+        for w in SEPARATORS.split(text_):
+            cut = cuts.get(field + w)
+            if cut is None:
+                cut = cuts[field + w] = [field + g for g in (*w, *map(add, w, w[1:]))]
+            out.update(cut)
+        return out
 
 
 def term_tokens(field: str, term: str) -> list[str]:
@@ -114,13 +121,14 @@ def add_entries(conn: Connection | Session, entries: Sequence[Entry], *, flush: 
     sqlite = _dialect(conn) == "sqlite"
     for start in range(0, len(entries), CHUNK * 10):
         part = entries[start:start + CHUNK * 10]
+        tokens = Tokens()
         if sqlite:
             first = conn.execute(_NEXT_ID).scalar_one()
             rows = [{"id": first + i, **e.row()} for i, e in enumerate(part)]
             bulk_insert(_connection(conn), ENTRIES, rows)
-            conn.execute(_FTS_ADD, [{"id": first + i, "tokens": " ".join(e.tokens())} for i, e in enumerate(part)])
+            conn.execute(_FTS_ADD, [{"id": first + i, "tokens": " ".join(tokens(e))} for i, e in enumerate(part)])
         else:
-            bulk_insert(_connection(conn), ENTRIES, [{**e.row(), "tokens": e.tokens()} for e in part])
+            bulk_insert(_connection(conn), ENTRIES, [{**e.row(), "tokens": tokens(e)} for e in part])
     if flush and not sqlite:
         # GIN queues new entries in a "pending list" that every lookup reads through (4 MB of it made a
         # search take 0.3 s instead of 10 ms); moving them into the index at once costs no more
@@ -139,7 +147,8 @@ def remove(conn: Connection | Session, asset_ids: Sequence[str]) -> None:
             old = conn.execute(select(e.id, e.asset_id, e.qualified_name, e.name, e.cn, e.descr, e.doc)
                                .where(e.asset_id.in_(ids))).all()
             if old:
-                conn.execute(_FTS_FORGET, [{"id": r.id, "tokens": " ".join(Entry(*r[1:]).tokens())} for r in old])
+                tokens = Tokens()
+                conn.execute(_FTS_FORGET, [{"id": r.id, "tokens": " ".join(tokens(Entry(*r[1:])))} for r in old])
         conn.execute(delete(ENTRIES).where(ENTRIES.c.asset_id.in_(ids)))
 
 

@@ -37,6 +37,7 @@ from govfabric.catalog.usage import record_usage
 from govfabric.errors import AlreadyExists, Conflict, NotFound, SourceError, ValidationFailed
 from govfabric.hooks import HarvestDone, emit
 from govfabric.store.base import new_id, utcnow
+from govfabric.store.bulk import paused_gc
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -201,7 +202,7 @@ class Catalog:
                 if m.key() in seen:
                     raise SourceError(f"source {name!r} yields two assets named {m.key()!r}; rename one file")
                 seen.add(m.key())
-            with self.store.session() as s:
+            with paused_gc(), self.store.session() as s:
                 src = self.source(name, s)
                 if src.harvest_lock != token:
                     raise Conflict(f"the harvest lock on {name!r} was taken over; run the harvest again")

@@ -309,3 +309,34 @@ def test_structure_hash_fast_path_is_the_rfc8785_digest() -> None:
         assert structure_hash(st) == hashlib.sha256(canonical(st)).hexdigest(), st
     with pytest.raises(NotCanonicalJSON):
         structure_hash([{"name": "\ud800", "type": "t", "nullable": True}])
+
+
+def test_a_harvest_writes_without_cyclic_gc_and_turns_it_back_on(steward, tmp_path, monkeypatch) -> None:
+    """The harvest's write (hundreds of thousands of fresh objects on a large source) runs with
+    the cyclic collector paused, which comes back on afterwards, also after a failed harvest."""
+    import gc
+
+    from govfabric.catalog.harvest import sync
+    from govfabric.governance.lineage import events
+
+    db = tmp_path / "reg.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE firm (fid INTEGER, name TEXT)")
+    seen: list[tuple[str, bool]] = []
+    for module in (sync, events):
+        def spy(conn, table, rows, _insert=module.bulk_insert):  # type: ignore[no-untyped-def]
+            seen.append((table.name, gc.isenabled()))
+            _insert(conn, table, rows)
+
+        monkeypatch.setattr(module, "bulk_insert", spy)
+    steward.catalog.add_source("reg", f"sqlite:///{db}")
+    assert gc.isenabled()
+    steward.catalog.harvest("reg")
+    assert {"catalog_columns", "gov_lineage_edges"} <= {t for t, _ in seen}
+    assert not any(on for _, on in seen)
+    assert gc.isenabled()
+    db.unlink()
+    db.mkdir()  # no longer a database: the harvest fails
+    with pytest.raises(SourceError):
+        steward.catalog.harvest("reg")
+    assert gc.isenabled()

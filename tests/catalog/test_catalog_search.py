@@ -246,3 +246,23 @@ def test_a_large_facet_filter_does_not_lead_the_plan(steward, tmp_path, monkeypa
         for statement, params in seen:
             plan = " | ".join(str(r[3]) for r in c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
             assert "open_class" not in plan, (statement, plan)
+
+
+def test_tokens_cut_once_per_word_are_every_piece_of_every_word() -> None:
+    """``Tokens`` reuses the pieces of a word it has cut (a harvest's tables share column names and
+    comments): every entry still gets exactly each field's 1- and 2-character pieces, prefixed."""
+    from govfabric.catalog.search_index import SEPARATORS, Entry, Tokens
+
+    def pieces(field: str, text: str) -> set[str]:
+        return {field + w[i:i + n] for w in SEPARATORS.split(text) for n in (1, 2) for i in range(len(w) - n + 1)}
+
+    entries = [Entry("a", "src.s.t_1", "t_1", "企业登记信息", "",
+                     "src.s.t_1 t_1 企业登记信息 c01 统一社会信用代码 c02"),
+               Entry("b", "src.s.t_2", "t_2", "", "营业执照 x", "src.s.t_2 t_2 c01 统一社会信用代码 c02 营业执照 x"),
+               Entry("c", "src.s.t_3", "t_3", "企业", "t_3 ab", "src.s.t_3 t_3 企业 \U00020000字 c01-c02 a")]
+    tokens = Tokens()
+    for e in entries * 2:
+        got = tokens(e)
+        assert len(got) == len(set(got))
+        assert set(got) == pieces("n", f"{e.name} {e.cn}") | pieces("s", e.descr) | pieces("d", e.doc)
+        assert set(e.tokens()) == set(got)

@@ -49,3 +49,38 @@ def test_harvest_and_definitions_build_the_graph(steward, tmp_path) -> None:
     md.add_term("district", "Administrative district", cn_name="行政区")
     md.link("pop.main.person", terms=["行政区"], column="region")
     assert md.search("行政")["terms"][0]["linked"] == ["pop.main.person.region"]
+
+
+def test_first_harvest_deletes_no_edges_and_a_reharvest_replaces_them(steward, tmp_path) -> None:
+    """A job's first event has no edges to replace (no delete per 500 outputs of a large first
+    harvest); its later events still replace their outputs' edges, never duplicate them."""
+    from sqlalchemy import event
+
+    db = tmp_path / "reg.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE firm (fid INTEGER, name TEXT, capital REAL)")
+        con.execute("CREATE TABLE shop (sid INTEGER)")
+    deletes: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("DELETE FROM GOV_LINEAGE_EDGES"):
+            deletes.append(statement)
+
+    event.listen(steward.store.engine, "before_cursor_execute", seen)
+    try:
+        steward.catalog.add_source("reg", f"sqlite:///{db}")
+        steward.catalog.harvest("reg")
+        assert deletes == []
+        with sqlite3.connect(db) as con:
+            con.execute("ALTER TABLE firm DROP COLUMN capital")
+            con.execute("ALTER TABLE firm ADD COLUMN region TEXT")
+        steward.catalog.harvest("reg")
+        assert deletes
+    finally:
+        event.remove(steward.store.engine, "before_cursor_execute", seen)
+    with steward.store.session() as s:
+        rows = s.execute(select(LineageEdge.dst, LineageEdge.dst_field).where(
+            LineageEdge.job_name == "harvest.reg")).all()
+    firm = [f for d, f in rows if d.endswith("/reg.main.firm")]
+    assert sorted(firm) == ["", "fid", "name", "region"]
+    assert sorted(f for d, f in rows if d.endswith("/reg.main.shop")) == ["", "sid"]

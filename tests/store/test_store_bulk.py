@@ -77,3 +77,40 @@ def test_a_failed_bulk_insert_writes_nothing(engine) -> None:
         bulk_insert(conn, t, rows + rows[:1])
     with engine.connect() as conn:
         assert conn.execute(select(t.c.id)).all() == []
+
+
+def test_new_ids_are_sorted_uuid4_hex() -> None:
+    """Ids made in one go look like ``new_id``'s (UUID4 hex) and come sorted (appended to indexes)."""
+    import uuid
+
+    from govfabric.store.bulk import new_ids
+
+    ids = new_ids(2000)
+    assert ids == sorted(ids) and len(set(ids)) == 2000
+    for i in ids:
+        u = uuid.UUID(hex=i)
+        assert u.hex == i and u.version == 4 and u.variant == uuid.RFC_4122
+    assert new_ids(0) == []
+
+
+def test_paused_gc_nests_and_leaves_a_disabled_collector_off() -> None:
+    import gc
+
+    from govfabric.store.bulk import paused_gc
+
+    assert gc.isenabled()
+    with paused_gc():
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError), paused_gc():
+        raise ZeroDivisionError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

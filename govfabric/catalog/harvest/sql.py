@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from govfabric.catalog.harvest.meta import ColumnMeta, TableMeta
 from govfabric.errors import SourceError
+from govfabric.store.bulk import paused_gc
 
 if TYPE_CHECKING:
     from govfabric.catalog.sources.base import ConnParams
@@ -44,6 +45,7 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'm', 'p', 
 PG_LIVE = "SELECT relid, n_live_tup FROM pg_stat_user_tables"
 
 
+@paused_gc()  # tens of thousands of fresh objects per read: see paused_gc
 def harvest_postgresql(dsn: str) -> list[TableMeta]:
     import psycopg
 
@@ -78,6 +80,7 @@ def _position(c: ColumnMeta) -> int:
     return c.position
 
 
+@paused_gc()
 def harvest_mysql(params: ConnParams) -> list[TableMeta]:
     """A MySQL/MariaDB database's tables and columns, connecting with the kind's parsed fields."""
     import pymysql

@@ -9,7 +9,7 @@ and follow a renamed column.
 
 from __future__ import annotations
 
-import os
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +26,7 @@ from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Source
 from govfabric.catalog.search_index import add_entries, entry, index_assets
 from govfabric.catalog.usage import notify_consumers
 from govfabric.store.base import new_id, utcnow
-from govfabric.store.bulk import bulk_insert
+from govfabric.store.bulk import bulk_insert, new_ids
 
 Fresh = list[tuple[str, TableMeta, list[dict[str, Any]], str]]  # qualified name, meta, structure, hash
 
@@ -103,19 +103,12 @@ def _qualified_name(w: Written) -> str:
 
 def _cn(comment: str | None) -> str | None:
     """A comment made of Chinese text is the Chinese name; otherwise it describes."""
-    if comment and any("\u3400" <= ch <= "\u9fff" or "\U00020000" <= ch <= "\U0002ffff" for ch in comment):
+    if comment and _HAN.search(comment):
         return comment.strip()[:256]
     return None
 
 
-def _new_ids(n: int) -> list[str]:
-    """``n`` ids of the form :func:`new_id` gives (UUID4 hex), made in one go and sorted, so
-    that a bulk insert appends to the id indexes instead of scattering over them."""
-    h, variant = os.urandom(16 * n).hex(), "89ab" * 4
-    ids = [h[k:k + 12] + "4" + h[k + 13:k + 16] + variant[int(h[k + 16], 16)] + h[k + 17:k + 32]
-           for k in range(0, 32 * n, 32)]
-    ids.sort()
-    return ids
+_HAN = re.compile("[\u3400-\u9fff\U00020000-\U0002ffff]")  # a character of Chinese text
 
 
 def sync_source(session: Session, source: Source, metas: list[TableMeta], actor: str,
@@ -214,8 +207,8 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
                   written: list[Written]) -> None:
     """Register new tables: assets, columns, first versions and search entries, one executemany
     per table; each goes to ``written``."""
-    asset_ids, version_ids = _new_ids(len(fresh)), _new_ids(len(fresh))
-    column_ids = iter(_new_ids(sum(len(m.columns) for _, m, _, _ in fresh)))
+    asset_ids, version_ids = new_ids(len(fresh)), new_ids(len(fresh))
+    column_ids = iter(new_ids(sum(len(m.columns) for _, m, _, _ in fresh)))
     assets, columns, versions, entries = [], [], [], []
     empty: list[Any] = []  # one object for every empty tag list: converted once by _insert
     no_diff: dict[str, Any] = {}

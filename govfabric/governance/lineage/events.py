@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from govfabric import __version__
 from govfabric.governance.lineage.models import LineageEdge, LineageEvent
-from govfabric.store.base import new_id
-from govfabric.store.bulk import bulk_insert
+from govfabric.store.base import new_id, utcnow
+from govfabric.store.bulk import bulk_insert, new_ids
 
 if TYPE_CHECKING:
     from govfabric.catalog.models import Asset, Source
@@ -424,6 +424,10 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
     }
     row = LineageEvent(**values)
     conn, t = session.connection(), LineageEdge.__table__
+    # edge rows are written here only, named for their event's job: a job never stored before (a
+    # source's first harvest) has none to replace, and its thousands of outputs need no delete
+    earlier = not fresh_outputs and payload.get("eventType") == "COMPLETE" and \
+        conn.execute(_SAME_JOB, {"job": row.job_name}).first() is not None
     conn.execute(_EVENT_INSERT, values)
     from govfabric.governance.lineage import graph
 
@@ -432,18 +436,24 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
             graph.derived(session, row.id, payload, actor)
         return row
     if payload.get("eventType") == "COMPLETE":
-        if not fresh_outputs:
+        if earlier:
             for start in range(0, len(row.outputs), 500):
                 conn.execute(delete(t).where(t.c.job_name == row.job_name,
                                              t.c.dst.in_(row.outputs[start:start + 500])))
         edges = edges_of(payload)
         if edges:
-            bulk_insert(conn, t, [{**e, "id": new_id(), "actor": actor, "event_id": row.id} for e in edges])
+            # edges_of made these dicts for this call: completed in place, with ids made in one go
+            # (sorted: appended to the id index) and one timestamp, converted once, for them all
+            now = utcnow()
+            for e, edge_id in zip(edges, new_ids(len(edges)), strict=True):
+                e["id"], e["actor"], e["event_id"], e["created_at"] = edge_id, actor, row.id, now
+            bulk_insert(conn, t, edges)
     graph.invalidate()
     return row
 
 
 _EVENT_INSERT = LineageEvent.__table__.insert()
+_SAME_JOB = select(LineageEvent.id).where(LineageEvent.job_name == bindparam("job")).limit(1)
 
 
 def emit(fabric: Fabric, session: Session, payload: dict[str, Any], actor: str | None = None,
