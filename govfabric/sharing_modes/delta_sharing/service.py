@@ -71,8 +71,10 @@ def token_digest(fabric: Fabric, token: str) -> str:
     return hmac.new(fabric.secrets.derive(TOKEN_PURPOSE), token.encode(), hashlib.sha256).hexdigest()
 
 
-def sign_file(fabric: Fabric, file_id: str, recipient: str, expires: int) -> str:
-    message = "\n".join((file_id, recipient, str(expires))).encode()
+def sign_file(fabric: Fabric, file_id: str, recipient: str, expires: int, policy: str = "") -> str:
+    """The file URL's signature; ``policy`` (the principal's policy digest when the URL was made) binds
+    it to the grants, masks and filters the file was written under: any change voids outstanding URLs."""
+    message = "\n".join((file_id, recipient, str(expires), policy)).encode()
     return hmac.new(fabric.secrets.derive(URL_PURPOSE), message, hashlib.sha256).hexdigest()
 
 
@@ -278,7 +280,7 @@ class DeltaSharing:
         target = _target_schema(self._schema(row))
         f = self._materialise(row, target, limit, predicate)
         expires = int(time.time()) + URL_TTL_S
-        sig = sign_file(self.fabric, f.id, recipient, expires)
+        sig = sign_file(self.fabric, f.id, recipient, expires, self._policy_digest(self.fabric.actor))
         url = f"{base_url.rstrip('/')}{PREFIX}/files/{f.id}?recipient={recipient}&expires={expires}&sig={sig}"
         action = {"url": url, "id": f.sha256, "partitionValues": {}, "size": f.size,
                   "stats": json.dumps({"numRecords": f.rows}), "expirationTimestamp": expires * 1000}
@@ -287,20 +289,30 @@ class DeltaSharing:
     def file_for_url(self, file_id: str, recipient: str, expires: int, sig: str) -> DeltaFile:
         """The file a signed URL names, after checking the signature, expiry and the recipient (a
         revoked recipient's outstanding URLs stop working)."""
-        want = sign_file(self.fabric, file_id, recipient, expires)
-        if not hmac.compare_digest(want, sig.lower()) or expires < time.time():
+        from govfabric.auth import principals
+
+        if expires < time.time():
             raise AccessDenied("the file URL is not valid or has expired; query the table again")
         with self.store.session() as s:
             rec = s.scalar(select(DeltaRecipient).where(DeltaRecipient.name == recipient))
             row = s.get(DeltaFile, file_id)
-            if rec is None or rec.revoked_at is not None or row is None or row.principal != rec.principal:
+            if rec is None or rec.revoked_at is not None or row is None or row.principal != rec.principal \
+                    or (rec.expires_at is not None and rec.expires_at <= utcnow()):
                 raise AccessDenied("the file URL is no longer valid; query the table again")
+            p = principals.get(s, rec.principal)
+            policy = self._policy_digest(principals.actor_of(p), s) if p.active else None
             s.expunge(row)
+        want = sign_file(self.fabric, file_id, recipient, expires, policy or "")
+        if policy is None or not hmac.compare_digest(want, sig.lower()):  # grants changed since: query again
+            raise AccessDenied("the file URL is not valid or has expired; query the table again")
         if not _intact(Path(row.path), row.size):
             raise NotFound("the file is no longer cached; query the table again")
         return row
 
     # -- internals ----------------------------------------------------------------------------------
+
+    def _policy_digest(self, actor: Any, session: Session | None = None) -> str:
+        return hashlib.sha256(repr(self.fabric.access.policy_for(actor, session)).encode()).hexdigest()
 
     @staticmethod
     def _share(s: Session, name: str) -> DeltaShare:

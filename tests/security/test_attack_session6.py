@@ -1,0 +1,73 @@
+"""An attacker's pass over the session-5 surfaces (portal, Delta Sharing, open data, topics, routing,
+prefill, the share process), holding a narrow grant. Each test is a probe that once got through, or
+one no other test covered; probes already covered elsewhere are named in the report, not repeated."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.sharing_modes.delta_sharing.conftest import shared  # noqa: F401  (the fixture)
+
+DS = "/delta-sharing"
+DS_TABLE = f"{DS}/shares/gov/schemas/market/tables/enterprise"
+
+
+@pytest.fixture
+def ds_client(shared: Any) -> Iterator[TestClient]:  # noqa: F811
+    from govfabric.fabric import connect
+    from govfabric.server.app import create_app
+
+    origin = connect(shared.settings.home)
+    with TestClient(create_app(origin)) as client:
+        client.world = shared  # type: ignore[attr-defined]
+        yield client
+
+
+def _file_url(client: TestClient, token: str) -> str:
+    answer = client.post(f"{DS_TABLE}/query", headers={"Authorization": f"Bearer {token}"}, json={})
+    assert answer.status_code == 200, answer.text
+    return [json.loads(x) for x in answer.text.splitlines() if x][2]["file"]["url"]
+
+
+def _recipient(world: Any, name: str = "analyst_r", **kw: Any) -> str:
+    _, path = world.delta_sharing.add_recipient(name, "analyst1", endpoint="http://testserver/delta-sharing", **kw)
+    return str(json.loads(Path(path).read_text())["bearerToken"])
+
+
+# -- Delta Sharing: an outstanding file URL outlives what made it ------------------------------------
+
+
+def test_delta_file_url_stops_when_the_grant_is_revoked(ds_client: TestClient) -> None:
+    """The steward revokes analyst1's grant; the file URL handed out a minute before must not keep
+    serving the rows (it needs no bearer token and lives an hour)."""
+    world = ds_client.world  # type: ignore[attr-defined]
+    url = _file_url(ds_client, _recipient(world))
+    assert ds_client.get(url).status_code == 200
+    world.access.revoke(world.access.grants(grantee="analyst1")[0].id)
+    resp = ds_client.get(url)
+    assert resp.status_code == 403 and b"PAR1" not in resp.content
+    assert resp.json()["errorCode"] == "PERMISSION_DENIED"
+
+
+def test_delta_file_url_stops_when_the_grant_narrows(ds_client: TestClient) -> None:
+    """A mask added after the URL was issued: the clear file must not be served any more."""
+    world = ds_client.world  # type: ignore[attr-defined]
+    url = _file_url(ds_client, _recipient(world))
+    world.access.set_mask("market.enterprise", "name", "full")
+    assert ds_client.get(url).status_code == 403
+
+
+def test_delta_file_url_stops_when_the_principal_is_disabled(ds_client: TestClient) -> None:
+    world = ds_client.world  # type: ignore[attr-defined]
+    url = _file_url(ds_client, _recipient(world))
+    from govfabric.auth import principals
+
+    with world.store.session() as s:
+        principals.set_active(s, "admin", "analyst1", False)
+    assert ds_client.get(url).status_code == 403
