@@ -470,9 +470,14 @@ class Catalog:
         with self.store.session() as s:
             return search_mod.recent_searches(s, self.fabric.actor.name, limit)
 
-    def hot_searches(self, limit: int = 10) -> list[tuple[str, int]]:
+    def hot_searches(self, limit: int = 10, open_class: list[str] | None = None) -> list[tuple[str, int]]:
+        """The most frequent searches with results; with ``open_class``, only those that find an asset of
+        these classes (anyone's search text for a closed asset is not shown to the open portal)."""
         with self.store.session() as s:
-            return search_mod.hot_searches(s, limit)
+            hot = search_mod.hot_searches(s, limit if open_class is None else limit * 3)
+            if open_class is not None:
+                hot = [(q, n) for q, n in hot if search_mod.search(s, q, limit=1, filters={"open_class": open_class})]
+            return hot[:limit]
 
     # -- signatures ----------------------------------------------------------------------------
 

@@ -236,7 +236,8 @@ def _browse(fabric: Any, chosen: dict[str, str], page: int) -> dict[str, Any]:
     total, assets, _ = fabric.catalog.browse(opened | {f: [v] for f, v in chosen.items()}, limit=PAGE_SIZE,
                                              offset=(page - 1) * PAGE_SIZE)
     return {"assets": assets, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
-            "facets": {f: sorted(counts.get(f, {})) for f in FACETS}, "hot": fabric.catalog.hot_searches(8),
+            "facets": {f: sorted(counts.get(f, {})) for f in FACETS},
+            "hot": fabric.catalog.hot_searches(8, list(OPEN_CLASSES)),
             "recent": fabric.catalog.recent_searches(8) if fabric.user != PUBLIC else []}
 
 
@@ -271,7 +272,7 @@ async def search(request: Request, q: str = "") -> Response:
     try:
         fabric = await _run(request, _as, request)
         hits = await _run(request, _search, fabric, q) if q else []
-        hot = await _run(request, fabric.catalog.hot_searches, 8)
+        hot = await _run(request, fabric.catalog.hot_searches, 8, list(OPEN_CLASSES))
         recent = await _run(request, fabric.catalog.recent_searches, 8) if _me(request) else []
     except GovfabricError as exc:
         return failed(request, exc)
