@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from govfabric.auth import principals
 from govfabric.auth.audit import append
@@ -38,7 +38,8 @@ _DUMMY = _HASHER.hash("not-a-password-" + _secrets.token_hex(8))
 
 
 def set_password(fabric: Fabric, name: str, password: str) -> None:
-    """Set ``name``'s portal password (the person themself, or an admin); audited, never stored plain."""
+    """Set ``name``'s portal password (the person themself, or an admin); audited, never stored plain.
+    Every open session of ``name`` ends."""
     actor = fabric.actor
     if actor.name != name:
         actor.require("admin", action="set another principal's password")
@@ -52,7 +53,10 @@ def set_password(fabric: Fabric, name: str, password: str) -> None:
             s.add(PasswordHash(principal=name, hash=hashed))
         else:
             row.hash, row.updated_at = hashed, utcnow()
-        append(s, actor.name, "auth.password.set", f"principal:{name}", {})
+        # a new password ends every open session (one opened with a leaked password or a stolen cookie)
+        ended = s.execute(update(WebSession).where(WebSession.principal == name, WebSession.ended_at.is_(None))
+                          .values(ended_at=utcnow())).rowcount
+        append(s, actor.name, "auth.password.set", f"principal:{name}", {"sessions_ended": ended})
 
 
 def digest(fabric: Fabric, token: str) -> str:

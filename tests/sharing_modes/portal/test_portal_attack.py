@@ -77,3 +77,14 @@ def test_anonymous_hot_searches_never_show_a_search_for_a_closed_asset(client: A
     for path in ("/portal", "/portal/search"):
         page = client.get(path).text
         assert closed.name not in page and ">企业</a>" in page
+
+
+def test_a_new_password_ends_the_sessions_opened_with_the_old_one(client: Any) -> None:
+    """Someone signed in with a leaked password keeps no session once the password is reset."""
+    world = client.world
+    assert sign_in(client, "analyst1").status_code == 303
+    assert client.get("/portal/me").status_code == 200
+    passwords.set_password(world.admin, "analyst1", "a brand new passphrase")
+    assert client.get("/portal/me").status_code == 303  # back to the login page
+    reset = world.admin.audit.events(action="auth.password.set")[-1]
+    assert reset.details["sessions_ended"] == 1
