@@ -71,3 +71,29 @@ def test_delta_file_url_stops_when_the_principal_is_disabled(ds_client: TestClie
     with world.store.session() as s:
         principals.set_active(s, "admin", "analyst1", False)
     assert ds_client.get(url).status_code == 403
+
+
+# -- Delta Sharing: a steward of one department minting a way into another's data -------------------
+
+
+@pytest.mark.parametrize("principal", ["steward_ps", "admin", "auditor1"])
+def test_a_steward_cannot_mint_a_recipient_acting_as_a_privileged_principal(shared: Any, principal: str) -> None:  # noqa: F811
+    """A recipient's token acts as its principal and the profile lands with the steward who made it:
+    one acting as another department's steward (or an admin) would read that department's data in
+    full. Recipients are consumers; only an admin issues one for a privileged principal."""
+    from govfabric.errors import AccessDenied
+
+    with pytest.raises(AccessDenied, match="consumer"):
+        shared.delta_sharing.add_recipient("mine", principal, endpoint="http://x/delta-sharing")
+    assert not [r for r in shared.as_user("admin").delta_sharing.recipients() if r.name == "mine"]
+
+
+def test_a_steward_cannot_share_another_departments_table(shared: Any) -> None:  # noqa: F811
+    from govfabric.errors import AccessDenied
+
+    ps = shared.as_user("steward_ps")
+    ps.virtual.create_table("ps.person", "ps_db.main.t_rk_jbxx")
+    with pytest.raises(AccessDenied):
+        shared.delta_sharing.add_table("gov.ps.person", "ps.person")  # steward_mr, market regulation
+    ps.delta_sharing.create_share("ps")
+    ps.delta_sharing.add_table("ps.ps.person", "ps.person")  # its own department's steward may

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlglot import exp
 
 from govfabric.auth.audit import append
+from govfabric.auth.readpath import require_steward
 from govfabric.errors import (
     AccessDenied,
     AlreadyExists,
@@ -55,6 +56,8 @@ TOKEN_PURPOSE = "delta-sharing-recipients"
 URL_PURPOSE = "delta-sharing-files"
 #: a file URL lives this long (the client fetches right after the query)
 URL_TTL_S = 3600
+#: roles a recipient (a data consumer's token, its profile held by the steward who made it) may not act with
+PRIVILEGED = frozenset({"admin", "steward", "auditor", "reviewer"})
 CACHE_DIR = ".delta-sharing"
 PROFILE_DIR = "delta-sharing"
 PREFIX = "/delta-sharing"
@@ -121,7 +124,11 @@ class DeltaSharing:
         check_name(name, "recipient")
         token = TOKEN_PREFIX + _secrets.token_urlsafe(32)
         with self.store.session() as s:
-            principals.get(s, principal)  # NotFound names the fix
+            acting = principals.get(s, principal)  # NotFound names the fix
+            if set(acting.roles or []) & PRIVILEGED and principal != actor.name and "admin" not in actor.roles:
+                raise AccessDenied(f"a recipient acts as a data consumer; {principal} holds "
+                                   f"{', '.join(sorted(set(acting.roles or []) & PRIVILEGED))} rights and only "
+                                   "an admin may issue a token acting as them")
             if s.scalar(select(DeltaRecipient).where(DeltaRecipient.name == name)) is not None:
                 raise AlreadyExists(f"recipient {name} exists; revoke it or pick another name")
             row = DeltaRecipient(name=name, principal=principal, digest=token_digest(self.fabric, token),
@@ -209,8 +216,10 @@ class DeltaSharing:
         source = check_virtual(source)
         with self.store.session() as s:
             self._share(s, share)
-            if definition(s, source) is None:
+            found = definition(s, source)
+            if found is None:
                 raise NotFound(f"no virtual table or view {source}; list them with `govfabric vt list`")
+            require_steward(actor, _owner_department(s, found), f"share {source} through Delta Sharing")
             if s.scalar(select(DeltaTable).where(DeltaTable.share == share, DeltaTable.schema_name == schema,
                                                  DeltaTable.name == table)) is not None:
                 raise AlreadyExists(f"{qualified} exists in share {share}")
@@ -402,6 +411,20 @@ class DeltaSharing:
                     "size": f.size, "sha256": sha, "limit": limit, "predicate": where is not None})
             s.expunge(f)
         return f
+
+
+def _owner_department(s: Session, found: Any) -> str | None:
+    """The department owning a virtual table (its asset's) or a view (its creator's)."""
+    from govfabric.auth import principals
+    from govfabric.catalog.read import asset_by_id
+
+    if found.kind == "table":
+        asset = asset_by_id(s, found.asset_id)
+        return asset.owner_department if asset else None
+    try:
+        return principals.get(s, found.created_by or "").department
+    except NotFound:
+        return None
 
 
 def _fingerprint(s: Session, source: str) -> str:
