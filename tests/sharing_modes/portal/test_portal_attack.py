@@ -88,3 +88,20 @@ def test_a_new_password_ends_the_sessions_opened_with_the_old_one(client: Any) -
     assert client.get("/portal/me").status_code == 303  # back to the login page
     reset = world.admin.audit.events(action="auth.password.set")[-1]
     assert reset.details["sessions_ended"] == 1
+
+
+def test_another_topics_attachment_is_not_served_under_this_topic(client: Any) -> None:
+    """Attachment ids are per topic: topic A's page path does not serve topic B's file; anonymous
+    visitors get the login page, never the file."""
+    world = client.world
+    mine = world.as_user("analyst1").topics.start("question", "我的问题", "正文")
+    theirs = world.topics.start("notice", "内部通知", "正文")
+    secret = world.topics.attach(theirs.id, "note.txt", [b"internal figures 4711"])
+    assert client.get(f"/portal/topics/{theirs.id}/attachments/{secret.id}").status_code == 303  # anonymous
+    assert sign_in(client, "analyst1").status_code == 303
+    wrong = client.get(f"/portal/topics/{mine.id}/attachments/{secret.id}")
+    assert wrong.status_code == 404 and b"4711" not in wrong.content
+    right = client.get(f"/portal/topics/{theirs.id}/attachments/{secret.id}")
+    assert right.status_code == 200 and right.headers["content-disposition"].startswith("attachment")
+    downloads = world.admin.audit.events(action="topic.download")
+    assert [e.actor for e in downloads] == ["analyst1"]  # only the served read, by who read it
