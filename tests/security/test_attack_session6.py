@@ -97,3 +97,13 @@ def test_a_steward_cannot_share_another_departments_table(shared: Any) -> None: 
         shared.delta_sharing.add_table("gov.ps.person", "ps.person")  # steward_mr, market regulation
     ps.delta_sharing.create_share("ps")
     ps.delta_sharing.add_table("ps.ps.person", "ps.person")  # its own department's steward may
+
+
+def test_another_departments_steward_cannot_revoke_a_recipient(shared: Any) -> None:  # noqa: F811
+    """Revoking cuts a consumer off: the maker's department's stewards (or an admin) decide it."""
+    from govfabric.errors import AccessDenied
+
+    _recipient(shared)
+    with pytest.raises(AccessDenied):
+        shared.as_user("steward_ps").delta_sharing.revoke_recipient("analyst_r")
+    assert shared.delta_sharing.revoke_recipient("analyst_r").revoked_at is not None  # its maker may

@@ -161,6 +161,14 @@ class DeltaSharing:
             row = s.scalar(select(DeltaRecipient).where(DeltaRecipient.name == name))
             if row is None:
                 raise NotFound(f"no recipient {name}; list them with `govfabric delta recipient list`")
+            if row.created_by != actor.name:  # its maker's department's stewards, or an admin
+                from govfabric.auth import principals
+
+                try:
+                    department = principals.get(s, row.created_by or "").department
+                except NotFound:
+                    department = None
+                require_steward(actor, department, f"revoke recipient {name}")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
                 append(s, actor.name, "delta.recipient.revoke", f"delta_recipient:{name}", {"principal": row.principal})
