@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from govfabric.auth import principals
 from govfabric.auth.audit import append
@@ -54,8 +54,11 @@ def set_password(fabric: Fabric, name: str, password: str) -> None:
         else:
             row.hash, row.updated_at = hashed, utcnow()
         # a new password ends every open session (one opened with a leaked password or a stolen cookie)
-        ended = s.execute(update(WebSession).where(WebSession.principal == name, WebSession.ended_at.is_(None))
-                          .values(ended_at=utcnow())).rowcount
+        open_sessions = list(s.scalars(select(WebSession).where(WebSession.principal == name,
+                                                                WebSession.ended_at.is_(None))))
+        for ws in open_sessions:
+            ws.ended_at = utcnow()
+        ended = len(open_sessions)
         append(s, actor.name, "auth.password.set", f"principal:{name}", {"sessions_ended": ended})
 
 

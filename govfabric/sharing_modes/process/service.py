@@ -311,10 +311,10 @@ class Shares:
         """The catalog may have reclassified the data since the offer was made: the offer takes the
         stricter classes before any step or request (it never stays looser than the catalog)."""
         sharing, opening = self._catalog_classes(s, list(row.tables or []))
-        changed = {}
+        changed: dict[str, str] = {}
         for attr, order, now in (("sharing_class", _SHARING_ORDER, sharing), ("open_class", _OPEN_ORDER, opening)):
             stricter = _stricter(order, getattr(row, attr), now)
-            if stricter != getattr(row, attr):
+            if stricter is not None and stricter != getattr(row, attr):
                 setattr(row, attr, stricter)
                 changed[attr] = stricter
         return changed
