@@ -38,7 +38,8 @@ _DUMMY = _HASHER.hash("not-a-password-" + _secrets.token_hex(8))
 
 
 def set_password(fabric: Fabric, name: str, password: str) -> None:
-    """Set ``name``'s portal password (the person themself, or an admin); audited, never stored plain."""
+    """Set ``name``'s portal password (the person themself, or an admin); audited, never stored plain.
+    Every open session of ``name`` ends."""
     actor = fabric.actor
     if actor.name != name:
         actor.require("admin", action="set another principal's password")
@@ -52,7 +53,13 @@ def set_password(fabric: Fabric, name: str, password: str) -> None:
             s.add(PasswordHash(principal=name, hash=hashed))
         else:
             row.hash, row.updated_at = hashed, utcnow()
-        append(s, actor.name, "auth.password.set", f"principal:{name}", {})
+        # a new password ends every open session (one opened with a leaked password or a stolen cookie)
+        open_sessions = list(s.scalars(select(WebSession).where(WebSession.principal == name,
+                                                                WebSession.ended_at.is_(None))))
+        for ws in open_sessions:
+            ws.ended_at = utcnow()
+        ended = len(open_sessions)
+        append(s, actor.name, "auth.password.set", f"principal:{name}", {"sessions_ended": ended})
 
 
 def digest(fabric: Fabric, token: str) -> str:

@@ -24,6 +24,7 @@ from govfabric.catalog import search as search_mod
 from govfabric.catalog.harvest.meta import TableMeta
 from govfabric.catalog.harvest.sync import SyncReport, sync_source
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Favourite, Notification, Source, Usage
+from govfabric.catalog.read import active_ids
 from govfabric.catalog.search_index import index_assets
 from govfabric.catalog.search_index import remove as search_index_remove
 from govfabric.catalog.sources import (
@@ -490,9 +491,19 @@ class Catalog:
         with self.store.session() as s:
             return search_mod.recent_searches(s, who, limit)
 
-    def hot_searches(self, limit: int = 10) -> list[tuple[str, int]]:
+    def hot_searches(self, limit: int = 10, open_class: list[str] | None = None) -> list[tuple[str, int]]:
+        """The most frequent searches with results; with ``open_class``, only those that find an asset of
+        these classes (anyone's search text for a closed asset is not shown to the open portal)."""
         with self.store.session() as s:
-            return search_mod.hot_searches(s, limit)
+            hot = search_mod.hot_searches(s, limit if open_class is None else limit * 3)
+            if open_class is not None:
+                hot = [(q, n) for q, n in hot if self._finds_active(s, q, open_class)]
+            return hot[:limit]
+
+    @staticmethod
+    def _finds_active(s: Session, q: str, open_class: list[str]) -> bool:
+        hits = search_mod.search(s, q, limit=20, filters={"open_class": open_class})
+        return bool(hits) and bool(active_ids(s, [h.asset_id for h in hits]))
 
     # -- signatures ----------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlglot import exp
 
 from govfabric.auth.audit import append
+from govfabric.auth.readpath import require_steward
 from govfabric.errors import (
     AccessDenied,
     AlreadyExists,
@@ -55,6 +56,8 @@ TOKEN_PURPOSE = "delta-sharing-recipients"
 URL_PURPOSE = "delta-sharing-files"
 #: a file URL lives this long (the client fetches right after the query)
 URL_TTL_S = 3600
+#: roles a recipient (a data consumer's token, its profile held by the steward who made it) may not act with
+PRIVILEGED = frozenset({"admin", "steward", "auditor", "reviewer"})
 CACHE_DIR = ".delta-sharing"
 PROFILE_DIR = "delta-sharing"
 PREFIX = "/delta-sharing"
@@ -71,8 +74,10 @@ def token_digest(fabric: Fabric, token: str) -> str:
     return hmac.new(fabric.secrets.derive(TOKEN_PURPOSE), token.encode(), hashlib.sha256).hexdigest()
 
 
-def sign_file(fabric: Fabric, file_id: str, recipient: str, expires: int) -> str:
-    message = "\n".join((file_id, recipient, str(expires))).encode()
+def sign_file(fabric: Fabric, file_id: str, recipient: str, expires: int, policy: str = "") -> str:
+    """The file URL's signature; ``policy`` (the principal's policy digest when the URL was made) binds
+    it to the grants, masks and filters the file was written under: any change voids outstanding URLs."""
+    message = "\n".join((file_id, recipient, str(expires), policy)).encode()
     return hmac.new(fabric.secrets.derive(URL_PURPOSE), message, hashlib.sha256).hexdigest()
 
 
@@ -119,7 +124,11 @@ class DeltaSharing:
         check_name(name, "recipient")
         token = TOKEN_PREFIX + _secrets.token_urlsafe(32)
         with self.store.session() as s:
-            principals.get(s, principal)  # NotFound names the fix
+            acting = principals.get(s, principal)  # NotFound names the fix
+            if set(acting.roles or []) & PRIVILEGED and principal != actor.name and "admin" not in actor.roles:
+                raise AccessDenied(f"a recipient acts as a data consumer; {principal} holds "
+                                   f"{', '.join(sorted(set(acting.roles or []) & PRIVILEGED))} rights and only "
+                                   "an admin may issue a token acting as them")
             if s.scalar(select(DeltaRecipient).where(DeltaRecipient.name == name)) is not None:
                 raise AlreadyExists(f"recipient {name} exists; revoke it or pick another name")
             row = DeltaRecipient(name=name, principal=principal, digest=token_digest(self.fabric, token),
@@ -152,6 +161,14 @@ class DeltaSharing:
             row = s.scalar(select(DeltaRecipient).where(DeltaRecipient.name == name))
             if row is None:
                 raise NotFound(f"no recipient {name}; list them with `govfabric delta recipient list`")
+            if row.created_by != actor.name:  # its maker's department's stewards, or an admin
+                from govfabric.auth import principals
+
+                try:
+                    department = principals.get(s, row.created_by or "").department
+                except NotFound:
+                    department = None
+                require_steward(actor, department, f"revoke recipient {name}")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
                 append(s, actor.name, "delta.recipient.revoke", f"delta_recipient:{name}", {"principal": row.principal})
@@ -207,8 +224,10 @@ class DeltaSharing:
         source = check_virtual(source)
         with self.store.session() as s:
             self._share(s, share)
-            if definition(s, source) is None:
+            found = definition(s, source)
+            if found is None:
                 raise NotFound(f"no virtual table or view {source}; list them with `govfabric vt list`")
+            require_steward(actor, _owner_department(s, found), f"share {source} through Delta Sharing")
             if s.scalar(select(DeltaTable).where(DeltaTable.share == share, DeltaTable.schema_name == schema,
                                                  DeltaTable.name == table)) is not None:
                 raise AlreadyExists(f"{qualified} exists in share {share}")
@@ -278,7 +297,7 @@ class DeltaSharing:
         target = _target_schema(self._schema(row))
         f = self._materialise(row, target, limit, predicate)
         expires = int(time.time()) + URL_TTL_S
-        sig = sign_file(self.fabric, f.id, recipient, expires)
+        sig = sign_file(self.fabric, f.id, recipient, expires, self._policy_digest(self.fabric.actor))
         url = f"{base_url.rstrip('/')}{PREFIX}/files/{f.id}?recipient={recipient}&expires={expires}&sig={sig}"
         action = {"url": url, "id": f.sha256, "partitionValues": {}, "size": f.size,
                   "stats": json.dumps({"numRecords": f.rows}), "expirationTimestamp": expires * 1000}
@@ -287,20 +306,30 @@ class DeltaSharing:
     def file_for_url(self, file_id: str, recipient: str, expires: int, sig: str) -> DeltaFile:
         """The file a signed URL names, after checking the signature, expiry and the recipient (a
         revoked recipient's outstanding URLs stop working)."""
-        want = sign_file(self.fabric, file_id, recipient, expires)
-        if not hmac.compare_digest(want, sig.lower()) or expires < time.time():
+        from govfabric.auth import principals
+
+        if expires < time.time():
             raise AccessDenied("the file URL is not valid or has expired; query the table again")
         with self.store.session() as s:
             rec = s.scalar(select(DeltaRecipient).where(DeltaRecipient.name == recipient))
             row = s.get(DeltaFile, file_id)
-            if rec is None or rec.revoked_at is not None or row is None or row.principal != rec.principal:
+            if rec is None or rec.revoked_at is not None or row is None or row.principal != rec.principal \
+                    or (rec.expires_at is not None and rec.expires_at <= utcnow()):
                 raise AccessDenied("the file URL is no longer valid; query the table again")
+            p = principals.get(s, rec.principal)
+            policy = self._policy_digest(principals.actor_of(p), s) if p.active else None
             s.expunge(row)
+        want = sign_file(self.fabric, file_id, recipient, expires, policy or "")
+        if policy is None or not hmac.compare_digest(want, sig.lower()):  # grants changed since: query again
+            raise AccessDenied("the file URL is not valid or has expired; query the table again")
         if not _intact(Path(row.path), row.size):
             raise NotFound("the file is no longer cached; query the table again")
         return row
 
     # -- internals ----------------------------------------------------------------------------------
+
+    def _policy_digest(self, actor: Any, session: Session | None = None) -> str:
+        return hashlib.sha256(repr(self.fabric.access.policy_for(actor, session)).encode()).hexdigest()
 
     @staticmethod
     def _share(s: Session, name: str) -> DeltaShare:
@@ -390,6 +419,20 @@ class DeltaSharing:
                     "size": f.size, "sha256": sha, "limit": limit, "predicate": where is not None})
             s.expunge(f)
         return f
+
+
+def _owner_department(s: Session, found: Any) -> str | None:
+    """The department owning a virtual table (its asset's) or a view (its creator's)."""
+    from govfabric.auth import principals
+    from govfabric.catalog.read import asset_by_id
+
+    if found.kind == "table":
+        asset = asset_by_id(s, found.asset_id)
+        return asset.owner_department if asset else None
+    try:
+        return principals.get(s, found.created_by or "").department
+    except NotFound:
+        return None
 
 
 def _fingerprint(s: Session, source: str) -> str:

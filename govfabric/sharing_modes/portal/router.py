@@ -256,10 +256,10 @@ async def home(request: Request, theme: str | None = None, owner_department: str
     return render(request, "home.html", chosen=chosen, **data)
 
 
-def _search(fabric: Any, q: str, log: bool = True) -> list[Any]:
+def _search(fabric: Any, q: str) -> list[Any]:
     """The best 20 open hits: the open classes are a filter inside the catalog's search, so closed
     assets never use up its limit."""
-    hits = fabric.catalog.search(q, limit=20, log=log, open_class=list(OPEN_CLASSES))
+    hits = fabric.catalog.search(q, limit=20, open_class=list(OPEN_CLASSES))
     if not hits:
         return []
     from govfabric.catalog.read import active_ids
@@ -275,16 +275,8 @@ def _hot(fabric: Any) -> list[tuple[str, int]]:
     — a steward's search for a closed data set never names it on the public pages."""
     from govfabric.catalog import memo
 
-    def compute() -> list[tuple[str, int]]:
-        shown: list[tuple[str, int]] = []
-        for q, n in fabric.catalog.hot_searches(HOT * 4):
-            if _search(fabric, q, log=False):
-                shown.append((q, n))
-                if len(shown) == HOT:
-                    break
-        return shown
-
-    return memo.kept_for(fabric.store, ("portal.hot", HOT), HOT_SECONDS, compute)
+    return memo.kept_for(fabric.store, ("portal.hot", HOT), HOT_SECONDS,
+                         lambda: fabric.catalog.hot_searches(HOT, list(OPEN_CLASSES)))
 
 
 @router.get("/portal/search")

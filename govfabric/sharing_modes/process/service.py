@@ -283,13 +283,14 @@ class Shares:
         with self.store.session() as s:
             row = self._offer(s, name)
             self._may_act(actor, row, role, action)
+            tightened = self._tighten(s, row)
             if row.state not in leaves:
                 raise ValidationFailed(f"share {row.name} is {row.state}; {action} needs it "
                                        f"{' or '.join(leaves)}")
             if enters in ("submitted", "published") and row.sharing_class == "not_shared":
                 raise ValidationFailed(f"share {row.name} is 不予共享 (not_shared) and cannot be "
                                        f"{enters}; retire it, or classify the data again in the catalog")
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"tightened": tightened} if tightened else {}
             if enters == "published" and row.open_class == "open" and not row.public_grants:
                 row.public_grants = self._grant_public(s, row)
                 extra["public_grants"] = row.public_grants
@@ -305,6 +306,18 @@ class Shares:
             s.flush()
             s.expunge(row)
             return row
+
+    def _tighten(self, s: Session, row: ShareOffer) -> dict[str, str]:
+        """The catalog may have reclassified the data since the offer was made: the offer takes the
+        stricter classes before any step or request (it never stays looser than the catalog)."""
+        sharing, opening = self._catalog_classes(s, list(row.tables or []))
+        changed: dict[str, str] = {}
+        for attr, order, now in (("sharing_class", _SHARING_ORDER, sharing), ("open_class", _OPEN_ORDER, opening)):
+            stricter = _stricter(order, getattr(row, attr), now)
+            if stricter is not None and stricter != getattr(row, attr):
+                setattr(row, attr, stricter)
+                changed[attr] = stricter
+        return changed
 
     @staticmethod
     def _may_act(actor: Actor, row: ShareOffer, role: str, action: str) -> None:
@@ -349,6 +362,7 @@ class Shares:
                 hint = "it is suspended: new requests wait until it is published again" \
                     if row.state == "suspended" else "only published shares take requests"
                 raise ValidationFailed(f"share {row.name} is {row.state}; {hint}")
+            tightened = self._tighten(s, row)
             if row.sharing_class == "not_shared":  # cannot be published; kept as a second lock
                 raise AccessDenied(f"share {row.name} is 不予共享 (not shared)")
             self._no_pending(s, row, actor.name)
@@ -366,7 +380,7 @@ class Shares:
             s.flush()
             append(s, actor.name, "share.request", f"share:{row.name}",
                    {"request": req.id, "mode": req.mode, "grants": req.grants,
-                    "access_requests": req.access_requests})
+                    "access_requests": req.access_requests, **({"tightened": tightened} if tightened else {})})
             s.expunge(req)
             return req
 
