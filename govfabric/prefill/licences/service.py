@@ -27,9 +27,10 @@ from govfabric.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from govfabric.identifiers import validate_resident_id, validate_uscc
 from govfabric.outputs import DIR_MODE, atomic_open, synced_together
 from govfabric.prefill.licences import importers
-from govfabric.prefill.licences.identifier import complete_identifier, parse_identifier
+from govfabric.prefill.licences.identifier import authority_problem, complete_identifier, parse_identifier
 from govfabric.prefill.licences.models import Licence
 from govfabric.store.base import new_id, utcnow
+from govfabric.store.bulk import bulk_insert
 
 if TYPE_CHECKING:
     from govfabric.auth.principals import Actor
@@ -424,7 +425,8 @@ class Licences:
             problems.append(f"type code {out['type_code']} differs from the identifier's {ident.type_code}")
         out["authority_code"] = values["authority_code"]
         before = len(problems)
-        check(validate_uscc, values["authority_code"])
+        if (problem := authority_problem(values["authority_code"])) is not None:
+            problems.append(problem)
         if len(problems) == before and ident and ident.authority_code != values["authority_code"]:
             problems.append(f"authority code {values['authority_code']} differs from the identifier's "
                             f"{ident.authority_code}")
@@ -472,34 +474,37 @@ class Licences:
                completed: int) -> ImportResult:
         actor = self.fabric.actor.name
         written: list[Path] = []
+        now = utcnow()
         root = self.root
         if any(src is not None for _, src in parsed):
             root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         inside = root.resolve()
         try:
             with synced_together():  # every file on disk before the commit that records them
-                rows = [self._licence(values, src, department, actor, written, root, inside)
+                rows = [self._licence(values, src, department, actor, now, written, root, inside)
                         for values, src in parsed]
             with self.fabric.store.session() as s:
-                s.add_all(rows)
+                bulk_insert(s.connection(), Licence.__table__, rows)  # one statement, not 2,000 ORM objects
                 append(s, actor, "licence.import", f"licences:{department}",
                        {"source": source, "count": len(rows), "files": len(written),
-                        "identifiers": [r.identifier for r in rows], "completed_check_chars": completed})
+                        "identifiers": [r["identifier"] for r in rows], "completed_check_chars": completed})
         except BaseException:
             for p in written:
                 p.unlink(missing_ok=True)
             raise
-        return ImportResult(len(rows), [r.id for r in rows], len(written), completed)
+        return ImportResult(len(rows), [r["id"] for r in rows], len(written), completed)
 
     @staticmethod
-    def _licence(values: dict[str, Any], src: Source, department: str, actor: str, written: list[Path],
-                 root: Path, inside: Path) -> Licence:
-        """The row, and its file copied into ``root`` (resolved: ``inside``) with its digests."""
-        row = Licence(id=new_id(), department=department, imported_by=actor, imported_at=utcnow(), **values)
+    def _licence(values: dict[str, Any], src: Source, department: str, actor: str, now: datetime,
+                 written: list[Path], root: Path, inside: Path) -> dict[str, Any]:
+        """The row's values (every row the same keys), and its file copied into ``root`` (resolved:
+        ``inside``) with its digests."""
+        row = {"id": new_id(), "department": department, "imported_by": actor, "imported_at": now, **values,
+               "file_name": None, "stored_name": None, "size": None, "sha256": None, "sm3": None}
         if src is not None:
             name = src[0] if isinstance(src, tuple) else src.name
             ext = Path(name).suffix.lower()
-            target = root / f"{row.id}{ext if _SUFFIX.match(ext) else ''}"
+            target = root / f"{row['id']}{ext if _SUFFIX.match(ext) else ''}"
             sha, sm3, size = hashlib.sha256(), hashlib.new("sm3"), 0
             with atomic_open(target, inside=inside) as out:
                 for chunk in _chunks(src):
@@ -508,8 +513,8 @@ class Licences:
                     size += len(chunk)
                     out.write(chunk)
             written.append(target)
-            row.file_name, row.stored_name, row.size = name, target.name, size
-            row.sha256, row.sm3 = sha.hexdigest(), sm3.hexdigest()
+            row.update(file_name=name, stored_name=target.name, size=size, sha256=sha.hexdigest(),
+                       sm3=sm3.hexdigest())
         return row
 
     # -- steward actions ------------------------------------------------------------------------------
@@ -595,7 +600,7 @@ def import_demo_licences(fabric: Fabric, *, types: Iterable[str] = ("营业执�
     rows = [(w, v) for w, v in importers.read_rows(path) if v.get("type_name") in wanted]
     with fabric.store.session() as s:
         have = set(s.scalars(select(Licence.identifier)))
-    fresh = [(w, v) for w, v in rows if _completed(v.get("identifier", "")) not in have]
+    fresh = [(w, v) for w, v in rows if _completed(v.get("identifier", "")) not in have] if have else rows
     if not fresh:
         return ImportResult(0)
     out: list[importers.Row] = []
