@@ -340,3 +340,16 @@ def test_a_harvest_writes_without_cyclic_gc_and_turns_it_back_on(steward, tmp_pa
     with pytest.raises(SourceError):
         steward.catalog.harvest("reg")
     assert gc.isenabled()
+def test_xml_rows_parsed_once_per_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A harvest and its PII scan read the same XML file: parsed once; a rewrite of the same size
+    (even within the file system's timestamp tick) is parsed again."""
+    from govfabric.catalog.harvest import files as hf
+    calls: list[bytes] = []
+    real = hf._parse_xml_rows
+    monkeypatch.setattr(hf, "_parse_xml_rows", lambda p, d: calls.append(d) or real(p, d))
+    path = tmp_path / "rows.xml"
+    path.write_text("<rows><row><a>1</a></row><row><a>2</a></row></rows>")
+    first = hf.read_xml_rows(path)
+    assert hf.read_xml_rows(path) == first == ("row", [{"a": "1"}, {"a": "2"}]) and len(calls) == 1
+    path.write_text("<rows><row><a>3</a></row><row><a>4</a></row></rows>")
+    assert hf.read_xml_rows(path)[1] == [{"a": "3"}, {"a": "4"}] and len(calls) == 2

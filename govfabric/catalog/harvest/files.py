@@ -148,15 +148,31 @@ def harvest_xlsx(path: Path, root: Path) -> list[TableMeta]:
     return out
 
 
+#: the last XML content parsed, by its digest: a harvest reads a file, then its PII scan samples it
+_LAST_XML: dict[bytes, tuple[str, list[dict[str, str]]]] = {}
+
+
 def read_xml_rows(path: Path) -> tuple[str, list[dict[str, str]]]:
-    """Row-oriented XML: <root><record><field>…</field>…</record>…</root> (attributes too)."""
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import parse
+    """Row-oriented XML: <root><record><field>…</field>…</record>…</root> (attributes too).
+    The same content read again is not parsed again (the rows are shared: do not modify them)."""
+    import hashlib
 
     if path.stat().st_size > MAX_XML_BYTES:
         raise SourceError(f"{path.name} is larger than {MAX_XML_BYTES >> 20} MiB; split it")
+    data = path.read_bytes()
+    key = hashlib.sha256(data).digest()
+    if (hit := _LAST_XML.get(key)) is None:
+        _LAST_XML.clear()
+        hit = _LAST_XML[key] = _parse_xml_rows(path, data)
+    return hit
+
+
+def _parse_xml_rows(path: Path, data: bytes) -> tuple[str, list[dict[str, str]]]:
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
     try:
-        root = parse(str(path)).getroot()
+        root = fromstring(data)
     except DefusedXmlException as exc:
         raise SourceError(f"{path.name} was refused: it uses forbidden XML constructs ({exc})") from exc
     except Exception as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from govfabric.errors import ValidationFailed
 from govfabric.identifiers import validate_uscc
@@ -73,16 +74,26 @@ def _check_parts(ident: LicenceIdentifier, text: str) -> None:
     if not _TYPE.match(ident.type_code):
         raise ValidationFailed(f"licence identifier {text!r}: type code {ident.type_code!r} must be 6-32 "
                                "characters 0-9, A-Z")
-    try:
-        validate_uscc(ident.authority_code)
-    except ValidationFailed as exc:
+    problem = authority_problem(ident.authority_code)
+    if problem is not None:
         raise ValidationFailed(f"licence identifier {text!r}: the issuing authority code is not a valid "
-                               f"unified social credit code ({exc})") from None
+                               f"unified social credit code ({problem})")
     if not _SERIAL.match(ident.serial):
         raise ValidationFailed(f"licence identifier {text!r}: serial {ident.serial!r} must be 1-32 "
                                "characters 0-9, A-Z")
     if not _VERSION.match(ident.version):
         raise ValidationFailed(f"licence identifier {text!r}: version {ident.version!r} must be 3 digits")
+
+
+@lru_cache(maxsize=4096)
+def authority_problem(code: str) -> str | None:
+    """What :func:`validate_uscc` says of an issuing authority's code, or None: remembered, as an
+    import checks the same few authorities' codes several times for each of thousands of licences."""
+    try:
+        validate_uscc(code)
+    except ValidationFailed as exc:
+        return str(exc)
+    return None
 
 
 def parse_identifier(text: str) -> LicenceIdentifier:

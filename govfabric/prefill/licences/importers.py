@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import lru_cache
 from pathlib import Path
 
 from govfabric.errors import ValidationFailed
@@ -47,8 +48,10 @@ ALIASES: dict[str, str] = {
 Row = tuple[str, dict[str, str]]  # (where, canonical field -> text)
 
 
+@lru_cache(maxsize=1024)
 def canonical(name: str) -> str | None:
-    """The canonical field a column or element name stands for, or None when unknown."""
+    """The canonical field a column or element name stands for, or None when unknown (remembered:
+    an XML file asks once per element, ~14 times per licence)."""
     key = name.strip().lstrip("\ufeff")
     low = key.lower()
     if low in FIELDS:

@@ -100,6 +100,30 @@ def test_xml_import_stores_files_with_digests_and_reads_by_holder(steward, servi
     assert service.licences.verify(view.id).ok
 
 
+def test_import_with_documents_in_memory(steward, service, tmp_path) -> None:
+    """The demo's path: files given by name in memory (no folder) are stored as from a folder, and a
+    row naming a document that is not given is a problem like a missing file."""
+    import hashlib
+
+    from govfabric.prefill.licences import importers
+
+    rows = importers.read_rows(write_xml(tmp_path / "m.xml", [record(1), record(2, file="lic2.ofd")]))
+    docs = {"lic1.pdf": b"%PDF-1.7 in memory 1\n", "lic2.ofd": b"OFD 2\n"}
+    with pytest.raises(ValidationFailed, match="nothing imported") as info:
+        steward.licences.import_rows(rows, documents={"lic1.pdf": docs["lic1.pdf"]})
+    assert any(p.startswith("licence 2:") and "lic2.ofd" in p for p in info.value.problems)
+    assert _count(steward) == 0
+    result = steward.licences.import_rows(rows, documents=docs, source="m.xml")
+    assert (result.imported, result.files) == (2, 2)
+    for lid in result.ids:
+        view = service.licences.get(lid)
+        data = docs[view.file_name]
+        stored = steward.licences.root / f"{view.id}{Path(view.file_name).suffix}"
+        assert stored.read_bytes() == data and stored.stat().st_mode & 0o777 == 0o640
+        assert (view.sha256, view.sm3) == (hashlib.sha256(data).hexdigest(), hashlib.new("sm3", data).hexdigest())
+        assert service.licences.verify(lid).ok
+
+
 def test_gb18030_csv_import(steward, service, files, tmp_path) -> None:
     src = write_csv(tmp_path / "lic.csv", [record(3, holder_name="北京𠀀示例有限公司")])
     assert steward.licences.import_file(src, files=files).imported == 1
