@@ -53,7 +53,7 @@ def kept(store: Store, key: Hashable, compute: Callable[[], T]) -> T:
             memo.generation, memo.values = generation, OrderedDict()
         if key in memo.values:
             memo.values.move_to_end(key)
-            return memo.values[key]  # type: ignore[no-any-return]
+            return memo.values[key]
     value = compute()
     with memo.lock:
         if memo.generation == generation:

@@ -105,6 +105,8 @@ def sample_many(fabric: Fabric, items: Sequence[SampleItem], limit: int = DEFAUL
         if b is None:
             continue
         ref, names, values = engine.physical_ref(b), wanted[i], out[i]
+        if ref is None:
+            raise SourceError(f"{items[i][0].qualified_name}: the {SAMPLE_ENGINE} engine cannot read it")
         try:
             for batch in engine.stream(sample_sql(ref, names, limit), timeout_s=timeout, row_limit=limit + 1):
                 for k, c in enumerate(names):
