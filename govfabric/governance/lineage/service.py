@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from govfabric.errors import NotFound, ValidationFailed
 from govfabric.governance.lineage.events import catalog_namespace, namespace
-from govfabric.governance.lineage.graph import LineageGraph, Traversal, graph_for
+from govfabric.governance.lineage.graph import LineageGraph, Traversal, graph_for, refreeze
 from govfabric.governance.lineage.models import LineageEvent
 
 if TYPE_CHECKING:
@@ -159,8 +159,9 @@ class LineageService:
             if kind == "catalog":
                 aid, d = dept.get(key, ("", None))
                 out.append((kind, [f"department:{d}"] if d else [], sorted(who.get(aid, ())), None))
-            elif kind == "virtual_table":
-                out.append((kind, [*owners], sorted(who.get(key, set()).union(consumers)), None))
+            elif kind == "virtual_table":  # consumers: sorted already (readers)
+                more = who.get(key)
+                out.append((kind, [*owners], sorted(more.union(consumers)) if more else [*consumers], None))
             else:
                 out.append((kind, [*owners], [*consumers], job))
         return out
@@ -184,6 +185,7 @@ class LineageService:
                     readers[d] = tuple(sorted(who))
             known = g.memo[key] = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers,
                                                  g.ds_names)
+            refreeze()
         return known
 
     # -- events and exports -----------------------------------------------------------------
