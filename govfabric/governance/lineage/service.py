@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
+from sys import intern
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select
@@ -180,7 +181,8 @@ class LineageService:
             results, names, producer = self.ns + "/results/", g.ds_names, g.producer
             readers: dict[int, tuple[str, ...]] = {}
             for d, outs in g.ds_down.items():
-                who = {a for o in outs if names[o].startswith(results) and (a := producer.get(o, ("", None))[1])}
+                who = {intern(a) for o in outs
+                       if names[o].startswith(results) and (a := producer.get(o, ("", None))[1])}
                 if who:
                     readers[d] = tuple(sorted(who))
             known = g.memo[key] = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers,
@@ -284,14 +286,14 @@ class _Known:
         ns, cat_ns, i = self.ns, self.cat_ns, self.ds_ids.get(n, -1)
         if n.startswith(ns + "/results/"):
             job, actor = self.producer.get(i, ("", None))
-            w = _Whose("query", (f"user:{actor}",) if actor else (), (actor,) if actor else (), job)
+            w = _Whose("query", (intern(f"user:{actor}"),) if actor else (), (intern(actor),) if actor else (), job)
         elif n.startswith(cat_ns + "/"):
             w = _Whose("catalog", key=n[len(cat_ns) + 1:])
         elif n.startswith(ns + "/") and n[len(ns) + 1:] in self.views:
-            w = _Whose("view", (f"user:{self.views[n[len(ns) + 1:]]}",), self.readers.get(i, ()))
+            w = _Whose("view", (intern(f"user:{self.views[n[len(ns) + 1:]]}"),), self.readers.get(i, ()))
         elif n.startswith(ns + "/") and n[len(ns) + 1:] in self.tables:
             by, aid = self.tables[n[len(ns) + 1:]]
-            w = _Whose("virtual_table", (f"user:{by}",), self.readers.get(i, ()), key=aid)
+            w = _Whose("virtual_table", (intern(f"user:{by}"),), self.readers.get(i, ()), key=aid)
         elif n.startswith(ns + "/"):
             w = _Whose("dataset")
         else:
