@@ -157,10 +157,11 @@ class LineageGraph:
         key = (ds, name)
         i = self.col_ids.get(key)
         if i is None:
-            i = self.col_ids[key] = len(self.col_of)
             # one object per distinct name (rows bring a new one each): a large impact report lists ~100k
             # column names, and touching one per column cost more in cache misses than building the lists
-            self.col_of.append((ds, sys.intern(name)))
+            key = (ds, sys.intern(name))
+            i = self.col_ids[key] = len(self.col_of)
+            self.col_of.append(key)
             self.ds_cols[ds].append(i)
         return i
 
