@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import sys
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -42,6 +43,16 @@ EXTRA_MAX = 50_000  # links of query results kept beside the impact index before
 def invalidate() -> None:
     """Called when events are stored in this process."""
     _generation[0] += 1
+
+
+def refreeze() -> None:
+    """Freeze again what was built from a frozen graph (its impact index, the services' memos): they live
+    as long as it. Left in the GC's generations they are walked by every full pass, and each large impact
+    report (tens of thousands of lists and dicts) sets one off: that was a third of a large impact's CPU."""
+    with _lock:
+        if _frozen[0]:
+            gc.collect()
+            gc.freeze()
 
 
 def derived(session: Any, event_id: str, payload: dict[str, Any], actor: str | None) -> None:
@@ -146,6 +157,9 @@ class LineageGraph:
         key = (ds, name)
         i = self.col_ids.get(key)
         if i is None:
+            # one object per distinct name (rows bring a new one each): a large impact report lists ~100k
+            # column names, and touching one per column cost more in cache misses than building the lists
+            key = (ds, sys.intern(name))
             i = self.col_ids[key] = len(self.col_of)
             self.col_of.append(key)
             self.ds_cols[ds].append(i)
@@ -412,6 +426,7 @@ class LineageGraph:
     def _impact_index(self) -> _ImpactIndex:
         if self._index is None:
             self._index = _ImpactIndex(self)
+            refreeze()
         return self._index
 
     def _cycles_of(self, datasets: Any) -> list[list[str]]:

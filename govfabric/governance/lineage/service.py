@@ -12,13 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
+from sys import intern
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select
 
 from govfabric.errors import NotFound, ValidationFailed
 from govfabric.governance.lineage.events import catalog_namespace, namespace
-from govfabric.governance.lineage.graph import LineageGraph, Traversal, graph_for
+from govfabric.governance.lineage.graph import LineageGraph, Traversal, graph_for, refreeze
 from govfabric.governance.lineage.models import LineageEvent
 
 if TYPE_CHECKING:
@@ -159,8 +160,9 @@ class LineageService:
             if kind == "catalog":
                 aid, d = dept.get(key, ("", None))
                 out.append((kind, [f"department:{d}"] if d else [], sorted(who.get(aid, ())), None))
-            elif kind == "virtual_table":
-                out.append((kind, [*owners], sorted(who.get(key, set()).union(consumers)), None))
+            elif kind == "virtual_table":  # consumers: sorted already (readers)
+                more = who.get(key)
+                out.append((kind, [*owners], sorted(more.union(consumers)) if more else [*consumers], None))
             else:
                 out.append((kind, [*owners], [*consumers], job))
         return out
@@ -179,11 +181,13 @@ class LineageService:
             results, names, producer = self.ns + "/results/", g.ds_names, g.producer
             readers: dict[int, tuple[str, ...]] = {}
             for d, outs in g.ds_down.items():
-                who = {a for o in outs if names[o].startswith(results) and (a := producer.get(o, ("", None))[1])}
+                who = {intern(a) for o in outs
+                       if names[o].startswith(results) and (a := producer.get(o, ("", None))[1])}
                 if who:
                     readers[d] = tuple(sorted(who))
             known = g.memo[key] = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers,
                                                  g.ds_names)
+            refreeze()
         return known
 
     # -- events and exports -----------------------------------------------------------------
@@ -282,14 +286,14 @@ class _Known:
         ns, cat_ns, i = self.ns, self.cat_ns, self.ds_ids.get(n, -1)
         if n.startswith(ns + "/results/"):
             job, actor = self.producer.get(i, ("", None))
-            w = _Whose("query", (f"user:{actor}",) if actor else (), (actor,) if actor else (), job)
+            w = _Whose("query", (intern(f"user:{actor}"),) if actor else (), (intern(actor),) if actor else (), job)
         elif n.startswith(cat_ns + "/"):
             w = _Whose("catalog", key=n[len(cat_ns) + 1:])
         elif n.startswith(ns + "/") and n[len(ns) + 1:] in self.views:
-            w = _Whose("view", (f"user:{self.views[n[len(ns) + 1:]]}",), self.readers.get(i, ()))
+            w = _Whose("view", (intern(f"user:{self.views[n[len(ns) + 1:]]}"),), self.readers.get(i, ()))
         elif n.startswith(ns + "/") and n[len(ns) + 1:] in self.tables:
             by, aid = self.tables[n[len(ns) + 1:]]
-            w = _Whose("virtual_table", (f"user:{by}",), self.readers.get(i, ()), key=aid)
+            w = _Whose("virtual_table", (intern(f"user:{by}"),), self.readers.get(i, ()), key=aid)
         elif n.startswith(ns + "/"):
             w = _Whose("dataset")
         else:
