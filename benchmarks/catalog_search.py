@@ -101,10 +101,11 @@ def populate(fabric: Any, n: int) -> float:
     from sqlalchemy import text
 
     from govfabric.catalog.harvest.meta import structure_hash
-    from govfabric.catalog.harvest.sync import _insert, _new_ids
+    from govfabric.catalog.harvest.sync import _insert
     from govfabric.catalog.models import Asset, AssetColumn, AssetVersion
     from govfabric.catalog.search_index import add_entries, entry
     from govfabric.store.base import utcnow
+    from govfabric.store.bulk import new_ids as _new_ids
 
     data = generate(n)
     with Timer() as t:
