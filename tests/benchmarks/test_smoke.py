@@ -50,7 +50,7 @@ SMOKES: dict[str, Smoke] = {
                                 "--pg-url", "{pg}"], slow=True),
     "service_push.py": Smoke(["--rows", "100"]),
     "sql_pipeline_overhead.py": Smoke(["--repeat", "1"]),
-    "sql_stream.py": Smoke(["--smoke"]),
+    "sql_stream.py": Smoke(["--smoke"], writes=False),
     "tpch_virtual.py": Smoke(["--sf", "0.01", "--trino-sf", "0.01", "--repeat", "1", "--queries", "1,6",
                               "--pg-url", "{pg}", "--trino-url", "{trino}"], slow=True, timeout=420),
 }
