@@ -132,3 +132,18 @@ def pg_database(server_url: str, prefix: str = "gfbench") -> Iterator[str]:
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def enterprise_workspace(home: Path, data: Path) -> tuple[Any, Any]:
+    """A fresh workspace with ``steward1`` (市场监管局) and ``analyst1``, the DuckDB file ``data`` (a table
+    ``enterprise``) registered, harvested and mapped as ``market.enterprise``; returns (fabric, steward)."""
+    from govfabric.fabric import init_workspace
+
+    fabric = init_workspace(home)
+    fabric.add_principal("steward1", ["steward"], department="市场监管局")
+    fabric.add_principal("analyst1", ["analyst"], department="发展改革委")
+    steward = fabric.as_user("steward1")
+    steward.catalog.add_source("bench", f"duckdb:///{data}")
+    steward.catalog.harvest("bench")
+    steward.virtual.create_table("market.enterprise", "bench.main.enterprise")
+    return fabric, steward

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import write_results
+from common import enterprise_workspace, write_results
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -69,7 +69,6 @@ def free_port() -> int:
 def setup(tmp: Path, rows: int, endpoint: str) -> tuple[Path, Path, Path]:
     import duckdb
 
-    from govfabric.fabric import init_workspace
 
     data = tmp / "data.duckdb"
     con = duckdb.connect(str(data))
@@ -83,13 +82,7 @@ def setup(tmp: Path, rows: int, endpoint: str) -> tuple[Path, Path, Path]:
     con.execute(f"COPY enterprise TO '{anchor}' (FORMAT parquet)")
     con.close()
     home = tmp / "ws"
-    fabric = init_workspace(home)
-    fabric.add_principal("steward1", ["steward"], department="市场监管局")
-    fabric.add_principal("analyst1", ["analyst"], department="发展改革委")
-    steward = fabric.as_user("steward1")
-    steward.catalog.add_source("bench", f"duckdb:///{data}")
-    steward.catalog.harvest("bench")
-    steward.virtual.create_table("market.enterprise", "bench.main.enterprise")
+    fabric, steward = enterprise_workspace(home, data)
     steward.access.grant("analyst1", "market.enterprise", purpose="benchmark")
     steward.delta_sharing.create_share("bench")
     steward.delta_sharing.add_table("bench.market.enterprise", "market.enterprise")

@@ -50,15 +50,7 @@ def create_data(path: Path, rows: int) -> None:
 
 
 def workspace(home: Path, data: Path) -> Any:
-    from govfabric.fabric import init_workspace
-
-    fabric = init_workspace(home)
-    fabric.add_principal("steward1", ["steward"], department="市场监管局")
-    fabric.add_principal("analyst1", ["analyst"], department="发展改革委")
-    steward = fabric.as_user("steward1")
-    steward.catalog.add_source("bench", f"duckdb:///{data}")
-    steward.catalog.harvest("bench")
-    steward.virtual.create_table("market.enterprise", "bench.main.enterprise")
+    fabric, steward = common.enterprise_workspace(home, data)
     steward.datasets.publish("market.enterprise", ["csv", "parquet"])
     steward.access.grant("analyst1", "market.enterprise", purpose="benchmark")
     return fabric

@@ -45,15 +45,7 @@ con.execute(f"COPY (SELECT * FROM enterprise) TO '{out}' {opts}")
 
 
 def workspace(home: Path, data: Path) -> Any:
-    from govfabric.fabric import init_workspace
-
-    fabric = init_workspace(home)
-    fabric.add_principal("steward1", ["steward"], department="市场监管局")
-    fabric.add_principal("analyst1", ["analyst"], department="发展改革委")
-    steward = fabric.as_user("steward1")
-    steward.catalog.add_source("bench", f"duckdb:///{data}")
-    steward.catalog.harvest("bench")
-    steward.virtual.create_table("market.enterprise", "bench.main.enterprise")
+    fabric, steward = common.enterprise_workspace(home, data)
     steward.access.grant("analyst1", "market.enterprise", purpose="benchmark")
     return fabric
 
