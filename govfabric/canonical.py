@@ -35,7 +35,16 @@ class NotCanonicalJSON(ValidationFailed):
 
 
 def canonical(obj: Any) -> bytes:
-    """The RFC 8785 bytes of ``obj``; :class:`NotCanonicalJSON` if ``obj`` is not plain JSON."""
+    """The RFC 8785 bytes of ``obj``; :class:`NotCanonicalJSON` if ``obj`` is not plain JSON.
+
+    Values whose JCS form is the standard library's sorted, compact JSON (see :func:`_plain`) are
+    written by its C encoder: every audit event is hashed, and the pure-Python serialiser cost
+    ~0.1 ms of each recorded query. Everything else goes through ``rfc8785``."""
+    if _plain(obj):
+        try:
+            return _ENCODE(obj).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: rfc8785 says why it is not JSON
+            pass
     try:
         return rfc8785.dumps(obj)
     except rfc8785.CanonicalizationError as exc:
@@ -43,6 +52,30 @@ def canonical(obj: Any) -> bytes:
             f"cannot hash or sign this value as JSON ({exc}): convert it explicitly first "
             "(strings for datetimes, Decimals and large integers; no NaN or infinity)"
         ) from exc
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False,
+                           check_circular=False).encode
+
+
+def _plain(obj: Any) -> bool:
+    """Whether ``json.dumps(sort_keys=True)`` writes ``obj`` exactly as RFC 8785 does: plain types
+    only; integers in a double's exact range; floats Python writes without an exponent or a
+    trailing ``.0`` (``str(f)``, which JCS then keeps as it is); keys without characters beyond
+    U+FFFF (JCS orders keys by UTF-16 code units, Python by code points: the same below that).
+    Strings are escaped alike by both (``"``, ``\\`` and control characters, lowercase ``\\u00xx``)."""
+    t = type(obj)
+    if t is str or t is bool or obj is None:
+        return True
+    if t is int:
+        return -MAX_SAFE_INT <= obj <= MAX_SAFE_INT
+    if t is float:
+        return 1e-4 <= abs(obj) < 1e16 and not obj.is_integer()
+    if t is dict:
+        return all(type(k) is str and (k.isascii() or max(k) <= "\uffff") and _plain(v) for k, v in obj.items())
+    if t is list or t is tuple:
+        return all(_plain(v) for v in obj)
+    return False
 
 
 def legacy(obj: Any) -> bytes:

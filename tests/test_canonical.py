@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from govfabric.canonical import NotCanonicalJSON, canonical, jsonable, legacy, loads
 from govfabric.catalog.harvest.meta import structure_hash
@@ -79,3 +82,29 @@ def test_loads_reads_back_the_same_bytes() -> None:
     data = canonical({"big": 1e16, "neg": -1e20, "n": 2**53 - 1, "x": [1.5, 0.0]})
     assert data == b'{"big":10000000000000000,"n":9007199254740991,"neg":-100000000000000000000,"x":[1.5,0]}'
     assert canonical(loads(data)) == data
+
+
+_KEYS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6) | \
+    st.sampled_from(["", "a", "\ue000", "\U0001f600", "\u00e9", "b\U00010000", "\uffff", "\x1f"])
+_SCALARS = (st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
+            | st.sampled_from([3.0, 0.0001, 9.99e-5, 1e16, 1e15 + 0.5, "\x00\x08\"\\\u2028", "\ud800"]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(_KEYS, inner, max_size=5), max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES)
+def test_the_fast_path_writes_what_rfc8785_writes(value: object) -> None:
+    """Plain values go through json's C encoder (``_plain``); the bytes, or the refusal, must be
+    exactly rfc8785's for every value, including the edges: floats near exponent form, keys beyond
+    U+FFFF next to U+E000…U+FFFF, control characters, lone surrogates."""
+    try:
+        expected: bytes | None = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        expected = None
+    if expected is None:
+        with pytest.raises(NotCanonicalJSON):
+            canonical(value)
+    else:
+        assert canonical(value) == expected

@@ -46,6 +46,7 @@ from govfabric.canonical import canonical, jsonable, legacy
 from govfabric.errors import ConfigError, IntegrityError
 from govfabric.store.base import utcnow
 from govfabric.store.db import Store
+from govfabric.store.prepared import Prepared
 
 GENESIS = "0" * 64
 KEY_PURPOSE = "audit-chain"
@@ -107,6 +108,9 @@ class AuditBinding:
     checkpoint_path: Path
     _key: bytes | None = None
     _cached: tuple[tuple[int, int, int], Checkpoint] | None = field(default=None, repr=False)
+    #: the file's bytes as last read or written and their slots: every append checks and moves the
+    #: checkpoint, and parsing both slots again (JSON, HMAC) was a tenth of recording a query
+    _parsed: tuple[bytes, list[Checkpoint | None | CheckpointError]] | None = field(default=None, repr=False)
 
     @property
     def key(self) -> bytes:
@@ -116,6 +120,9 @@ class AuditBinding:
 
     def _slots(self, data: bytes) -> list[Checkpoint | None | CheckpointError]:
         """Each slot: its checkpoint, None if never written, or the reason it is not valid."""
+        parsed = self._parsed
+        if parsed is not None and parsed[0] == data:
+            return parsed[1]
         out: list[Checkpoint | None | CheckpointError] = []
         for n in range(SLOTS):
             chunk = data[n * SLOT_SIZE:(n + 1) * SLOT_SIZE].strip(b" \n\x00")
@@ -132,6 +139,7 @@ class AuditBinding:
             out.append(cp if ok else CheckpointError(
                 f"checkpoint {self.checkpoint_path} does not match its signature (edited, or the workspace key "
                 "changed)"))
+        self._parsed = (data, out)
         return out
 
     def _newest(self, data: bytes) -> Checkpoint | None:
@@ -182,7 +190,15 @@ class AuditBinding:
             target = 0 if newest is None else (newest[1] + 1) % SLOTS
             line = json.dumps({"seq": cp.seq, "hash": cp.hash, "keyed_from": cp.keyed_from,
                                "mac": cp.mac(self.key)}).encode()
-            os.pwrite(fd, line.ljust(SLOT_SIZE - 1) + b"\n", target * SLOT_SIZE)
+            chunk = line.ljust(SLOT_SIZE - 1) + b"\n"
+            os.pwrite(fd, chunk, target * SLOT_SIZE)
+            # what the file now holds (the lock is still ours: the other slot is as read, this one
+            # is ``cp``): the next append's reads and checks need not parse or sign it again
+            now = [*slots]
+            now[target] = cp
+            self._parsed = (os.pread(fd, SLOTS * SLOT_SIZE + 1, 0), now)
+            st = os.fstat(fd)
+            self._cached = ((st.st_ino, st.st_mtime_ns, st.st_size), cp)
         finally:
             os.close(fd)
 
@@ -264,8 +280,11 @@ class VerifyReport:
 
 _HEAD = AuditHead.__table__
 _EVENTS = AuditEvent.__table__
-_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.note).where(_HEAD.c.id == 1).with_for_update()
-_WRITE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
+#: the head locked (PostgreSQL: FOR UPDATE; on SQLite the transaction's BEGIN IMMEDIATE holds the lock);
+#: on the driver's cursor, whose fetch, in a pipeline, sends what is queued and waits for this answer
+_READ_HEAD = Prepared(select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.note).where(_HEAD.c.id == 1).with_for_update())
+_WRITE_HEAD = Prepared(_HEAD.update().where(_HEAD.c.id == 1))
+_INSERT_EVENTS = Prepared(_EVENTS.insert())
 
 
 def _checkpoint(binding: AuditBinding) -> Checkpoint | None:
@@ -375,52 +394,29 @@ def _in_pipeline(raw: Any) -> bool:
     return bool(pgconn is not None and pgconn.pipeline_status)
 
 
-def _read_head(conn: Any) -> Any:
-    """The locked head row (``seq``, ``hash``, ``note``) or None; in a pipeline on the driver's
-    cursor, whose fetch sends what is queued and waits for this answer."""
-    raw = conn.connection.driver_connection
-    if not _in_pipeline(raw):
-        return conn.execute(_READ_HEAD).first()
-    from psycopg.rows import namedtuple_row
-
-    text, params = _read_head_text(conn.dialect)
-    with raw.cursor(row_factory=namedtuple_row) as cur:
-        cur.execute(text, params)
-        return cur.fetchone()
-
-
-_READ_HEAD_TEXT: dict[str, tuple[str, dict[str, Any]]] = {}
-
-
-def _read_head_text(dialect: Any) -> tuple[str, dict[str, Any]]:
-    """``_READ_HEAD`` compiled once per dialect (compiling it was ~2% of a query service call)."""
-    key = f"{dialect.name}+{dialect.driver}"
-    found = _READ_HEAD_TEXT.get(key)
-    if found is None:
-        compiled = _READ_HEAD.compile(dialect=dialect)
-        found = _READ_HEAD_TEXT[key] = (str(compiled), dict(compiled.params))
-    return found
-
-
 def append(session: Session, actor: str, action: str, target: str,
            details: dict[str, Any] | None = None) -> AuditEvent:
-    """Append one event inside the caller's transaction (:func:`append_many` of one)."""
-    return append_many(session, [(actor, action, target, details)])[-1]
+    """Append one event inside the caller's transaction (:func:`append_many` of one); the event
+    as written (not attached to the session)."""
+    return AuditEvent(**_append(session, [(actor, action, target, details)])[-1])
 
 
-def append_many(session: Session, entries: Sequence[Entry]) -> list[AuditEvent]:
+def append_many(session: Session, entries: Sequence[Entry]) -> None:
     """Append events, chained in order, inside the caller's transaction.
 
-    Three Core statements on the session's connection whatever their number (read and lock the
+    Three statements (``store/prepared.py``) on the session's connection whatever their number (read and lock the
     head, insert the events in one statement, move the head): a query service call appends its
     query's event and its own together. The caller's pending ORM changes are flushed first.
     The checkpoint outside the store moves when the transaction commits."""
-    if not entries:
-        return []
+    if entries:
+        _append(session, entries)
+
+
+def _append(session: Session, entries: Sequence[Entry]) -> list[dict[str, Any]]:
+    """:func:`append_many`; the rows written."""
     binding = _bound(session.info)
     session.flush()
-    conn = session.connection()
-    head = _read_head(conn)
+    head = _READ_HEAD.first(session)
     cp = _checkpoint(binding)
     note: str | None = None
     keyed_from: int | None
@@ -428,11 +424,11 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[AuditEvent]:
         _start_chain(session, cp)
         prev_seq, prev_hash, keyed_from = 0, GENESIS, 1
     else:
-        prev_seq, prev_hash = head.seq, head.hash
-        keyed_from = _keyed_from(head.note)
+        prev_seq, prev_hash, head_note = head
+        keyed_from = _keyed_from(head_note)
         _check_head(cp, prev_seq, prev_hash, keyed_from)
-        if keyed_from is None or _jcs_from(head.note) is None:  # an old chain: key it / hash it as JCS
-            note = _upgraded_note(head.note, prev_seq + 1)     # from here on, and say so in the head
+        if keyed_from is None or _jcs_from(head_note) is None:  # an old chain: key it / hash it as JCS
+            note = _upgraded_note(head_note, prev_seq + 1)      # from here on, and say so in the head
             keyed_from = prev_seq + 1 if keyed_from is None else keyed_from  # what the new note says
     at = utcnow()
     rid = request_id.get()
@@ -446,11 +442,11 @@ def append_many(session: Session, entries: Sequence[Entry]) -> list[AuditEvent]:
         digest = event_hash(seq, at, actor, action, target, clean, prev, binding.key)
         rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,
                      "prev_hash": prev, "hash": digest})
-    conn.execute(_EVENTS.insert(), rows if len(rows) > 1 else rows[0])
-    conn.execute(_WRITE_HEAD, {"seq": seq, "hash": digest} if note is None
-                 else {"seq": seq, "hash": digest, "note": note})
+    _INSERT_EVENTS.run(session, rows)
+    _WRITE_HEAD.run(session, {"seq": seq, "hash": digest} if note is None
+                    else {"seq": seq, "hash": digest, "note": note})
     session.info[_PENDING] = (binding, Checkpoint(seq, digest, keyed_from))
-    return [AuditEvent(**values) for values in rows]
+    return rows
 
 
 class AuditLog:

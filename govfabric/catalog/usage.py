@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from govfabric.catalog.models import Favourite, Notification, Usage
 from govfabric.store.base import new_id, utcnow
+from govfabric.store.prepared import Prepared
 
 USAGE_KINDS = ("use", "distribution")
 ConsumerSource = Callable[[Session, list[str]], dict[str, set[str]]]
@@ -68,7 +69,7 @@ def record_usage(session: Session, asset_ids: list[str], principal: str, kind: s
     if upsert is not None:  # one statement, no answer to wait for (it may be pipelined)
         rows = [{"id": new_id(), "asset_id": a, "principal": principal, "kind": kind, "count": count,
                  "last_at": now} for a in ids]
-        session.connection().execute(upsert, rows if len(rows) > 1 else rows[0])
+        upsert.run(session, rows)
         return
     mine = (t.c.principal == principal) & (t.c.kind == kind)
     have = set(session.execute(update(t).where(t.c.asset_id.in_(ids), mine)
@@ -79,7 +80,7 @@ def record_usage(session: Session, asset_ids: list[str], principal: str, kind: s
                                      "count": count, "last_at": now} for a in missing])
 
 
-_UPSERTS: dict[str, Any] = {}
+_UPSERTS: dict[str, Prepared | None] = {}
 
 
 def _upsert(dialect: str) -> Any:
@@ -94,7 +95,7 @@ def _upsert(dialect: str) -> Any:
             return None
         t = cast(Table, Usage.__table__)
         stmt = inserts[dialect](t)
-        _UPSERTS[dialect] = stmt.on_conflict_do_update(
+        _UPSERTS[dialect] = Prepared(stmt.on_conflict_do_update(
             index_elements=[t.c.asset_id, t.c.principal, t.c.kind],
-            set_={"count": t.c.count + stmt.excluded["count"], "last_at": stmt.excluded.last_at})
+            set_={"count": t.c.count + stmt.excluded["count"], "last_at": stmt.excluded.last_at}))
     return _UPSERTS[dialect]

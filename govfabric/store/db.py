@@ -7,7 +7,7 @@ models and the same Alembic migrations.
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from govfabric.errors import ConfigError
 
+#: the key of a session's ``info`` holding what is to run once its transaction commits (:func:`on_commit`)
+_ON_COMMIT = "govfabric.on_commit"
 #: statements that never change what a call scope's memo holds (``Store.call_scope``)
 _READS = ("SELECT", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "PRAGMA", "SHOW")
 
@@ -92,6 +94,22 @@ def _closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("the store server closed this connection")
 
 
+def on_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Run ``fn`` once ``session``'s transaction has committed; never if it rolls back. For work
+    after every query (the lineage graph's new edges), where a per-session event listener cost
+    more than the work (SQLAlchemy builds the session's own dispatch for it)."""
+    session.info.setdefault(_ON_COMMIT, []).append(fn)
+
+
+def _committed(session: Session) -> None:
+    for fn in session.info.pop(_ON_COMMIT, ()):
+        fn()
+
+
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_ON_COMMIT, None)
+
+
 class Store:
     """The metadata store of one workspace."""
 
@@ -102,6 +120,8 @@ class Store:
         #: session opens), e.g. the audit chain's key and checkpoint (``govfabric.auth.audit.bind``)
         self.info: dict[str, Any] = {}
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, future=True, info=self.info)
+        event.listen(self._sessions, "after_commit", _committed)
+        event.listen(self._sessions, "after_rollback", _rolled_back)
         self._current: ContextVar[Session | None] = ContextVar(f"govfabric_session_{id(self)}", default=None)
         self._memo: ContextVar[dict[str, Any] | None] = ContextVar(f"govfabric_memo_{id(self)}", default=None)
         event.listen(self.engine, "before_cursor_execute", self._forget_on_write)

@@ -26,6 +26,7 @@ from govfabric.auth.audit import Entry, append_many, take_owed
 from govfabric.auth.readpath import reads_source_data
 from govfabric.auth.request_context import request_id
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
+from govfabric.store.prepared import Prepared
 from govfabric.virtualization import cache
 from govfabric.virtualization.cache import CachedPlan
 from govfabric.virtualization.engines import REGISTRY, Binding, Engine, engine_class
@@ -365,7 +366,7 @@ class QueryService:
             entries.extend(caller or ())
             if owed is not None:
                 entries.append(owed.build(200))
-            s.connection().execute(_QUERY_LOG_INSERT, {
+            _QUERY_LOG_INSERT.run(s, {
                 "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
                 "status": status, "error": error, "rows": rows, "duration_ms": ms})
             if cached is not None:
@@ -421,7 +422,7 @@ class QueryService:
             e.close()
         self._engines.clear()
 
-_QUERY_LOG_INSERT = QueryLog.__table__.insert().inline()  # no RETURNING of its id: nothing waits for it
+_QUERY_LOG_INSERT = Prepared(QueryLog.__table__.insert())
 
 
 

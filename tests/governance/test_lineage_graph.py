@@ -142,10 +142,11 @@ def test_forwarding_to_a_real_http_receiver(demo) -> None:
 
 def test_quality_events_carry_assertions_and_metrics(demo) -> None:
     with demo.store.session() as s:
-        row = ev.record_quality(demo, s, ASSET, [
+        row = s.get(LineageEvent, ev.record_quality(demo, s, ASSET, [
             {"assertion": "not_null", "success": True, "column": "qymc"},
             {"assertion": "unique", "success": False, "column": "tyshxydm", "severity": "error", "actual": 3}],
-            row_count=1000, column_metrics={"qymc": {"nullCount": 0, "distinctCount": 990}}, suite="enterprise")
+            row_count=1000, column_metrics={"qymc": {"nullCount": 0, "distinctCount": 990}}, suite="enterprise"))
+        assert row is not None  # as stored
     validate_event(row.payload)
     inp = row.payload["inputs"][0]
     assert [a["success"] for a in inp["facets"]["dataQualityAssertions"]["assertions"]] == [True, False]

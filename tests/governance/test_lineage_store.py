@@ -8,7 +8,7 @@ from openlineage_spec import validate_event
 from sqlalchemy import select
 
 from govfabric.governance.lineage import events as ev
-from govfabric.governance.lineage.models import LineageEdge
+from govfabric.governance.lineage.models import LineageEdge, LineageEvent
 from govfabric.governance.lineage.service import LineageService
 from govfabric.governance.metadata.service import MetadataService
 from govfabric.virtualization.models import VirtualTableRow
@@ -24,8 +24,9 @@ def test_harvest_and_definitions_build_the_graph(steward, tmp_path) -> None:
     steward.virtual.create_table("pop.person", "pop.main.person", renames={"region": "district"})
     with steward.store.session() as s:
         src = steward.catalog.source("pop", s)
-        harvest = ev.record_harvest(steward, s, src)
-        vt = ev.record_virtual_table(steward, s, s.scalar(select(VirtualTableRow)))
+        harvest = s.get(LineageEvent, ev.record_harvest(steward, s, src))  # as stored
+        vt = s.get(LineageEvent, ev.record_virtual_table(steward, s, s.scalar(select(VirtualTableRow))))
+        assert harvest is not None and vt is not None
     validate_event(harvest.payload)
     validate_event(vt.payload)
     assert harvest.payload["inputs"][0]["namespace"] == f"sqlite:///{db.resolve()}"

@@ -47,8 +47,8 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", statement)
         event.remove(engine, "commit", commit)
-    assert [k for k, _ in sent] == ["INSERT", "INSERT", "INSERT", "UPDATE", "COMMIT"], sent  # log, lineage,
-    assert all(p for _, p in sent), sent  # audit events, audit head (its locked read on the driver cursor)
+    assert [k for k, _ in sent] == ["INSERT", "INSERT", "SELECT", "INSERT", "UPDATE", "COMMIT"], sent  # log,
+    assert all(p for _, p in sent), sent  # lineage, the audit head's locked read, audit events, audit head
     with workspace.store.session() as s:  # committed: another transaction sees it
         assert s.scalar(select(func.count()).select_from(QueryLog)) == before + 1
         assert s.scalar(select(AuditEvent.action).order_by(AuditEvent.seq.desc()).limit(1)) == "sql.query"

@@ -25,6 +25,8 @@ from govfabric import __version__
 from govfabric.governance.lineage.models import LineageEdge, LineageEvent
 from govfabric.store.base import new_id, utcnow
 from govfabric.store.bulk import bulk_insert, new_ids
+from govfabric.store.db import on_commit
+from govfabric.store.prepared import Prepared
 
 if TYPE_CHECKING:
     from govfabric.catalog.models import Asset, Source
@@ -361,7 +363,7 @@ def quality_event(fabric: Fabric, asset: str, assertions: Sequence[dict[str, Any
 
 
 def record_quality(fabric: Fabric, session: Session, asset: str, assertions: Sequence[dict[str, Any]],
-                   **kw: Any) -> LineageEvent:
+                   **kw: Any) -> str:
     """After a quality run (see :func:`quality_event`)."""
     return emit(fabric, session, quality_event(fabric, asset, assertions, **kw))
 
@@ -404,7 +406,7 @@ def edges_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def store_event(session: Session, payload: dict[str, Any], actor: str | None = None,
-                sql: str | None = None, *, fresh_outputs: bool = False) -> LineageEvent:
+                sql: str | None = None, *, fresh_outputs: bool = False) -> str:
     """Store the event and its graph edges; a definition's earlier edges (same job, same output) go.
     With ``fresh_outputs`` (outputs named for this run only, as a query's result: nothing to replace)
     no edge row is written: the graph derives the event's edges from its payload when it is built
@@ -412,8 +414,8 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
 
     Core statements on the session's connection: the caller's session may hold thousands of
     objects (a harvest's assets), which ORM autoflush would walk before every statement, and a
-    query stores one event per run, where the unit of work cost more than the inserts. The
-    returned row is not attached to the session."""
+    query stores one event per run, where the unit of work cost more than the inserts. Returns the
+    event's id."""
     values = {
         "id": new_id(), "run_id": payload["run"]["runId"], "event_type": payload.get("eventType", "OTHER"),
         "event_time": datetime.fromisoformat(payload["eventTime"]), "job_namespace": payload["job"]["namespace"],
@@ -422,58 +424,51 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
         "outputs": [f"{d['namespace']}/{d['name']}" for d in payload.get("outputs", [])],
         "actor": actor, "payload": payload, "sql": sql, "forwarded_at": None, "forward_error": None,
     }
-    row = LineageEvent(**values)
+    event_id, job_name, outputs = values["id"], values["job_name"], values["outputs"]
     conn, t = session.connection(), LineageEdge.__table__
     # edge rows are written here only, named for their event's job: a job never stored before (a
     # source's first harvest) has none to replace, and its thousands of outputs need no delete
     earlier = not fresh_outputs and payload.get("eventType") == "COMPLETE" and \
-        conn.execute(_SAME_JOB, {"job": row.job_name}).first() is not None
-    conn.execute(_EVENT_INSERT, values)
+        conn.execute(_SAME_JOB, {"job": job_name}).first() is not None
+    _EVENT_INSERT.run(session, values)
     from govfabric.governance.lineage import graph
 
     if fresh_outputs:
         if payload.get("eventType") == "COMPLETE":
-            graph.derived(session, row.id, payload, actor)
-        return row
+            graph.derived(session, event_id, payload, actor)
+        return event_id
     if payload.get("eventType") == "COMPLETE":
         if earlier:
-            for start in range(0, len(row.outputs), 500):
-                conn.execute(delete(t).where(t.c.job_name == row.job_name,
-                                             t.c.dst.in_(row.outputs[start:start + 500])))
+            for start in range(0, len(outputs), 500):
+                conn.execute(delete(t).where(t.c.job_name == job_name, t.c.dst.in_(outputs[start:start + 500])))
         edges = edges_of(payload)
         if edges:
             # edges_of made these dicts for this call: completed in place, with ids made in one go
             # (sorted: appended to the id index) and one timestamp, converted once, for them all
             now = utcnow()
             for e, edge_id in zip(edges, new_ids(len(edges)), strict=True):
-                e["id"], e["actor"], e["event_id"], e["created_at"] = edge_id, actor, row.id, now
+                e["id"], e["actor"], e["event_id"], e["created_at"] = edge_id, actor, event_id, now
             bulk_insert(conn, t, edges)
     graph.invalidate()
-    return row
+    return event_id
 
 
-_EVENT_INSERT = LineageEvent.__table__.insert()
+_EVENT_INSERT = Prepared(LineageEvent.__table__.insert())
 _SAME_JOB = select(LineageEvent.id).where(LineageEvent.job_name == bindparam("job")).limit(1)
 
 
 def emit(fabric: Fabric, session: Session, payload: dict[str, Any], actor: str | None = None,
-         sql: str | None = None, *, fresh_outputs: bool = False) -> LineageEvent:
+         sql: str | None = None, *, fresh_outputs: bool = False) -> str:
     """Store the event (see :func:`store_event`); with ``lineage_url`` set, forward it once the
     transaction commits."""
-    row = store_event(session, payload, actor or _actor_name(fabric), sql, fresh_outputs=fresh_outputs)
+    event_id = store_event(session, payload, actor or _actor_name(fabric), sql, fresh_outputs=fresh_outputs)
     url = fabric.settings.lineage_url
     if url:
-        from sqlalchemy import event as sa_event
-
         from govfabric.governance.lineage.transport import submit
 
-        event_id, event_payload = row.id, payload
-
-        def forward(_s: Session) -> None:  # queued: a slow or dead consumer never holds up the caller
-            submit(fabric, event_id, event_payload)
-
-        sa_event.listen(session, "after_commit", forward, once=True)
-    return row
+        # queued once committed: a slow or dead consumer never holds up the caller
+        on_commit(session, lambda: submit(fabric, event_id, payload))
+    return event_id
 
 
 def _actor_name(fabric: Fabric) -> str | None:
@@ -486,7 +481,7 @@ def _actor_name(fabric: Fabric) -> str | None:
 # -- what the catalog and virtualization services call ---------------------------------------
 
 def record_harvest(fabric: Fabric, session: Session, source: Source,
-                   only: Sequence[str] | None = None, *, assets: Sequence[Any] | None = None) -> LineageEvent | None:
+                   only: Sequence[str] | None = None, *, assets: Sequence[Any] | None = None) -> str | None:
     """After a harvest's sync: one event for the source's active assets (``only`` these, if given:
     a re-harvest reports what it added or changed). ``assets``: those assets as the sync wrote them
     (anything with an ``Asset``'s qualified_name, name, location, owner_department and columns'
@@ -500,7 +495,7 @@ def record_harvest(fabric: Fabric, session: Session, source: Source,
     return emit(fabric, session, harvest_event(fabric, source, assets))
 
 
-def record_virtual_table(fabric: Fabric, session: Session, row: VirtualTableRow) -> LineageEvent:
+def record_virtual_table(fabric: Fabric, session: Session, row: VirtualTableRow) -> str:
     """After a virtual table is created or remapped (its row flushed)."""
     from govfabric.catalog.read import asset_with_columns
 
@@ -509,13 +504,13 @@ def record_virtual_table(fabric: Fabric, session: Session, row: VirtualTableRow)
     return emit(fabric, session, virtual_table_event(fabric, row, asset))
 
 
-def record_view(fabric: Fabric, session: Session, row: VirtualViewRow) -> LineageEvent:
+def record_view(fabric: Fabric, session: Session, row: VirtualViewRow) -> str:
     """After a view is defined or redefined (its row flushed)."""
     return emit(fabric, session, view_event(fabric, row))
 
 
 def record_file_load(fabric: Fabric, session: Session, path: str | Path, target: tuple[str, str],
-                     columns: Sequence[Column]) -> LineageEvent:
+                     columns: Sequence[Column]) -> str:
     """A file loaded into a dataset (``target`` = (namespace, name))."""
     return emit(fabric, session, file_event(fabric, f"file_load.{Path(path).name}", "FILE_LOAD",
                                             inputs=[file_namespace(path)], output=target, columns=columns))

@@ -58,15 +58,16 @@ def refreeze() -> None:
 def derived(session: Any, event_id: str, payload: dict[str, Any], actor: str | None) -> None:
     """A query event stored in ``session`` without edge rows: once the transaction commits, its
     edges go to this process's graph of the store as they are (:func:`graph_for`, no rebuild)."""
-    from sqlalchemy import event
-
     from govfabric.governance.lineage.events import edges_of
+    from govfabric.store.db import on_commit
 
     key = str(session.get_bind().engine.url)
-    rows = [(e["src"], e["src_field"], e["dst"], e["dst_field"], e["kind"], e["subtype"], e["job_name"], actor)
-            for e in edges_of(payload)]
 
-    def committed(_s: Any) -> None:
+    def committed() -> None:
+        if key not in _cache:  # no graph built in this process: nothing to add to
+            return
+        rows = [(e["src"], e["src_field"], e["dst"], e["dst_field"], e["kind"], e["subtype"], e["job_name"], actor)
+                for e in edges_of(payload)]
         with _lock:
             hit = _cache.get(key)
             if hit is None:
@@ -77,7 +78,7 @@ def derived(session: Any, event_id: str, payload: dict[str, Any], actor: str | N
                 _derived.pop(key, None)
                 _cache[key] = ((-1, None, -1), hit[1])
 
-    event.listen(session, "after_commit", committed, once=True)
+    on_commit(session, committed)
 
 
 @dataclass
