@@ -157,9 +157,10 @@ def signature_params(headers: Mapping[str, str]) -> dict[str, Any]:
 
 def verify(request: Message, body: bytes, *, key_id: str, secret: bytes, alg: str,
            first_use: Callable[[str], bool], max_age_s: int = MAX_AGE_S, skew_s: int = CLOCK_SKEW_S,
-           now: float | None = None) -> None:
-    """Verify one signed request with the app's secret; raises :class:`SignatureRefused`."""
-    params = signature_params(request.headers)
+           now: float | None = None, params: Mapping[str, Any] | None = None) -> None:
+    """Verify one signed request with the app's secret; raises :class:`SignatureRefused`.
+    ``params``: the request's :func:`signature_params` when the caller already parsed them."""
+    params = signature_params(request.headers) if params is None else params
     if params.get("alg") not in (None, alg):
         raise SignatureRefused("signature_invalid", f"the signature's alg is not this app's ({alg})")
     created = params.get("created")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from govfabric.config import Settings
@@ -21,9 +23,44 @@ def _item(text: str | None, what: str) -> RateLimitItem | None:
     if not text:
         return None
     try:
-        return parse(text)
+        return _parsed(text)
     except ValueError:
         raise ConfigError(f"{what} {text!r} is not a rate like 100/second or 100000/day") from None
+
+
+@lru_cache(maxsize=256)
+def _parsed(text: str) -> RateLimitItem:
+    """An app's own rate, parsed once (each call checks it: ~6 µs a parse, three per call)."""
+    return parse(text)
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """``limits``' memory storage with its expired entries swept on a caller's thread, at most once
+    per :attr:`SWEEP_S`. The stock one starts a ``threading.Timer`` thread (10 ms) on a hit whenever
+    the last one has ended: on a server answering a call every few milliseconds that is a thread
+    created per call or two (~0.25–0.4 ms of CPU each, more than the rest of the limiter). Counting
+    is unchanged (a moving window reads its entries' times; the sweep only frees memory)."""
+
+    SWEEP_S = 1.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self._next_sweep = 0.0
+        self._sweeping = threading.Lock()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # replaces the stock (name-mangled) scheduler
+        now = time.monotonic()
+        if now < self._next_sweep or not self._sweeping.acquire(blocking=False):
+            return
+        try:
+            self._next_sweep = now + self.SWEEP_S
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+        finally:
+            self._sweeping.release()
+
+
+def _storage(redis_url: str | None) -> Storage:
+    return storage_from_string(redis_url) if redis_url else SweptMemoryStorage()
 
 
 @dataclass
@@ -39,7 +76,7 @@ class Limits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        storage = storage_from_string(settings.redis_url or "memory://")
+        storage = _storage(settings.redis_url)
         namespace = hashlib.sha256(str(settings.home).encode()).hexdigest()[:12]
         return cls(MovingWindowRateLimiter(storage), _item(settings.rate_limit, "rate_limit"),
                    _item(settings.service_rate_limit, "service_rate_limit"),

@@ -237,7 +237,7 @@ class ServicePlane:
             httpsig.verify(httpsig.RequestView(scope["method"], self._url(scope, headers), headers), body,
                            key_id=cred.key_id, secret=cred.secret, alg=cred.alg,
                            first_use=self.state.nonces.first_use, max_age_s=settings.signature_max_age_s,
-                           skew_s=settings.signature_clock_skew_s)
+                           skew_s=settings.signature_clock_skew_s, params=params)
         except httpsig.SignatureRefused as exc:
             raise Refused(401, exc.code, str(exc)) from None
         return Principal(cred.principal, cred.rate_limit, cred.daily_quota)
