@@ -4,6 +4,13 @@ GB 32100 (credit code: mod-31 check character over 17 weighted symbols, plus the
 GB 11714 organisation-code check at position 17) and GB 11643 (resident ID: ISO 7064
 MOD 11-2) are sums of weighted character values; ``STRPOS(alphabet, SUBSTRING(…))``
 turns a character into its value in any SQL dialect sqlglot can write.
+
+A value is *invalid* when any one of its parts is wrong, written as ``defect₁ OR defect₂ OR …``
+from the cheapest part to the dearest (not ``NOT (ok₁ AND ok₂ AND …)``, the same in SQL's
+three-valued logic): a database's filter evaluates an ``OR`` child only on the rows the children
+before it left undecided, where a ``NOT`` over an ``AND`` evaluates every part on every row. A
+code with a wrong organisation check character (position 17, 8 symbols) is then never weighed
+for the credit-code check character (position 18, 17 symbols); a valid code still costs every part.
 """
 
 from __future__ import annotations
@@ -64,24 +71,32 @@ def as_text(column: str) -> exp.Expression:
     return exp.cast(exp.column(column, quoted=True), "VARCHAR")
 
 
-def uscc_valid(col: exp.Expression) -> exp.Expression:
-    """Format, organisation-code check (position 17) and credit-code check (position 18)."""
+def uscc_defects(col: exp.Expression) -> list[exp.Expression]:
+    """Format, organisation-code check (position 17), credit-code check (position 18): cheapest first."""
     s18 = _weighted(col, 1, USCC_WEIGHTS, USCC_ALPHABET)
     check18 = _pick(USCC_ALPHABET, _mod(exp.Sub(this=exp.Literal.number(31), expression=_mod(s18, 31)), 31))
     s17 = _weighted(col, 9, ORG_CODE_WEIGHTS, _BASE36)
     # 11 - (s mod 11) is 1..11, written 1..9, X, 0: one lookup, so the sum is evaluated once (not per CASE arm)
     check17 = _pick(_ORG_CHECK, exp.Sub(this=exp.Literal.number(11), expression=_mod(s17, 11)))
-    return exp.and_(matches(col, USCC_RE), exp.EQ(this=_char_at(col, 17), expression=check17),
-                    exp.EQ(this=_char_at(col, 18), expression=check18))
+    return [exp.Not(this=matches(col, USCC_RE)), exp.NEQ(this=_char_at(col, 17), expression=check17),
+            exp.NEQ(this=_char_at(col, 18), expression=check18)]
+
+
+def resident_id_defects(col: exp.Expression, today: date | None = None) -> list[exp.Expression]:
+    """Format, a birth date after ``today``, the MOD 11-2 check character: cheapest first."""
+    total = _weighted(col, 1, RESIDENT_ID_WEIGHTS, "0123456789")
+    born = exp.Substring(this=col.copy(), start=exp.Literal.number(7), length=exp.Literal.number(8))
+    return [exp.Not(this=matches(col, RESIDENT_RE)),
+            exp.GT(this=born, expression=exp.Literal.string(f"{today or date.today():%Y%m%d}")),
+            exp.NEQ(this=_char_at(col, 18), expression=_pick(_RESIDENT_CHECK, _mod(total, 11)))]
+
+
+def uscc_valid(col: exp.Expression) -> exp.Expression:
+    return exp.Not(this=exp.Paren(this=exp.or_(*uscc_defects(col))))
 
 
 def resident_id_valid(col: exp.Expression, today: date | None = None) -> exp.Expression:
-    """Format (province, a real birth date not after ``today``) and the MOD 11-2 check character."""
-    total = _weighted(col, 1, RESIDENT_ID_WEIGHTS, "0123456789")
-    born = exp.Substring(this=col.copy(), start=exp.Literal.number(7), length=exp.Literal.number(8))
-    return exp.and_(matches(col, RESIDENT_RE),
-                    exp.LTE(this=born, expression=exp.Literal.string(f"{today or date.today():%Y%m%d}")),
-                    exp.EQ(this=_char_at(col, 18), expression=_pick(_RESIDENT_CHECK, _mod(total, 11))))
+    return exp.Not(this=exp.Paren(this=exp.or_(*resident_id_defects(col, today))))
 
 
 def matches(col: exp.Expression, pattern: str) -> exp.Expression:
@@ -98,15 +113,14 @@ def unexpected_query(column: str, bad: exp.Expression, dialect: str) -> str:
 
 
 def invalid(kind: str, column: str, pattern: str | None = None) -> exp.Expression:
+    """The value breaks the standard: its defects OR-ed, cheapest first (see the module docstring)."""
     col = as_text(column)
     if kind == "uscc":
-        ok = uscc_valid(col)
-    elif kind == "resident_id":
-        ok = resident_id_valid(col)
-    else:
-        assert pattern is not None
-        ok = matches(col, pattern)
-    return exp.Not(this=exp.Paren(this=ok))
+        return exp.Paren(this=exp.or_(*uscc_defects(col)))
+    if kind == "resident_id":
+        return exp.Paren(this=exp.or_(*resident_id_defects(col)))
+    assert pattern is not None
+    return exp.Not(this=exp.Paren(this=matches(col, pattern)))
 
 
 def not_in_reference(column: str, ref_table: exp.Table, ref_column: str) -> exp.Expression:
