@@ -19,7 +19,10 @@ from rich.table import Table
 from govfabric.errors import ConfigError, ValidationFailed
 
 if TYPE_CHECKING:
+    from govfabric.auth.secrets import SecretBox
+    from govfabric.config import Settings
     from govfabric.fabric import Fabric
+    from govfabric.store.db import Store
 
 console = Console()
 err_console = Console(stderr=True)
@@ -53,22 +56,49 @@ def get_fabric(ctx: typer.Context) -> Fabric:
 def open_workspace(home: str | None, user: str | None) -> Fabric:
     """:func:`connect`, with a damaged store or key file and an unknown ``--as`` principal refused
     up front in one clear line — read commands included, not at the first write."""
-    import sqlalchemy.exc
-
     from govfabric.fabric import connect
 
-    try:
+    with _refusing_damage(home):
         fabric = connect(home, user)
+    _check_key(fabric.secrets)
+    fabric.actor  # noqa: B018 -- resolves the principal now: unknown ones are refused by every command
+    return fabric
+
+
+def open_store(home: str | None) -> tuple[Settings, Store]:
+    """The workspace's settings and store without the façade (for ``status``: neither the ORM nor any
+    module's models load), refused as :func:`open_workspace` refuses them. The caller disposes the store."""
+    from govfabric.auth.secrets import SecretBox
+    from govfabric.store.db import open_store as open_checked
+
+    with _refusing_damage(home):
+        settings, store = open_checked(home)
+    try:
+        _check_key(SecretBox(settings.resolved_key_file))
+    except BaseException:
+        store.dispose()
+        raise
+    return settings, store
+
+
+@contextmanager
+def _refusing_damage(home: str | None) -> Iterator[None]:
+    """A file that is not a store, refused in one line that says what to do."""
+    import sqlalchemy.exc
+
+    try:
+        yield
     except sqlalchemy.exc.DatabaseError as exc:
         raise ConfigError(f"{_store_location(home)} is not a govfabric store ({_first_line(exc.orig or exc)}); "
                           "restore it from a backup or run `govfabric init` in another folder") from exc
+
+
+def _check_key(secrets: SecretBox) -> None:
     try:
-        fabric.secrets.ensure()
+        secrets.ensure()
     except ValueError as exc:
-        raise ConfigError(f"{fabric.secrets.key_file} is not a valid workspace key ({_first_line(exc)}); restore "
+        raise ConfigError(f"{secrets.key_file} is not a valid workspace key ({_first_line(exc)}); restore "
                           "it from a backup: stored passwords, masks and the audit chain depend on it") from exc
-    fabric.actor  # noqa: B018 -- resolves the principal now: unknown ones are refused by every command
-    return fabric
 
 
 def _store_location(home: str | None) -> str:

@@ -6,18 +6,24 @@ models and the same Alembic migrations.
 
 from __future__ import annotations
 
+import os
 import select
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from govfabric.errors import ConfigError
+
+if TYPE_CHECKING:  # the ORM loads with the first session: `govfabric status` reads with Core only
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from govfabric.config import Settings
 
 #: statements that never change what a call scope's memo holds (``Store.call_scope``)
 _READS = ("SELECT", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "PRAGMA", "SHOW")
@@ -101,10 +107,24 @@ class Store:
         #: per-store context handed to every session as ``session.info`` (a shallow copy made when the
         #: session opens), e.g. the audit chain's key and checkpoint (``govfabric.auth.audit.bind``)
         self.info: dict[str, Any] = {}
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False, future=True, info=self.info)
+        self._made: sessionmaker[Session] | None = None
+        self._making = threading.Lock()
         self._current: ContextVar[Session | None] = ContextVar(f"govfabric_session_{id(self)}", default=None)
         self._memo: ContextVar[dict[str, Any] | None] = ContextVar(f"govfabric_memo_{id(self)}", default=None)
         event.listen(self.engine, "before_cursor_execute", self._forget_on_write)
+
+    @property
+    def _sessions(self) -> sessionmaker[Session]:
+        """Made at the first session (importing the ORM then), once: listeners hang on it."""
+        made = self._made
+        if made is None:
+            with self._making:
+                if self._made is None:
+                    from sqlalchemy.orm import sessionmaker
+
+                    self._made = sessionmaker(self.engine, expire_on_commit=False, future=True, info=self.info)
+                made = self._made
+        return made
 
     @property
     def dialect(self) -> str:
@@ -220,3 +240,25 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def open_store(home: str | os.PathLike[str] | None = None, *, store_url: str | None = None,
+               check: bool = True) -> tuple[Settings, Store]:
+    """An existing workspace's settings and store, its schema revision checked (one query, never
+    migrated: concurrent processes would race their DDL) unless ``check`` is false. The one way a
+    workspace is opened: by ``govfabric.fabric.connect``, and by ``govfabric status`` without the façade."""
+    from govfabric.config import CONFIG_FILE, load_settings, resolve_home
+
+    root = resolve_home(home)
+    if not (root / CONFIG_FILE).exists():
+        raise ConfigError(f"no govfabric workspace at {root}; create one with `govfabric init` "
+                          "(or `govfabric demo`), or point --home / GOVFABRIC_HOME at one")
+    settings = load_settings(root, store_url=store_url)
+    store = Store(settings.resolved_store_url)
+    if check:
+        try:
+            store.check_revision()
+        except BaseException:
+            store.dispose()
+            raise
+    return settings, store
