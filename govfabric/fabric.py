@@ -14,7 +14,8 @@ from govfabric.auth.principals import Actor
 from govfabric.auth.secrets import SecretBox
 from govfabric.config import CONFIG_FILE, DEFAULT_USER, Settings, load_settings, resolve_home
 from govfabric.errors import AccessDenied, ConfigError, NotFound
-from govfabric.store.db import Store, open_store
+from govfabric.store.db import Store
+from govfabric.store.workspace import open_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

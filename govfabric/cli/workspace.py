@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from govfabric.cli.common import JSON_OPTION, console, open_store, print_json, state
+from govfabric.cli.common import JSON_OPTION, console, open_reader, print_json, state
 from govfabric.config import DEFAULT_USER
 
 
@@ -68,11 +68,11 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         """Where the workspace is, who you act as, and what it holds."""
-        # read with SQLAlchemy Core: neither the façade, the ORM nor any module's models load (issue 15)
+        # neither the façade, the ORM nor any module's models load; nor SQLAlchemy on SQLite (issue 15)
         from govfabric.store.summary import summarise
 
         st = state(ctx)
-        settings, store = open_store(st.home)
+        settings, store = open_reader(st.home)
         try:
             user = st.user or settings.user or DEFAULT_USER
             found = summarise(store, user)

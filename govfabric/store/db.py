@@ -6,7 +6,6 @@ models and the same Alembic migrations.
 
 from __future__ import annotations
 
-import os
 import select
 import threading
 from collections.abc import Iterator
@@ -22,8 +21,6 @@ from govfabric.errors import ConfigError
 
 if TYPE_CHECKING:  # the ORM loads with the first session: `govfabric status` reads with Core only
     from sqlalchemy.orm import Session, sessionmaker
-
-    from govfabric.config import Settings
 
 #: statements that never change what a call scope's memo holds (``Store.call_scope``)
 _READS = ("SELECT", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "PRAGMA", "SHOW")
@@ -208,22 +205,14 @@ class Store:
 
     def check_revision(self) -> None:
         """Refuse a store whose schema is not this code's: one query, no DDL (``govfabric upgrade`` migrates)."""
-        from govfabric.store.migrate import current_heads, state
+        from govfabric.store.migrate import current_heads, require_current
 
         try:
-            where = state(current_heads(self.engine))
+            current = current_heads(self.engine)
         except OperationalError as exc:
             raise ConfigError(f"cannot open the metadata store {self.safe_url}: {self.redact(str(exc.orig))}"
                               ) from None
-        if where == "behind":
-            raise ConfigError(f"the metadata store {self.safe_url} needs migrations this govfabric brings; "
-                              "run `govfabric upgrade` (back up the store first)")
-        if where == "empty":
-            raise ConfigError(f"the metadata store {self.safe_url} has no govfabric schema; run `govfabric init` "
-                              "(or `govfabric upgrade`)")
-        if where == "ahead":
-            raise ConfigError(f"the metadata store {self.safe_url} was migrated by a newer govfabric than this one; "
-                              "upgrade govfabric (pip install -U govfabric)")
+        require_current(current, self.safe_url)
 
     def redact(self, text: str) -> str:
         """A store error without the store's password, in any encoding."""
@@ -241,24 +230,3 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
 
-
-def open_store(home: str | os.PathLike[str] | None = None, *, store_url: str | None = None,
-               check: bool = True) -> tuple[Settings, Store]:
-    """An existing workspace's settings and store, its schema revision checked (one query, never
-    migrated: concurrent processes would race their DDL) unless ``check`` is false. The one way a
-    workspace is opened: by ``govfabric.fabric.connect``, and by ``govfabric status`` without the façade."""
-    from govfabric.config import CONFIG_FILE, load_settings, resolve_home
-
-    root = resolve_home(home)
-    if not (root / CONFIG_FILE).exists():
-        raise ConfigError(f"no govfabric workspace at {root}; create one with `govfabric init` "
-                          "(or `govfabric demo`), or point --home / GOVFABRIC_HOME at one")
-    settings = load_settings(root, store_url=store_url)
-    store = Store(settings.resolved_store_url)
-    if check:
-        try:
-            store.check_revision()
-        except BaseException:
-            store.dispose()
-            raise
-    return settings, store
