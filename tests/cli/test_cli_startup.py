@@ -191,3 +191,18 @@ def test_status_counts_what_the_catalog_lists(capsys: pytest.CaptureFixture[str]
         assert len(fabric.catalog.assets(limit=None, include_dropped=True)) >= shown["assets"]
     finally:
         fabric.close()
+
+
+def test_settings_read_the_environment_as_pydantic_settings_did(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings no longer load pydantic-settings (every command paid for it): ``load_settings`` reads
+    ``GOVFABRIC_*`` itself, names in any case, the exact upper-case name first; explicit values win."""
+    from govfabric.config import load_settings
+
+    (tmp_path / "config.toml").write_text('user = "from_file"\ntrino_user = "file"\n', encoding="utf-8")
+    monkeypatch.setenv("GOVFABRIC_TRINO_USER", "env")
+    monkeypatch.setenv("govfabric_query_row_limit", "7")
+    monkeypatch.setenv("GOVFABRIC_NOT_A_SETTING", "ignored")
+    settings = load_settings(tmp_path, store_url="sqlite:////x.db")
+    assert (settings.user, settings.trino_user, settings.query_row_limit) == ("from_file", "env", 7)
+    assert settings.store_url == "sqlite:////x.db" and settings.home == tmp_path.resolve()
