@@ -11,12 +11,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from govfabric.errors import ConfigError
 
 CONFIG_FILE = "config.toml"
+#: who acts when neither ``--as`` / ``GOVFABRIC_USER`` nor the workspace's ``config.toml`` names a principal
+DEFAULT_USER = "admin"
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -24,10 +25,11 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(raw).expanduser().resolve()
 
 
-class Settings(BaseSettings):
-    """Everything configurable about one workspace."""
+class Settings(BaseModel):
+    """Everything configurable about one workspace. A plain pydantic model: :func:`load_settings` reads
+    the environment itself (pydantic-settings cost every command ~0.05 s CPU to import)."""
 
-    model_config = SettingsConfigDict(env_prefix="GOVFABRIC_", extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     home: Path
     user: str | None = None
@@ -141,6 +143,14 @@ def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+def _environment() -> dict[str, str]:
+    """Fields set by ``GOVFABRIC_<FIELD>`` variables, the name in any case (as pydantic-settings read them)."""
+    env = {k.upper(): v for k, v in os.environ.items() if k[:10].upper() == "GOVFABRIC_"}
+    env.update((k, v) for k, v in os.environ.items() if k.startswith("GOVFABRIC_"))  # exact case wins
+    return {name: env[f"GOVFABRIC_{name.upper()}"] for name in Settings.model_fields
+            if name != "home" and f"GOVFABRIC_{name.upper()}" in env}
+
+
 def load_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Read the workspace file, then the environment, then explicit overrides."""
     root = resolve_home(home)
@@ -151,11 +161,7 @@ def load_settings(home: str | os.PathLike[str] | None = None, **overrides: Any) 
             file_values = tomllib.loads(cfg.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{cfg} is not valid TOML ({exc}); fix or remove it") from exc
-    env_values = {
-        name: os.environ[f"GOVFABRIC_{name.upper()}"]
-        for name in Settings.model_fields
-        if name != "home" and f"GOVFABRIC_{name.upper()}" in os.environ
-    }
+    env_values = _environment()
     values = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
     values["home"] = root
     try:

@@ -12,9 +12,10 @@ from govfabric.auth import principals
 from govfabric.auth.audit import AuditLog, append, bind_workspace
 from govfabric.auth.principals import Actor
 from govfabric.auth.secrets import SecretBox
-from govfabric.config import CONFIG_FILE, Settings, load_settings, resolve_home
+from govfabric.config import CONFIG_FILE, DEFAULT_USER, Settings, load_settings, resolve_home
 from govfabric.errors import AccessDenied, ConfigError, NotFound
 from govfabric.store.db import Store
+from govfabric.store.workspace import open_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from govfabric.virtualization.query import QueryService
     from govfabric.virtualization.tables import VirtualObjects
 
-DEFAULT_ADMIN = "admin"
+DEFAULT_ADMIN = DEFAULT_USER
 
 
 class Fabric:
@@ -357,20 +358,10 @@ def connect(home: str | os.PathLike[str] | None = None, user: str | None = None,
 
     The store's schema revision is checked (one query), never migrated here: concurrent processes
     would race their DDL. ``govfabric upgrade`` (:func:`upgrade_workspace`) or ``migrate=True`` migrates."""
-    root = resolve_home(home)
-    if not (root / CONFIG_FILE).exists():
-        raise ConfigError(f"no govfabric workspace at {root}; create one with `govfabric init` "
-                          "(or `govfabric demo`), or point --home / GOVFABRIC_HOME at one")
-    settings = load_settings(root, store_url=store_url)
-    fabric = Fabric(settings, user)
-    if migrate:
+    settings, store = open_store(home, store_url=store_url, check=not migrate)
+    fabric = Fabric(settings, user, store)
+    if migrate:  # with the fabric made: its audit binding is on the store
         fabric.store.migrate()
-    else:
-        try:
-            fabric.store.check_revision()
-        except BaseException:
-            fabric.store.dispose()
-            raise
     return fabric
 
 

@@ -146,6 +146,7 @@ ALLOWED = {
     # runs the pipeline's planned (policy-rewritten) query on its one source, through QueryService
     "govfabric/virtualization/engines/direct.py": "the direct engine of the pipeline",
     "govfabric/store/db.py": "the metadata store (not a source)",
+    "govfabric/store/summary.py": "the metadata store (not a source), read by `status` with sqlite3",
     "govfabric/catalog/harvest/sql.py": "harvest: structure only (names, types, row counts); Catalog.harvest",
     "govfabric/catalog/harvest/files.py": "harvest: structure of files; Catalog.harvest",
     "govfabric/catalog/importer.py": "reads the steward's asset import file, not a source",

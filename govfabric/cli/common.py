@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from govfabric.errors import ConfigError, ValidationFailed
 
 if TYPE_CHECKING:
+    from govfabric.auth.secrets import SecretBox
+    from govfabric.config import Settings
     from govfabric.fabric import Fabric
+    from govfabric.store.db import Store
+    from govfabric.store.summary import SQLiteFile
 
 console = Console()
 err_console = Console(stderr=True)
@@ -53,22 +56,55 @@ def get_fabric(ctx: typer.Context) -> Fabric:
 def open_workspace(home: str | None, user: str | None) -> Fabric:
     """:func:`connect`, with a damaged store or key file and an unknown ``--as`` principal refused
     up front in one clear line — read commands included, not at the first write."""
-    import sqlalchemy.exc
-
     from govfabric.fabric import connect
 
-    try:
+    with _refusing_damage(home):
         fabric = connect(home, user)
-    except sqlalchemy.exc.DatabaseError as exc:
-        raise ConfigError(f"{_store_location(home)} is not a govfabric store ({_first_line(exc.orig or exc)}); "
-                          "restore it from a backup or run `govfabric init` in another folder") from exc
-    try:
-        fabric.secrets.ensure()
-    except ValueError as exc:
-        raise ConfigError(f"{fabric.secrets.key_file} is not a valid workspace key ({_first_line(exc)}); restore "
-                          "it from a backup: stored passwords, masks and the audit chain depend on it") from exc
+    _check_key(fabric.secrets)
     fabric.actor  # noqa: B018 -- resolves the principal now: unknown ones are refused by every command
     return fabric
+
+
+def open_reader(home: str | None) -> tuple[Settings, Store | SQLiteFile]:
+    """The workspace's settings and store for ``status``, without the façade (see
+    ``govfabric.store.workspace.open_reader``), refused as :func:`open_workspace` refuses them. The
+    caller disposes the store."""
+    from govfabric.auth.secrets import SecretBox
+    from govfabric.store.workspace import open_reader as open_checked
+
+    with _refusing_damage(home):
+        settings, store = open_checked(home)
+    try:
+        _check_key(SecretBox(settings.resolved_key_file))
+    except BaseException:
+        store.dispose()
+        raise
+    return settings, store
+
+
+@contextmanager
+def _refusing_damage(home: str | None) -> Iterator[None]:
+    """A file that is not a store, refused in one line that says what to do (SQLAlchemy's error, or
+    ``sqlite3``'s when ``status`` read the file without SQLAlchemy)."""
+    import sqlite3
+
+    damaged: tuple[type[BaseException], ...] = (sqlite3.DatabaseError,)
+    if "sqlalchemy.exc" in sys.modules:  # not imported just to catch its errors
+        damaged += (sys.modules["sqlalchemy.exc"].DatabaseError,)
+    try:
+        yield
+    except damaged as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise ConfigError(f"{_store_location(home)} is not a govfabric store ({_first_line(cause)}); "
+                          "restore it from a backup or run `govfabric init` in another folder") from exc
+
+
+def _check_key(secrets: SecretBox) -> None:
+    try:
+        secrets.ensure()
+    except ValueError as exc:
+        raise ConfigError(f"{secrets.key_file} is not a valid workspace key ({_first_line(exc)}); restore "
+                          "it from a backup: stored passwords, masks and the audit chain depend on it") from exc
 
 
 def _store_location(home: str | None) -> str:
@@ -131,6 +167,8 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: s
     if as_json:
         print_json(list(rows))
         return
+    from rich.table import Table  # here: a command that prints no table (`status`) does not load it
+
     table = Table(title=title, show_lines=False)
     for c in columns:
         table.add_column(c, overflow="fold")  # qualified names wrap at 80 columns, never cut with …
@@ -193,6 +231,8 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
     if not enabled or not interactive():
         yield lambda *_: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True) as p:
         task = p.add_task(description, total=None)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
 
-from govfabric.cli.common import JSON_OPTION, console, get_fabric, print_json, state
-from govfabric.fabric import connect, init_workspace, upgrade_workspace
-
-if TYPE_CHECKING:
-    from govfabric.fabric import Fabric
+from govfabric.cli.common import JSON_OPTION, console, open_reader, print_json, state
+from govfabric.config import DEFAULT_USER
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +25,8 @@ def register(app: typer.Typer) -> None:
         department: Optional[str] = typer.Option(None, help="the administrator's department"),  # noqa: UP045
     ) -> None:
         """Create a workspace (or bring an existing one's store up to date)."""
+        from govfabric.fabric import init_workspace
+
         st = state(ctx)
         fabric = init_workspace(st.home, store_url=store_url, store_password_env=store_password_env,
                                 admin=admin, department=department)
@@ -37,6 +36,8 @@ def register(app: typer.Typer) -> None:
     @app.command("upgrade")
     def upgrade(ctx: typer.Context) -> None:
         """Run the store's pending schema migrations (under a lock; audited). Back up the store first."""
+        from govfabric.fabric import upgrade_workspace
+
         st = state(ctx)
         before, after = upgrade_workspace(st.home, st.user)
         if before == after:
@@ -53,6 +54,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build a realistic multi-department workspace from synthetic data, then tour it."""
         from govfabric.demo.build import build_demo, tour
+        from govfabric.fabric import connect
 
         st = state(ctx)
         t0 = time.perf_counter()
@@ -66,23 +68,22 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         """Where the workspace is, who you act as, and what it holds."""
-        fabric = get_fabric(ctx)
-        seq, head = fabric.audit.head()
-        sources, assets = _counts(fabric)
-        data = {"home": str(fabric.settings.home), "store": fabric.store.safe_url, "user": fabric.user,
-                "roles": sorted(fabric.actor.roles), "sources": sources,
-                "assets": assets, "audit_events": seq, "audit_head": head}
+        # neither the façade, the ORM nor any module's models load; nor SQLAlchemy on SQLite (issue 15)
+        from govfabric.store.summary import summarise
+
+        st = state(ctx)
+        settings, store = open_reader(st.home)
+        try:
+            user = st.user or settings.user or DEFAULT_USER
+            found = summarise(store, user)
+            data = {"home": str(settings.home), "store": store.safe_url, "user": user, "roles": found.roles,
+                    "sources": found.sources, "assets": found.assets, "audit_events": found.audit_events,
+                    "audit_head": found.audit_head}
+        finally:
+            store.dispose()
         if as_json:
             print_json(data)
         else:
             for k, v in data.items():
                 console.print(f"[dim]{k:>13}[/dim]  {escape(str(v))}")
 
-
-def _counts(fabric: Fabric) -> tuple[int, int]:
-    """Sources and active assets, counted in the store, without loading every row nor the catalog
-    service's imports."""
-    from govfabric.catalog.read import counts
-
-    with fabric.store.session() as s:
-        return counts(s)

@@ -7,17 +7,20 @@ models and the same Alembic migrations.
 from __future__ import annotations
 
 import select
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from govfabric.errors import ConfigError
+
+if TYPE_CHECKING:  # the ORM loads with the first session: `govfabric status` reads with Core only
+    from sqlalchemy.orm import Session, sessionmaker
 
 #: the key of a session's ``info`` holding what is to run once its transaction commits (:func:`on_commit`)
 _ON_COMMIT = "govfabric.on_commit"
@@ -119,12 +122,27 @@ class Store:
         #: per-store context handed to every session as ``session.info`` (a shallow copy made when the
         #: session opens), e.g. the audit chain's key and checkpoint (``govfabric.auth.audit.bind``)
         self.info: dict[str, Any] = {}
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False, future=True, info=self.info)
-        event.listen(self._sessions, "after_commit", _committed)
-        event.listen(self._sessions, "after_rollback", _rolled_back)
+        self._made: sessionmaker[Session] | None = None
+        self._making = threading.Lock()
         self._current: ContextVar[Session | None] = ContextVar(f"govfabric_session_{id(self)}", default=None)
         self._memo: ContextVar[dict[str, Any] | None] = ContextVar(f"govfabric_memo_{id(self)}", default=None)
         event.listen(self.engine, "before_cursor_execute", self._forget_on_write)
+
+    @property
+    def _sessions(self) -> sessionmaker[Session]:
+        """Made at the first session (importing the ORM then), once: listeners hang on it."""
+        made = self._made
+        if made is None:
+            with self._making:
+                if self._made is None:
+                    from sqlalchemy.orm import sessionmaker
+
+                    made = sessionmaker(self.engine, expire_on_commit=False, future=True, info=self.info)
+                    event.listen(made, "after_commit", _committed)
+                    event.listen(made, "after_rollback", _rolled_back)
+                    self._made = made
+                made = self._made
+        return made
 
     @property
     def dialect(self) -> str:
@@ -208,22 +226,14 @@ class Store:
 
     def check_revision(self) -> None:
         """Refuse a store whose schema is not this code's: one query, no DDL (``govfabric upgrade`` migrates)."""
-        from govfabric.store.migrate import current_heads, state
+        from govfabric.store.migrate import current_heads, require_current
 
         try:
-            where = state(current_heads(self.engine))
+            current = current_heads(self.engine)
         except OperationalError as exc:
             raise ConfigError(f"cannot open the metadata store {self.safe_url}: {self.redact(str(exc.orig))}"
                               ) from None
-        if where == "behind":
-            raise ConfigError(f"the metadata store {self.safe_url} needs migrations this govfabric brings; "
-                              "run `govfabric upgrade` (back up the store first)")
-        if where == "empty":
-            raise ConfigError(f"the metadata store {self.safe_url} has no govfabric schema; run `govfabric init` "
-                              "(or `govfabric upgrade`)")
-        if where == "ahead":
-            raise ConfigError(f"the metadata store {self.safe_url} was migrated by a newer govfabric than this one; "
-                              "upgrade govfabric (pip install -U govfabric)")
+        require_current(current, self.safe_url)
 
     def redact(self, text: str) -> str:
         """A store error without the store's password, in any encoding."""
@@ -240,3 +250,4 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+

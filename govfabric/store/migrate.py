@@ -14,14 +14,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Engine
-
+from govfabric.errors import ConfigError
 from govfabric.store.registry import MODULES, ModuleTables, present_modules
 
 if TYPE_CHECKING:  # alembic loads only to migrate: checking a store's revision (every command) reads files
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Engine
 
 ENV_DIR = Path(__file__).parent / "migrations"
 
@@ -60,6 +59,8 @@ def upgrade(engine: Engine) -> None:
 
 def current_heads(engine: Engine) -> set[str]:
     """The revisions the store is at (a query of ``alembic_version``, as alembic reads it)."""
+    from sqlalchemy import inspect, text
+
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return set()
@@ -112,6 +113,20 @@ def state(current: set[str]) -> str:
     if not current:
         return "empty"
     return "ahead" if current - _known() else "behind"
+
+
+def require_current(current: set[str], store: str) -> None:
+    """Refuse a store (``store``: its URL without password) whose schema is not this code's: what to run."""
+    where = state(current)
+    if where == "behind":
+        raise ConfigError(f"the metadata store {store} needs migrations this govfabric brings; "
+                          "run `govfabric upgrade` (back up the store first)")
+    if where == "empty":
+        raise ConfigError(f"the metadata store {store} has no govfabric schema; run `govfabric init` "
+                          "(or `govfabric upgrade`)")
+    if where == "ahead":
+        raise ConfigError(f"the metadata store {store} was migrated by a newer govfabric than this one; "
+                          "upgrade govfabric (pip install -U govfabric)")
 
 
 @cache

@@ -20,8 +20,12 @@ from govfabric.cli.main import app, lazy_entries, load_command, run
 #: what no start-up path may import before a command needs it
 HEAVY = ("great_expectations", "web3", "eth_account", "vyper", "tenseal", "pyarrow", "numpy", "pandas",
          "polars", "duckdb", "sqlglot", "trino", "fastapi", "uvicorn")
-#: `status` checks the store's revision from the files' text, without alembic (it loads only to migrate)
-STATUS_HEAVY = (*HEAVY, "alembic")
+#: `status` checks the store's revision from the files' text, without alembic (it loads only to migrate);
+#: it reads a SQLite store with sqlite3 (SQLAlchemy alone was half its 0.5 s budget), loads no ORM, no
+#: module's models, no pydantic-settings, and none of rich's tables or progress bars
+STATUS_HEAVY = (*HEAVY, "alembic", "sqlalchemy", "pydantic_settings", "rich.table", "rich.progress")
+#: on PostgreSQL it reads through the store's engine: SQLAlchemy's core, never its ORM
+STATUS_PG_HEAVY = (*HEAVY, "alembic", "sqlalchemy.orm", "pydantic_settings")
 #: `--help` touches no store either, nor what typer's formatter imports for markdown help and pretty tracebacks
 HELP_HEAVY = (*HEAVY, "sqlalchemy", "alembic", "pydantic_settings", "rich.markdown", "rich.traceback")
 
@@ -29,7 +33,7 @@ PROBE = """
 import json, sys
 from govfabric.cli.main import run
 code = max(run(args) for args in json.loads(sys.argv[1]))
-mods = sorted(m for m in sys.modules if m.startswith(('govfabric.', 'rich.')) or '.' not in m)
+mods = sorted(m for m in sys.modules if m.startswith(('govfabric.', 'rich.', 'sqlalchemy.orm')) or '.' not in m)
 print(json.dumps({'code': code, 'modules': mods}), file=sys.stderr)
 """
 
@@ -56,17 +60,35 @@ def test_help_imports_no_command_module_and_no_engine() -> None:
     assert "govfabric.fabric" not in mods
 
 
+def _status_imports(home: Path, heavy: tuple[str, ...]) -> set[str]:
+    mods = imported_by("--home", str(home), "status")
+    assert not mods & set(heavy), sorted(mods & set(heavy))
+    assert "govfabric.store.summary" in mods  # the probe did run the command
+    # neither the façade nor any module's service or tables: the store's summary reads what status shows
+    assert "govfabric.fabric" not in mods
+    loaded = sorted(m for m in mods if m.endswith((".models", ".service")) or m == "govfabric.store.base")
+    assert not loaded, loaded
+    groups = sorted(m for m in mods if m.startswith("govfabric.cli.") and m not in
+                    ("govfabric.cli.main", "govfabric.cli.common", "govfabric.cli.workspace"))
+    assert not groups, groups
+    return mods
+
+
 def test_status_imports_only_the_store(tmp_path: Path) -> None:
     from govfabric.fabric import init_workspace
 
     init_workspace(tmp_path / "ws").close()
-    mods = imported_by("--home", str(tmp_path / "ws"), "status")
-    assert not mods & set(STATUS_HEAVY), sorted(mods & set(STATUS_HEAVY))
-    assert "govfabric.cli.workspace" in mods  # the probe did run the command
-    assert "govfabric.catalog.service" not in mods  # counts in the store, not every asset loaded
-    groups = sorted(m for m in mods if m.startswith("govfabric.cli.") and m not in
-                    ("govfabric.cli.main", "govfabric.cli.common", "govfabric.cli.workspace"))
-    assert not groups, groups
+    _status_imports(tmp_path / "ws", STATUS_HEAVY)
+
+
+@pytest.mark.postgres
+def test_status_on_postgresql_imports_no_orm(tmp_path: Path, store_url: str) -> None:
+    from govfabric.fabric import init_workspace
+
+    if not store_url.startswith("postgresql"):
+        pytest.skip("the SQLite store is the test above")
+    init_workspace(tmp_path / "ws", store_url=store_url).close()
+    assert "sqlalchemy" in _status_imports(tmp_path / "ws", STATUS_PG_HEAVY)
 
 
 def test_group_help_imports_no_engine() -> None:
@@ -169,3 +191,18 @@ def test_status_counts_what_the_catalog_lists(capsys: pytest.CaptureFixture[str]
         assert len(fabric.catalog.assets(limit=None, include_dropped=True)) >= shown["assets"]
     finally:
         fabric.close()
+
+
+def test_settings_read_the_environment_as_pydantic_settings_did(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings no longer load pydantic-settings (every command paid for it): ``load_settings`` reads
+    ``GOVFABRIC_*`` itself, names in any case, the exact upper-case name first; explicit values win."""
+    from govfabric.config import load_settings
+
+    (tmp_path / "config.toml").write_text('user = "from_file"\ntrino_user = "file"\n', encoding="utf-8")
+    monkeypatch.setenv("GOVFABRIC_TRINO_USER", "env")
+    monkeypatch.setenv("govfabric_query_row_limit", "7")
+    monkeypatch.setenv("GOVFABRIC_NOT_A_SETTING", "ignored")
+    settings = load_settings(tmp_path, store_url="sqlite:////x.db")
+    assert (settings.user, settings.trino_user, settings.query_row_limit) == ("from_file", "env", 7)
+    assert settings.store_url == "sqlite:////x.db" and settings.home == tmp_path.resolve()

@@ -1,0 +1,63 @@
+"""Opening a workspace's store: its settings, then the store with its schema revision checked."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+from govfabric.config import CONFIG_FILE, Settings, load_settings, resolve_home
+from govfabric.errors import ConfigError
+
+if TYPE_CHECKING:
+    from govfabric.store.db import Store
+    from govfabric.store.summary import SQLiteFile
+
+#: a SQLite store named by its absolute path in plain characters, which SQLAlchemy's URL keeps as
+#: written (``safe_url``) and opens as that file: every workspace's default store
+PLAIN_SQLITE = re.compile(r"sqlite:///(/[\w./ -]+)", re.ASCII)
+
+
+def open_store(home: str | os.PathLike[str] | None = None, *, store_url: str | None = None,
+               check: bool = True) -> tuple[Settings, Store]:
+    """An existing workspace's settings and store, its schema revision checked (one query, never
+    migrated: concurrent processes would race their DDL) unless ``check`` is false. The one way a
+    workspace is opened: ``govfabric.fabric.connect`` calls it, and :func:`open_reader`."""
+    from govfabric.store.db import Store
+
+    settings = _settings(home, store_url)
+    store = Store(settings.resolved_store_url)
+    if check:
+        try:
+            store.check_revision()
+        except BaseException:
+            store.dispose()
+            raise
+    return settings, store
+
+
+def open_reader(home: str | os.PathLike[str] | None = None) -> tuple[Settings, Store | SQLiteFile]:
+    """:func:`open_store` for a read of a few rows (``govfabric status``): a plain SQLite store opens
+    with the standard library's ``sqlite3`` instead, as importing SQLAlchemy alone is half of the
+    command's 0.5 s budget (issue 15); any other store (PostgreSQL) opens as a :class:`Store`."""
+    settings = _settings(home, None)
+    plain = PLAIN_SQLITE.fullmatch(settings.resolved_store_url)
+    if plain is None:
+        return open_store(home)
+    from govfabric.store.summary import SQLiteFile
+
+    store = SQLiteFile(plain.group(1))
+    try:
+        store.check_revision()
+    except BaseException:
+        store.dispose()
+        raise
+    return settings, store
+
+
+def _settings(home: str | os.PathLike[str] | None, store_url: str | None) -> Settings:
+    root = resolve_home(home)
+    if not (root / CONFIG_FILE).exists():
+        raise ConfigError(f"no govfabric workspace at {root}; create one with `govfabric init` "
+                          "(or `govfabric demo`), or point --home / GOVFABRIC_HOME at one")
+    return load_settings(root, store_url=store_url)
