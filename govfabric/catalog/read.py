@@ -70,14 +70,6 @@ def assets_with_columns_named(s: Session, names: list[str]) -> dict[str, Asset]:
                                                   .where(Asset.qualified_name.in_(names)))}
 
 
-def counts(s: Session) -> tuple[int, int]:
-    """Sources registered and active assets: what ``catalog.sources()`` and ``catalog.assets(limit=None)``
-    list, counted in the store."""
-    sources = s.scalar(select(func.count()).select_from(Source)) or 0
-    assets = s.scalar(select(func.count()).select_from(Asset).where(Asset.status == "active")) or 0
-    return sources, assets
-
-
 def asset_with_columns(s: Session, asset_id: str | None) -> Asset | None:
     """The asset with this id, its columns loaded, or ``None``."""
     return s.scalar(select(Asset).options(selectinload(Asset.columns)).where(Asset.id == asset_id))
