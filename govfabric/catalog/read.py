@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, select
 from sqlalchemy.orm import QueryableAttribute, Session, selectinload
 
 from govfabric.catalog.models import Asset, Source
