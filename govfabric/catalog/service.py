@@ -22,7 +22,7 @@ from govfabric.auth.readpath import reads_source_data, signature_reads
 from govfabric.catalog import memo, taxonomy
 from govfabric.catalog import search as search_mod
 from govfabric.catalog.harvest.meta import TableMeta
-from govfabric.catalog.harvest.sync import SyncReport, sync_source
+from govfabric.catalog.harvest.sync import SyncReport, roomy_sqlite_cache, sync_source
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Favourite, Notification, Source, Usage
 from govfabric.catalog.read import active_ids
 from govfabric.catalog.search_index import index_assets
@@ -207,14 +207,15 @@ class Catalog:
                 src = self.source(name, s)
                 if src.harvest_lock != token:
                     raise Conflict(f"the harvest lock on {name!r} was taken over; run the harvest again")
-                report = sync_source(s, src, metas, actor.name,
-                                     (lambda i: progress("sync", i, len(metas))) if progress else None)
-                report.skipped = skipped
-                src.harvest_lock, src.harvest_lock_at = None, None
-                append(s, actor.name, "catalog.harvest", f"source:{name}", report.summary())
-                from govfabric.governance.lineage.events import record_harvest
+                with roomy_sqlite_cache(s, len(metas)):
+                    report = sync_source(s, src, metas, actor.name,
+                                         (lambda i: progress("sync", i, len(metas))) if progress else None)
+                    report.skipped = skipped
+                    src.harvest_lock, src.harvest_lock_at = None, None
+                    append(s, actor.name, "catalog.harvest", f"source:{name}", report.summary())
+                    from govfabric.governance.lineage.events import record_harvest
 
-                record_harvest(self.fabric, s, src, assets=report.written_by_name())
+                    record_harvest(self.fabric, s, src, assets=report.written_by_name())
         finally:
             self._release_lock(name, token)
         emit(HarvestDone(self.fabric, report))  # after the commit: e.g. PII detection

@@ -353,3 +353,51 @@ def test_xml_rows_parsed_once_per_content(tmp_path: Path, monkeypatch: pytest.Mo
     assert hf.read_xml_rows(path) == first == ("row", [{"a": "1"}, {"a": "2"}]) and len(calls) == 1
     path.write_text("<rows><row><a>3</a></row><row><a>4</a></row></rows>")
     assert hf.read_xml_rows(path)[1] == [{"a": "3"}, {"a": "4"}] and len(calls) == 2
+
+
+def test_a_bulk_harvest_moves_the_cache_generation_once_and_keeps_its_triggers(steward, tmp_path,
+                                                                                 monkeypatch) -> None:
+    """A large first harvest (SQLite store) inserts assets and columns without their per-row
+    generation triggers — made again in the same transaction — and moves the generation once:
+    it used to move once per row (40,000 updates, each with a statement journal, for 2,000 tables).
+    A harvest that fails keeps the triggers, and later writes still move the generation."""
+    from sqlalchemy import text
+
+    from govfabric.catalog.harvest import sync
+    from govfabric.virtualization.cache import triggers_installed
+
+    store = steward.store
+    if store.dialect != "sqlite":
+        pytest.skip("the per-row triggers are SQLite's (PostgreSQL's run once per statement)")
+
+    def state() -> tuple[int, list[tuple[str, str]], bool]:
+        with store.session() as s:
+            return (s.execute(text("SELECT n FROM virt_generation WHERE id = 1")).scalar_one(),
+                    s.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                   "ORDER BY name")).all(), triggers_installed(s))
+
+    monkeypatch.setattr(sync, "BULK_TABLES", 1)
+    db = tmp_path / "wide.db"
+    with sqlite3.connect(db) as con:
+        for i in range(3):
+            con.execute(f"CREATE TABLE t{i} ({', '.join(f'c{j} TEXT' for j in range(30))})")
+    n0, triggers, installed = state()
+    assert installed
+    steward.catalog.add_source("wide", f"sqlite:///{db}")
+    n1, _, _ = state()
+    steward.catalog.harvest("wide")
+    n2, after, installed = state()
+    assert after == triggers and installed
+    assert 0 < n2 - n1 < 10  # 93 rows inserted into watched tables; was ≥ 93
+    steward.catalog.annotate("wide.main.t0", description="宽表")  # an ordinary write still moves it
+    assert state()[0] > n2
+
+    def fail(*_a: object, **_k: object) -> None:
+        raise RuntimeError("disk full")
+
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t9 (a TEXT)")
+    monkeypatch.setattr(sync, "add_entries", fail)
+    with pytest.raises(RuntimeError):
+        steward.catalog.harvest("wide")
+    assert state()[1:] == (triggers, True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from difflib import SequenceMatcher
@@ -26,9 +26,12 @@ from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Source
 from govfabric.catalog.search_index import add_entries, entry, index_assets
 from govfabric.catalog.usage import notify_consumers
 from govfabric.store.base import new_id, utcnow
-from govfabric.store.bulk import bulk_insert, new_ids
+from govfabric.store.bulk import bulk_insert, generation_bumped_once, new_ids
 
 Fresh = list[tuple[str, TableMeta, list[dict[str, Any]], str]]  # qualified name, meta, structure, hash
+#: a harvest adding this many tables writes in bulk mode (SQLite: a roomier page cache, the cache
+#: generation moved once instead of per row)
+BULK_TABLES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +171,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
             touched.append(old.id)
     session.flush()
     _rewrite_columns(session, rewrites)
-    with _roomy_sqlite_cache(session, len(fresh)):
-        _insert_fresh(session, source, fresh, actor, now, report.written)
+    _insert_fresh(session, source, fresh, actor, now, report.written)
     _insert(session, AssetVersion, new_versions)
     index_assets(session, touched)
     changed_ids = {a.id: a for a in existing.values() if a.qualified_name in report.changed
@@ -188,10 +190,11 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
 
 
 @contextmanager
-def _roomy_sqlite_cache(session: Session, tables: int) -> Iterator[None]:
-    """Give SQLite a page cache that holds a large harvest's index pages while it writes them
-    (the 2 MB default spills to the WAL and rereads pages), then put the setting back."""
-    if tables < 1000 or session.get_bind().dialect.name != "sqlite":
+def roomy_sqlite_cache(session: Session, tables: int) -> Iterator[None]:
+    """Give SQLite a page cache that holds a large harvest's pages while it writes them — its rows
+    and indexes, then its lineage event and edges (the 2 MB default spills to the WAL, rewrites and
+    rereads pages) —, then put the setting back."""
+    if tables < BULK_TABLES or session.get_bind().dialect.name != "sqlite":
         yield
         return
     conn = session.connection()
@@ -234,8 +237,10 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
         columns.extend(cols)
         versions.append(dict(id=vid, asset_id=aid, version=1, structure=structure, structure_hash=shash,
                              diff=no_diff, reason="registered", created_by=actor, created_at=now))
-    _insert(session, Asset, assets)
-    _insert(session, AssetColumn, columns)
+    with generation_bumped_once(session.connection(), ("catalog_assets", "catalog_columns")) \
+            if len(assets) >= BULK_TABLES else nullcontext():
+        _insert(session, Asset, assets)
+        _insert(session, AssetColumn, columns)
     _insert(session, AssetVersion, versions)
     add_entries(session, entries)
 
