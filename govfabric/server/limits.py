@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -60,7 +61,7 @@ class SweptMemoryStorage(MemoryStorage):
 
 
 def _storage(redis_url: str | None) -> Storage:
-    return storage_from_string(redis_url) if redis_url else SweptMemoryStorage()
+    return cast(Storage, storage_from_string(redis_url)) if redis_url else SweptMemoryStorage()
 
 
 @dataclass

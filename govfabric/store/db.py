@@ -100,7 +100,7 @@ def _closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("the store server closed this connection")
 
 
-def on_commit(session: Session, fn: Callable[[], None]) -> None:
+def on_commit(session: Session, fn: Callable[[], object]) -> None:
     """Run ``fn`` once ``session``'s transaction has committed; never if it rolls back. For work
     after every query (the lineage graph's new edges), where a per-session event listener cost
     more than the work (SQLAlchemy builds the session's own dispatch for it)."""
