@@ -94,7 +94,7 @@ phase lint "$t"
 
 # --- tests ---
 t="$(gf_now)"
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --durations=30 "$@"
 rc=$?
 phase pytest "$t"
 if ((rc == 5)); then

@@ -158,14 +158,9 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def demo_home(demo_template: Path, tmp_path: Path) -> Path:
     """A private copy of the demo workspace's store; data files and extensions are shared read-only."""
-    home = tmp_path / "demo"
-    home.mkdir()
-    for name in ("config.toml", "secret.key", "store.db", "audit.head"):
-        shutil.copy2(demo_template / name, home / name)
-    if (demo_template / "chain").is_dir():  # the demo's grant is on its chain: the keys go with the store
-        shutil.copytree(demo_template / "chain", home / "chain")
-    (home / "duckdb_extensions").symlink_to(demo_template / "duckdb_extensions", target_is_directory=True)
-    return home
+    from tests.infra.demo import copy_demo
+
+    return copy_demo(demo_template, tmp_path / "demo")
 
 
 @pytest.fixture

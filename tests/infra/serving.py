@@ -13,8 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,3 +73,16 @@ def serving(home: str | Path, log: Path, *args: str, env: dict[str, str] | None 
             proc.kill()
             proc.wait()
             raise
+
+
+class InProcess(httpx.BaseTransport):
+    """``Client``'s httpx transport onto a ``TestClient``: the served app without a port (Starlette's
+    own transport speaks httpx2, so ``TestClient(app)._transport`` cannot be handed to an ``httpx.Client``)."""
+
+    def __init__(self, test_client: TestClient) -> None:
+        self.test_client = test_client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        got = self.test_client.request(request.method, str(request.url), content=request.read(),
+                                       headers=list(request.headers.multi_items()))
+        return httpx.Response(got.status_code, headers=list(got.headers.multi_items()), content=got.content)

@@ -8,7 +8,6 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prefill_world import World, item_doc
@@ -17,21 +16,10 @@ from govfabric.auth import apps, tokens
 from govfabric.client import Client
 from govfabric.errors import AccessDenied, ValidationFailed
 from govfabric.identifiers import generate_uscc
+from tests.infra.serving import InProcess
 
 APP = "prefill_app"
 OTHER = generate_uscc(random.Random(99), "110105")
-
-
-class InProcess(httpx.BaseTransport):
-    """``Client``'s transport onto a ``TestClient`` (as in tests/server/test_e2e.py)."""
-
-    def __init__(self, test_client: TestClient) -> None:
-        self.test_client = test_client
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        got = self.test_client.request(request.method, str(request.url), content=request.read(),
-                                       headers=list(request.headers.multi_items()))
-        return httpx.Response(got.status_code, headers=list(got.headers.multi_items()), content=got.content)
 
 
 @pytest.fixture

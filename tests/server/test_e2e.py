@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
@@ -21,7 +20,7 @@ from fastapi.testclient import TestClient
 from govfabric.auth import apps
 from govfabric.client import Client
 from govfabric.errors import AccessDenied, AuthenticationRequired, ValidationFailed
-from tests.infra.serving import serving
+from tests.infra.serving import InProcess, serving
 
 MR = "北京市市场监督管理局"
 ENTERPRISE = dict(renames={"tyshxydm": "uscc", "qymc": "name", "qx": "district", "fddbr_sfzh": "legal_rep_id",
@@ -29,19 +28,6 @@ ENTERPRISE = dict(renames={"tyshxydm": "uscc", "qymc": "name", "qx": "district",
                   only=["tyshxydm", "qymc", "qx", "fddbr_sfzh", "zczb", "clrq", "xzqh"])
 PARAMS = {"uscc": ["eq"], "name": ["eq", "prefix"], "district": ["eq", "in"], "founded": ["range"]}
 REGION = "xzqh = '110105'"
-
-
-class InProcess(httpx.BaseTransport):
-    """``Client``'s httpx transport onto a ``TestClient`` (Starlette's own transport speaks httpx2,
-    so ``TestClient(app)._transport`` cannot be handed to an ``httpx.Client``)."""
-
-    def __init__(self, test_client: TestClient) -> None:
-        self.test_client = test_client
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        got = self.test_client.request(request.method, str(request.url), content=request.read(),
-                                       headers=list(request.headers.multi_items()))
-        return httpx.Response(got.status_code, headers=list(got.headers.multi_items()), content=got.content)
 
 
 class Plane:

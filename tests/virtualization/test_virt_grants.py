@@ -75,16 +75,9 @@ def test_own_grant_and_role_grant_do_not_combine_on_trino(world: Any) -> None:  
 
 
 def test_one_grant_keeps_the_plain_shape_several_get_case() -> None:
-    from govfabric.virtualization.pipeline import plan
-    from govfabric.virtualization.policy import (
-        GrantPart,
-        MappingResolver,
-        MaskSpec,
-        Policy,
-        TableGrant,
-        VirtualColumn,
-        VirtualTable,
-    )
+    from virt_world import plan_one_grant
+
+    from govfabric.virtualization.policy import GrantPart, MaskSpec, TableGrant, VirtualColumn, VirtualTable
 
     vt = VirtualTable("ps.person", {"duckdb": ("memory", "main", "p")},
                       (VirtualColumn("id_no", physical="sfz"), VirtualColumn("name", physical="xm"),
@@ -94,7 +87,7 @@ def test_one_grant_keeps_the_plain_shape_several_get_case() -> None:
 
     def sql(*parts: GrantPart) -> str:
         grant = TableGrant(masks={"name": MaskSpec("full")}, parts=parts)
-        return plan("SELECT * FROM ps.person", resolver=MappingResolver([vt]), policy=Policy("x", {vt.name: grant})).sql
+        return plan_one_grant(vt, grant, "SELECT * FROM ps.person").sql
 
     one = sql(a)
     assert "CASE WHEN (\"qx\" = '110105')" not in one and "WHERE (\"qx\" = '110105')" in one

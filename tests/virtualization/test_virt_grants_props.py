@@ -20,17 +20,9 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from virt_world import plan_one_grant
 
-from govfabric.virtualization.pipeline import plan
-from govfabric.virtualization.policy import (
-    GrantPart,
-    MappingResolver,
-    MaskSpec,
-    Policy,
-    TableGrant,
-    VirtualColumn,
-    VirtualTable,
-)
+from govfabric.virtualization.policy import GrantPart, MaskSpec, TableGrant, VirtualColumn, VirtualTable
 
 # virtual column → (physical name, type); h is hidden (row filters may use it, nobody sees it)
 COLUMNS = {"a": ("pa", "VARCHAR"), "b": ("pb", "VARCHAR"), "c": ("pc", "VARCHAR"), "d": ("pd", "INTEGER"),
@@ -215,11 +207,10 @@ def check(world: World, engine: str, physical: tuple[str, str, str], run: Runner
     """Every query shape against the oracle."""
     vt = VirtualTable(NAME, {engine: physical}, tuple(VirtualColumn(c, physical=p, type=t, hidden=c == "h")
                                                      for c, (p, t) in COLUMNS.items()))
-    policy = Policy("p", {NAME: world.grant()})
-    resolver = MappingResolver([vt])
+    grant = world.grant()
 
     def query(sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        return run(plan(sql, resolver=resolver, policy=policy, engine=engine).sql)
+        return run(plan_one_grant(vt, grant, sql, engine).sql)
 
     visible, shown = world.visible(), world.shown()
     names, rows = query(f"SELECT * FROM {NAME}")

@@ -8,7 +8,7 @@ import dataclasses
 import duckdb
 import pytest
 from sqlglot import exp
-from virt_world import ANALYST, ENTERPRISE, NARROW, PERSON, STEWARD, VIEWS, load_duckdb, resolver
+from virt_world import ANALYST, ENTERPRISE, NARROW, PERSON, STEWARD, VIEWS, load_duckdb, plan_one_grant, resolver
 
 from govfabric.errors import AccessDenied, QueryRejected
 from govfabric.virtualization.pipeline import plan
@@ -16,7 +16,6 @@ from govfabric.virtualization.policy import (
     GrantPart,
     MappingResolver,
     MaskSpec,
-    Policy,
     TableGrant,
     VirtualColumn,
     VirtualTable,
@@ -188,8 +187,7 @@ def same_con() -> duckdb.DuckDBPyConnection:
 
 
 def _same_plan(grant: str, sql: str, engine: str = "duckdb"):  # type: ignore[no-untyped-def]
-    policy = Policy(principal=grant, tables={"plain.account": SAME_POLICIES[grant]})
-    return plan(sql, resolver=MappingResolver([SAME]), policy=policy, engine=engine)
+    return plan_one_grant(SAME, SAME_POLICIES[grant], sql, engine, principal=grant)
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "trino"])

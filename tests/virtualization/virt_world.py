@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from govfabric.virtualization.pipeline import PlannedQuery, plan
 from govfabric.virtualization.policy import (
     MappingResolver,
     MaskSpec,
@@ -238,6 +239,13 @@ NO_REGION = Policy(
 )
 
 POLICIES = {"analyst": ANALYST, "narrow": NARROW, "steward": STEWARD, "nobody": NOBODY, "noregion": NO_REGION}
+
+
+def plan_one_grant(vt: VirtualTable, grant: TableGrant, sql: str, engine: str = "duckdb",
+                   principal: str = "p") -> PlannedQuery:
+    """Plan ``sql`` over the one table ``vt`` for a principal holding only ``grant`` on it: the rewrite
+    alone, no workspace (the grants, grants-property and pipeline tests' setup)."""
+    return plan(sql, resolver=MappingResolver([vt]), policy=Policy(principal, {vt.name: grant}), engine=engine)
 
 
 def load_duckdb(con) -> None:  # type: ignore[no-untyped-def]

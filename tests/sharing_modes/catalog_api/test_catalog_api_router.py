@@ -140,7 +140,7 @@ def test_the_routes_refuse_a_request_the_middleware_did_not_mark_public(publishe
         assert c.get("/catalog.ttl").status_code == 403
 
 
-def test_anonymous_callers_are_rate_limited_and_audited(published: Any) -> None:
+def test_anonymous_callers_are_rate_limited_and_audited(fresh_published: Any) -> None:
     """Anonymous open-data calls count against the per-caller limit (per client address) and each is
     an ``api.call`` audit event of ``anonymous`` with parameter names only."""
     from sqlalchemy import select
@@ -149,11 +149,11 @@ def test_anonymous_callers_are_rate_limited_and_audited(published: Any) -> None:
     from govfabric.fabric import Fabric
     from govfabric.server.app import create_app
 
-    origin = Fabric(published.settings.model_copy(update={"rate_limit": "3/minute"}), published.user)
+    origin = Fabric(fresh_published.settings.model_copy(update={"rate_limit": "3/minute"}), fresh_published.user)
     with TestClient(create_app(origin), raise_server_exceptions=False) as c:
         codes = [c.get("/api/3/action/tag_list", params={"query": "secret-value"}).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
-    with published.store.session() as s:
+    with fresh_published.store.session() as s:
         calls = [e for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "api.call"))
                  if e.target == "api:/api/3/action/tag_list"]
     assert len(calls) == 4 and {e.actor for e in calls} == {"anonymous"}

@@ -40,10 +40,34 @@ def client(portal_world) -> Iterator[Any]:
 SCREENSHOTS = "test-results/portal"
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium",
-            "args": ["--no-sandbox", "--disable-gpu"]}
+    """Debian's chromium; every test that opens a browser (``browser``, ``page``) skips without it."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs Debian chromium: bash scripts/services/chromium-install.sh")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ["--no-sandbox", "--disable-gpu"]}
+
+
+@pytest.fixture
+def new_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Open a page in a fresh browser context (its own cookies: one user each); a failed test keeps
+    a screenshot of every page opened so (``pytest_runtest_makereport`` below)."""
+    contexts: list[Any] = []
+
+    def open_page(**context: Any) -> Any:
+        contexts.append(browser.new_context(**context))
+        page = contexts[-1].new_page()
+        request.node.portal_pages = [*getattr(request.node, "portal_pages", []), page]
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture

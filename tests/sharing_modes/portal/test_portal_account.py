@@ -6,21 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal_helpers import ASSET, TABLE, csrf_of, sign_in
+from portal_helpers import ASSET, TABLE, XSS, post_form, signed_in
 
 from govfabric.auth import apps, tokens
-
-XSS = '<script>alert(1)</script><img src=x onerror=alert(2)>'
-
-
-def _as(c: Any, name: str) -> Any:
-    c.cookies.clear()
-    assert sign_in(c, name).status_code == 303
-    return c
-
-
-def _post(c: Any, page: str, action: str, **data: str) -> Any:
-    return c.post(action, data={"csrf_token": csrf_of(c.get(page).text), **data})
 
 
 def _asset_id(client: Any) -> str:
@@ -28,12 +16,12 @@ def _asset_id(client: Any) -> str:
 
 
 def test_order_a_data_service_and_list_it(client: Any) -> None:
-    c = _as(client, "analyst1")
+    c = signed_in(client, "analyst1")
     page = f"/portal/asset/{_asset_id(client)}/subscribe"
     form = c.get(page)
     assert form.status_code == 200 and f'<option value="{TABLE}">' in form.text
     assert form.headers["cache-control"] == "no-store"
-    r = _post(c, page, page, table=TABLE, columns="uscc, name", filter="district = '01'", purpose=f"监测 {XSS}")
+    r = post_form(c, page, page, table=TABLE, columns="uscc, name", filter="district = '01'", purpose=f"监测 {XSS}")
     assert r.status_code == 303 and r.headers["location"] == "/portal/subscriptions"
     (sub,) = client.world.subscriptions.list()
     assert sub.subscriber == "analyst1" and sub.columns == ["uscc", "name"] and sub.status == "pending"
@@ -41,8 +29,8 @@ def test_order_a_data_service_and_list_it(client: Any) -> None:
     assert listed.status_code == 200 and f"<code>{TABLE}</code>" in listed.text and "uscc, name" in listed.text
     assert "pending" in listed.text and "<script>alert" not in listed.text and "&lt;script&gt;alert(1)" in listed.text
     # a table not over this asset, a bad column: refused with the reason, nothing ordered
-    assert _post(c, page, page, table="other.table", purpose="x").status_code == 404
-    bad = _post(c, page, page, table=TABLE, columns="nope", purpose="监测")
+    assert post_form(c, page, page, table="other.table", purpose="x").status_code == 404
+    bad = post_form(c, page, page, table=TABLE, columns="nope", purpose="监测")
     assert bad.status_code == 422 and "nope" in bad.text
     assert len(client.world.subscriptions.list()) == 1
     assert c.get("/portal/subscriptions").text.count("<tr><td>") == 1
@@ -50,9 +38,9 @@ def test_order_a_data_service_and_list_it(client: Any) -> None:
 
 def test_push_secret_shown_once(client: Any) -> None:
     client.world.admin.settings.data_service_allow_loopback = True  # the push target is this machine
-    c = _as(client, "analyst1")
+    c = signed_in(client, "analyst1")
     page = f"/portal/asset/{_asset_id(client)}/subscribe"
-    r = _post(c, page, page, table=TABLE, purpose="变更推送监测", push_url="http://127.0.0.1:9/hook")
+    r = post_form(c, page, page, table=TABLE, purpose="变更推送监测", push_url="http://127.0.0.1:9/hook")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     secret = r.text.split('<code class="secret">', 1)[1].split("</code>", 1)[0]
     assert len(secret) >= 40
@@ -60,8 +48,8 @@ def test_push_secret_shown_once(client: Any) -> None:
 
 
 def test_keys_shown_once_listed_and_revoked(client: Any) -> None:
-    c = _as(client, "analyst1")
-    r = _post(c, "/portal/keys", "/portal/keys", name=f"脚本 {XSS}", expires="2w")
+    c = signed_in(client, "analyst1")
+    r = post_form(c, "/portal/keys", "/portal/keys", name=f"脚本 {XSS}", expires="2w")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     token = r.text.split('<code class="secret">', 1)[1].split("</code>", 1)[0]
     assert token.startswith(tokens.PREFIX)
@@ -73,13 +61,13 @@ def test_keys_shown_once_listed_and_revoked(client: Any) -> None:
     assert c.post(f"/portal/keys/{info.id}/revoke", data={}).status_code == 403
     assert tokens.list_tokens(analyst)[0].revoked_at is None
     # another person cannot revoke it
-    _as(c, "steward_mr")
+    signed_in(c, "steward_mr")
     assert info.id not in c.get("/portal/keys").text
-    assert _post(c, "/portal/keys", f"/portal/keys/{info.id}/revoke").status_code == 403
-    _as(c, "analyst1")
-    assert _post(c, "/portal/keys", f"/portal/keys/{info.id}/revoke").status_code == 303
+    assert post_form(c, "/portal/keys", f"/portal/keys/{info.id}/revoke").status_code == 403
+    signed_in(c, "analyst1")
+    assert post_form(c, "/portal/keys", f"/portal/keys/{info.id}/revoke").status_code == 303
     assert tokens.list_tokens(analyst)[0].revoked_at is not None
-    assert _post(c, "/portal/keys", "/portal/keys", expires="forever").status_code == 422
+    assert post_form(c, "/portal/keys", "/portal/keys", expires="forever").status_code == 422
     assert c.post("/portal/keys", data={"expires": "1d"}).status_code == 403
     assert len(tokens.list_tokens(analyst)) == 1
 
@@ -87,25 +75,25 @@ def test_keys_shown_once_listed_and_revoked(client: Any) -> None:
 def test_apps_for_stewards_only(client: Any) -> None:
     dept = next(p for p in client.world.principals() if p.name == "steward_mr").department
     issued = apps.add(client.world.admin, "mr_app", department=dept)
-    c = _as(client, "analyst1")
+    c = signed_in(client, "analyst1")
     assert c.get("/portal/apps").status_code == 403
     assert 'href="/portal/apps"' not in c.get("/portal/keys").text
-    _as(c, "steward_mr")
+    signed_in(c, "steward_mr")
     page = c.get("/portal/apps")
     assert page.status_code == 200 and issued.key_id in page.text and issued.secret not in page.text
     assert c.post("/portal/apps/mr_app/disable", data={}).status_code == 403
-    assert _post(c, "/portal/apps", "/portal/apps/mr_app/disable").status_code == 303
+    assert post_form(c, "/portal/apps", "/portal/apps/mr_app/disable").status_code == 303
     assert not apps.list_apps(client.world.admin)[0].active
-    _as(c, "analyst1")
-    assert _post(c, "/portal/keys", "/portal/apps/mr_app/enable").status_code == 403
+    signed_in(c, "analyst1")
+    assert post_form(c, "/portal/keys", "/portal/apps/mr_app/enable").status_code == 403
     assert not apps.list_apps(client.world.admin)[0].active
 
 
 def test_lineage_impact_for_auditors(client: Any) -> None:
-    c = _as(client, "analyst1")
+    c = signed_in(client, "analyst1")
     assert c.get("/portal/lineage", params={"ref": ASSET}).status_code == 403
     assert 'href="/portal/lineage"' not in c.get("/portal/keys").text
-    _as(c, "auditor1")
+    signed_in(c, "auditor1")
     assert 'href="/portal/lineage"' in c.get("/portal/keys").text
     r = c.get("/portal/lineage", params={"ref": ASSET})
     assert r.status_code == 200 and f"<code>govfabric://demo/{TABLE}</code>" in r.text and "<svg" in r.text

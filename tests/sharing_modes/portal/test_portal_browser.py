@@ -10,31 +10,16 @@ import io
 from pathlib import Path
 from typing import Any
 
-import pytest
-from portal_helpers import ASSET, PASSWORD, TABLE
-
-pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
-                                reason="needs Debian chromium: bash scripts/services/chromium-install.sh")
+from portal_helpers import ASSET, TABLE, axe_serious, browser_sign_in
 
 
-def _sign_in(page: Any, base: str, name: str) -> None:
-    page.goto(f"{base}/portal/login")
-    page.get_by_label("名称").fill(name)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{base}/portal")
-    assert page.get_by_role("button", name=f"退出 ({name})").is_visible()
-
-
-def test_analyst_journey_through_steward_approval(browser: Any, live_portal: str, portal_world: Any,
-                                                  request: pytest.FixtureRequest) -> None:
+def test_analyst_journey_through_steward_approval(new_page: Any, live_portal: str, portal_world: Any) -> None:
     base = live_portal
-    analyst = browser.new_context(accept_downloads=True).new_page()
-    steward = browser.new_context().new_page()
-    request.node.portal_pages = [analyst, steward]
+    analyst = new_page(accept_downloads=True)
+    steward = new_page()
     asset_id = portal_world.catalog.asset(ASSET).id
 
-    _sign_in(analyst, base, "analyst1")
+    browser_sign_in(analyst, base, "analyst1")
     analyst.get_by_role("link", name="搜索", exact=True).first.click()
     analyst.get_by_label("搜索开放数据").fill("企业")
     analyst.get_by_label("搜索开放数据").press("Enter")
@@ -49,7 +34,7 @@ def test_analyst_journey_through_steward_approval(browser: Any, live_portal: str
     analyst.wait_for_url(f"{base}/portal/me")
     assert analyst.get_by_role("cell", name="⏳ 待审批").is_visible()
 
-    _sign_in(steward, base, "steward_mr")
+    browser_sign_in(steward, base, "steward_mr")
     steward.get_by_role("link", name="审批待办").click()
     assert steward.get_by_role("heading", name=f"analyst1 → {TABLE}").count() == 1
     steward.get_by_label("理由").first.fill("用途正当")
@@ -108,7 +93,7 @@ def test_xss_payloads_stay_inert(page: Any, live_portal: str, portal_world: Any)
 
 
 def test_form_posted_without_csrf_is_refused(page: Any, live_portal: str) -> None:
-    _sign_in(page, live_portal, "analyst1")
+    browser_sign_in(page, live_portal, "analyst1")
     r = page.request.post(f"{live_portal}/portal/sql", form={"sql": f"SELECT * FROM {TABLE}"})
     assert r.status == 403
     ok = page.request.post(f"{live_portal}/portal/logout", form={"csrf_token": "f" * 64})
@@ -117,29 +102,18 @@ def test_form_posted_without_csrf_is_refused(page: Any, live_portal: str) -> Non
     assert page.url.endswith("/portal/me")  # still signed in: the forged logout did nothing
 
 
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-
-
-def _axe_serious(page: Any) -> list[str]:
-    page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated by the test driver, not by the page
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
-
-
-def test_main_pages_have_no_serious_accessibility_violations(browser: Any, live_portal: str, portal_world: Any,
-                                                              request: pytest.FixtureRequest) -> None:
-    page = browser.new_context().new_page()
-    request.node.portal_pages = [page]
+def test_main_pages_have_no_serious_accessibility_violations(new_page: Any, live_portal: str,
+                                                              portal_world: Any) -> None:
+    page = new_page()
     asset_id = portal_world.catalog.asset(ASSET).id
     found: dict[str, list[str]] = {}
     for path in ("/portal", "/portal/search?q=企业", f"/portal/asset/{asset_id}", "/portal/login"):
         page.goto(live_portal + path)
-        found[path] = _axe_serious(page)
-    _sign_in(page, live_portal, "steward_mr")
+        found[path] = axe_serious(page)
+    browser_sign_in(page, live_portal, "steward_mr")
     for path in ("/portal/me", "/portal/sql", "/portal/inbox"):
         page.goto(live_portal + path)
-        found[path] = _axe_serious(page)
+        found[path] = axe_serious(page)
     assert {p: v for p, v in found.items() if v} == {}
     page.set_content('<html lang="en"><body><main><input type="text"></main></body></html>')  # the scan sees
-    assert any(v.startswith("label ") for v in _axe_serious(page))  # an unlabelled field
+    assert any(v.startswith("label ") for v in axe_serious(page))  # an unlabelled field

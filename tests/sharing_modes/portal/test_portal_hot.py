@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from portal_helpers import ASSET, TABLE, csrf_of, sign_in
+from portal_helpers import ASSET, TABLE, csrf_of, post_form, sign_in
 
 from govfabric.catalog import memo
 from govfabric.sharing_modes.portal import router
@@ -48,10 +48,6 @@ def test_hot_searches_never_name_closed_assets(client: Any, clock: list[float]) 
     assert TERM not in client.get("/portal").text  # no clock moved: the change counter did
 
 
-def _post(c: Any, page: str, action: str, **data: str) -> Any:
-    return c.post(action, data={"csrf_token": csrf_of(c.get(page).text), **data})
-
-
 def test_favourite_request_and_decision_posts(client: Any) -> None:
     world = client.world
     asset = world.catalog.asset(ASSET)
@@ -65,21 +61,21 @@ def test_favourite_request_and_decision_posts(client: Any) -> None:
     before = [a.id for a in analyst.catalog.favorites()]  # the demo's own favourites
     assert asset.id not in before
     for _ in range(2):  # pressed twice: still one favourite, no error
-        r = _post(client, page, f"{page}/favourite")
+        r = post_form(client, page, f"{page}/favourite")
         assert r.status_code == 303 and r.headers["location"] == page
     assert [a.id for a in analyst.catalog.favorites()] == [*before, asset.id]
-    assert _post(client, page, f"{page}/favourite", remove="1").status_code == 303
+    assert post_form(client, page, f"{page}/favourite", remove="1").status_code == 303
     assert [a.id for a in analyst.catalog.favorites()] == before
     assert client.post(f"{page}/favourite", data={"csrf_token": "0" * 64}).status_code == 403
 
-    assert _post(client, page, f"{page}/request", table="other.table", purpose="x").status_code == 404
-    r = _post(client, page, f"{page}/request", table=TABLE, purpose="企业信用分析")
+    assert post_form(client, page, f"{page}/request", table="other.table", purpose="x").status_code == 404
+    r = post_form(client, page, f"{page}/request", table=TABLE, purpose="企业信用分析")
     assert r.status_code == 303 and r.headers["location"] == "/portal/me"
     (req,) = world.access.requests("pending")
 
     client.cookies.clear()
     assert sign_in(client, "steward_mr").status_code == 303
-    assert _post(client, "/portal/inbox", f"/portal/inbox/{req.id}/maybe").status_code == 404
-    r = _post(client, "/portal/inbox", f"/portal/inbox/{req.id}/approve", reason="ok")
+    assert post_form(client, "/portal/inbox", f"/portal/inbox/{req.id}/maybe").status_code == 404
+    r = post_form(client, "/portal/inbox", f"/portal/inbox/{req.id}/approve", reason="ok")
     assert r.status_code == 303 and r.headers["location"] == "/portal/inbox"
     assert not world.access.requests("pending")

@@ -9,17 +9,11 @@ import hashlib
 from typing import Any
 
 import pytest
-from portal_helpers import csrf_of, sign_in
+from portal_helpers import csrf_of, signed_in
 
 from govfabric.sharing_modes.sync import blobs
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 200
-
-
-def _as(c: Any, name: str) -> Any:
-    c.cookies.clear()
-    assert sign_in(c, name).status_code == 303
-    return c
 
 
 def _upload(c: Any, page: str, action: str, name: str, content: bytes, csrf: bool = True, **data: str) -> Any:
@@ -38,7 +32,7 @@ def topic(client: Any) -> Any:
 
 
 def test_starter_uploads_a_file_and_a_reader_downloads_it(client: Any, topic: Any) -> None:
-    c = _as(client, "steward_mr")
+    c = signed_in(client, "steward_mr")
     page = f"/portal/topics/{topic.id}"
     shown = c.get(page).text
     assert f'action="{page}/attachments" enctype="multipart/form-data"' in shown and 'type="file"' in shown
@@ -50,7 +44,7 @@ def test_starter_uploads_a_file_and_a_reader_downloads_it(client: Any, topic: An
     link = f"{page}/attachments/{a['id']}"
     assert f'href="{link}"' in c.get(page).text
 
-    _as(c, "analyst1")
+    signed_in(c, "analyst1")
     assert 'type="file" name="file" required' not in c.get(page).text  # not the starter: no topic upload form
     got = c.get(link)
     assert got.status_code == 200 and got.content == PNG
@@ -65,7 +59,7 @@ def test_starter_uploads_a_file_and_a_reader_downloads_it(client: Any, topic: An
 
 
 def test_reply_with_a_file_and_without(client: Any, topic: Any) -> None:
-    c = _as(client, "analyst1")
+    c = signed_in(client, "analyst1")
     page = f"/portal/topics/{topic.id}"
     assert f'action="{page}/reply" enctype="multipart/form-data"' in c.get(page).text
     assert _upload(c, page, f"{page}/reply", "说明.txt", "数据已更新".encode(), body="见附件").status_code == 303
@@ -82,7 +76,7 @@ def test_reply_with_a_file_and_without(client: Any, topic: Any) -> None:
 
 def test_too_large_or_refused_type_stores_nothing(client: Any, topic: Any, monkeypatch: Any) -> None:
     monkeypatch.setattr(client.world.admin.settings, "sync_max_attachment_bytes", 1000)
-    c = _as(client, "steward_mr")
+    c = signed_in(client, "steward_mr")
     page = f"/portal/topics/{topic.id}"
     for size in (1001, 200_000):  # just over (the service's exact check) and far over (the body cap)
         for action, data in ((f"{page}/attachments", {}), (f"{page}/reply", {"body": "附件"})):
@@ -97,7 +91,7 @@ def test_too_large_or_refused_type_stores_nothing(client: Any, topic: Any, monke
 
 
 def test_multipart_forms_without_csrf_are_403(client: Any, topic: Any) -> None:
-    c = _as(client, "steward_mr")
+    c = signed_in(client, "steward_mr")
     page = f"/portal/topics/{topic.id}"
     assert _upload(c, page, f"{page}/attachments", "a.png", PNG, csrf=False).status_code == 403
     assert _upload(c, page, f"{page}/reply", "a.png", PNG, csrf=False, body="x").status_code == 403

@@ -4,46 +4,31 @@ starter's page has no serious axe violations."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
-from portal_helpers import PASSWORD
+from portal_helpers import axe_serious, browser_sign_in
 
-pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
-                                reason="needs Debian chromium: bash scripts/services/chromium-install.sh")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 200
 
 
-def _sign_in(page: Any, base: str, name: str) -> None:
-    page.goto(f"{base}/portal/login")
-    page.get_by_label("名称").fill(name)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{base}/portal")
 
-
-def test_upload_on_topic_page_and_with_a_reply(browser: Any, live_portal: str, portal_world: Any,
-                                               request: pytest.FixtureRequest) -> None:
-    from test_portal_browser import _axe_serious
-
+def test_upload_on_topic_page_and_with_a_reply(new_page: Any, live_portal: str, portal_world: Any) -> None:
     base = live_portal
     topic = portal_world.as_user("steward_mr").topics.start("notice", "上报材料", "请查收")
-    starter = browser.new_context().new_page()
-    reader = browser.new_context().new_page()
-    request.node.portal_pages = [starter, reader]
+    starter = new_page()
+    reader = new_page()
     url = f"{base}/portal/topics/{topic.id}"
 
-    _sign_in(starter, base, "steward_mr")
+    browser_sign_in(starter, base, "steward_mr")
     starter.goto(url)
-    assert _axe_serious(starter) == []  # both upload forms shown (the starter's and the reply's)
+    assert axe_serious(starter) == []  # both upload forms shown (the starter's and the reply's)
     starter.get_by_label("为主题上传文件或图片").set_input_files(
         files=[{"name": "图表.png", "mimeType": "image/png", "buffer": PNG}])
     starter.get_by_role("button", name="上传", exact=True).click()
     starter.wait_for_url(url)
     assert starter.get_by_role("link", name="图表.png").is_visible()
 
-    _sign_in(reader, base, "analyst1")
+    browser_sign_in(reader, base, "analyst1")
     reader.goto(url)
     assert reader.get_by_label("为主题上传文件或图片").count() == 0  # the starter's form only
     reader.get_by_label("您的回复").fill("见附件")

@@ -25,24 +25,12 @@ from fastapi.testclient import TestClient
 from govfabric.auth import apps
 from govfabric.client import Client
 from govfabric.errors import AccessDenied, GovfabricError
-from tests.infra.serving import free_port
+from tests.infra.serving import InProcess, free_port
 
 MR = "北京市市场监督管理局"
 ENTERPRISE = dict(renames={"tyshxydm": "uscc", "qymc": "name", "qx": "district", "fddbr_sfzh": "legal_rep_id"},
                   only=["tyshxydm", "qymc", "qx", "fddbr_sfzh"])
 ROUTED = "/api/v1/routed/query/ent_lookup"
-
-
-class InProcess(httpx.BaseTransport):
-    """``Client``'s httpx transport onto the gateway's ``TestClient`` (as in tests/server/test_e2e.py)."""
-
-    def __init__(self, test_client: TestClient) -> None:
-        self.test_client = test_client
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        got = self.test_client.request(request.method, str(request.url), content=request.read(),
-                                       headers=list(request.headers.multi_items()))
-        return httpx.Response(got.status_code, headers=list(got.headers.multi_items()), content=got.content)
 
 
 @dataclass
