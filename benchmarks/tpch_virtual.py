@@ -266,7 +266,8 @@ PROBES = (
     ("plan.lineage_template", "govfabric.governance.lineage.events", None, "query_template"),
     ("record.lineage_event", "govfabric.governance.lineage.events", None, "query_event"),
     ("record.lineage_store", "govfabric.governance.lineage.events", None, "store_event"),
-    ("record.audit_append", "govfabric.virtualization.query", None, "append"),
+    ("record.audit_append", "govfabric.virtualization.query", None, "append_many"),
+    ("record.commit", "sqlalchemy.orm.session", "Session", "commit"),
     ("record.usage", "govfabric.catalog.usage", None, "record_usage"),
 )
 
