@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from govfabric.config import CONFIG_FILE, Settings, load_settings, resolve_home
 from govfabric.errors import ConfigError
@@ -12,6 +12,8 @@ from govfabric.errors import ConfigError
 if TYPE_CHECKING:
     from govfabric.store.db import Store
     from govfabric.store.summary import SQLiteFile
+
+_S = TypeVar("_S", "Store", "SQLiteFile")
 
 #: a SQLite store named by its absolute path in plain characters, which SQLAlchemy's URL keeps as
 #: written (``safe_url``) and opens as that file: every workspace's default store
@@ -28,11 +30,7 @@ def open_store(home: str | os.PathLike[str] | None = None, *, store_url: str | N
     settings = _settings(home, store_url)
     store = Store(settings.resolved_store_url)
     if check:
-        try:
-            store.check_revision()
-        except BaseException:
-            store.dispose()
-            raise
+        _checked(store)
     return settings, store
 
 
@@ -46,13 +44,17 @@ def open_reader(home: str | os.PathLike[str] | None = None) -> tuple[Settings, S
         return open_store(home)
     from govfabric.store.summary import SQLiteFile
 
-    store = SQLiteFile(plain.group(1))
+    return settings, _checked(SQLiteFile(plain.group(1)))
+
+
+def _checked(store: _S) -> _S:
+    """``store`` once its schema revision is this code's; closed (and the error raised) if not."""
     try:
         store.check_revision()
     except BaseException:
         store.dispose()
         raise
-    return settings, store
+    return store
 
 
 def _settings(home: str | os.PathLike[str] | None, store_url: str | None) -> Settings:
