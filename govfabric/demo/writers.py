@@ -244,6 +244,11 @@ def _gov_code(name: str, division: str) -> str:
     return generate_uscc(r, division, authority="1", entity_type="1", org_code=f"{r.randrange(10**8):08d}")
 
 
+def _text(v: str) -> str:
+    """XML character data; most values need no escaping, and checking is cheaper than escaping."""
+    return escape(v) if "&" in v or "<" in v or ">" in v else v
+
+
 def write_licences(
     path: Path, rng: random.Random, people: list[Person], firms: list[Enterprise]
 ) -> dict[str, int]:
@@ -368,9 +373,12 @@ def write_licences(
         '<?xml version="1.0" encoding="UTF-8"?>\n',
         f'<licences source="北京市电子证照库" as_of="{AS_OF.isoformat()}" count="{len(records)}">\n',
     ]
+    tags = [(f"<{k}>", f"</{k}>", f"<{k}/>") for k in fields]
     for rec in records:
         out.append("  <licence>")
-        out.extend(f"<{k}>{escape(rec[k])}</{k}>" if rec[k] else f"<{k}/>" for k in fields)
+        for k, (open_, close, empty) in zip(fields, tags, strict=True):
+            v = rec[k]
+            out.append(f"{open_}{_text(v)}{close}" if v else empty)
         out.append("</licence>\n")
     out.append("</licences>\n")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ which keeps ``generate_demo`` fast and reproducible. Readers tested: calamine
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -59,6 +59,18 @@ def _col(i: int) -> str:
     return name
 
 
+def _cell(ref: str, value: Cell, sst: Callable[[str], int]) -> str:
+    """A cell of any other type (subclasses of str, dates, booleans, numbers)."""
+    if isinstance(value, str):
+        return f'<c r="{ref}" t="s"><v>{sst(value)}</v></c>'
+    if isinstance(value, date):
+        day = value.date() if isinstance(value, datetime) else value
+        return f'<c r="{ref}" s="1"><v>{(day - _EPOCH).days}</v></c>'
+    if isinstance(value, bool):
+        return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
+    return f'<c r="{ref}"><v>{value!r}</v></c>'
+
+
 def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Cell]]]]) -> None:
     """Write ``sheets`` as (name, header, rows); the header becomes row 1."""
     strings: dict[str, int] = {}
@@ -74,22 +86,23 @@ def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[str], Iterable[S
         parts = [
             f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_MAIN}"><sheetData>'
         ]
+        cols: list[str] = []  # column letters, computed once per sheet rather than once per cell
+        add = parts.append
         for r, row in enumerate([list(header), *rows], 1):
-            parts.append(f'<row r="{r}">')
-            for c, value in enumerate(row):
-                ref = f"{_col(c)}{r}"
+            add(f'<row r="{r}">')
+            while len(cols) < len(row):
+                cols.append(_col(len(cols)))
+            for col, value in zip(cols, row, strict=False):
                 if value is None:
                     continue
-                if isinstance(value, str):
-                    parts.append(f'<c r="{ref}" t="s"><v>{sst(value)}</v></c>')
-                elif isinstance(value, date):
-                    day = value.date() if isinstance(value, datetime) else value
-                    parts.append(f'<c r="{ref}" s="1"><v>{(day - _EPOCH).days}</v></c>')
-                elif isinstance(value, bool):
-                    parts.append(f'<c r="{ref}" t="b"><v>{int(value)}</v></c>')
+                kind = type(value)
+                if kind is str:
+                    add(f'<c r="{col}{r}" t="s"><v>{sst(value)}</v></c>')  # type: ignore[arg-type]
+                elif kind is float or kind is int:
+                    add(f'<c r="{col}{r}"><v>{value!r}</v></c>')
                 else:
-                    parts.append(f'<c r="{ref}"><v>{value!r}</v></c>')
-            parts.append("</row>")
+                    add(_cell(f"{col}{r}", value, sst))
+            add("</row>")
         parts.append("</sheetData></worksheet>")
         sheet_xml.append("".join(parts))
 
