@@ -330,16 +330,15 @@ def entry() -> None:
 def exit_without_teardown(code: int) -> None:
     """End the console process as exit would, minus the interpreter's teardown: finalizing what a
     command imported (great-expectations, the EVM, polars…) costs ≈ 1 s of CPU and does nothing a
-    finished command needs. Done first, as exit does: non-daemon threads joined, atexit handlers run
-    (logging's, weakref finalizers), output flushed. Only here: ``run`` is called in-process too."""
+    finished command needs. Done first, as exit does: threading's shutdown (its exit hooks, which tell
+    idle thread pools to stop, then non-daemon threads joined), atexit handlers (logging's, weakref
+    finalizers), output flushed. Only here: ``run`` is called in-process too."""
     import atexit
     import contextlib
     import os
     import threading
 
-    for t in threading.enumerate():
-        if t is not threading.main_thread() and not t.daemon:
-            t.join()
+    threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter's exit runs first (a pool's idle workers would never end)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
