@@ -38,7 +38,7 @@ QUERY_JOBS = "virtual_query.%"
 _derived: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
 MAX_PENDING = 5_000  # query events kept for a built graph not read since
 EXTRA_MAX = 50_000  # links of query results kept beside the impact index before it is rebuilt
-REPORTS_KEPT = 2_000_000  # nodes reached, summed over the impact reports a graph keeps (~16 MB with their lists)
+REPORTS_KEPT = 2_000_000  # nodes and datasets reached, summed over the reports a graph keeps (~20 MB)
 
 
 def invalidate() -> None:
@@ -418,6 +418,10 @@ class LineageGraph:
         kept = self._reports.get(key)
         if kept is None:
             kept = self._keep(key, self._closure(x, root, column, depth))
+        elif next(reversed(self._reports), None) != key:  # least recently asked for goes first
+            with self._reports_lock:
+                if self._reports.pop(key, None) is not None:
+                    self._reports[key] = kept
         r, extra = kept.report, x.extra
         if not extra:
             return r
