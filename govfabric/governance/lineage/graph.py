@@ -38,7 +38,7 @@ QUERY_JOBS = "virtual_query.%"
 _derived: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
 MAX_PENDING = 5_000  # query events kept for a built graph not read since
 EXTRA_MAX = 50_000  # links of query results kept beside the impact index before it is rebuilt
-REPORTS_KEPT = 2_000_000  # nodes and datasets reached, summed over the reports a graph keeps (~20 MB)
+REPORTS_KEPT = 4_000_000  # nodes and datasets reached, summed over the reports a graph keeps (≤ ~40 MB)
 
 
 def invalidate() -> None:
@@ -418,9 +418,9 @@ class LineageGraph:
         kept = self._reports.get(key)
         if kept is None:
             kept = self._keep(key, self._closure(x, root, column, depth))
-        elif next(reversed(self._reports), None) != key:  # least recently asked for goes first
-            with self._reports_lock:
-                if self._reports.pop(key, None) is not None:
+        else:
+            with self._reports_lock:  # least recently asked for goes first
+                if next(reversed(self._reports), None) != key and self._reports.pop(key, None) is not None:
                     self._reports[key] = kept
         r, extra = kept.report, x.extra
         if not extra:

@@ -323,10 +323,9 @@ class _Known:
         kept with it: an impact asked again reads only the store's part and builds its page."""
         hit = self.summaries.get(key)
         if hit is not None and len(hit.base) == len(r.ids):
-            if next(reversed(self.summaries), None) != key:  # least recently asked for goes first
-                with self.lock:
-                    if self.summaries.pop(key, None) is not None:
-                        self.summaries[key] = hit
+            with self.lock:  # least recently asked for goes first
+                if next(reversed(self.summaries), None) != key and self.summaries.pop(key, None) is not None:
+                    self.summaries[key] = hit
             return hit
         entries, names = self.entries, self.names
         base = tuple(entries.get(n) or self.classify(n) for n in map(names.__getitem__, r.ids.tolist()))
