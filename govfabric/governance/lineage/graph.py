@@ -38,7 +38,7 @@ QUERY_JOBS = "virtual_query.%"
 _derived: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
 MAX_PENDING = 5_000  # query events kept for a built graph not read since
 EXTRA_MAX = 50_000  # links of query results kept beside the impact index before it is rebuilt
-REPORTS_KEPT = 4_000_000  # nodes and datasets reached, summed over the reports a graph keeps (≤ ~40 MB)
+REPORTS_KEPT = 64 << 20  # bytes (about) of the impact reports a graph keeps: 200 of ~2,000 datasets each
 
 
 def invalidate() -> None:
@@ -146,6 +146,11 @@ class _Kept(NamedTuple):
     report: Report
     nodes: Any
     levels: Any
+
+
+def _weight(kept: _Kept) -> int:
+    """About the bytes a kept report holds: its arrays, and ~64 per dataset in its tuples."""
+    return kept.nodes.nbytes + kept.levels.nbytes + kept.report.ids.nbytes + 64 * len(kept.report.names)
 
 
 class LineageGraph:
@@ -449,10 +454,10 @@ class LineageGraph:
         with self._reports_lock:
             if key not in self._reports:
                 self._reports[key] = kept
-                self._reports_size += len(kept.nodes) + len(kept.report.names)
+                self._reports_size += _weight(kept)
                 while self._reports_size > REPORTS_KEPT and len(self._reports) > 1:
                     old = self._reports.pop(next(iter(self._reports)))
-                    self._reports_size -= len(old.nodes) + len(old.report.names)
+                    self._reports_size -= _weight(old)
         return kept
 
     def _closure(self, x: _ImpactIndex, root: int, column: str | None, depth: int | None) -> _Kept:
