@@ -18,8 +18,11 @@ event whose edges the graph takes in place), then ``--after`` impact calls are t
 ``bench.burst`` (whose impact holds every query result), half about the synthetic graph as above.
 Reported: p50/p95 of each phase and the graph rebuilds (``LineageGraph.load`` calls) during them.
 
+``--limit N``: every timed impact asks for the first page of N affected datasets (``limit=N``; totals,
+owners, consumers and counts still cover them all), as a paging client would; default: complete reports.
+
     python benchmarks/lineage_impact.py [--datasets N] [--columns C] [--queries Q] [--burst B]
-        [--after A] [--interleaved I] [--smoke]
+        [--after A] [--interleaved I] [--limit N] [--smoke]
 """
 
 from __future__ import annotations
@@ -140,7 +143,7 @@ BURST_SQL = ["SELECT a, b FROM bench.burst WHERE c = 3", "SELECT count(*) AS n, 
 
 
 def run_burst(svc: Any, analyst: Any, burst_ds: str, targets: list[tuple[str, str | None]], n_burst: int,
-              n_after: int, n_interleaved: int) -> dict[str, Any]:
+              n_after: int, n_interleaved: int, limit: int | None = None) -> dict[str, Any]:
     """Impact latencies right after a burst of queries and interleaved with more; graph rebuilds counted."""
     from govfabric.governance.lineage.graph import LineageGraph
 
@@ -159,8 +162,8 @@ def run_burst(svc: Any, analyst: Any, burst_ds: str, targets: list[tuple[str, st
 
     def timed_impact(k: int) -> tuple[float, float, int]:
         t0, c0 = time.perf_counter(), time.thread_time()
-        rep = svc.impact(*pick[k])
-        return (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000, len(rep["affected"])
+        rep = svc.impact(*pick[k], limit=limit)
+        return (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000, rep["total"]
 
     try:
         g0 = svc.graph()
@@ -199,6 +202,7 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=200, help="queries run before the timed impacts (0: no burst part)")
     ap.add_argument("--after", type=int, default=50, help="impact calls timed right after the burst")
     ap.add_argument("--interleaved", type=int, default=100, help="rounds of one query then one timed impact")
+    ap.add_argument("--limit", type=int, default=None, help="time first pages of this many affected datasets")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs, times nothing useful")
     args = ap.parse_args()
     if args.smoke:
@@ -228,13 +232,13 @@ def main() -> None:
         lat, cpu, affected, owners = [], [], [], []
         for ds, c in targets:
             t0, c0 = time.perf_counter(), time.process_time()
-            rep = svc.impact(ds, c)
+            rep = svc.impact(ds, c, limit=args.limit)
             lat.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
-            affected.append(len(rep["affected"]))
+            affected.append(rep["total"])
             owners.append(len(rep["owners"]))
         load = os.getloadavg()
-        burst = run_burst(svc, analyst, burst_ds, targets, args.burst, args.after, args.interleaved) \
+        burst = run_burst(svc, analyst, burst_ds, targets, args.burst, args.after, args.interleaved, args.limit) \
             if args.burst else None
         load_after = os.getloadavg()
         fabric.close()
@@ -243,7 +247,8 @@ def main() -> None:
     p50, p95 = statistics.median(lat), lat[int(0.95 * (len(lat) - 1))]
     cpu_p95 = cpu[int(0.95 * (len(cpu) - 1))]
     result = {"datasets": args.datasets, "datasets_in_graph": n_ds, "columns_in_graph": n_cols, "edges": n_edges,
-              "queries": args.queries, "load_edges_s": round(load_s, 2), "graph_build_s": round(build_s, 2),
+              "queries": args.queries, "limit": args.limit, "load_edges_s": round(load_s, 2),
+              "graph_build_s": round(build_s, 2),
               "first_impact_ms": round(first_ms, 1),
               "impact_p50_ms": round(p50, 1), "impact_p95_ms": round(p95, 1), "impact_max_ms": round(lat[-1], 1),
               "impact_cpu_p95_ms": round(cpu_p95, 1), "load_avg": [round(x, 2) for x in load],

@@ -429,3 +429,95 @@ def test_impact_names_the_consumers_of_assets_read_fresh(demo) -> None:
     now = catalog_consumers()
     assert {"reader9", demo.actor.name} <= set(now) and not {"reader9", demo.actor.name} <= set(first)
     assert now == sorted(now)
+
+
+def test_impact_pages_cover_the_complete_report(demo) -> None:
+    """``limit``/``offset`` page ``affected`` in report order; the totals, owners, consumers, counts and
+    cycles still cover every dataset affected; the complete report is the default."""
+    svc = _build(demo)
+    demo.sql("SELECT name, district FROM market.enterprise WHERE capital > 5")  # a query result added in place
+    full = svc.impact("market.enterprise", "district")
+    assert full["total"] == len(full["affected"]) >= 3 and full["limit"] is None and not full["truncated"]
+    pages = [svc.impact("market.enterprise", "district", limit=2, offset=o) for o in range(0, full["total"] + 2, 2)]
+    assert [i for p in pages for i in p["affected"]] == full["affected"]
+    for p in pages:
+        assert {k: p[k] for k in ("owners", "consumers", "counts", "cycles", "total")} == \
+            {k: full[k] for k in ("owners", "consumers", "counts", "cycles", "total")}
+    assert pages[0]["truncated"] and pages[-1]["affected"] == []
+    assert svc.impact("market.enterprise", "district", limit=0)["affected"] == []
+    with pytest.raises(ValidationFailed):
+        svc.impact("market.enterprise", limit=-1)
+
+
+def test_a_repeated_impact_keeps_its_closure_and_sees_new_queries_at_once(demo, monkeypatch) -> None:
+    """An impact asked again reuses the closure kept for the graph and target; a query run since shows in
+    the very next report (its result merged in order), as on a graph rebuilt from the store."""
+    from govfabric.governance.lineage import graph as graph_mod
+
+    svc = _build(demo)
+    first = svc.impact("market.enterprise", "capital")
+    closures: list[int] = []
+    real = graph_mod._ImpactIndex.reach
+    monkeypatch.setattr(graph_mod._ImpactIndex, "reach", lambda self, *a: closures.append(1) or real(self, *a))
+    assert svc.impact("market.enterprise", "capital") == first and closures == []
+    demo.sql("SELECT name FROM market.enterprise WHERE capital > 7")
+    after = svc.impact("market.enterprise", "capital")
+    assert closures == [] and after["total"] == first["total"] + 1
+    assert after["counts"]["query"] == first["counts"]["query"] + 1
+    assert [(i["depth"], i["dataset"]) for i in after["affected"]] == \
+        sorted((i["depth"], i["dataset"]) for i in after["affected"])
+    graph_mod.invalidate()
+    assert svc.impact("market.enterprise", "capital") == after
+
+
+def test_a_replaced_events_edges_vanish_from_the_next_impact(demo) -> None:
+    """Replacing a view replaces its lineage event: the graph is rebuilt and the reports kept with the old
+    one go with it, so what the old definition read no longer reaches the view."""
+    svc = _build(demo)
+
+    def reached() -> set[str]:
+        return {i["dataset"].rsplit("/", 1)[-1] for i in svc.impact("market.enterprise", "capital")["affected"]}
+
+    assert "market.by_district" in reached()
+    assert "market.by_district" in reached()  # kept
+    demo.virtual.create_view("market.by_district", "SELECT district, count(*) AS n FROM market.enterprise "
+                             "GROUP BY district", replace=True)
+    assert "market.by_district" not in reached()
+    assert "market.by_district" in {i["dataset"].rsplit("/", 1)[-1]
+                                    for i in svc.impact("market.enterprise", "district")["affected"]}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_kept_reports_follow_each_query_result_added(seed: int) -> None:
+    """Every report kept before a query result joins the graph in place gives, right after, the impact of
+    the graph built from all the edges at once, at every depth."""
+    rng = random.Random(seed)
+    names = [f"n/d{i}" for i in range(12)]
+    fields = ["a", "b", "c"]
+    base: list[tuple] = []
+    for _ in range(30):
+        src, dst = rng.choice(names), rng.choice(names)
+        kind = rng.choices(["DIRECT", "INDIRECT", "DATASET"], [6, 2, 2])[0]
+        base.append((src, "" if kind == "DATASET" else rng.choice(fields), dst,
+                     "" if kind != "DIRECT" else rng.choice(fields), kind, None, "job", "u"))
+    g, full = LineageGraph(), LineageGraph()
+    for e in base:
+        g.add(*e)
+        full.add(*e)
+    known = [(s, f) for s, f, *_ in base if f]
+    targets = [(root, column, depth) for root in sorted(set(names) & set(g.datasets()))
+               for column in [None, *g.columns(root)] for depth in (None, 1, 2)]
+    added: list[tuple] = []
+    for q in range(6):
+        for t in targets:
+            assert g.impact(*t) == full.impact(*t), (q, t)
+        out = f"n/results/query/{q}"
+        ins = rng.sample(known, 2)
+        rows = [(s, f, out, f"o{k}", "DIRECT", "IDENTITY", "virtual_query.u", "u") for k, (s, f) in enumerate(ins)]
+        rows.append((ins[0][0], "", out, "", "DATASET", None, "virtual_query.u", "u"))
+        g.add_fresh(rows)
+        added += rows
+        full = LineageGraph()
+        for e in base + added:
+            full.add(*e)
+    assert g._reports and len(g._index.extra) == len(added)  # kept, and added in place throughout

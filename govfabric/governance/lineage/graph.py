@@ -38,6 +38,7 @@ QUERY_JOBS = "virtual_query.%"
 _derived: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
 MAX_PENDING = 5_000  # query events kept for a built graph not read since
 EXTRA_MAX = 50_000  # links of query results kept beside the impact index before it is rebuilt
+REPORTS_KEPT = 64 << 20  # bytes (about) of the impact reports a graph keeps: 200 of ~2,000 datasets each
 
 
 def invalidate() -> None:
@@ -124,6 +125,35 @@ class Impact:
     cycles: list[list[str]]  # cycles through any dataset reached (the root included)
 
 
+class Report(NamedTuple):
+    """An impact report as kept per graph and target (:meth:`LineageGraph.impact_report`): tuples shared
+    between calls (read-only, and out of the cyclic GC's way: tuples of strings are untracked), in report
+    order; ``ids`` are the dataset ids of the part the impact index reached (``fresh`` query results
+    added since follow it: ``fresh`` are their positions in this report)."""
+
+    names: tuple[str, ...]
+    depths: tuple[int, ...]
+    columns: tuple[tuple[str, ...], ...]
+    via: tuple[tuple[str, ...], ...]
+    cycles: list[list[str]]
+    ids: Any  # numpy int64, dataset ids of the index part, in its report order
+    fresh: tuple[int, ...] = ()
+
+
+class _Kept(NamedTuple):
+    """The index part of one target's report and the nodes it reached (sorted) with their levels: what
+    query results added later are checked against."""
+
+    report: Report
+    nodes: Any
+    levels: Any
+
+
+def _weight(kept: _Kept) -> int:
+    """About the bytes a kept report holds: its arrays, and ~64 per dataset in its tuples."""
+    return kept.nodes.nbytes + kept.levels.nbytes + kept.report.ids.nbytes + 64 * len(kept.report.names)
+
+
 class LineageGraph:
     """Adjacency lists over interned ids; ~100 bytes per edge."""
 
@@ -145,6 +175,9 @@ class LineageGraph:
         self.memo: dict[Any, Any] = {}  # what services derive from the graph, kept as long as it is
         self._cycles: list[list[str]] = []
         self.query_events: set[str] = set()  # ids of the query events whose edges are in the graph
+        self._reports: dict[tuple[int, str | None, int | None], _Kept] = {}  # oldest first
+        self._reports_size = 0
+        self._reports_lock = threading.Lock()
 
     def ds(self, name: str) -> int:
         i = self.ds_ids.get(name)
@@ -170,6 +203,9 @@ class LineageGraph:
             job: str, actor: str | None) -> None:
         self._components, self._index = None, None
         self.memo.clear()
+        if self._reports:
+            with self._reports_lock:
+                self._reports, self._reports_size = {}, 0
         self._link(src, src_field, dst, dst_field, kind, subtype, job, actor)
 
     def add_fresh(self, rows: list[tuple[Any, ...]]) -> None:
@@ -364,31 +400,88 @@ class LineageGraph:
 
         A column reaches columns by DIRECT links and whole datasets by INDIRECT ones; a whole dataset
         reaches all its columns and, by DATASET links, other whole datasets. Depth counts the datasets
-        crossed on the shortest path: a breadth-first search by levels in numpy (C speed per level, a
-        few dozen levels for a 10,000-dataset closure), each level first closed under the links inside
-        a dataset. ``columns`` are those reached by a link, plus ``"*"`` when the dataset is affected
-        as a whole; ``via`` are the kinds of all links followed into it. Every node is visited once,
-        so cycles terminate; they are reported.
+        crossed on the shortest path. ``columns`` are those reached by a link, plus ``"*"`` when the
+        dataset is affected as a whole; ``via`` are the kinds of all links followed into it. Every node
+        is visited once, so cycles terminate; they are reported. Fresh lists (:meth:`impact_report`
+        gives the shared tuples).
         """
+        r = self.impact_report(dataset, column, depth)
+        return Impact(list(r.names), list(r.depths), list(map(list, r.columns)), list(map(list, r.via)),
+                      [*r.cycles])
+
+    def impact_report(self, dataset: str, column: str | None = None, depth: int | None = None) -> Report:
+        """:meth:`impact` as shared tuples, kept per (dataset, column, depth) as long as the graph's impact
+        index (least recently asked for dropped first): a repeated impact costs the query results added
+        since and the merge, not the closure. Query results added in place (:meth:`add_fresh`) are
+        checked at every call against the nodes the kept closure reached, so they show at once."""
         import numpy as np
 
         x = self._impact_index()
         root = self.ds_ids[dataset]
         if root >= x.nds:  # a query result added since the index was built: nothing downstream
-            return Impact([], [], [], [], [])
+            return Report((), (), (), (), [], np.zeros(0, dtype=np.int64))
+        key = (root, column, depth)
+        kept = self._reports.get(key)
+        if kept is None:
+            kept = self._keep(key, self._closure(x, root, column, depth))
+        else:
+            with self._reports_lock:  # least recently asked for goes first
+                if next(reversed(self._reports), None) != key and self._reports.pop(key, None) is not None:
+                    self._reports[key] = kept
+        r, extra = kept.report, x.extra
+        if not extra:
+            return r
+        enodes = x.extra_nodes(extra)
+        pos = np.minimum(np.searchsorted(kept.nodes, enodes), max(len(kept.nodes) - 1, 0))
+        lv = np.where(kept.nodes[pos] == enodes, kept.levels[pos], -1) if len(kept.nodes) else enodes * 0 - 1
+        fresh = x.reach_extra(extra, lv, depth, self)
+        if not fresh[0]:
+            return r
+        # the query results (few) merged into the kept report in order (depth, name), in ascending order:
+        # each lands after the one before, so the positions found stay right
+        names, depths, columns, via = list(r.names), list(r.depths), list(r.columns), list(r.via)
+        at = []
+        for d, n, c, v in sorted(zip(fresh[1], fresh[0], fresh[2], fresh[3], strict=True)):
+            lo = bisect.bisect_left(depths, d)
+            j = bisect.bisect_left(names, n, lo, bisect.bisect_right(depths, d, lo))
+            names.insert(j, n)
+            depths.insert(j, d)
+            columns.insert(j, tuple(c))
+            via.insert(j, tuple(v))
+            at.append(j)
+        return Report(tuple(names), tuple(depths), tuple(columns), tuple(via), r.cycles, r.ids, tuple(at))
+
+    def _keep(self, key: tuple[int, str | None, int | None], kept: _Kept) -> _Kept:
+        with self._reports_lock:
+            if key not in self._reports:
+                self._reports[key] = kept
+                self._reports_size += _weight(kept)
+                while self._reports_size > REPORTS_KEPT and len(self._reports) > 1:
+                    old = self._reports.pop(next(iter(self._reports)))
+                    self._reports_size -= _weight(old)
+        return kept
+
+    def _closure(self, x: _ImpactIndex, root: int, column: str | None, depth: int | None) -> _Kept:
+        """The index part of a report: a breadth-first search by levels in numpy (C speed per level, a
+        few dozen levels for a 10,000-dataset closure), each level first closed under the links inside a
+        dataset."""
+        import numpy as np
+
         if column is None:
             start = x.ncol + root
         elif (root, column) in self.col_ids:
             start = int(x.new[self.col_ids[(root, column)]])
         else:
-            return Impact([], [], [], [], self._cycles_of(np.array([root])))
+            return _Kept(Report((), (), (), (), self._cycles_of(np.array([root])), np.zeros(0, dtype=np.int64)),
+                         np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
         level, ds_depth, followed = x.reach(start, root, depth)
+        nodes = np.flatnonzero(level >= 0).astype(np.int32)
+        levels = level[nodes]
         every = np.flatnonzero(ds_depth >= 0)
         cycles = self._cycles_of(every)
         ids = every[every != root]
-        fresh = x.reach_extra(level, depth, self)
         if not ids.size:
-            return Impact(*fresh, cycles) if fresh[0] else Impact([], [], [], [], cycles)
+            return _Kept(Report((), (), (), (), cycles, ids), nodes, levels)
         depths = ds_depth[ids]
         order = np.lexsort((x.rank[ids], depths))
         ids, depths = ids[order], depths[order]
@@ -409,20 +502,17 @@ class LineageGraph:
         last = np.searchsorted(some_ds, ids, "right").tolist()
         some_names = list(map(x.fields.__getitem__, some.tolist()))
         whole = level[x.ncol + ids] >= 0
-        columns = list(map(list, map(x.col_lists.__getitem__, (ids + x.nds * whole).tolist())))
+        columns = list(map(x.col_lists.__getitem__, (ids + x.nds * whole).tolist()))
         for j in np.flatnonzero(~full[ids]).tolist():  # some of the columns: their slice of `some`
-            cols = columns[j] = some_names[first[j]:last[j]]
+            cols = some_names[first[j]:last[j]]
             if whole[j]:
                 bisect.insort(cols, "*")
+            columns[j] = tuple(cols)
         codes = via[ids].tolist()
         kinds = {c: x.via_names(c) for c in set(codes)}
-        names, depth_list, vias = (list(map(self.ds_names.__getitem__, ids.tolist())), depths.tolist(),
-                                   list(map(list, map(kinds.__getitem__, codes))))
-        if fresh[0]:  # query results added since the index was built: merged in report order
-            merged = sorted(zip(names + fresh[0], depth_list + fresh[1], columns + fresh[2], vias + fresh[3],
-                                strict=True), key=lambda t: (t[1], t[0]))
-            names, depth_list, columns, vias = (list(v) for v in zip(*merged, strict=True))
-        return Impact(names, depth_list, columns, vias, cycles)
+        report = Report(tuple(map(self.ds_names.__getitem__, ids.tolist())), tuple(depths.tolist()),
+                        tuple(columns), tuple(map(kinds.__getitem__, codes)), cycles, ids)
+        return _Kept(report, nodes, levels)
 
     def _impact_index(self) -> _ImpactIndex:
         if self._index is None:
@@ -592,19 +682,26 @@ class _ImpactIndex:
         self.extra = [*self.extra, *links]  # a new list: a reader in another thread keeps a whole one
         self._extra_nodes = None
 
-    def reach_extra(self, level: Any, depth: int | None, g: LineageGraph
-                    ) -> tuple[list[str], list[int], list[list[str]], list[list[str]]]:
-        """The query results added since the index was built that the nodes at ``level`` reach: each one
-        link further than its nearest reached input, in no particular order (names, depths, columns, via)."""
+    def extra_nodes(self, extra: list[tuple[int, int, str, int]]) -> Any:
+        """The source nodes of ``extra`` (a value of ``self.extra``) as an array."""
         import numpy as np
 
-        extra = self.extra
-        if not extra:
-            return [], [], [], []
         nodes = self._extra_nodes
         if nodes is None or len(nodes) != len(extra):
-            nodes = self._extra_nodes = np.fromiter((e[0] for e in extra), dtype=np.int64, count=len(extra))
-        lv = level[nodes]
+            nodes = np.fromiter((e[0] for e in extra), dtype=np.int64, count=len(extra))
+            if extra is self.extra:
+                self._extra_nodes = nodes
+        return nodes
+
+    def reach_extra(self, extra: list[tuple[int, int, str, int]], lv: Any, depth: int | None, g: LineageGraph
+                    ) -> tuple[list[str], list[int], list[list[str]], list[list[str]]]:
+        """The query results of ``extra`` (links added since the index was built) that the reached nodes
+        lead to (``lv``: the level of each link's source node, -1 not reached): each one link further than
+        its nearest reached input, in no particular order (names, depths, columns, via)."""
+        import numpy as np
+
+        if not extra:
+            return [], [], [], []
         hit = np.flatnonzero((lv >= 0) if depth is None else ((lv >= 0) & (lv < depth))).tolist()
         if not hit:
             return [], [], [], []

@@ -6,12 +6,13 @@ the CLI's ``govfabric lineage …`` is a thin layer over it.
 
 from __future__ import annotations
 
+import bisect
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import itemgetter
 from sys import intern
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -19,7 +20,7 @@ from sqlalchemy import select
 
 from govfabric.errors import NotFound, ValidationFailed
 from govfabric.governance.lineage.events import catalog_namespace, namespace
-from govfabric.governance.lineage.graph import LineageGraph, Traversal, graph_for, refreeze
+from govfabric.governance.lineage.graph import LineageGraph, Report, Traversal, graph_for, refreeze
 from govfabric.governance.lineage.models import LineageEvent
 
 if TYPE_CHECKING:
@@ -89,37 +90,57 @@ class LineageService:
     def downstream(self, ref: str, column: str | None = None, depth: int | None = None) -> Traversal:
         return self.show(ref, column, direction="downstream", depth=depth)
 
-    def impact(self, ref: str, column: str | None = None, depth: int | None = None) -> dict[str, Any]:
+    def impact(self, ref: str, column: str | None = None, depth: int | None = None, *, limit: int | None = None,
+               offset: int = 0) -> dict[str, Any]:
         """What breaks, and whose, if ``ref`` (``DATASET`` or ``DATASET.COLUMN``) changes.
 
-        The closure is computed on the graph's integer index (:meth:`LineageGraph.impact`); the
-        store is asked about owners and consumers once per kind of dataset, not once per dataset.
+        ``affected`` is complete by default; ``limit`` (and ``offset``) give one page of it in report
+        order (depth, then name) while ``total``, ``owners``, ``consumers``, ``counts`` and ``cycles``
+        still cover every dataset affected (``truncated``: more items than the page holds). A large
+        report (7,500 datasets) costs ~10× a page of 100 in building its items alone.
+
+        The closure and what the graph tells about each dataset are kept per graph and target
+        (:meth:`LineageGraph.impact_report`, :meth:`_Known.summary`); what can change without a lineage
+        event (an asset's department, who uses or follows assets) is read from the store at each call,
+        in one query per table for all the datasets, so it is never stale.
         """
         if depth is not None and depth < 1:
             raise ValidationFailed("--depth must be at least 1")
+        if (limit is not None and limit < 0) or offset < 0:
+            raise ValidationFailed("limit and offset must not be negative")
         g = self.graph()
         if column is None:
             ds, column = self.resolve_column(ref, g)
         else:
             ds = self.resolve(ref, g)
         _check_column(g, ds, column)
-        hit = g.impact(ds, column, depth)
-        whose = self._whose(g, hit.names)
+        r = g.impact_report(ds, column, depth)
+        known = self._known(g)
+        summary = known.summary((ds, column, depth), r)
+        fresh = [known.entries.get(r.names[i]) or known.classify(r.names[i]) for i in r.fresh]
+        dept, who = self._store_whose(summary.cat, summary.under)
+        owners = set(summary.owners).union(*(w.owners for w in fresh))
+        owners.update(f"department:{d}" for _, d in dept.values() if d)
+        consumers = set(summary.consumers).union(*(w.consumers for w in fresh))
+        for aid in chain(summary.under, (aid for aid, _ in dept.values())):
+            consumers.update(who.get(aid, ()))
+        counts = summary.counts + Counter(w.kind for w in fresh)
+        total = len(r.names)
+        end = total if limit is None else min(total, offset + limit)
         items = []
-        for n, d, c, v, (kind, owners, consumers, job) in zip(hit.names, hit.depths, hit.columns, hit.via, whose,
-                                                              strict=True):
-            item = {"dataset": n, "depth": d, "columns": c, "via": v, "kind": kind, "owners": owners,
-                    "consumers": consumers}
+        for i in range(min(offset, total), end):
+            k = bisect.bisect_left(r.fresh, i)
+            w = fresh[k] if k < len(r.fresh) and r.fresh[k] == i else summary.base[i - k]
+            kind, w_owners, w_consumers, job = _entry(w, dept, who)
+            item = {"dataset": r.names[i], "depth": r.depths[i], "columns": [*r.columns[i]], "via": [*r.via[i]],
+                    "kind": kind, "owners": w_owners, "consumers": w_consumers}
             if job is not None:
                 item["job"] = job
             items.append(item)
-        counts = Counter(map(itemgetter(0), whose))
-        return {"dataset": ds, "column": column, "affected": items,
-                "owners": sorted(set(chain.from_iterable(map(itemgetter(1), whose)))),
-                "consumers": sorted(set(chain.from_iterable(map(itemgetter(2), whose)))),
-                "counts": {k: counts[k] for k in ("catalog", "virtual_table", "view", "query", "file", "source",
-                                                  "dataset")},
-                "cycles": hit.cycles, "truncated": False}
+        return {"dataset": ds, "column": column, "affected": items, "total": total, "offset": offset,
+                "limit": limit, "owners": sorted(owners), "consumers": sorted(consumers),
+                "counts": {k: counts[k] for k in KINDS}, "cycles": [[*c] for c in r.cycles],
+                "truncated": end < total or (offset > 0 and total > 0)}
 
     def describe(self, datasets: Iterable[str], g: LineageGraph | None = None) -> dict[str, dict[str, Any]]:
         """Kind, owners and consumers of datasets (catalog assets, virtual tables/views, query results)."""
@@ -143,8 +164,15 @@ class LineageService:
         base = list(map(known.entries.get, names))
         if None in base:  # not asked about before: classify() keeps them
             base = [b or known.classify(n) for b, n in zip(base, names, strict=True)]
-        cat = [b.key for b in base if b.kind == "catalog"]
-        under = [b.key for b in base if b.kind == "virtual_table"]  # asset ids
+        dept, who = self._store_whose([b.key for b in base if b.kind == "catalog"],
+                                      [b.key for b in base if b.kind == "virtual_table"])
+        return [_entry(b, dept, who) for b in base]
+
+    def _store_whose(self, cat: Iterable[str], under: Iterable[str]
+                     ) -> tuple[dict[str, tuple[str, str | None]], dict[str, set[str]]]:
+        """Catalog assets by qualified name → (id, owning department), and asset ids (those of ``cat`` and
+        ``under``) → consumers, from the store."""
+        cat, under = list(cat), list(under)
         dept: dict[str, tuple[str, str | None]] = {}
         who: dict[str, set[str]] = {}
         if cat or under:
@@ -155,17 +183,7 @@ class LineageService:
                 for chunk in _chunks(cat, CHUNK):
                     dept.update((qn, (aid, d)) for qn, aid, d in ids_and_departments(s, chunk))
                 who = consumers_of(s, sorted({*under, *(aid for aid, _ in dept.values())}))
-        out: list[tuple[str, list[str], list[str], str | None]] = []
-        for kind, owners, consumers, job, key in base:
-            if kind == "catalog":
-                aid, d = dept.get(key, ("", None))
-                out.append((kind, [f"department:{d}"] if d else [], sorted(who.get(aid, ())), None))
-            elif kind == "virtual_table":  # consumers: sorted already (readers)
-                more = who.get(key)
-                out.append((kind, [*owners], sorted(more.union(consumers)) if more else [*consumers], None))
-            else:
-                out.append((kind, [*owners], [*consumers], job))
-        return out
+        return dept, who
 
     def _known(self, g: LineageGraph) -> _Known:
         """Kept as long as the graph: defining a virtual table or view always stores a lineage event,
@@ -268,6 +286,21 @@ class _Whose(NamedTuple):
     key: str = ""  # a catalog asset's qualified name, or the asset id under a virtual table
 
 
+class _Summary(NamedTuple):
+    """Of one impact report's index part: each dataset's entry, the kinds counted, and the owners,
+    consumers, catalog assets (qualified names) and assets under virtual tables (ids) of them all."""
+
+    base: tuple[_Whose, ...]
+    counts: Counter[str]
+    owners: frozenset[str]
+    consumers: frozenset[str]
+    cat: tuple[str, ...]
+    under: tuple[str, ...]
+
+
+SUMMARIES_KEPT = 1_000_000  # datasets summed over the summaries a graph's owners memo keeps
+
+
 @dataclass
 class _Known:
     """What the graph and the definitions of virtual tables and views tell about datasets."""
@@ -281,6 +314,41 @@ class _Known:
     readers: dict[int, tuple[str, ...]]  # dataset id → users of the queries that read it
     names: list[str]  # the graph's dataset names by id
     entries: dict[str, _Whose] = field(default_factory=dict)  # the datasets asked about so far
+    summaries: dict[Any, _Summary] = field(default_factory=dict)  # per impact target, oldest first
+    size: list[int] = field(default_factory=lambda: [0])  # datasets summed over ``summaries``
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def summary(self, key: Any, r: Report) -> _Summary:
+        """What the graph tells about the datasets of a kept impact report's index part (``r.ids``),
+        kept with it: an impact asked again reads only the store's part and builds its page."""
+        hit = self.summaries.get(key)
+        if hit is not None and len(hit.base) == len(r.ids):
+            with self.lock:  # least recently asked for goes first
+                if next(reversed(self.summaries), None) != key and self.summaries.pop(key, None) is not None:
+                    self.summaries[key] = hit
+            return hit
+        entries, names = self.entries, self.names
+        base = tuple(entries.get(n) or self.classify(n) for n in map(names.__getitem__, r.ids.tolist()))
+        owners: set[str] = set()
+        consumers: set[str] = set()
+        cat: list[str] = []
+        under: list[str] = []
+        for w in set(base):
+            owners.update(w.owners)
+            consumers.update(w.consumers)
+            if w.kind == "catalog":
+                cat.append(w.key)
+            elif w.kind == "virtual_table":
+                under.append(w.key)
+        hit = _Summary(base, Counter(w.kind for w in base), frozenset(owners), frozenset(consumers),
+                       tuple(sorted(cat)), tuple(sorted(set(under))))
+        with self.lock:
+            if key not in self.summaries:
+                self.summaries[key] = hit
+                self.size[0] += len(base)
+                while self.size[0] > SUMMARIES_KEPT and len(self.summaries) > 1:
+                    self.size[0] -= len(self.summaries.pop(next(iter(self.summaries))).base)
+        return hit
 
     def classify(self, n: str) -> _Whose:
         ns, cat_ns, i = self.ns, self.cat_ns, self.ds_ids.get(n, -1)
@@ -312,6 +380,25 @@ class _Known:
             if who not in have:
                 self.readers[d] = tuple(sorted((*have, who)))
                 self.entries.pop(self.names[d], None)
+                with self.lock:  # they name its readers
+                    self.summaries.clear()
+                    self.size[0] = 0
+
+
+KINDS = ("catalog", "virtual_table", "view", "query", "file", "source", "dataset")  # of datasets, in `counts`
+
+
+def _entry(w: _Whose, dept: dict[str, tuple[str, str | None]], who: dict[str, set[str]]
+           ) -> tuple[str, list[str], list[str], str | None]:
+    """Kind, owners, consumers (fresh lists) and query job of one dataset, given what the store said."""
+    kind, owners, consumers, job, key = w
+    if kind == "catalog":
+        aid, d = dept.get(key, ("", None))
+        return kind, [f"department:{d}"] if d else [], sorted(who.get(aid, ())), None
+    if kind == "virtual_table":  # consumers: sorted already (readers)
+        more = who.get(key)
+        return kind, [*owners], sorted(more.union(consumers)) if more else [*consumers], None
+    return kind, [*owners], [*consumers], job
 
 
 CHUNK = 5000  # names per IN (…) list: well below SQLite's 32,766 and PostgreSQL's 65,535 parameters
