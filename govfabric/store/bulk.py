@@ -10,7 +10,6 @@ bulk insert also splits rows into a statement per run of equal key sets, as it l
 from __future__ import annotations
 
 import gc
-import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -151,10 +150,12 @@ def _as_text(proc: Any) -> Any:
     wrapper (its JSON text) or a list of strings (an array literal, every element quoted)."""
     from psycopg.types.json import Json, Jsonb
 
+    from govfabric.store.db import json_text
+
     def text_of(value: Any) -> Any:
         value = proc(value) if proc is not None else value
         if isinstance(value, (Json, Jsonb)):
-            return (value.dumps or json.dumps)(value.obj)
+            return (value.dumps or json_text)(value.obj)
         if isinstance(value, list) and all(type(v) is str for v in value):
             return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in value) + "}"
         return value

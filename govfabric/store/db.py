@@ -6,6 +6,7 @@ models and the same Alembic migrations.
 
 from __future__ import annotations
 
+import json
 import select
 import threading
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
@@ -60,9 +62,36 @@ def make_engine(url: str) -> Engine:
                           "(percent-encode special characters) or sqlite:///path") from None
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's text: orjson, ~7× faster than ``json.dumps`` (a recorded query writes five
+    JSON values, a harvest of 10,000 tables a 60 MB lineage document) and UTF-8 instead of
+    ``\\uXXXX`` escapes (Chinese names take half the bytes). Whatever orjson will not write as
+    ``json.dumps`` would (datetimes, dataclasses, ``str`` subclasses such as enums, integers beyond
+    64 bits, other objects) goes to ``json.dumps``, which writes or refuses it as before. NaN and
+    infinities are written as ``null`` (JSON has neither; PostgreSQL refused them)."""
+    try:
+        return orjson.dumps(value, option=_ORJSON).decode()
+    except TypeError:  # orjson.JSONEncodeError included
+        return json.dumps(value)
+
+
+def json_value(text: str | bytes) -> Any:
+    """A JSON column's value: orjson, falling back to ``json.loads`` for what it refuses (``NaN``
+    tokens written before :func:`json_text`)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+_ORJSON = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+           | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, future=True, connect_args={"timeout": 30})
+        engine = create_engine(url, future=True, connect_args={"timeout": 30}, json_serializer=json_text,
+                               json_deserializer=json_value)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
@@ -77,7 +106,8 @@ def _make_engine(url: str) -> Engine:
         )
     # no pool_pre_ping (a round trip per checkout, ~10% of a query service call): a connection the
     # server closed (restart, pg_terminate_backend) has a readable socket, seen without a round trip
-    engine = create_engine(url, future=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_recycle=3600)
+    engine = create_engine(url, future=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_recycle=3600,
+                           json_serializer=json_text, json_deserializer=json_value)
     event.listen(engine, "checkout", _closed_by_server)
     return engine
 
