@@ -107,3 +107,49 @@ def test_another_departments_steward_cannot_revoke_a_recipient(shared: Any) -> N
     with pytest.raises(AccessDenied):
         shared.as_user("steward_ps").delta_sharing.revoke_recipient("analyst_r")
     assert shared.delta_sharing.revoke_recipient("analyst_r").revoked_at is not None  # its maker may
+
+
+# -- Delta Sharing: a steward's token acting as a consumer (session 7) -----------------------------------
+
+
+def _names(client: TestClient, token: str) -> list[str]:
+    answer = client.get(f"{DS}/shares", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return [s["name"] for s in answer.json()["items"]]
+
+
+def test_a_stewards_recipient_reads_only_its_own_departments_tables(ds_client: TestClient) -> None:
+    """steward_mr makes a recipient acting as analyst1, and its profile lands with steward_mr. Public
+    security also shared a table with analyst1: through that token steward_mr would read it, which
+    steward_mr may not. A steward's recipient reads only its own department's tables (within the
+    consumer's grants); an admin's reads whatever the consumer may."""
+    world = ds_client.world  # type: ignore[attr-defined]
+    ps = world.as_user("steward_ps")
+    ps.virtual.create_table("ps.person", "ps_db.main.t_rk_jbxx")
+    ps.access.grant("analyst1", "ps.person")
+    ps.delta_sharing.create_share("ps")
+    ps.delta_sharing.add_table("ps.ps.person", "ps.person")
+
+    token = _recipient(world)  # made by steward_mr (market regulation)
+    assert _names(ds_client, token) == ["gov"]
+    h = {"Authorization": f"Bearer {token}"}
+    for path in (f"{DS}/shares/ps", f"{DS}/shares/ps/all-tables", f"{DS}/shares/ps/schemas/ps/tables/person/metadata"):
+        assert ds_client.get(path, headers=h).status_code == 404, path
+    denied = ds_client.post(f"{DS}/shares/ps/schemas/ps/tables/person/query", headers=h, json={})
+    assert denied.status_code == 404 and "PAR1" not in denied.text
+
+    assert _names(ds_client, _recipient(world.as_user("admin"), "admin_r")) == ["gov", "ps"]
+    assert _names(ds_client, _recipient(ps, "ps_r")) == ["ps"]
+
+
+def test_a_stewards_recipient_stops_when_the_steward_is_deactivated(ds_client: TestClient) -> None:
+    world = ds_client.world  # type: ignore[attr-defined]
+    token = _recipient(world)
+    url = _file_url(ds_client, token)
+    assert ds_client.get(url).status_code == 200
+    from govfabric.auth import principals
+
+    with world.store.session() as s:
+        principals.set_active(s, "admin", "steward_mr", False)
+    assert ds_client.get(url).status_code == 403
+    assert _names(ds_client, token) == []

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from govfabric.auth.secrets import redact
 from govfabric.errors import AuthenticationRequired, GovfabricError, ValidationFailed
 from govfabric.fabric import Fabric
-from govfabric.sharing_modes.delta_sharing.service import PREFIX, iter_ndjson
+from govfabric.sharing_modes.delta_sharing.service import PREFIX, DeltaSharing, iter_ndjson
 
 VERSION_HEADER = "delta-table-version"
 CAPABILITIES = "delta-sharing-capabilities"
@@ -68,6 +68,7 @@ def recipient_fabric(request: Request) -> Fabric:
     rec = fabrics.origin.delta_sharing.authenticate(value.strip())
     request.state.principal = rec.principal  # the middleware's audit event names the caller
     request.state.recipient = rec.name
+    request.state.recipient_scope = rec.scope
     request.state.audit = {"recipient": rec.name}
     server = getattr(request.app.state, "server", None)
     if server is not None:  # the service plane's limits, per principal and route (429 when over)
@@ -76,7 +77,13 @@ def recipient_fabric(request: Request) -> Fabric:
     return fabric
 
 
-Caller = Annotated[Fabric, Depends(recipient_fabric)]
+def recipient_service(request: Request) -> DeltaSharing:
+    """The protocol acting as the recipient's principal, within the recipient's scope."""
+    fabric = recipient_fabric(request)
+    return DeltaSharing(fabric, request.state.recipient_scope)
+
+
+Caller = Annotated[DeltaSharing, Depends(recipient_service)]
 
 
 class Share(BaseModel):
@@ -137,46 +144,46 @@ def _page(items: list[dict[str, Any]], max_results: int | None, token: str | Non
 
 
 @router.get("/shares", response_model=Shares, response_model_exclude_none=True, summary="List shares")
-def list_shares(fabric: Caller, max_results: MaxResults = None, page_token: PageToken = None) -> dict[str, Any]:
-    return _page(fabric.delta_sharing.list_shares(), max_results, page_token)
+def list_shares(svc: Caller, max_results: MaxResults = None, page_token: PageToken = None) -> dict[str, Any]:
+    return _page(svc.list_shares(), max_results, page_token)
 
 
 @router.get("/shares/{share}", response_model=ShareOut, summary="Get a share")
-def get_share(share: Ident, fabric: Caller) -> dict[str, Any]:
-    return {"share": fabric.delta_sharing.get_share(share)}
+def get_share(share: Ident, svc: Caller) -> dict[str, Any]:
+    return {"share": svc.get_share(share)}
 
 
 @router.get("/shares/{share}/schemas", response_model=Schemas, response_model_exclude_none=True,
             summary="List schemas in a share")
-def list_schemas(share: Ident, fabric: Caller, max_results: MaxResults = None,
+def list_schemas(share: Ident, svc: Caller, max_results: MaxResults = None,
                  page_token: PageToken = None) -> dict[str, Any]:
-    return _page(fabric.delta_sharing.list_schemas(share), max_results, page_token)
+    return _page(svc.list_schemas(share), max_results, page_token)
 
 
 @router.get("/shares/{share}/schemas/{schema}/tables", response_model=Tables, response_model_exclude_none=True,
             response_model_by_alias=True, summary="List tables in a schema")
-def list_tables(share: Ident, schema: Ident, fabric: Caller, max_results: MaxResults = None,
+def list_tables(share: Ident, schema: Ident, svc: Caller, max_results: MaxResults = None,
                 page_token: PageToken = None) -> dict[str, Any]:
-    return _page(fabric.delta_sharing.list_tables(share, schema), max_results, page_token)
+    return _page(svc.list_tables(share, schema), max_results, page_token)
 
 
 @router.get("/shares/{share}/all-tables", response_model=Tables, response_model_exclude_none=True,
             response_model_by_alias=True, summary="List all tables in a share")
-def list_all_tables(share: Ident, fabric: Caller, max_results: MaxResults = None,
+def list_all_tables(share: Ident, svc: Caller, max_results: MaxResults = None,
                     page_token: PageToken = None) -> dict[str, Any]:
-    return _page(fabric.delta_sharing.list_tables(share), max_results, page_token)
+    return _page(svc.list_tables(share), max_results, page_token)
 
 
 _TABLE = "/shares/{share}/schemas/{schema}/tables/{table}"
 
 
-def table_version(share: Ident, schema: Ident, table: Ident, fabric: Caller,
+def table_version(share: Ident, schema: Ident, table: Ident, svc: Caller,
                   starting_timestamp: Annotated[str | None, Query(alias="startingTimestamp", max_length=64)] = None
                   ) -> Response:
     """The table's version in the ``delta-table-version`` header (the body is empty)."""
     if starting_timestamp is not None:
         raise ValidationFailed("startingTimestamp is not supported; govfabric serves the current version")
-    version = fabric.delta_sharing.version(share, schema, table)
+    version = svc.version(share, schema, table)
     return Response(status_code=200, headers={VERSION_HEADER: str(version)})
 
 
@@ -198,14 +205,14 @@ def _ndjson(answer: Any) -> StreamingResponse:
 
 @router.get(f"{_TABLE}/metadata", response_class=StreamingResponse, responses=_NDJSON_RESPONSE,
             summary="Query table metadata (NDJSON)")
-def table_metadata(share: Ident, schema: Ident, table: Ident, fabric: Caller) -> StreamingResponse:
-    return _ndjson(fabric.delta_sharing.metadata(share, schema, table))
+def table_metadata(share: Ident, schema: Ident, table: Ident, svc: Caller) -> StreamingResponse:
+    return _ndjson(svc.metadata(share, schema, table))
 
 
 @router.post(f"{_TABLE}/query", response_class=StreamingResponse, responses=_NDJSON_RESPONSE,
              summary="Read data from a table (parquet response format)")
 def table_query(request: Request, share: Ident, schema: Ident, table: Ident, body: QueryBody,
-                fabric: Caller) -> StreamingResponse:
+                svc: Caller) -> StreamingResponse:
     """``limitHint`` is applied; ``jsonPredicateHints`` best effort (never narrower than asked)."""
     import json
 
@@ -217,7 +224,7 @@ def table_query(request: Request, share: Ident, schema: Ident, table: Ident, bod
             predicate = json.loads(body.jsonPredicateHints)
         except ValueError:
             predicate = None  # a hint: ignoring it is allowed
-    answer = fabric.delta_sharing.query(share, schema, table, base_url=str(request.base_url),
+    answer = svc.query(share, schema, table, base_url=str(request.base_url),
                                         recipient=request.state.recipient, limit=body.limitHint,
                                         predicate=predicate, version=body.version)
     request.state.audit = {"recipient": request.state.recipient, "limit": body.limitHint,

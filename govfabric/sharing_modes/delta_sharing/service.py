@@ -89,10 +89,33 @@ class Recipient:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    #: the departments whose shared tables it reads (``None``: whatever its principal may read), as of
+    #: :meth:`DeltaSharing.authenticate`: see :func:`_scope`
+    scope: frozenset[str] | None = None
 
 
-def _recipient(row: DeltaRecipient) -> Recipient:
-    return Recipient(row.id, row.name, row.principal, row.created_at, row.expires_at, row.revoked_at)
+def _recipient(row: DeltaRecipient, scope: frozenset[str] | None = None) -> Recipient:
+    return Recipient(row.id, row.name, row.principal, row.created_at, row.expires_at, row.revoked_at, scope)
+
+
+def _scope(s: Session, row: DeltaRecipient) -> frozenset[str] | None:
+    """What a recipient may read beyond its principal's grants: anything (``None``) when it acts as
+    its maker or an admin made it; otherwise only tables owned by its maker's department. A steward's
+    token acting as consumer X would else open what *other* departments shared with X — data the
+    steward, who holds the token, may not read. A maker since deactivated or removed: nothing."""
+    from govfabric.auth import principals
+
+    if row.principal == row.created_by:
+        return None
+    try:
+        maker = principals.get(s, row.created_by)
+    except NotFound:
+        return frozenset()
+    if not maker.active:
+        return frozenset()
+    if "admin" in (maker.roles or []):
+        return None
+    return frozenset({maker.department}) if maker.department else frozenset()
 
 
 @dataclass(frozen=True)
@@ -105,11 +128,13 @@ class Answer:
 
 
 class DeltaSharing:
-    """The Delta Sharing mode, acting as ``fabric``'s principal (a recipient's, when serving)."""
+    """The Delta Sharing mode, acting as ``fabric``'s principal (a recipient's, when serving, with the
+    recipient's ``scope``: :func:`_scope`)."""
 
-    def __init__(self, fabric: Fabric) -> None:
+    def __init__(self, fabric: Fabric, scope: frozenset[str] | None = None) -> None:
         self.fabric = fabric
         self.store = fabric.store
+        self.scope = scope
 
     # -- recipients (stewards and admins) -----------------------------------------------------------
 
@@ -192,7 +217,7 @@ class DeltaSharing:
                 raise AccessDenied(f"recipient {row.name}'s token has expired; ask for a new profile")
             if not principals.get(s, row.principal).active:
                 raise AccessDenied(f"recipient {row.name}'s principal is deactivated")
-            return _recipient(row)
+            return _recipient(row, _scope(s, row))
 
     # -- shares and tables (stewards and admins) ----------------------------------------------------
 
@@ -316,6 +341,10 @@ class DeltaSharing:
             if rec is None or rec.revoked_at is not None or row is None or row.principal != rec.principal \
                     or (rec.expires_at is not None and rec.expires_at <= utcnow()):
                 raise AccessDenied("the file URL is no longer valid; query the table again")
+            table = s.get(DeltaTable, row.table_id)
+            scope = _scope(s, rec)
+            if table is None or not (scope is None or DeltaSharing(self.fabric, scope)._in_scope(s, table.source)):
+                raise AccessDenied("the file URL is no longer valid; query the table again")
             p = principals.get(s, rec.principal)
             policy = self._policy_digest(principals.actor_of(p), s) if p.active else None
             s.expunge(row)
@@ -338,9 +367,22 @@ class DeltaSharing:
             raise NotFound(f"no share {name}")
         return row
 
+    def _in_scope(self, s: Session, source: str) -> bool:
+        """Whether the serving recipient's scope covers the table over ``source`` (its owner's department)."""
+        if self.scope is None:
+            return True
+        from govfabric.virtualization.read import definition
+
+        found = definition(s, source)
+        return found is not None and _owner_department(s, found) in self.scope
+
     def _readable_tables(self, share: str | None) -> list[DeltaTable]:
         out = []
-        for t in self.share_tables(share):
+        tables = self.share_tables(share)
+        if self.scope is not None:
+            with self.store.session() as s:
+                tables = [t for t in tables if self._in_scope(s, t.source)]
+        for t in tables:
             try:
                 self._plan(t)
             except GovfabricError:
@@ -357,8 +399,8 @@ class DeltaSharing:
         with self.store.session() as s:
             row = s.scalar(select(DeltaTable).where(DeltaTable.share == share, DeltaTable.schema_name == schema,
                                                     DeltaTable.name == table))
-            if row is None:
-                raise NotFound(f"no table {share}.{schema}.{table}")
+            if row is None or not self._in_scope(s, row.source):
+                raise NotFound(f"no table {share}.{schema}.{table}" + ("" if row is None else " for you"))
             fp = _fingerprint(s, row.source)
             if fp != row.fingerprint:
                 row.version, row.fingerprint = row.version + 1, fp
