@@ -161,9 +161,8 @@ class LineageService:
         one query per table for all the datasets, so it is never stale.
         """
         known = self._known(g)
-        base = list(map(known.entries.get, names))
-        if None in base:  # not asked about before: classify() keeps them
-            base = [b or known.classify(n) for b, n in zip(base, names, strict=True)]
+        # not asked about before: classify() keeps them
+        base = [b or known.classify(n) for b, n in zip(map(known.entries.get, names), names, strict=True)]
         dept, who = self._store_whose([b.key for b in base if b.kind == "catalog"],
                                       [b.key for b in base if b.kind == "virtual_table"])
         return [_entry(b, dept, who) for b in base]
