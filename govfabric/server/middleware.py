@@ -141,6 +141,8 @@ class ServicePlane:
                 else:
                     await self._admit(scope, headers, body, service, state, quiet)
                 await self.app(scope, receive, send_with_id)
+                if PENDING_AUTH in state:  # answered before its endpoint ran (e.g. 422): checked now,
+                    await to_thread.run_sync(state.pop(PENDING_AUTH))  # so its event names the caller
         except Refused as exc:
             reason = exc.code
             if not started[0]:

@@ -108,3 +108,14 @@ def test_the_rate_limit_holds_in_the_endpoints_thread(plane: Plane) -> None:
     got = _of(plane, "rl-2")
     assert [e.action for e in got] == ["api.call"]  # refused before any query
     assert got[0].actor == "limited_system" and got[0].details["reason"] == "rate_limited"
+
+
+def test_a_call_refused_before_its_endpoint_still_names_and_limits_the_caller(plane: Plane) -> None:
+    request = signed(plane.http.build_request("GET", URL, params={"uscc": "x", "page_size": "0"},
+                                              headers={"X-Request-ID": "early-1"}), plane.gs)
+    assert plane.http.send(request).status_code == 422  # parameter validation, before the endpoint
+    got = [e for e in _of(plane, "early-1") if e.action == "api.call"]
+    assert len(got) == 1 and got[0].actor == "gs_system" and got[0].details["status"] == 422
+    assert plane.http.send(request).status_code == 422  # the same nonce: refused, though answered 422
+    again = [e for e in _of(plane, "early-1") if e.action == "api.call"][-1]
+    assert again.actor == "anonymous" and again.details["reason"] == "nonce_replayed"
