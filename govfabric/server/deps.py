@@ -29,3 +29,21 @@ async def current_fabric(request: Request) -> Fabric:
     known = getattr(fabric_for, "known", None)
     found = known(principal) if known is not None else None
     return found if found is not None else await run_in_threadpool(fabric_for, principal)
+
+
+def signed_fabric(request: Request) -> Fabric:
+    """:func:`current_fabric` for a sync endpoint of a route in ``middleware.IN_THREAD_AUTH``, called
+    first thing in the endpoint's thread: a signed request's check (signature, rate limit), which
+    the middleware left pending, runs here, so that the request hops to a thread once, not twice.
+    A refused check raises ``middleware.Refused``, answered (401/429) and audited by the middleware."""
+    from govfabric.server.middleware import PENDING_AUTH
+
+    pending = request.scope.get("state", {}).get(PENDING_AUTH)
+    if pending is not None:
+        pending()
+    principal: str | None = getattr(request.state, "principal", None)
+    if principal is None:
+        from govfabric.errors import AuthenticationRequired
+
+        raise AuthenticationRequired("this endpoint needs a signed request or an access token; see docs/api.md")
+    return request.app.state.fabrics(principal)

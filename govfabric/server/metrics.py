@@ -5,6 +5,8 @@ worker counts its own calls; scrape each, or run one worker per container."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -21,10 +23,18 @@ class Metrics:
                               registry=self.registry)
         self.audit_failures = Counter("govfabric_api_audit_failures", "api.call events that could not be written",
                                       registry=self.registry)
+        #: (service, method, status) -> its call counter and latency histogram (``labels`` locks and
+        #: builds a key per call); the labels are route templates, a bounded set
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, service: str, method: str, status: int, seconds: float, code: str | None) -> None:
-        self.calls.labels(service, method, str(status)).inc()
-        self.latency.labels(service).observe(seconds)
+        key = (service, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.calls.labels(service, method, str(status)),
+                                              self.latency.labels(service))
+        children[0].inc()
+        children[1].observe(seconds)
         if status >= 400:
             self.errors.labels(service, code or f"http_{status}").inc()
 

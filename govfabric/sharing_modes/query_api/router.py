@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from govfabric.auth import audit
 from govfabric.errors import ValidationFailed
 from govfabric.fabric import Fabric
-from govfabric.server.deps import current_fabric
+from govfabric.server.deps import current_fabric, signed_fabric
 from govfabric.server.errors import ERROR_RESPONSES
 
 if TYPE_CHECKING:
@@ -110,8 +110,8 @@ def call_service(
     service: str = SERVICE,
     page_token: str | None = Query(None, max_length=4096, description="next_page_token of the previous page"),
     page_size: int | None = Query(None, ge=1, le=10_000, description="rows per page (up to the service's cap)"),
-    fabric: Fabric = Depends(current_fabric),
 ) -> Response:
+    fabric = signed_fabric(request)  # the signature checked here, in this thread (one hop per request)
     if len(request.scope.get("query_string", b"")) > MAX_QUERY_BYTES:  # not request.url: no URL built
         raise ValidationFailed("the query string is too long")
     params: dict[str, list[str]] = {}
