@@ -138,9 +138,9 @@ class LineageService:
                                           [w.key for w in page if w.kind == "virtual_table"])
         counts = summary.counts + Counter(w.kind for w in fresh)
         items = []
-        for i, w in zip(range(start, end), page, strict=True):
+        for i, w, cols in zip(range(start, end), page, r.columns[start:end], strict=True):  # the page's only
             kind, w_owners, w_consumers, job = _entry(w, dept, who)
-            item = {"dataset": r.names[i], "depth": r.depths[i], "columns": [*r.columns[i]], "via": [*r.via[i]],
+            item = {"dataset": r.names[i], "depth": r.depths[i], "columns": [*cols], "via": [*r.via[i]],
                     "kind": kind, "owners": w_owners, "consumers": w_consumers}
             if job is not None:
                 item["job"] = job
