@@ -542,9 +542,7 @@ class LineageGraph:
         for links, done in zip((x.cross, x.inner), followed, strict=True):
             if done:
                 pos = np.concatenate(done)
-                t_ds, t_kind = links.target_ds[pos], links.kind[pos]
-                for bit in np.unique(t_kind).tolist():  # a few kinds: one bincount each beats ufunc.at
-                    via[np.flatnonzero(np.bincount(t_ds[t_kind == bit], minlength=x.nds))] |= bit
+                np.bitwise_or.at(via, links.target_ds[pos], links.kind[pos])
                 t = links.target[pos]
                 mark[t[t < x.ncol]] = True
         linked = np.flatnonzero(mark)  # by dataset, then name
