@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import String, Table, bindparam, func, insert, literal, select, union, union_all, update
+from sqlalchemy import String, Table, bindparam, func, insert, literal_column, select, union, union_all, update
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import Session
 
@@ -58,8 +58,8 @@ def _stmt(dialect: str, which: str) -> Any:
             a = Asset.__table__.c
             named = a.qualified_name.in_(_values(dialect, "names"))
             stmt = union(
-                select(literal("d"), a.owner_department).where(named, a.owner_department.is_not(None)),
-                *(select(literal("c"), t.principal).where(t.asset_id.in_(ids) | t.asset_id.in_(select(a.id)
+                select(literal_column("'d'"), a.owner_department).where(named, a.owner_department.is_not(None)),
+                *(select(literal_column("'c'"), t.principal).where(t.asset_id.in_(ids) | t.asset_id.in_(select(a.id)
                                                                                                 .where(named)))
                   for t in tables))
         _STMTS[key] = stmt
