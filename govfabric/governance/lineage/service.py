@@ -100,9 +100,11 @@ class LineageService:
         report (7,500 datasets) costs ~10× a page of 100 in building its items alone.
 
         The closure and what the graph tells about each dataset are kept per graph and target
-        (:meth:`LineageGraph.impact_report`, :meth:`_Known.summary`); what can change without a lineage
-        event (an asset's department, who uses or follows assets) is read from the store at each call,
-        in one query per table for all the datasets, so it is never stale.
+        (:meth:`LineageGraph.impact_report`, :meth:`_Known.summary`: counts, owners and consumers from
+        per-dataset arrays built once per graph); what can change without a lineage event (an asset's
+        department, who uses or follows assets) is read from the store at each call, so it is never
+        stale: for a page, each department and consumer of them all once (one query, each list one
+        parameter) and the page's own assets; for the complete report, every asset's.
         """
         if depth is not None and depth < 1:
             raise ValidationFailed("--depth must be at least 1")
@@ -221,9 +223,9 @@ class LineageService:
                        if names[o].startswith(results) and (a := producer.get(o, ("", None))[1])}
                 if who:
                     readers[d] = tuple(sorted(who))
-            known = g.memo[key] = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers,
-                                                 g.ds_names)
-            known._columns()
+            known = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers, g.ds_names)
+            known._columns()  # before it is published: other threads see it whole
+            g.memo[key] = known
             refreeze()
         return known
 
