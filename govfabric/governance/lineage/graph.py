@@ -160,11 +160,13 @@ def _weight(kept: _Kept) -> int:
 class _ColumnLists(Sequence[tuple[str, ...]]):
     """The column lists of a kept report's index part, built when asked for (an item, or a slice at
     once): a page needs ~100 of a large report's ~7,500, and building them all cost a sixth of a
-    first-time page. Tuples as :class:`Report` has them; the lists built are not kept."""
+    first-time page. Tuples as :class:`Report` has them; all of them, once built, are kept (a complete
+    report asked again costs what it did when they were built at once)."""
 
     def __init__(self, x: _ImpactIndex, ids: Any, whole: Any, full: Any, some: Any, first: Any, last: Any) -> None:
         self.x, self.ids, self.whole, self.full, self.some, self.first, self.last = \
             x, ids, whole, full, some, first, last
+        self._all: list[tuple[str, ...]] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -194,6 +196,8 @@ class _ColumnLists(Sequence[tuple[str, ...]]):
     def _lists(self, a: int, b: int, step: int) -> list[tuple[str, ...]]:
         import numpy as np
 
+        if self._all is not None:
+            return self._all[a:b:step]
         x, part = self.x, slice(a, b, step)
         ids, whole = self.ids[part], self.whole[part]
         columns = list(map(x.col_lists.__getitem__, (ids + x.nds * whole).tolist()))
@@ -203,6 +207,8 @@ class _ColumnLists(Sequence[tuple[str, ...]]):
             if whole[j]:
                 bisect.insort(cols, "*")
             columns[j] = tuple(cols)
+        if step == 1 and b - a == len(self.ids) > 0:
+            self._all = columns[:]  # a copy: the caller may change its list
         return columns
 
 
