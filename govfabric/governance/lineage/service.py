@@ -353,7 +353,7 @@ class _Known:
     views: dict[str, str]  # view → creator
     readers: dict[int, tuple[str, ...]]  # dataset id → users of the queries that read it
     names: list[str]  # the graph's dataset names by id
-    entries: dict[str, _Whose] = field(default_factory=dict)  # the datasets asked about so far
+    entries: dict[str, _Whose] = field(default_factory=dict)  # every dataset (`_columns`), and fresh results
     summaries: dict[Any, _Summary] = field(default_factory=dict)  # per impact target, oldest first
     size: list[int] = field(default_factory=lambda: [0])  # datasets summed over ``summaries``
     columns: _Columns | None = None  # every dataset's entry as arrays, once asked for
