@@ -20,9 +20,11 @@ Reported: p50/p95 of each phase and the graph rebuilds (``LineageGraph.load`` ca
 
 ``--limit N``: every timed impact asks for the first page of N affected datasets (``limit=N``; totals,
 owners, consumers and counts still cover them all), as a paging client would; default: complete reports.
+``--cold``: the steady part forgets the reports and summaries kept per target before each timed impact,
+so each one costs what a target not asked before costs (closure, summary, store reads, items).
 
     python benchmarks/lineage_impact.py [--datasets N] [--columns C] [--queries Q] [--burst B]
-        [--after A] [--interleaved I] [--limit N] [--smoke]
+        [--after A] [--interleaved I] [--limit N] [--cold] [--smoke]
 """
 
 from __future__ import annotations
@@ -194,6 +196,19 @@ def run_burst(svc: Any, analyst: Any, burst_ds: str, targets: list[tuple[str, st
     return out
 
 
+def forget(svc: Any) -> None:
+    """Drop what the graph keeps per impact target (reports, summaries): the next impact is a first one."""
+    g = svc.graph()
+    with g._reports_lock:
+        g._reports.clear()
+        g._reports_size = 0
+    known = g.memo.get(("whose", svc.ns))
+    if known is not None:
+        with known.lock:
+            known.summaries.clear()
+            known.size[0] = 0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", type=int, default=10_000)
@@ -203,6 +218,7 @@ def main() -> None:
     ap.add_argument("--after", type=int, default=50, help="impact calls timed right after the burst")
     ap.add_argument("--interleaved", type=int, default=100, help="rounds of one query then one timed impact")
     ap.add_argument("--limit", type=int, default=None, help="time first pages of this many affected datasets")
+    ap.add_argument("--cold", action="store_true", help="steady part: every target as if not asked before")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs, times nothing useful")
     args = ap.parse_args()
     if args.smoke:
@@ -231,6 +247,8 @@ def main() -> None:
         first_ms = (time.perf_counter() - t0) * 1000
         lat, cpu, affected, owners = [], [], [], []
         for ds, c in targets:
+            if args.cold:
+                forget(svc)
             t0, c0 = time.perf_counter(), time.process_time()
             rep = svc.impact(ds, c, limit=args.limit)
             lat.append((time.perf_counter() - t0) * 1000)
@@ -247,7 +265,7 @@ def main() -> None:
     p50, p95 = statistics.median(lat), lat[int(0.95 * (len(lat) - 1))]
     cpu_p95 = cpu[int(0.95 * (len(cpu) - 1))]
     result = {"datasets": args.datasets, "datasets_in_graph": n_ds, "columns_in_graph": n_cols, "edges": n_edges,
-              "queries": args.queries, "limit": args.limit, "load_edges_s": round(load_s, 2),
+              "queries": args.queries, "limit": args.limit, "cold": args.cold, "load_edges_s": round(load_s, 2),
               "graph_build_s": round(build_s, 2),
               "first_impact_ms": round(first_ms, 1),
               "impact_p50_ms": round(p50, 1), "impact_p95_ms": round(p95, 1), "impact_max_ms": round(lat[-1], 1),

@@ -17,8 +17,9 @@ import gc
 import sys
 import threading
 from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from sqlalchemy import func, select
 
@@ -133,7 +134,7 @@ class Report(NamedTuple):
 
     names: tuple[str, ...]
     depths: tuple[int, ...]
-    columns: tuple[tuple[str, ...], ...]
+    columns: Sequence[tuple[str, ...]]  # of the index part: built as asked for (_ColumnLists)
     via: tuple[tuple[str, ...], ...]
     cycles: list[list[str]]
     ids: Any  # numpy int64, dataset ids of the index part, in its report order
@@ -151,7 +152,64 @@ class _Kept(NamedTuple):
 
 def _weight(kept: _Kept) -> int:
     """About the bytes a kept report holds: its arrays, and ~64 per dataset in its tuples."""
-    return kept.nodes.nbytes + kept.levels.nbytes + kept.report.ids.nbytes + 64 * len(kept.report.names)
+    cols = kept.report.columns
+    more = cols.nbytes if isinstance(cols, _ColumnLists) else 0
+    return kept.nodes.nbytes + kept.levels.nbytes + kept.report.ids.nbytes + 64 * len(kept.report.names) + more
+
+
+class _ColumnLists(Sequence[tuple[str, ...]]):
+    """The column lists of a kept report's index part, built when asked for (an item, or a slice at
+    once): a page needs ~100 of a large report's ~7,500, and building them all cost a sixth of a
+    first-time page. Tuples as :class:`Report` has them; all of them, once built, are kept (a complete
+    report asked again costs what it did when they were built at once)."""
+
+    def __init__(self, x: _ImpactIndex, ids: Any, whole: Any, full: Any, some: Any, first: Any, last: Any) -> None:
+        self.x, self.ids, self.whole, self.full, self.some, self.first, self.last = \
+            x, ids, whole, full, some, first, last
+        self._all: list[tuple[str, ...]] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.whole.nbytes + self.full.nbytes + self.some.nbytes + self.first.nbytes + self.last.nbytes
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, ...]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[str, ...]]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return self._lists(*i.indices(len(self.ids)))
+        if i < 0:
+            i += len(self.ids)
+        if not 0 <= i < len(self.ids):
+            raise IndexError(i)
+        return self._lists(i, i + 1, 1)[0]
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self._lists(0, len(self.ids), 1))
+
+    def _lists(self, a: int, b: int, step: int) -> list[tuple[str, ...]]:
+        import numpy as np
+
+        if self._all is not None:
+            return self._all[a:b:step]
+        x, part = self.x, slice(a, b, step)
+        ids, whole = self.ids[part], self.whole[part]
+        columns = list(map(x.col_lists.__getitem__, (ids + x.nds * whole).tolist()))
+        first, last, fields = self.first[part], self.last[part], x.fields
+        for j in np.flatnonzero(~self.full[part]).tolist():  # some of the columns: their slice of `some`
+            cols = list(map(fields.__getitem__, self.some[first[j]:last[j]].tolist()))
+            if whole[j]:
+                bisect.insort(cols, "*")
+            columns[j] = tuple(cols)
+        if step == 1 and b - a == len(self.ids) > 0:
+            self._all = columns[:]  # a copy: the caller may change its list
+        return columns
 
 
 class LineageGraph:
@@ -498,20 +556,13 @@ class LineageGraph:
         full = n_linked == x.ncols  # every column linked: the dataset's own list, else slices of `some`
         some = linked[~full[x.ds_of[linked]]]
         some_ds = x.ds_of[some]
-        first = np.searchsorted(some_ds, ids, "left").tolist()
-        last = np.searchsorted(some_ds, ids, "right").tolist()
-        some_names = list(map(x.fields.__getitem__, some.tolist()))
-        whole = level[x.ncol + ids] >= 0
-        columns = list(map(x.col_lists.__getitem__, (ids + x.nds * whole).tolist()))
-        for j in np.flatnonzero(~full[ids]).tolist():  # some of the columns: their slice of `some`
-            cols = some_names[first[j]:last[j]]
-            if whole[j]:
-                bisect.insort(cols, "*")
-            columns[j] = tuple(cols)
+        columns = _ColumnLists(x, ids, level[x.ncol + ids] >= 0, full[ids], some.astype(np.int32),
+                               np.searchsorted(some_ds, ids, "left").astype(np.int32),
+                               np.searchsorted(some_ds, ids, "right").astype(np.int32))
         codes = via[ids].tolist()
         kinds = {c: x.via_names(c) for c in set(codes)}
         report = Report(tuple(map(self.ds_names.__getitem__, ids.tolist())), tuple(depths.tolist()),
-                        tuple(columns), tuple(map(kinds.__getitem__, codes)), cycles, ids)
+                        columns, tuple(map(kinds.__getitem__, codes)), cycles, ids)
         return _Kept(report, nodes, levels)
 
     def _impact_index(self) -> _ImpactIndex:

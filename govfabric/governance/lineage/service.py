@@ -100,9 +100,11 @@ class LineageService:
         report (7,500 datasets) costs ~10× a page of 100 in building its items alone.
 
         The closure and what the graph tells about each dataset are kept per graph and target
-        (:meth:`LineageGraph.impact_report`, :meth:`_Known.summary`); what can change without a lineage
-        event (an asset's department, who uses or follows assets) is read from the store at each call,
-        in one query per table for all the datasets, so it is never stale.
+        (:meth:`LineageGraph.impact_report`, :meth:`_Known.summary`: counts, owners and consumers from
+        per-dataset arrays built once per graph); what can change without a lineage event (an asset's
+        department, who uses or follows assets) is read from the store at each call, so it is never
+        stale: for a page, each department and consumer of them all once (one query, each list one
+        parameter) and the page's own assets; for the complete report, every asset's.
         """
         if depth is not None and depth < 1:
             raise ValidationFailed("--depth must be at least 1")
@@ -118,21 +120,29 @@ class LineageService:
         known = self._known(g)
         summary = known.summary((ds, column, depth), r)
         fresh = [known.entries.get(r.names[i]) or known.classify(r.names[i]) for i in r.fresh]
-        dept, who = self._store_whose(summary.cat, summary.under)
-        owners = set(summary.owners).union(*(w.owners for w in fresh))
-        owners.update(f"department:{d}" for _, d in dept.values() if d)
-        consumers = set(summary.consumers).union(*(w.consumers for w in fresh))
-        for aid in chain(summary.under, (aid for aid, _ in dept.values())):
-            consumers.update(who.get(aid, ()))
-        counts = summary.counts + Counter(w.kind for w in fresh)
         total = len(r.names)
-        end = total if limit is None else min(total, offset + limit)
+        start, end = min(offset, total), total if limit is None else min(total, offset + limit)
+        page = [fresh[k] if k < len(r.fresh) and r.fresh[k] == i else
+                known.entries.get(r.names[i]) or known.classify(r.names[i])
+                for i in range(start, end) for k in (bisect.bisect_left(r.fresh, i),)]
+        owners = set(summary.owners).union(*(w.owners for w in fresh))
+        consumers = set(summary.consumers).union(*(w.consumers for w in fresh))
+        if end - start == total:  # every dataset: their departments and consumers give the summary's too
+            dept, who = self._store_whose(summary.cat, summary.under)
+            owners.update(f"department:{d}" for _, d in dept.values() if d)
+            for aid in chain(summary.under, (aid for aid, _ in dept.values())):
+                consumers.update(who.get(aid, ()))
+        else:  # a page: the summary's distinct departments and consumers, then the page's own
+            depts, everyone = self._store_summary(summary.cat, summary.under)
+            owners.update(f"department:{d}" for d in depts)
+            consumers.update(everyone)
+            dept, who = self._store_whose([w.key for w in page if w.kind == "catalog"],
+                                          [w.key for w in page if w.kind == "virtual_table"])
+        counts = summary.counts + Counter(w.kind for w in fresh)
         items = []
-        for i in range(min(offset, total), end):
-            k = bisect.bisect_left(r.fresh, i)
-            w = fresh[k] if k < len(r.fresh) and r.fresh[k] == i else summary.base[i - k]
+        for i, w, cols in zip(range(start, end), page, r.columns[start:end], strict=True):  # the page's only
             kind, w_owners, w_consumers, job = _entry(w, dept, who)
-            item = {"dataset": r.names[i], "depth": r.depths[i], "columns": [*r.columns[i]], "via": [*r.via[i]],
+            item = {"dataset": r.names[i], "depth": r.depths[i], "columns": [*cols], "via": [*r.via[i]],
                     "kind": kind, "owners": w_owners, "consumers": w_consumers}
             if job is not None:
                 item["job"] = job
@@ -184,6 +194,16 @@ class LineageService:
                 who = consumers_of(s, sorted({*under, *(aid for aid, _ in dept.values())}))
         return dept, who
 
+    def _store_summary(self, cat: tuple[str, ...], under: tuple[str, ...]) -> tuple[set[str], set[str]]:
+        """The owning departments of catalog assets (qualified names) and every consumer of those and of
+        the assets ``under`` virtual tables (ids), each once, from the store (one query)."""
+        if not cat and not under:
+            return set(), set()
+        from govfabric.catalog.usage import departments_and_consumers
+
+        with self.fabric.store.session() as s:
+            return departments_and_consumers(s, list(cat), list(under))
+
     def _known(self, g: LineageGraph) -> _Known:
         """Kept as long as the graph: defining a virtual table or view always stores a lineage event,
         which rebuilds the graph, so their creators are read once per graph."""
@@ -202,8 +222,9 @@ class LineageService:
                        if names[o].startswith(results) and (a := producer.get(o, ("", None))[1])}
                 if who:
                     readers[d] = tuple(sorted(who))
-            known = g.memo[key] = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers,
-                                                 g.ds_names)
+            known = _Known(self.ns, self.catalog_ns, g.ds_ids, g.producer, tables, views, readers, g.ds_names)
+            known._columns()  # before it is published: other threads see it whole
+            g.memo[key] = known
             refreeze()
         return known
 
@@ -286,15 +307,34 @@ class _Whose(NamedTuple):
 
 
 class _Summary(NamedTuple):
-    """Of one impact report's index part: each dataset's entry, the kinds counted, and the owners,
+    """Of one impact report's index part: how many datasets, the kinds counted, and the owners,
     consumers, catalog assets (qualified names) and assets under virtual tables (ids) of them all."""
 
-    base: tuple[_Whose, ...]
+    n: int
     counts: Counter[str]
     owners: frozenset[str]
     consumers: frozenset[str]
     cat: tuple[str, ...]
     under: tuple[str, ...]
+
+
+class _Columns(NamedTuple):
+    """Every dataset's entry as numbers, by dataset id (built once per graph): its kind (in ``KINDS``),
+    and its owners and consumers as an index into ``groups`` (each distinct tuple once), so a summary
+    over thousands of datasets is a few array operations and a union over the distinct tuples."""
+
+    kind: Any  # numpy int8
+    owners: Any  # numpy int32
+    consumers: Any  # numpy int32
+    groups: list[tuple[str, ...]]
+    group_of: dict[tuple[str, ...], int]
+
+    def group(self, t: tuple[str, ...]) -> int:
+        g = self.group_of.get(t)
+        if g is None:
+            g = self.group_of[t] = len(self.groups)
+            self.groups.append(t)
+        return g
 
 
 SUMMARIES_KEPT = 1_000_000  # datasets summed over the summaries a graph's owners memo keeps
@@ -312,42 +352,55 @@ class _Known:
     views: dict[str, str]  # view → creator
     readers: dict[int, tuple[str, ...]]  # dataset id → users of the queries that read it
     names: list[str]  # the graph's dataset names by id
-    entries: dict[str, _Whose] = field(default_factory=dict)  # the datasets asked about so far
+    entries: dict[str, _Whose] = field(default_factory=dict)  # every dataset (`_columns`), and fresh results
     summaries: dict[Any, _Summary] = field(default_factory=dict)  # per impact target, oldest first
     size: list[int] = field(default_factory=lambda: [0])  # datasets summed over ``summaries``
+    columns: _Columns | None = None  # every dataset's entry as arrays, once asked for
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def summary(self, key: Any, r: Report) -> _Summary:
         """What the graph tells about the datasets of a kept impact report's index part (``r.ids``),
         kept with it: an impact asked again reads only the store's part and builds its page."""
+        import numpy as np
+
         hit = self.summaries.get(key)
-        if hit is not None and len(hit.base) == len(r.ids):
+        if hit is not None and hit.n == len(r.ids):
             with self.lock:  # least recently asked for goes first
                 if next(reversed(self.summaries), None) != key and self.summaries.pop(key, None) is not None:
                     self.summaries[key] = hit
             return hit
+        cols, ids = self._columns(), r.ids
+        kind = cols.kind[ids]
+        counts = Counter({k: n for k, n in zip(KINDS, np.bincount(kind, minlength=len(KINDS)).tolist(),
+                                              strict=True) if n})
+        groups = cols.groups
+        owners = frozenset().union(*map(groups.__getitem__, np.unique(cols.owners[ids]).tolist()))
+        consumers = frozenset().union(*map(groups.__getitem__, np.unique(cols.consumers[ids]).tolist()))
         entries, names = self.entries, self.names
-        base = tuple(entries.get(n) or self.classify(n) for n in map(names.__getitem__, r.ids.tolist()))
-        owners: set[str] = set()
-        consumers: set[str] = set()
-        cat: list[str] = []
-        under: list[str] = []
-        for w in set(base):
-            owners.update(w.owners)
-            consumers.update(w.consumers)
-            if w.kind == "catalog":
-                cat.append(w.key)
-            elif w.kind == "virtual_table":
-                under.append(w.key)
-        hit = _Summary(base, Counter(w.kind for w in base), frozenset(owners), frozenset(consumers),
-                       tuple(sorted(cat)), tuple(sorted(set(under))))
+        cat = sorted(entries[names[i]].key for i in ids[kind == _CATALOG].tolist())
+        under = sorted({entries[names[i]].key for i in ids[kind == _VIRTUAL_TABLE].tolist()})
+        hit = _Summary(len(ids), counts, owners, consumers, tuple(cat), tuple(under))
         with self.lock:
             if key not in self.summaries:
                 self.summaries[key] = hit
-                self.size[0] += len(base)
+                self.size[0] += len(ids)
                 while self.size[0] > SUMMARIES_KEPT and len(self.summaries) > 1:
-                    self.size[0] -= len(self.summaries.pop(next(iter(self.summaries))).base)
+                    self.size[0] -= self.summaries.pop(next(iter(self.summaries))).n
         return hit
+
+    def _columns(self) -> _Columns:
+        """Every dataset of the graph classified, as arrays (:class:`_Columns`); built on first use."""
+        import numpy as np
+
+        cols = self.columns
+        if cols is None:
+            entries = [self.entries.get(n) or self.classify(n) for n in self.names]
+            cols = _Columns(np.fromiter((KINDS.index(w.kind) for w in entries), dtype=np.int8, count=len(entries)),
+                            np.empty(len(entries), dtype=np.int32), np.empty(len(entries), dtype=np.int32), [], {})
+            for i, w in enumerate(entries):
+                cols.owners[i], cols.consumers[i] = cols.group(w.owners), cols.group(w.consumers)
+            self.columns = cols
+        return cols
 
     def classify(self, n: str) -> _Whose:
         ns, cat_ns, i = self.ns, self.cat_ns, self.ds_ids.get(n, -1)
@@ -379,12 +432,16 @@ class _Known:
             if who not in have:
                 self.readers[d] = tuple(sorted((*have, who)))
                 self.entries.pop(self.names[d], None)
+                cols = self.columns
+                if cols is not None and d < len(cols.kind):
+                    cols.consumers[d] = cols.group(self.classify(self.names[d]).consumers)
                 with self.lock:  # they name its readers
                     self.summaries.clear()
                     self.size[0] = 0
 
 
 KINDS = ("catalog", "virtual_table", "view", "query", "file", "source", "dataset")  # of datasets, in `counts`
+_CATALOG, _VIRTUAL_TABLE = KINDS.index("catalog"), KINDS.index("virtual_table")
 
 
 def _entry(w: _Whose, dept: dict[str, tuple[str, str | None]], who: dict[str, set[str]]
