@@ -9,7 +9,14 @@ import pytest
 
 from govfabric.errors import ValidationFailed
 from govfabric.governance.security.classes import pii_class
-from govfabric.governance.security.detect import detect_column, is_cn_address, is_cn_person_name, name_hint
+from govfabric.governance.security.detect import (
+    as_text,
+    detect_column,
+    is_cn_address,
+    is_cn_person_name,
+    name_hint,
+    profile_values,
+)
 from govfabric.identifiers import generate_resident_id, generate_uscc, is_luhn_valid
 
 
@@ -119,3 +126,46 @@ def test_unknown_class_is_refused() -> None:
     with pytest.raises(ValidationFailed, match="unknown PII class 'ssn'"):
         pii_class("ssn")
     assert pii_class("none") is None
+
+
+def _profile_one_by_one(values: list) -> tuple[int, int, dict[str, int], int]:
+    """The value-by-value pass profile_values replaced (the reference its counts must equal)."""
+    from govfabric.governance.security.detect import VALUE_CHECKS, _id_shaped, as_text
+
+    texts = [t for t in (as_text(v) for v in values) if t is not None]
+    matches: dict[str, int] = {}
+    bad = 0
+    for t in texts:
+        hit = False
+        for cls, check in VALUE_CHECKS.items():
+            if check(t):
+                matches[cls] = matches.get(cls, 0) + 1
+                hit = True
+        if not hit and _id_shaped(t):
+            bad += 1
+    return len(texts), len(set(texts)), matches, bad
+
+
+def test_profile_checks_each_distinct_value_once_with_the_same_counts(monkeypatch):
+    """A sample repeats its values (codes, statuses, a few names): each distinct one is checked
+    once and counted as often as it occurs, giving the counts (and key order) of a value-by-value pass."""
+    import govfabric.governance.security.detect as detect
+
+    values = (["110101199003074514", "11010119900307451X", "张三", " 张三 ", "13800138000", None, "", 3.0,
+               "北京市海淀区中关村大街27号", "91350100M000100Y43", "x"] * 40)
+    expected = _profile_one_by_one(values)
+    calls: dict[str, int] = {}
+
+    def counting(cls, check):
+        def wrapped(v: str) -> bool:
+            calls[cls] = calls.get(cls, 0) + 1
+            return check(v)
+        return wrapped
+
+    monkeypatch.setattr(detect, "VALUE_CHECKS", {c: counting(c, f) for c, f in detect.VALUE_CHECKS.items()})
+    prof = profile_values(values)
+    distinct = len({t for t in (as_text(v) for v in values) if t is not None})
+    assert calls and all(n == distinct for n in calls.values())
+    assert (prof.non_null, prof.distinct, prof.matches, prof.id_shaped_bad_check) == expected
+    assert list(prof.matches) == list(expected[2])
+    assert prof.matches and expected[3] > 0  # the sample exercises matches and the bad-check count

@@ -149,25 +149,41 @@ def harvest_xlsx(path: Path, root: Path) -> list[TableMeta]:
 
 
 #: the last XML content parsed, by its digest: a harvest reads a file, then its PII scan samples it
-_LAST_XML: dict[bytes, tuple[str, list[dict[str, str]]]] = {}
+#: (and the demo imports the licences of the same file): (record tag, rows, the parsed root)
+_LAST_XML: dict[bytes, tuple[str, list[dict[str, str]], Any]] = {}
 
 
-def read_xml_rows(path: Path) -> tuple[str, list[dict[str, str]]]:
-    """Row-oriented XML: <root><record><field>…</field>…</record>…</root> (attributes too).
-    The same content read again is not parsed again (the rows are shared: do not modify them)."""
+def _xml_content(path: Path) -> tuple[bytes, bytes]:
+    """The file's bytes and their digest (the cache key)."""
     import hashlib
 
     if path.stat().st_size > MAX_XML_BYTES:
         raise SourceError(f"{path.name} is larger than {MAX_XML_BYTES >> 20} MiB; split it")
     data = path.read_bytes()
-    key = hashlib.sha256(data).digest()
+    return data, hashlib.sha256(data).digest()
+
+
+def read_xml_rows(path: Path) -> tuple[str, list[dict[str, str]]]:
+    """Row-oriented XML: <root><record><field>…</field>…</record>…</root> (attributes too).
+    The same content read again is not parsed again (the rows are shared: do not modify them)."""
+    data, key = _xml_content(path)
     if (hit := _LAST_XML.get(key)) is None:
         _LAST_XML.clear()
         hit = _LAST_XML[key] = _parse_xml_rows(path, data)
-    return hit
+    return hit[0], hit[1]
 
 
-def _parse_xml_rows(path: Path, data: bytes) -> tuple[str, list[dict[str, str]]]:
+def parsed_xml_root(data: bytes) -> Any | None:
+    """The parsed root element of XML content :func:`read_xml_rows` read last (shared: do not
+    modify it), else None: a reader with its own checks and messages (the licence importer, on
+    the file the demo has just harvested and scanned) need not parse the same bytes again."""
+    import hashlib
+
+    hit = _LAST_XML.get(hashlib.sha256(data).digest()) if _LAST_XML else None
+    return hit[2] if hit is not None else None
+
+
+def _parse_xml_rows(path: Path, data: bytes) -> tuple[str, list[dict[str, str]], Any]:
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 
@@ -184,7 +200,7 @@ def _parse_xml_rows(path: Path, data: bytes) -> tuple[str, list[dict[str, str]]]
         for child in rec:
             row[child.tag] = (child.text or "").strip()
         rows.append(row)
-    return record_tag, rows
+    return record_tag, rows, root
 
 
 def harvest_xml(path: Path, root: Path) -> TableMeta:

@@ -10,6 +10,7 @@ something else is not. Nothing here touches a store or a source: it is pure and 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -252,16 +253,19 @@ class ValueProfile:
 
 
 def profile_values(values: Iterable[Any]) -> ValueProfile:
-    texts = [t for t in (as_text(v) for v in values) if t is not None]
-    prof = ValueProfile(non_null=len(texts), distinct=len(set(texts)))
-    for t in texts:
+    """Counts over the sample, each distinct value checked once: samples repeat (codes, statuses,
+    dates, a region's few names), and the checks are pure. Counted in first-seen order, so
+    ``matches`` keys come in the order a value-by-value pass would insert them."""
+    counts = Counter(t for t in (as_text(v) for v in values) if t is not None)
+    prof = ValueProfile(non_null=sum(counts.values()), distinct=len(counts))
+    for t, n in counts.items():
         hit = False
         for cls, check in VALUE_CHECKS.items():
             if check(t):
-                prof.matches[cls] = prof.matches.get(cls, 0) + 1
+                prof.matches[cls] = prof.matches.get(cls, 0) + n
                 hit = True
         if not hit and _id_shaped(t):
-            prof.id_shaped_bad_check += 1
+            prof.id_shaped_bad_check += n
     return prof
 
 

@@ -24,6 +24,7 @@ import csv
 import io
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from govfabric.errors import ValidationFailed
 
@@ -71,7 +72,11 @@ def read_rows(path: Path) -> list[Row]:
     """Rows of an ``.xml`` or ``.csv`` file (chosen by suffix)."""
     suffix = path.suffix.lower()
     if suffix == ".xml":
-        return xml_rows(_read(path), path.name)
+        from govfabric.catalog.harvest.files import parsed_xml_root
+
+        data = _read(path)
+        root = parsed_xml_root(data)  # just harvested (the demo): not parsed again
+        return element_rows(root, path.name) if root is not None else xml_rows(data, path.name)
     if suffix in (".csv", ".txt"):
         return csv_rows(_read(path), path.name)
     raise ValidationFailed(f"{path.name}: import .xml or .csv files (got {suffix or 'no suffix'})")
@@ -90,6 +95,11 @@ def xml_rows(data: bytes, name: str = "XML") -> list[Row]:
                                "references are not allowed in licence files") from None
     except (ParseError, ValueError) as exc:
         raise ValidationFailed(f"{name} is not well-formed XML: {exc}") from None
+    return element_rows(root, name)
+
+
+def element_rows(root: Any, name: str = "XML") -> list[Row]:
+    """The rows of a parsed ``<licences>`` document (:func:`xml_rows` after parsing)."""
     if _local(root.tag) != "licences":
         raise ValidationFailed(f"{name}: the root element must be <licences>, got <{_local(root.tag)}>")
     rows: list[Row] = []

@@ -263,3 +263,26 @@ def test_anchor_a_licence_file_on_the_chain(steward, files, tmp_path) -> None:
     assert receipt["anchor"] and steward.licences.describe(lid)["anchor_id"] == receipt["anchor"]
     with pytest.raises(Conflict, match="already anchored"):
         steward.licences.anchor(lid)
+
+
+def test_a_just_harvested_licence_file_is_not_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo harvests and scans its licence XML, then imports its licences: the import takes the
+    harvest's parse of the same bytes (same rows), and parses itself once the file has changed."""
+    import defusedxml.ElementTree as det
+
+    from govfabric.catalog.harvest import files as hf
+    from govfabric.prefill.licences import importers
+
+    path = write_xml(tmp_path / "lic.xml", [record(1), record(2, status="注销")])
+    expected = importers.xml_rows(path.read_bytes(), path.name)
+    hf.read_xml_rows(path)  # the harvest's read
+    parses: list[int] = []
+    real = det.fromstring
+    monkeypatch.setattr(det, "fromstring", lambda data, *a, **k: parses.append(1) or real(data, *a, **k))
+    assert importers.read_rows(path) == expected and parses == []
+    write_xml(path, [record(3)])
+    assert importers.read_rows(path) == importers.xml_rows(path.read_bytes(), path.name) and len(parses) == 2
+    path.write_text("<other><licence><number>1</number></licence></other>", encoding="utf-8")
+    hf.read_xml_rows(path)
+    with pytest.raises(ValidationFailed, match="root element must be <licences>"):
+        importers.read_rows(path)  # the importer's own checks still apply to a shared parse
