@@ -321,14 +321,7 @@ def test_query_results_added_in_place_give_the_rebuilt_graphs_impact(seed: int) 
     depth, equals that of the graph built from all the edges at once."""
     rng = random.Random(seed)
     names = [f"n/d{i}" for i in range(20)]
-    fields = ["a", "b", "c"]
-    base: list[tuple] = []
-    for _ in range(50):
-        src, dst = rng.choice(names), rng.choice(names)
-        kind = rng.choices(["DIRECT", "INDIRECT", "DATASET"], [6, 2, 2])[0]
-        sf = "" if kind == "DATASET" else rng.choice(fields)
-        df = "" if kind != "DIRECT" else rng.choice(fields)
-        base.append((src, sf, dst, df, kind, None, "job", "u"))
+    base = _random_edges(rng, names, 50)
     g = LineageGraph()
     for e in base:
         g.add(*e)
@@ -493,13 +486,7 @@ def test_kept_reports_follow_each_query_result_added(seed: int) -> None:
     the graph built from all the edges at once, at every depth."""
     rng = random.Random(seed)
     names = [f"n/d{i}" for i in range(12)]
-    fields = ["a", "b", "c"]
-    base: list[tuple] = []
-    for _ in range(30):
-        src, dst = rng.choice(names), rng.choice(names)
-        kind = rng.choices(["DIRECT", "INDIRECT", "DATASET"], [6, 2, 2])[0]
-        base.append((src, "" if kind == "DATASET" else rng.choice(fields), dst,
-                     "" if kind != "DIRECT" else rng.choice(fields), kind, None, "job", "u"))
+    base = _random_edges(rng, names, 30)
     g, full = LineageGraph(), LineageGraph()
     for e in base:
         g.add(*e)
@@ -606,3 +593,16 @@ def test_a_reports_column_lists_built_per_page_match_the_whole(seed: int) -> Non
                 assert list(r.columns[a:a + 3]) == whole[a:a + 3]
             if whole:
                 assert r.columns[-1] == whole[-1]
+
+
+def _random_edges(rng: random.Random, names: list[str], n: int) -> list[tuple]:
+    """``n`` random column/dataset links between ``names`` (fields a–c), as ``LineageGraph.add`` takes them."""
+    fields = ["a", "b", "c"]
+    base: list[tuple] = []
+    for _ in range(n):
+        src, dst = rng.choice(names), rng.choice(names)
+        kind = rng.choices(["DIRECT", "INDIRECT", "DATASET"], [6, 2, 2])[0]
+        sf = "" if kind == "DATASET" else rng.choice(fields)
+        df = "" if kind != "DIRECT" else rng.choice(fields)
+        base.append((src, sf, dst, df, kind, None, "job", "u"))
+    return base

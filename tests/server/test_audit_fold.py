@@ -6,6 +6,7 @@ middleware's own write, and a response failing after the fold is audited with it
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,27 @@ from govfabric.errors import AccessDenied, GovfabricError, ValidationFailed
 from tests.server.test_e2e import ENTERPRISE, REGION, Plane, _publish
 
 
-@pytest.fixture
-def plane(demo_home: Path) -> Iterator[Plane]:
-    """The served demo workspace of ``test_e2e`` (its fixture, not importable without shadowing)."""
+@contextmanager
+def enterprise_plane(demo_home: Path) -> Iterator[Plane]:
+    """The served demo workspace of ``test_e2e`` (its fixture, not importable without shadowing):
+    ``market.enterprise`` granted to ``gs_system`` for one region."""
     from govfabric.fabric import connect
 
     admin = connect(demo_home)
     p = Plane(admin)
     p.steward.virtual.create_table("market.enterprise", "mr_db.main.t_qy_jbxx", **ENTERPRISE)
     p.steward.access.grant("gs_system", "market.enterprise", row_filter=REGION)
-    yield p
-    p.http.__exit__(None, None, None)
-    admin.close()
+    try:
+        yield p
+    finally:
+        p.http.__exit__(None, None, None)
+        admin.close()
+
+
+@pytest.fixture
+def plane(demo_home: Path) -> Iterator[Plane]:
+    with enterprise_plane(demo_home) as p:
+        yield p
 
 
 @pytest.fixture

@@ -16,24 +16,17 @@ import pytest
 from govfabric.auth import apps
 from govfabric.virtualization import cache
 from tests.server.conftest import signed
-from tests.server.test_audit_fold import _of
-from tests.server.test_e2e import ENTERPRISE, MR, REGION, Plane, _publish
+from tests.server.test_audit_fold import _of, enterprise_plane
+from tests.server.test_e2e import MR, REGION, Plane, _publish
 
 URL = "http://testserver/api/v1/query/ent_lookup"
 
 
 @pytest.fixture
 def plane(demo_home: Path) -> Iterator[Plane]:
-    from govfabric.fabric import connect
-
-    admin = connect(demo_home)
-    p = Plane(admin)
-    p.steward.virtual.create_table("market.enterprise", "mr_db.main.t_qy_jbxx", **ENTERPRISE)
-    p.steward.access.grant("gs_system", "market.enterprise", row_filter=REGION)
-    _publish(p.steward)
-    yield p
-    p.http.__exit__(None, None, None)
-    admin.close()
+    with enterprise_plane(demo_home) as p:
+        _publish(p.steward)
+        yield p
 
 
 @pytest.fixture
