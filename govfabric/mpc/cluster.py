@@ -39,6 +39,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def listening_socket(port: int = 0) -> socket.socket:
+    """A bound, listening loopback socket to hand to a party process.
+
+    Binding here and passing the descriptor closes the race a "free port" number has: between
+    picking the number and the child binding it, any outgoing connection (our own readiness
+    polls included) may take it as its ephemeral port.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 class Cluster:
     def __init__(self, root: Path, members: list[Member]) -> None:
         self.root = Path(root)
@@ -57,7 +76,8 @@ class Cluster:
 
     def start_member(self, pid: str) -> None:
         m = self.members[pid]
-        m.port = m.port or free_port()
+        sock = listening_socket(m.port)  # a restart keeps its port: the directory names it
+        m.port = int(sock.getsockname()[1])
         state = self.state(pid)
         state.mkdir(parents=True, exist_ok=True)
         cmd = [
@@ -68,6 +88,8 @@ class Cluster:
             m.role,
             "--port",
             str(m.port),
+            "--fd",
+            str(sock.fileno()),
             "--state",
             str(state),
             "--directory",
@@ -81,7 +103,12 @@ class Cluster:
             cmd += ["--data", m.data]
         log = (state / "service.log").open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        m.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            m.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                      pass_fds=(sock.fileno(),))
+        finally:
+            sock.close()  # the child holds it now; once the child dies, connections are refused again
+            log.close()
 
     def wait_ready(self, pid: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -53,7 +53,10 @@ def serve(
     party_id: str | None = None,
     alg: str = "ed25519",
     data: str | None = None,
+    fd: int | None = None,
 ) -> None:
+    """``fd``: an already listening socket inherited from the parent (``mpc.cluster``) instead of
+    binding ``host:port`` here."""
     import uvicorn
 
     party = build_party(role, state, directory, party_id, alg, data)
@@ -64,7 +67,13 @@ def serve(
     (party.state / "port").write_text(str(port))
     for line in startup_lines(party, role, host, port, data):
         print(line, file=sys.stderr, flush=True)
-    uvicorn.run(create_app(party), host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(party), host=host, port=port, log_level="warning", access_log=False)
+    if fd is None:
+        uvicorn.Server(config).run()
+    else:
+        import socket
+
+        uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
 def startup_lines(party: Party, role: str, host: str, port: int, data: str | None) -> list[str]:
@@ -90,8 +99,10 @@ def main() -> None:
     ap.add_argument("--id")
     ap.add_argument("--alg", default="ed25519", choices=["ed25519", "sm2"])
     ap.add_argument("--data")
+    ap.add_argument("--fd", type=int, help="an inherited listening socket to serve on (instead of binding --port)")
     a = ap.parse_args()
-    serve(a.role, a.port, a.state, host=a.host, directory=a.directory, party_id=a.id, alg=a.alg, data=a.data)
+    serve(a.role, a.port, a.state, host=a.host, directory=a.directory, party_id=a.id, alg=a.alg, data=a.data,
+          fd=a.fd)
 
 
 if __name__ == "__main__":

@@ -41,28 +41,44 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
-@contextmanager
-def serving(home: str | Path, log: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 60, port: int | None = None) -> Iterator[Served]:
-    """``govfabric --home HOME serve --port P ARGS…`` until the block ends; its output goes to ``log``.
-    Fails the test (with the server's output) if it dies or is not healthy within ``timeout`` s."""
-    port = port or free_port()
+BIND_RACE = "address already in use"
+
+
+def _start(home: str | Path, log: Path, args: tuple[str, ...], env: dict[str, str] | None,
+           timeout: float, port: int) -> tuple[Served, bool]:
+    """Start the server and wait until it is healthy (True), has died, or ``timeout`` passed."""
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", str(home), "serve",
                                  "--port", str(port), *args], env=environ, stdout=out, stderr=subprocess.STDOUT)
     served = Served(f"http://127.0.0.1:{port}", port, proc, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200:
+                return served, True
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() >= deadline:
+            return served, False
+        time.sleep(0.2)
+
+
+@contextmanager
+def serving(home: str | Path, log: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 60, port: int | None = None) -> Iterator[Served]:
+    """``govfabric --home HOME serve --port P ARGS…`` until the block ends; its output goes to ``log``.
+    Fails the test (with the server's output) if it dies or is not healthy within ``timeout`` s.
+
+    A port picked here can be taken (as someone's ephemeral port) before the server binds it; then
+    the server is started again on another one — unless the caller fixed the port."""
+    for attempt in range(3):
+        served, healthy = _start(home, log, args, env, timeout, port or free_port())
+        if healthy or port is not None or BIND_RACE not in served.output() or attempt == 2:
+            break
+    proc = served.proc
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, served.output()
-            assert time.monotonic() < deadline, "the server did not come up:\n" + served.output()
-            time.sleep(0.2)
+        assert healthy, "the server did not come up:\n" + served.output()
         yield served
     finally:
         if proc.poll() is None:

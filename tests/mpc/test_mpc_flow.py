@@ -22,7 +22,7 @@ import pytest
 
 from govfabric.errors import AccessDenied, GovfabricError, IntegrityError, SignatureInvalid
 from govfabric.mpc import compute, report
-from govfabric.mpc.cluster import Cluster, free_port, standard_cluster
+from govfabric.mpc.cluster import Cluster, standard_cluster
 from govfabric.mpc.data import DuckDBReader
 from govfabric.mpc.envelope import envelope_digest, seal
 from govfabric.mpc.party import http_call
@@ -37,7 +37,7 @@ class Recorder:
     """A TCP proxy that forwards to the compute party and keeps every byte in both directions."""
 
     def __init__(self, target_port: int, path: Path) -> None:
-        self.target_port, self.path, self.port = target_port, path, free_port()
+        self.target_port, self.path, self.port = target_port, path, 0
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
@@ -61,7 +61,8 @@ class Recorder:
             await asyncio.gather(pipe(cr, sw), pipe(sr, cw), return_exceptions=True)
 
         async def main() -> None:
-            server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            server = await asyncio.start_server(handle, "127.0.0.1", 0)  # the kernel's port: no race
+            self.port = server.sockets[0].getsockname()[1]
             self.ready.set()
             async with server:
                 await server.serve_forever()

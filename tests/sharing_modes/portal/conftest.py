@@ -81,12 +81,12 @@ def live_portal(portal_world) -> Iterator[str]:
 
     from govfabric.server.app import create_app
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound here and handed over: no window for another socket to take the port
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(portal_world.admin), host="127.0.0.1", port=port,
                                            log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -95,6 +95,7 @@ def live_portal(portal_world) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=15)
+    sock.close()
 
 
 @pytest.hookimpl(hookwrapper=True)

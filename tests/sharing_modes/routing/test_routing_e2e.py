@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from govfabric.auth import apps
 from govfabric.client import Client
 from govfabric.errors import AccessDenied, GovfabricError
-from tests.infra.serving import InProcess, free_port
+from tests.infra.serving import BIND_RACE, InProcess, free_port
 
 MR = "北京市市场监督管理局"
 ENTERPRISE = dict(renames={"tyshxydm": "uscc", "qymc": "name", "qx": "district", "fddbr_sfzh": "legal_rep_id"},
@@ -55,22 +55,33 @@ class World:
 def _start(home: str, tmp: Path, n: int) -> tuple[list[subprocess.Popen[bytes]], list[str], list[Path]]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     procs, urls, logs = [], [], []
-    for i in range(n):
+
+    def spawn(i: int) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
-        log = tmp / f"provider{i}.log"
-        procs.append(subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", home, "serve",
-                                       "--port", str(port)], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT))
-        urls.append(f"http://127.0.0.1:{port}")
-        logs.append(log)
+        with logs[i].open("w") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "govfabric.cli.main", "--home", home, "serve",
+                                     "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        return proc, f"http://127.0.0.1:{port}"
+
+    for i in range(n):
+        logs.append(tmp / f"provider{i}.log")
+        proc, url = spawn(i)
+        procs.append(proc)
+        urls.append(url)
     deadline = time.monotonic() + 60
-    for proc, url, log in zip(procs, urls, logs, strict=True):
+    for i in range(n):
+        respawns = 0
         while True:
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{urls[i]}/readyz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None, log.read_text()
+            if procs[i].poll() is not None and BIND_RACE in logs[i].read_text() and respawns < 2:
+                respawns += 1  # the picked port was taken before the server bound it: another one
+                procs[i], urls[i] = spawn(i)
+                continue
+            assert procs[i].poll() is None, logs[i].read_text()
             assert time.monotonic() < deadline, "a provider did not come up"
             time.sleep(0.2)
     return procs, urls, logs
