@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.infra.serving import free_port, serving
+from tests.infra.serving import serving
 from tests.sharing_modes.delta_sharing.conftest import MASKED
 
 SCRIPT = """
@@ -42,10 +42,9 @@ def _run(python: Path, profile: Path) -> dict[str, Any]:
 
 
 def test_official_client_reads_govfabric(shared: Any, client_python: Path, tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    rec, profile = shared.delta_sharing.add_recipient("analyst_r", "analyst1", endpoint=f"{url}/delta-sharing")
-    with serving(shared.settings.home, tmp_path / "serve.log", port=port):
+    with serving(shared.settings.home, tmp_path / "serve.log") as served:  # a recipient made now is served at once
+        rec, profile = shared.delta_sharing.add_recipient("analyst_r", "analyst1",
+                                                          endpoint=f"{served.url}/delta-sharing")
         got = _run(client_python, profile)
         assert got["tables"] == ["gov.market.enterprise"], got
         assert got["rows"] > 0 and set(got["districts"]) == {"朝阳区"}, got  # the row filter
