@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from govfabric.errors import AccessDenied, ConfigError, NotFound
 
@@ -46,13 +47,13 @@ class Summary:
 class SQLiteFile:
     """A SQLite store file read with ``sqlite3``, no SQLAlchemy: only for :func:`summarise` (and its
     revision check). ``workspace.open_reader`` opens it for plain ``sqlite:///`` URLs only, which
-    SQLAlchemy would render (``safe_url``) and open just so."""
+    SQLAlchemy would open just so and render as ``safe_url`` (non-ASCII percent-encoded, as its ``quote``)."""
 
     dialect = "sqlite"
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.safe_url = f"sqlite:///{path}"
+        self.safe_url = f"sqlite:///{quote(path, safe=' +/')}"
         self._conn: sqlite3.Connection | None = None
 
     @contextmanager

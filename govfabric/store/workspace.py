@@ -15,9 +15,10 @@ if TYPE_CHECKING:
 
 _S = TypeVar("_S", "Store", "SQLiteFile")
 
-#: a SQLite store named by its absolute path in plain characters, which SQLAlchemy's URL keeps as
-#: written (``safe_url``) and opens as that file: every workspace's default store
-PLAIN_SQLITE = re.compile(r"sqlite:///(/[\w./ -]+)", re.ASCII)
+#: a SQLite store named by its absolute path in letters and digits of any script (a Chinese home
+#: directory too), ``. / _ -`` and spaces, which SQLAlchemy's URL opens as that file: every
+#: workspace's default store. No ``%``, ``?``, ``#`` or ``+``: those its URL parser would change.
+PLAIN_SQLITE = re.compile(r"sqlite:///(/[\w./ -]+)")
 
 
 def open_store(home: str | os.PathLike[str] | None = None, *, store_url: str | None = None,

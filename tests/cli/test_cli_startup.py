@@ -74,11 +74,12 @@ def _status_imports(home: Path, heavy: tuple[str, ...]) -> set[str]:
     return mods
 
 
-def test_status_imports_only_the_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["ws", "政务 工作区"])
+def test_status_imports_only_the_store(tmp_path: Path, name: str) -> None:
     from govfabric.fabric import init_workspace
 
-    init_workspace(tmp_path / "ws").close()
-    _status_imports(tmp_path / "ws", STATUS_HEAVY)
+    init_workspace(tmp_path / name).close()
+    _status_imports(tmp_path / name, STATUS_HEAVY)
 
 
 @pytest.mark.postgres

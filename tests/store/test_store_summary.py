@@ -61,18 +61,20 @@ def test_summary_is_what_the_modules_say(workspace, steward, tmp_path: Path) -> 
         store.dispose()
 
 
-@pytest.mark.parametrize("path", ["/tmp/ws/store.db", "/tmp/my ws/store-2.db", "/a_b/c.d/e"])
+@pytest.mark.parametrize("path", ["/tmp/ws/store.db", "/tmp/my ws/store-2.db", "/a_b/c.d/e", "/tmp/ü/store.db",
+                                  "/home/张三/政务数据 工作区/store.db"])
 def test_a_plain_sqlite_url_is_what_sqlalchemy_shows_and_opens(path: str) -> None:
     url = f"sqlite:///{path}"
     plain = PLAIN_SQLITE.fullmatch(url)
     assert plain is not None
     store = Store(url)
-    assert SQLiteFile(plain.group(1)).safe_url == store.safe_url == url
+    assert SQLiteFile(plain.group(1)).safe_url == store.safe_url
+    assert store.engine.url.database == plain.group(1) == path
     args, _ = store.engine.dialect.create_connect_args(store.engine.url)
     assert args == [plain.group(1)]
 
 
-@pytest.mark.parametrize("url", ["sqlite:////tmp/ü/store.db", "sqlite:////tmp/a%20b/s.db", "sqlite:////tmp/x?y=1",
+@pytest.mark.parametrize("url", ["sqlite:////tmp/a+b/store.db", "sqlite:////tmp/a%20b/s.db", "sqlite:////tmp/x?y=1",
                                  "sqlite:///relative.db", "sqlite+pysqlite:////tmp/s.db", "sqlite://",
                                  "postgresql://u@h/db"])
 def test_other_urls_open_as_a_store(url: str) -> None:
