@@ -48,7 +48,7 @@ def test_a_slow_consumer_does_not_hold_up_queries(demo) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         demo.settings.lineage_url = f"http://127.0.0.1:{server.server_port}"
-        assert max(_timed_query(demo) for _ in range(3)) < 1.0
+        assert max(_timed_query(demo) for _ in range(3)) < 2.5  # the consumer takes 5 s per event
         assert transport.flush(20)  # the worker delivers them, 5 s each
         assert len(_Slow.got) >= 3
         with demo.store.session() as s:
@@ -66,7 +66,7 @@ def test_a_dead_consumer_does_not_slow_queries(demo) -> None:
     demo.sql(QUERY)
     demo.settings.lineage_url = f"http://127.0.0.1:{port}"
     try:
-        assert max(_timed_query(demo) for _ in range(3)) < 1.0
+        assert max(_timed_query(demo) for _ in range(3)) < 2.5
         assert transport.flush(20)
         with demo.store.session() as s:
             errors = s.scalars(select(LineageEvent.forward_error).where(LineageEvent.forward_error.is_not(None))).all()
