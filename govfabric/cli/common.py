@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from govfabric.config import Settings
     from govfabric.fabric import Fabric
     from govfabric.store.db import Store
-    from govfabric.store.summary import SQLiteFile
+    from govfabric.store.summary import PostgresReader, SQLiteFile
 
 console = Console()
 err_console = Console(stderr=True)
@@ -65,7 +65,7 @@ def open_workspace(home: str | None, user: str | None) -> Fabric:
     return fabric
 
 
-def open_reader(home: str | None) -> tuple[Settings, Store | SQLiteFile]:
+def open_reader(home: str | None) -> tuple[Settings, Store | SQLiteFile | PostgresReader]:
     """The workspace's settings and store for ``status``, without the façade (see
     ``govfabric.store.workspace.open_reader``), refused as :func:`open_workspace` refuses them. The
     caller disposes the store."""

@@ -11,9 +11,9 @@ from govfabric.errors import ConfigError
 
 if TYPE_CHECKING:
     from govfabric.store.db import Store
-    from govfabric.store.summary import SQLiteFile
+    from govfabric.store.summary import PostgresReader, SQLiteFile
 
-_S = TypeVar("_S", "Store", "SQLiteFile")
+_S = TypeVar("_S", "Store", "SQLiteFile", "PostgresReader")
 
 #: a SQLite store named by its absolute path in letters and digits of any script (a Chinese home
 #: directory too), ``. / _ -`` and spaces, which SQLAlchemy's URL opens as that file: every
@@ -35,12 +35,24 @@ def open_store(home: str | os.PathLike[str] | None = None, *, store_url: str | N
     return settings, store
 
 
-def open_reader(home: str | os.PathLike[str] | None = None) -> tuple[Settings, Store | SQLiteFile]:
+def open_reader(home: str | os.PathLike[str] | None = None
+                ) -> tuple[Settings, Store | SQLiteFile | PostgresReader]:
     """:func:`open_store` for a read of a few rows (``govfabric status``): a plain SQLite store opens
-    with the standard library's ``sqlite3`` instead, as importing SQLAlchemy alone is half of the
-    command's 0.5 s budget (issue 15); any other store (PostgreSQL) opens as a :class:`Store`."""
+    with the standard library's ``sqlite3``, a plain PostgreSQL store with ``psycopg``, as importing
+    SQLAlchemy alone is half of the command's 0.5 s budget (issue 15); any other store URL opens as
+    a :class:`Store`."""
     settings = _settings(home, None)
-    plain = PLAIN_SQLITE.fullmatch(settings.resolved_store_url)
+    url = settings.store_url or settings.resolved_store_url  # the URL as written: no password put in
+    if url.startswith("postgres"):
+        from govfabric.store.summary import PG_URL, PostgresReader
+
+        if PG_URL.fullmatch(url) is None:
+            return open_store(home)
+        from govfabric.auth.secrets import SecretBox, open_secret
+
+        password = open_secret(settings.store_password, SecretBox(settings.resolved_key_file))
+        return settings, _checked(PostgresReader(url, password))
+    plain = PLAIN_SQLITE.fullmatch(url)
     if plain is None:
         return open_store(home)
     from govfabric.store.summary import SQLiteFile

@@ -12,7 +12,7 @@ import pytest
 from govfabric.errors import AccessDenied, ConfigError, NotFound
 from govfabric.store import summary
 from govfabric.store.db import Store
-from govfabric.store.summary import SQLiteFile, summarise
+from govfabric.store.summary import PG_URL, PostgresReader, SQLiteFile, summarise
 from govfabric.store.workspace import PLAIN_SQLITE, open_reader
 
 
@@ -43,7 +43,7 @@ def test_summary_is_what_the_modules_say(workspace, steward, tmp_path: Path) -> 
     workspace.set_principal_active("analyst1", False)
     settings, store = open_reader(workspace.settings.home)
     try:
-        assert isinstance(store, SQLiteFile) == (workspace.store.dialect == "sqlite")
+        assert isinstance(store, SQLiteFile if workspace.store.dialect == "sqlite" else PostgresReader)
         assert store.safe_url == workspace.store.safe_url
         for fabric in (workspace, steward):
             found = summarise(store, fabric.user)
@@ -89,3 +89,33 @@ def test_a_store_behind_the_code_is_refused_without_sqlalchemy(workspace) -> Non
                              "(SELECT version_num FROM alembic_version LIMIT 1)")
     with pytest.raises(ConfigError, match="needs migrations this govfabric brings; run `govfabric upgrade`"):
         open_reader(workspace.settings.home)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u@h/db", "postgresql+psycopg://u:pw@127.0.0.1:5432/gov", "postgres://u:p%40ss@h:1/d%20b",
+    "postgresql://h/db", "postgresql://u:@h/db", "postgresql://张三:密码@h/政务?sslmode=disable&application_name=x",
+    "postgresql://u@h/db?password=secret&connect_timeout=5", "postgresql://u@db.example.gov.cn:6432/db?a=1&A=2"])
+def test_a_plain_postgresql_url_is_shown_as_the_store_shows_it(url: str) -> None:
+    assert PG_URL.fullmatch(url) is not None
+    reader = PostgresReader(url)
+    assert reader.safe_url == Store(url).safe_url
+    assert "secret" not in reader.safe_url and "pw" not in reader.safe_url.split("@")[0].split("//")[1]
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@h1,h2/db", "postgresql://u@[::1]:5432/db", "postgresql:///db",
+                                 "postgresql+psycopg2://u@h/db", "postgresql://u@h/db?host=/tmp/s%2F",
+                                 "postgresql://u@h/db#x"])
+def test_other_postgresql_urls_open_as_a_store(url: str) -> None:
+    assert PG_URL.fullmatch(url) is None
+
+
+@pytest.mark.postgres
+def test_a_wrong_store_password_is_refused_without_showing_it(store_url: str) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    wrong = store_url.replace("://", "://nobody_here:S3cret-pw@", 1) if "@" not in store_url else \
+        re.sub(r"://[^@]*@", "://nobody_here:S3cret-pw@", store_url, count=1)
+    reader = PostgresReader(wrong)
+    with pytest.raises(ConfigError, match="cannot open the metadata store") as err:
+        reader.check_revision()
+    assert "S3cret-pw" not in str(err.value) and "nobody_here:***@" in str(err.value)
