@@ -124,8 +124,8 @@ class PostgresReader:
 
         if self._conn is None:
             try:
-                self._conn = psycopg.connect(self._conninfo, **(
-                    {"password": self._password} if self._password is not None else {}))
+                extra: dict[str, Any] = {} if self._password is None else {"password": self._password}
+                self._conn = psycopg.connect(self._conninfo, **extra)
             except psycopg.Error as exc:
                 raise ConfigError(f"cannot open the metadata store {self.safe_url}: {self.redact(str(exc))}"
                                   ) from None
