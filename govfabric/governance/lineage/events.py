@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 PRODUCER = f"https://github.com/govfabric/govfabric/tree/v{__version__}"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 Column = tuple[str, str | None]  # (name, type)
+HARVEST_PREFIX = "harvest."  # job names of :func:`harvest_event` (whose edges are not stored: :func:`store_event`)
 
 
 def namespace(fabric: Fabric) -> str:
@@ -256,7 +257,7 @@ def harvest_event(fabric: Fabric, source: Source, assets: Sequence[Asset]) -> di
                 owners[owner] = {**own_h, "owners": [{"name": owner, "type": "DEPARTMENT"}]}
             facets["ownership"] = owners[owner]
         outputs.append({"namespace": cns, "name": a.qualified_name, "facets": facets, "outputFacets": {}})
-    payload = _event(fabric, namespace(fabric), f"harvest.{source.name}", "HARVEST", [], [],
+    payload = _event(fabric, namespace(fabric), f"{HARVEST_PREFIX}{source.name}", "HARVEST", [], [],
                      engine=f"govfabric/harvest-{source.kind}")
     payload["inputs"], payload["outputs"] = inputs, outputs
     return payload
@@ -405,12 +406,22 @@ def edges_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def derives_edges(payload: dict[str, Any]) -> bool:
+    """Whether the graph derives this event's edges from its payload instead of edge rows: a
+    harvest's (one per column of every table harvested: most of a first harvest's rows)."""
+    return payload["job"]["name"].startswith(HARVEST_PREFIX)
+
+
 def store_event(session: Session, payload: dict[str, Any], actor: str | None = None,
                 sql: str | None = None, *, fresh_outputs: bool = False) -> str:
     """Store the event and its graph edges; a definition's earlier edges (same job, same output) go.
     With ``fresh_outputs`` (outputs named for this run only, as a query's result: nothing to replace)
     no edge row is written: the graph derives the event's edges from its payload when it is built
     and adds them to a built graph once the transaction commits (``graph.derived``), no rebuild.
+    A harvest (:func:`derives_edges`) writes no edge rows either: the graph derives them from the
+    payload of the job's latest event naming each output (``graph.LineageGraph.add_harvest_events``),
+    so a re-harvest's event replaces its outputs' earlier edges there; edge rows of the job stored by
+    earlier versions for these outputs are deleted here as before.
 
     Core statements on the session's connection: the caller's session may hold thousands of
     objects (a harvest's assets), which ORM autoflush would walk before every statement, and a
@@ -441,7 +452,7 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
         if earlier:
             for start in range(0, len(outputs), 500):
                 conn.execute(delete(t).where(t.c.job_name == job_name, t.c.dst.in_(outputs[start:start + 500])))
-        edges = edges_of(payload)
+        edges = [] if derives_edges(payload) else edges_of(payload)
         if edges:
             # edges_of made these dicts for this call: completed in place, with ids made in one go
             # (sorted: appended to the id index) and one timestamp, converted once, for them all

@@ -1,5 +1,6 @@
-"""The lineage graph in memory: built once per process from ``gov_lineage_edges`` and
-rebuilt only when events were stored since (checked with one indexed query).
+"""The lineage graph in memory: built once per process from ``gov_lineage_edges`` and the payloads
+of the events stored without edge rows (harvests, queries), and rebuilt only when events were stored
+since (checked with one indexed query).
 
 Nodes are datasets (``namespace/name``) and their columns. Column edges are DIRECT
 (column → column) or INDIRECT (column → whole dataset: joins, filters, grouping);
@@ -326,8 +327,36 @@ class LineageGraph:
                                          t.c.job_name, t.c.actor).execution_options(yield_per=20000))
             for row in result:
                 g.add(*row)
+            g.add_harvest_events(conn)
             g.add_query_events(conn)
         return g
+
+    def add_harvest_events(self, conn: Any) -> None:
+        """Edges of the harvest events (stored without edge rows: ``events.derives_edges``), derived from
+        their payloads: each output's from the job's latest complete event that names it, as
+        ``events.store_event`` replaced them when it stored edge rows (a re-harvest's event names what
+        it added or changed). Events of earlier versions, whose edge rows are stored, count for what
+        they replace; their edges are the rows."""
+        from govfabric.governance.lineage.events import HARVEST_PREFIX, edges_of
+
+        e, t = LineageEvent.__table__, LineageEdge.__table__
+        stored = select(t.c.id).where(t.c.event_id == e.c.id).exists()
+        owner: dict[tuple[str, str], str] = {}  # (job, output) → the latest event naming it
+        rows = conn.execute(select(e.c.id, e.c.job_name, e.c.outputs, stored).where(
+            e.c.job_name.like(HARVEST_PREFIX + "%"), e.c.event_type == "COMPLETE").order_by(e.c.event_time)).all()
+        for event_id, job, outputs, _ in rows:
+            for o in outputs:
+                owner[(job, o)] = event_id
+        wanted = set(owner.values()).difference(i for i, _, _, has_rows in rows if has_rows)
+        order = [i for i, _, _, _ in rows if i in wanted]
+        for start in range(0, len(order), 500):
+            # a few payloads at a time: a harvest of 10,000 tables is a 60 MB document
+            for event_id, payload, actor in conn.execute(select(e.c.id, e.c.payload, e.c.actor).where(
+                    e.c.id.in_(order[start:start + 500])).order_by(e.c.event_time).execution_options(yield_per=4)):
+                for d in edges_of(payload):
+                    if owner[(d["job_name"], d["dst"])] == event_id:
+                        self.add(d["src"], d["src_field"], d["dst"], d["dst_field"], d["kind"], d["subtype"],
+                                 d["job_name"], actor)
 
     def add_query_events(self, conn: Any) -> None:
         """Edges of the query events stored without edge rows (all but those of older versions),
