@@ -190,3 +190,37 @@ def test_edge_rows_of_an_earlier_version_are_replaced_by_a_derived_reharvest(ste
     with steward.store.session() as s:
         rows = s.execute(select(LineageEdge.dst).where(LineageEdge.job_name == "harvest.reg")).scalars().all()
     assert rows and all(d.endswith("/reg.main.shop") for d in rows)
+
+
+def test_the_graph_derives_a_harvest_events_edges_as_edges_of_lists_them() -> None:
+    """The graph decodes only the parts of an event ``edges_of`` reads (msgspec): the same links, in the
+    same order, for column lineage with transformations or without, dataset-level lineage, and an
+    output without column lineage (from every input of the run); outputs owned by a later event skip."""
+    import json
+
+    from govfabric.governance.lineage.graph import _harvest_decoder, _harvest_edges
+
+    def field(ns: str, name: str, f: str, *steps: dict) -> dict:
+        return {"namespace": ns, "name": name, "field": f, "transformations": list(steps)}
+
+    payload = {
+        "eventType": "COMPLETE", "job": {"namespace": "gf", "name": "harvest.reg", "facets": {"x": {"y": 1}}},
+        "run": {"runId": "r"}, "eventTime": "2026-01-01T00:00:00+00:00",
+        "inputs": [{"namespace": "pg://h", "name": "s.a", "facets": {"schema": {"fields": [{"name": "x"}]}}},
+                   {"namespace": "pg://h", "name": "s.b"}],
+        "outputs": [
+            {"namespace": "cat", "name": "r.a", "facets": {"schema": {"fields": []}, "columnLineage": {
+                "fields": {"x": {"inputFields": [field("pg://h", "s.a", "x",
+                                                       {"type": "DIRECT", "subtype": "IDENTITY"})]},
+                           "y": {"inputFields": [field("pg://h", "s.a", "y"), field("pg://h", "s.b", "z",
+                                                                                  {"type": "INDIRECT"})]}},
+                "dataset": [field("pg://h", "s.b", "k", {"type": "INDIRECT", "subtype": "JOIN"})]}}},
+            {"namespace": "cat", "name": "r.empty", "facets": {}},
+            {"namespace": "cat", "name": "r.later"},
+        ]}
+    want = [tuple(e[k] for k in ("src", "src_field", "dst", "dst_field", "kind", "subtype", "job_name"))
+            for e in ev.edges_of(payload) if e["dst"] != "cat/r.later"]
+    owner = {("harvest.reg", "cat/r.a"): "e1", ("harvest.reg", "cat/r.empty"): "e1",
+             ("harvest.reg", "cat/r.later"): "e2"}
+    got = list(_harvest_edges(_harvest_decoder().decode(json.dumps(payload)), "e1", owner))
+    assert got == want and len(want) == 8
