@@ -55,3 +55,60 @@ def test_query_events_are_stored_and_valid(demo) -> None:
     assert lineage["fields"]["cap"]["inputFields"][0]["field"] == "capital"
     assert any(i["field"] == "capital" and i["transformations"][0]["subtype"] == "FILTER"
                for i in lineage["dataset"])
+
+
+def test_a_harvest_event_is_written_as_openlineage_python_writes_it_without_importing_it(tmp_path) -> None:
+    """A harvest's event is built without openlineage-python (its import was ~0.4 s of a process's first
+    harvest): the envelope and facet heads are what the library makes of the same run, and a harvest in a
+    fresh process never imports it."""
+    import json
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    from openlineage.client import facet_v2 as fv
+    from openlineage.client.facet_v2 import (
+        column_lineage_dataset,
+        datasource_dataset,
+        ownership_dataset,
+        schema_dataset,
+    )
+    from openlineage.client.serde import Serde
+
+    import govfabric
+    from govfabric.governance.lineage import events as ev
+
+    plain = ev._plain_event("ns", "harvest.x", "HARVEST", "govfabric/harvest-sqlite")
+    made = ev._event(None, "ns", "harvest.x", "HARVEST", [], [], engine="govfabric/harvest-sqlite")
+    for p in (plain, made):
+        assert uuid.UUID(p["run"].pop("runId")).version == 7
+        p.pop("eventTime")
+    assert plain == made
+    fv.set_producer(ev.PRODUCER)
+    facets = {"schema": schema_dataset.SchemaDatasetFacet([]),
+              "datasource": datasource_dataset.DatasourceDatasetFacet(name="x", uri="x"),
+              "columnLineage": column_lineage_dataset.ColumnLineageDatasetFacet(fields={}),
+              "ownership": ownership_dataset.OwnershipDatasetFacet([])}
+    for name, facet in facets.items():
+        full = Serde.to_dict(facet)
+        assert ev._facet_head(name) == {k: full[k] for k in ("_producer", "_schemaURL")}, name
+    db = tmp_path / "reg.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE firm (fid INTEGER)")
+    code = (
+        "import json, sys\n"
+        "from govfabric.fabric import init_workspace\n"
+        "f = init_workspace(sys.argv[1])\n"
+        "f.catalog.add_source('reg', 'sqlite:///' + sys.argv[2])\n"
+        "f.catalog.harvest('reg')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('openlineage'))))\n"
+        "f.close()\n")
+    root = str(Path(govfabric.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ws"), str(db)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 PRODUCER = f"https://github.com/govfabric/govfabric/tree/v{__version__}"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 Column = tuple[str, str | None]  # (name, type)
+HARVEST_PREFIX = "harvest."  # job names of :func:`harvest_event` (whose edges are not stored: :func:`store_event`)
 
 
 def namespace(fabric: Fabric) -> str:
@@ -200,31 +201,51 @@ def consumer_event(fabric: Fabric, job_name: str, job_type: str, source: str, co
                   [ev.OutputDataset(consumer_namespace(consumer), output, facets=facets)])
 
 
+#: the ``_schemaURL`` openlineage-python writes for the facets of a harvest event, which is written without
+#: the library (importing it was ~0.4 s of CPU of a process's first harvest); a test checks these against
+#: the library's own facet classes
+_FACET_SCHEMAS = {
+    "schema": "1-2-0/SchemaDatasetFacet", "datasource": "1-0-1/DatasourceDatasetFacet",
+    "columnLineage": "1-2-0/ColumnLineageDatasetFacet", "ownership": "1-0-1/OwnershipDatasetFacet",
+    "processing_engine": "1-1-1/ProcessingEngineRunFacet", "jobType": "2-0-4/JobTypeJobFacet",
+}
+
+
 def _facet_head(name: str) -> dict[str, str]:
-    """``_producer``/``_schemaURL`` of a facet kind, as openlineage-python writes them (once)."""
-    head = _FACET_HEADS.get(name)
-    if head is None:
-        from openlineage.client.facet_v2 import datasource_dataset
-        from openlineage.client.serde import Serde
-
-        _ol()
-        sample = {"schema": _schema([]), "datasource": datasource_dataset.DatasourceDatasetFacet(name="x", uri="x"),
-                  "columnLineage": _column_lineage({}), "ownership": _ownership([])}[name]
-        full = Serde.to_dict(sample)
-        head = {k: full[k] for k in ("_producer", "_schemaURL")}
-        _FACET_HEADS[name] = head
-    return head
+    """``_producer``/``_schemaURL`` of a facet kind, as openlineage-python writes them."""
+    version, kind = _FACET_SCHEMAS[name].split("/")
+    return {"_producer": PRODUCER, "_schemaURL": f"https://openlineage.io/spec/facets/{version}/{kind}.json#/$defs/{kind}"}
 
 
-_FACET_HEADS: dict[str, dict[str, str]] = {}
+def _run_id() -> str:
+    """A UUIDv7, as ``openlineage.client.uuid.generate_new_uuid`` makes run ids."""
+    import secrets
+    import time
+    import uuid
+
+    v = (time.time_ns() // 10**6 & 0xFFFFFFFFFFFF) << 80 | secrets.randbits(76)
+    v = (v & ~(0xF000 << 64)) | 7 << 76
+    v = (v & ~(0xC000 << 48)) | 0x8000 << 48
+    return str(uuid.UUID(int=v))
+
+
+def _plain_event(job_ns: str, job_name: str, job_type: str, engine: str) -> dict[str, Any]:
+    """What :func:`_event` makes of a complete run without SQL, inputs or outputs, as plain dicts."""
+    return {"eventTime": datetime.now(UTC).isoformat(), "producer": PRODUCER, "schemaURL": SCHEMA_URL,
+            "run": {"runId": _run_id(), "facets": {"processing_engine": {
+                **_facet_head("processing_engine"), "version": __version__, "name": engine}}},
+            "job": {"namespace": job_ns, "name": job_name, "facets": {"jobType": {
+                **_facet_head("jobType"), "processingType": "BATCH", "integration": "GOVFABRIC",
+                "jobType": job_type}}},
+            "eventType": "COMPLETE", "inputs": [], "outputs": []}
 
 
 def harvest_event(fabric: Fabric, source: Source, assets: Sequence[Asset]) -> dict[str, Any]:
     """A harvest: the source's tables/files (its namespace) → catalog assets, with schema,
     datasource and ownership facets and IDENTITY column lineage.
 
-    Datasets are written as plain dicts in the shape openlineage-python serialises (a harvest
-    of 10,000 tables would spend half a minute in its attrs/serde round trip); the tests
+    Written as plain dicts in the shape openlineage-python serialises (a harvest of 10,000 tables
+    would spend half a minute in its attrs/serde round trip, and importing it is ~0.4 s); the tests
     validate the result against the official schemas like every other event."""
     from govfabric.catalog.sources import kind_of
 
@@ -256,8 +277,8 @@ def harvest_event(fabric: Fabric, source: Source, assets: Sequence[Asset]) -> di
                 owners[owner] = {**own_h, "owners": [{"name": owner, "type": "DEPARTMENT"}]}
             facets["ownership"] = owners[owner]
         outputs.append({"namespace": cns, "name": a.qualified_name, "facets": facets, "outputFacets": {}})
-    payload = _event(fabric, namespace(fabric), f"harvest.{source.name}", "HARVEST", [], [],
-                     engine=f"govfabric/harvest-{source.kind}")
+    payload = _plain_event(namespace(fabric), f"{HARVEST_PREFIX}{source.name}", "HARVEST",
+                           f"govfabric/harvest-{source.kind}")
     payload["inputs"], payload["outputs"] = inputs, outputs
     return payload
 
@@ -405,12 +426,22 @@ def edges_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def derives_edges(payload: dict[str, Any]) -> bool:
+    """Whether the graph derives this event's edges from its payload instead of edge rows: a
+    harvest's (one per column of every table harvested: most of a first harvest's rows)."""
+    return payload["job"]["name"].startswith(HARVEST_PREFIX)
+
+
 def store_event(session: Session, payload: dict[str, Any], actor: str | None = None,
                 sql: str | None = None, *, fresh_outputs: bool = False) -> str:
     """Store the event and its graph edges; a definition's earlier edges (same job, same output) go.
     With ``fresh_outputs`` (outputs named for this run only, as a query's result: nothing to replace)
     no edge row is written: the graph derives the event's edges from its payload when it is built
     and adds them to a built graph once the transaction commits (``graph.derived``), no rebuild.
+    A harvest (:func:`derives_edges`) writes no edge rows either: the graph derives them from the
+    payload of the job's latest event naming each output (``graph.LineageGraph.add_harvest_events``),
+    so a re-harvest's event replaces its outputs' earlier edges there; edge rows of the job stored by
+    earlier versions for these outputs are deleted here as before.
 
     Core statements on the session's connection: the caller's session may hold thousands of
     objects (a harvest's assets), which ORM autoflush would walk before every statement, and a
@@ -441,7 +472,7 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
         if earlier:
             for start in range(0, len(outputs), 500):
                 conn.execute(delete(t).where(t.c.job_name == job_name, t.c.dst.in_(outputs[start:start + 500])))
-        edges = edges_of(payload)
+        edges = [] if derives_edges(payload) else edges_of(payload)
         if edges:
             # edges_of made these dicts for this call: completed in place, with ids made in one go
             # (sorted: appended to the id index) and one timestamp, converted once, for them all

@@ -1,5 +1,6 @@
-"""The lineage graph in memory: built once per process from ``gov_lineage_edges`` and
-rebuilt only when events were stored since (checked with one indexed query).
+"""The lineage graph in memory: built once per process from ``gov_lineage_edges`` and the payloads
+of the events stored without edge rows (harvests, queries), and rebuilt only when events were stored
+since (checked with one indexed query).
 
 Nodes are datasets (``namespace/name``) and their columns. Column edges are DIRECT
 (column → column) or INDIRECT (column → whole dataset: joins, filters, grouping);
@@ -13,6 +14,7 @@ MPC and quality dependencies).
 from __future__ import annotations
 
 import bisect
+import functools
 import gc
 import sys
 import threading
@@ -21,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, overload
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
 from govfabric.governance.lineage.models import LineageEdge, LineageEvent
 from govfabric.store.db import Store
@@ -319,15 +321,46 @@ class LineageGraph:
 
     @classmethod
     def load(cls, store: Store) -> LineageGraph:
+        from govfabric.store.bulk import paused_gc
+
         g = cls()
         t = LineageEdge.__table__
-        with store.engine.connect() as conn:
+        # paused: the graph is ~10 containers per edge, which every full pass of the collector walked again
+        with paused_gc(), store.engine.connect() as conn:
             result = conn.execute(select(t.c.src, t.c.src_field, t.c.dst, t.c.dst_field, t.c.kind, t.c.subtype,
                                          t.c.job_name, t.c.actor).execution_options(yield_per=20000))
             for row in result:
                 g.add(*row)
+            g.add_harvest_events(conn)
             g.add_query_events(conn)
         return g
+
+    def add_harvest_events(self, conn: Any) -> None:
+        """Edges of the harvest events (stored without edge rows: ``events.derives_edges``), derived from
+        their payloads: each output's from the job's latest complete event that names it, as
+        ``events.store_event`` replaced them when it stored edge rows (a re-harvest's event names what
+        it added or changed). Events of earlier versions, whose edge rows are stored, count for what
+        they replace; their edges are the rows."""
+        from govfabric.governance.lineage.events import HARVEST_PREFIX
+
+        e, t = LineageEvent.__table__, LineageEdge.__table__
+        stored = select(t.c.id).where(t.c.event_id == e.c.id).exists()
+        owner: dict[tuple[str, str], str] = {}  # (job, output) → the latest event naming it
+        rows = conn.execute(select(e.c.id, e.c.job_name, e.c.outputs, stored).where(
+            e.c.job_name.like(HARVEST_PREFIX + "%"), e.c.event_type == "COMPLETE").order_by(e.c.event_time)).all()
+        for event_id, job, outputs, _ in rows:
+            for o in outputs:
+                owner[(job, o)] = event_id
+        wanted = set(owner.values()).difference(i for i, _, _, has_rows in rows if has_rows)
+        order = [i for i, _, _, _ in rows if i in wanted]
+        decode = _harvest_decoder().decode
+        text = cast(e.c.payload, Text)  # decoded here, only the parts the graph needs
+        for start in range(0, len(order), 500):
+            # a few payloads at a time: a harvest of 10,000 tables is a 60 MB document
+            for event_id, payload, actor in conn.execute(select(e.c.id, text, e.c.actor).where(
+                    e.c.id.in_(order[start:start + 500])).order_by(e.c.event_time).execution_options(yield_per=4)):
+                for r in _harvest_edges(decode(payload), event_id, owner):
+                    self._link(*r, actor)
 
     def add_query_events(self, conn: Any) -> None:
         """Edges of the query events stored without edge rows (all but those of older versions),
@@ -642,6 +675,60 @@ class LineageGraph:
                     if len(comp) > 1 or v in adj[v]:
                         out.append(comp)
         return out
+
+
+@functools.cache
+def _harvest_decoder() -> Any:
+    """A msgspec decoder of what :func:`events.edges_of` reads of an event: the rest of the payload (schema
+    and datasource facets of every table, two thirds of a harvest's) is skipped, not built as objects."""
+    from msgspec import defstruct, json
+
+    # defstruct, not class statements: this module's annotations are strings, not resolvable here
+    step = defstruct("Step", [("type", str, "DIRECT"), ("subtype", str | None, None)])
+    field_ = defstruct("Field", [("namespace", str), ("name", str), ("field", str),
+                                 ("transformations", list[step], [])])
+    body = defstruct("Body", [("inputFields", list[field_], [])])
+    lineage = defstruct("Lineage", [("fields", dict[str, body] | None, None), ("dataset", list[field_] | None, None)])
+    facets = defstruct("Facets", [("columnLineage", lineage | None, None)])
+    output = defstruct("Output", [("namespace", str), ("name", str), ("facets", facets | None, None)])
+    input_ = defstruct("Input", [("namespace", str), ("name", str)])
+    job = defstruct("Job", [("name", str)])
+    event = defstruct("Event", [("job", job), ("inputs", list[input_] | None, None),
+                                ("outputs", list[output] | None, None)])
+    return json.Decoder(event)
+
+
+def _harvest_edges(p: Any, event_id: str, owner: dict[tuple[str, str], str]) -> Iterator[tuple[Any, ...]]:
+    """``events.edges_of`` of a decoded event (:func:`_harvest_decoder`) as ``_link`` arguments but the
+    actor, for the outputs whose edges are this event's (``owner``)."""
+    job = p.job.name
+    names: dict[tuple[str, str], str] = {}
+
+    def full(f: Any) -> str:
+        key = (f.namespace, f.name)
+        n = names.get(key)
+        if n is None:
+            n = names[key] = f"{f.namespace}/{f.name}"
+        return n
+
+    ins = [full(d) for d in p.inputs or ()]
+    for o in p.outputs or ():
+        dst = full(o)
+        if owner.get((job, dst)) != event_id:
+            continue
+        lineage = o.facets.columnLineage if o.facets is not None else None
+        fields = (lineage.fields if lineage is not None else None) or {}
+        dataset = (lineage.dataset if lineage is not None else None) or []
+        named = [full(f) for body in fields.values() for f in body.inputFields] + [full(f) for f in dataset]
+        for src in dict.fromkeys(named or ins):
+            yield src, "", dst, "", "DATASET", None, job
+        for col, body in fields.items():
+            for f in body.inputFields:
+                t = f.transformations[0] if f.transformations else None
+                yield full(f), f.field, dst, col, t.type if t else "DIRECT", t.subtype if t else None, job
+        for f in dataset:
+            t = f.transformations[0] if f.transformations else None
+            yield full(f), f.field, dst, "", "INDIRECT", t.subtype if t else None, job
 
 
 def _ranges(lo: Any, hi: Any) -> Any:
