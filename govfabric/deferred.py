@@ -6,11 +6,16 @@ quality check, a third of importing GX. While the library is imported (:func:`de
 module is a stand-in whose first attribute read imports the real one; afterwards the stand-in leaves
 ``sys.modules``, so any later ``import`` anywhere gets the real module, and the references the library
 kept still work (they forward to it).
+
+For a package whose ``__init__`` imports far more than the submodules govfabric uses,
+:func:`without_init` registers it without running the ``__init__``: the submodules then import on their
+own, and the ``__init__`` runs on the first read of anything else.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from collections.abc import Iterator
@@ -45,3 +50,34 @@ def deferred(*modules: str) -> Iterator[None]:
         for module in placed:
             if isinstance(sys.modules.get(module), _Deferred):
                 del sys.modules[module]
+
+
+class _Package(types.ModuleType):
+    """A package whose ``__init__`` has not run (see :func:`without_init`)."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        sub = f"{self.__name__}.{attr}"
+        if sub in sys.modules or importlib.util.find_spec(sub) is not None:
+            return importlib.import_module(sub)
+        self.__class__ = types.ModuleType  # from now on an ordinary module: run the real __init__ into it
+        assert self.__spec__ is not None and self.__spec__.loader is not None
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, attr)
+
+
+def without_init(package: str) -> None:
+    """Register ``package`` without running its ``__init__`` (unless imported already): importing its
+    submodules then costs only theirs; reading any other attribute of it runs the ``__init__``."""
+    if package in sys.modules:
+        return
+    parent, _, child = package.rpartition(".")
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _Package
+    sys.modules[package] = module
+    if parent:
+        setattr(importlib.import_module(parent), child, module)
