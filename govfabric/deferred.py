@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,10 +62,19 @@ class _Package(types.ModuleType):
         sub = f"{self.__name__}.{attr}"
         if sub in sys.modules or importlib.util.find_spec(sub) is not None:
             return importlib.import_module(sub)
-        self.__class__ = types.ModuleType  # from now on an ordinary module: run the real __init__ into it
-        assert self.__spec__ is not None and self.__spec__.loader is not None
-        self.__spec__.loader.exec_module(self)
+        with _INIT_LOCK:
+            if isinstance(self, _Package):
+                self.__class__ = types.ModuleType  # an ordinary module from now on: run the real __init__ into it
+                assert self.__spec__ is not None and self.__spec__.loader is not None
+                try:
+                    self.__spec__.loader.exec_module(self)
+                except BaseException:
+                    sys.modules.pop(self.__name__, None)  # as a failed import: the next one starts afresh
+                    raise
         return getattr(self, attr)
+
+
+_INIT_LOCK = threading.RLock()
 
 
 def without_init(package: str) -> None:
@@ -73,7 +83,10 @@ def without_init(package: str) -> None:
     if package in sys.modules:
         return
     parent, _, child = package.rpartition(".")
-    spec = importlib.util.find_spec(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except ModuleNotFoundError:  # its parent is not installed: nothing to do
+        return
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         return
     module = importlib.util.module_from_spec(spec)
