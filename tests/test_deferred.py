@@ -10,8 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import govfabric
-from govfabric.deferred import deferred
+from govfabric.deferred import deferred, deferred_names, without_init
 
 PROBE = """
 import json, sys
@@ -52,3 +54,107 @@ def test_stand_in_leaves_sys_modules_and_forwards() -> None:
         assert name in str(exc)
     else:
         raise AssertionError("a stand-in of a missing module must fail on first use")
+
+
+LINEAGE_PROBE = """
+import json, sys
+from govfabric.governance.lineage import events
+event = events._event(None, "ns", "job", "QUERY", [], [], sql="select 1")
+loaded = sorted(m for m in ("requests", "httpx2", "openlineage.client.client", "openlineage.client.transport")
+                if m in sys.modules)
+from openlineage.client import OpenLineageClient, set_producer  # the package's own names: its __init__ runs now
+import openlineage.client as olc
+again = events._event(None, "ns", "job", "QUERY", [], [], sql="select 1")
+print(json.dumps({"loaded": loaded, "client": OpenLineageClient.__name__, "same": olc.set_producer is set_producer,
+                  "keys": sorted(event), "job": event["job"], "again": again["job"] == event["job"],
+                  "producer": event["producer"], "kind": type(sys.modules["openlineage.client"]).__name__}))
+"""
+
+
+def test_lineage_events_skip_openlineage_client_init() -> None:
+    """Building an event imports openlineage's facet/event submodules, not its client and HTTP transports
+    (requests, httpx: ≈ 0.27 s in `govfabric demo`); the package's own names still work afterwards."""
+    root = Path(govfabric.__file__).parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", LINEAGE_PROBE], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["loaded"] == [], report
+    assert report["client"] == "OpenLineageClient" and report["same"] and report["kind"] == "module"
+    assert report["job"]["facets"]["sql"]["query"] == "select 1" and report["again"]
+    assert "eventTime" in report["keys"] and "govfabric" in report["producer"]
+
+
+def test_without_init_imports_submodules_alone_then_runs_init(tmp_path: Path, monkeypatch) -> None:
+    pkg = tmp_path / "gf_test_pkg_noinit"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import sys\nsys.gf_test_init_ran = True\nVALUE = 42\n")
+    (pkg / "sub.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delattr(sys, "gf_test_init_ran", raising=False)
+    try:
+        without_init("gf_test_pkg_noinit")
+        from gf_test_pkg_noinit import sub  # type: ignore[import-not-found]
+
+        assert sub.X == 1 and not hasattr(sys, "gf_test_init_ran")
+        import gf_test_pkg_noinit  # type: ignore[import-not-found]
+
+        assert gf_test_pkg_noinit.VALUE == 42 and sys.gf_test_init_ran  # type: ignore[attr-defined]
+        assert gf_test_pkg_noinit.sub is sub and type(gf_test_pkg_noinit).__name__ == "module"
+        with pytest.raises(AttributeError):
+            gf_test_pkg_noinit.missing  # noqa: B018
+    finally:
+        for name in ("gf_test_pkg_noinit", "gf_test_pkg_noinit.sub"):
+            sys.modules.pop(name, None)
+
+
+CHAIN_PROBE = """
+import json, sys
+from pathlib import Path
+from types import SimpleNamespace
+from govfabric.blockchain.service import ChainService
+from govfabric.store import Store
+home = Path(sys.argv[1])
+store = Store(f"sqlite:///{home / 'store.db'}")
+store.migrate()
+svc = ChainService(store, SimpleNamespace(home=home, chain_url=None))
+svc.ensure_ready()
+loaded = "aiohttp" in sys.modules
+from web3._utils import http_session_manager as hsm
+import aiohttp
+timeout = hsm.ClientTimeout(3)  # web3's name for it: the real class, imported now
+print(json.dumps({"loaded": loaded, "height": svc.chain.height, "real": isinstance(timeout, aiohttp.ClientTimeout),
+                  "check": isinstance(aiohttp.ClientTimeout(1), hsm.ClientTimeout)}))
+svc.close()
+"""
+
+
+def test_embedded_chain_starts_without_aiohttp(tmp_path: Path) -> None:
+    """web3 imports aiohttp (≈ 0.2 s) for async HTTP providers the embedded chain never uses: starting it
+    leaves aiohttp unloaded, and web3's references to it work once used."""
+    root = Path(govfabric.__file__).parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", CHAIN_PROBE, str(tmp_path)], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["loaded"] is False and report["height"] > 0, report
+    assert report["real"] and report["check"]
+
+
+def test_deferred_names_proxy_until_used(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "gf_test_names_lib.py").write_text("from gf_test_names_dep import Thing, make\n"
+                                                   "def use(x: Thing | None = None):\n    return make(x)\n")
+    (tmp_path / "gf_test_names_dep.py").write_text("class Thing:\n    pass\ndef make(x):\n    return x or Thing()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with deferred_names("gf_test_names_dep"):
+            import gf_test_names_lib  # type: ignore[import-not-found]
+        assert "gf_test_names_dep" not in sys.modules and "deferred" in repr(gf_test_names_lib.Thing)
+        made = gf_test_names_lib.use()  # the first call imports the real module
+        assert isinstance(made, gf_test_names_lib.Thing) and "gf_test_names_dep" in sys.modules
+        assert type(made).__name__ == "Thing"
+    finally:
+        for name in ("gf_test_names_lib", "gf_test_names_dep"):
+            sys.modules.pop(name, None)

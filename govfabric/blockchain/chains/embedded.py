@@ -57,9 +57,13 @@ class EmbeddedChain(EvmChain):
     FIXED_GAS: ClassVar[int | None] = 3_000_000
 
     def __init__(self, book: DeploymentBook, journal: Journal) -> None:
-        from eth_tester import EthereumTester, PyEVMBackend
-        from web3 import Web3
-        from web3.providers.eth_tester import EthereumTesterProvider
+        from govfabric.deferred import deferred_names
+
+        # web3 imports aiohttp (≈ 0.2 s) for its async HTTP providers and CCIP lookups, unused here
+        with deferred_names("aiohttp"):
+            from eth_tester import EthereumTester, PyEVMBackend
+            from web3 import Web3
+            from web3.providers.eth_tester import EthereumTesterProvider
 
         params = PyEVMBackend.generate_genesis_params(overrides={"timestamp": GENESIS_TIMESTAMP})
         self._tester = EthereumTester(PyEVMBackend(genesis_parameters=params))
