@@ -54,6 +54,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE, unless the connection is in a transaction begun on its driver already
+    (``Store.write_only``, where a Core statement then joins it)."""
+    if not conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     """Create the store engine; SQLite gets WAL, foreign keys and a busy timeout."""
     try:
@@ -94,7 +101,7 @@ def _make_engine(url: str) -> Engine:
         engine = create_engine(url, future=True, connect_args={"timeout": 30}, json_serializer=json_text,
                                json_deserializer=json_value)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -249,17 +256,32 @@ class Store:
         from govfabric.auth.audit import pipeline_of
 
         with self.engine.connect() as conn:
-            trans = conn.begin()
             tx = WriteOnly(conn, self.engine, dict(self.info))
-            try:
-                with pipeline_of(conn) as commit:
+            if self.engine.dialect.name == "sqlite":
+                # on the driver: Core's begin (its event running BEGIN IMMEDIATE through Core) and
+                # commit were a tenth of the recording; a Core statement inside joins (``_sqlite_begin``).
+                # The engine's commit listeners still hear the commit, as they would from Core.
+                raw: Any = conn.connection.driver_connection
+                raw.execute("BEGIN IMMEDIATE")
+                try:
                     yield tx
-                    commit()
-                trans.commit()
-            except BaseException:
-                if trans.is_active:
-                    trans.rollback()
-                raise
+                    if conn._has_events or self.engine._has_events:
+                        conn.dispatch.commit(conn)
+                    raw.commit()
+                except BaseException:
+                    raw.rollback()
+                    raise
+            else:
+                trans = conn.begin()
+                try:
+                    with pipeline_of(conn) as commit:
+                        yield tx
+                        commit()
+                    trans.commit()
+                except BaseException:
+                    if trans.is_active:
+                        trans.rollback()
+                    raise
             _committed(tx)  # type: ignore[arg-type]
             for hook in self.commit_hooks:
                 hook(tx)

@@ -49,11 +49,12 @@ class Prepared:
     def __init__(self, stmt: Insert | Update | Select[Any]) -> None:
         self.stmt = stmt
         self._table = cast(Table, stmt.table) if isinstance(stmt, Insert) else None
-        self._forms: dict[tuple[str, frozenset[str]], _Form] = {}
+        #: by dialect and driver, and the keys in the order given (one order per call site)
+        self._forms: dict[tuple[str, str, tuple[str, ...]], _Form] = {}
 
     def _form(self, session: Session, keys: Sequence[str]) -> _Form:
         dialect = session.get_bind().dialect
-        cache_key = (f"{dialect.name}+{dialect.driver}", frozenset(keys))
+        cache_key = (dialect.name, dialect.driver, tuple(keys))
         form = self._forms.get(cache_key)
         if form is None:
             compiled = self.stmt.compile(dialect=dialect, column_keys=list(keys) or None)
