@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -120,8 +120,10 @@ class Recorder:
                 job.done = True
 
     def _commit(self, group: list[_Job]) -> None:
-        with (self.store.write_only() if all(j.session_free for j in group)
-              else self.store.session(pipelined=True)) as s:
+        # the writes see a session either way (a ``WriteOnly`` offers what session-free ones use)
+        tx: AbstractContextManager[Any] = (self.store.write_only() if all(j.session_free for j in group)
+                                           else self.store.session(pipelined=True))
+        with tx as s:
             entries: list[Entry] = []
             for job in group:
                 for actor, action, target, details in job.write(s):
