@@ -210,6 +210,7 @@ def bind(store: Store, key_source: Callable[[], bytes], checkpoint_path: Path) -
         return
     store.info[_INFO] = AuditBinding(key_source, checkpoint_path)
     event.listen(store.session_factory, "after_commit", _after_commit)
+    store.commit_hooks.append(_after_commit)  # its write-only transactions (``Store.write_only``)
     event.listen(store.session_factory, "after_rollback", _after_rollback)
 
 
@@ -376,7 +377,7 @@ def pipelined(session: Session) -> Iterator[Callable[[], None]]:
     no-op. Durability is unchanged: the transaction commits before the caller goes on."""
     conn = session.connection()
     raw: Any = conn.connection.driver_connection
-    if raw is None or conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg" or _in_pipeline(raw):
+    if not _pipelines(conn, raw):
         yield lambda: None
         return
 
@@ -387,6 +388,24 @@ def pipelined(session: Session) -> Iterator[Callable[[], None]]:
 
     with raw.pipeline():
         yield commit
+
+
+@contextmanager
+def pipeline_of(conn: Any) -> Iterator[Callable[[], None]]:
+    """:func:`pipelined` for a Core connection (``Store.write_only``): the block may end by calling
+    what this yields, COMMIT sent with the queued writes; the connection's own commit afterwards
+    finds nothing to do."""
+    raw: Any = conn.connection.driver_connection
+    if not _pipelines(conn, raw):
+        yield lambda: None
+        return
+    with raw.pipeline():
+        yield raw.commit
+
+
+def _pipelines(conn: Any, raw: Any) -> bool:
+    return bool(raw is not None and conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+                and not _in_pipeline(raw))
 
 
 def _in_pipeline(raw: Any) -> bool:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from govfabric.errors import ConfigError
 
 if TYPE_CHECKING:  # the ORM loads with the first session: `govfabric status` reads with Core only
+    from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session, sessionmaker
 
 #: the key of a session's ``info`` holding what is to run once its transaction commits (:func:`on_commit`)
@@ -51,6 +52,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # triggers journals its pages (a 2,000-table harvest wrote 500,000 pages to /var/tmp)
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE, unless the connection is in a transaction begun on its driver already
+    (``Store.write_only``, where a Core statement then joins it)."""
+    if not conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -93,7 +101,7 @@ def _make_engine(url: str) -> Engine:
         engine = create_engine(url, future=True, connect_args={"timeout": 30}, json_serializer=json_text,
                                json_deserializer=json_value)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -146,6 +154,30 @@ def _rolled_back(session: Session) -> None:
     session.info.pop(_ON_COMMIT, None)
 
 
+class WriteOnly:
+    """A write-only transaction on one Core connection, without an ORM Session (:meth:`Store.write_only`).
+
+    Recording a query (query log, lineage event, usage, audit) runs only fixed statements
+    (``store/prepared.py``): the ORM session around them — made, begun, committed through its
+    unit of work and events, closed — cost about as much as the statements. It offers what those
+    writers use of a session: ``connection()``, ``get_bind()``, ``info`` (``on_commit`` included)
+    and ``flush()`` (nothing is ever pending)."""
+
+    __slots__ = ("_bind", "_conn", "info")
+
+    def __init__(self, conn: Connection, bind: Engine, info: dict[str, Any]) -> None:
+        self._conn, self._bind, self.info = conn, bind, info
+
+    def connection(self) -> Connection:
+        return self._conn
+
+    def get_bind(self) -> Engine:
+        return self._bind
+
+    def flush(self) -> None:
+        """Nothing to flush: every statement runs when it is called."""
+
+
 class Store:
     """The metadata store of one workspace."""
 
@@ -159,6 +191,9 @@ class Store:
         self._making = threading.Lock()
         self._current: ContextVar[Session | None] = ContextVar(f"govfabric_session_{id(self)}", default=None)
         self._memo: ContextVar[dict[str, Any] | None] = ContextVar(f"govfabric_memo_{id(self)}", default=None)
+        #: run with a transaction's ``info`` holder once it committed, after its ``on_commit`` work:
+        #: for sessions as their ``after_commit`` listeners, for :meth:`write_only` transactions by it
+        self.commit_hooks: list[Callable[[Any], None]] = []
         event.listen(self.engine, "before_cursor_execute", self._forget_on_write)
 
     @property
@@ -211,6 +246,45 @@ class Store:
         finally:
             self._current.reset(token)
             s.close()
+
+    @contextmanager
+    def write_only(self) -> Iterator[WriteOnly]:
+        """A transaction for write-only work of fixed shape (:class:`WriteOnly`), committed on
+        success (pipelined on PostgreSQL, as ``session(pipelined=True)``), rolled back on any
+        error; then ``on_commit`` work and :attr:`commit_hooks` run as after a session's commit.
+        Not re-entrant and not :meth:`current`: nothing inside may open a session of this store."""
+        from govfabric.auth.audit import pipeline_of
+
+        with self.engine.connect() as conn:
+            tx = WriteOnly(conn, self.engine, dict(self.info))
+            if self.engine.dialect.name == "sqlite":
+                # on the driver: Core's begin (its event running BEGIN IMMEDIATE through Core) and
+                # commit were a tenth of the recording; a Core statement inside joins (``_sqlite_begin``).
+                # The engine's commit listeners still hear the commit, as they would from Core.
+                raw: Any = conn.connection.driver_connection
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    yield tx
+                    if conn._has_events or self.engine._has_events:
+                        conn.dispatch.commit(conn)
+                    raw.commit()
+                except BaseException:
+                    raw.rollback()
+                    raise
+            else:
+                trans = conn.begin()
+                try:
+                    with pipeline_of(conn) as commit:
+                        yield tx
+                        commit()
+                    trans.commit()
+                except BaseException:
+                    if trans.is_active:
+                        trans.rollback()
+                    raise
+            _committed(tx)  # type: ignore[arg-type]
+            for hook in self.commit_hooks:
+                hook(tx)
 
     @contextmanager
     def call_scope(self) -> Iterator[dict[str, Any]]:

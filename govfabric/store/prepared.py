@@ -21,8 +21,6 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Insert, Select, Update
 
-from govfabric.store.bulk import _with_defaults
-
 
 class _Form:
     __slots__ = ("literals", "names", "positional", "procs", "text")
@@ -49,11 +47,14 @@ class Prepared:
     def __init__(self, stmt: Insert | Update | Select[Any]) -> None:
         self.stmt = stmt
         self._table = cast(Table, stmt.table) if isinstance(stmt, Insert) else None
-        self._forms: dict[tuple[str, frozenset[str]], _Form] = {}
+        #: by dialect and driver, and the keys in the order given (one order per call site)
+        self._forms: dict[tuple[str, str, tuple[str, ...]], _Form] = {}
+        #: per key set of an INSERT's rows: whether columns left out have defaults to fill in
+        self._missing: dict[tuple[str, ...], list[Any]] = {}
 
     def _form(self, session: Session, keys: Sequence[str]) -> _Form:
         dialect = session.get_bind().dialect
-        cache_key = (f"{dialect.name}+{dialect.driver}", frozenset(keys))
+        cache_key = (dialect.name, dialect.driver, tuple(keys))
         form = self._forms.get(cache_key)
         if form is None:
             compiled = self.stmt.compile(dialect=dialect, column_keys=list(keys) or None)
@@ -69,10 +70,28 @@ class Prepared:
         if not rows:
             return
         if self._table is not None:
-            rows = _with_defaults(self._table, rows)
+            rows = self._with_defaults(rows)
         form = self._form(session, list(rows[0]))
         values = form.values(rows[0]) if len(rows) == 1 else [form.values(r) for r in rows]
         _execute(session, form.text, values, len(rows) > 1).close()
+
+    def _with_defaults(self, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        """``rows`` with the Python-side defaults of the columns they leave out (as
+        ``bulk._with_defaults``), those columns found once per key set instead of every call."""
+        keys = tuple(rows[0])
+        missing = self._missing.get(keys)
+        if missing is None:
+            table = cast(Table, self._table)
+            missing = self._missing[keys] = [c for c in table.columns if c.key not in rows[0] and c.default is not None
+                                             and (c.default.is_scalar or c.default.is_callable)]
+        if not missing:
+            return rows
+        out = [dict(r) for r in rows]
+        for c in missing:
+            d: Any = c.default
+            for r in out:
+                r[c.key] = d.arg if d.is_scalar else d.arg(None)
+        return out
 
     def first(self, session: Session, params: dict[str, Any] | None = None) -> tuple[Any, ...] | None:
         """The first row of a SELECT, as a tuple (values as the driver returns them)."""

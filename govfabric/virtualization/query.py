@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -74,8 +74,10 @@ class Recorder:
         self._cv = threading.Condition()
         self._writing = False  # a group's transaction is running
 
-    def record(self, write: Callable[[Session], list[Entry]]) -> None:
-        job = _Job(write, request_id.get())
+    def record(self, write: Callable[[Session], list[Entry]], *, session_free: bool = False) -> None:
+        """``session_free``: ``write`` uses only what a :class:`~govfabric.store.db.WriteOnly`
+        transaction offers (no ORM); a group of such recordings commits without a session."""
+        job = _Job(write, request_id.get(), session_free)
         group: list[_Job] | None = None
         with self._cv:
             self._queue.append(job)
@@ -118,7 +120,10 @@ class Recorder:
                 job.done = True
 
     def _commit(self, group: list[_Job]) -> None:
-        with self.store.session(pipelined=True) as s:
+        # the writes see a session either way (a ``WriteOnly`` offers what session-free ones use)
+        tx: AbstractContextManager[Any] = (self.store.write_only() if all(j.session_free for j in group)
+                                           else self.store.session(pipelined=True))
+        with tx as s:
             entries: list[Entry] = []
             for job in group:
                 for actor, action, target, details in job.write(s):
@@ -131,10 +136,10 @@ class Recorder:
 
 
 class _Job:
-    __slots__ = ("committed", "done", "error", "request_id", "write")
+    __slots__ = ("committed", "done", "error", "request_id", "session_free", "write")
 
-    def __init__(self, write: Callable[[Session], list[Entry]], rid: str | None) -> None:
-        self.write, self.request_id = write, rid
+    def __init__(self, write: Callable[[Session], list[Entry]], rid: str | None, session_free: bool) -> None:
+        self.write, self.request_id, self.session_free = write, rid, session_free
         self.done = self.committed = False
         self.error: BaseException | None = None
 
@@ -193,23 +198,26 @@ class QueryService:
         else planned afresh — with names and the policy from the cache where they still hold —
         together with its lineage event template. Planning runs under the size limits and within
         the query timeout (it is part of the query's time)."""
-        settings = self.fabric.settings
-        with limits(Limits.from_settings(settings), timeout_s=settings.query_timeout_s):
-            return self._plan_within(sql, dialect, ename, params)
-
-    def _plan_within(self, sql: str, dialect: str | None, ename: str, params: int) -> CachedPlan:
         from govfabric.governance.lineage.events import namespace
 
         actor = self.fabric.actor
         who = cache.principal_key(actor)
         key = (who, namespace(self.fabric), ename, (dialect or "duckdb").lower(), sql, params)
         found = cache.current(self.fabric.store)
+        if found is not None:
+            hit = found[0].plan(found[1], key)
+            if hit is not None:  # nothing is planned: no limits or planning deadline to set up
+                return hit
+        settings = self.fabric.settings
+        with limits(Limits.from_settings(settings), timeout_s=settings.query_timeout_s):
+            return self._plan_within(sql, dialect, ename, actor, key, found)
+
+    def _plan_within(self, sql: str, dialect: str | None, ename: str, actor: Any, key: tuple[Any, ...],
+                     found: tuple[Any, int] | None) -> CachedPlan:
+        who, params = key[0], key[5]
         policy_until, memo = None, None
         if found is not None:
             store_cache, gen = found
-            hit = store_cache.plan(gen, key)
-            if hit is not None:
-                return hit
             policy_until, memo = store_cache.policy(gen, who), store_cache.names(gen, ename)
         target = engine_class(ename).PLANS_AS or ename  # the pipeline engine the plan is built for
         with self.fabric.store.session() as s:  # reads what the generation read covers, or newer
@@ -349,10 +357,13 @@ class QueryService:
         # an answered query of a request that owes its api.call event: that event in this transaction
         # (only when it is this transaction's own commit that makes it durable)
         owed = take_owed(200) if status == "ok" and own else None
+        # no caller's writes (which may use the ORM) and no subscriber: no ORM session either
+        session_free = pipelined and own and record_with is None
 
         def write(s: Session) -> list[Entry]:
             """The recording's writes; the audit events to append, the query's first."""
-            hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
+            if not session_free:  # (with no subscriber when the recording started: nothing to tell)
+                hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
             caller = record_with(s, status, rows) if record_with is not None else None
             details: dict[str, Any] = {"engine": engine, "sql_sha256": digest, "status": status, "rows": rows,
                                        "tables": tables, "ms": round(ms, 1)}
@@ -378,7 +389,7 @@ class QueryService:
             return entries
 
         if pipelined and own:  # write-only: with the recordings of concurrent queries, one transaction
-            recorder(self.fabric.store).record(write)
+            recorder(self.fabric.store).record(write, session_free=session_free)
         else:
             with self.fabric.store.session(pipelined=pipelined) as s:
                 append_many(s, write(s))  # one batch: the query's event and its caller's, chained in order
