@@ -47,9 +47,10 @@ ANONYMOUS = "anonymous"
 #: the portal's public pages; routers serving them check ``request.state.public`` (the portal: its
 #: signed-in pages need a session), rate limited per client address
 PUBLIC_PATHS = ("/api/3/action/", "/api/action/", "/catalog.", "/portal")
-#: routes whose sync endpoint checks a request's signature itself, in the thread it runs in
-#: (:func:`govfabric.server.deps.signed_fabric`): one hop to a thread per request instead of two
-IN_THREAD_AUTH = frozenset({("GET", "/api/v1/query/{service}")})
+#: hot routes whose sync endpoint checks a request's credentials (a signature or a bearer token) itself,
+#: in the thread it runs in (:func:`govfabric.server.deps.signed_fabric`, called first thing by each):
+#: one hop to a thread per request instead of two
+IN_THREAD_AUTH = frozenset({("GET", "/api/v1/query/{service}"), ("GET", "/api/v1/subscriptions/{sub_id}/changes")})
 #: ``scope["state"]`` key of the pending check a route in :data:`IN_THREAD_AUTH` must run first
 PENDING_AUTH = "pending_auth"
 log = logging.getLogger("govfabric.server")
@@ -135,9 +136,9 @@ class ServicePlane:
             # one request, one read of the store's change counter (credential, principal, service, plan)
             with self.state.origin.store.call_scope():
                 state["public"] = scope["path"].startswith(PUBLIC_PATHS)
-                if (scope["method"], template) in IN_THREAD_AUTH and not quiet and _signed(headers):
-                    # checked (signature, then rate limit) by the endpoint in its own thread, first
-                    state[PENDING_AUTH] = lambda: self._signed_in_thread(scope, headers, body, service, state)
+                if (scope["method"], template) in IN_THREAD_AUTH and not quiet and _credentialed(headers):
+                    # checked (credentials, then rate limit) by the endpoint in its own thread, first
+                    state[PENDING_AUTH] = lambda: self._in_thread(scope, headers, body, service, state)
                 else:
                     await self._admit(scope, headers, body, service, state, quiet)
                 await self.app(scope, receive, send_with_id)
@@ -216,20 +217,20 @@ class ServicePlane:
             return await to_thread.run_sync(self._app_principal, scope, headers, body)
         auth = headers.get("authorization")
         if auth is not None:
-            kind, _, value = auth.partition(" ")
-            if kind.lower() != "bearer" or not value.strip():
-                raise Refused(401, "token_invalid", "use Authorization: Bearer <token> (see `govfabric token create`)")
-            return await to_thread.run_sync(self._token_principal, value.strip())
+            return await to_thread.run_sync(self._token_principal, _bearer(auth))
         if scope["path"] == "/portal" or scope["path"].startswith("/portal/"):  # people: the session cookie
             return await to_thread.run_sync(self._session_principal, headers)
         return None
 
-    def _signed_in_thread(self, scope: Scope, headers: Headers, body: bytes, service: str,
-                          state: dict[str, Any]) -> str:
+    def _in_thread(self, scope: Scope, headers: Headers, body: bytes, service: str, state: dict[str, Any]) -> str:
         """The check :meth:`_authenticate` and :meth:`_limit` do on the loop, run in the endpoint's
-        thread (:data:`IN_THREAD_AUTH`): a :class:`Refused` it raises is answered by ``__call__``."""
+        thread (:data:`IN_THREAD_AUTH`): a :class:`Refused` it raises is answered by ``__call__``.
+        A signature wins over a bearer token, as in :meth:`_authenticate`."""
         state.pop(PENDING_AUTH, None)
-        principal = self._app_principal(scope, headers, body)
+        if _signed(headers):
+            principal = self._app_principal(scope, headers, body)
+        else:
+            principal = self._token_principal(_bearer(headers.get("authorization", "")))
         state["principal"] = principal.name
         try:
             self.state.limits.check(principal.name, service, rate=principal.rate_limit, quota=principal.daily_quota)
@@ -385,6 +386,19 @@ class GroupAudit:
 
 def _signed(headers: Headers) -> bool:
     return "signature-input" in headers or "signature" in headers
+
+
+def _credentialed(headers: Headers) -> bool:
+    """A signature or an ``Authorization`` header: credentials to check (a request with neither is anonymous)."""
+    return _signed(headers) or "authorization" in headers
+
+
+def _bearer(auth: str) -> str:
+    """The token of an ``Authorization: Bearer`` header; any other form is a 401."""
+    kind, _, value = auth.partition(" ")
+    if kind.lower() != "bearer" or not value.strip():
+        raise Refused(401, "token_invalid", "use Authorization: Bearer <token> (see `govfabric token create`)")
+    return value.strip()
 
 
 def _query_pairs(raw: bytes) -> list[tuple[str, str]]:
