@@ -50,7 +50,8 @@ PUBLIC_PATHS = ("/api/3/action/", "/api/action/", "/catalog.", "/portal")
 #: hot routes whose sync endpoint checks a request's credentials (a signature or a bearer token) itself,
 #: in the thread it runs in (:func:`govfabric.server.deps.signed_fabric`, called first thing by each):
 #: one hop to a thread per request instead of two
-IN_THREAD_AUTH = frozenset({("GET", "/api/v1/query/{service}"), ("GET", "/api/v1/subscriptions/{sub_id}/changes")})
+IN_THREAD_AUTH = frozenset({("GET", "/api/v1/query/{service}"), ("GET", "/api/v1/routed/query/{service}"),
+                            ("GET", "/api/v1/subscriptions/{sub_id}/changes")})
 #: ``scope["state"]`` key of the pending check a route in :data:`IN_THREAD_AUTH` must run first
 PENDING_AUTH = "pending_auth"
 log = logging.getLogger("govfabric.server")

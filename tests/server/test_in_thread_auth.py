@@ -191,3 +191,25 @@ def test_a_download_is_one_audit_transaction_without_a_stat_hop(plane: Plane, ho
     tampered = plane.http.get(link["url"].replace("consumer=gs_system", "consumer=analyst1"))
     assert tampered.status_code == 401
     assert plane.admin.audit.verify().ok
+
+
+def test_every_in_thread_route_exists_and_checks_its_caller_itself(plane: Plane) -> None:
+    """A route in ``IN_THREAD_AUTH`` gets no principal from the middleware: an endpoint asking for
+    ``current_fabric`` would refuse every caller, one not calling ``signed_fabric`` would skip the check."""
+    import inspect
+
+    from govfabric.server.deps import current_fabric
+    from govfabric.server.middleware import IN_THREAD_AUTH
+
+    def flat(routes: Any) -> Iterator[Any]:  # included routers nest (FastAPI >= 0.165: ``original_router``)
+        for r in routes:
+            inner = getattr(r, "original_router", None)
+            yield from flat(inner.routes) if inner is not None and getattr(r, "path", None) is None else (r,)
+
+    routes = {(m, r.path): r for r in flat(plane.http.app.router.routes) for m in getattr(r, "methods", ()) or ()}
+    for key in IN_THREAD_AUTH:
+        route = routes[key]
+        assert not inspect.iscoroutinefunction(route.endpoint), key  # run in the worker thread it checks in
+        assert "signed_fabric(request)" in inspect.getsource(route.endpoint), key
+        deps = [d.call for d in route.dependant.dependencies]
+        assert current_fabric not in deps, key
