@@ -276,9 +276,13 @@ class ServicePlane:
 
     def _token_principal(self, value: str) -> Principal:
         try:
-            return Principal(tokens.authenticate(self.state.origin, value))
+            return Principal(self._tokens(value))
         except tokens.TokenRefused as exc:
             raise Refused(401, exc.code, str(exc)) from None
+
+    @cached_property
+    def _tokens(self) -> TokenCache:
+        return TokenCache(self.state.origin)
 
     @staticmethod
     def _url(scope: Scope, headers: Headers) -> str:
@@ -446,6 +450,39 @@ class CredentialCache:
                 self._kept.clear()
             self._kept[key_id] = (found[1], cred)
         return cred
+
+
+class TokenCache:
+    """``token digest -> (principal, expiry)`` kept while the store's generation counter stands still,
+    as :class:`CredentialCache`: a bearer call checks its token without a store query. ``tokens.revoke``
+    moves the counter in its transaction, a principal's deactivation by trigger; the expiry is checked
+    on every call; refused tokens are never kept."""
+
+    MAX = 4096
+
+    def __init__(self, origin: Any) -> None:
+        self.origin = origin
+        self._kept: dict[str, tuple[int, str, Any]] = {}
+
+    def __call__(self, token: str) -> str:
+        from govfabric.store.base import utcnow
+        from govfabric.virtualization import cache
+
+        if not token.startswith(tokens.PREFIX) or len(token) > 200:
+            raise tokens.TokenRefused("token_invalid", "the access token is not a govfabric token")
+        found = cache.current(self.origin.store)
+        key = tokens.digest(self.origin, token)
+        hit = self._kept.get(key)
+        if found is not None and hit is not None and hit[0] == found[1]:
+            if hit[2] is not None and hit[2] <= utcnow():
+                raise tokens.TokenRefused("token_expired", "the access token has expired; create a new one")
+            return hit[1]
+        principal, expires = tokens.checked(self.origin, token)
+        if found is not None:  # read after the generation: never newer than its token
+            if len(self._kept) >= self.MAX:
+                self._kept.clear()
+            self._kept[key] = (found[1], principal, expires)
+        return principal
 
 
 def credential_lookup(origin: Any) -> Callable[[str], apps.Credential | None]:

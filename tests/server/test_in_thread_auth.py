@@ -213,3 +213,49 @@ def test_every_in_thread_route_exists_and_checks_its_caller_itself(plane: Plane)
         assert "signed_fabric(request)" in inspect.getsource(route.endpoint), key
         deps = [d.call for d in route.dependant.dependencies]
         assert current_fabric not in deps, key
+
+
+def test_a_checked_token_is_kept_until_revoked_expired_or_its_principal_disabled(plane: Plane, monkeypatch: Any
+                                                                                ) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from govfabric.auth import tokens
+
+    reads: list[str] = []
+
+    def spy(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "auth_tokens" in statement.lower():
+            reads.append(statement)
+
+    uscc = _uscc(plane)
+    token, info = tokens.create(plane.admin.as_user("gs_system"), expires=None)
+    short, _ = tokens.create(plane.admin.as_user("gs_system"), expires=timedelta(seconds=30))
+    event.listen(Engine, "before_cursor_execute", spy)
+    try:
+        assert _bearer_get(plane, token, URL, "kept-1", uscc=uscc).status_code == 200
+        assert _bearer_get(plane, short, URL, "kept-2", uscc=uscc).status_code == 200
+        reads.clear()
+        assert _bearer_get(plane, token, URL, "kept-3", uscc=uscc).status_code == 200
+        assert reads == []  # was one query of the tokens table per call
+    finally:
+        event.remove(Engine, "before_cursor_execute", spy)
+    import govfabric.store.base as base
+
+    real = base.utcnow
+    monkeypatch.setattr(base, "utcnow", lambda: real() + timedelta(seconds=60))  # the short token expired
+    late = _bearer_get(plane, short, URL, "kept-4", uscc=uscc)
+    assert late.status_code == 401 and late.json()["code"] == "token_expired"
+    monkeypatch.setattr(base, "utcnow", real)
+    tokens.revoke(plane.admin, info.id)
+    assert _bearer_get(plane, token, URL, "kept-5", uscc=uscc).json()["code"] == "token_revoked"
+    again, _ = tokens.create(plane.admin.as_user("gs_system"), expires=None)
+    assert _bearer_get(plane, again, URL, "kept-6", uscc=uscc).status_code == 200
+    from govfabric.auth import principals
+
+    with plane.admin.store.session() as s:
+        principals.set_active(s, plane.admin.actor.name, "gs_system", False)
+    off = _bearer_get(plane, again, URL, "kept-7", uscc=uscc)
+    assert off.status_code == 401 and off.json()["code"] == "principal_disabled"
