@@ -95,6 +95,9 @@ def revoke(fabric: Fabric, token_id: str) -> TokenInfo:
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             append(s, actor.name, "token.revoke", f"token:{row.id}", {"principal": row.principal})
+            from govfabric.virtualization.cache import bump
+
+            bump(s)  # a server's cache of checked tokens is dropped with this commit
         return _info(row)
 
 
@@ -108,6 +111,11 @@ class TokenRefused(Exception):
 
 def authenticate(fabric: Fabric, token: str) -> str:
     """The principal a presented token acts as; raises :class:`TokenRefused`."""
+    return checked(fabric, token)[0]
+
+
+def checked(fabric: Fabric, token: str) -> tuple[str, datetime | None]:
+    """:func:`authenticate`, and the token's expiry (for a cache: the answer holds until then)."""
     if not token.startswith(PREFIX) or len(token) > 200:
         raise TokenRefused("token_invalid", "the access token is not a govfabric token")
     with fabric.store.session() as s:
@@ -122,4 +130,4 @@ def authenticate(fabric: Fabric, token: str) -> str:
         p = principals.get(s, row.principal)
         if not p.active:
             raise TokenRefused("principal_disabled", f"principal {p.name!r} is deactivated")
-        return row.principal
+        return row.principal, row.expires_at

@@ -33,8 +33,9 @@ async def current_fabric(request: Request) -> Fabric:
 
 def signed_fabric(request: Request) -> Fabric:
     """:func:`current_fabric` for a sync endpoint of a route in ``middleware.IN_THREAD_AUTH``, called
-    first thing in the endpoint's thread: a signed request's check (signature, rate limit), which
-    the middleware left pending, runs here, so that the request hops to a thread once, not twice.
+    first thing in the endpoint's thread: the request's check (its signature or bearer token, then
+    the rate limit), which the middleware left pending, runs here, so that the request hops to a
+    thread once, not twice. Every route in ``IN_THREAD_AUTH`` must call it (never ``current_fabric``).
     A refused check raises ``middleware.Refused``, answered (401/429) and audited by the middleware."""
     from govfabric.server.middleware import PENDING_AUTH
 

@@ -47,9 +47,11 @@ ANONYMOUS = "anonymous"
 #: the portal's public pages; routers serving them check ``request.state.public`` (the portal: its
 #: signed-in pages need a session), rate limited per client address
 PUBLIC_PATHS = ("/api/3/action/", "/api/action/", "/catalog.", "/portal")
-#: routes whose sync endpoint checks a request's signature itself, in the thread it runs in
-#: (:func:`govfabric.server.deps.signed_fabric`): one hop to a thread per request instead of two
-IN_THREAD_AUTH = frozenset({("GET", "/api/v1/query/{service}")})
+#: hot routes whose sync endpoint checks a request's credentials (a signature or a bearer token) itself,
+#: in the thread it runs in (:func:`govfabric.server.deps.signed_fabric`, called first thing by each):
+#: one hop to a thread per request instead of two
+IN_THREAD_AUTH = frozenset({("GET", "/api/v1/query/{service}"), ("GET", "/api/v1/routed/query/{service}"),
+                            ("GET", "/api/v1/subscriptions/{sub_id}/changes")})
 #: ``scope["state"]`` key of the pending check a route in :data:`IN_THREAD_AUTH` must run first
 PENDING_AUTH = "pending_auth"
 log = logging.getLogger("govfabric.server")
@@ -135,9 +137,9 @@ class ServicePlane:
             # one request, one read of the store's change counter (credential, principal, service, plan)
             with self.state.origin.store.call_scope():
                 state["public"] = scope["path"].startswith(PUBLIC_PATHS)
-                if (scope["method"], template) in IN_THREAD_AUTH and not quiet and _signed(headers):
-                    # checked (signature, then rate limit) by the endpoint in its own thread, first
-                    state[PENDING_AUTH] = lambda: self._signed_in_thread(scope, headers, body, service, state)
+                if (scope["method"], template) in IN_THREAD_AUTH and not quiet and _credentialed(headers):
+                    # checked (credentials, then rate limit) by the endpoint in its own thread, first
+                    state[PENDING_AUTH] = lambda: self._in_thread(scope, headers, body, service, state)
                 else:
                     await self._admit(scope, headers, body, service, state, quiet)
                 await self.app(scope, receive, send_with_id)
@@ -216,20 +218,20 @@ class ServicePlane:
             return await to_thread.run_sync(self._app_principal, scope, headers, body)
         auth = headers.get("authorization")
         if auth is not None:
-            kind, _, value = auth.partition(" ")
-            if kind.lower() != "bearer" or not value.strip():
-                raise Refused(401, "token_invalid", "use Authorization: Bearer <token> (see `govfabric token create`)")
-            return await to_thread.run_sync(self._token_principal, value.strip())
+            return await to_thread.run_sync(self._token_principal, _bearer(auth))
         if scope["path"] == "/portal" or scope["path"].startswith("/portal/"):  # people: the session cookie
             return await to_thread.run_sync(self._session_principal, headers)
         return None
 
-    def _signed_in_thread(self, scope: Scope, headers: Headers, body: bytes, service: str,
-                          state: dict[str, Any]) -> str:
+    def _in_thread(self, scope: Scope, headers: Headers, body: bytes, service: str, state: dict[str, Any]) -> str:
         """The check :meth:`_authenticate` and :meth:`_limit` do on the loop, run in the endpoint's
-        thread (:data:`IN_THREAD_AUTH`): a :class:`Refused` it raises is answered by ``__call__``."""
+        thread (:data:`IN_THREAD_AUTH`): a :class:`Refused` it raises is answered by ``__call__``.
+        A signature wins over a bearer token, as in :meth:`_authenticate`."""
         state.pop(PENDING_AUTH, None)
-        principal = self._app_principal(scope, headers, body)
+        if _signed(headers):
+            principal = self._app_principal(scope, headers, body)
+        else:
+            principal = self._token_principal(_bearer(headers.get("authorization", "")))
         state["principal"] = principal.name
         try:
             self.state.limits.check(principal.name, service, rate=principal.rate_limit, quota=principal.daily_quota)
@@ -274,9 +276,13 @@ class ServicePlane:
 
     def _token_principal(self, value: str) -> Principal:
         try:
-            return Principal(tokens.authenticate(self.state.origin, value))
+            return Principal(self._tokens(value))
         except tokens.TokenRefused as exc:
             raise Refused(401, exc.code, str(exc)) from None
+
+    @cached_property
+    def _tokens(self) -> TokenCache:
+        return TokenCache(self.state.origin)
 
     @staticmethod
     def _url(scope: Scope, headers: Headers) -> str:
@@ -387,6 +393,19 @@ def _signed(headers: Headers) -> bool:
     return "signature-input" in headers or "signature" in headers
 
 
+def _credentialed(headers: Headers) -> bool:
+    """A signature or an ``Authorization`` header: credentials to check (a request with neither is anonymous)."""
+    return _signed(headers) or "authorization" in headers
+
+
+def _bearer(auth: str) -> str:
+    """The token of an ``Authorization: Bearer`` header; any other form is a 401."""
+    kind, _, value = auth.partition(" ")
+    if kind.lower() != "bearer" or not value.strip():
+        raise Refused(401, "token_invalid", "use Authorization: Bearer <token> (see `govfabric token create`)")
+    return value.strip()
+
+
 def _query_pairs(raw: bytes) -> list[tuple[str, str]]:
     from urllib.parse import parse_qsl
 
@@ -431,6 +450,39 @@ class CredentialCache:
                 self._kept.clear()
             self._kept[key_id] = (found[1], cred)
         return cred
+
+
+class TokenCache:
+    """``token digest -> (principal, expiry)`` kept while the store's generation counter stands still,
+    as :class:`CredentialCache`: a bearer call checks its token without a store query. ``tokens.revoke``
+    moves the counter in its transaction, a principal's deactivation by trigger; the expiry is checked
+    on every call; refused tokens are never kept."""
+
+    MAX = 4096
+
+    def __init__(self, origin: Any) -> None:
+        self.origin = origin
+        self._kept: dict[str, tuple[int, str, Any]] = {}
+
+    def __call__(self, token: str) -> str:
+        from govfabric.store.base import utcnow
+        from govfabric.virtualization import cache
+
+        if not token.startswith(tokens.PREFIX) or len(token) > 200:
+            raise tokens.TokenRefused("token_invalid", "the access token is not a govfabric token")
+        found = cache.current(self.origin.store)
+        key = tokens.digest(self.origin, token)
+        hit = self._kept.get(key)
+        if found is not None and hit is not None and hit[0] == found[1]:
+            if hit[2] is not None and hit[2] <= utcnow():
+                raise tokens.TokenRefused("token_expired", "the access token has expired; create a new one")
+            return hit[1]
+        principal, expires = tokens.checked(self.origin, token)
+        if found is not None:  # read after the generation: never newer than its token
+            if len(self._kept) >= self.MAX:
+                self._kept.clear()
+            self._kept[key] = (found[1], principal, expires)
+        return principal
 
 
 def credential_lookup(origin: Any) -> Callable[[str], apps.Credential | None]:

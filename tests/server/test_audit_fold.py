@@ -100,10 +100,10 @@ def test_response_failing_after_the_fold_is_audited_with_its_status(plane: Plane
     _publish(plane.steward)
     uscc = plane.steward.sql("SELECT uscc FROM market.enterprise WHERE xzqh = '110105' LIMIT 1").column(0)[0].as_py()
 
-    def broken(_v: Any) -> Any:
+    def broken(*_a: Any) -> Any:
         raise RuntimeError("serialisation bug")
 
-    monkeypatch.setattr(router, "_json", broken)
+    monkeypatch.setattr(router, "_page_json", broken)
     with plane.client(plane.gs) as c, pytest.raises(GovfabricError):
         c.request("GET", "/api/v1/query/ent_lookup", params={"uscc": uscc}, headers={"X-Request-ID": "fold-4"})
     calls = sorted((e for e in _of(plane, "fold-4") if e.action == "api.call"), key=lambda e: e.seq)

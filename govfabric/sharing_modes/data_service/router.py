@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from govfabric.server.deps import current_fabric
+from govfabric.server.deps import current_fabric, signed_fabric
 from govfabric.server.errors import ERROR_RESPONSES
 from govfabric.sharing_modes.data_service.service import MAX_PULL, as_dict
 
@@ -94,11 +94,13 @@ def show(sub_id: SubId, fabric: Fabric = Depends(current_fabric)
 
 
 @router.get("/{sub_id}/changes", response_model=ChangesOut, summary="Pull changes after a cursor")
-def changes(sub_id: SubId,
+def changes(request: Request, sub_id: SubId,
             since: Annotated[int, Query(ge=0, le=2**62)] = 0,
-            limit: Annotated[int, Query(ge=1, le=MAX_PULL)] = 1000,
-            fabric: Fabric = Depends(current_fabric)) -> ChangesOut:
-    return ChangesOut(**fabric.subscriptions.changes(sub_id, since=since, limit=limit))
+            limit: Annotated[int, Query(ge=1, le=MAX_PULL)] = 1000) -> Response:
+    fabric = signed_fabric(request)  # credentials checked here, in this thread (one hop per pull)
+    out = ChangesOut(**fabric.subscriptions.changes(sub_id, since=since, limit=limit))
+    # serialised here: a model returned would be validated again in a second thread hop
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 def _move(action: str) -> Any:

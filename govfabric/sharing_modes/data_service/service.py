@@ -226,9 +226,22 @@ class Subscriptions:
         if sub.due:
             ch.detect(self.fabric, sub)
         out = self._changes(sub, since, limit)
-        self.fabric.audit.append("subscription.pull", f"subscription:{sub.id}",
-                                 {"since": since, "returned": len(out["changes"]), "next_cursor": out["next_cursor"]})
+        self._audit_pull(sub, since, out)
         return out
+
+    def _audit_pull(self, sub: Subscription, since: int, out: dict[str, Any]) -> None:
+        """The pull's event; over HTTP with the request's ``api.call`` event in the same transaction
+        (armed only now: the rows' query above records on its own), one audit transaction per pull."""
+        from govfabric.auth.audit import append_many, arm, take_owed
+
+        arm()
+        owed = take_owed(200)
+        pull = (self.fabric.audit.actor, "subscription.pull", f"subscription:{sub.id}",
+                {"since": since, "returned": len(out["changes"]), "next_cursor": out["next_cursor"]})
+        with self.store.session() as s:
+            append_many(s, [pull, *([owed.build(owed.status)] if owed is not None else [])])
+        if owed is not None:
+            owed.written = True
 
     def _changes(self, sub: Subscription, since: int, limit: int, upto: int | None = None) -> dict[str, Any]:
         with self.store.session() as s:

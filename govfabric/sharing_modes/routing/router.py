@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.responses import Response
 
 from govfabric.errors import ValidationFailed
-from govfabric.fabric import Fabric
-from govfabric.server.deps import current_fabric
+from govfabric.server.deps import signed_fabric
 from govfabric.server.errors import ERROR_RESPONSES
 from govfabric.sharing_modes.routing.service import HealthChecker, runtime_of
 
@@ -54,7 +53,8 @@ router = APIRouter(prefix="/api/v1/routed", tags=["routing"], responses=ERROR_RE
                      "description": "the provider's answer (see GET /api/v1/query/{service})"}},
     response_class=Response,
 )
-def routed_query(request: Request, service: str = SERVICE, fabric: Fabric = Depends(current_fabric)) -> Response:
+def routed_query(request: Request, service: str = SERVICE) -> Response:
+    fabric = signed_fabric(request)  # the caller's credentials checked here, in this thread (one hop per call)
     if len(request.url.query) > MAX_QUERY_BYTES:
         raise ValidationFailed("the query string is too long")
     got = fabric.routes.forward(service, request.query_params.multi_items(), request.headers.get("accept"))
