@@ -135,7 +135,7 @@ class _Package(types.ModuleType):
             return importlib.import_module(sub)
         with _INIT_LOCK:
             if isinstance(self, _Package):
-                self.__class__ = types.ModuleType  # an ordinary module from now on: run the real __init__ into it
+                self.__class__ = types.ModuleType  # type: ignore[assignment]  # an ordinary module from now on: run the real __init__ into it
                 assert self.__spec__ is not None and self.__spec__.loader is not None
                 try:
                     self.__spec__.loader.exec_module(self)

@@ -353,7 +353,7 @@ def arm() -> None:
 
 def take_owed(status: int) -> OwedEvent | None:
     """The armed, untaken owed event (built as if the request answers ``status``), else None.
-    The caller appends ``owed.build(owed.status)`` and sets ``owed.written`` after its commit."""
+    The caller appends ``owed.build(status)`` and sets ``owed.written`` after its commit."""
     owed = owed_event.get()
     if owed is None or not owed.armed or owed.taken:
         return None

@@ -684,21 +684,23 @@ def _harvest_decoder() -> Any:
     from msgspec import defstruct, json
 
     # defstruct, not class statements: this module's annotations are strings, not resolvable here
-    step = defstruct("Step", [("type", str, "DIRECT"), ("subtype", str | None, None)])
-    field_ = defstruct("Field", [("namespace", str), ("name", str), ("field", str),
+    step: Any = defstruct("Step", [("type", str, "DIRECT"), ("subtype", str | None, None)])
+    field_: Any = defstruct("Field", [("namespace", str), ("name", str), ("field", str),
                                  ("transformations", list[step], [])])
-    body = defstruct("Body", [("inputFields", list[field_], [])])
-    lineage = defstruct("Lineage", [("fields", dict[str, body] | None, None), ("dataset", list[field_] | None, None)])
-    facets = defstruct("Facets", [("columnLineage", lineage | None, None)])
-    output = defstruct("Output", [("namespace", str), ("name", str), ("facets", facets | None, None)])
-    input_ = defstruct("Input", [("namespace", str), ("name", str)])
-    job = defstruct("Job", [("name", str)])
-    event = defstruct("Event", [("job", job), ("inputs", list[input_] | None, None),
+    body: Any = defstruct("Body", [("inputFields", list[field_], [])])
+    lineage: Any = defstruct("Lineage", [("fields", dict[str, body] | None, None),
+                                         ("dataset", list[field_] | None, None)])
+    facets: Any = defstruct("Facets", [("columnLineage", lineage | None, None)])
+    output: Any = defstruct("Output", [("namespace", str), ("name", str), ("facets", facets | None, None)])
+    input_: Any = defstruct("Input", [("namespace", str), ("name", str)])
+    job: Any = defstruct("Job", [("name", str)])
+    event: Any = defstruct("Event", [("job", job), ("inputs", list[input_] | None, None),
                                 ("outputs", list[output] | None, None)])
     return json.Decoder(event)
 
 
-def _harvest_edges(p: Any, event_id: str, owner: dict[tuple[str, str], str]) -> Iterator[tuple[Any, ...]]:
+def _harvest_edges(p: Any, event_id: str, owner: dict[tuple[str, str], str]
+                   ) -> Iterator[tuple[str, str, str, str, str, str | None, str]]:
     """``events.edges_of`` of a decoded event (:func:`_harvest_decoder`) as ``_link`` arguments but the
     actor, for the outputs whose edges are this event's (``owner``)."""
     job = p.job.name

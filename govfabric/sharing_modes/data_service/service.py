@@ -235,11 +235,11 @@ class Subscriptions:
         from govfabric.auth.audit import append_many, arm, take_owed
 
         arm()
-        owed = take_owed(200)
+        owed, status = take_owed(200), 200
         pull = (self.fabric.audit.actor, "subscription.pull", f"subscription:{sub.id}",
                 {"since": since, "returned": len(out["changes"]), "next_cursor": out["next_cursor"]})
         with self.store.session() as s:
-            append_many(s, [pull, *([owed.build(owed.status)] if owed is not None else [])])
+            append_many(s, [pull, *([owed.build(status)] if owed is not None else [])])
         if owed is not None:
             owed.written = True
 

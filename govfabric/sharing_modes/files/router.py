@@ -112,11 +112,12 @@ def download(request: Request, name: Name, format: Format,
     ranged = bool(request.headers.get("range"))
     stat = os.stat(f.path)  # here, in the endpoint's thread: FileResponse would hop to another for it
     arm()  # the request's api.call event is written with the download's own: one audit transaction, no hop
-    owed = take_owed(206 if ranged and not request.headers.get("if-range") else 200)  # as FileResponse answers
+    status = 206 if ranged and not request.headers.get("if-range") else 200  # as FileResponse answers
+    owed = take_owed(status)
     entries = [(consumer, "dataset.download", f"dataset:{offer.name}",
                 {"file": f.id, "format": format, "method": request.method, "range": ranged})]
     with fabric.store.session() as s:
-        append_many(s, [*entries, *([owed.build(owed.status)] if owed is not None else [])])
+        append_many(s, [*entries, *([owed.build(status)] if owed is not None else [])])
     if owed is not None:
         owed.written = True
     filename = f"{offer.title or offer.name}.{writers.EXTENSIONS[format]}"

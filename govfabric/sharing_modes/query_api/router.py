@@ -140,8 +140,8 @@ def _page_json(rows: list[dict[str, Any]], token: str | None) -> bytes:
     try:
         return orjson.dumps({"rows": rows, "next_page_token": token}, default=_json)
     except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the standard library's, value by value
-        return JSONResponse({"rows": [{k: _json(v) for k, v in r.items()} for r in rows],
-                             "next_page_token": token}).body
+        return bytes(JSONResponse({"rows": [{k: _json(v) for k, v in r.items()} for r in rows],
+                                   "next_page_token": token}).body)
 
 
 def _json(v: Any) -> Any:
