@@ -40,11 +40,19 @@ class _Deferred(types.ModuleType):
 def deferred(*modules: str) -> Iterator[None]:
     """Within the block, each of ``modules`` not imported yet is a stand-in (``import m`` gives it;
     ``from m import name`` reads it, so imports the real module at once: defer only the former)."""
+    with _standing_in(_Deferred, modules):
+        yield
+
+
+@contextmanager
+def _standing_in(stub_class: type[types.ModuleType], modules: tuple[str, ...]) -> Iterator[None]:
+    """Within the block, a ``stub_class`` in ``sys.modules`` for each of ``modules`` not imported yet;
+    removed afterwards unless the real module has taken its place."""
     placed = []
     for module in modules:
         if module in sys.modules:
             continue
-        stub = _Deferred(module)
+        stub = stub_class(module)
         stub.__spec__ = None
         sys.modules[module] = stub
         placed.append(module)
@@ -52,7 +60,7 @@ def deferred(*modules: str) -> Iterator[None]:
         yield
     finally:
         for module in placed:
-            if isinstance(sys.modules.get(module), _Deferred):
+            if isinstance(sys.modules.get(module), stub_class):
                 del sys.modules[module]
 
 
@@ -108,20 +116,8 @@ class _Name:
 def deferred_names(*modules: str) -> Iterator[None]:
     """Within the block, ``from m import name`` for each of ``modules`` not imported yet gives a proxy
     (for calls, attribute reads and ``isinstance``; not for names subclassed while importing)."""
-    placed = []
-    for module in modules:
-        if module in sys.modules:
-            continue
-        stub = _Names(module)
-        stub.__spec__ = None
-        sys.modules[module] = stub
-        placed.append(module)
-    try:
+    with _standing_in(_Names, modules):
         yield
-    finally:
-        for module in placed:
-            if isinstance(sys.modules.get(module), _Names):
-                del sys.modules[module]
 
 
 class _Package(types.ModuleType):

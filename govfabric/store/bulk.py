@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, cast
@@ -133,8 +133,18 @@ class _GC:
 
 def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
     """``rows`` with the scalar or callable Python-side defaults of the columns they leave out."""
-    missing = [c for c in table.columns if c.key not in rows[0] and c.default is not None
-               and (c.default.is_scalar or c.default.is_callable)]
+    return with_defaults(rows, defaulted(table, rows[0]))
+
+
+def defaulted(table: Table, keys: Iterable[str]) -> list[Any]:
+    """The columns of ``table`` not among ``keys`` that have a scalar or callable Python-side default."""
+    given = set(keys)
+    return [c for c in table.columns if c.key not in given and c.default is not None
+            and (c.default.is_scalar or c.default.is_callable)]
+
+
+def with_defaults(rows: Sequence[dict[str, Any]], missing: Sequence[Any]) -> Sequence[dict[str, Any]]:
+    """``rows`` (copied) with the defaults of the ``missing`` columns (:func:`defaulted`) filled in."""
     if not missing:
         return rows
     out = [dict(r) for r in rows]

@@ -21,6 +21,8 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Insert, Select, Update
 
+from govfabric.store.bulk import defaulted, with_defaults
+
 
 class _Form:
     __slots__ = ("literals", "names", "positional", "procs", "text")
@@ -77,21 +79,12 @@ class Prepared:
 
     def _with_defaults(self, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
         """``rows`` with the Python-side defaults of the columns they leave out (as
-        ``bulk._with_defaults``), those columns found once per key set instead of every call."""
+        ``bulk.defaulted``), those columns found once per key set instead of every call."""
         keys = tuple(rows[0])
         missing = self._missing.get(keys)
         if missing is None:
-            table = cast(Table, self._table)
-            missing = self._missing[keys] = [c for c in table.columns if c.key not in rows[0] and c.default is not None
-                                             and (c.default.is_scalar or c.default.is_callable)]
-        if not missing:
-            return rows
-        out = [dict(r) for r in rows]
-        for c in missing:
-            d: Any = c.default
-            for r in out:
-                r[c.key] = d.arg if d.is_scalar else d.arg(None)
-        return out
+            missing = self._missing[keys] = defaulted(cast(Table, self._table), keys)
+        return with_defaults(rows, missing)
 
     def first(self, session: Session, params: dict[str, Any] | None = None) -> tuple[Any, ...] | None:
         """The first row of a SELECT, as a tuple (values as the driver returns them)."""
