@@ -127,7 +127,8 @@ def rotate(fabric: Fabric, name: str) -> Issued:
 
 
 def set_active(fabric: Fabric, name: str, active: bool) -> AppInfo:
-    """Disable (or enable again) an app's credential: its signed requests get 401 app_disabled."""
+    """Disable (or enable again) an app's credential: its signed requests, and bearer tokens made for
+    its principal, get 401 app_disabled."""
     with fabric.store.session() as s:
         row, p = _get(s, name)
         _may_manage(fabric, p.department)

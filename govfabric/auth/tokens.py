@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from govfabric.auth import principals
 from govfabric.auth.audit import append
-from govfabric.auth.models import AccessToken
+from govfabric.auth.models import AccessToken, AppCredential
 from govfabric.errors import AccessDenied, NotFound, ValidationFailed
 from govfabric.store.base import utcnow
 
@@ -102,7 +102,8 @@ def revoke(fabric: Fabric, token_id: str) -> TokenInfo:
 
 
 class TokenRefused(Exception):
-    """Why a presented token is not accepted (``code``: token_invalid, token_expired, token_revoked)."""
+    """Why a presented token is not accepted (``code``: token_invalid, token_expired, token_revoked,
+    principal_disabled, app_disabled)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -130,4 +131,7 @@ def checked(fabric: Fabric, token: str) -> tuple[str, datetime | None]:
         p = principals.get(s, row.principal)
         if not p.active:
             raise TokenRefused("principal_disabled", f"principal {p.name!r} is deactivated")
+        # an app's principal holding a token: `app disable` stops that too, not only its signed requests
+        if s.scalar(select(AppCredential.active).where(AppCredential.principal == row.principal)) is False:
+            raise TokenRefused("app_disabled", f"app {p.name} is disabled; ask an admin")
         return row.principal, row.expires_at

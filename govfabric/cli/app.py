@@ -47,7 +47,7 @@ def rotate(ctx: typer.Context, name: str, as_json: bool = JSON_OPTION) -> None:
 
 @app.command("disable")
 def disable(ctx: typer.Context, name: str) -> None:
-    """Refuse the app's signed requests (401 app_disabled) until enabled again."""
+    """Refuse the app's signed requests and its principal's tokens (401 app_disabled) until enabled again."""
     apps.set_active(get_fabric(ctx), name, False)
     console.print(f"disabled app {name}")
 

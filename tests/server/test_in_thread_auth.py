@@ -259,3 +259,19 @@ def test_a_checked_token_is_kept_until_revoked_expired_or_its_principal_disabled
         principals.set_active(s, plane.admin.actor.name, "gs_system", False)
     off = _bearer_get(plane, again, URL, "kept-7", uscc=uscc)
     assert off.status_code == 401 and off.json()["code"] == "principal_disabled"
+
+
+def test_a_disabled_app_is_refused_with_a_token_too(plane: Plane) -> None:
+    """`app disable` stops the app, whichever credential it presents: a bearer token an operator made
+    for its principal (`govfabric --as gs_system token create`) included, kept in the cache or not."""
+    from govfabric.auth import tokens
+
+    uscc = _uscc(plane)
+    token, _ = tokens.create(plane.admin.as_user("gs_system"), expires=None)
+    assert _bearer_get(plane, token, URL, "app-on", uscc=uscc).status_code == 200  # checked and kept
+    apps.set_active(plane.admin, "gs_system", False)
+    off = _bearer_get(plane, token, URL, "app-off", uscc=uscc)
+    assert off.status_code == 401 and off.json()["code"] == "app_disabled", off.text
+    assert [e.action for e in _of(plane, "app-off")] == ["api.call"]  # refused before any query
+    apps.set_active(plane.admin, "gs_system", True)
+    assert _bearer_get(plane, token, URL, "app-on-again", uscc=uscc).status_code == 200
