@@ -686,7 +686,7 @@ def _harvest_decoder() -> Any:
     # defstruct, not class statements: this module's annotations are strings, not resolvable here
     step: Any = defstruct("Step", [("type", str, "DIRECT"), ("subtype", str | None, None)])
     field_: Any = defstruct("Field", [("namespace", str), ("name", str), ("field", str),
-                                 ("transformations", list[step], [])])
+                                      ("transformations", list[step], [])])
     body: Any = defstruct("Body", [("inputFields", list[field_], [])])
     lineage: Any = defstruct("Lineage", [("fields", dict[str, body] | None, None),
                                          ("dataset", list[field_] | None, None)])
@@ -695,7 +695,7 @@ def _harvest_decoder() -> Any:
     input_: Any = defstruct("Input", [("namespace", str), ("name", str)])
     job: Any = defstruct("Job", [("name", str)])
     event: Any = defstruct("Event", [("job", job), ("inputs", list[input_] | None, None),
-                                ("outputs", list[output] | None, None)])
+                                     ("outputs", list[output] | None, None)])
     return json.Decoder(event)
 
 
