@@ -91,7 +91,7 @@ def guard_read(fabric: Fabric, entry: str, refs: Any | Iterable[Any], *, harvest
     """The steward check of ``entry`` on each asset read, then one audit event per asset.
     ``auditors``: the entry returns a digest, never values, so auditors may run it (verifying
     provenance is their work)."""
-    from govfabric.auth.audit import append
+    from govfabric.auth.audit import append_many
 
     actor = fabric.actor
     assets = _assets(fabric, refs)
@@ -108,10 +108,10 @@ def guard_read(fabric: Fabric, entry: str, refs: Any | Iterable[Any], *, harvest
             f"{actor.name} may not read {a.qualified_name} through {entry}: it reads the source data itself, "
             f"which only a steward of {a.owner_department or 'the owning department'} or an admin may; "
             "query the virtual table with `govfabric sql` under a grant (`govfabric access request`)")
-    with fabric.store.session() as s:
-        for a in assets:
-            append(s, actor.name, "data.read", f"asset:{a.qualified_name}",
-                   {"entry": entry, "via": "harvest" if a.qualified_name in during else "steward"})
+    with fabric.store.session() as s:  # one batch: one head lock and move for a scan of hundreds
+        append_many(s, [(actor.name, "data.read", f"asset:{a.qualified_name}",
+                         {"entry": entry, "via": "harvest" if a.qualified_name in during else "steward"})
+                        for a in assets])
     return assets
 
 
