@@ -85,6 +85,12 @@ FILE_AND_TABLE_FUNCTIONS = [
     R("iceberg-scan", "SELECT * FROM iceberg_scan('s3://x')", TF),
     R("postgres-scan", "SELECT * FROM postgres_scan('host=x', 'public', 't')", TF),
     R("sqlite-scan", "SELECT * FROM sqlite_scan('x.db', 't')", TF),
+    # the PII scan's sampler sends its own query to a PostgreSQL source whole (``postgres_query`` on
+    # the engine's attached catalog): users must not reach that, nor its MySQL twin
+    R("postgres-query", "SELECT * FROM postgres_query('src_pg', 'SELECT * FROM pg_shadow')", TF),
+    R("postgres-query-in-cte", "WITH x AS (SELECT * FROM postgres_query('src_pg', 'SELECT 1')) SELECT * FROM x", TF),
+    R("mysql-query", "SELECT * FROM mysql_query('src_my', 'SELECT * FROM mysql.user')", TF),
+    R("postgres-execute", "CALL postgres_execute('src_pg', 'DROP TABLE t')", NOTU),
     R("table-fn-in-join", "SELECT * FROM market.enterprise e JOIN read_csv('/etc/passwd') f ON true", TF),
     R("table-fn-in-subquery", "SELECT (SELECT count(*) FROM read_text('/etc/passwd'))", TF),
     R("table-fn-in-cte", "WITH f AS (SELECT * FROM read_text('/etc/passwd')) SELECT * FROM f", TF),
