@@ -70,13 +70,27 @@ def make_engine(url: str) -> Engine:
                           "(percent-encode special characters) or sqlite:///path") from None
 
 
+class RawJson:
+    """JSON text encoded already, written by a JSON column as it is (:func:`json_text`): a query's
+    lineage event is spliced from its plan's encoded template (``events.QueryTemplate``) instead of
+    encoding the whole payload again on every query."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def json_text(value: Any) -> str:
     """A JSON column's text: orjson, ~7× faster than ``json.dumps`` (a recorded query writes five
     JSON values, a harvest of 10,000 tables a 60 MB lineage document) and UTF-8 instead of
     ``\\uXXXX`` escapes (Chinese names take half the bytes). Whatever orjson will not write as
     ``json.dumps`` would (datetimes, dataclasses, ``str`` subclasses such as enums, integers beyond
     64 bits, other objects) goes to ``json.dumps``, which writes or refuses it as before. NaN and
-    infinities are written as ``null`` (JSON has neither; PostgreSQL refused them)."""
+    infinities are written as ``null`` (JSON has neither; PostgreSQL refused them). A :class:`RawJson`
+    is its text."""
+    if type(value) is RawJson:
+        return value.text
     try:
         return orjson.dumps(value, option=_ORJSON).decode()
     except TypeError:  # orjson.JSONEncodeError included

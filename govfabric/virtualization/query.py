@@ -343,11 +343,16 @@ class QueryService:
         """Query log row, audit event, OpenLineage run and usage, in one transaction. The error is
         stored without data values (:func:`scrub_error`); the user who ran the query got it whole."""
         from govfabric.catalog.usage import record_usage
-        from govfabric.governance.lineage.events import emit, query_event
+        from govfabric.governance.lineage.events import record_query
 
         error = scrub_error(error)
         digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
         ms = (time.perf_counter() - t0) * 1000
+        # the audit event's rounded duration; a whole number as an int: the hash's canonical JSON of
+        # a float like 1.0 is "1", which the fast encoder does not write (``canonical._plain``)
+        shown: float | int = round(ms, 1)
+        if shown.is_integer():
+            shown = int(shown)
         planned = cached.planned if cached else None
         tables = list(planned.tables_used) if planned else []
         actor = self.fabric.user  # the principal the plan was authorised for (its name)
@@ -366,7 +371,7 @@ class QueryService:
                 hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
             caller = record_with(s, status, rows) if record_with is not None else None
             details: dict[str, Any] = {"engine": engine, "sql_sha256": digest, "status": status, "rows": rows,
-                                       "tables": tables, "ms": round(ms, 1)}
+                                       "tables": tables, "ms": shown}
             if planned:
                 details["columns"] = {t: list(c) for t, c in planned.columns_used.items()}
                 details["masked"] = {t: list(c) for t, c in planned.masked_columns.items()}
@@ -381,9 +386,7 @@ class QueryService:
                 "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
                 "status": status, "error": error, "rows": rows, "duration_ms": ms})
             if cached is not None:
-                emit(self.fabric, s, query_event(self.fabric, sql, cached.planned, status,
-                                                 cached.planned.dialect, cached.lineage),
-                     actor, sql, fresh_outputs=True)
+                record_query(self.fabric, s, cached.lineage, status, actor, sql)
             if status == "ok" and cached is not None and cached.bindings:
                 record_usage(s, cached.asset_ids, actor, "use")
             return entries
