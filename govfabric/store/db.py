@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # the ORM loads with the first session: `govfabric status` re
     from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session, sessionmaker
 
+    from govfabric.store.later import Later
+
 #: the key of a session's ``info`` holding what is to run once its transaction commits (:func:`on_commit`)
 _ON_COMMIT = "govfabric.on_commit"
 #: statements that never change what a call scope's memo holds (``Store.call_scope``)
@@ -208,7 +210,24 @@ class Store:
         #: run with a transaction's ``info`` holder once it committed, after its ``on_commit`` work:
         #: for sessions as their ``after_commit`` listeners, for :meth:`write_only` transactions by it
         self.commit_hooks: list[Callable[[Any], None]] = []
+        self._later: Later | None = None
         event.listen(self.engine, "before_cursor_execute", self._forget_on_write)
+
+    def defer(self, write: Callable[[Any], object]) -> None:
+        """Write after the answer (``store/later.py``): ``write`` runs in a later write-only
+        transaction (:meth:`write_only`) with whatever else is queued; :meth:`flush_deferred` waits for it."""
+        later = self._later
+        if later is None:
+            from govfabric.store.later import Later
+
+            with self._making:
+                later = self._later = self._later or Later(self)
+        later.add(write)
+
+    def flush_deferred(self) -> None:
+        """Wait until every write :meth:`defer` queued so far is committed (read-your-writes)."""
+        if self._later is not None:
+            self._later.flush()
 
     @property
     def _sessions(self) -> sessionmaker[Session]:
@@ -242,6 +261,8 @@ class Store:
         if current is not None:
             yield current
             return
+        if self._later is not None and self._later.pending():  # what this process wrote is seen
+            self._later.flush()
         s = self._sessions()
         token = self._current.set(s)
         try:
@@ -370,5 +391,6 @@ class Store:
         return url.set(query=query).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
+        self.flush_deferred()
         self.engine.dispose()
 

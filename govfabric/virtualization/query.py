@@ -340,7 +340,10 @@ class QueryService:
 
     def _write_record(self, engine: str, sql: str, cached: CachedPlan | None, status: str, error: str | None,
                       rows: int | None, t0: float, record_with: RecordWith | None = None) -> None:
-        """Query log row, audit event, OpenLineage run and usage, in one transaction. The error is
+        """Query log row and audit event in one transaction, committed before the query returns;
+        its OpenLineage run and usage count in the same transaction, or — when nothing else is
+        written with it (``session_free``) — right after, by the store's deferred writer
+        (``store/later.py``: flushed before any read of this process and on close). The error is
         stored without data values (:func:`scrub_error`); the user who ran the query got it whole."""
         from govfabric.catalog.usage import record_usage
         from govfabric.governance.lineage.events import record_query
@@ -385,14 +388,21 @@ class QueryService:
             _QUERY_LOG_INSERT.run(s, {
                 "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
                 "status": status, "error": error, "rows": rows, "duration_ms": ms})
+            if not session_free:
+                after(s)
+            return entries
+
+        def after(s: Session) -> None:
+            """The query's lineage event and usage count (after the answer when ``session_free``)."""
             if cached is not None:
                 record_query(self.fabric, s, cached.lineage, status, actor, sql)
             if status == "ok" and cached is not None and cached.bindings:
                 record_usage(s, cached.asset_ids, actor, "use")
-            return entries
 
         if pipelined and own:  # write-only: with the recordings of concurrent queries, one transaction
             recorder(self.fabric.store).record(write, session_free=session_free)
+            if session_free and cached is not None:  # committed: its lineage and usage follow it
+                self.fabric.store.defer(after)
         else:
             with self.fabric.store.session(pipelined=pipelined) as s:
                 append_many(s, write(s))  # one batch: the query's event and its caller's, chained in order
@@ -432,6 +442,9 @@ class QueryService:
         }
 
     def close(self) -> None:
+        # the queries' lineage events and usage (written after their answers) before the lineage
+        # transport is flushed and the store disposed (``Fabric.close``)
+        self.fabric.store.flush_deferred()
         for e in self._engines.values():
             e.close()
         self._engines.clear()

@@ -927,6 +927,7 @@ class _ImpactIndex:
 
 def graph_for(store: Store) -> LineageGraph:
     """The process's graph of this store, rebuilt when events were stored since it was built."""
+    store.flush_deferred()  # this process's query events, written after their answers
     with store.engine.connect() as conn:
         # append-only: the count changes with every commit, even one whose event time is older
         # than the newest already seen (clocks of other processes)
