@@ -254,15 +254,16 @@ class Store:
         """A transaction: committed on success, rolled back on any error.
 
         Re-entrant per thread: a service called inside another's transaction joins
-        it (on SQLite a second transaction would wait for the first to end).
+        it (on SQLite a second transaction would wait for the first to end). A new one
+        that may read waits for this process's deferred writes first (:meth:`defer`).
         ``pipelined``: write-only work (``govfabric.auth.audit.pipelined``), its commit included.
         """
         current = self._current.get()
         if current is not None:
             yield current
             return
-        if self._later is not None and self._later.pending():  # what this process wrote is seen
-            self._later.flush()
+        if not pipelined and self._later is not None and self._later.pending():
+            self._later.flush()  # what this process wrote is seen (a pipelined session only writes)
         s = self._sessions()
         token = self._current.set(s)
         try:

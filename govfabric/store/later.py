@@ -3,8 +3,8 @@
 Recording a query commits its query log row and audit events before the query returns (the audit
 trail is never behind an answer). Its OpenLineage event and its usage count are not evidence
 anybody relies on at that instant, and were a third of the recording: they are handed to one
-writer thread per store, which writes whatever is queued in one transaction (a burst of queries,
-one commit), while the caller already has its answer.
+writer thread per store, which lets them gather for up to :data:`LINGER` and writes them in one
+transaction (many queries, one commit), while the callers already have their answers.
 
 Nothing is lost on a clean shutdown and a process reads its own writes: :meth:`Later.flush` waits
 until everything queued so far is committed, and runs before every new :meth:`Store.session`
@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 #: one write: given the batch's write-only transaction (``Store.write_only``)
 Write = Callable[[Any], object]
+#: how long the writer lets writes gather before it writes them (unless someone waits for them),
+#: and how many it writes at most in one transaction: writing right after each query competed with
+#: the next one for the interpreter (a service call loop on PostgreSQL: +1 ms wall per call)
+LINGER, BATCH = 0.05, 200
 
 
 class Later:
@@ -40,6 +44,7 @@ class Later:
         self._queue: list[Write] = []
         self.queued = self.done = 0  # counts: everything up to ``queued`` is written once ``done`` reaches it
         self._thread: threading.Thread | None = None
+        self._waiting = 0  # callers in :meth:`flush`: no lingering then
         _live.add(self)
 
     def add(self, write: Write) -> None:
@@ -60,22 +65,28 @@ class Later:
             return
         with self._cv:
             target = self.queued
-            while self.done < target:
-                if self._thread is None or not self._thread.is_alive():  # (forked: write them here)
-                    self._take_and_write()
-                    continue
-                self._cv.wait()
+            self._waiting += 1
+            self._cv.notify_all()
+            try:
+                while self.done < target:
+                    if self._thread is None or not self._thread.is_alive():  # (forked: write them here)
+                        self._take_and_write()
+                        continue
+                    self._cv.wait()
+            finally:
+                self._waiting -= 1
 
     def _run(self) -> None:
         while True:
             with self._cv:
                 while not self._queue:
                     self._cv.wait()
+                self._cv.wait_for(lambda: self._waiting or len(self._queue) >= BATCH, timeout=LINGER)
             self._take_and_write()
 
     def _take_and_write(self) -> None:
         with self._cv:
-            batch, self._queue = self._queue, []
+            batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
         if batch:
             try:
                 self._write(batch)

@@ -341,8 +341,8 @@ class QueryService:
     def _write_record(self, engine: str, sql: str, cached: CachedPlan | None, status: str, error: str | None,
                       rows: int | None, t0: float, record_with: RecordWith | None = None) -> None:
         """Query log row and audit event in one transaction, committed before the query returns;
-        its OpenLineage run and usage count in the same transaction, or — when nothing else is
-        written with it (``session_free``) — right after, by the store's deferred writer
+        its OpenLineage run and usage count in the same transaction, or — when it is the
+        recording's own transaction, with no subscriber reading in it — right after, by the store's deferred writer
         (``store/later.py``: flushed before any read of this process and on close). The error is
         stored without data values (:func:`scrub_error`); the user who ran the query got it whole."""
         from govfabric.catalog.usage import record_usage
@@ -367,6 +367,8 @@ class QueryService:
         owed = take_owed(200) if status == "ok" and own else None
         # no caller's writes (which may use the ORM) and no subscriber: no ORM session either
         session_free = pipelined and own and record_with is None
+        # its lineage event and usage after the answer: nobody reads within this transaction
+        later = pipelined and own and cached is not None
 
         def write(s: Session) -> list[Entry]:
             """The recording's writes; the audit events to append, the query's first."""
@@ -388,7 +390,7 @@ class QueryService:
             _QUERY_LOG_INSERT.run(s, {
                 "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
                 "status": status, "error": error, "rows": rows, "duration_ms": ms})
-            if not session_free:
+            if not later:
                 after(s)
             return entries
 
@@ -401,7 +403,7 @@ class QueryService:
 
         if pipelined and own:  # write-only: with the recordings of concurrent queries, one transaction
             recorder(self.fabric.store).record(write, session_free=session_free)
-            if session_free and cached is not None:  # committed: its lineage and usage follow it
+            if later:  # committed: its lineage and usage follow it
                 self.fabric.store.defer(after)
         else:
             with self.fabric.store.session(pipelined=pipelined) as s:

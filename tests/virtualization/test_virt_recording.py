@@ -57,7 +57,8 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
         assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 1
         assert conn.scalar(select(AuditEvent.action).order_by(AuditEvent.seq.desc()).limit(1)) == "sql.query"
     with workspace.store.session() as s:  # a session of this process sees the lineage event too
-        assert s.scalar(select(func.count()).select_from(LineageEvent).where(LineageEvent.sql == "SELECT 1 AS one")) == 2
+        q = select(func.count()).select_from(LineageEvent).where(LineageEvent.sql == "SELECT 1 AS one")
+        assert s.scalar(q) == 2
     assert workspace.audit.verify().ok
 
 
