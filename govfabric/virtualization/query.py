@@ -353,9 +353,8 @@ class QueryService:
         ms = (time.perf_counter() - t0) * 1000
         # the audit event's rounded duration; a whole number as an int: the hash's canonical JSON of
         # a float like 1.0 is "1", which the fast encoder does not write (``canonical._plain``)
-        shown: float | int = round(ms, 1)
-        if shown.is_integer():
-            shown = int(shown)
+        rounded = round(ms, 1)
+        shown: float | int = int(rounded) if rounded.is_integer() else rounded
         planned = cached.planned if cached else None
         tables = list(planned.tables_used) if planned else []
         actor = self.fabric.user  # the principal the plan was authorised for (its name)
