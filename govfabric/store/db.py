@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 
 from govfabric.errors import ConfigError
+from govfabric.store import later as _later
 
 if TYPE_CHECKING:  # the ORM loads with the first session: `govfabric status` reads with Core only
     from sqlalchemy.engine import Connection
@@ -218,16 +219,14 @@ class Store:
         transaction (:meth:`write_only`) with whatever else is queued; :meth:`flush_deferred` waits for it."""
         later = self._later
         if later is None:
-            from govfabric.store.later import Later
-
             with self._making:
-                later = self._later = self._later or Later(self)
+                later = self._later = self._later or _later.Later(self)
         later.add(write)
 
     def flush_deferred(self) -> None:
-        """Wait until every write :meth:`defer` queued so far is committed (read-your-writes)."""
-        if self._later is not None:
-            self._later.flush()
+        """Wait until every write :meth:`defer` queued so far is committed (read-your-writes), this
+        store's and those of the process's other stores (the same workspace opened twice)."""
+        _later.flush_all()
 
     @property
     def _sessions(self) -> sessionmaker[Session]:
@@ -262,8 +261,8 @@ class Store:
         if current is not None:
             yield current
             return
-        if not pipelined and self._later is not None and self._later.pending():
-            self._later.flush()  # what this process wrote is seen (a pipelined session only writes)
+        if not pipelined and _later.live:  # what this process wrote is seen (a pipelined session only writes)
+            _later.flush_all()
         s = self._sessions()
         token = self._current.set(s)
         try:

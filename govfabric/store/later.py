@@ -45,7 +45,7 @@ class Later:
         self.queued = self.done = 0  # counts: everything up to ``queued`` is written once ``done`` reaches it
         self._thread: threading.Thread | None = None
         self._waiting = 0  # callers in :meth:`flush`: no lingering then
-        _live.add(self)
+        live.add(self)
 
     def add(self, write: Write) -> None:
         with self._cv:
@@ -116,12 +116,21 @@ class Later:
                 log.exception("a deferred store write failed")
 
 
-_live: weakref.WeakSet[Later] = weakref.WeakSet()
+#: every store's writer in the process (empty until a first deferred write)
+live: weakref.WeakSet[Later] = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """:meth:`Later.flush` of every store of the process: a second ``Fabric`` on the same workspace
+    (a CLI command run in process, another principal's façade) reads what the first one wrote."""
+    for later in list(live):
+        if later.pending():
+            later.flush()
 
 
 @atexit.register
-def _flush_all() -> None:
-    for later in list(_live):
+def _flush_at_exit() -> None:
+    for later in list(live):
         try:
             later.flush()
         except Exception:  # pragma: no cover - logged, exit goes on

@@ -393,10 +393,12 @@ class QueryService:
                 after(s)
             return entries
 
+        forward = bool(self.fabric.settings.lineage_url)  # as configured now, not when written
+
         def after(s: Session) -> None:
-            """The query's lineage event and usage count (after the answer when ``session_free``)."""
+            """The query's lineage event and usage count (after the answer when ``later``)."""
             if cached is not None:
-                record_query(self.fabric, s, cached.lineage, status, actor, sql)
+                record_query(self.fabric, s, cached.lineage, status, actor, sql, forward=forward)
             if status == "ok" and cached is not None and cached.bindings:
                 record_usage(s, cached.asset_ids, actor, "use")
 

@@ -218,12 +218,12 @@ def query_template(fabric: Fabric, sql: str, planned: PlannedQuery, dialect: str
 
 
 def record_query(fabric: Fabric, session: Session, template: dict[str, Any], status: str, actor: str | None,
-                 sql: str) -> str:
+                 sql: str, *, forward: bool | None = None) -> str:
     """Store a COMPLETE/FAIL run event of one virtual query, with column-level lineage: ``template``
     (:func:`query_template` of the same query, plan and principal) with a new run and result, its
     text spliced (:class:`QueryTemplate`). As :func:`emit` with ``fresh_outputs`` (no edge rows: the
-    graph derives them, ``graph.derived``); forwarded after commit when ``lineage_url`` is set.
-    Returns the event's id."""
+    graph derives them, ``graph.derived``); forwarded after commit when ``lineage_url`` is set —
+    ``forward``: whether it was when the query ran (its event may be written later). Returns the event's id."""
     from govfabric.governance.lineage import graph
     from govfabric.store.db import RawJson, json_text, json_value
 
@@ -239,8 +239,7 @@ def record_query(fabric: Fabric, session: Session, template: dict[str, Any], sta
         "sql": sql, "forwarded_at": None, "forward_error": None})
     if event_type == "COMPLETE":
         graph.derived(session, event_id, lambda: json_value(text), actor)
-    url = fabric.settings.lineage_url
-    if url:
+    if fabric.settings.lineage_url if forward is None else forward:
         from govfabric.governance.lineage.transport import submit
 
         # queued once committed: a slow or dead consumer never holds up the caller
