@@ -20,10 +20,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 
 from govfabric.errors import ConfigError
+from govfabric.store import later as _later
 
 if TYPE_CHECKING:  # the ORM loads with the first session: `govfabric status` reads with Core only
     from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session, sessionmaker
+
+    from govfabric.store.later import Later
 
 #: the key of a session's ``info`` holding what is to run once its transaction commits (:func:`on_commit`)
 _ON_COMMIT = "govfabric.on_commit"
@@ -70,13 +73,27 @@ def make_engine(url: str) -> Engine:
                           "(percent-encode special characters) or sqlite:///path") from None
 
 
+class RawJson:
+    """JSON text encoded already, written by a JSON column as it is (:func:`json_text`): a query's
+    lineage event is spliced from its plan's encoded template (``events.QueryTemplate``) instead of
+    encoding the whole payload again on every query."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def json_text(value: Any) -> str:
     """A JSON column's text: orjson, ~7× faster than ``json.dumps`` (a recorded query writes five
     JSON values, a harvest of 10,000 tables a 60 MB lineage document) and UTF-8 instead of
     ``\\uXXXX`` escapes (Chinese names take half the bytes). Whatever orjson will not write as
     ``json.dumps`` would (datetimes, dataclasses, ``str`` subclasses such as enums, integers beyond
     64 bits, other objects) goes to ``json.dumps``, which writes or refuses it as before. NaN and
-    infinities are written as ``null`` (JSON has neither; PostgreSQL refused them)."""
+    infinities are written as ``null`` (JSON has neither; PostgreSQL refused them). A :class:`RawJson`
+    is its text."""
+    if type(value) is RawJson:
+        return value.text
     try:
         return orjson.dumps(value, option=_ORJSON).decode()
     except TypeError:  # orjson.JSONEncodeError included
@@ -194,7 +211,22 @@ class Store:
         #: run with a transaction's ``info`` holder once it committed, after its ``on_commit`` work:
         #: for sessions as their ``after_commit`` listeners, for :meth:`write_only` transactions by it
         self.commit_hooks: list[Callable[[Any], None]] = []
+        self._later: Later | None = None
         event.listen(self.engine, "before_cursor_execute", self._forget_on_write)
+
+    def defer(self, write: Callable[[Any], object]) -> None:
+        """Write after the answer (``store/later.py``): ``write`` runs in a later write-only
+        transaction (:meth:`write_only`) with whatever else is queued; :meth:`flush_deferred` waits for it."""
+        later = self._later
+        if later is None:
+            with self._making:
+                later = self._later = self._later or _later.Later(self)
+        later.add(write)
+
+    def flush_deferred(self) -> None:
+        """Wait until every write :meth:`defer` queued so far is committed (read-your-writes), this
+        store's and those of the process's other stores (the same workspace opened twice)."""
+        _later.flush_all()
 
     @property
     def _sessions(self) -> sessionmaker[Session]:
@@ -221,13 +253,16 @@ class Store:
         """A transaction: committed on success, rolled back on any error.
 
         Re-entrant per thread: a service called inside another's transaction joins
-        it (on SQLite a second transaction would wait for the first to end).
+        it (on SQLite a second transaction would wait for the first to end). A new one
+        that may read waits for this process's deferred writes first (:meth:`defer`).
         ``pipelined``: write-only work (``govfabric.auth.audit.pipelined``), its commit included.
         """
         current = self._current.get()
         if current is not None:
             yield current
             return
+        if not pipelined and _later.live:  # what this process wrote is seen (a pipelined session only writes)
+            _later.flush_all()
         s = self._sessions()
         token = self._current.set(s)
         try:
@@ -356,5 +391,6 @@ class Store:
         return url.set(query=query).render_as_string(hide_password=True)
 
     def dispose(self) -> None:
+        self.flush_deferred()
         self.engine.dispose()
 

@@ -340,14 +340,21 @@ class QueryService:
 
     def _write_record(self, engine: str, sql: str, cached: CachedPlan | None, status: str, error: str | None,
                       rows: int | None, t0: float, record_with: RecordWith | None = None) -> None:
-        """Query log row, audit event, OpenLineage run and usage, in one transaction. The error is
+        """Query log row and audit event in one transaction, committed before the query returns;
+        its OpenLineage run and usage count in the same transaction, or — when it is the
+        recording's own transaction, with no subscriber reading in it — right after, by the store's deferred writer
+        (``store/later.py``: flushed before any read of this process and on close). The error is
         stored without data values (:func:`scrub_error`); the user who ran the query got it whole."""
         from govfabric.catalog.usage import record_usage
-        from govfabric.governance.lineage.events import emit, query_event
+        from govfabric.governance.lineage.events import record_query
 
         error = scrub_error(error)
         digest = hashlib.sha256(sql.encode("utf-8")).hexdigest()
         ms = (time.perf_counter() - t0) * 1000
+        # the audit event's rounded duration; a whole number as an int: the hash's canonical JSON of
+        # a float like 1.0 is "1", which the fast encoder does not write (``canonical._plain``)
+        rounded = round(ms, 1)
+        shown: float | int = int(rounded) if rounded.is_integer() else rounded
         planned = cached.planned if cached else None
         tables = list(planned.tables_used) if planned else []
         actor = self.fabric.user  # the principal the plan was authorised for (its name)
@@ -359,6 +366,8 @@ class QueryService:
         owed = take_owed(200) if status == "ok" and own else None
         # no caller's writes (which may use the ORM) and no subscriber: no ORM session either
         session_free = pipelined and own and record_with is None
+        # its lineage event and usage after the answer: nobody reads within this transaction
+        later = pipelined and own and cached is not None
 
         def write(s: Session) -> list[Entry]:
             """The recording's writes; the audit events to append, the query's first."""
@@ -366,7 +375,7 @@ class QueryService:
                 hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
             caller = record_with(s, status, rows) if record_with is not None else None
             details: dict[str, Any] = {"engine": engine, "sql_sha256": digest, "status": status, "rows": rows,
-                                       "tables": tables, "ms": round(ms, 1)}
+                                       "tables": tables, "ms": shown}
             if planned:
                 details["columns"] = {t: list(c) for t, c in planned.columns_used.items()}
                 details["masked"] = {t: list(c) for t, c in planned.masked_columns.items()}
@@ -380,16 +389,23 @@ class QueryService:
             _QUERY_LOG_INSERT.run(s, {
                 "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
                 "status": status, "error": error, "rows": rows, "duration_ms": ms})
+            if not later:
+                after(s)
+            return entries
+
+        forward = bool(self.fabric.settings.lineage_url)  # as configured now, not when written
+
+        def after(s: Session) -> None:
+            """The query's lineage event and usage count (after the answer when ``later``)."""
             if cached is not None:
-                emit(self.fabric, s, query_event(self.fabric, sql, cached.planned, status,
-                                                 cached.planned.dialect, cached.lineage),
-                     actor, sql, fresh_outputs=True)
+                record_query(self.fabric, s, cached.lineage, status, actor, sql, forward=forward)
             if status == "ok" and cached is not None and cached.bindings:
                 record_usage(s, cached.asset_ids, actor, "use")
-            return entries
 
         if pipelined and own:  # write-only: with the recordings of concurrent queries, one transaction
             recorder(self.fabric.store).record(write, session_free=session_free)
+            if later:  # committed: its lineage and usage follow it
+                self.fabric.store.defer(after)
         else:
             with self.fabric.store.session(pipelined=pipelined) as s:
                 append_many(s, write(s))  # one batch: the query's event and its caller's, chained in order
@@ -429,6 +445,9 @@ class QueryService:
         }
 
     def close(self) -> None:
+        # the queries' lineage events and usage (written after their answers) before the lineage
+        # transport is flushed and the store disposed (``Fabric.close``)
+        self.fabric.store.flush_deferred()
         for e in self._engines.values():
             e.close()
         self._engines.clear()

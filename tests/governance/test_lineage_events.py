@@ -117,3 +117,51 @@ def test_a_harvest_event_is_written_as_openlineage_python_writes_it_without_impo
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_query_event_is_its_plans_template_with_the_runs_values(demo) -> None:
+    """A query's event is spliced into its cached plan's encoded template (``events.record_query``):
+    the stored payload is the template with this run's status, time, run id and result name — the
+    rows' own columns agreeing —, each run its own ids, a failed run FAIL, and SQL with quotes,
+    backslashes and Chinese text intact."""
+    from datetime import datetime
+
+    demo.virtual.create_table("market.enterprise", "mr_db.main.t_qy_jbxx",
+                              renames={"qymc": "name", "qx": "district", "zczb": "capital"},
+                              only=["qymc", "qx", "zczb"])
+    sql = "SELECT name, '引号 \"x\" \\ \\n' AS q FROM market.enterprise WHERE district <> '朝阳区' LIMIT 2"
+    demo.sql(sql)
+    demo.sql(sql)
+    with demo.store.session() as s:
+        rows = s.scalars(select(LineageEvent).where(LineageEvent.sql == sql).order_by(LineageEvent.event_time)).all()
+    assert len(rows) == 2
+    first, second = (r.payload for r in rows)
+    for row, payload in zip(rows, (first, second), strict=True):
+        validate_event(payload)
+        assert payload["eventType"] == row.event_type == "COMPLETE"
+        assert payload["run"]["runId"] == row.run_id
+        assert datetime.fromisoformat(payload["eventTime"]).replace(tzinfo=None) == row.event_time.replace(tzinfo=None)
+        assert row.outputs == [f"{payload['outputs'][0]['namespace']}/{payload['outputs'][0]['name']}"]
+        assert payload["job"]["facets"]["sql"]["query"] == sql
+        assert row.inputs == [f"govfabric://{demo.settings.home.name}/market.enterprise"]
+    assert first["run"]["runId"] != second["run"]["runId"]
+    assert first["outputs"][0]["name"] != second["outputs"][0]["name"]
+    assert first["outputs"][0]["name"].startswith("query/")
+    same = ("eventTime", "run", "outputs")
+    assert {k: v for k, v in first.items() if k not in same} == {k: v for k, v in second.items() if k not in same}
+    assert first["outputs"][0]["facets"] == second["outputs"][0]["facets"]
+
+
+def test_a_failed_query_event_is_fail(demo) -> None:
+    import pytest
+
+    from govfabric.errors import GovfabricError
+
+    demo.virtual.create_table("market.enterprise", "mr_db.main.t_qy_jbxx", renames={"qymc": "name"}, only=["qymc"])
+    sql = "SELECT CAST(name AS INTEGER) AS n FROM market.enterprise"
+    with pytest.raises(GovfabricError):
+        demo.sql(sql)
+    with demo.store.session() as s:
+        row = s.scalars(select(LineageEvent).where(LineageEvent.sql == sql)).one()
+    assert row.event_type == row.payload["eventType"] == "FAIL"
+    validate_event(row.payload)

@@ -49,6 +49,7 @@ def test_a_slow_consumer_does_not_hold_up_queries(demo) -> None:
     try:
         demo.settings.lineage_url = f"http://127.0.0.1:{server.server_port}"
         assert max(_timed_query(demo) for _ in range(3)) < 2.5  # the consumer takes 5 s per event
+        demo.store.flush_deferred()  # the events, written (then forwarded) after the answers
         assert transport.flush(20)  # the worker delivers them, 5 s each
         assert len(_Slow.got) >= 3
         with demo.store.session() as s:
@@ -67,6 +68,7 @@ def test_a_dead_consumer_does_not_slow_queries(demo) -> None:
     demo.settings.lineage_url = f"http://127.0.0.1:{port}"
     try:
         assert max(_timed_query(demo) for _ in range(3)) < 2.5
+        demo.store.flush_deferred()
         assert transport.flush(20)
         with demo.store.session() as s:
             errors = s.scalars(select(LineageEvent.forward_error).where(LineageEvent.forward_error.is_not(None))).all()

@@ -144,11 +144,58 @@ def _event(fabric: Fabric | None, job_ns: str, job_name: str, job_type: str, inp
 
 # -- event kinds ------------------------------------------------------------------------------
 
-def query_template(fabric: Fabric, sql: str, planned: PlannedQuery, dialect: str | None) -> dict[str, Any]:
+class QueryTemplate(dict[str, Any]):
+    """:func:`query_template`'s event (a dict), and — cut at its first run (:meth:`cut`) — its JSON
+    text split where a run's own values go: a run splices its status, time, run id and result name
+    into the text (:func:`record_query`) instead of copying and encoding the whole payload."""
+
+    __slots__ = ("_cut",)
+
+    def cut(self) -> _Cut:
+        found: _Cut | None = getattr(self, "_cut", None)
+        if found is None:
+            found = self._cut = _Cut(self)
+        return found
+
+
+class _Cut:
+    """A query template's encoded text around its four run values (see :class:`QueryTemplate`)."""
+
+    __slots__ = ("inputs", "job_name", "job_namespace", "order", "output_prefix", "parts")
+
+    def __init__(self, tpl: dict[str, Any]) -> None:
+        import secrets
+
+        from govfabric.store.db import RawJson, json_text
+
+        mark = f"gf-splice-{secrets.token_hex(12)}-"  # unguessable: the SQL text cannot hold it
+        marks = [f'"{mark}{n}"' for n in range(4)]  # as encoded: status, time, run id, result name
+        probe = {**tpl, "eventType": marks[0][1:-1], "eventTime": marks[1][1:-1],
+                 "run": {**tpl["run"], "runId": marks[2][1:-1]},
+                 "outputs": [{**tpl["outputs"][0], "name": marks[3][1:-1]}]}
+        text = json_text(probe)
+        if any(text.count(m) != 1 for m in marks):
+            raise RuntimeError("a query event template could not be cut")  # pragma: no cover
+        at = sorted((text.index(m), n) for n, m in enumerate(marks))
+        self.order = tuple(n for _, n in at)  # which value goes in each gap
+        ends = [0, *(i + len(marks[n]) for i, n in at)]
+        self.parts = tuple(text[ends[k]:i] for k, (i, _) in enumerate(at)) + (text[ends[-1]:],)
+        self.job_namespace, self.job_name = tpl["job"]["namespace"], tpl["job"]["name"]
+        self.inputs = RawJson(json_text([f"{d['namespace']}/{d['name']}" for d in tpl.get("inputs", [])]))
+        self.output_prefix = f"{tpl['outputs'][0]['namespace']}/"
+
+    def splice(self, event_type: str, event_time: str, run_id: str, output: str) -> str:
+        """The event's JSON text with these values (JSON-safe ASCII: no escaping needed)."""
+        values, p = (event_type, event_time, run_id, output), self.parts
+        a, b, c, d = (values[n] for n in self.order)
+        return f'{p[0]}"{a}"{p[1]}"{b}"{p[2]}"{c}"{p[3]}"{d}"{p[4]}'
+
+
+def query_template(fabric: Fabric, sql: str, planned: PlannedQuery, dialect: str | None) -> QueryTemplate:
     """What a virtual query's run event holds that only depends on the query, its plan and the
     principal: inputs, output schema, column-level lineage, job and facets. Built once per cached
     plan (sqlglot's lineage walk and openlineage-python's serialisation are most of an event's
-    cost); :func:`query_event` adds the run."""
+    cost); :func:`record_query` adds the run."""
     from openlineage.client import event_v2 as ev
 
     from govfabric.governance.lineage.columns import query_lineage
@@ -166,20 +213,38 @@ def query_template(fabric: Fabric, sql: str, planned: PlannedQuery, dialect: str
         "columnLineage": _column_lineage({k: v["inputFields"] for k, v in lineage["fields"].items()},
                                          lineage["dataset"]),
     })
-    return _event(fabric, ns, f"virtual_query.{fabric.user}", "QUERY", inputs, [output],
-                  sql=sql, dialect=dialect, engine=f"govfabric/{planned.engine}")
+    return QueryTemplate(_event(fabric, ns, f"virtual_query.{fabric.user}", "QUERY", inputs, [output],
+                                sql=sql, dialect=dialect, engine=f"govfabric/{planned.engine}"))
 
 
-def query_event(fabric: Fabric, sql: str, planned: PlannedQuery, status: str, dialect: str | None,
-                template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A COMPLETE/FAIL run event of one virtual query, with column-level lineage: ``template``
-    (:func:`query_template` of the same query, plan and principal) with a new run and result."""
-    from openlineage.client.uuid import generate_new_uuid
+def record_query(fabric: Fabric, session: Session, template: dict[str, Any], status: str, actor: str | None,
+                 sql: str, *, forward: bool | None = None) -> str:
+    """Store a COMPLETE/FAIL run event of one virtual query, with column-level lineage: ``template``
+    (:func:`query_template` of the same query, plan and principal) with a new run and result, its
+    text spliced (:class:`QueryTemplate`). As :func:`emit` with ``fresh_outputs`` (no edge rows: the
+    graph derives them, ``graph.derived``); forwarded after commit when ``lineage_url`` is set —
+    ``forward``: whether it was when the query ran (its event may be written later). Returns the event's id."""
+    from govfabric.governance.lineage import graph
+    from govfabric.store.db import RawJson, json_text, json_value
 
-    tpl = template or query_template(fabric, sql, planned, dialect)
-    return {**tpl, "eventType": "COMPLETE" if status == "ok" else "FAIL",
-            "eventTime": datetime.now(UTC).isoformat(), "run": {**tpl["run"], "runId": str(generate_new_uuid())},
-            "outputs": [{**tpl["outputs"][0], "name": f"query/{generate_new_uuid()}"}]}
+    cut = template.cut() if isinstance(template, QueryTemplate) else _Cut(template)
+    now, run_id, result = datetime.now(UTC), _run_id(), f"query/{_run_id()}"
+    event_type = "COMPLETE" if status == "ok" else "FAIL"
+    text = cut.splice(event_type, now.isoformat(), run_id, result)
+    event_id = new_id()
+    _EVENT_INSERT.run(session, {
+        "id": event_id, "run_id": run_id, "event_type": event_type, "event_time": now,
+        "job_namespace": cut.job_namespace, "job_name": cut.job_name, "inputs": cut.inputs,
+        "outputs": RawJson(json_text([cut.output_prefix + result])), "actor": actor, "payload": RawJson(text),
+        "sql": sql, "forwarded_at": None, "forward_error": None})
+    if event_type == "COMPLETE":
+        graph.derived(session, event_id, lambda: json_value(text), actor)
+    if fabric.settings.lineage_url if forward is None else forward:
+        from govfabric.governance.lineage.transport import submit
+
+        # queued once committed: a slow or dead consumer never holds up the caller
+        on_commit(session, lambda: submit(fabric, event_id, json_value(text)))
+    return event_id
 
 
 def consumer_namespace(principal: str) -> str:
@@ -471,7 +536,7 @@ def store_event(session: Session, payload: dict[str, Any], actor: str | None = N
 
     if fresh_outputs:
         if payload.get("eventType") == "COMPLETE":
-            graph.derived(session, event_id, payload, actor)
+            graph.derived(session, event_id, lambda: payload, actor)
         return event_id
     if payload.get("eventType") == "COMPLETE":
         if earlier:

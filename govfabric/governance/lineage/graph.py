@@ -19,7 +19,7 @@ import gc
 import sys
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, overload
 
@@ -59,9 +59,11 @@ def refreeze() -> None:
             gc.freeze()
 
 
-def derived(session: Any, event_id: str, payload: dict[str, Any], actor: str | None) -> None:
+def derived(session: Any, event_id: str, payload: Callable[[], dict[str, Any]], actor: str | None) -> None:
     """A query event stored in ``session`` without edge rows: once the transaction commits, its
-    edges go to this process's graph of the store as they are (:func:`graph_for`, no rebuild)."""
+    edges go to this process's graph of the store as they are (:func:`graph_for`, no rebuild).
+    ``payload`` gives the event: called only when this process holds a graph of the store (a query's
+    event is stored as spliced text, ``events.record_query``, decoded only then)."""
     from govfabric.governance.lineage.events import edges_of
     from govfabric.store.db import on_commit
 
@@ -71,7 +73,7 @@ def derived(session: Any, event_id: str, payload: dict[str, Any], actor: str | N
         if key not in _cache:  # no graph built in this process: nothing to add to
             return
         rows = [(e["src"], e["src_field"], e["dst"], e["dst_field"], e["kind"], e["subtype"], e["job_name"], actor)
-                for e in edges_of(payload)]
+                for e in edges_of(payload())]
         with _lock:
             hit = _cache.get(key)
             if hit is None:
@@ -925,6 +927,7 @@ class _ImpactIndex:
 
 def graph_for(store: Store) -> LineageGraph:
     """The process's graph of this store, rebuilt when events were stored since it was built."""
+    store.flush_deferred()  # this process's query events, written after their answers
     with store.engine.connect() as conn:
         # append-only: the count changes with every commit, even one whose event time is older
         # than the newest already seen (clocks of other processes)
