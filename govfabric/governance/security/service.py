@@ -28,8 +28,8 @@ from govfabric.governance.security.sample import (
     sample_columns,
     sample_many,
 )
-from govfabric.store.base import new_id, utcnow
-from govfabric.store.bulk import bulk_insert
+from govfabric.store.base import utcnow
+from govfabric.store.bulk import bulk_insert, new_ids
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -39,6 +39,9 @@ STEWARD = ("steward",)
 ScanProgress = Callable[[str, int, int], None]
 #: assets per step of :meth:`SecurityService.scan_many` (samples, one store transaction, masks)
 SCAN_CHUNK = 250
+#: the stored ``matches`` of a column none of whose sampled values matched, one object for all such
+#: rows of a bulk insert (its JSON is then written once, not per column); never handed out or changed
+NO_MATCHES: dict[str, int] = {}
 _CAST_SOURCE = re.compile(r'^CAST\("((?:[^"]|"")*)" AS ', re.IGNORECASE)
 
 
@@ -150,6 +153,7 @@ class SecurityService:
                         ColumnClassification.asset_id.in_(ids[start:start + 500]))):
                     existing[r.asset_id][r.column_name] = r
             now = utcnow()
+            ids = iter(new_ids(sum(len(d) for _, _, d in found)))  # in one go: enough for every column
             result, events, fresh = {}, [], []
             for asset_id, qn, detections in found:
                 have = existing.pop(asset_id, {})
@@ -160,14 +164,15 @@ class SecurityService:
                     row = have.pop(d.column, None)
                     if row is None:  # a new row: written below in one insert with the others, not by the ORM
                         fresh.append(dict(
-                            id=new_id(), asset_id=asset_id, asset_name=qn, column_name=d.column, pii_class=d.pii_class,
+                            id=next(ids), asset_id=asset_id, asset_name=qn, column_name=d.column, pii_class=d.pii_class,
                             personal_level=d.personal_level, data_level=d.data_level, confidence=d.confidence,
-                            evidence=d.evidence, method=d.method, sampled=d.sampled, matches=d.matches,
-                            status="detected", detected_at=now, confirmed_by=None, confirmed_at=None, note=None))
+                            evidence=d.evidence, method=d.method, sampled=d.sampled,
+                            matches=d.matches or NO_MATCHES, status="detected", detected_at=now,
+                            confirmed_by=None, confirmed_at=None, note=None))
                         if d.pii_class:
                             classified[d.column] = d.pii_class
                         if rows:
-                            out.append(ColumnClassification(**fresh[-1]))
+                            out.append(ColumnClassification(**{**fresh[-1], "matches": d.matches}))
                         continue
                     row.asset_name, row.sampled, row.matches, row.detected_at = qn, d.sampled, d.matches, now
                     if row.status != "confirmed":
