@@ -13,8 +13,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from govfabric.demo.names import COMPOUND_SURNAMES as _DEMO_COMPOUND

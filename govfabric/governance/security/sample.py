@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from govfabric.auth.readpath import reads_source_data
 from govfabric.catalog.read import source_of
+from govfabric.catalog.sources.base import duck_lit, quote_double
 from govfabric.errors import GovfabricError, SourceError, ValidationFailed
 
 if TYPE_CHECKING:
@@ -24,16 +25,23 @@ MAX_SAMPLE = 100_000
 SAMPLE_ENGINE = "duckdb"
 
 
-def sample_sql(ref: tuple[str, str, str], columns: list[str], limit: int) -> str:
-    """``SELECT "c1", … FROM "catalog"."schema"."table" LIMIT n``, every name quoted (``"`` doubled):
-    the text sqlglot's tree gives for DuckDB, built as a string — a scan builds hundreds of these,
-    and the tree cost ~0.6 ms each."""
-    cols = ", ".join(map(_quoted, columns))
-    return f"SELECT {cols} FROM {'.'.join(map(_quoted, ref))} LIMIT {int(limit)}"
+#: source kind → DuckDB's table function that runs a query on the attached server as it is
+PASSTHROUGH: dict[str, str] = {"postgresql": "postgres_query"}
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def sample_sql(ref: tuple[str, str, str], columns: list[str], limit: int, kind: str | None = None) -> str:
+    """``SELECT "c1", … FROM "catalog"."schema"."table" LIMIT n``, every name quoted (``"`` doubled),
+    built as a string (a scan builds hundreds; sqlglot's tree cost ~0.6 ms each). For a PostgreSQL
+    source the same query is handed to the server whole through ``postgres_query``: the scanner
+    then never loads the schema's catalog, which for a schema of thousands of tables took most of
+    a scan's first query (~0.8 s at 10,000 tables); the values come through the same type mapping."""
+    cols = ", ".join(map(quote_double, columns))
+    catalog, schema, table = map(quote_double, ref)
+    func = PASSTHROUGH.get(kind or "")
+    if func is None:
+        return f"SELECT {cols} FROM {catalog}.{schema}.{table} LIMIT {int(limit)}"  # noqa: S608 (quoted)
+    inner = f"SELECT {cols} FROM {schema}.{table} LIMIT {int(limit)}"  # noqa: S608 (quoted)
+    return f"SELECT * FROM {func}({duck_lit(ref[0])}, {duck_lit(inner)})"  # noqa: S608 (literals)
 
 
 def asset_with_source(fabric: Fabric, ref: str) -> tuple[Asset, Source | None]:
@@ -74,7 +82,8 @@ def _sampled_assets(fabric: Fabric, items: Sequence[SampleItem], *a: Any, **k: A
 @reads_source_data("security.sample", via="steward", harvest=True, target=_sampled_assets)
 def sample_many(fabric: Fabric, items: Sequence[SampleItem], limit: int = DEFAULT_SAMPLE) -> list[dict[str, list[Any]]]:
     """The samples of many tables, in the order given: one access check and audit transaction for
-    all, one engine set-up, then one ``LIMIT`` query per table on that connection.
+    all, one engine set-up, then one ``LIMIT`` query per table on that connection (on a PostgreSQL
+    source run by the server as it is, see :func:`sample_sql`).
 
     Not one query for many tables: DuckDB 1.5 reads 100 empty PostgreSQL tables in 1.4 s as 100
     queries but 2.6 s as two queries of 50 scalar subqueries (each scan pays its own set-up either
@@ -109,7 +118,8 @@ def sample_many(fabric: Fabric, items: Sequence[SampleItem], limit: int = DEFAUL
         if ref is None:
             raise SourceError(f"{items[i][0].qualified_name}: the {SAMPLE_ENGINE} engine cannot read it")
         try:
-            for batch in engine.stream(sample_sql(ref, names, limit), timeout_s=timeout, row_limit=limit + 1):
+            for batch in engine.stream(sample_sql(ref, names, limit, b.source.kind), timeout_s=timeout,
+                                     row_limit=limit + 1):
                 for k, c in enumerate(names):
                     values[c].extend(batch.column(k).to_pylist())
         except GovfabricError:
