@@ -153,7 +153,7 @@ class SecurityService:
                         ColumnClassification.asset_id.in_(ids[start:start + 500]))):
                     existing[r.asset_id][r.column_name] = r
             now = utcnow()
-            ids = iter(new_ids(sum(len(d) for _, _, d in found)))  # in one go: enough for every column
+            row_ids = iter(new_ids(sum(len(d) for _, _, d in found)))  # in one go: enough for every column
             result, events, fresh = {}, [], []
             for asset_id, qn, detections in found:
                 have = existing.pop(asset_id, {})
@@ -164,8 +164,9 @@ class SecurityService:
                     row = have.pop(d.column, None)
                     if row is None:  # a new row: written below in one insert with the others, not by the ORM
                         fresh.append(dict(
-                            id=next(ids), asset_id=asset_id, asset_name=qn, column_name=d.column, pii_class=d.pii_class,
-                            personal_level=d.personal_level, data_level=d.data_level, confidence=d.confidence,
+                            id=next(row_ids), asset_id=asset_id, asset_name=qn, column_name=d.column,
+                            pii_class=d.pii_class, personal_level=d.personal_level, data_level=d.data_level,
+                            confidence=d.confidence,
                             evidence=d.evidence, method=d.method, sampled=d.sampled,
                             matches=d.matches or NO_MATCHES, status="detected", detected_at=now,
                             confirmed_by=None, confirmed_at=None, note=None))
