@@ -188,3 +188,19 @@ def test_a_postgresql_sample_through_the_server_equals_the_scanners(steward, pg_
     by_scan = read(sample_sql(ref, names, 5))
     assert read(through_server) == by_scan
     assert sample_many(steward, [(asset, src, None)], 5)[0] == dict(zip(names, by_scan, strict=True))
+
+
+def test_a_scan_samples_on_an_engine_of_its_own_with_one_thread(planted) -> None:
+    """A scan's many small LIMIT queries run on a DuckDB engine of one thread, closed after it; the
+    workspace's engine keeps its threads."""
+    from govfabric.governance.security.sample import sampling_engine
+
+    pairs = assets_with_sources(planted, _names(planted)[:2])
+    with sampling_engine(planted) as engine:
+        got = sample_many(planted, [(a, s, None) for a, s in pairs], 25, engine)
+        assert engine._con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    assert engine._con is None
+    assert got == sample_many(planted, [(a, s, None) for a, s in pairs], 25)
+    shared = planted.queries.engine("duckdb")
+    assert shared._con.execute("SELECT current_setting('threads')").fetchone()[0] == planted.settings.duckdb_threads
+    assert planted.settings.duckdb_threads > 1

@@ -27,6 +27,7 @@ from govfabric.governance.security.sample import (
     assets_with_sources,
     sample_columns,
     sample_many,
+    sampling_engine,
 )
 from govfabric.store.base import utcnow
 from govfabric.store.bulk import bulk_insert, new_ids
@@ -116,30 +117,32 @@ class SecurityService:
         actor.require(*STEWARD, action="scan assets for personal data")
         out: dict[str, list[ColumnClassification]] = {}
         refs = list(dict.fromkeys(refs))  # each asset once: its rows are written once
-        for start in range(0, len(refs), SCAN_CHUNK):
-            part = refs[start:start + SCAN_CHUNK]
-            pairs = assets_with_sources(self.fabric, part)
-            for i, ref in enumerate(part):
-                if progress:
-                    progress(ref, start + i, len(refs))
-            sampled = [(a, src, None) for a, src in pairs if src is not None]
-            try:
-                samples = iter(sample_many(self.fabric, sampled, sample) if sampled else [])
-            except GovfabricError:
-                for ref in part:  # again one by one: stops at the failing asset with its own message
-                    out[ref] = self.scan(ref, sample=sample, mask=mask)
-                continue
-            found = []
-            for a, src in pairs:
-                values = next(samples) if src is not None else {}
-                found.append((a.id, a.qualified_name,
-                              [detect_column(c.name, c.cn_name, values.get(c.name, [])) for c in a.columns]))
-            stored = self._store(found, sample, actor.name, rows)
-            for ref, (a, _) in zip(part, pairs, strict=True):
-                if rows:
-                    out[ref] = stored[a.id]
-            if mask:
-                apply_default_masks(self.fabric, assets={a.id for a, _ in pairs})
+        # one engine of one thread for the whole scan: its hundreds of small LIMIT queries
+        with sampling_engine(self.fabric) as engine:
+            for start in range(0, len(refs), SCAN_CHUNK):
+                part = refs[start:start + SCAN_CHUNK]
+                pairs = assets_with_sources(self.fabric, part)
+                for i, ref in enumerate(part):
+                    if progress:
+                        progress(ref, start + i, len(refs))
+                sampled = [(a, src, None) for a, src in pairs if src is not None]
+                try:
+                    samples = iter(sample_many(self.fabric, sampled, sample, engine) if sampled else [])
+                except GovfabricError:
+                    for ref in part:  # again one by one: stops at the failing asset with its own message
+                        out[ref] = self.scan(ref, sample=sample, mask=mask)
+                    continue
+                found = []
+                for a, src in pairs:
+                    values = next(samples) if src is not None else {}
+                    found.append((a.id, a.qualified_name,
+                                  [detect_column(c.name, c.cn_name, values.get(c.name, [])) for c in a.columns]))
+                stored = self._store(found, sample, actor.name, rows)
+                for ref, (a, _) in zip(part, pairs, strict=True):
+                    if rows:
+                        out[ref] = stored[a.id]
+                if mask:
+                    apply_default_masks(self.fabric, assets={a.id for a, _ in pairs})
         return out
 
     def _store(self, found: list[tuple[str, str, list[Detection]]], sample: int, actor: str,
