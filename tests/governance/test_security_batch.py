@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from test_security_detect import ids, luhn_cards, wrong_check
 
@@ -139,3 +140,67 @@ def test_scan_source_reports_progress_per_asset(planted) -> None:
     names = [a.qualified_name for a in planted.catalog.assets(source="b", limit=None)]
     assert calls == [(qn, i, len(names)) for i, qn in enumerate(names)]
     assert set(got) == set(names) and all(got[n] for n in names)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_sample_through_the_server_equals_the_scanners(steward, pg_database) -> None:
+    """Sampling hands a PostgreSQL source its query whole (``postgres_query``: no catalog load); the
+    values are those DuckDB's table scan gives, for every type a harvest meets, odd names included."""
+    import psycopg
+
+    from govfabric.governance.security.sample import sample_sql
+    from govfabric.virtualization.engines import Binding
+
+    types = ["integer", "bigint", "smallint", "varchar(64)", "text", "char(18)", "numeric(18,2)", "numeric",
+             "double precision", "real", "boolean", "date", "timestamp", "timestamp with time zone", "time",
+             "jsonb", "json", "uuid", "bytea", "text[]", "mood", "code18", "interval", "inet"]
+    cols = [f'"c{i} {t}""x"' for i, t in enumerate(types)]
+    row = ("7", "13800138000", "-3", "张三", "北京市海淀区中关村大街1号", "11010519491231002X", "13800138000.00",
+           "1.5e3", "13800138000", "0.25", "true", "2020-02-29", "2020-01-02 03:04:05",
+           "2020-01-02 03:04:05+08", "12:34:56", '{"a": "x@y.cn", "b": [1, 2]}', '{"k": 1}',
+           "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "\\xdeadbeef", "{a,b}", "sad", "91350100M000100Y43",
+           "1 day 02:00:00", "10.0.0.1")
+    with psycopg.connect(pg_database, autocommit=True) as con:
+        con.execute("CREATE TYPE mood AS ENUM ('happy', 'sad')")
+        con.execute("CREATE DOMAIN code18 AS varchar(18)")
+        defs = ", ".join(f"{c} {t}" for c, t in zip(cols, types, strict=True))
+        con.execute(f'CREATE TABLE "O\'dd ""t"" 表" ({defs})')
+        con.execute(f'INSERT INTO "O\'dd ""t"" 表" VALUES ({", ".join(["%s"] * len(types))})', row)
+        con.execute(f'INSERT INTO "O\'dd ""t"" 表" VALUES ({", ".join(["NULL"] * len(types))})')
+    steward.settings.pii_scan_on_harvest = False
+    steward.catalog.add_source("p", pg_database)
+    steward.catalog.harvest("p")
+    [(asset, src)] = assets_with_sources(steward, [a.qualified_name for a in steward.catalog.assets(source="p")])
+    names = [c.name for c in asset.columns]
+    assert len(names) == len(types)
+    engine = steward.queries.engine("duckdb")
+    binding = Binding(src, asset)
+    engine.prepare([binding])
+    ref = engine.physical_ref(binding)
+    assert ref is not None
+
+    def read(sql: str) -> list[list[Any]]:
+        table = pa.Table.from_batches(list(engine.stream(sql, timeout_s=30, row_limit=10)))
+        return [table.column(k).to_pylist() for k in range(table.num_columns)]
+
+    through_server = sample_sql(ref, names, 5, "postgresql")
+    assert through_server.startswith("SELECT * FROM postgres_query(")
+    by_scan = read(sample_sql(ref, names, 5))
+    assert read(through_server) == by_scan
+    assert sample_many(steward, [(asset, src, None)], 5)[0] == dict(zip(names, by_scan, strict=True))
+
+
+def test_a_scan_samples_on_an_engine_of_its_own_with_one_thread(planted) -> None:
+    """A scan's many small LIMIT queries run on a DuckDB engine of one thread, closed after it; the
+    workspace's engine keeps its threads."""
+    from govfabric.governance.security.sample import sampling_engine
+
+    pairs = assets_with_sources(planted, _names(planted)[:2])
+    with sampling_engine(planted) as engine:
+        got = sample_many(planted, [(a, s, None) for a, s in pairs], 25, engine)
+        assert engine._con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    assert engine._con is None
+    assert got == sample_many(planted, [(a, s, None) for a, s in pairs], 25)
+    shared = planted.queries.engine("duckdb")
+    assert shared._con.execute("SELECT current_setting('threads')").fetchone()[0] == planted.settings.duckdb_threads
+    assert planted.settings.duckdb_threads > 1

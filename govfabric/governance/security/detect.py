@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from govfabric.demo.names import COMPOUND_SURNAMES as _DEMO_COMPOUND
@@ -90,8 +91,10 @@ class NameHint:
     reason: str
 
 
+@lru_cache(maxsize=4096)
 def name_hint(name: str, cn_name: str | None = None) -> NameHint | None:
-    """What the column's names suggest, with a strength in [0, 1]."""
+    """What the column's names suggest, with a strength in [0, 1]. Memoised: a scan's tables repeat
+    their column names (the hint is frozen, so sharing it is safe)."""
     low = _CAMEL.sub("_", name).lower()
     key = "_".join(t for t in _SPLIT.split(low) if t)
     if key in NAME_TOKENS:
@@ -296,6 +299,8 @@ class Detection:
 def _value_winner(prof: ValueProfile) -> str | None:
     best: tuple[float, int, str] | None = None
     for cls in PRIORITY:
+        if not prof.matches.get(cls):
+            continue  # no match: a fraction of 0 never wins (most columns match nothing)
         frac = prof.fraction(cls)
         if frac < THRESHOLDS.get(cls, DEFAULT_THRESHOLD) or frac == 0:
             continue

@@ -27,9 +27,10 @@ from govfabric.governance.security.sample import (
     assets_with_sources,
     sample_columns,
     sample_many,
+    sampling_engine,
 )
-from govfabric.store.base import new_id, utcnow
-from govfabric.store.bulk import bulk_insert
+from govfabric.store.base import utcnow
+from govfabric.store.bulk import bulk_insert, new_ids
 
 if TYPE_CHECKING:
     from govfabric.fabric import Fabric
@@ -39,6 +40,9 @@ STEWARD = ("steward",)
 ScanProgress = Callable[[str, int, int], None]
 #: assets per step of :meth:`SecurityService.scan_many` (samples, one store transaction, masks)
 SCAN_CHUNK = 250
+#: the stored ``matches`` of a column none of whose sampled values matched, one object for all such
+#: rows of a bulk insert (its JSON is then written once, not per column); never handed out or changed
+NO_MATCHES: dict[str, int] = {}
 _CAST_SOURCE = re.compile(r'^CAST\("((?:[^"]|"")*)" AS ', re.IGNORECASE)
 
 
@@ -113,30 +117,32 @@ class SecurityService:
         actor.require(*STEWARD, action="scan assets for personal data")
         out: dict[str, list[ColumnClassification]] = {}
         refs = list(dict.fromkeys(refs))  # each asset once: its rows are written once
-        for start in range(0, len(refs), SCAN_CHUNK):
-            part = refs[start:start + SCAN_CHUNK]
-            pairs = assets_with_sources(self.fabric, part)
-            for i, ref in enumerate(part):
-                if progress:
-                    progress(ref, start + i, len(refs))
-            sampled = [(a, src, None) for a, src in pairs if src is not None]
-            try:
-                samples = iter(sample_many(self.fabric, sampled, sample) if sampled else [])
-            except GovfabricError:
-                for ref in part:  # again one by one: stops at the failing asset with its own message
-                    out[ref] = self.scan(ref, sample=sample, mask=mask)
-                continue
-            found = []
-            for a, src in pairs:
-                values = next(samples) if src is not None else {}
-                found.append((a.id, a.qualified_name,
-                              [detect_column(c.name, c.cn_name, values.get(c.name, [])) for c in a.columns]))
-            stored = self._store(found, sample, actor.name, rows)
-            for ref, (a, _) in zip(part, pairs, strict=True):
-                if rows:
-                    out[ref] = stored[a.id]
-            if mask:
-                apply_default_masks(self.fabric, assets={a.id for a, _ in pairs})
+        # one engine of one thread for the whole scan: its hundreds of small LIMIT queries
+        with sampling_engine(self.fabric) as engine:
+            for start in range(0, len(refs), SCAN_CHUNK):
+                part = refs[start:start + SCAN_CHUNK]
+                pairs = assets_with_sources(self.fabric, part)
+                for i, ref in enumerate(part):
+                    if progress:
+                        progress(ref, start + i, len(refs))
+                sampled = [(a, src, None) for a, src in pairs if src is not None]
+                try:
+                    samples = iter(sample_many(self.fabric, sampled, sample, engine) if sampled else [])
+                except GovfabricError:
+                    for ref in part:  # again one by one: stops at the failing asset with its own message
+                        out[ref] = self.scan(ref, sample=sample, mask=mask)
+                    continue
+                found = []
+                for a, src in pairs:
+                    values = next(samples) if src is not None else {}
+                    found.append((a.id, a.qualified_name,
+                                  [detect_column(c.name, c.cn_name, values.get(c.name, [])) for c in a.columns]))
+                stored = self._store(found, sample, actor.name, rows)
+                for ref, (a, _) in zip(part, pairs, strict=True):
+                    if rows:
+                        out[ref] = stored[a.id]
+                if mask:
+                    apply_default_masks(self.fabric, assets={a.id for a, _ in pairs})
         return out
 
     def _store(self, found: list[tuple[str, str, list[Detection]]], sample: int, actor: str,
@@ -150,6 +156,7 @@ class SecurityService:
                         ColumnClassification.asset_id.in_(ids[start:start + 500]))):
                     existing[r.asset_id][r.column_name] = r
             now = utcnow()
+            row_ids = iter(new_ids(sum(len(d) for _, _, d in found)))  # in one go: enough for every column
             result, events, fresh = {}, [], []
             for asset_id, qn, detections in found:
                 have = existing.pop(asset_id, {})
@@ -160,14 +167,16 @@ class SecurityService:
                     row = have.pop(d.column, None)
                     if row is None:  # a new row: written below in one insert with the others, not by the ORM
                         fresh.append(dict(
-                            id=new_id(), asset_id=asset_id, asset_name=qn, column_name=d.column, pii_class=d.pii_class,
-                            personal_level=d.personal_level, data_level=d.data_level, confidence=d.confidence,
-                            evidence=d.evidence, method=d.method, sampled=d.sampled, matches=d.matches,
-                            status="detected", detected_at=now, confirmed_by=None, confirmed_at=None, note=None))
+                            id=next(row_ids), asset_id=asset_id, asset_name=qn, column_name=d.column,
+                            pii_class=d.pii_class, personal_level=d.personal_level, data_level=d.data_level,
+                            confidence=d.confidence,
+                            evidence=d.evidence, method=d.method, sampled=d.sampled,
+                            matches=d.matches or NO_MATCHES, status="detected", detected_at=now,
+                            confirmed_by=None, confirmed_at=None, note=None))
                         if d.pii_class:
                             classified[d.column] = d.pii_class
                         if rows:
-                            out.append(ColumnClassification(**fresh[-1]))
+                            out.append(ColumnClassification(**{**fresh[-1], "matches": d.matches}))
                         continue
                     row.asset_name, row.sampled, row.matches, row.detected_at = qn, d.sampled, d.matches, now
                     if row.status != "confirmed":
