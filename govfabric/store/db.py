@@ -7,6 +7,7 @@ models and the same Alembic migrations.
 from __future__ import annotations
 
 import json
+import re
 import select
 import threading
 from collections.abc import Callable, Iterator
@@ -102,11 +103,19 @@ def json_text(value: Any) -> str:
 
 def json_value(text: str | bytes) -> Any:
     """A JSON column's value: orjson, falling back to ``json.loads`` for what it refuses (``NaN``
-    tokens written before :func:`json_text`)."""
+    tokens written before :func:`json_text`) and for text with a run of 19 digits or more, where an
+    integer beyond 64 bits may be (orjson reads one as a float: an audit event's details would no
+    longer hash as written)."""
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+    if _LONG_DIGITS_B.search(text) if isinstance(text, bytes) else _LONG_DIGITS.search(text):
+        return json.loads(text)
+    return value
+
+
+_LONG_DIGITS, _LONG_DIGITS_B = re.compile(r"\d{19}"), re.compile(rb"\d{19}")
 
 
 _ORJSON = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS

@@ -37,6 +37,15 @@ def test_subclasses_and_big_integers_are_written_as_json_dumps_wrote_them() -> N
     assert "中文" in json_text({"中文": 1})  # UTF-8, not \\u escapes
 
 
+@pytest.mark.parametrize("n", [2**70 + 1, -(2**63) - 1, 2**64, 10**30 + 7])
+def test_integers_beyond_64_bits_read_back_as_the_same_integers(n: int) -> None:
+    """orjson reads them as floats; an audit event's details must hash as they were written."""
+    for text in (json_text({"n": n, "s": "x"}), json_text([n]).encode()):
+        back = json_value(text)
+        got = back["n"] if isinstance(back, dict) else back[0]
+        assert type(got) is int and got == n
+
+
 @pytest.mark.parametrize("value", [datetime.now(UTC), Decimal("1.5"), {1, 2}, object()])
 def test_what_json_dumps_refused_is_still_refused(value: object) -> None:
     with pytest.raises(TypeError):
