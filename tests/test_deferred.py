@@ -22,10 +22,10 @@ gx.gx()
 before = sorted(m for m in ("scipy.stats._stats_py", "scipy.spatial", "altair.vegalite") if m in sys.modules)
 files_before = [m for m in gx.FILE_DATASOURCES if m in sys.modules]
 ctx = gx.gx().get_context(mode="ephemeral")
-pandas_before = hasattr(ctx.data_sources, "add_pandas")
-from great_expectations.datasource.fluent import PandasDatasource  # GX's name for it: a proxy until used
-isinstance(None, PandasDatasource)  # the first use imports the real module, which registers the type
-pandas = ctx.data_sources.add_pandas("p")
+pandas_before = "add_pandas" in ctx.data_sources.factories  # its type registered
+pandas = ctx.data_sources.add_pandas("p")  # the first ask imports the modules, which register the types
+from great_expectations.datasource.fluent import PandasDatasource  # the package's name: the real class now
+spark = hasattr(ctx.data_sources, "add_spark")
 from great_expectations.expectations.core import expect_column_kl_divergence_to_be_less_than as kl
 entropy = kl.stats.entropy([0.5, 0.5], [0.5, 0.5])  # GX's reference, now the real module
 chart = kl.alt.Chart.__name__
@@ -33,13 +33,14 @@ import scipy.stats
 print(json.dumps({"before": before, "stand_ins": [type(sys.modules[m]).__name__ for m in ("scipy.stats", "altair")],
                   "entropy": float(entropy), "chart": chart, "norm": float(scipy.stats.norm.cdf(0)),
                   "files_before": files_before, "pandas_before": pandas_before,
-                  "pandas": type(pandas).__name__, "is_pandas": isinstance(pandas, PandasDatasource)}))
+                  "pandas": type(pandas).__name__, "is_pandas": isinstance(pandas, PandasDatasource), "spark": spark,
+                  "name": PandasDatasource.__name__}))
 """
 
 
 def test_gx_import_defers_scipy_stats_and_altair() -> None:
-    """And GX's pandas and Spark datasources: unloaded after the import; the first use of one of their
-    names imports it, which registers its type (``add_pandas``) as an ordinary import would."""
+    """And GX's pandas and Spark datasources: unloaded after the import; a context's first ask for one of
+    their methods (``add_pandas``) imports them, and they register their types as an ordinary import would."""
     root = Path(govfabric.__file__).parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300,
@@ -50,7 +51,7 @@ def test_gx_import_defers_scipy_stats_and_altair() -> None:
     assert report["stand_ins"] == ["module", "module"]  # the real modules once used
     assert report["entropy"] == 0.0 and report["chart"] == "Chart" and report["norm"] == 0.5
     assert report["files_before"] == [] and report["pandas_before"] is False, report
-    assert report["pandas"] == "PandasDatasource" and report["is_pandas"], report
+    assert report["pandas"] == report["name"] == "PandasDatasource" and report["is_pandas"] and report["spark"]
 
 
 def test_stand_in_leaves_sys_modules_and_forwards() -> None:
