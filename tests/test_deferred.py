@@ -20,16 +20,27 @@ import json, sys
 from govfabric.governance.quality import gx
 gx.gx()
 before = sorted(m for m in ("scipy.stats._stats_py", "scipy.spatial", "altair.vegalite") if m in sys.modules)
+files_before = [m for m in gx.FILE_DATASOURCES if m in sys.modules]
+ctx = gx.gx().get_context(mode="ephemeral")
+pandas_before = "add_pandas" in ctx.data_sources.factories  # its type registered
+pandas = ctx.data_sources.add_pandas("p")  # the first ask imports the modules, which register the types
+from great_expectations.datasource.fluent import PandasDatasource  # the package's name: the real class now
+spark = hasattr(ctx.data_sources, "add_spark")
 from great_expectations.expectations.core import expect_column_kl_divergence_to_be_less_than as kl
 entropy = kl.stats.entropy([0.5, 0.5], [0.5, 0.5])  # GX's reference, now the real module
 chart = kl.alt.Chart.__name__
 import scipy.stats
 print(json.dumps({"before": before, "stand_ins": [type(sys.modules[m]).__name__ for m in ("scipy.stats", "altair")],
-                  "entropy": float(entropy), "chart": chart, "norm": float(scipy.stats.norm.cdf(0))}))
+                  "entropy": float(entropy), "chart": chart, "norm": float(scipy.stats.norm.cdf(0)),
+                  "files_before": files_before, "pandas_before": pandas_before,
+                  "pandas": type(pandas).__name__, "is_pandas": isinstance(pandas, PandasDatasource), "spark": spark,
+                  "name": PandasDatasource.__name__}))
 """
 
 
 def test_gx_import_defers_scipy_stats_and_altair() -> None:
+    """And GX's pandas and Spark datasources: unloaded after the import; a context's first ask for one of
+    their methods (``add_pandas``) imports them, and they register their types as an ordinary import would."""
     root = Path(govfabric.__file__).parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300,
@@ -39,6 +50,8 @@ def test_gx_import_defers_scipy_stats_and_altair() -> None:
     assert report["before"] == [], report  # GX loaded without them
     assert report["stand_ins"] == ["module", "module"]  # the real modules once used
     assert report["entropy"] == 0.0 and report["chart"] == "Chart" and report["norm"] == 0.5
+    assert report["files_before"] == [] and report["pandas_before"] is False, report
+    assert report["pandas"] == report["name"] == "PandasDatasource" and report["is_pandas"] and report["spark"]
 
 
 def test_stand_in_leaves_sys_modules_and_forwards() -> None:
@@ -121,18 +134,26 @@ store.migrate()
 svc = ChainService(store, SimpleNamespace(home=home, chain_url=None))
 svc.ensure_ready()
 loaded = "aiohttp" in sys.modules
+bls_loaded = [m for m in ("py_ecc.bls", "py_ecc.optimized_bls12_381", "eth.precompiles.bls12_381")
+              if m in sys.modules]
 from web3._utils import http_session_manager as hsm
 import aiohttp
 timeout = hsm.ClientTimeout(3)  # web3's name for it: the real class, imported now
+# the BLS12-381 G1 addition precompile (0x0b) of the point at infinity with itself: the real code runs
+g1add = svc.chain._w3.eth.call({"to": "0x" + "00" * 19 + "0b", "data": "0x" + "00" * 256, "gas": 100_000})
+from eth_keyfile.keyfile import bls
 print(json.dumps({"loaded": loaded, "height": svc.chain.height, "real": isinstance(timeout, aiohttp.ClientTimeout),
-                  "check": isinstance(aiohttp.ClientTimeout(1), hsm.ClientTimeout)}))
+                  "check": isinstance(aiohttp.ClientTimeout(1), hsm.ClientTimeout), "bls_loaded": bls_loaded,
+                  "g1add": g1add.hex(), "bls_now": "py_ecc.optimized_bls12_381" in sys.modules,
+                  "keyfile_bls": bls.SkToPk(1).hex()}))
 svc.close()
 """
 
 
 def test_embedded_chain_starts_without_aiohttp(tmp_path: Path) -> None:
-    """web3 imports aiohttp (≈ 0.2 s) for async HTTP providers the embedded chain never uses: starting it
-    leaves aiohttp unloaded, and web3's references to it work once used."""
+    """web3 imports aiohttp (≈ 0.2 s) for async HTTP providers the embedded chain never uses, eth-keyfile and
+    py-evm the BLS12-381 code (≈ 0.17 s): starting the chain leaves both unloaded, and the libraries'
+    references to them work once used (a BLS precompile call, eth-keyfile's BLS signer)."""
     root = Path(govfabric.__file__).parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", CHAIN_PROBE, str(tmp_path)], capture_output=True, text=True,
@@ -141,6 +162,9 @@ def test_embedded_chain_starts_without_aiohttp(tmp_path: Path) -> None:
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["loaded"] is False and report["height"] > 0, report
     assert report["real"] and report["check"]
+    assert report["bls_loaded"] == [] and report["bls_now"], report
+    assert report["g1add"] == "00" * 128, report  # the point at infinity (a missing precompile returns nothing)
+    assert len(report["keyfile_bls"]) == 96, report  # a 48-byte public key
 
 
 def test_deferred_names_proxy_until_used(tmp_path: Path, monkeypatch) -> None:
