@@ -112,7 +112,8 @@ class AssetColumn(Base):
     __table_args__ = (UniqueConstraint("asset_id", "name"),)
 
     id: Mapped[str] = id_column()
-    asset_id: Mapped[str] = mapped_column(ForeignKey("catalog_assets.id", ondelete="CASCADE"), index=True)
+    # no index of its own: the unique (asset_id, name) index serves lookups by asset (migration 4d7e1b2c9a05)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("catalog_assets.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(256))
     cn_name: Mapped[str | None] = mapped_column(String(256))
