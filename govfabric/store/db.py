@@ -104,8 +104,8 @@ def json_text(value: Any) -> str:
 def json_value(text: str | bytes) -> Any:
     """A JSON column's value: orjson, falling back to ``json.loads`` for what it refuses (``NaN``
     tokens written before :func:`json_text`) and for text with a run of 19 digits or more, where an
-    integer beyond 64 bits may be (orjson reads one as a float: an audit event's details would no
-    longer hash as written)."""
+    integer beyond 64 bits may be (orjson reads one as a float: the column would give back another
+    value than was written)."""
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -3,9 +3,9 @@
 Built with openlineage-python's ``event_v2``/``facet_v2`` classes so that they follow
 the specification; every event validates against the official JSON schemas (tests).
 
-Kinds: virtual queries (:func:`query_event`), harvests (:func:`harvest_event`), virtual
-table and view definitions (:func:`virtual_table_event`, :func:`view_event`), file loads
-and exports (:func:`file_event`). :func:`emit` stores an event, indexes its edges and —
+Kinds: virtual queries (:func:`query_template`, stored per run by :func:`record_query`),
+harvests (:func:`harvest_event`), virtual table and view definitions (:func:`virtual_table_event`,
+:func:`view_event`), file loads and exports (:func:`file_event`). :func:`emit` stores an event, indexes its edges and —
 when ``lineage_url`` is set — forwards it to an OpenLineage HTTP consumer after commit.
 """
 
