@@ -33,6 +33,10 @@ MAX_AGE_S = 300
 CLOCK_SKEW_S = 30
 REQUIRED = ("@method", "@target-uri")
 MAX_NONCE_CHARS = 128
+#: the covered components a verified signature must list, as the library keys them (serialized, no parameters)
+_REQUIRED_IDS = tuple(f'"{c}"' for c in REQUIRED)
+_DIGEST_ID = '"content-digest"'
+INCOMPLETE = "the signature must cover @method, @target-uri and, with a body, content-digest"
 
 
 class HMAC_SM3(HTTPSignatureAlgorithm):
@@ -177,18 +181,25 @@ def verify(request: Message, body: bytes, *, key_id: str, secret: bytes, alg: st
     if not isinstance(nonce, str) or not 8 <= len(nonce) <= MAX_NONCE_CHARS:
         raise SignatureRefused("nonce_missing", "the signature needs a nonce parameter of 8–128 characters, "
                                "new for every request")
-    required = [*REQUIRED, *(["content-digest"] if body else [])]
     verifier = HTTPMessageVerifier(signature_algorithm=ALGORITHMS[alg], key_resolver=_OneKey(key_id, secret))
+    # As ``verifier.verify(…, require_components=…, body=body)``, in its order (signature, coverage, body),
+    # leaner: coverage checked on the verified components' keys (the library parses the required and
+    # covered ids again as structured fields: a fifth of a verification; both compare ids without
+    # parameters), and the body check skipped when there is neither a body nor a Content-Digest
+    # (it has nothing to check then, and re-reads every header).
     try:
-        verifier.verify(request, max_age=datetime.timedelta(seconds=max_age_s + skew_s),
-                        require_components=required, body=body)
+        results = verifier.verify(request, max_age=datetime.timedelta(seconds=max_age_s + skew_s))
+        required = (*_REQUIRED_IDS, *([_DIGEST_ID] if body else []))
+        if any(c not in r.covered_components for r in results for c in required):
+            raise SignatureRefused("signature_incomplete", INCOMPLETE)
+        if body or "content-digest" in request.headers:
+            verifier.verify_body(request, results, body)
     except (InvalidSignature, HTTPMessageSignaturesException) as exc:
         text = str(exc)
         if "Content-Digest does not match" in text:
             raise SignatureRefused("digest_mismatch", "the Content-Digest does not match the body") from None
-        if "Required component" in text or "requires a signed Content-Digest" in text:
-            raise SignatureRefused("signature_incomplete", "the signature must cover @method, @target-uri and, "
-                                   "with a body, content-digest") from None
+        if "requires a signed Content-Digest" in text:
+            raise SignatureRefused("signature_incomplete", INCOMPLETE) from None
         raise SignatureRefused("signature_invalid", "the signature does not verify: check the secret, the "
                                "covered components and the URL signed (scheme, host, port, path, query)") from None
     if not first_use(f"{key_id}:{nonce}"):

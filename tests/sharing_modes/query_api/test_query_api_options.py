@@ -24,7 +24,8 @@ def test_openapi_documents_the_parameters_as_declared_ones() -> None:
     @declared.get("/api/v1/query/{service}")
     def call(service: str = Path(..., pattern=qr.SERVICE_RE.pattern, description=qr.SERVICE_DOC),
              page_token: str | None = Query(None, max_length=4096, description="next_page_token of the previous page"),
-             page_size: int | None = Query(None, ge=1, le=10_000, description="rows per page (up to the service's cap)"),
+             page_size: int | None = Query(None, ge=1, le=10_000,
+                                           description="rows per page (up to the service's cap)"),
              ) -> None:
         return None
 
