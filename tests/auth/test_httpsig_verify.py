@@ -4,6 +4,7 @@ library's order: signature, coverage, body)."""
 
 from __future__ import annotations
 
+import datetime
 import secrets
 from collections.abc import Sequence
 
@@ -83,3 +84,15 @@ def test_a_forged_or_replayed_signature() -> None:
     with pytest.raises(httpsig.SignatureRefused) as caught:
         httpsig.verify(request, body, key_id=KEY, secret=SECRET, alg="hmac-sha256", first_use=seen.first_use)
     assert caught.value.code == "nonce_replayed"
+
+
+@pytest.mark.parametrize(("ahead_s", "code"), [(3, None), (20, None), (29, None), (45, "clock_skew")])
+def test_a_signature_dated_ahead_within_the_clock_skew_verifies(ahead_s: int, code: str | None) -> None:
+    """The workspace's clock skew (30 s by default) is the one allowed, not the library's own 5 s."""
+    request = httpx.Request("GET", URL)
+    created = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=ahead_s)
+    httpsig.sign(request, key_id=KEY, secret=SECRET, created=created)
+    if code is None:
+        _verify(request, b"")
+    else:
+        assert _refusal(request, b"") == code
