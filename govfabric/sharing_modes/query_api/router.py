@@ -127,13 +127,12 @@ def _options(request: Request) -> tuple[str, CallOptions]:
     if not isinstance(service, str) or not SERVICE_RE.fullmatch(service):
         errors.append({"type": "string_pattern_mismatch", "loc": ("path", "service"),
                        "msg": f"String should match pattern '{SERVICE_RE.pattern}'", "input": service})
-    given = {k: query[k] for k in ("page_token", "page_size") if k in query}
-    options = CallOptions()
+    options = None
     try:
-        options = CallOptions.model_validate(given) if given else options
+        options = CallOptions.model_validate({k: query[k] for k in ("page_token", "page_size") if k in query})
     except ValidationError as exc:
         errors.extend({**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False))
-    if errors:
+    if errors or options is None:
         raise RequestValidationError(errors)
     return service, options
 

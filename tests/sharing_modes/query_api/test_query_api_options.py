@@ -55,7 +55,7 @@ def test_invalid_options_are_located(service: str, query: bytes, where: tuple[st
 
 
 def test_valid_options() -> None:
-    assert qr._options(_request("ent_lookup", b"uscc=1")) == ("ent_lookup", qr.CallOptions())
+    assert qr._options(_request("ent_lookup", b"uscc=1")) == ("ent_lookup", qr.CallOptions.model_validate({}))
     service, options = qr._options(_request("ent_lookup", b"uscc=1&page_size=7&page_token=abc"))
     assert (service, options.page_size, options.page_token) == ("ent_lookup", 7, "abc")
     assert qr._options(_request("ent_lookup", b"page_token="))[1].page_token == ""  # empty: no token, as before
