@@ -8,7 +8,9 @@ import json
 import os
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,14 @@ from govfabric.governance.quality import gx
 gx.gx()
 before = sorted(m for m in ("scipy.stats._stats_py", "scipy.spatial", "altair.vegalite") if m in sys.modules)
 files_before = [m for m in gx.FILE_DATASOURCES if m in sys.modules]
+core_before = [m for m in gx.core_expectations() if m in sys.modules]
+E = gx.gx().expectations
+not_null = E.ExpectColumnValuesToNotBeNull(column="c")  # the first call imports the module; the class registers
+from great_expectations.expectations.registry import get_expectation_impl
+registered = get_expectation_impl("expect_column_values_to_not_be_null") is type(not_null)
+suite = gx.gx().ExpectationSuite(name="s", expectations=[not_null])
+round_trip = type(suite.expectations[0].configuration.to_domain_obj()).__name__
+core_after = [m.rsplit(".", 1)[1] for m in gx.core_expectations() if m in sys.modules]
 ctx = gx.gx().get_context(mode="ephemeral")
 pandas_before = "add_pandas" in ctx.data_sources.factories  # its type registered
 pandas = ctx.data_sources.add_pandas("p")  # the first ask imports the modules, which register the types
@@ -34,24 +44,43 @@ print(json.dumps({"before": before, "stand_ins": [type(sys.modules[m]).__name__ 
                   "entropy": float(entropy), "chart": chart, "norm": float(scipy.stats.norm.cdf(0)),
                   "files_before": files_before, "pandas_before": pandas_before,
                   "pandas": type(pandas).__name__, "is_pandas": isinstance(pandas, PandasDatasource), "spark": spark,
-                  "name": PandasDatasource.__name__}))
+                  "name": PandasDatasource.__name__, "core_before": core_before, "core_after": core_after,
+                  "n_core": len(gx.core_expectations()), "registered": registered, "round_trip": round_trip,
+                  "is_not_null": isinstance(not_null, E.ExpectColumnValuesToNotBeNull)}))
 """
 
 
-def test_gx_import_defers_scipy_stats_and_altair() -> None:
-    """And GX's pandas and Spark datasources: unloaded after the import; a context's first ask for one of
-    their methods (``add_pandas``) imports them, and they register their types as an ordinary import would."""
+@cache
+def _probe() -> dict[str, Any]:
     root = Path(govfabric.__file__).parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300,
                           check=False)
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_gx_import_defers_scipy_stats_and_altair() -> None:
+    """And GX's pandas and Spark datasources: unloaded after the import; a context's first ask for one of
+    their methods (``add_pandas``) imports them, and they register their types as an ordinary import would."""
+    report = _probe()
     assert report["before"] == [], report  # GX loaded without them
     assert report["stand_ins"] == ["module", "module"]  # the real modules once used
     assert report["entropy"] == 0.0 and report["chart"] == "Chart" and report["norm"] == 0.5
     assert report["files_before"] == [] and report["pandas_before"] is False, report
     assert report["pandas"] == report["name"] == "PandasDatasource" and report["is_pandas"] and report["spark"]
+
+
+def test_gx_import_defers_its_core_expectations() -> None:
+    """Each of GX's ~60 core expectations loads when govfabric first calls its class (then registered by
+    name, as GX looks it up when a suite is read back); one used leaves the others unloaded."""
+    report = _probe()
+    assert report["n_core"] > 50 and report["core_before"] == [], report
+    assert report["registered"] and report["is_not_null"], report
+    assert report["round_trip"] == "ExpectColumnValuesToNotBeNull", report
+    assert "expect_column_values_to_not_be_null" in report["core_after"], report
+    assert report["core_after"] == ["expect_column_values_to_not_be_null"], report
 
 
 def test_stand_in_leaves_sys_modules_and_forwards() -> None:
