@@ -151,6 +151,26 @@ def test_without_init_imports_submodules_alone_then_runs_init(tmp_path: Path, mo
             sys.modules.pop(name, None)
 
 
+def test_without_init_reads_named_reexports_from_their_submodule(tmp_path: Path, monkeypatch) -> None:
+    pkg = tmp_path / "gf_test_pkg_reexports"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import sys\nsys.gf_test_reexport_init = True\nfrom .consts import N, M\n")
+    (pkg / "consts.py").write_text("N = 7\nM = 8\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delattr(sys, "gf_test_reexport_init", raising=False)
+    try:
+        without_init("gf_test_pkg_reexports", {"N": "consts"})
+        from gf_test_pkg_reexports import N  # type: ignore[import-not-found]
+
+        assert N == 7 and not hasattr(sys, "gf_test_reexport_init")
+        from gf_test_pkg_reexports import M  # type: ignore[import-not-found]  # not named: the __init__ runs
+
+        assert M == 8 and sys.gf_test_reexport_init  # type: ignore[attr-defined]
+    finally:
+        for name in ("gf_test_pkg_reexports", "gf_test_pkg_reexports.consts"):
+            sys.modules.pop(name, None)
+
+
 CHAIN_PROBE = """
 import json, sys
 from pathlib import Path
@@ -163,15 +183,22 @@ store.migrate()
 svc = ChainService(store, SimpleNamespace(home=home, chain_url=None))
 svc.ensure_ready()
 loaded = "aiohttp" in sys.modules
-bls_loaded = [m for m in ("py_ecc.bls", "py_ecc.optimized_bls12_381", "eth.precompiles.bls12_381")
-              if m in sys.modules]
+bls_loaded = [m for m in ("py_ecc.bls", "py_ecc.optimized_bls12_381", "eth.precompiles.bls12_381",
+                          "py_ecc.bls12_381.bls12_381_pairing") if m in sys.modules]
+import eth_keyfile.keyfile
+from py_ecc.bls12_381 import bls12_381_curve
+max_key = eth_keyfile.keyfile.MAX_V4_PRIVATE_KEY == bls12_381_curve.curve_order - 1
 from web3._utils import http_session_manager as hsm
 import aiohttp
 timeout = hsm.ClientTimeout(3)  # web3's name for it: the real class, imported now
 # the BLS12-381 G1 addition precompile (0x0b) of the point at infinity with itself: the real code runs
 g1add = svc.chain._w3.eth.call({"to": "0x" + "00" * 19 + "0b", "data": "0x" + "00" * 256, "gas": 100_000})
 from eth_keyfile.keyfile import bls
-print(json.dumps({"loaded": loaded, "height": svc.chain.height, "real": isinstance(timeout, aiohttp.ClientTimeout),
+from py_ecc.bls12_381 import pairing, G1, G2, curve_order  # the package's own names: its __init__ runs now
+import py_ecc.bls12_381 as curve
+print(json.dumps({"max_key": max_key, "pairing": pairing.__module__, "same": curve.curve_order is curve_order,
+                  "package": type(curve).__name__,
+                  "loaded": loaded, "height": svc.chain.height, "real": isinstance(timeout, aiohttp.ClientTimeout),
                   "check": isinstance(aiohttp.ClientTimeout(1), hsm.ClientTimeout), "bls_loaded": bls_loaded,
                   "g1add": g1add.hex(), "bls_now": "py_ecc.optimized_bls12_381" in sys.modules,
                   "keyfile_bls": bls.SkToPk(1).hex()}))
@@ -194,6 +221,8 @@ def test_embedded_chain_starts_without_aiohttp(tmp_path: Path) -> None:
     assert report["bls_loaded"] == [] and report["bls_now"], report
     assert report["g1add"] == "00" * 128, report  # the point at infinity (a missing precompile returns nothing)
     assert len(report["keyfile_bls"]) == 96, report  # a 48-byte public key
+    assert report["max_key"] and report["same"] and report["package"] == "module", report
+    assert report["pairing"] == "py_ecc.bls12_381.bls12_381_pairing", report
 
 
 def test_deferred_names_proxy_until_used(tmp_path: Path, monkeypatch) -> None:
