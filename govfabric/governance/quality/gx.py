@@ -16,7 +16,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 SAMPLE = 20
@@ -34,20 +33,6 @@ def gx() -> Any:
 
     _define(gx_mod)
     return gx_mod
-
-
-def core_expectations() -> tuple[str, ...]:
-    """The modules of GX's core expectations: about 60 pydantic v1 models (≈ 0.23 s of CPU), of which a
-    run uses the few its rules map to. Each loads when :mod:`expectations` first calls its class, which
-    then joins GX's registry as on any import (GX looks a class up there by name only for expectations
-    a suite holds, all made that way)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("great_expectations")  # a top-level spec: GX itself is not imported
-    if spec is None or not spec.submodule_search_locations:
-        return ()
-    core = Path(spec.submodule_search_locations[0]) / "expectations" / "core"
-    return tuple(f"great_expectations.expectations.core.{p.stem}" for p in sorted(core.glob("expect_*.py")))
 
 
 _NS: dict[str, Any] = {}
@@ -244,3 +229,18 @@ FILE_DATASOURCES = tuple(f"great_expectations.datasource.fluent.{m}" for m in (
     "pandas_azure_blob_storage_datasource", "spark_datasource", "spark_file_path_datasource",
     "spark_filesystem_datasource", "spark_dbfs_datasource", "spark_s3_datasource",
     "spark_google_cloud_storage_datasource", "spark_azure_blob_storage_datasource"))
+
+
+def core_expectations() -> tuple[str, ...]:
+    """The modules of GX's core expectations: about 60 pydantic v1 models (≈ 0.23 s of CPU), of which a
+    run uses the few its rules map to. Each loads when :mod:`expectations` first calls its class, which
+    then joins GX's registry as on any import (GX looks a class up there by name only for expectations
+    a suite holds, all made that way)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("great_expectations")  # a top-level spec: GX itself is not imported
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    core = Path(spec.submodule_search_locations[0]) / "expectations" / "core"
+    return tuple(f"great_expectations.expectations.core.{p.stem}" for p in sorted(core.glob("expect_*.py")))
