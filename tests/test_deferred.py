@@ -129,45 +129,27 @@ def test_lineage_events_skip_openlineage_client_init() -> None:
 
 
 def test_without_init_imports_submodules_alone_then_runs_init(tmp_path: Path, monkeypatch) -> None:
+    """A name the ``__init__`` re-exports, when named, comes from its submodule without the ``__init__``."""
     pkg = tmp_path / "gf_test_pkg_noinit"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text("import sys\nsys.gf_test_init_ran = True\nVALUE = 42\n")
-    (pkg / "sub.py").write_text("X = 1\n")
+    (pkg / "__init__.py").write_text("import sys\nsys.gf_test_init_ran = True\nVALUE = 42\nfrom .sub import X, Y\n")
+    (pkg / "sub.py").write_text("X = 1\nY = 2\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delattr(sys, "gf_test_init_ran", raising=False)
     try:
-        without_init("gf_test_pkg_noinit")
-        from gf_test_pkg_noinit import sub  # type: ignore[import-not-found]
+        without_init("gf_test_pkg_noinit", {"X": "sub"})
+        from gf_test_pkg_noinit import X, sub  # type: ignore[import-not-found]
 
-        assert sub.X == 1 and not hasattr(sys, "gf_test_init_ran")
+        assert sub.X == X == 1 and not hasattr(sys, "gf_test_init_ran")
         import gf_test_pkg_noinit  # type: ignore[import-not-found]
 
         assert gf_test_pkg_noinit.VALUE == 42 and sys.gf_test_init_ran  # type: ignore[attr-defined]
+        assert gf_test_pkg_noinit.Y == 2  # not named: from the ``__init__``, which ran on reading VALUE
         assert gf_test_pkg_noinit.sub is sub and type(gf_test_pkg_noinit).__name__ == "module"
         with pytest.raises(AttributeError):
             gf_test_pkg_noinit.missing  # noqa: B018
     finally:
         for name in ("gf_test_pkg_noinit", "gf_test_pkg_noinit.sub"):
-            sys.modules.pop(name, None)
-
-
-def test_without_init_reads_named_reexports_from_their_submodule(tmp_path: Path, monkeypatch) -> None:
-    pkg = tmp_path / "gf_test_pkg_reexports"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("import sys\nsys.gf_test_reexport_init = True\nfrom .consts import N, M\n")
-    (pkg / "consts.py").write_text("N = 7\nM = 8\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delattr(sys, "gf_test_reexport_init", raising=False)
-    try:
-        without_init("gf_test_pkg_reexports", {"N": "consts"})
-        from gf_test_pkg_reexports import N  # type: ignore[import-not-found]
-
-        assert N == 7 and not hasattr(sys, "gf_test_reexport_init")
-        from gf_test_pkg_reexports import M  # type: ignore[import-not-found]  # not named: the __init__ runs
-
-        assert M == 8 and sys.gf_test_reexport_init  # type: ignore[attr-defined]
-    finally:
-        for name in ("gf_test_pkg_reexports", "gf_test_pkg_reexports.consts"):
             sys.modules.pop(name, None)
 
 
