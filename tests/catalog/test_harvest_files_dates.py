@@ -83,6 +83,17 @@ def test_beyond_the_inferred_rows_both_fail_alike(tmp_path) -> None:
         read_delimited(path, "utf8", ",", True)
 
 
+@pytest.mark.parametrize(("separator", "header"), [(";", True), ("\t", True), (",", False)])
+def test_other_delimiters_and_no_header(tmp_path, separator: str, header: bool) -> None:
+    lines = [["名称", "when", "n"], ["刘䶮", "2021-12-31", "1"], ["张三", "2022-01-01", "2"]]
+    path = tmp_path / "d.txt"
+    path.write_text("\n".join(separator.join(r) for r in (lines if header else lines[1:])) + "\n", encoding="utf-8")
+    got = read_delimited(path, "utf8", separator, header)
+    want = pl.read_csv(path, separator=separator, has_header=header, infer_schema_length=INFER_ROWS,
+                       try_parse_dates=True)
+    assert got.schema == want.schema and got.equals(want) and pl.Date in got.schema.values()
+
+
 def test_empty_and_quoted_columns(tmp_path) -> None:
     path = tmp_path / "q.csv"
     path.write_text('a,b,c\n"12",,"2021-12-31"\n"x1",,"刘䶮"\n', encoding="utf-8")
