@@ -129,6 +129,8 @@ class _Package(types.ModuleType):
         sub = f"{self.__name__}.{attr}"
         if sub in sys.modules or importlib.util.find_spec(sub) is not None:
             return importlib.import_module(sub)
+        if (source := _REEXPORTS.get(self.__name__, {}).get(attr)) is not None:
+            return getattr(importlib.import_module(f"{self.__name__}.{source}"), attr)
         with _INIT_LOCK:
             if isinstance(self, _Package):
                 self.__class__ = types.ModuleType  # type: ignore[assignment]  # an ordinary module from now on: run the real __init__ into it
@@ -142,11 +144,15 @@ class _Package(types.ModuleType):
 
 
 _INIT_LOCK = threading.RLock()
+_REEXPORTS: dict[str, dict[str, str]] = {}
 
 
-def without_init(package: str) -> None:
+def without_init(package: str, reexports: dict[str, str] | None = None) -> None:
     """Register ``package`` without running its ``__init__`` (unless imported already): importing its
-    submodules then costs only theirs; reading any other attribute of it runs the ``__init__``."""
+    submodules then costs only theirs; reading any other attribute of it runs the ``__init__``, except
+    the ``reexports`` (name -> the submodule the ``__init__`` imports it from), read from their submodule."""
+    if reexports:
+        _REEXPORTS.setdefault(package, {}).update(reexports)
     if package in sys.modules:
         return
     parent, _, child = package.rpartition(".")

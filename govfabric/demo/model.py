@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import accumulate
 
 from govfabric.demo import business, names, places
 from govfabric.identifiers import (
@@ -430,8 +431,9 @@ def make_cases(rng: random.Random, firms: list[Enterprise]) -> list[Case]:
 def assign_employment(rng: random.Random, people: list[Person], firms: list[Enterprise]) -> None:
     """Working-age people get an employer among active enterprises (刘䶮 works at his own)."""
     active = [f for f in firms if f.status == "存续"]
-    weights = [(f.capital or 5.0) ** 0.5 for f in active]
+    # the running totals ``choices`` would sum from the weights on every call (~1,700 firms per person)
+    cum_weights = list(accumulate((f.capital or 5.0) ** 0.5 for f in active))
     firms[0].employees.append(people[0])
     for person in people[1:]:
         if 18 <= person.age() <= 60 and rng.random() < 0.7:
-            rng.choices(active, weights=weights)[0].employees.append(person)
+            rng.choices(active, cum_weights=cum_weights)[0].employees.append(person)

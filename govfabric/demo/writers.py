@@ -150,8 +150,8 @@ def write_social_security(folder: Path, rng: random.Random, firms: list[Enterpri
         for person in firm.employees:
             start = 1 if rng.random() < 0.9 or person is firms[0].employees[0] else rng.randint(2, 12)
             base = rng.randint(6821, 35283)
+            amounts = [f"{base * r:.2f}" for r in _RATES]  # the same every month
             for month in range(start, 13):
-                amounts = [f"{base * r:.2f}" for r in _RATES]
                 status = "补缴" if rng.random() < 0.03 else "正常"
                 halves[month > 6].append(
                     (

@@ -54,10 +54,12 @@ class Journal(Protocol):
 def load_libraries() -> tuple[Any, Any, Any, Any]:
     """Import eth-tester, py-evm and web3 (≈ 0.4 s of CPU) without what the embedded chain never uses:
     web3's aiohttp (≈ 0.2 s, its async HTTP providers and CCIP lookups) and the BLS12-381 code that
-    eth-keyfile (BLS keystores) and py-evm's Prague precompiles import (≈ 0.17 s, a pairing computed
-    at import); a BLS precompile imports it on its first call."""
-    from govfabric.deferred import deferred_names
+    eth-keyfile (BLS keystores) and py-evm's Prague precompiles import (≈ 0.28 s, pairings computed
+    at import); a BLS precompile imports it on its first call. eth-keyfile reads one constant of the
+    curve at import (``curve_order``): it comes from its own module, not the package's pairing."""
+    from govfabric.deferred import deferred_names, without_init
 
+    without_init("py_ecc.bls12_381", {"curve_order": "bls12_381_curve"})
     with deferred_names("aiohttp", "py_ecc.bls", "eth.precompiles.bls12_381"):
         from eth_tester import EthereumTester, PyEVMBackend
         from web3 import Web3
