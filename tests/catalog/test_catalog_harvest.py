@@ -295,7 +295,7 @@ def test_harvest_lineage_comes_from_the_sync_without_reading_assets_back(steward
 
 
 def test_structure_hash_fast_path_is_the_rfc8785_digest() -> None:
-    """The C-encoder fast path gives the RFC 8785 bytes for every character a column name or type
+    """The orjson fast path gives the RFC 8785 bytes for every character a column name or type
     may hold (escapes, non-ASCII, astral), and anything else still goes through ``canonical``."""
     import hashlib
 
