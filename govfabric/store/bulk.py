@@ -58,6 +58,9 @@ def bulk_insert(conn: Connection, table: FromClause, rows: Sequence[dict[str, An
 LOAD_ROWS = 10_000
 #: how long :func:`bulk_load` waits for the tables' exclusive locks before it inserts with the keys in place
 LOAD_LOCK_WAIT = "200ms"
+#: why the keys could not be dropped that make inserting with them in place the answer: lock not
+#: available, deadlock, or a store user who may write the table but does not own it
+_NOT_NOW = ("55P03", "40P01", "42501")
 _FOREIGN_KEYS = text("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                      "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f' ORDER BY conname")
 
@@ -73,7 +76,8 @@ def bulk_load(conn: Connection, table: FromClause, rows: Sequence[dict[str, Any]
 
     The price is an exclusive lock on ``table`` and the tables its keys reference, until commit:
     call it last before the commit. If another transaction holds them for longer than
-    ``LOAD_LOCK_WAIT``, the rows go in with the keys in place instead (no wait on a deadlock).
+    ``LOAD_LOCK_WAIT``, the rows go in with the keys in place instead (no wait on a deadlock), as they
+    do when the store's user does not own the tables.
     ``min_rows``: fewer rows go in with the keys in place (default ``LOAD_ROWS``)."""
     t = cast(Table, table)
     least = LOAD_ROWS if min_rows is None else min_rows
@@ -92,7 +96,7 @@ def bulk_load(conn: Connection, table: FromClause, rows: Sequence[dict[str, Any]
         for name, _ in keys:
             conn.exec_driver_sql(f"ALTER TABLE {target} DROP CONSTRAINT {_quoted(name)}")
     except DBAPIError as e:
-        if getattr(e.orig, "sqlstate", None) not in ("55P03", "40P01"):  # lock not available, deadlock
+        if getattr(e.orig, "sqlstate", None) not in _NOT_NOW:
             raise
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT gf_bulk_load")  # the lock timeout's setting with it
         conn.exec_driver_sql("RELEASE SAVEPOINT gf_bulk_load")

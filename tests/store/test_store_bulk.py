@@ -200,3 +200,36 @@ def test_bulk_load_waits_no_longer_than_its_lock_wait_and_inserts_with_the_key_i
             assert conn.execute(select(func.count()).select_from(child)).scalar() == 12
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_bulk_load_by_a_user_who_does_not_own_the_table_inserts_with_the_key_in_place(pg_database: str) -> None:
+    """A store user allowed to write the table but not to alter it: the drop is refused, the rows go in
+    checked row by row, in the caller's transaction."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    owner = create_engine(pg_database.replace("postgresql://", "postgresql+psycopg://", 1))
+    role = f"gf_writer_{uuid.uuid4().hex[:8]}"
+    try:
+        _, child = _parent_child(owner)
+        with owner.begin() as conn:
+            conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD 'w'")
+            conn.exec_driver_sql(f"GRANT SELECT, INSERT ON parent, child TO {role}")
+            before = _key(conn)
+        writer = create_engine(make_url(pg_database.replace("postgresql://", "postgresql+psycopg://", 1))
+                               .set(username=role, password="w"))
+        try:
+            with writer.begin() as conn:
+                bulk_load(conn, child, [{"id": f"c{i}", "parent_id": "p1", "name": ""} for i in range(12)], min_rows=10)
+        finally:
+            writer.dispose()
+        with owner.connect() as conn:
+            assert _key(conn) == before
+            assert conn.execute(select(func.count()).select_from(child)).scalar() == 12
+    finally:
+        with owner.begin() as conn:
+            conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")
+        owner.dispose()
