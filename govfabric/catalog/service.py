@@ -22,7 +22,7 @@ from govfabric.auth.readpath import reads_source_data, signature_reads
 from govfabric.catalog import memo, taxonomy
 from govfabric.catalog import search as search_mod
 from govfabric.catalog.harvest.meta import TableMeta
-from govfabric.catalog.harvest.sync import SyncReport, roomy_sqlite_cache, sync_source
+from govfabric.catalog.harvest.sync import SyncReport, roomy_sqlite_cache, sync_source, write_columns
 from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Favourite, Notification, Source, Usage
 from govfabric.catalog.read import active_ids
 from govfabric.catalog.search_index import index_assets
@@ -216,6 +216,7 @@ class Catalog:
                     from govfabric.governance.lineage.events import record_harvest
 
                     record_harvest(self.fabric, s, src, assets=report.written_by_name())
+                    write_columns(s, report)  # last: on PostgreSQL it may lock the catalog until the commit
         finally:
             self._release_lock(name, token)
         emit(HarvestDone(self.fabric, report))  # after the commit: e.g. PII detection

@@ -295,7 +295,7 @@ def test_harvest_lineage_comes_from_the_sync_without_reading_assets_back(steward
 
 
 def test_structure_hash_fast_path_is_the_rfc8785_digest() -> None:
-    """The C-encoder fast path gives the RFC 8785 bytes for every character a column name or type
+    """The orjson fast path gives the RFC 8785 bytes for every character a column name or type
     may hold (escapes, non-ASCII, astral), and anything else still goes through ``canonical``."""
     import hashlib
 
@@ -323,12 +323,12 @@ def test_a_harvest_writes_without_cyclic_gc_and_turns_it_back_on(steward, tmp_pa
     with sqlite3.connect(db) as con:
         con.execute("CREATE TABLE firm (fid INTEGER, name TEXT)")
     seen: list[tuple[str, bool]] = []
-    for module in (sync, events):
-        def spy(conn, table, rows, _insert=module.bulk_insert):  # type: ignore[no-untyped-def]
+    for module, name in ((sync, "bulk_insert"), (sync, "bulk_load"), (events, "bulk_insert")):
+        def spy(conn, table, rows, _insert=getattr(module, name)):  # type: ignore[no-untyped-def]
             seen.append((table.name, gc.isenabled()))
             _insert(conn, table, rows)
 
-        monkeypatch.setattr(module, "bulk_insert", spy)
+        monkeypatch.setattr(module, name, spy)
     steward.catalog.add_source("reg", f"sqlite:///{db}")
     assert gc.isenabled()
     steward.catalog.harvest("reg")
@@ -401,3 +401,48 @@ def test_a_bulk_harvest_moves_the_cache_generation_once_and_keeps_its_triggers(s
     with pytest.raises(RuntimeError):
         steward.catalog.harvest("wide")
     assert state()[1:] == (triggers, True)
+
+
+def test_a_first_harvest_writes_its_columns_last_with_the_foreign_key_checked_once(steward, tmp_path,
+                                                                                   monkeypatch) -> None:
+    """Both stores: the new assets' columns are all written. On PostgreSQL a first harvest large
+    enough (``bulk.LOAD_ROWS``) inserts them with their foreign key dropped and added again in the
+    same transaction (a new constraint of the same definition); the key holds afterwards (deleting
+    an asset deletes its columns) and a later harvest into a fuller table keeps it as it is."""
+    from sqlalchemy import delete, func, select, text
+
+    from govfabric.catalog.models import Asset, AssetColumn
+    from govfabric.store import bulk
+
+    monkeypatch.setattr(bulk, "LOAD_ROWS", 10)
+    pg = steward.store.dialect == "postgresql"
+
+    def key() -> tuple[int, str] | None:
+        if not pg:
+            return None
+        with steward.store.session() as s:
+            return s.execute(text("SELECT oid, pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                                  "conrelid = 'catalog_columns'::regclass AND contype = 'f'")).one()
+
+    db = tmp_path / "wide.db"
+    with sqlite3.connect(db) as con:
+        for i in range(3):
+            con.execute(f"CREATE TABLE t{i} ({', '.join(f'c{j} TEXT' for j in range(8))})")
+    steward.catalog.add_source("wide", f"sqlite:///{db}")
+    before = key()
+    steward.catalog.harvest("wide")
+    after = key()
+    if pg:
+        assert before is not None and after is not None
+        assert after[0] != before[0] and after[1] == before[1] == \
+            "FOREIGN KEY (asset_id) REFERENCES catalog_assets(id) ON DELETE CASCADE"
+    assert [c.name for c in steward.catalog.asset("wide.main.t1").columns] == [f"c{j}" for j in range(8)]
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t3 (a TEXT, b TEXT)")  # 2 new rows, 24 in the table: checked per row
+    steward.catalog.harvest("wide")
+    assert key() == after
+    with steward.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(AssetColumn)) == 26
+        s.execute(delete(Asset).where(Asset.qualified_name == "wide.main.t0"))
+    with steward.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(AssetColumn)) == 18

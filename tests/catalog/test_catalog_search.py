@@ -266,3 +266,46 @@ def test_tokens_cut_once_per_word_are_every_piece_of_every_word() -> None:
         assert len(got) == len(set(got))
         assert set(got) == pieces("n", f"{e.name} {e.cn}") | pieces("s", e.descr) | pieces("d", e.doc)
         assert set(e.tokens()) == set(got)
+
+
+@pytest.mark.postgres
+def test_tokens_are_compared_bytewise_and_found_as_before(make_pg_database) -> None:
+    """Migration 7c3f9a1e5d28: the token array's collation is ``C`` (its GIN index compares keys by
+    ``memcmp``), a search by bound token arrays still uses that index and finds the entry; downgrading
+    gives the database's default collation back, the entries kept."""
+    import sqlalchemy as sa
+    from alembic import command
+    from sqlalchemy.orm import Session
+
+    from govfabric.catalog.search import search
+    from govfabric.catalog.search_index import add_entries, entry
+    from govfabric.store import Store
+    from govfabric.store.migrate import alembic_config
+
+    store = Store(make_pg_database())
+    store.migrate()
+    collation = sa.text("SELECT c.collname FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation "
+                        "WHERE a.attrelid = 'catalog_search_entries'::regclass AND a.attname = 'tokens'")
+    asset = {"id": "a0", "qualified_name": "manual.t_yyzz", "name": "t_yyzz", "cn_name": "企业营业执照信息"}
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO catalog_assets (id, qualified_name, name, cn_name, asset_type, dimensions, "
+                             "location, tags, version, status, registered_via, created_at, updated_at) VALUES "
+                             "('a0', 'manual.t_yyzz', 't_yyzz', '企业营业执照信息', 'table', '[]', '{}', '[]', 1, "
+                             "'active', 'import', now(), now())"))
+        add_entries(conn, [entry(asset, [{"name": "sfzh", "cn_name": "身份证号"}])])
+        assert conn.scalar(collation) == "C"
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(conn.exec_driver_sql("EXPLAIN SELECT id FROM catalog_search_entries WHERE tokens @> %(t)s",
+                                              {"t": ["d营业", "d执照"]}).scalars())
+        assert "ix_catalog_search_entries_tokens" in plan
+    with Session(store.engine) as s:
+        assert [h.name for h in search(s, "营业执照")] == [h.name for h in search(s, "身份证")] == ["t_yyzz"]
+    cfg = alembic_config(store.engine)
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "4d7e1b2c9a05")
+    with store.engine.connect() as conn:
+        assert conn.scalar(collation) == "default"
+    with Session(store.engine) as s:
+        assert [h.name for h in search(s, "营业执照")] == ["t_yyzz"]
+    store.dispose()

@@ -53,6 +53,11 @@ def test_events_of_every_kind_validate(demo, tmp_path) -> None:
     assert harvest["inputs"][0]["namespace"].startswith("sqlite:///") or "://" in harvest["inputs"][0]["namespace"]
     out = next(o for o in harvest["outputs"] if o["name"] == ASSET)
     assert out["facets"]["datasource"]["name"] == "mr_db" and "ownership" in out["facets"]
+    # an input's schema is its output's (IDENTITY copies): stated once, on the output
+    inp = next(i for i in harvest["inputs"] if i["name"].endswith(ASSET.split(".", 1)[1].split(".")[-1]))
+    assert set(inp["facets"]) == {"datasource"}
+    assert [f["name"] for f in out["facets"]["schema"]["fields"]] == \
+        list(out["facets"]["columnLineage"]["fields"]) and out["facets"]["schema"]["fields"]
     vt = next(r.payload for r in rows if r.job_name == "virtual_table.market.enterprise")
     f = vt["outputs"][0]["facets"]["columnLineage"]["fields"]["capital"]["inputFields"][0]
     assert (f["name"], f["field"], f["transformations"][0]["subtype"]) == (ASSET, "zczb", "IDENTITY")

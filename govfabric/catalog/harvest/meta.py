@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import orjson
 
 from govfabric.canonical import canonical
 
@@ -38,21 +39,20 @@ class TableMeta:
         return [{"name": c.name, "type": c.data_type, "nullable": c.nullable} for c in self.columns]
 
 
-_PLAIN = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), check_circular=False)
-
-
 def structure_hash(structure: list[dict[str, Any]]) -> str:
     """SHA-256 of the RFC 8785 form. For structures (strings and booleans) it is byte for byte the
-    sorted-keys JSON hashed before, so digests already stored stay equal and no asset looks changed.
+    sorted-keys compact JSON orjson writes, so digests already stored stay equal and no asset looks changed.
 
     That sameness is also the fast path (the pure-Python RFC 8785 writer took most of a first
-    harvest's sync): ASCII keys sort alike by code point and by UTF-16 unit, and both forms escape
-    exactly ``"``, ``\\`` and control characters, alike. Anything else goes through :func:`canonical`."""
+    harvest's sync; the stdlib's C encoder then still 0.23 s per 10,000 tables, orjson 0.02 s):
+    ASCII keys sort alike by code point, by UTF-8 byte and by UTF-16 unit, and both forms write
+    non-ASCII as it is and escape exactly ``"``, ``\\`` and control characters, alike. Anything else
+    goes through :func:`canonical`."""
     kinds = {type(v) for c in structure for v in c.values()}  # sets: far cheaper than all() over a generator
     if kinds <= {str, bool} and all(type(k) is str and k.isascii() for k in {k for c in structure for k in c}):
         try:
-            return hashlib.sha256(_PLAIN.encode(structure).encode()).hexdigest()
-        except UnicodeEncodeError:  # a lone surrogate: canonical() says what is wrong
+            return hashlib.sha256(orjson.dumps(structure, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        except orjson.JSONEncodeError:  # a lone surrogate: canonical() says what is wrong
             pass
     return hashlib.sha256(canonical(structure)).hexdigest()
 

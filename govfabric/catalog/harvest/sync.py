@@ -26,7 +26,7 @@ from govfabric.catalog.models import Asset, AssetColumn, AssetVersion, Source
 from govfabric.catalog.search_index import add_entries, entry, index_assets
 from govfabric.catalog.usage import notify_consumers
 from govfabric.store.base import new_id, utcnow
-from govfabric.store.bulk import bulk_insert, generation_bumped_once, new_ids
+from govfabric.store.bulk import bulk_insert, bulk_load, generation_bumped_once, new_ids
 
 Fresh = list[tuple[str, TableMeta, list[dict[str, Any]], str]]  # qualified name, meta, structure, hash
 #: a harvest adding this many tables writes in bulk mode (SQLite: a roomier page cache, the cache
@@ -57,6 +57,8 @@ class SyncReport:
     notified: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)  # files not harvested: {file, reason}
     written: list[Written] = field(default_factory=list, repr=False)  # added and changed, for lineage
+    #: the new assets' column rows, for :func:`write_columns`
+    columns: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def written_by_name(self) -> list[Written]:
         """The added and changed assets by qualified name (the lineage event's order)."""
@@ -171,7 +173,7 @@ def sync_source(session: Session, source: Source, metas: list[TableMeta], actor:
             touched.append(old.id)
     session.flush()
     _rewrite_columns(session, rewrites)
-    _insert_fresh(session, source, fresh, actor, now, report.written)
+    _insert_fresh(session, source, fresh, actor, now, report)
     _insert(session, AssetVersion, new_versions)
     index_assets(session, touched)
     changed_ids = {a.id: a for a in existing.values() if a.qualified_name in report.changed
@@ -206,13 +208,24 @@ def roomy_sqlite_cache(session: Session, tables: int) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
+def write_columns(session: Session, report: SyncReport) -> None:
+    """Insert the column rows of the assets :func:`sync_source` added: the harvest's last write before
+    its commit. On PostgreSQL a first harvest's rows go in with their foreign key checked once after
+    them (``bulk_load``), which locks the catalog's assets and columns until the commit."""
+    with generation_bumped_once(session.connection(), ("catalog_columns",)) \
+            if len(report.added) >= BULK_TABLES else nullcontext():
+        bulk_load(session.connection(), AssetColumn.__table__, report.columns)
+    report.columns = []
+
+
 def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, now: datetime,
-                  written: list[Written]) -> None:
-    """Register new tables: assets, columns, first versions and search entries, one executemany
-    per table; each goes to ``written``."""
+                  report: SyncReport) -> None:
+    """Register new tables: assets, first versions and search entries, one executemany per table;
+    each goes to ``report.written``, their columns to ``report.columns`` (:func:`write_columns`)."""
     asset_ids, version_ids = new_ids(len(fresh)), new_ids(len(fresh))
     column_ids = iter(new_ids(sum(len(m.columns) for _, m, _, _ in fresh)))
-    assets, columns, versions, entries = [], [], [], []
+    assets, versions, entries = [], [], []
+    columns, written = report.columns, report.written
     empty: list[Any] = []  # one object for every empty tag list: converted once by _insert
     no_diff: dict[str, Any] = {}
     for aid, vid, (qn, m, structure, shash) in zip(asset_ids, version_ids, fresh, strict=True):
@@ -237,10 +250,9 @@ def _insert_fresh(session: Session, source: Source, fresh: Fresh, actor: str, no
         columns.extend(cols)
         versions.append(dict(id=vid, asset_id=aid, version=1, structure=structure, structure_hash=shash,
                              diff=no_diff, reason="registered", created_by=actor, created_at=now))
-    with generation_bumped_once(session.connection(), ("catalog_assets", "catalog_columns")) \
+    with generation_bumped_once(session.connection(), ("catalog_assets",)) \
             if len(assets) >= BULK_TABLES else nullcontext():
         _insert(session, Asset, assets)
-        _insert(session, AssetColumn, columns)
     _insert(session, AssetVersion, versions)
     add_entries(session, entries)
 
@@ -276,7 +288,7 @@ def _rewrite_columns(session: Session, rewrites: list[tuple[Asset, TableMeta, di
     bulk_insert(conn, t, rows)
 
 
-def _insert(session: Session, model: type[Asset] | type[AssetColumn] | type[AssetVersion],
+def _insert(session: Session, model: type[Asset] | type[AssetVersion],
             rows: list[dict[str, Any]]) -> None:
     """One bulk insert of rows that share their keys (COPY on PostgreSQL)."""
     bulk_insert(session.connection(), model.__table__, rows)

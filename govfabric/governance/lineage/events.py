@@ -312,7 +312,9 @@ def _plain_event(job_ns: str, job_name: str, job_type: str, engine: str) -> dict
 
 def harvest_event(fabric: Fabric, source: Source, assets: Sequence[Asset]) -> dict[str, Any]:
     """A harvest: the source's tables/files (its namespace) → catalog assets, with schema,
-    datasource and ownership facets and IDENTITY column lineage.
+    datasource and ownership facets and IDENTITY column lineage. The inputs carry their datasource
+    only: their schema is the outputs' (each column an IDENTITY copy named by the column lineage),
+    and repeating it was a sixth of a 10,000-table harvest's 70 MB document.
 
     Written as plain dicts in the shape openlineage-python serialises (a harvest of 10,000 tables
     would spend half a minute in its attrs/serde round trip, and importing it is ~0.4 s); the tests
@@ -333,8 +335,7 @@ def harvest_event(fabric: Fabric, source: Source, assets: Sequence[Asset]) -> di
         name = lineage_name(source, a)
         fields = [{"name": c.name, "type": c.data_type, "fields": []} if c.data_type else
                   {"name": c.name, "fields": []} for c in a.columns]
-        inputs.append({"namespace": sns, "name": name, "facets": {"schema": {**schema_h, "fields": fields},
-                                                                     "datasource": datasource}, "inputFacets": {}})
+        inputs.append({"namespace": sns, "name": name, "facets": {"datasource": datasource}, "inputFacets": {}})
         facets: dict[str, Any] = {
             "schema": {**schema_h, "fields": fields}, "datasource": datasource,
             "columnLineage": {**cl_h, "fields": {c.name: {"inputFields": [
