@@ -126,6 +126,7 @@ def test_forwarding_to_a_real_http_receiver(demo) -> None:
         svc = _build(demo)
         from govfabric.governance.lineage.transport import flush
 
+        demo.store.flush_deferred()  # the queries' events are written just after their answers, then queued
         assert flush()  # forwarding is in the background
         got = _Receiver.got
         assert got and all(path == "/api/v1/lineage" for path, _ in got)
@@ -133,7 +134,7 @@ def test_forwarding_to_a_real_http_receiver(demo) -> None:
         assert {"virtual_table.market.enterprise", "view.market.by_district"} <= jobs
         with demo.store.session() as s:
             pending = list(s.scalars(select(LineageEvent).where(LineageEvent.forwarded_at.is_(None))))
-        # the query event is stored by the query service (store_event), so it waits for `lineage forward`
+        # what the workspace stored before lineage_url was set waits for `lineage forward`
         from govfabric.governance.lineage.transport import forward_stored
 
         assert forward_stored(demo) == len(pending)
