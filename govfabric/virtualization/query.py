@@ -22,7 +22,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 
 from govfabric import hooks
-from govfabric.auth.audit import Entry, append_many, take_owed
+from govfabric.auth.audit import Entry, append_many, head_was_unread, may_skip_head_read, take_owed
 from govfabric.auth.readpath import reads_source_data
 from govfabric.auth.request_context import request_id
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
@@ -119,18 +119,31 @@ class Recorder:
                     job.error = QueryRejected("recording the query was interrupted; run it again")
                 job.done = True
 
-    def _commit(self, group: list[_Job]) -> None:
+    def _commit(self, group: list[_Job], *, unread_head: bool = True) -> None:
+        """One transaction for the group. It may move the audit head unread (one round trip on
+        PostgreSQL, ``audit.may_skip_head_read``); if that is why it failed, it runs once more
+        reading the head: the transaction rolled back whole, so nothing is written twice."""
         # the writes see a session either way (a ``WriteOnly`` offers what session-free ones use)
         tx: AbstractContextManager[Any] = (self.store.write_only() if all(j.session_free for j in group)
                                            else self.store.session(pipelined=True))
-        with tx as s:
-            entries: list[Entry] = []
-            for job in group:
-                for actor, action, target, details in job.write(s):
-                    if job.request_id is not None:
-                        details = {"request_id": job.request_id, **(details or {})}
-                    entries.append((actor, action, target, details))
-            append_many(s, entries)
+        info: dict[str, Any] = {}
+        try:
+            with tx as s:
+                info = s.info
+                if unread_head:
+                    may_skip_head_read(info)
+                entries: list[Entry] = []
+                for job in group:
+                    for actor, action, target, details in job.write(s):
+                        if job.request_id is not None:
+                            details = {"request_id": job.request_id, **(details or {})}
+                        entries.append((actor, action, target, details))
+                append_many(s, entries)
+        except Exception:
+            if not head_was_unread(info):
+                raise
+            self._commit(group, unread_head=False)
+            return
         for job in group:
             job.committed = True
 
