@@ -23,6 +23,7 @@ the marker only makes events fail to verify, it cannot let an edit pass.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import hmac
 import json
@@ -42,7 +43,7 @@ from sqlalchemy.orm import Session
 from govfabric.auth.models import AuditEvent, AuditHead
 from govfabric.auth.request_context import request_id
 from govfabric.auth.secrets import SecretBox
-from govfabric.canonical import canonical, jsonable, legacy
+from govfabric.canonical import MAX_SAFE_INT, canonical, jsonable_plain, legacy
 from govfabric.errors import ConfigError, IntegrityError
 from govfabric.store.base import utcnow
 from govfabric.store.db import Store
@@ -63,18 +64,25 @@ log = logging.getLogger(__name__)
 
 
 def _body(seq: int, at: datetime, actor: str, action: str, target: str, details: dict[str, Any],
-          prev_hash: str, jcs: bool) -> bytes:
+          prev_hash: str, jcs: bool, plain: bool = False) -> bytes:
     body = {"seq": seq, "at": at.isoformat(timespec="microseconds"), "actor": actor, "action": action,
             "target": target, "details": details, "prev": prev_hash}
-    return canonical(body) if jcs else legacy(body)
+    if not jcs:
+        return legacy(body)
+    plain = (plain and type(actor) is str and type(action) is str and type(target) is str
+             and type(prev_hash) is str and type(seq) is int and 0 <= seq <= MAX_SAFE_INT)
+    return canonical(body, plain=plain)
 
 
 def event_hash(seq: int, at: datetime, actor: str, action: str, target: str,
-               details: dict[str, Any], prev_hash: str, key: bytes | None = None, jcs: bool | None = None) -> str:
+               details: dict[str, Any], prev_hash: str, key: bytes | None = None, jcs: bool | None = None,
+               *, plain: bool = False) -> str:
     """The event's hash: HMAC-SHA256 with the audit key; plain SHA-256 (events written before
     the chain was keyed) when ``key`` is None. Over RFC 8785 JSON when ``jcs`` (by default for keyed
-    events), else over the form written before it (``jcs_from`` in the head's note says which)."""
-    body = _body(seq, at, actor, action, target, details, prev_hash, key is not None if jcs is None else jcs)
+    events), else over the form written before it (``jcs_from`` in the head's note says which).
+    ``plain``: ``details`` is known to be plain JSON (``canonical.jsonable_plain``)."""
+    body = _body(seq, at, actor, action, target, details, prev_hash, key is not None if jcs is None else jcs,
+                 plain)
     if key is None:
         return hashlib.sha256(body).hexdigest()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -263,9 +271,15 @@ def _keyed_from(note: str | None, marker: str = "keyed_from") -> int | None:
     if not note:
         return None
     try:
-        return int(json.loads(note)[marker])
+        return int(_note(note)[marker])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+@functools.lru_cache(maxsize=8)
+def _note(note: str) -> Any:
+    """The head's note parsed (every append reads its markers; it changes once in a chain's life)."""
+    return json.loads(note)
 
 
 def _jcs_from(note: str | None) -> int | None:
@@ -507,11 +521,12 @@ def _append(session: Session, entries: Sequence[Entry]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     seq, digest = prev_seq, prev_hash
     for actor, action, target, details in entries:
-        clean = jsonable(details or {})  # stored and hashed as plain JSON: datetimes, Decimals… as strings
+        # stored and hashed as plain JSON: datetimes, Decimals… as strings
+        clean, plain = jsonable_plain(details or {})
         if rid is not None:  # written during an HTTP request: the event names it
-            clean.setdefault("request_id", rid)
+            plain = plain and type(clean.setdefault("request_id", rid)) is str
         seq, prev = seq + 1, digest
-        digest = event_hash(seq, at, actor, action, target, clean, prev, binding.key)
+        digest = event_hash(seq, at, actor, action, target, clean, prev, binding.key, plain=plain)
         rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,
                      "prev_hash": prev, "hash": digest})
     if known is not None:  # moved first: it holds the head's lock as the locked read would
