@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, literal_column, select
+from sqlalchemy import bindparam, event, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from govfabric.auth.models import AuditEvent, AuditHead
@@ -316,7 +316,7 @@ _INSERT_EVENTS = Prepared(_EVENTS.insert())
 #: the head moved from the (seq, hash, note) this process last committed, unread: the UPDATE takes the
 #: row lock as ``FOR UPDATE`` would, and if another writer moved the head meanwhile it matches no row,
 #: and ``1 / count(*)`` fails the statement, hence the transaction, before anything commits
-_moved = (_HEAD.update()
+_moved = (update(AuditHead)
           .where(_HEAD.c.id == 1, _HEAD.c.seq == bindparam("old_seq"), _HEAD.c.hash == bindparam("old_hash"),
                  _HEAD.c.note.is_not_distinct_from(bindparam("old_note")))
           .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")).returning(_HEAD.c.id).cte("moved"))
