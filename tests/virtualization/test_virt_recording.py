@@ -111,6 +111,37 @@ def test_recording_after_another_writer_reads_the_head(workspace, tmp_path, chec
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_recordings_and_other_appends_in_threads_keep_one_chain(workspace) -> None:
+    """Queries recorded (head moved unread when this process holds it) while other threads append
+    through sessions (locked read): every query and event is written once and the chain verifies."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from govfabric.auth.audit import append_many
+
+    workspace.sql("SELECT 1 AS one")
+    with workspace.store.session() as s:
+        before = s.scalar(select(func.count()).select_from(QueryLog))
+
+    def query(_: int) -> None:
+        for _ in range(10):
+            workspace.sql("SELECT 1 AS one")
+
+    def other(i: int) -> None:
+        for j in range(10):
+            with workspace.store.session(pipelined=True) as s:
+                append_many(s, [("t", "test.other", f"t:{i}", {"j": j})])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: (query if i % 2 else other)(i), range(8)))
+    with workspace.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(QueryLog)) == before + 40
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "test.other")) == 40
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "sql.query")) >= 41
+    assert workspace.audit.verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 def test_pipelined_sessions_in_threads_share_the_pool_safely(workspace) -> None:
     """A connection goes back to the pool only once its pipeline has ended: committing inside the
     pipeline released it to another thread while this one still closed the pipeline ("connection
