@@ -108,3 +108,31 @@ def test_the_fast_path_writes_what_rfc8785_writes(value: object) -> None:
             canonical(value)
     else:
         assert canonical(value) == expected
+
+
+_ODD = st.sampled_from([datetime(2026, 1, 2, tzinfo=UTC), Decimal("1.50"), 2**60, float("nan"), float("inf"),
+                        (1, "a"), True])
+_MIXED = st.recursive(_SCALARS | _ODD, lambda inner: st.lists(inner, max_size=4)
+                      | st.lists(inner, max_size=3).map(tuple)
+                      | st.dictionaries(_KEYS | st.integers(0, 3) | st.booleans(), inner, max_size=5),
+                      max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MIXED)
+def test_jsonable_plain_is_jsonable_and_the_plain_check_in_one_walk(value: object) -> None:
+    """What audit appends hash: the same value as :func:`jsonable`, and ``plain`` exactly when the
+    fast path applies; a value said plain is written by ``canonical(…, plain=True)`` as rfc8785 does."""
+    from govfabric.canonical import _plain, jsonable_plain
+
+    clean, plain = jsonable_plain(value)
+    assert json.dumps(clean, sort_keys=True) == json.dumps(jsonable(value), sort_keys=True)
+    assert plain == _plain(jsonable(value))
+    if plain:
+        try:
+            expected = rfc8785.dumps(clean)
+        except rfc8785.CanonicalizationError:  # a lone surrogate: refused either way
+            with pytest.raises(NotCanonicalJSON):
+                canonical(clean, plain=True)
+        else:
+            assert canonical(clean, plain=True) == expected

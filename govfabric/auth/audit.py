@@ -23,6 +23,7 @@ the marker only makes events fail to verify, it cannot let an edit pass.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import hmac
 import json
@@ -36,13 +37,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import bindparam, event, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from govfabric.auth.models import AuditEvent, AuditHead
 from govfabric.auth.request_context import request_id
 from govfabric.auth.secrets import SecretBox
-from govfabric.canonical import canonical, jsonable, legacy
+from govfabric.canonical import MAX_SAFE_INT, canonical, jsonable_plain, legacy
 from govfabric.errors import ConfigError, IntegrityError
 from govfabric.store.base import utcnow
 from govfabric.store.db import Store
@@ -57,22 +58,31 @@ MAX_PROBLEMS = 50
 SLOTS, SLOT_SIZE = 2, 256
 _INFO = "govfabric.audit"
 _PENDING = "govfabric.audit.pending"
+#: a transaction's ``info`` key: its writer runs it again if it fails (:func:`may_skip_head_read`)
+_UNREAD = "govfabric.audit.unread_head"
 log = logging.getLogger(__name__)
 
 
 def _body(seq: int, at: datetime, actor: str, action: str, target: str, details: dict[str, Any],
-          prev_hash: str, jcs: bool) -> bytes:
+          prev_hash: str, jcs: bool, plain: bool = False) -> bytes:
     body = {"seq": seq, "at": at.isoformat(timespec="microseconds"), "actor": actor, "action": action,
             "target": target, "details": details, "prev": prev_hash}
-    return canonical(body) if jcs else legacy(body)
+    if not jcs:
+        return legacy(body)
+    plain = (plain and type(actor) is str and type(action) is str and type(target) is str
+             and type(prev_hash) is str and type(seq) is int and 0 <= seq <= MAX_SAFE_INT)
+    return canonical(body, plain=plain)
 
 
 def event_hash(seq: int, at: datetime, actor: str, action: str, target: str,
-               details: dict[str, Any], prev_hash: str, key: bytes | None = None, jcs: bool | None = None) -> str:
+               details: dict[str, Any], prev_hash: str, key: bytes | None = None, jcs: bool | None = None,
+               *, plain: bool = False) -> str:
     """The event's hash: HMAC-SHA256 with the audit key; plain SHA-256 (events written before
     the chain was keyed) when ``key`` is None. Over RFC 8785 JSON when ``jcs`` (by default for keyed
-    events), else over the form written before it (``jcs_from`` in the head's note says which)."""
-    body = _body(seq, at, actor, action, target, details, prev_hash, key is not None if jcs is None else jcs)
+    events), else over the form written before it (``jcs_from`` in the head's note says which).
+    ``plain``: ``details`` is known to be plain JSON (``canonical.jsonable_plain``)."""
+    body = _body(seq, at, actor, action, target, details, prev_hash, key is not None if jcs is None else jcs,
+                 plain)
     if key is None:
         return hashlib.sha256(body).hexdigest()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -111,6 +121,16 @@ class AuditBinding:
     #: the file's bytes as last read or written and their slots: every append checks and moves the
     #: checkpoint, and parsing both slots again (JSON, HMAC) was a tenth of recording a query
     _parsed: tuple[bytes, list[Checkpoint | None | CheckpointError]] | None = field(default=None, repr=False)
+    #: the head row (seq, hash, note) as this process last committed it, and whether the last locked
+    #: read found it unmoved since (no other writer in between): then an append may move it unread
+    head: tuple[int, str, str | None] | None = field(default=None, repr=False)
+    head_unmoved: bool = field(default=False, repr=False)
+
+    def committed(self, head: tuple[int, str, str | None]) -> None:
+        """Remember the head a transaction of this process committed (never an older one)."""
+        known = self.head
+        if known is None or head[0] > known[0]:
+            self.head = head
 
     @property
     def key(self) -> bytes:
@@ -235,7 +255,8 @@ def _after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if pending is None:
         return
-    binding, cp = pending
+    binding, cp, note = pending
+    binding.committed((cp.seq, cp.hash, note))
     try:
         binding.advance(cp)
     except OSError as exc:  # the commit stands; verify will report the lagging checkpoint
@@ -250,9 +271,15 @@ def _keyed_from(note: str | None, marker: str = "keyed_from") -> int | None:
     if not note:
         return None
     try:
-        return int(json.loads(note)[marker])
+        return int(_note(note)[marker])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+@functools.lru_cache(maxsize=8)
+def _note(note: str) -> Any:
+    """The head's note parsed (every append reads its markers; it changes once in a chain's life)."""
+    return json.loads(note)
 
 
 def _jcs_from(note: str | None) -> int | None:
@@ -286,6 +313,14 @@ _EVENTS = AuditEvent.__table__
 _READ_HEAD = Prepared(select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.note).where(_HEAD.c.id == 1).with_for_update())
 _WRITE_HEAD = Prepared(_HEAD.update().where(_HEAD.c.id == 1))
 _INSERT_EVENTS = Prepared(_EVENTS.insert())
+#: the head moved from the (seq, hash, note) this process last committed, unread: the UPDATE takes the
+#: row lock as ``FOR UPDATE`` would, and if another writer moved the head meanwhile it matches no row,
+#: and ``1 / count(*)`` fails the statement, hence the transaction, before anything commits
+_moved = (update(AuditHead)
+          .where(_HEAD.c.id == 1, _HEAD.c.seq == bindparam("old_seq"), _HEAD.c.hash == bindparam("old_hash"),
+                 _HEAD.c.note.is_not_distinct_from(bindparam("old_note")))
+          .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")).returning(_HEAD.c.id).cte("moved"))
+_MOVE_HEAD_FROM = Prepared(select(literal_column("1") / func.count()).select_from(_moved))
 
 
 def _checkpoint(binding: AuditBinding) -> Checkpoint | None:
@@ -295,16 +330,18 @@ def _checkpoint(binding: AuditBinding) -> Checkpoint | None:
         raise damaged(str(exc)) from None
 
 
-def _start_chain(session: Session, cp: Checkpoint | None) -> None:
-    """No head row: a fresh store, unless events or a checkpoint say otherwise (never hide a deletion)."""
+def _start_chain(session: Session, cp: Checkpoint | None) -> str:
+    """No head row: a fresh store, unless events or a checkpoint say otherwise (never hide a deletion).
+    Returns the new head's note."""
     conn = session.connection()
     last = conn.execute(select(func.max(_EVENTS.c.seq))).scalar()
     if last is not None:
         raise damaged(f"the chain's head row is missing but events up to {last} exist")
     if cp is not None and cp.seq > 0:
         raise damaged(f"the log is empty but the checkpoint outside the store says {cp.seq} events were written")
-    conn.execute(_HEAD.insert(), {"id": 1, "seq": 0, "hash": GENESIS,
-                                  "note": json.dumps({"keyed_from": 1, "jcs_from": 1})})
+    note = json.dumps({"keyed_from": 1, "jcs_from": 1})
+    conn.execute(_HEAD.insert(), {"id": 1, "seq": 0, "hash": GENESIS, "note": note})
+    return note
 
 
 def _check_head(cp: Checkpoint | None, seq: int, digest: str, keyed_from: int | None) -> None:
@@ -431,16 +468,46 @@ def append_many(session: Session, entries: Sequence[Entry]) -> None:
         _append(session, entries)
 
 
+def may_skip_head_read(info: dict[str, Any]) -> None:
+    """Let the appends of the transaction owning ``info`` move the head without reading it first, when
+    this process committed the head last and no other writer moved it since its last locked read
+    (PostgreSQL in a pipeline: the recording is then one round trip instead of two). Only for a writer
+    that runs the whole transaction again when it fails: :func:`head_was_unread` says whether to,
+    reading the head that time."""
+    info[_UNREAD] = True
+
+
+def head_was_unread(info: dict[str, Any]) -> bool:
+    """Whether the failed transaction owning ``info`` moved the head unread (another writer may have
+    moved it: the transaction is to run again, reading it); the next appends read it until a locked
+    read finds it unmoved again."""
+    if info.get(_UNREAD) != "used":
+        return False
+    _bound(info).head_unmoved = False
+    return True
+
+
 def _append(session: Session, entries: Sequence[Entry]) -> list[dict[str, Any]]:
     """:func:`append_many`; the rows written."""
     binding = _bound(session.info)
     session.flush()
-    head = _READ_HEAD.first(session)
     cp = _checkpoint(binding)
+    known = binding.head if binding.head_unmoved and session.info.get(_UNREAD) is True else None
+    if known is not None and cp is not None and (cp.seq, cp.hash) != known[:2]:
+        known, binding.head_unmoved = None, False  # another process moved the checkpoint: read the head
+    if known is not None and (_jcs_from(known[2]) is None or not _in_pipeline(
+            session.connection().connection.driver_connection)):
+        known = None  # an old chain's note to upgrade, or nothing saved by sending it all at once
+    if known is not None:
+        session.info[_UNREAD] = "used"
+        head: tuple[Any, ...] | None = known
+    else:
+        head = _READ_HEAD.first(session)
+        binding.head_unmoved = head is not None and tuple(head) == binding.head
     note: str | None = None
     keyed_from: int | None
     if head is None:
-        _start_chain(session, cp)
+        head_note = _start_chain(session, cp)
         prev_seq, prev_hash, keyed_from = 0, GENESIS, 1
     else:
         prev_seq, prev_hash, head_note = head
@@ -454,17 +521,23 @@ def _append(session: Session, entries: Sequence[Entry]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     seq, digest = prev_seq, prev_hash
     for actor, action, target, details in entries:
-        clean = jsonable(details or {})  # stored and hashed as plain JSON: datetimes, Decimals… as strings
+        # stored and hashed as plain JSON: datetimes, Decimals… as strings
+        clean, plain = jsonable_plain(details or {})
         if rid is not None:  # written during an HTTP request: the event names it
-            clean.setdefault("request_id", rid)
+            plain = plain and type(clean.setdefault("request_id", rid)) is str
         seq, prev = seq + 1, digest
-        digest = event_hash(seq, at, actor, action, target, clean, prev, binding.key)
+        digest = event_hash(seq, at, actor, action, target, clean, prev, binding.key, plain=plain)
         rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,
                      "prev_hash": prev, "hash": digest})
-    _INSERT_EVENTS.run(session, rows)
-    _WRITE_HEAD.run(session, {"seq": seq, "hash": digest} if note is None
-                    else {"seq": seq, "hash": digest, "note": note})
-    session.info[_PENDING] = (binding, Checkpoint(seq, digest, keyed_from))
+    if known is not None:  # moved first: it holds the head's lock as the locked read would
+        _MOVE_HEAD_FROM.run(session, {"old_seq": prev_seq, "old_hash": prev_hash, "old_note": head_note,
+                                      "new_seq": seq, "new_hash": digest})
+        _INSERT_EVENTS.run(session, rows)
+    else:
+        _INSERT_EVENTS.run(session, rows)
+        _WRITE_HEAD.run(session, {"seq": seq, "hash": digest} if note is None
+                        else {"seq": seq, "hash": digest, "note": note})
+    session.info[_PENDING] = (binding, Checkpoint(seq, digest, keyed_from), head_note if note is None else note)
     return rows
 
 

@@ -54,7 +54,10 @@ class Later:
             if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
                 self._thread = threading.Thread(target=self._run, name="govfabric-later", daemon=True)
                 self._thread.start()
-            self._cv.notify_all()
+            # the writer waits for a first write, or lingers until a batch is full: woken for those only
+            # (waking it for each query's writes cost a thread switch per query)
+            if len(self._queue) == 1 or len(self._queue) >= BATCH:
+                self._cv.notify_all()
 
     def pending(self) -> bool:
         return self.done != self.queued

@@ -66,9 +66,19 @@ def triggers_installed(session: Session) -> bool:
 
 
 def principal_key(actor: Actor) -> tuple[Any, ...]:
-    """Everything of the acting principal a policy depends on."""
-    return (actor.name, tuple(sorted(actor.roles)), actor.department,
-            json.dumps(actor.attributes, sort_keys=True, default=str))
+    """Everything of the acting principal a policy depends on. Kept for the last actor asked about:
+    ``Fabric.actor`` hands out the same object while the store's change counter stands still, and
+    every query asks (its attributes' JSON was a tenth of a cached plan's lookup)."""
+    last = _last_principal
+    if last[0] is actor:
+        return last[1]
+    key = (actor.name, tuple(sorted(actor.roles)), actor.department,
+           json.dumps(actor.attributes, sort_keys=True, default=str))
+    globals()["_last_principal"] = (actor, key)
+    return key
+
+
+_last_principal: tuple[Any, tuple[Any, ...]] = (None, ())
 
 
 @dataclass

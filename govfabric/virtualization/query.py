@@ -22,7 +22,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 
 from govfabric import hooks
-from govfabric.auth.audit import Entry, append_many, take_owed
+from govfabric.auth.audit import Entry, append_many, head_was_unread, may_skip_head_read, take_owed
 from govfabric.auth.readpath import reads_source_data
 from govfabric.auth.request_context import request_id
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
@@ -41,10 +41,11 @@ if TYPE_CHECKING:
     from govfabric.fabric import Fabric
     from govfabric.store.db import Store
 
-    #: a caller's addition to the transaction recording a query: (session, status, rows) → audit
-    #: events to append in one batch with the query's own (its chain links written together);
-    #: it may write through the session but not read (the transaction may be pipelined)
-    RecordWith = Callable[[Session, str, int | None], list[Entry] | None]
+    #: a caller's addition to the transaction recording a query: (transaction, status, rows) → audit
+    #: events to append in one batch with the query's own (its chain links written together). The
+    #: transaction may be pipelined and is usually write-only (``store.db.WriteOnly``: no ORM session,
+    #: which cost a service call ~0.2 ms): it may write fixed statements (``store/prepared.py``), not read
+    RecordWith = Callable[[Any, str, int | None], list[Entry] | None]
 
 
 #: what in an engine's error text can be a data value: quoted literals, long digit runs, CJK runs
@@ -119,18 +120,31 @@ class Recorder:
                     job.error = QueryRejected("recording the query was interrupted; run it again")
                 job.done = True
 
-    def _commit(self, group: list[_Job]) -> None:
+    def _commit(self, group: list[_Job], *, unread_head: bool = True) -> None:
+        """One transaction for the group. It may move the audit head unread (one round trip on
+        PostgreSQL, ``audit.may_skip_head_read``); if that is why it failed, it runs once more
+        reading the head: the transaction rolled back whole, so nothing is written twice."""
         # the writes see a session either way (a ``WriteOnly`` offers what session-free ones use)
         tx: AbstractContextManager[Any] = (self.store.write_only() if all(j.session_free for j in group)
                                            else self.store.session(pipelined=True))
-        with tx as s:
-            entries: list[Entry] = []
-            for job in group:
-                for actor, action, target, details in job.write(s):
-                    if job.request_id is not None:
-                        details = {"request_id": job.request_id, **(details or {})}
-                    entries.append((actor, action, target, details))
-            append_many(s, entries)
+        info: dict[str, Any] = {}
+        try:
+            with tx as s:
+                info = s.info
+                if unread_head:
+                    may_skip_head_read(info)
+                entries: list[Entry] = []
+                for job in group:
+                    for actor, action, target, details in job.write(s):
+                        if job.request_id is not None:
+                            details = {"request_id": job.request_id, **(details or {})}
+                        entries.append((actor, action, target, details))
+                append_many(s, entries)
+        except Exception:
+            if not head_was_unread(info):
+                raise
+            self._commit(group, unread_head=False)
+            return
         for job in group:
             job.committed = True
 
@@ -263,7 +277,7 @@ class QueryService:
         the text with its placeholders, so a new value reuses it instead of planning again.
 
         ``row_limit`` replaces ``query_row_limit`` for exports (``export_row_limit``), never to
-        loosen interactive queries. ``record_with(session, status, rows)`` runs inside the
+        loosen interactive queries. ``record_with(transaction, status, rows)`` runs inside the
         transaction that records the query, so a caller's own audit event (a query service
         call's) is durable together with the data-access record, in one commit."""
         t0 = time.perf_counter()
@@ -364,8 +378,8 @@ class QueryService:
         # an answered query of a request that owes its api.call event: that event in this transaction
         # (only when it is this transaction's own commit that makes it durable)
         owed = take_owed(200) if status == "ok" and own else None
-        # no caller's writes (which may use the ORM) and no subscriber: no ORM session either
-        session_free = pipelined and own and record_with is None
+        # no subscriber (it gets a session to read in): no ORM session either
+        session_free = pipelined and own
         # its lineage event and usage after the answer: nobody reads within this transaction
         later = pipelined and own and cached is not None
 

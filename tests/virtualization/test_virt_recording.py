@@ -17,16 +17,11 @@ from govfabric.governance.lineage.models import LineageEvent
 from govfabric.virtualization.models import QueryLog
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
-def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
-    """Every statement recording a query and its COMMIT are sent in psycopg's pipeline mode (not
-    one round trip each), and the records are committed when the call returns."""
+def _sent_while_recording(workspace: Any) -> list[tuple[str, bool]]:
+    """Record ``SELECT 1 AS one`` once: each statement's first word and whether it was pipelined
+    (the COMMIT: sent in the pipeline, which has ended when the connection commits)."""
     from sqlalchemy import event
 
-    workspace.sql("SELECT 1 AS one")  # warm: plan cached, pool open, lineage template built
-    with workspace.store.session() as s:
-        before = s.scalar(select(func.count()).select_from(QueryLog))
     sent: list[tuple[str, bool]] = []
 
     def piped(conn: Any) -> bool:
@@ -35,7 +30,7 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
     def statement(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         sent.append((sql.split()[0], piped(conn)))
 
-    def commit(conn: Any) -> None:  # the session's commit: COMMIT already sent in the pipeline, which has ended
+    def commit(conn: Any) -> None:
         raw = conn.connection.driver_connection
         sent.append(("COMMIT", raw.pgconn.transaction_status == 0 and not piped(conn)))
 
@@ -49,16 +44,99 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", statement)
         event.remove(engine, "commit", commit)
-    # the query log, the audit head's locked read, the audit events, the audit head; the lineage event
-    # (and usage) follow the answer in the deferred writer's transaction
-    assert [k for k, _ in sent] == ["INSERT", "SELECT", "INSERT", "UPDATE", "COMMIT"], sent
+    return sent
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
+    """Every statement recording a query and its COMMIT are sent in psycopg's pipeline mode (not
+    one round trip each), and the records are committed when the call returns. Once this process
+    wrote the audit head last and found it unmoved, the head is moved without reading it first:
+    one round trip."""
+    workspace.sql("SELECT 1 AS one")  # warm: plan cached, pool open, lineage template built
+    with workspace.store.session() as s:
+        before = s.scalar(select(func.count()).select_from(QueryLog))
+    workspace.sql("SELECT 1 AS one")  # its locked read finds the head this process committed
+    sent = _sent_while_recording(workspace)
+    # the query log, the audit head moved from what this process committed (it fails the transaction if
+    # another writer moved it), the audit events; the lineage event and usage follow the answer in the
+    # deferred writer's transaction
+    assert [k for k, _ in sent] == ["INSERT", "WITH", "INSERT", "COMMIT"], sent
     assert all(p for _, p in sent), sent
     with workspace.store.engine.connect() as conn:  # committed: another transaction sees it
-        assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 1
+        assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 2
         assert conn.scalar(select(AuditEvent.action).order_by(AuditEvent.seq.desc()).limit(1)) == "sql.query"
     with workspace.store.session() as s:  # a session of this process sees the lineage event too
         q = select(func.count()).select_from(LineageEvent).where(LineageEvent.sql == "SELECT 1 AS one")
-        assert s.scalar(q) == 2
+        assert s.scalar(q) == 3
+    assert workspace.audit.verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("checkpoint_moved", [True, False], ids=["checkpoint-moved", "checkpoint-lagging"])
+def test_recording_after_another_writer_reads_the_head(workspace, tmp_path, checkpoint_moved: bool) -> None:
+    """Another process (here: another store on the same workspace) appended since. When the signed
+    checkpoint shows it, the recording reads the head at once; when it does not (that writer could not
+    move it), the unread move of the head matches nothing, the transaction fails whole and runs again
+    with the locked read. Nothing is lost or written twice, the chain verifies, and the next recordings
+    read the head until a locked read finds it unmoved again."""
+    from govfabric.auth.audit import binding_of
+    from govfabric.fabric import connect
+
+    for _ in range(2):
+        workspace.sql("SELECT 1 AS one")
+    other = connect(workspace.settings.home, "admin", store_url=workspace.store.url)
+    try:
+        if not checkpoint_moved:  # its checkpoint write fails (logged; the commit stands)
+            binding_of(other.store).checkpoint_path = tmp_path / "missing" / "audit.head"
+        other.audit.append("test.elsewhere", "t:1")
+    finally:
+        other.close()
+    with workspace.store.session() as s:
+        before = s.scalar(select(func.count()).select_from(QueryLog))
+        events = s.scalar(select(func.count()).select_from(AuditEvent))
+    sent = [k for k, _ in _sent_while_recording(workspace)]
+    read = ["INSERT", "SELECT", "INSERT", "UPDATE", "COMMIT"]
+    assert sent == (read if checkpoint_moved else ["INSERT", "WITH", "INSERT", *read]), sent  # (no COMMIT: it failed)
+    with workspace.store.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 1
+        assert conn.scalar(select(func.count()).select_from(AuditEvent)) == events + 1
+    # the locked read found the other process's head: read again next time; then unmoved: unread after
+    assert [k for k, _ in _sent_while_recording(workspace)][:2] == ["INSERT", "SELECT"]
+    assert [k for k, _ in _sent_while_recording(workspace)][:2] == ["INSERT", "WITH"]
+    assert workspace.audit.verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_recordings_and_other_appends_in_threads_keep_one_chain(workspace) -> None:
+    """Queries recorded (head moved unread when this process holds it) while other threads append
+    through sessions (locked read): every query and event is written once and the chain verifies."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from govfabric.auth.audit import append_many
+
+    workspace.sql("SELECT 1 AS one")
+    with workspace.store.session() as s:
+        before = s.scalar(select(func.count()).select_from(QueryLog))
+
+    def query(_: int) -> None:
+        for _ in range(10):
+            workspace.sql("SELECT 1 AS one")
+
+    def other(i: int) -> None:
+        for j in range(10):
+            with workspace.store.session(pipelined=True) as s:
+                append_many(s, [("t", "test.other", f"t:{i}", {"j": j})])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: (query if i % 2 else other)(i), range(8)))
+    with workspace.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(QueryLog)) == before + 40
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "test.other")) == 40
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "sql.query")) >= 41
     assert workspace.audit.verify().ok
 
 

@@ -9,6 +9,7 @@ locked, so that nothing a query says can reach beyond what the rewrite allowed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
@@ -78,12 +79,7 @@ class DuckDBEngine(Engine):
 
     @staticmethod
     def _key(b: Binding) -> str:
-        """What must be set up: a database source once (all its tables come with it), a file per asset."""
-        if not kind_of(b.source).IS_DATABASE:
-            return f"{b.source.name}:{b.source.uri}:{b.asset.id}:{b.asset.version}"
-        # the secret reference too: a password changed with `source add --replace` re-attaches
-        secret = hashlib.sha256((b.source.secret or "").encode()).hexdigest()[:12]
-        return f"{b.source.name}:{b.source.uri}:{secret}"
+        return _setup_key(b)
 
     def prepare(self, bindings: list[Binding]) -> None:
         """Attach what the query needs. The connection is locked once set up, so a query that needs
@@ -268,6 +264,18 @@ class DuckDBEngine(Engine):
             self._con.close()
             self._con = None
             self._prepared = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def _setup_key(b: Binding) -> str:
+    """What must be set up: a database source once (all its tables come with it), a file per asset.
+    Kept per binding (a cached plan hands the same ones to every run; a change to the catalog makes
+    new ones): a query's bindings were keyed again on every run."""
+    if not kind_of(b.source).IS_DATABASE:
+        return f"{b.source.name}:{b.source.uri}:{b.asset.id}:{b.asset.version}"
+    # the secret reference too: a password changed with `source add --replace` re-attaches
+    secret = hashlib.sha256((b.source.secret or "").encode()).hexdigest()[:12]
+    return f"{b.source.name}:{b.source.uri}:{secret}"
 
 
 def _spill_settings(settings: Any) -> dict[str, str]:
