@@ -122,6 +122,12 @@ _VALIDATE: dict[str, Callable[[str], None]] = {"uscc": validate_uscc, "resident_
 
 def _date(text: str, what: str) -> date:
     t = text.strip()
+    if len(t) == 10 and t[4] == t[7] == "-" and t.isascii() and t[:4].isdigit() and t[5:7].isdigit() \
+            and t[8:].isdigit():
+        try:  # YYYY-MM-DD, nearly every date: what strptime's first format gives, ~10x cheaper
+            return date.fromisoformat(t)
+        except ValueError:
+            pass
     for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y年%m月%d日"):
         try:
             return datetime.strptime(t, fmt).date()
