@@ -39,6 +39,7 @@ def test_xml_copy_holds_the_rows_as_text_and_is_reused(tmp_path: Path, monkeypat
     src.write_text(XML.replace("A1", "B1"), encoding="utf-8")  # new content: a new copy
     assert _rows(xml_copy(src, names, tmp_path / "cache"))[0] == ("营业执照", "B1", "刘䶮") and len(calls) == 3
     assert not [p for p in (tmp_path / "cache").iterdir() if p.suffix == ".tmp"]
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "cache").iterdir()} == {0o600}
 
 
 def test_xml_copy_does_not_import_pandas(tmp_path: Path) -> None:

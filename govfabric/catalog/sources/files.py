@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 FILE_EXTENSIONS = (".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".xml", ".json", ".jsonl", ".ndjson")
 PREFIX = "file://"
+#: copies of source files in the workspace cache (UTF-8 text, XML rows) hold the source's data: owner only
+CACHE_MODE = 0o600
 
 
 class Files(SourceKind):
@@ -158,6 +160,7 @@ def xml_copy(path: Path, names: list[str], cache: Path) -> Path:
     tmp = cache / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
         pq.write_table(pa.Table.from_arrays(columns, names=names), tmp)
+        tmp.chmod(CACHE_MODE)
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -178,5 +181,6 @@ def transcoded(path: Path, encoding: str, cache: Path) -> Path:
     with path.open("r", encoding=encoding, newline="") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
         while chunk := src.read(1 << 20):
             dst.write(chunk)
+    tmp.chmod(CACHE_MODE)
     tmp.replace(target)
     return target
