@@ -23,6 +23,8 @@ FILE_EXTENSIONS = (".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".xml", ".json",
 PREFIX = "file://"
 #: copies of source files in the workspace cache (UTF-8 text, XML rows) hold the source's data: owner only
 CACHE_MODE = 0o600
+#: part of an XML copy's cache key: a change to how rows are read or written must not reuse old copies
+XML_COPY_VERSION = 1
 
 
 class Files(SourceKind):
@@ -145,8 +147,9 @@ def xml_copy(path: Path, names: list[str], cache: Path) -> Path:
 
     from govfabric.catalog.harvest.files import read_xml_rows
 
-    key = hashlib.sha256(path.read_bytes())
-    key.update("\0".join(names).encode())
+    with path.open("rb") as fh:  # streamed: an oversized file is refused by read_xml_rows, not read here
+        key = hashlib.file_digest(fh, "sha256")
+    key.update(f"\0{XML_COPY_VERSION}\0{chr(0).join(names)}".encode())
     target = cache / f"{key.hexdigest()[:24]}.parquet"
     if target.exists():
         return target
