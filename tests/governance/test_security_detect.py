@@ -169,3 +169,20 @@ def test_profile_checks_each_distinct_value_once_with_the_same_counts(monkeypatc
     assert (prof.non_null, prof.distinct, prof.matches, prof.id_shaped_bad_check) == expected
     assert list(prof.matches) == list(expected[2])
     assert prof.matches and expected[3] > 0  # the sample exercises matches and the bad-check count
+
+
+@pytest.mark.parametrize("values", [
+    [" 张三", "李四 ", "", "   ", None, "张三", "110105199001011234"],
+    [3, None, 11, 3, 13800138000],
+    [True, 1, None, 2.0, 2.5, "2", date(2024, 1, 1), b"x", " 7 "],
+    [type("S", (str,), {})(" x "), "x"],  # a str subclass: counted as as_text counts it
+    [],
+])
+def test_text_counts_are_as_text_of_each_value(values: list[object]) -> None:
+    from collections import Counter
+
+    from govfabric.governance.security.detect import _text_counts, as_text
+
+    want = Counter(t for t in map(as_text, values) if t is not None)
+    got = _text_counts(iter(values))
+    assert got == want and list(got) == list(want)  # same counts, same first-seen order

@@ -242,6 +242,20 @@ def as_text(value: Any) -> str | None:
     return text or None
 
 
+def _text_counts(values: Iterable[Any]) -> Counter[str]:
+    """:func:`as_text` of every value, counted (first-seen order). A sampled column holds one type:
+    all text (stripped) or all integers (``str``) are counted without a call per value."""
+    vals = [v for v in values if v is not None]
+    kinds = set(map(type, vals))
+    if kinds <= {str}:
+        counts = Counter(map(str.strip, vals))
+        counts.pop("", None)
+        return counts
+    if kinds <= {int}:
+        return Counter(map(str, vals))
+    return Counter(t for t in map(as_text, vals) if t is not None)
+
+
 @dataclass
 class ValueProfile:
     """How many sampled values matched each class."""
@@ -259,7 +273,7 @@ def profile_values(values: Iterable[Any]) -> ValueProfile:
     """Counts over the sample, each distinct value checked once: samples repeat (codes, statuses,
     dates, a region's few names), and the checks are pure. Counted in first-seen order, so
     ``matches`` keys come in the order a value-by-value pass would insert them."""
-    counts = Counter(t for t in (as_text(v) for v in values) if t is not None)
+    counts = _text_counts(values)
     prof = ValueProfile(non_null=sum(counts.values()), distinct=len(counts))
     for t, n in counts.items():
         hit = False

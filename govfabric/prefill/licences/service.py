@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from govfabric.auth.audit import append
 from govfabric.auth.readpath import may_steward, require_steward
 from govfabric.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from govfabric.identifiers import validate_resident_id, validate_uscc
-from govfabric.outputs import DIR_MODE, atomic_open, synced_together
+from govfabric.outputs import DIR_MODE, AtomicFolder, atomic_folder, synced_together
 from govfabric.prefill.licences import importers
 from govfabric.prefill.licences.identifier import authority_problem, complete_identifier, parse_identifier
 from govfabric.prefill.licences.models import Licence
@@ -121,6 +122,12 @@ _VALIDATE: dict[str, Callable[[str], None]] = {"uscc": validate_uscc, "resident_
 
 def _date(text: str, what: str) -> date:
     t = text.strip()
+    if len(t) == 10 and t[4] == t[7] == "-" and t.isascii() and t[:4].isdigit() and t[5:7].isdigit() \
+            and t[8:].isdigit():
+        try:  # YYYY-MM-DD, nearly every date: what strptime's first format gives, ~10x cheaper
+            return date.fromisoformat(t)
+        except ValueError:
+            pass
     for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y年%m月%d日"):
         try:
             return datetime.strptime(t, fmt).date()
@@ -476,12 +483,14 @@ class Licences:
         written: list[Path] = []
         now = utcnow()
         root = self.root
-        if any(src is not None for _, src in parsed):
+        written_any = any(src is not None for _, src in parsed)
+        if written_any:
             root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         inside = root.resolve()
         try:
-            with synced_together():  # every file on disk before the commit that records them
-                rows = [self._licence(values, src, department, actor, now, written, root, inside)
+            # every file on disk before the commit that records them
+            with synced_together(), atomic_folder(root, inside) if written_any else nullcontext() as folder:
+                rows = [self._licence(values, src, department, actor, now, written, folder)
                         for values, src in parsed]
             with self.fabric.store.session() as s:
                 bulk_insert(s.connection(), Licence.__table__, rows)  # one statement, not 2,000 ORM objects
@@ -496,17 +505,18 @@ class Licences:
 
     @staticmethod
     def _licence(values: dict[str, Any], src: Source, department: str, actor: str, now: datetime,
-                 written: list[Path], root: Path, inside: Path) -> dict[str, Any]:
-        """The row's values (every row the same keys), and its file copied into ``root`` (resolved:
-        ``inside``) with its digests."""
+                 written: list[Path], folder: AtomicFolder | None) -> dict[str, Any]:
+        """The row's values (every row the same keys), and its file copied into ``folder`` (the
+        licence root, opened once for all files) with its digests."""
         row = {"id": new_id(), "department": department, "imported_by": actor, "imported_at": now, **values,
                "file_name": None, "stored_name": None, "size": None, "sha256": None, "sm3": None}
         if src is not None:
             name = src[0] if isinstance(src, tuple) else src.name
             ext = Path(name).suffix.lower()
-            target = root / f"{row['id']}{ext if _SUFFIX.match(ext) else ''}"
+            assert folder is not None  # opened when any row has a file
+            target = folder.path / f"{row['id']}{ext if _SUFFIX.match(ext) else ''}"
             sha, sm3, size = hashlib.sha256(), hashlib.new("sm3"), 0
-            with atomic_open(target, inside=inside) as out:
+            with folder.open(target.name) as out:
                 for chunk in _chunks(src):
                     sha.update(chunk)
                     sm3.update(chunk)
