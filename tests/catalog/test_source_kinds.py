@@ -139,3 +139,32 @@ def test_file_types_are_known_by_the_files_kind_only() -> None:
     found = [w for w in ("read_csv", "read_parquet", "read_xlsx", "read_json", "read_xml", '"csv"', '"xlsx"')
              if w in engine]
     assert not found, found
+
+
+def test_an_engine_loads_excel_only_for_a_workbook(steward, tmp_path: Path) -> None:
+    """DuckDB reads CSV itself; ``excel`` (whose LOAD checks its signature in every new database)
+    is loaded when a query reads a workbook."""
+    from openpyxl import Workbook
+
+    folder = tmp_path / "表格"
+    folder.mkdir()
+    (folder / "名单.csv").write_text("id,amount\n1,10\n2,32\n", encoding="utf-8")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Sheet1"
+    ws.append(["id", "city"])
+    ws.append([1, "福州"])
+    wb.save(folder / "城市.xlsx")
+    steward.catalog.add_source("sheets", str(folder))
+    added = sorted(steward.catalog.harvest("sheets").added)
+    csv_asset = next(a for a in added if "名单" in a)
+    xlsx_asset = next(a for a in added if "城市" in a)
+    steward.virtual.create_table("s.csv_t", csv_asset)
+    steward.virtual.create_table("s.xlsx_t", xlsx_asset)
+    loaded = "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'read_xlsx'"  # excel's reader
+
+    assert steward.sql("SELECT sum(amount) AS s FROM s.csv_t").column(0)[0].as_py() == 42
+    engine = steward.queries.engine("duckdb")
+    assert engine._con.execute(loaded).fetchone() == (0,)
+    assert steward.sql("SELECT city FROM s.xlsx_t").column(0).to_pylist() == ["福州"]
+    assert engine._con.execute(loaded).fetchone()[0] > 0

@@ -34,6 +34,11 @@ class Files(SourceKind):
     DUCKDB_EXTENSION: ClassVar[str | None] = "excel"
 
     @classmethod
+    def duckdb_extensions(cls, asset: Any) -> tuple[str, ...]:
+        """``excel`` for a workbook only: DuckDB reads the other file types itself."""
+        return ("excel",) if (asset.location or {}).get("format") == "xlsx" else ()
+
+    @classmethod
     def parse(cls, raw: str) -> ParsedURI:
         return cls.from_path(Path(unquote(raw[len(PREFIX):]) if raw.lower().startswith(PREFIX) else raw))
 

@@ -124,7 +124,7 @@ class DuckDBEngine(Engine):
     def _setup(self, con: Any, bindings: list[Binding]) -> None:
         ext_dir = self.settings.extensions_dir
         kinds = {b.source.kind for b in bindings}
-        needed = sorted({EXTENSIONS[k] for k in kinds if k in EXTENSIONS})
+        needed = sorted({e for b in bindings for e in kind_of(b.source).duckdb_extensions(b.asset)})
         load_extensions(con, ext_dir, needed)
         disabled = sorted({o for k in kinds if k in KINDS for o in KINDS[k].DUCKDB_DISABLED_OPTIMIZERS})
         if disabled:
