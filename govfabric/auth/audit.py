@@ -35,7 +35,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, event, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
@@ -332,7 +332,7 @@ def _together(session: Session, head: dict[str, Any], events: Sequence[dict[str,
     """The head moved from what this process last committed (``head``: old and new seq, hash, note),
     unread, with the events and ``rows`` inserted in the same statement: one statement of Python
     and driver work instead of three (the whole recording is this and COMMIT)."""
-    groups: list[tuple[Table, list[dict[str, Any]]]] = [(_EVENTS, list(events))]
+    groups: list[tuple[Table, list[dict[str, Any]]]] = [(cast(Table, _EVENTS), list(events))]
     for prepared, row in rows:  # consecutive rows of one table and key set: one multi-row VALUES
         table = prepared.table
         if table is None:

@@ -90,7 +90,7 @@ class Prepared:
         keys = tuple(rows[0])
         missing = self._missing.get(keys)
         if missing is None:
-            missing = self._missing[keys] = defaulted(cast(Table, self._table), keys)
+            missing = self._missing[keys] = defaulted(self._table, keys)
         return with_defaults(rows, missing)
 
     def first(self, session: Session, params: dict[str, Any] | None = None) -> tuple[Any, ...] | None:
