@@ -326,6 +326,8 @@ Row = tuple[Prepared, dict[str, Any]]
 #: INSERTs are data-modifying CTEs the main query does not read, which PostgreSQL runs to completion
 #: after it (so after the head's UPDATE took its lock, and not at all when ``1 / count(*)`` failed)
 _TOGETHER: dict[tuple[Any, ...], Prepared] = {}
+#: the most values one such statement binds (PostgreSQL takes 65535 parameters)
+_MAX_VALUES = 30_000
 
 
 def _together(session: Session, head: dict[str, Any], events: Sequence[dict[str, Any]], rows: Sequence[Row]) -> None:
@@ -334,14 +336,19 @@ def _together(session: Session, head: dict[str, Any], events: Sequence[dict[str,
     and driver work instead of three (the whole recording is this and COMMIT)."""
     groups: list[tuple[Table, list[dict[str, Any]]]] = [(cast(Table, _EVENTS), list(events))]
     for prepared, row in rows:  # consecutive rows of one table and key set: one multi-row VALUES
-        table = prepared.table
-        if table is None:
-            raise TypeError("only INSERT rows are written with the events")
+        table = cast(Table, prepared.table)  # an INSERT's (append_many checked)
         (full,) = prepared.complete([row])
         if groups[-1][0] is table and list(groups[-1][1][0]) == list(full):
             groups[-1][1].append(full)
         else:
             groups.append((table, [full]))
+    if sum(len(r) * len(r[0]) for _t, r in groups if r) > _MAX_VALUES:  # beyond a statement's parameters:
+        _together(session, head, (), ())  # the head moved (and locked) first, then the rows as usual
+        _INSERT_EVENTS.run(session, list(events))
+        for prepared, row in rows:
+            prepared.run(session, row)
+        return
+    groups = [(t, r) for t, r in groups if r]
     shape = tuple((t.name, tuple(r[0]), len(r)) for t, r in groups)
     stmt = _TOGETHER.get(shape)
     if stmt is None:
@@ -502,6 +509,8 @@ def append_many(session: Session, entries: Sequence[Entry], rows: Sequence[Row] 
     query log's), written before the events — or, when the head moves unread, in the same single
     statement. The caller's pending ORM changes are flushed first.
     The checkpoint outside the store moves when the transaction commits."""
+    if any(prepared.table is None for prepared, _row in rows):
+        raise TypeError("append_many writes INSERT rows only")
     if entries:
         _append(session, entries, rows)
     else:

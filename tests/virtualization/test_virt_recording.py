@@ -75,6 +75,29 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_a_recording_too_big_for_one_statement_moves_the_head_first(workspace, monkeypatch) -> None:
+    """Beyond what one statement may bind, the unread move of the head is its own statement, still
+    first (it takes the head's lock before any event is inserted), then the events and the query log
+    row; all committed and chained as in one statement."""
+    from govfabric.auth import audit
+
+    for _ in range(2):
+        workspace.sql("SELECT 1 AS one")
+    with workspace.store.session() as s:
+        before = s.scalar(select(func.count()).select_from(QueryLog))
+    monkeypatch.setattr(audit, "_MAX_VALUES", 5)
+    sent = _sent_while_recording(workspace)
+    assert [k for k, _ in sent] == ["WITH", "INSERT", "INSERT", "COMMIT"], sent
+    assert all(p for _, p in sent), sent
+    with workspace.store.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 1
+    monkeypatch.setattr(audit, "_MAX_VALUES", 30_000)
+    assert [k for k, _ in _sent_while_recording(workspace)] == ["WITH", "COMMIT"]
+    assert workspace.audit.verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 @pytest.mark.parametrize("checkpoint_moved", [True, False], ids=["checkpoint-moved", "checkpoint-lagging"])
 def test_recording_after_another_writer_reads_the_head(workspace, tmp_path, checkpoint_moved: bool) -> None:
     """Another process (here: another store on the same workspace) appended since. When the signed
