@@ -304,3 +304,20 @@ def test_a_failing_recording_does_not_lose_its_group(workspace) -> None:
         got = sorted(e.details["i"] for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "test.recorded")))
     assert got == [0, 1, 3, 4]
     assert workspace.audit.verify().ok
+
+
+def test_append_many_writes_insert_rows_only(workspace) -> None:
+    """``append_many``'s ``rows`` are INSERTs on every store and path (PostgreSQL may fold them into the
+    head's statement): another statement is refused before anything is written."""
+    from sqlalchemy import update
+
+    from govfabric.auth.audit import append_many
+    from govfabric.store.prepared import Prepared
+
+    with workspace.store.session() as s:
+        events = s.scalar(select(func.count()).select_from(AuditEvent))
+    touch = Prepared(update(QueryLog.__table__).values(rows=0))
+    with pytest.raises(TypeError), workspace.store.session() as s:
+        append_many(s, [("tester", "test.refused", "t", None)], [(touch, {})])
+    with workspace.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == events
