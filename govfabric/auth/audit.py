@@ -35,9 +35,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, event, func, literal_column, select, update
+from sqlalchemy import Table, bindparam, event, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from govfabric.auth.models import AuditEvent, AuditHead
@@ -320,7 +320,50 @@ _moved = (update(AuditHead)
           .where(_HEAD.c.id == 1, _HEAD.c.seq == bindparam("old_seq"), _HEAD.c.hash == bindparam("old_hash"),
                  _HEAD.c.note.is_not_distinct_from(bindparam("old_note")))
           .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")).returning(_HEAD.c.id).cte("moved"))
-_MOVE_HEAD_FROM = Prepared(select(literal_column("1") / func.count()).select_from(_moved))
+#: an INSERT's row written with the events (:func:`append_many`'s ``rows``): the statement and its values
+Row = tuple[Prepared, dict[str, Any]]
+#: the head moved unread, the events and the caller's rows inserted, in ONE statement, by shape: the
+#: INSERTs are data-modifying CTEs the main query does not read, which PostgreSQL runs to completion
+#: after it (so after the head's UPDATE took its lock, and not at all when ``1 / count(*)`` failed)
+_TOGETHER: dict[tuple[Any, ...], Prepared] = {}
+#: the most values one such statement binds (PostgreSQL takes 65535 parameters)
+_MAX_VALUES = 30_000
+
+
+def _together(session: Session, head: dict[str, Any], events: Sequence[dict[str, Any]], rows: Sequence[Row]) -> None:
+    """The head moved from what this process last committed (``head``: old and new seq, hash, note),
+    unread, with the events and ``rows`` inserted in the same statement: one statement of Python
+    and driver work instead of three (the whole recording is this and COMMIT)."""
+    groups: list[tuple[Table, list[dict[str, Any]]]] = [(cast(Table, _EVENTS), list(events))]
+    for prepared, row in rows:  # consecutive rows of one table and key set: one multi-row VALUES
+        table = cast(Table, prepared.table)  # an INSERT's (append_many checked)
+        (full,) = prepared.complete([row])
+        if groups[-1][0] is table and list(groups[-1][1][0]) == list(full):
+            groups[-1][1].append(full)
+        else:
+            groups.append((table, [full]))
+    if sum(len(r) * len(r[0]) for _t, r in groups if r) > _MAX_VALUES:  # beyond a statement's parameters:
+        _together(session, head, (), ())  # the head moved (and locked) first, then the rows as usual
+        _INSERT_EVENTS.run(session, list(events))
+        for prepared, row in rows:
+            prepared.run(session, row)
+        return
+    groups = [(t, r) for t, r in groups if r]
+    shape = tuple((t.name, tuple(r[0]), len(r)) for t, r in groups)
+    stmt = _TOGETHER.get(shape)
+    if stmt is None:
+        ctes = [insert(t).values([{c: bindparam(f"t{k}r{i}_{c}", type_=t.c[c].type) for c in r[0]}
+                                  for i in range(len(r))]).cte(f"ins{k}")
+                for k, (t, r) in enumerate(groups)]
+        if len(_TOGETHER) >= 64:
+            _TOGETHER.clear()
+        stmt = _TOGETHER[shape] = Prepared(select(literal_column("1") / func.count()).select_from(_moved)
+                                           .add_cte(*ctes))
+    params = dict(head)
+    for k, (_t, r) in enumerate(groups):
+        for i, row in enumerate(r):
+            params.update({f"t{k}r{i}_{c}": v for c, v in row.items()})
+    stmt.run(session, params)
 
 
 def _checkpoint(binding: AuditBinding) -> Checkpoint | None:
@@ -457,15 +500,22 @@ def append(session: Session, actor: str, action: str, target: str,
     return AuditEvent(**_append(session, [(actor, action, target, details)])[-1])
 
 
-def append_many(session: Session, entries: Sequence[Entry]) -> None:
+def append_many(session: Session, entries: Sequence[Entry], rows: Sequence[Row] = ()) -> None:
     """Append events, chained in order, inside the caller's transaction.
 
     Three statements (``store/prepared.py``) on the session's connection whatever their number (read and lock the
     head, insert the events in one statement, move the head): a query service call appends its
-    query's event and its own together. The caller's pending ORM changes are flushed first.
+    query's event and its own together. ``rows``: the caller's INSERTs of this transaction (the
+    query log's), written before the events — or, when the head moves unread, in the same single
+    statement. The caller's pending ORM changes are flushed first.
     The checkpoint outside the store moves when the transaction commits."""
+    if any(prepared.table is None for prepared, _row in rows):
+        raise TypeError("append_many writes INSERT rows only")
     if entries:
-        _append(session, entries)
+        _append(session, entries, rows)
+    else:
+        for prepared, row in rows:
+            prepared.run(session, row)
 
 
 def may_skip_head_read(info: dict[str, Any]) -> None:
@@ -487,8 +537,8 @@ def head_was_unread(info: dict[str, Any]) -> bool:
     return True
 
 
-def _append(session: Session, entries: Sequence[Entry]) -> list[dict[str, Any]]:
-    """:func:`append_many`; the rows written."""
+def _append(session: Session, entries: Sequence[Entry], extra: Sequence[Row] = ()) -> list[dict[str, Any]]:
+    """:func:`append_many` (``extra``: its ``rows``); the events written."""
     binding = _bound(session.info)
     session.flush()
     cp = _checkpoint(binding)
@@ -502,6 +552,8 @@ def _append(session: Session, entries: Sequence[Entry]) -> list[dict[str, Any]]:
         session.info[_UNREAD] = "used"
         head: tuple[Any, ...] | None = known
     else:
+        for prepared, row in extra:
+            prepared.run(session, row)
         head = _READ_HEAD.first(session)
         binding.head_unmoved = head is not None and tuple(head) == binding.head
     note: str | None = None
@@ -530,9 +582,8 @@ def _append(session: Session, entries: Sequence[Entry]) -> list[dict[str, Any]]:
         rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "target": target, "details": clean,
                      "prev_hash": prev, "hash": digest})
     if known is not None:  # moved first: it holds the head's lock as the locked read would
-        _MOVE_HEAD_FROM.run(session, {"old_seq": prev_seq, "old_hash": prev_hash, "old_note": head_note,
-                                      "new_seq": seq, "new_hash": digest})
-        _INSERT_EVENTS.run(session, rows)
+        _together(session, {"old_seq": prev_seq, "old_hash": prev_hash, "old_note": head_note,
+                            "new_seq": seq, "new_hash": digest}, rows, extra)
     else:
         _INSERT_EVENTS.run(session, rows)
         _WRITE_HEAD.run(session, {"seq": seq, "hash": digest} if note is None

@@ -66,24 +66,31 @@ class Prepared:
             form = self._forms[cache_key] = _Form(compiled.string, names, compiled.positional, procs, literals)
         return form
 
+    @property
+    def table(self) -> Table | None:
+        """An INSERT's table (None for other statements)."""
+        return self._table
+
     def run(self, session: Session, params: dict[str, Any] | Sequence[dict[str, Any]]) -> None:
         """Execute with one row of parameters, or many (the driver's ``executemany``)."""
         rows: Sequence[dict[str, Any]] = [params] if isinstance(params, dict) else params
         if not rows:
             return
-        if self._table is not None:
-            rows = self._with_defaults(rows)
+        rows = self.complete(rows)
         form = self._form(session, list(rows[0]))
         values = form.values(rows[0]) if len(rows) == 1 else [form.values(r) for r in rows]
         _execute(session, form.text, values, len(rows) > 1).close()
 
-    def _with_defaults(self, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
-        """``rows`` with the Python-side defaults of the columns they leave out (as
-        ``bulk.defaulted``), those columns found once per key set instead of every call."""
+    def complete(self, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        """An INSERT's ``rows`` with the Python-side defaults of the columns they leave out (as
+        ``bulk.defaulted``), those columns found once per key set instead of every call; other
+        statements' as they are. For a statement writing them too (``audit``'s head move)."""
+        if self._table is None or not rows:
+            return rows
         keys = tuple(rows[0])
         missing = self._missing.get(keys)
         if missing is None:
-            missing = self._missing[keys] = defaulted(cast(Table, self._table), keys)
+            missing = self._missing[keys] = defaulted(self._table, keys)
         return with_defaults(rows, missing)
 
     def first(self, session: Session, params: dict[str, Any] | None = None) -> tuple[Any, ...] | None:

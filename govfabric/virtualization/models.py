@@ -134,7 +134,7 @@ class QueryLog(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                     autoincrement=True)
-    principal: Mapped[str] = mapped_column(String(128), index=True)
+    principal: Mapped[str] = mapped_column(String(128))  # not indexed: no query reads by it (9d4c2f7a1b36)
     engine: Mapped[str] = mapped_column(String(16))
     sql_digest: Mapped[str] = mapped_column(String(64))
     tables: Mapped[list] = mapped_column(default=list)
@@ -142,7 +142,7 @@ class QueryLog(Base):
     error: Mapped[str | None] = mapped_column(Text)
     rows: Mapped[int | None] = mapped_column(BigInteger)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PolicyGeneration(Base):

@@ -22,7 +22,7 @@ import pyarrow as pa
 from sqlalchemy import func, select
 
 from govfabric import hooks
-from govfabric.auth.audit import Entry, append_many, head_was_unread, may_skip_head_read, take_owed
+from govfabric.auth.audit import Entry, Row, append_many, head_was_unread, may_skip_head_read, take_owed
 from govfabric.auth.readpath import reads_source_data
 from govfabric.auth.request_context import request_id
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
@@ -75,8 +75,10 @@ class Recorder:
         self._cv = threading.Condition()
         self._writing = False  # a group's transaction is running
 
-    def record(self, write: Callable[[Session], list[Entry]], *, session_free: bool = False) -> None:
-        """``session_free``: ``write`` uses only what a :class:`~govfabric.store.db.WriteOnly`
+    def record(self, write: Callable[[Session], tuple[list[Entry], list[Row]]], *, session_free: bool = False) -> None:
+        """``write``: a recording's writes; it returns its audit events and its INSERT rows (the query
+        log's), which ``audit.append_many`` writes with them (in one statement when it can).
+        ``session_free``: ``write`` uses only what a :class:`~govfabric.store.db.WriteOnly`
         transaction offers (no ORM); a group of such recordings commits without a session."""
         job = _Job(write, request_id.get(), session_free)
         group: list[_Job] | None = None
@@ -134,12 +136,15 @@ class Recorder:
                 if unread_head:
                     may_skip_head_read(info)
                 entries: list[Entry] = []
+                rows: list[Row] = []
                 for job in group:
-                    for actor, action, target, details in job.write(s):
+                    events, inserts = job.write(s)
+                    rows.extend(inserts)
+                    for actor, action, target, details in events:
                         if job.request_id is not None:
                             details = {"request_id": job.request_id, **(details or {})}
                         entries.append((actor, action, target, details))
-                append_many(s, entries)
+                append_many(s, entries, rows)
         except Exception:
             if not head_was_unread(info):
                 raise
@@ -152,7 +157,8 @@ class Recorder:
 class _Job:
     __slots__ = ("committed", "done", "error", "request_id", "session_free", "write")
 
-    def __init__(self, write: Callable[[Session], list[Entry]], rid: str | None, session_free: bool) -> None:
+    def __init__(self, write: Callable[[Session], tuple[list[Entry], list[Row]]], rid: str | None,
+                 session_free: bool) -> None:
         self.write, self.request_id, self.session_free = write, rid, session_free
         self.done = self.committed = False
         self.error: BaseException | None = None
@@ -383,8 +389,9 @@ class QueryService:
         # its lineage event and usage after the answer: nobody reads within this transaction
         later = pipelined and own and cached is not None
 
-        def write(s: Session) -> list[Entry]:
-            """The recording's writes; the audit events to append, the query's first."""
+        def write(s: Session) -> tuple[list[Entry], list[Row]]:
+            """The recording's writes; the audit events to append, the query's first, and its query
+            log row (``append_many`` writes it with them)."""
             if not session_free:  # (with no subscriber when the recording started: nothing to tell)
                 hooks.emit(hooks.QueryRecorded(self.fabric, s, sql, planned, status))
             caller = record_with(s, status, rows) if record_with is not None else None
@@ -400,12 +407,11 @@ class QueryService:
             entries.extend(caller or ())
             if owed is not None:
                 entries.append(owed.build(200))
-            _QUERY_LOG_INSERT.run(s, {
-                "principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
-                "status": status, "error": error, "rows": rows, "duration_ms": ms})
+            log = {"principal": actor, "engine": engine, "sql_digest": digest, "tables": tables,
+                   "status": status, "error": error, "rows": rows, "duration_ms": ms}
             if not later:
                 after(s)
-            return entries
+            return entries, [(_QUERY_LOG_INSERT, log)]
 
         forward = bool(self.fabric.settings.lineage_url)  # as configured now, not when written
 
@@ -422,7 +428,7 @@ class QueryService:
                 self.fabric.store.defer(after)
         else:
             with self.fabric.store.session(pipelined=pipelined) as s:
-                append_many(s, write(s))  # one batch: the query's event and its caller's, chained in order
+                append_many(s, *write(s))  # one batch: the query's event and its caller's, chained in order
         if owed is not None:
             owed.written = True
 

@@ -59,10 +59,10 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
         before = s.scalar(select(func.count()).select_from(QueryLog))
     workspace.sql("SELECT 1 AS one")  # its locked read finds the head this process committed
     sent = _sent_while_recording(workspace)
-    # the query log, the audit head moved from what this process committed (it fails the transaction if
-    # another writer moved it), the audit events; the lineage event and usage follow the answer in the
-    # deferred writer's transaction
-    assert [k for k, _ in sent] == ["INSERT", "WITH", "INSERT", "COMMIT"], sent
+    # one statement: the audit head moved from what this process committed (it fails the transaction if
+    # another writer moved it), the audit events and the query log inserted in its data-modifying CTEs;
+    # the lineage event and usage follow the answer in the deferred writer's transaction
+    assert [k for k, _ in sent] == ["WITH", "COMMIT"], sent
     assert all(p for _, p in sent), sent
     with workspace.store.engine.connect() as conn:  # committed: another transaction sees it
         assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 2
@@ -70,6 +70,29 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
     with workspace.store.session() as s:  # a session of this process sees the lineage event too
         q = select(func.count()).select_from(LineageEvent).where(LineageEvent.sql == "SELECT 1 AS one")
         assert s.scalar(q) == 3
+    assert workspace.audit.verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_a_recording_too_big_for_one_statement_moves_the_head_first(workspace, monkeypatch) -> None:
+    """Beyond what one statement may bind, the unread move of the head is its own statement, still
+    first (it takes the head's lock before any event is inserted), then the events and the query log
+    row; all committed and chained as in one statement."""
+    from govfabric.auth import audit
+
+    for _ in range(2):
+        workspace.sql("SELECT 1 AS one")
+    with workspace.store.session() as s:
+        before = s.scalar(select(func.count()).select_from(QueryLog))
+    monkeypatch.setattr(audit, "_MAX_VALUES", 5)
+    sent = _sent_while_recording(workspace)
+    assert [k for k, _ in sent] == ["WITH", "INSERT", "INSERT", "COMMIT"], sent
+    assert all(p for _, p in sent), sent
+    with workspace.store.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 1
+    monkeypatch.setattr(audit, "_MAX_VALUES", 30_000)
+    assert [k for k, _ in _sent_while_recording(workspace)] == ["WITH", "COMMIT"]
     assert workspace.audit.verify().ok
 
 
@@ -99,13 +122,13 @@ def test_recording_after_another_writer_reads_the_head(workspace, tmp_path, chec
         events = s.scalar(select(func.count()).select_from(AuditEvent))
     sent = [k for k, _ in _sent_while_recording(workspace)]
     read = ["INSERT", "SELECT", "INSERT", "UPDATE", "COMMIT"]
-    assert sent == (read if checkpoint_moved else ["INSERT", "WITH", "INSERT", *read]), sent  # (no COMMIT: it failed)
+    assert sent == (read if checkpoint_moved else ["WITH", *read]), sent  # (no COMMIT: it failed)
     with workspace.store.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 1
         assert conn.scalar(select(func.count()).select_from(AuditEvent)) == events + 1
     # the locked read found the other process's head: read again next time; then unmoved: unread after
     assert [k for k, _ in _sent_while_recording(workspace)][:2] == ["INSERT", "SELECT"]
-    assert [k for k, _ in _sent_while_recording(workspace)][:2] == ["INSERT", "WITH"]
+    assert [k for k, _ in _sent_while_recording(workspace)] == ["WITH", "COMMIT"]
     assert workspace.audit.verify().ok
 
 
@@ -257,10 +280,10 @@ def test_a_failing_recording_does_not_lose_its_group(workspace) -> None:
     errors: dict[int, BaseException] = {}
 
     def write(i: int) -> Any:
-        def w(_s: Any) -> list[Any]:
+        def w(_s: Any) -> tuple[list[Any], list[Any]]:
             if i == 2:
                 raise ValueError("a bad recording")
-            return [("tester", "test.recorded", f"t{i}", {"i": i})]
+            return [("tester", "test.recorded", f"t{i}", {"i": i})], []
         return w
 
     def run(i: int) -> None:
@@ -281,3 +304,20 @@ def test_a_failing_recording_does_not_lose_its_group(workspace) -> None:
         got = sorted(e.details["i"] for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "test.recorded")))
     assert got == [0, 1, 3, 4]
     assert workspace.audit.verify().ok
+
+
+def test_append_many_writes_insert_rows_only(workspace) -> None:
+    """``append_many``'s ``rows`` are INSERTs on every store and path (PostgreSQL may fold them into the
+    head's statement): another statement is refused before anything is written."""
+    from sqlalchemy import update
+
+    from govfabric.auth.audit import append_many
+    from govfabric.store.prepared import Prepared
+
+    with workspace.store.session() as s:
+        events = s.scalar(select(func.count()).select_from(AuditEvent))
+    touch = Prepared(update(QueryLog.__table__).values(rows=0))
+    with pytest.raises(TypeError), workspace.store.session() as s:
+        append_many(s, [("tester", "test.refused", "t", None)], [(touch, {})])
+    with workspace.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == events

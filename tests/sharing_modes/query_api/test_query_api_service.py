@@ -202,8 +202,8 @@ def test_an_answered_call_appends_its_events_in_one_batch(svc: Any, monkeypatch:
     uscc = svc.sql("SELECT uscc FROM market.enterprise LIMIT 1").column(0)[0].as_py()
     batches: list[list[str]] = []
     real = audit.append_many
-    monkeypatch.setattr(audit, "append_many", lambda s, entries: batches.append([e[1] for e in entries])
-                        or real(s, entries))
+    monkeypatch.setattr(audit, "append_many", lambda s, entries, rows=(): batches.append([e[1] for e in entries])
+                        or real(s, entries, rows))
     from govfabric.virtualization import query
 
     monkeypatch.setattr(query, "append_many", audit.append_many)
