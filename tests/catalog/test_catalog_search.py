@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
+from infra.alembic_run import run_alembic
 
 
 def _seed(steward, tmp_path) -> None:
@@ -179,16 +181,9 @@ def test_upgrade_indexes_assets_registered_before_and_downgrade_restores(blank_s
     from govfabric.catalog.search import search
     from govfabric.store import Store
     from govfabric.store.base import utcnow
-    from govfabric.store.migrate import alembic_config
 
     store = Store(blank_store_url)
-    cfg = alembic_config(store.engine)
-
-    def migrate(fn, target: str) -> None:
-        with store.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            fn(cfg, target)
-
+    migrate = partial(run_alembic, store)
     migrate(command.upgrade, "b1e5a0c0ffee")
     with store.engine.begin() as conn:
         assets = sa.Table("catalog_assets", sa.MetaData(), autoload_with=conn)
@@ -280,7 +275,6 @@ def test_tokens_are_compared_bytewise_and_found_as_before(make_pg_database) -> N
     from govfabric.catalog.search import search
     from govfabric.catalog.search_index import add_entries, entry
     from govfabric.store import Store
-    from govfabric.store.migrate import alembic_config
 
     store = Store(make_pg_database())
     store.migrate()
@@ -300,10 +294,7 @@ def test_tokens_are_compared_bytewise_and_found_as_before(make_pg_database) -> N
         assert "ix_catalog_search_entries_tokens" in plan
     with Session(store.engine) as s:
         assert [h.name for h in search(s, "营业执照")] == [h.name for h in search(s, "身份证")] == ["t_yyzz"]
-    cfg = alembic_config(store.engine)
-    with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "4d7e1b2c9a05")
+    run_alembic(store, command.downgrade, "4d7e1b2c9a05")
     with store.engine.connect() as conn:
         assert conn.scalar(collation) == "default"
     with Session(store.engine) as s:

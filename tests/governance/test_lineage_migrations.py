@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from infra.alembic_run import run_alembic
 
 pytestmark = pytest.mark.postgres
 
@@ -17,7 +18,6 @@ COMPRESSION = sa.text("SELECT attcompression FROM pg_attribute "
 def test_payloads_are_compressed_with_lz4_and_downgrade_restores_the_default(
         make_pg_database: Callable[[], str]) -> None:
     from govfabric.store import Store
-    from govfabric.store.migrate import alembic_config
 
     store = Store(make_pg_database())
     store.migrate()
@@ -29,10 +29,7 @@ def test_payloads_are_compressed_with_lz4_and_downgrade_restores_the_default(
         assert conn.scalar(sa.text("SELECT pg_column_compression(payload) FROM gov_lineage_events")) == "lz4"
         assert conn.scalar(sa.text("SELECT length(payload::text) FROM gov_lineage_events")) == 300_009
         conn.commit()
-    cfg = alembic_config(store.engine)
-    with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "efe59fd54dfa")
+    run_alembic(store, command.downgrade, "efe59fd54dfa")
     with store.engine.connect() as conn:
         assert conn.scalar(COMPRESSION) == ""
     store.dispose()

@@ -8,21 +8,19 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from infra.alembic_run import run_alembic
 from sqlalchemy import inspect, text
 
 from govfabric.cli.main import run
 from govfabric.errors import ConfigError
 from govfabric.fabric import connect, init_workspace
 from govfabric.store import Store
-from govfabric.store.migrate import alembic_config, code_heads, current_heads
+from govfabric.store.migrate import code_heads, current_heads
 
 
 def _downgrade_schedule(fabric) -> None:
     """Put the store one module behind the code (the schedule branch unapplied)."""
-    cfg = alembic_config(fabric.store.engine)
-    with fabric.store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "schedule@base")
+    run_alembic(fabric.store, command.downgrade, "schedule@base")
 
 
 def test_connect_refuses_a_store_behind_and_upgrade_migrates_it(workspace, capsys) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from infra.alembic_run import run_alembic
 
 from govfabric.store import Store
-from govfabric.store.migrate import alembic_config
 
 DROPPED = {"ix_virt_query_log_principal", "ix_virt_query_log_at"}
 
@@ -21,12 +23,7 @@ def _indexes(store: Store) -> set[str]:
                          indirect=True)
 def test_query_log_indexes_dropped_and_restored_by_the_downgrade(store_url: str) -> None:
     store = Store(store_url)
-    cfg = alembic_config(store.engine)
-
-    def migrate(fn, target: str) -> None:
-        with store.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            fn(cfg, target)
+    migrate = partial(run_alembic, store)
 
     assert not (_indexes(store) & DROPPED)  # a migrated store has neither
     with store.engine.begin() as conn:
