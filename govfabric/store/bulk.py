@@ -85,6 +85,7 @@ def bulk_load(conn: Connection, table: FromClause, rows: Sequence[dict[str, Any]
         bulk_insert(conn, t, rows)
         return
     target = conn.dialect.identifier_preparer.format_table(t)
+    quote = conn.dialect.identifier_preparer.quote_identifier
     keys = conn.execute(_FOREIGN_KEYS, {"t": target}).all()
     if not keys:
         bulk_insert(conn, t, rows)
@@ -94,7 +95,7 @@ def bulk_load(conn: Connection, table: FromClause, rows: Sequence[dict[str, Any]
     try:
         conn.execute(text("SELECT set_config('lock_timeout', :w, true)"), {"w": LOAD_LOCK_WAIT})
         for name, _ in keys:
-            conn.exec_driver_sql(f"ALTER TABLE {target} DROP CONSTRAINT {_quoted(name)}")
+            conn.exec_driver_sql(f"ALTER TABLE {target} DROP CONSTRAINT {quote(name)}")
     except DBAPIError as e:
         if getattr(e.orig, "sqlstate", None) not in _NOT_NOW:
             raise
@@ -106,11 +107,7 @@ def bulk_load(conn: Connection, table: FromClause, rows: Sequence[dict[str, Any]
     conn.exec_driver_sql("RELEASE SAVEPOINT gf_bulk_load")
     bulk_insert(conn, t, rows)
     for name, definition in keys:
-        conn.exec_driver_sql(f"ALTER TABLE {target} ADD CONSTRAINT {_quoted(name)} {definition}")
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+        conn.exec_driver_sql(f"ALTER TABLE {target} ADD CONSTRAINT {quote(name)} {definition}")
 
 
 def _has_rows(conn: Connection, table: Table, n: int) -> bool:
