@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import http_sf
@@ -120,6 +121,40 @@ class NonceStore:
             return True
 
 
+class FileNonceStore:
+    """Nonces in a SQLite file of the workspace, shared by every process of ``govfabric serve`` on
+    this host: with ``--workers N`` and no Redis a nonce one worker accepted is refused by the
+    others (per-process memory let a captured request be replayed once to each other worker). Kept
+    for the signature lifetime; write-ahead log without fsync, as nothing needs them after a
+    restart (the in-memory store forgets them too). Several hosts share nonces through Redis."""
+
+    SWEEP_S = 10
+
+    def __init__(self, path: Path, ttl_s: float) -> None:
+        import sqlite3
+
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._next_sweep = 0.0
+        # one connection per process, used under the lock (a statement takes ~10 µs)
+        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        path.chmod(0o600)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=OFF")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS nonce (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID")
+
+    def first_use(self, key: str) -> bool:
+        now = time.time()  # the wall clock: the processes compare each other's times
+        with self._lock:
+            if now >= self._next_sweep:
+                self._conn.execute("DELETE FROM nonce WHERE until <= ?", (now,))
+                self._next_sweep = now + self.SWEEP_S
+            cur = self._conn.execute("INSERT INTO nonce VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                                     "SET until = excluded.until WHERE nonce.until <= ?", (key, now + self.ttl_s, now))
+            return cur.rowcount == 1
+
+
 class RedisNonceStore:
     """Nonces in Redis (``SET NX EX``): shared by every worker and every server behind a balancer."""
 
@@ -133,10 +168,14 @@ class RedisNonceStore:
         return bool(self.client.set(f"govfabric:nonce:{key}", b"1", nx=True, ex=self.ttl_s))
 
 
-def nonce_store(redis_url: str | None, max_age_s: int = MAX_AGE_S, skew_s: int = CLOCK_SKEW_S
-                ) -> NonceStore | RedisNonceStore:
+def nonce_store(redis_url: str | None, max_age_s: int = MAX_AGE_S, skew_s: int = CLOCK_SKEW_S,
+                path: Path | None = None) -> NonceStore | FileNonceStore | RedisNonceStore:
+    """Redis when configured; else the file ``path`` shared by this host's server processes, if
+    given; else this process's memory."""
     ttl = max_age_s + 2 * skew_s
-    return RedisNonceStore(redis_url, ttl) if redis_url else NonceStore(ttl)
+    if redis_url:
+        return RedisNonceStore(redis_url, ttl)
+    return FileNonceStore(path, ttl) if path is not None else NonceStore(ttl)
 
 
 def signature_params(headers: Mapping[str, str]) -> dict[str, Any]:

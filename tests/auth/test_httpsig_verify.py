@@ -96,3 +96,23 @@ def test_a_signature_dated_ahead_within_the_clock_skew_verifies(ahead_s: int, co
         _verify(request, b"")
     else:
         assert _refusal(request, b"") == code
+
+
+def test_a_nonce_file_is_shared_by_the_processes_of_a_host(tmp_path) -> None:
+    """``FileNonceStore``: a nonce used by one process is refused by another (a real second process),
+    and usable again once the signature's lifetime has passed."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "server" / "nonces.sqlite"
+    here = httpsig.FileNonceStore(path, 0.5)
+    assert here.first_use("app:n1")
+    code = ("import sys\nfrom pathlib import Path\nfrom govfabric.auth.httpsig import FileNonceStore\n"
+            "s = FileNonceStore(Path(sys.argv[1]), 0.5)\nprint(s.first_use('app:n1'), s.first_use('app:n2'))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True"], done.stdout + done.stderr
+    assert not here.first_use("app:n2")
+    time.sleep(0.6)
+    assert here.first_use("app:n1")  # expired: a signature this old is refused before its nonce is looked at
+    assert path.stat().st_mode & 0o077 == 0

@@ -240,3 +240,27 @@ def test_subscription_over_a_view(plane: Plane) -> None:
     assert len(got["changes"]) == want.column(0)[0].as_py() > 0  # the app's row filter holds through the view
     rows = [ch["row"] for ch in got["changes"]]
     assert {r["district"] for r in rows} == {"朝阳区"} and all("*" in (r["legal_rep_id"] or "*") for r in rows)
+
+
+def test_a_signed_request_is_answered_once_by_a_server_with_several_workers(plane: Plane, tmp_path: Path) -> None:
+    """``govfabric serve --workers 2`` without Redis: the same signed request sent again on new
+    connections (which the kernel hands to either worker) is refused every time after the first —
+    the workers share the nonces (the workspace's ``server/nonces.sqlite``), not each its own."""
+    import httpx
+
+    from govfabric.auth import httpsig
+
+    _publish(plane.steward)
+    uscc = plane.steward.sql(f"SELECT uscc FROM market.enterprise WHERE {REGION} ORDER BY uscc LIMIT 1").column(0)[0]
+    with serving(plane.admin.settings.home, tmp_path / "serve.log", "--workers", "2") as server:
+        request = httpx.Request("GET", f"{server.url}/api/v1/query/ent_lookup?uscc={uscc.as_py()}")
+        httpsig.sign(request, key_id=plane.gs.key_id, secret=plane.gs.secret.encode())
+        codes = []
+        for _ in range(12):
+            with httpx.Client() as http:  # a new connection each time
+                response = http.send(request)
+            codes.append((response.status_code, response.json().get("code")))
+        assert codes[0][0] == 200, codes
+        assert codes[1:] == [(401, "nonce_replayed")] * 11, codes
+        assert (plane.admin.settings.home / "server" / "nonces.sqlite").stat().st_mode & 0o077 == 0
+    assert "Traceback" not in server.output()
