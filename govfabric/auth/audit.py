@@ -46,7 +46,7 @@ from govfabric.auth.secrets import SecretBox
 from govfabric.canonical import MAX_SAFE_INT, canonical, jsonable_plain, legacy
 from govfabric.errors import ConfigError, IntegrityError
 from govfabric.store.base import utcnow
-from govfabric.store.db import Store
+from govfabric.store.db import NeedsTransaction, Store
 from govfabric.store.prepared import Prepared
 
 GENESIS = "0" * 64
@@ -342,7 +342,10 @@ def _together(session: Session, head: dict[str, Any], events: Sequence[dict[str,
             groups[-1][1].append(full)
         else:
             groups.append((table, [full]))
+    single = getattr(session, "single", False)
     if sum(len(r) * len(r[0]) for _t, r in groups if r) > _MAX_VALUES:  # beyond a statement's parameters:
+        if single:
+            raise NeedsTransaction("too many rows for one statement")
         _together(session, head, (), ())  # the head moved (and locked) first, then the rows as usual
         _INSERT_EVENTS.run(session, list(events))
         for prepared, row in rows:
@@ -363,7 +366,7 @@ def _together(session: Session, head: dict[str, Any], events: Sequence[dict[str,
     for k, (_t, r) in enumerate(groups):
         for i, row in enumerate(r):
             params.update({f"t{k}r{i}_{c}": v for c, v in row.items()})
-    stmt.run(session, params)
+    stmt.run(session, params, sole=single)
 
 
 def _checkpoint(binding: AuditBinding) -> Checkpoint | None:
@@ -545,9 +548,12 @@ def _append(session: Session, entries: Sequence[Entry], extra: Sequence[Row] = (
     known = binding.head if binding.head_unmoved and session.info.get(_UNREAD) is True else None
     if known is not None and cp is not None and (cp.seq, cp.hash) != known[:2]:
         known, binding.head_unmoved = None, False  # another process moved the checkpoint: read the head
-    if known is not None and (_jcs_from(known[2]) is None or not _in_pipeline(
-            session.connection().connection.driver_connection)):
+    single = getattr(session, "single", False)  # a one-statement transaction (``Store.write_only``)
+    if known is not None and (_jcs_from(known[2]) is None or not (single or _in_pipeline(
+            session.connection().connection.driver_connection))):
         known = None  # an old chain's note to upgrade, or nothing saved by sending it all at once
+    if single and known is None:
+        raise NeedsTransaction("the audit chain's head is to be read and locked first")
     if known is not None:
         session.info[_UNREAD] = "used"
         head: tuple[Any, ...] | None = known

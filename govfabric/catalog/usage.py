@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from govfabric.catalog.models import Asset, Favourite, Notification, Usage
 from govfabric.store.base import new_id, utcnow
+from govfabric.store.db import gather, gathering
 from govfabric.store.prepared import Prepared
 
 USAGE_KINDS = ("use", "distribution")
@@ -126,7 +127,11 @@ def record_usage(session: Session, asset_ids: list[str], principal: str, kind: s
     if upsert is not None:  # one statement, no answer to wait for (it may be pipelined)
         rows = [{"id": new_id(), "asset_id": a, "principal": principal, "kind": kind, "count": count,
                  "last_at": now} for a in ids]
-        upsert.run(session, rows)
+        if gathering(session):  # the deferred writer's: one row per asset and principal a batch
+            for row in rows:
+                gather(session, upsert, row, key=(row["asset_id"], principal, kind), merge=_added)
+        else:
+            upsert.run(session, rows)
         return
     mine = (t.c.principal == principal) & (t.c.kind == kind)
     have = set(session.execute(update(t).where(t.c.asset_id.in_(ids), mine)
@@ -135,6 +140,11 @@ def record_usage(session: Session, asset_ids: list[str], principal: str, kind: s
     if missing:
         session.execute(insert(t), [{"id": new_id(), "asset_id": a, "principal": principal, "kind": kind,
                                      "count": count, "last_at": now} for a in missing])
+
+
+def _added(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Two usage rows of one asset, principal and kind as one: counts added, the later time."""
+    return {**old, "count": old["count"] + new["count"], "last_at": max(old["last_at"], new["last_at"])}
 
 
 _UPSERTS: dict[str, Prepared | None] = {}

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the ORM loads with the first session: `govfabric status` re
     from sqlalchemy.orm import Session, sessionmaker
 
     from govfabric.store.later import Later
+    from govfabric.store.prepared import Prepared
 
 #: the key of a session's ``info`` holding what is to run once its transaction commits (:func:`on_commit`)
 _ON_COMMIT = "govfabric.on_commit"
@@ -180,6 +181,12 @@ def _rolled_back(session: Session) -> None:
     session.info.pop(_ON_COMMIT, None)
 
 
+class NeedsTransaction(Exception):
+    """Raised in a :meth:`Store.write_only` block opened with ``single=True`` by anything but its
+    one statement, before that statement runs: nothing was written; run the block again in a
+    transaction."""
+
+
 class WriteOnly:
     """A write-only transaction on one Core connection, without an ORM Session (:meth:`Store.write_only`).
 
@@ -187,21 +194,72 @@ class WriteOnly:
     (``store/prepared.py``): the ORM session around them — made, begun, committed through its
     unit of work and events, closed — cost about as much as the statements. It offers what those
     writers use of a session: ``connection()``, ``get_bind()``, ``info`` (``on_commit`` included)
-    and ``flush()`` (nothing is ever pending)."""
+    and ``flush()``.
 
-    __slots__ = ("_bind", "_conn", "info")
+    ``single``: the transaction is one statement in autocommit (no BEGIN, no COMMIT): only a writer
+    that knows its whole work is one statement may take the connection, through :meth:`sole`;
+    :meth:`connection` raises :class:`NeedsTransaction`. ``gather``: rows given to :func:`gather` wait
+    for :meth:`flush` (before COMMIT), one ``executemany`` per statement."""
 
-    def __init__(self, conn: Connection, bind: Engine, info: dict[str, Any]) -> None:
+    __slots__ = ("_bind", "_conn", "_gathered", "_single", "info")
+
+    def __init__(self, conn: Connection, bind: Engine, info: dict[str, Any], *, single: bool = False,
+                 gather: bool = False) -> None:
         self._conn, self._bind, self.info = conn, bind, info
+        self._single: bool | None = True if single else None  # None: a transaction; False: its statement ran
+        self._gathered: dict[Prepared, dict[Any, dict[str, Any]]] | None = {} if gather else None
+
+    @property
+    def single(self) -> bool:
+        """Whether this is a one-statement transaction (:meth:`sole` gives its connection)."""
+        return self._single is not None
 
     def connection(self) -> Connection:
+        if self._single is not None:
+            raise NeedsTransaction("this write needs a transaction, not a single statement")
+        return self._conn
+
+    def sole(self) -> Connection:
+        """The connection for the transaction's one statement (``single``), once: it commits as it runs."""
+        if self._single is not True:
+            raise RuntimeError("the single statement of this write-only transaction has run already")
+        self._single = False
         return self._conn
 
     def get_bind(self) -> Engine:
         return self._bind
 
     def flush(self) -> None:
-        """Nothing to flush: every statement runs when it is called."""
+        """Write the gathered rows (:func:`gather`); every other statement ran when it was called."""
+        gathered, self._gathered = self._gathered, {} if self._gathered is not None else None
+        for prepared, rows in (gathered or {}).items():
+            prepared.run(self, [rows[k] for k in sorted(rows)])
+
+
+def gathering(session: Any) -> bool:
+    """Whether ``session`` is a write-only transaction that gathers rows (:func:`gather`)."""
+    return type(session) is WriteOnly and session._gathered is not None
+
+
+def gather(session: Any, prepared: Prepared, row: dict[str, Any], *, key: tuple[Any, ...] | None = None,
+           merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None) -> None:
+    """``prepared.run(session, row)``, or, in a write-only transaction that gathers (the deferred
+    writer's, ``store/later.py``), with the other rows gathered for the same statement in one
+    ``executemany`` when it flushes, before COMMIT: the statement is converted, and a cursor made,
+    once per batch instead of once per query (half the deferred writer's cost). Only for rows
+    nobody reads in the transaction, whose order against other statements does not matter.
+    ``key``/``merge``: rows of one key become one (``merge(old, new)``), written in key order (an
+    upsert's: one lock order for concurrent writers). A statement's rows are all keyed or none."""
+    pending = session._gathered if type(session) is WriteOnly else None
+    if pending is None:
+        prepared.run(session, row)
+        return
+    rows = pending.setdefault(prepared, {})
+    if key is None:
+        rows[len(rows)] = row
+    else:
+        old = rows.get(key)
+        rows[key] = row if old is None or merge is None else merge(old, row)
 
 
 class Store:
@@ -292,23 +350,38 @@ class Store:
             s.close()
 
     @contextmanager
-    def write_only(self) -> Iterator[WriteOnly]:
+    def write_only(self, *, single: bool = False, gather: bool = False) -> Iterator[WriteOnly]:
         """A transaction for write-only work of fixed shape (:class:`WriteOnly`), committed on
         success (pipelined on PostgreSQL, as ``session(pipelined=True)``), rolled back on any
         error; then ``on_commit`` work and :attr:`commit_hooks` run as after a session's commit.
-        Not re-entrant and not :meth:`current`: nothing inside may open a session of this store."""
+        Not re-entrant and not :meth:`current`: nothing inside may open a session of this store.
+
+        ``single`` (PostgreSQL; elsewhere ignored): the block's work is one statement, run in
+        autocommit — atomic by itself, no BEGIN or COMMIT, no pipeline (whose bookkeeping, in
+        Python, cost more than the statement's). Anything else that asks for the connection
+        raises :class:`NeedsTransaction` before the statement runs. ``gather``: see :func:`gather`."""
         from govfabric.auth.audit import pipeline_of
 
         with self.engine.connect() as conn:
-            tx = WriteOnly(conn, self.engine, dict(self.info))
-            if self.engine.dialect.name == "sqlite":
+            if single and self.engine.dialect.name == "postgresql":
+                raw: Any = conn.connection.driver_connection
+                raw.autocommit = True  # idle at checkout: a local switch, no statement
+                try:
+                    tx = WriteOnly(conn, self.engine, dict(self.info), single=True)  # nothing to gather
+                    yield tx
+                finally:
+                    if not raw.closed:
+                        raw.autocommit = False
+            elif self.engine.dialect.name == "sqlite":
+                tx = WriteOnly(conn, self.engine, dict(self.info), gather=gather)
                 # on the driver: Core's begin (its event running BEGIN IMMEDIATE through Core) and
                 # commit were a tenth of the recording; a Core statement inside joins (``_sqlite_begin``).
                 # The engine's commit listeners still hear the commit, as they would from Core.
-                raw: Any = conn.connection.driver_connection
+                raw = conn.connection.driver_connection
                 raw.execute("BEGIN IMMEDIATE")
                 try:
                     yield tx
+                    tx.flush()
                     if conn._has_events or self.engine._has_events:
                         conn.dispatch.commit(conn)
                     raw.commit()
@@ -316,10 +389,12 @@ class Store:
                     raw.rollback()
                     raise
             else:
+                tx = WriteOnly(conn, self.engine, dict(self.info), gather=gather)
                 trans = conn.begin()
                 try:
                     with pipeline_of(conn) as commit:
                         yield tx
+                        tx.flush()
                         commit()
                     trans.commit()
                 except BaseException:

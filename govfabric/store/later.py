@@ -103,7 +103,7 @@ class Later:
         if store is None:
             return
         try:
-            with store.write_only() as tx:
+            with store.write_only(gather=True) as tx:  # each statement's rows in one executemany
                 for write in batch:
                     write(tx)
             return
@@ -113,7 +113,7 @@ class Later:
                 return
         for write in batch:  # one bad write never loses the others
             try:
-                with store.write_only() as tx:
+                with store.write_only(gather=True) as tx:
                     write(tx)
             except Exception:
                 log.exception("a deferred store write failed")

@@ -71,15 +71,16 @@ class Prepared:
         """An INSERT's table (None for other statements)."""
         return self._table
 
-    def run(self, session: Session, params: dict[str, Any] | Sequence[dict[str, Any]]) -> None:
-        """Execute with one row of parameters, or many (the driver's ``executemany``)."""
+    def run(self, session: Session, params: dict[str, Any] | Sequence[dict[str, Any]], *, sole: bool = False) -> None:
+        """Execute with one row of parameters, or many (the driver's ``executemany``). ``sole``: the
+        one statement of a single-statement transaction (``Store.write_only(single=True)``)."""
         rows: Sequence[dict[str, Any]] = [params] if isinstance(params, dict) else params
         if not rows:
             return
         rows = self.complete(rows)
         form = self._form(session, list(rows[0]))
         values = form.values(rows[0]) if len(rows) == 1 else [form.values(r) for r in rows]
-        _execute(session, form.text, values, len(rows) > 1).close()
+        _execute(session, form.text, values, len(rows) > 1, sole).close()
 
     def complete(self, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
         """An INSERT's ``rows`` with the Python-side defaults of the columns they leave out (as
@@ -104,9 +105,9 @@ class Prepared:
         return tuple(row) if row is not None else None
 
 
-def _execute(session: Session, text: str, values: Any, many: bool) -> Any:
+def _execute(session: Session, text: str, values: Any, many: bool, sole: bool = False) -> Any:
     """``text`` on a new driver cursor of the session's connection, after the engine's hooks."""
-    conn = session.connection()
+    conn = session.sole() if sole else session.connection()  # type: ignore[attr-defined]
     cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if conn._has_events or conn.engine._has_events:

@@ -26,6 +26,7 @@ from govfabric.auth.audit import Entry, Row, append_many, head_was_unread, may_s
 from govfabric.auth.readpath import reads_source_data
 from govfabric.auth.request_context import request_id
 from govfabric.errors import AccessDenied, GovfabricError, QueryRejected
+from govfabric.store.db import NeedsTransaction
 from govfabric.store.prepared import Prepared
 from govfabric.virtualization import cache
 from govfabric.virtualization.cache import CachedPlan
@@ -75,12 +76,15 @@ class Recorder:
         self._cv = threading.Condition()
         self._writing = False  # a group's transaction is running
 
-    def record(self, write: Callable[[Session], tuple[list[Entry], list[Row]]], *, session_free: bool = False) -> None:
+    def record(self, write: Callable[[Session], tuple[list[Entry], list[Row]]], *, session_free: bool = False,
+               writes_nothing: bool = False) -> None:
         """``write``: a recording's writes; it returns its audit events and its INSERT rows (the query
         log's), which ``audit.append_many`` writes with them (in one statement when it can).
         ``session_free``: ``write`` uses only what a :class:`~govfabric.store.db.WriteOnly`
-        transaction offers (no ORM); a group of such recordings commits without a session."""
-        job = _Job(write, request_id.get(), session_free)
+        transaction offers (no ORM); a group of such recordings commits without a session.
+        ``writes_nothing``: nor does it run statements of its own (all it writes is what it returns),
+        so a group of such recordings may be one statement in autocommit (``write_only(single=True)``)."""
+        job = _Job(write, request_id.get(), session_free, session_free and writes_nothing)
         group: list[_Job] | None = None
         with self._cv:
             self._queue.append(job)
@@ -122,12 +126,16 @@ class Recorder:
                     job.error = QueryRejected("recording the query was interrupted; run it again")
                 job.done = True
 
-    def _commit(self, group: list[_Job], *, unread_head: bool = True) -> None:
+    def _commit(self, group: list[_Job], *, unread_head: bool = True, single: bool = True) -> None:
         """One transaction for the group. It may move the audit head unread (one round trip on
         PostgreSQL, ``audit.may_skip_head_read``); if that is why it failed, it runs once more
-        reading the head: the transaction rolled back whole, so nothing is written twice."""
+        reading the head: the transaction rolled back whole, so nothing is written twice. When every
+        recording's writes are the rows it returns and the head moves unread, the whole group is
+        that one statement in autocommit; if the audit must read the head first (``NeedsTransaction``,
+        raised before anything ran), it runs again as a transaction."""
         # the writes see a session either way (a ``WriteOnly`` offers what session-free ones use)
-        tx: AbstractContextManager[Any] = (self.store.write_only() if all(j.session_free for j in group)
+        one = single and unread_head and all(j.rows_only for j in group)
+        tx: AbstractContextManager[Any] = (self.store.write_only(single=one) if all(j.session_free for j in group)
                                            else self.store.session(pipelined=True))
         info: dict[str, Any] = {}
         try:
@@ -145,6 +153,11 @@ class Recorder:
                             details = {"request_id": job.request_id, **(details or {})}
                         entries.append((actor, action, target, details))
                 append_many(s, entries, rows)
+        except NeedsTransaction:
+            if not one:
+                raise
+            self._commit(group, unread_head=unread_head, single=False)  # nothing was written
+            return
         except Exception:
             if not head_was_unread(info):
                 raise
@@ -155,11 +168,11 @@ class Recorder:
 
 
 class _Job:
-    __slots__ = ("committed", "done", "error", "request_id", "session_free", "write")
+    __slots__ = ("committed", "done", "error", "request_id", "rows_only", "session_free", "write")
 
     def __init__(self, write: Callable[[Session], tuple[list[Entry], list[Row]]], rid: str | None,
-                 session_free: bool) -> None:
-        self.write, self.request_id, self.session_free = write, rid, session_free
+                 session_free: bool, rows_only: bool) -> None:
+        self.write, self.request_id, self.session_free, self.rows_only = write, rid, session_free, rows_only
         self.done = self.committed = False
         self.error: BaseException | None = None
 
@@ -423,7 +436,8 @@ class QueryService:
                 record_usage(s, cached.asset_ids, actor, "use")
 
         if pipelined and own:  # write-only: with the recordings of concurrent queries, one transaction
-            recorder(self.fabric.store).record(write, session_free=session_free)
+            # with its lineage and usage after it, the recording writes only the rows it returns
+            recorder(self.fabric.store).record(write, session_free=session_free, writes_nothing=later)
             if later:  # committed: its lineage and usage follow it
                 self.fabric.store.defer(after)
         else:

@@ -101,3 +101,43 @@ def test_a_failing_deferred_write_loses_no_other(demo) -> None:
     assert later_done.is_set()
     with demo.store.session() as s:
         assert _counts(s) == (events + 1, used + 1)
+
+
+def test_a_batch_sends_each_statement_once_with_one_usage_row_per_asset(demo) -> None:
+    """The deferred writer's transaction gathers rows (``store.db.gather``): nothing is sent until it
+    flushes, then one ``executemany`` per statement; usage counts become one row per asset and
+    principal, added up, in asset order (one lock order for concurrent writers)."""
+    from sqlalchemy import event
+
+    from govfabric.catalog.models import Asset
+    from govfabric.catalog.usage import record_usage
+
+    with demo.store.session() as s:
+        assets = sorted(s.scalars(select(Asset.id).order_by(Asset.id).limit(2)))
+
+    def count(session, asset: str) -> int:
+        return int(session.scalar(select(func.coalesce(func.sum(Usage.count), 0))
+                                  .where(Usage.asset_id == asset, Usage.principal == "gather_test")) or 0)
+
+    sent: list[tuple[str, list[str]]] = []
+
+    def statement(_conn, _cursor, sql: str, params, _context, many: bool) -> None:
+        sent.append((sql.split()[0], [p["asset_id"] if isinstance(p, dict) else p[1] for p in params] if many
+                     else ["one"]))
+
+    event.listen(demo.store.engine, "before_cursor_execute", statement)
+    try:
+        with demo.store.write_only(gather=True) as tx:
+            for _ in range(3):
+                record_usage(tx, [assets[1]], "gather_test")
+            record_usage(tx, list(reversed(assets)), "gather_test")
+            assert sent == []  # gathered, not sent
+    finally:
+        event.remove(demo.store.engine, "before_cursor_execute", statement)
+    assert sent == [("INSERT", assets)], sent
+    with demo.store.session() as s:
+        assert (count(s, assets[0]), count(s, assets[1])) == (1, 4)
+    with demo.store.write_only() as tx:  # a transaction that does not gather writes at once
+        record_usage(tx, [assets[0]], "gather_test")
+    with demo.store.session() as s:
+        assert count(s, assets[0]) == 2

@@ -45,3 +45,43 @@ def test_write_only_rolls_back_everything_on_error(workspace) -> None:
         append_many(tx, [("tester", "test.write_only", "t", {"n": 2})])
     assert _events(workspace, "test.write_only") == 1
     assert workspace.audit.verify().ok
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_single_statement_write_is_its_own_transaction(workspace) -> None:
+    """``single`` on PostgreSQL: the block's one statement runs in autocommit (committed as it runs,
+    no BEGIN or COMMIT); anything else asking for the connection is refused before it runs, so the
+    caller can run the block again as a transaction. Elsewhere ``single`` changes nothing."""
+    from govfabric.store.db import NeedsTransaction
+    from govfabric.store.prepared import Prepared
+    from govfabric.virtualization.models import QueryLog
+
+    insert = Prepared(QueryLog.__table__.insert())
+    row = {"principal": "tester", "engine": "duckdb", "sql_digest": "0" * 64, "tables": [], "status": "ok",
+           "error": None, "rows": 0, "duration_ms": 0.1}
+
+    def logged() -> int:
+        with workspace.store.engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(QueryLog).where(QueryLog.principal == "tester")))
+
+    pg = workspace.store.dialect == "postgresql"
+    with workspace.store.write_only(single=True) as tx:
+        assert tx.single is pg
+        if pg:
+            with pytest.raises(NeedsTransaction):
+                tx.connection()
+            insert.run(tx, row, sole=True)
+            assert logged() == 1  # committed already: another connection sees it inside the block
+            with pytest.raises(RuntimeError):
+                tx.sole()
+        else:
+            insert.run(tx, row)
+    assert logged() == 1
+    if pg:  # a failed statement leaves the pooled connection clean (no transaction to roll back)
+        import psycopg
+
+        with pytest.raises(psycopg.errors.NotNullViolation), workspace.store.write_only(single=True) as tx:
+            insert.run(tx, {**row, "status": None}, sole=True)  # NOT NULL
+        with workspace.store.write_only() as tx:
+            insert.run(tx, row)
+        assert logged() == 2

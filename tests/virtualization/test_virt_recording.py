@@ -17,9 +17,10 @@ from govfabric.governance.lineage.models import LineageEvent
 from govfabric.virtualization.models import QueryLog
 
 
-def _sent_while_recording(workspace: Any) -> list[tuple[str, bool]]:
+def _sent_while_recording(workspace: Any, record_with: Any = None) -> list[tuple[str, bool]]:
     """Record ``SELECT 1 AS one`` once: each statement's first word and whether it was pipelined
-    (the COMMIT: sent in the pipeline, which has ended when the connection commits)."""
+    (the COMMIT: sent in the pipeline, which has ended when the connection commits) or, alone, is
+    its own transaction (autocommit: no BEGIN, no COMMIT)."""
     from sqlalchemy import event
 
     sent: list[tuple[str, bool]] = []
@@ -28,7 +29,7 @@ def _sent_while_recording(workspace: Any) -> list[tuple[str, bool]]:
         return bool(conn.connection.driver_connection.pgconn.pipeline_status)
 
     def statement(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        sent.append((sql.split()[0], piped(conn)))
+        sent.append((sql.split()[0], piped(conn) or conn.connection.driver_connection.autocommit))
 
     def commit(conn: Any) -> None:
         raw = conn.connection.driver_connection
@@ -40,7 +41,7 @@ def _sent_while_recording(workspace: Any) -> list[tuple[str, bool]]:
     event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", commit)
     try:
-        service._record("duckdb", "SELECT 1 AS one", cached, "ok", None, 1, 0.0)
+        service._record("duckdb", "SELECT 1 AS one", cached, "ok", None, 1, 0.0, record_with)
     finally:
         event.remove(engine, "before_cursor_execute", statement)
         event.remove(engine, "commit", commit)
@@ -50,10 +51,9 @@ def _sent_while_recording(workspace: Any) -> list[tuple[str, bool]]:
 @pytest.mark.postgres
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
-    """Every statement recording a query and its COMMIT are sent in psycopg's pipeline mode (not
-    one round trip each), and the records are committed when the call returns. Once this process
-    wrote the audit head last and found it unmoved, the head is moved without reading it first:
-    one round trip."""
+    """The records are committed when the call returns, in one round trip: once this process wrote
+    the audit head last and found it unmoved, the head is moved without reading it first, in one
+    statement that is its own transaction (autocommit: no BEGIN or COMMIT to send)."""
     workspace.sql("SELECT 1 AS one")  # warm: plan cached, pool open, lineage template built
     with workspace.store.session() as s:
         before = s.scalar(select(func.count()).select_from(QueryLog))
@@ -62,8 +62,7 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
     # one statement: the audit head moved from what this process committed (it fails the transaction if
     # another writer moved it), the audit events and the query log inserted in its data-modifying CTEs;
     # the lineage event and usage follow the answer in the deferred writer's transaction
-    assert [k for k, _ in sent] == ["WITH", "COMMIT"], sent
-    assert all(p for _, p in sent), sent
+    assert sent == [("WITH", True)], sent
     with workspace.store.engine.connect() as conn:  # committed: another transaction sees it
         assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 2
         assert conn.scalar(select(AuditEvent.action).order_by(AuditEvent.seq.desc()).limit(1)) == "sql.query"
@@ -75,10 +74,40 @@ def test_recording_a_query_is_pipelined_with_its_commit(workspace) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_a_caller_writing_its_own_statement_gets_a_transaction(workspace) -> None:
+    """A caller's addition to the recording (``record_with``) that runs a statement of its own is not
+    one statement with the rest: asked for the connection in the one-statement transaction it is
+    refused before anything ran, and the recording runs as a (pipelined) transaction instead; both
+    its row and the recording are committed, once."""
+    from govfabric.store.prepared import Prepared
+
+    insert = Prepared(QueryLog.__table__.insert())
+
+    def record_with(s: Any, status: str, rows: int | None) -> list[Any]:
+        insert.run(s, {"principal": "record_with", "engine": "duckdb", "sql_digest": "0" * 64, "tables": [],
+                       "status": status, "error": None, "rows": rows, "duration_ms": 0.0})
+        return [("tester", "test.record_with", "t", {"rows": rows})]
+
+    for _ in range(2):
+        workspace.sql("SELECT 1 AS one")
+    with workspace.store.session() as s:
+        before = s.scalar(select(func.count()).select_from(QueryLog))
+    sent = _sent_while_recording(workspace, record_with)
+    assert sent == [("INSERT", True), ("WITH", True), ("COMMIT", True)], sent
+    with workspace.store.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 2
+        assert conn.scalar(select(func.count()).select_from(AuditEvent)
+                           .where(AuditEvent.action == "test.record_with")) == 1
+    assert workspace.audit.verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 def test_a_recording_too_big_for_one_statement_moves_the_head_first(workspace, monkeypatch) -> None:
-    """Beyond what one statement may bind, the unread move of the head is its own statement, still
-    first (it takes the head's lock before any event is inserted), then the events and the query log
-    row; all committed and chained as in one statement."""
+    """Beyond what one statement may bind, the recording is a transaction (pipelined) again: the
+    unread move of the head is its own statement, still first (it takes the head's lock before any
+    event is inserted), then the events and the query log row; all committed and chained as in one
+    statement."""
     from govfabric.auth import audit
 
     for _ in range(2):
@@ -92,7 +121,7 @@ def test_a_recording_too_big_for_one_statement_moves_the_head_first(workspace, m
     with workspace.store.engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(QueryLog)) == before + 1
     monkeypatch.setattr(audit, "_MAX_VALUES", 30_000)
-    assert [k for k, _ in _sent_while_recording(workspace)] == ["WITH", "COMMIT"]
+    assert _sent_while_recording(workspace) == [("WITH", True)]
     assert workspace.audit.verify().ok
 
 
@@ -128,7 +157,7 @@ def test_recording_after_another_writer_reads_the_head(workspace, tmp_path, chec
         assert conn.scalar(select(func.count()).select_from(AuditEvent)) == events + 1
     # the locked read found the other process's head: read again next time; then unmoved: unread after
     assert [k for k, _ in _sent_while_recording(workspace)][:2] == ["INSERT", "SELECT"]
-    assert [k for k, _ in _sent_while_recording(workspace)] == ["WITH", "COMMIT"]
+    assert _sent_while_recording(workspace) == [("WITH", True)]
     assert workspace.audit.verify().ok
 
 
@@ -254,15 +283,21 @@ def test_concurrent_recordings_are_one_transaction_each_with_its_request(workspa
         if threading.current_thread().name != "govfabric-later":  # (the lineage written after the answers)
             commits[0] += 1
 
+    def alone(conn: Any, *_: Any) -> None:  # a statement that is its own transaction (autocommit)
+        if getattr(conn.connection.driver_connection, "autocommit", None) is True:
+            counted(conn)
+
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     with _writing(rec):  # a group being written: the recordings queue behind it
         for t in threads:
             t.start()
         _queued(rec, n)
         event.listen(Engine, "commit", counted)
+        event.listen(Engine, "before_cursor_execute", alone)
     for t in threads:
         t.join(60)
     event.remove(Engine, "commit", counted)
+    event.remove(Engine, "before_cursor_execute", alone)
     assert commits[0] == 1  # was one transaction per query
     with workspace.store.session() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "sql.query"))

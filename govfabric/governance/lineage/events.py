@@ -225,14 +225,14 @@ def record_query(fabric: Fabric, session: Session, template: dict[str, Any], sta
     graph derives them, ``graph.derived``); forwarded after commit when ``lineage_url`` is set —
     ``forward``: whether it was when the query ran (its event may be written later). Returns the event's id."""
     from govfabric.governance.lineage import graph
-    from govfabric.store.db import RawJson, json_text, json_value
+    from govfabric.store.db import RawJson, gather, json_text, json_value
 
     cut = template.cut() if isinstance(template, QueryTemplate) else _Cut(template)
     now, run_id, result = datetime.now(UTC), _run_id(), f"query/{_run_id()}"
     event_type = "COMPLETE" if status == "ok" else "FAIL"
     text = cut.splice(event_type, now.isoformat(), run_id, result)
     event_id = new_id()
-    _EVENT_INSERT.run(session, {
+    gather(session, _EVENT_INSERT, {
         "id": event_id, "run_id": run_id, "event_type": event_type, "event_time": now,
         "job_namespace": cut.job_namespace, "job_name": cut.job_name, "inputs": cut.inputs,
         "outputs": RawJson(json_text([cut.output_prefix + result])), "actor": actor, "payload": RawJson(text),

@@ -59,6 +59,14 @@ def refreeze() -> None:
             gc.freeze()
 
 
+def _key(engine: Any) -> str:
+    """A store's key in :data:`_cache`: its URL, rendered once per engine (each query's event asks)."""
+    key = engine.__dict__.get("_govfabric_graph_key")
+    if key is None:
+        key = engine.__dict__["_govfabric_graph_key"] = str(engine.url)
+    return key
+
+
 def derived(session: Any, event_id: str, payload: Callable[[], dict[str, Any]], actor: str | None) -> None:
     """A query event stored in ``session`` without edge rows: once the transaction commits, its
     edges go to this process's graph of the store as they are (:func:`graph_for`, no rebuild).
@@ -67,7 +75,7 @@ def derived(session: Any, event_id: str, payload: Callable[[], dict[str, Any]], 
     from govfabric.governance.lineage.events import edges_of
     from govfabric.store.db import on_commit
 
-    key = str(session.get_bind().engine.url)
+    key = _key(session.get_bind().engine)
 
     def committed() -> None:
         if key not in _cache:  # no graph built in this process: nothing to add to
@@ -932,7 +940,7 @@ def graph_for(store: Store) -> LineageGraph:
         # append-only: the count changes with every commit, even one whose event time is older
         # than the newest already seen (clocks of other processes)
         stamp = tuple(conn.execute(select(func.count(), func.max(LineageEvent.event_time))).one())
-    key = str(store.engine.url)
+    key = _key(store.engine)
     with _lock:
         hit = _cache.get(key)
         if hit is not None and hit[0] == (*stamp, _generation[0]):
