@@ -190,10 +190,62 @@ def current(store: Store) -> tuple[PlanCache, int] | None:
     if memo is not None and "generation" in memo:
         generation = memo["generation"]
         return None if generation is None else (cache, generation)
-    generation = _read_generation(store)
+    generation = _shared_read(store) if store.dialect == "postgresql" else _read_generation(store)
     if memo is not None:
         memo["generation"] = generation
     return None if generation is None else (cache, generation)
+
+
+class _SharedReads:
+    """Reads of the counter shared by the calls that need one at the same time (PostgreSQL, where
+    each is a round trip). A call may use any read that *started* after the call asked — it sees
+    every commit made before the call began, as its own read would — so while one read is in
+    flight, the calls arriving meanwhile wait for it to end and share the next one: under load one
+    round trip answers many calls instead of one each (the read, its pooled connection's checkout
+    and the server's work were a tenth of a service call)."""
+
+    __slots__ = ("_cv", "_done", "_reading", "_started", "_value")
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._started = self._done = 0  # reads started; the last one finished (they run one at a time)
+        self._reading = False
+        self._value: int | None = None
+
+    def read(self, store: Store) -> int | None:
+        with self._cv:
+            need = self._started + 1  # the first read to start from now on will do, or any later one
+            while self._done < need:
+                if not self._reading:  # nobody reading: this call reads, for itself and whoever waits
+                    self._reading = True
+                    self._started += 1
+                    mine = self._started
+                    break
+                self._cv.wait()  # a read that started before this call: wait for the one after it
+            else:
+                return self._value
+        try:
+            value = _read_generation(store)
+        except BaseException:
+            with self._cv:
+                self._reading = False  # a waiting call reads for itself
+                self._cv.notify_all()
+            raise
+        with self._cv:
+            self._value, self._done, self._reading = value, mine, False
+            self._cv.notify_all()
+        return value
+
+
+_shared: weakref.WeakKeyDictionary[Store, _SharedReads] = weakref.WeakKeyDictionary()
+
+
+def _shared_read(store: Store) -> int | None:
+    found = _shared.get(store)
+    if found is None:
+        with _caches_lock:
+            found = _shared.setdefault(store, _SharedReads())
+    return found.read(store)
 
 
 def _read_generation(store: Store) -> int | None:

@@ -229,3 +229,75 @@ def test_a_write_within_one_call_scope_is_seen_by_its_next_read(world, analyst) 
         world.access.revoke(g.id)  # committed inside the scope: the memo is dropped
         with pytest.raises(AccessDenied):
             analyst.sql(Q)
+
+
+def test_calls_share_a_counter_read_that_started_after_they_asked(monkeypatch) -> None:
+    """PostgreSQL: calls needing the counter while a read is in flight wait for it and share the next
+    one — never the one in flight, which started before they asked and may miss a commit made since.
+    One read for many calls; a failed read leaves the next caller to read for itself."""
+    import threading
+
+    started: list[threading.Event] = []
+    release: list[threading.Event] = []
+    values = iter(range(1, 100))
+
+    def read(_store: object) -> int:
+        go, done = threading.Event(), threading.Event()
+        started.append(go)
+        release.append(done)
+        go.set()
+        assert done.wait(10)
+        value = next(values)
+        if value == 3:
+            raise OSError("the store went away")
+        return value
+
+    monkeypatch.setattr(cache, "_read_generation", read)
+    shared = cache._SharedReads()
+    got: dict[str, object] = {}
+
+    def call(name: str) -> None:
+        try:
+            got[name] = shared.read(None)  # type: ignore[arg-type]
+        except OSError as exc:
+            got[name] = exc
+
+    first = threading.Thread(target=call, args=("first",))
+    first.start()
+    assert _until(lambda: len(started) == 1)
+    later = [threading.Thread(target=call, args=(f"later{i}",)) for i in range(5)]
+    for t in later:
+        t.start()
+    time.sleep(0.2)  # they wait: the read in flight started before them
+    assert len(started) == 1
+    release[0].set()
+    first.join(10)
+    assert got["first"] == 1
+    assert _until(lambda: len(started) == 2)  # one of them reads, for all of them
+    time.sleep(0.2)
+    assert len(started) == 2
+    release[1].set()
+    for t in later:
+        t.join(10)
+    assert all(got[f"later{i}"] == 2 for i in range(5)), got
+    failing = threading.Thread(target=call, args=("failing",))
+    failing.start()
+    assert _until(lambda: len(started) == 3)
+    release[2].set()
+    failing.join(10)
+    assert isinstance(got["failing"], OSError)
+    after = threading.Thread(target=call, args=("after",))
+    after.start()
+    assert _until(lambda: len(started) == 4)
+    release[3].set()
+    after.join(10)
+    assert got["after"] == 4
+
+
+def _until(check, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
