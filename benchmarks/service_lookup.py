@@ -176,9 +176,14 @@ def served(argv: list[str], env: dict[str, str], port: int, probe: str) -> Any:
     """A uvicorn server (its own process group), up when ``probe`` answers; stopped afterwards."""
     import httpx
 
+    import govfabric
+
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    # in the checkout of the govfabric this script imported (``python -m`` puts the working directory
+    # first on the path: from this script's checkout, an A/B run's other side would serve this code)
+    code = Path(govfabric.__file__).resolve().parents[1]
     proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=HERE.parent)
+                            start_new_session=True, cwd=code)
     try:
         deadline = time.time() + 90
         while True:
@@ -226,11 +231,41 @@ def request_lines(path: Path, port: int, keys: list[str], issued: Any | None) ->
                                f"Signature: {request.headers['signature']}"]) + "\n")
 
 
-def wrk(port: int, lines: Path, duration: int, connections: int, threads: int) -> dict[str, Any]:
+def wrk(port: int, lines: Path, duration: int, connections: int, threads: int, server: int | None = None
+        ) -> dict[str, Any]:
+    """``wrk`` against the server on ``port``; with ``server`` (its process group) also the CPU per
+    request of the server's processes and of PostgreSQL's (every ``postgres`` process), from ``/proc``:
+    unlike requests/s, it hardly depends on what else the machine runs."""
+    before = _cpu_ticks() if server is not None else {}
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s",
                           "-s", str(HERE / "anchors" / "wrk_lines.lua"), f"http://127.0.0.1:{port}", "--",
                           str(lines), str(threads)], capture_output=True, text=True, check=True).stdout
-    return parse_wrk(out)
+    got = parse_wrk(out)
+    if server is not None and got["requests"]:
+        after, hz = _cpu_ticks(), os.sysconf("SC_CLK_TCK")
+        spent = {"server": 0, "postgres": 0}
+        for pid, (comm, group, ticks) in after.items():
+            key = "server" if group == server else "postgres" if comm.startswith("postgres") else None
+            if key is not None:
+                spent[key] += ticks - before.get(pid, (comm, group, 0))[2]
+        for key, ticks in spent.items():
+            got[f"{key}_cpu_ms_per_request"] = round(ticks / hz * 1000 / got["requests"], 3)
+    return got
+
+
+def _cpu_ticks() -> dict[int, tuple[str, int, int]]:
+    """pid -> (command, process group, user + system CPU ticks) of every process."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[int(pid)] = (stat[stat.index("(") + 1:stat.rindex(")")], int(fields[2]), int(fields[11]) + int(fields[12]))
+    return out
 
 
 def open_loop(port: int, lines: Path, rate: float, duration: float, connections: int) -> dict[str, Any]:
@@ -372,9 +407,9 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
     anchor_env = {"ANCHOR_PG_URL": source_url,
                   "PYTHONPATH": f"{HERE / 'anchors'}:{os.environ.get('PYTHONPATH', '')}"}
     anchor = [*uv, "--port", str(port), "pg_lookup_app:app"]
-    with served(anchor, anchor_env, port, f"/lookup?uscc={uscc(0)}"):
+    with served(anchor, anchor_env, port, f"/lookup?uscc={uscc(0)}") as proc:
         wrk(port, anchor_lines, 3, args.connections, args.threads)  # warm-up
-        out["anchor"] = wrk(port, anchor_lines, args.duration, args.connections, args.threads)
+        out["anchor"] = wrk(port, anchor_lines, args.duration, args.connections, args.threads, proc.pid)
     fabric.close()
     port = free_port()
     env = {"GOVFABRIC_HOME": str(fabric.settings.home), "GOVFABRIC_USER": fabric.user}
@@ -390,7 +425,7 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
         request_lines(gf_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(n_requests)], issued)
         print(f"signed {n_requests:,} requests in {time.perf_counter() - t0:.1f} s")
         spy = profile(proc.pid, args.profile, args.duration) if args.profile else None
-        out["govfabric"] = wrk(port, gf_lines, args.duration, args.connections, args.threads)
+        out["govfabric"] = wrk(port, gf_lines, args.duration, args.connections, args.threads, proc.pid)
         if spy is not None:
             spy.wait(60)
         out["govfabric"]["signed_lines"] = n_requests
@@ -410,8 +445,10 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
                 out[f"anchor_open_{label}"] = open_loop(port, anchor_lines, rate, args.duration, args.connections)
     a, g = out["anchor"], out["govfabric"]
     out["throughput_ratio"] = common.ratio(g["rps"], a["rps"])
-    common.print_table(["server", "req/s", "p50 ms", "p90 ms", "p99 ms", "non-2xx", "requests"],
-                       [[k, v["rps"], v["p50_ms"], v["p90_ms"], v["p99_ms"], v["non_2xx"], v["requests"]]
+    common.print_table(["server", "req/s", "p50 ms", "p90 ms", "p99 ms", "non-2xx", "requests", "server CPU ms/req",
+                        "PostgreSQL CPU ms/req"],
+                       [[k, v["rps"], v["p50_ms"], v["p90_ms"], v["p99_ms"], v["non_2xx"], v["requests"],
+                         v.get("server_cpu_ms_per_request"), v.get("postgres_cpu_ms_per_request")]
                         for k, v in (("anchor", a), ("govfabric", g))],
                        title=f"wrk, {args.connections} connections, {args.workers} workers, {args.rows:,} rows")
     print(f"throughput ratio {out['throughput_ratio']} (goal >= 0.7), govfabric p99 {g['p99_ms']} ms (goal <= 25)")

@@ -104,17 +104,19 @@ def world(demo_home: Path, tmp_path: Path) -> Iterator[World]:
     steward.access.grant("gw_caller", "market.enterprise")
     steward.access.grant("gw_provider", "market.enterprise")
     procs, urls, logs = _start(str(demo_home), tmp_path, 3)
-    for url in urls:
-        steward.routes.add_provider("ent_lookup", url, app_id=provider.key_id, secret=provider.secret)
-    steward.routes.set_policy("ent_lookup", "round-robin", failures=2, window_s=10, cooldown_s=3)
-    origin = Fabric(admin.settings.model_copy(update={"route_health_interval_s": 0.5, "route_timeout_s": 30.0}),
-                    admin.user)
-    gateway = TestClient(create_app(origin), base_url="http://testserver", raise_server_exceptions=False)
-    gateway.__enter__()
-    try:
+    gateway = None
+    try:  # the servers stopped however the set-up below ends
+        for url in urls:
+            steward.routes.add_provider("ent_lookup", url, app_id=provider.key_id, secret=provider.secret)
+        steward.routes.set_policy("ent_lookup", "round-robin", failures=2, window_s=10, cooldown_s=3)
+        origin = Fabric(admin.settings.model_copy(update={"route_health_interval_s": 0.5, "route_timeout_s": 30.0}),
+                        admin.user)
+        gateway = TestClient(create_app(origin), base_url="http://testserver", raise_server_exceptions=False)
+        gateway.__enter__()
         yield World(admin, steward, caller, stranger, procs, urls, gateway, origin, logs)
     finally:
-        gateway.__exit__(None, None, None)
+        if gateway is not None:
+            gateway.__exit__(None, None, None)
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
