@@ -233,7 +233,7 @@ class WriteOnly:
         """Write the gathered rows (:func:`gather`); every other statement ran when it was called."""
         gathered, self._gathered = self._gathered, {} if self._gathered is not None else None
         for prepared, rows in (gathered or {}).items():
-            prepared.run(self, [rows[k] for k in sorted(rows)])
+            prepared.run(self, [rows[k] for k in sorted(rows)])  # type: ignore[arg-type]  # offers what it uses
 
 
 def gathering(session: Any) -> bool:
