@@ -147,6 +147,7 @@ ALLOWED = {
     "govfabric/virtualization/engines/direct.py": "the direct engine of the pipeline",
     "govfabric/store/db.py": "the metadata store (not a source)",
     "govfabric/store/summary.py": "the metadata store (not a source), read by `status` with sqlite3",
+    "govfabric/auth/httpsig.py": "the server's signature nonces, a SQLite file of the workspace (not a source)",
     "govfabric/catalog/harvest/sql.py": "harvest: structure only (names, types, row counts); Catalog.harvest",
     "govfabric/catalog/harvest/files.py": "harvest: structure of files; Catalog.harvest",
     "govfabric/catalog/importer.py": "reads the steward's asset import file, not a source",
