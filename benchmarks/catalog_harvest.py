@@ -25,7 +25,6 @@ store's ``cpu s`` compares the two stores whatever the load (wall clocks on a sh
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import sys
@@ -37,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Timer, add_pg_url_argument, pg_database, print_table, ratio, write_results
+from common import Timer, add_pg_url_argument, pg_database, print_table, process_cpu, ratio, write_results
 
 GOAL_S, GOAL_RATIO, GOAL_PG, ALTERED = 10.0, 3.0, 1.5, 100
 SCHEMAS = ("scjg", "gaj", "rsj", "swj", "zjj")  # 市场监管 公安 人社 税务 住建
@@ -142,11 +141,8 @@ class ServerCPU:
 
     @staticmethod
     def _of(pid: int) -> float | None:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        got = process_cpu(pid)
+        return got[2] if got is not None else None
 
     def mark(self) -> None:
         self.start = {p: c for p in self.pids if (c := self._of(p)) is not None}

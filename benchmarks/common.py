@@ -97,6 +97,23 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def process_cpu(pid: int) -> tuple[str, int, float] | None:
+    """(command, process group, user + system CPU seconds) of a process on this machine, from
+    ``/proc/<pid>/stat``; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (stat[stat.index("(") + 1:stat.rindex(")")], int(fields[2]),
+            (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+
+
+def processes_cpu() -> dict[int, tuple[str, int, float]]:
+    """:func:`process_cpu` of every process on this machine, by pid."""
+    return {int(p): got for p in os.listdir("/proc") if p.isdigit() and (got := process_cpu(int(p))) is not None}
+
+
 def write_results(name: str, data: dict[str, Any]) -> Path:
     """Write ``benchmarks/results/<name>.json`` (or under ``$GOVFABRIC_BENCH_RESULTS``) and return its path."""
     RESULTS.mkdir(parents=True, exist_ok=True)

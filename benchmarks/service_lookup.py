@@ -236,36 +236,20 @@ def wrk(port: int, lines: Path, duration: int, connections: int, threads: int, s
     """``wrk`` against the server on ``port``; with ``server`` (its process group) also the CPU per
     request of the server's processes and of PostgreSQL's (every ``postgres`` process), from ``/proc``:
     unlike requests/s, it hardly depends on what else the machine runs."""
-    before = _cpu_ticks() if server is not None else {}
+    before = common.processes_cpu() if server is not None else {}
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s",
                           "-s", str(HERE / "anchors" / "wrk_lines.lua"), f"http://127.0.0.1:{port}", "--",
                           str(lines), str(threads)], capture_output=True, text=True, check=True).stdout
     got = parse_wrk(out)
     if server is not None and got["requests"]:
-        after, hz = _cpu_ticks(), os.sysconf("SC_CLK_TCK")
-        spent = {"server": 0, "postgres": 0}
-        for pid, (comm, group, ticks) in after.items():
+        spent = {"server": 0.0, "postgres": 0.0}
+        for pid, (comm, group, cpu) in common.processes_cpu().items():
             key = "server" if group == server else "postgres" if comm.startswith("postgres") else None
             if key is not None:
-                spent[key] += ticks - before.get(pid, (comm, group, 0))[2]
-        for key, ticks in spent.items():
-            got[f"{key}_cpu_ms_per_request"] = round(ticks / hz * 1000 / got["requests"], 3)
+                spent[key] += cpu - before.get(pid, (comm, group, 0.0))[2]
+        for key, cpu in spent.items():
+            got[f"{key}_cpu_ms_per_request"] = round(cpu * 1000 / got["requests"], 3)
     return got
-
-
-def _cpu_ticks() -> dict[int, tuple[str, int, int]]:
-    """pid -> (command, process group, user + system CPU ticks) of every process."""
-    out = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        out[int(pid)] = (stat[stat.index("(") + 1:stat.rindex(")")], int(fields[2]), int(fields[11]) + int(fields[12]))
-    return out
 
 
 def open_loop(port: int, lines: Path, rate: float, duration: float, connections: int) -> dict[str, Any]:
