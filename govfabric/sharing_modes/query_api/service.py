@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Mapping
@@ -220,6 +221,7 @@ class QueryApi:
         self._token_key: bytes | None = None
         self._audit_key: bytes | None = None
         self._consumers: set[tuple[str, int]] = set()  # (service id, version) whose consumer lineage is recorded
+        self._consumers_lock = threading.Lock()
         #: name -> (generation, service row, its table's columns): see :meth:`_definition`
         self._definitions: dict[str, tuple[int, ServiceRow, dict[str, _Column]]] = {}
         #: printed SELECTs per call shape (``_select``), with the columns they were built from
@@ -623,9 +625,24 @@ class QueryApi:
     def _record_consumer(self, row: ServiceRow) -> None:
         """OpenLineage: the calling principal is an output of the service (``govfabric-app://<caller>``
         / ``query_api/<service>``, columns derived from the table or view). Once per service version
-        in this process: each call's run is already the virtual query's own event."""
-        if (row.id, row.version) in self._consumers:
+        in this process: each call's run is already the virtual query's own event. Claimed before it
+        is written: a server's first calls arrive together, and each writing it (deleting and writing
+        the same edge rows, each waiting on the other's lock) stored dozens of copies per worker."""
+        key = (row.id, row.version)
+        if key in self._consumers:
             return
+        with self._consumers_lock:
+            if key in self._consumers:
+                return
+            self._consumers.add(key)
+        try:
+            self._write_consumer(row)
+        except BaseException:
+            with self._consumers_lock:
+                self._consumers.discard(key)  # not written: a later call writes it
+            raise
+
+    def _write_consumer(self, row: ServiceRow) -> None:
         from govfabric.governance.lineage.events import consumer_event, emit
 
         sql = exp.select(*[exp.column(c, quoted=True) for c in row.columns]).from_(exp.to_table(row.table_name))
@@ -635,7 +652,6 @@ class QueryApi:
                                masked=planned.masked_columns.get(row.table_name, ()))
         with self.store.session() as s:
             emit(self.fabric, s, event, self.fabric.user)
-        self._consumers.add((row.id, row.version))
 
     # -- audit ------------------------------------------------------------------------------------
 

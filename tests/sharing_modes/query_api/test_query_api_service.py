@@ -241,3 +241,45 @@ def test_printed_select_is_kept_per_shape_with_values_in_placeholder_order(svc: 
     api.call("ent_lookup", {"name.prefix": ["北京"]})
     api.call("ent_lookup", {"name.prefix": ["上海"]})
     assert len(built) == 3  # a literal in the text: built each time
+
+
+def _consumer_events(demo: Any) -> int:
+    return sum(e["job"]["name"] == "query_api.ent_lookup" for e in demo.lineage.events())
+
+
+def test_concurrent_first_calls_record_the_consumer_lineage_once(svc: Any) -> None:
+    import threading
+
+    uscc = _all(svc, "uscc")[:8]
+    start, errors = threading.Barrier(len(uscc)), []
+
+    def call(value: str) -> None:
+        try:
+            start.wait()
+            svc.query_api.call("ent_lookup", {"uscc": [value]})
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(u,)) for u in uscc]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _consumer_events(svc) == 1  # a server's first calls each wrote it (and rewrote its edges)
+
+
+def test_consumer_lineage_not_written_is_written_by_a_later_call(svc: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    api, uscc = svc.query_api, _all(svc, "uscc")[0]
+    write = api._write_consumer
+
+    def fails(row: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(api, "_write_consumer", fails)
+    with pytest.raises(OSError):
+        api.call("ent_lookup", {"uscc": [uscc]})
+    monkeypatch.setattr(api, "_write_consumer", write)
+    api.call("ent_lookup", {"uscc": [uscc]})
+    api.call("ent_lookup", {"uscc": [uscc]})
+    assert _consumer_events(svc) == 1
