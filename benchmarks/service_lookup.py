@@ -32,9 +32,14 @@ Measured, in this order:
    again after govfabric); latency from each request's scheduled start (no coordinated omission). At 64
    connections in a closed loop the p50 is bounded by Little's law (64 / throughput: the anchor's
    own p99 is ~100 ms there); the p99 goal is read here, where the servers meet the same load.
+4. the rate each server sustains within the p99 goal (``--slo-ms``, default 25; 0 skips it): open
+   loops of ``--slo-duration`` s at offered rates from 0.2× its closed-loop req/s up, ×1.2 a step,
+   until a step fails twice running (p99 over the goal, a failed request, or fewer than 95 % answered
+   at the offered pace); the last rate that passed (so to within 20 %) and its ratio to the anchor's.
 
     python benchmarks/service_lookup.py [--rows 1000000] [--rows 10000000] [--workers 2]
-        [--duration 20] [--connections 64] [--open-rate 0.5] [--store pg|sqlite] [--pg-url URL]
+        [--duration 20] [--connections 64] [--open-rate 0.5] [--slo-ms 25] [--slo-duration 10]
+        [--store pg|sqlite] [--pg-url URL]
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -270,6 +276,40 @@ def signed(path: Path, port: int, rnd: random.Random, rows: int, n: int, issued:
     request_lines(path, port, [uscc(rnd.randrange(rows)) for _ in range(n)], issued)
 
 
+def fresh(path: Path, port: int, rnd: random.Random, rows: int, issued: Any) -> Callable[[int], Path]:
+    """``n -> path`` of ``n`` freshly signed lookups (:func:`signed`) for :func:`slo_search`."""
+    def make(n: int) -> Path:
+        signed(path, port, rnd, rows, n, issued)
+        return path
+
+    return make
+
+
+def slo_search(port: int, closed_rps: float, lines_for: Callable[[int], Path], args: argparse.Namespace
+               ) -> dict[str, Any]:
+    """The highest offered rate at which the server on ``port`` keeps p99 within ``args.slo_ms``: open
+    loops (:func:`open_loop`) from 0.2× ``closed_rps`` up, ×1.2 a step, until one fails twice running
+    (p99 over the goal, a non-2xx answer, or under 95 % of the offered rate achieved): a step that
+    fails is tried once more, as a stall of the shared machine lasting 0.1 s puts a 10 s step's p99
+    over 25 ms whatever the server (the anchor's too). ``lines_for(n)``: a file of ``n`` request
+    lines, each sent once."""
+    steps: list[dict[str, Any]] = []
+    passed: dict[str, Any] | None = None
+    rate = 0.2 * closed_rps
+    while args.slo_ms and rate <= closed_rps:
+        for _ in range(2):
+            got = open_loop(port, lines_for(int(rate * args.slo_duration) + 10), rate, args.slo_duration,
+                            args.connections)
+            steps.append(got)
+            if got["p99_ms"] <= args.slo_ms and not got["non_2xx"] and got["achieved_rps"] >= 0.95 * rate:
+                break
+        else:
+            break
+        passed, rate = got, rate * 1.2
+    return {"slo_ms": args.slo_ms, "max_rps": passed["offered_rps"] if passed else None,
+            "p99_ms": passed["p99_ms"] if passed else None, "steps": steps}
+
+
 def bound_server(uv: list[str], source_url: str, issued: Any, tmp: Path) -> Any:
     """``bound(port)``: the bound's server (``anchors/pg_lookup_bound_app.py``) on ``port``, as a
     context of (port, process, the file of its request lines); its audit tables made first."""
@@ -384,6 +424,9 @@ def main() -> None:
     ap.add_argument("--open-rate", type=float, default=0.5, metavar="X",
                     help="open-loop runs of both servers at X times the anchor's closed-loop req/s and at X times "
                          "govfabric's (0: none)")
+    ap.add_argument("--slo-ms", type=float, default=25.0, help="search each server's highest offered rate with "
+                    "p99 within this many ms (0: no search)")
+    ap.add_argument("--slo-duration", type=int, default=10, help="seconds of each step of that search")
     ap.add_argument("--profile", metavar="FILE", help="py-spy record -f raw of the govfabric workers during "
                     "its wrk run, into FILE (collapsed stacks, idle frames included)")
     common.add_pg_url_argument(ap)
@@ -432,12 +475,19 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
     with served(anchor, anchor_env, port, f"/lookup?uscc={uscc(0)}") as proc:
         wrk(port, anchor_lines, 3, args.connections, args.threads)  # warm-up
         out["anchor"] = wrk(port, anchor_lines, args.duration, args.connections, args.threads, proc.pid)
+
+        def unsigned(n: int, port: int = port) -> Path:
+            request_lines(anchor_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(n)], None)
+            return anchor_lines
+
+        out["anchor_slo"] = slo_search(port, out["anchor"]["rps"], unsigned, args)
     bound = bound_server(uv, source_url, issued, tmp)
     with bound(free_port()) as (port, proc, lines):
         signed(lines, port, rnd, args.rows, 3_000, issued)
         warm = wrk(port, lines, 3, args.connections, args.threads)
         signed(lines, port, rnd, args.rows, enough(warm["rps"], args.duration), issued)
         out["bound"] = wrk(port, lines, args.duration, args.connections, args.threads, proc.pid)
+        out["bound_slo"] = slo_search(port, out["bound"]["rps"], fresh(lines, port, rnd, args.rows, issued), args)
     fabric.close()
     port = free_port()
     env = {"GOVFABRIC_HOME": str(fabric.settings.home), "GOVFABRIC_USER": fabric.user}
@@ -454,6 +504,8 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
         if spy is not None:
             spy.wait(60)
         out["govfabric"]["signed_lines"] = n_requests
+        out["govfabric_slo"] = slo_search(port, out["govfabric"]["rps"], fresh(gf_lines, port, rnd, args.rows, issued),
+                                          args)
         # open loop: both servers at the same offered rates, X times each one's closed-loop throughput
         rates = {f"{args.open_rate:g}x_{k}": args.open_rate * out[k]["rps"] for k in ("anchor", "govfabric")}
         for label, rate in rates.items() if args.open_rate else ():
@@ -485,6 +537,13 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
                        title=f"wrk, {args.connections} connections, {args.workers} workers, {args.rows:,} rows")
     print(f"throughput ratio {out['throughput_ratio']} (goal >= 0.7), govfabric p99 {g['p99_ms']} ms (goal <= 25); "
           f"the bound {out['bound_ratio']}x the anchor, govfabric {out['ratio_to_bound']}x the bound")
+    if args.slo_ms:
+        top = {k: out[f"{k}_slo"]["max_rps"] for k in ("anchor", "bound", "govfabric")}
+        common.print_table(["server", "req/s", "vs anchor", "p99 ms there", "steps"],
+                           [[k, top[k], common.ratio(top[k] or 0, top["anchor"] or 0), out[f"{k}_slo"]["p99_ms"],
+                             len(out[f"{k}_slo"]["steps"])] for k in top],
+                           title=f"highest offered rate with p99 <= {args.slo_ms:g} ms (open loop, "
+                                 f"{args.slo_duration} s a step, steps of x1.2 from 0.2x the closed-loop rate)")
     opened = sorted((k, v) for k, v in out.items() if "_open_" in k)
     if opened:
         cols = ("offered_rps", "achieved_rps", "p50_ms", "p90_ms", "p99_ms", "non_2xx")
