@@ -24,9 +24,9 @@ Measured, in this order:
    Between them the *bound* (``anchors/pg_lookup_bound_app.py``): the anchor plus only what the
    issue makes every governed call do — the signature check (govfabric's, nonces shared by the
    workers) and one hash-chained audit event, in the cheapest form there is (one statement, the
-   chain hashed by PostgreSQL). No implementation of the issue on this stack can pass it, so its
-   ratio to the anchor is the most the goal can mean here; govfabric's ratio to it is what
-   govfabric's own design costs.
+   chain hashed by PostgreSQL). An implementation passes it only by sharing audit statements between
+   concurrent calls while doing nothing else, so its ratio to the anchor is about the most the goal
+   can mean here; govfabric's ratio to it is what govfabric's own design costs.
 3. open loop (``--open-rate X``, default 0.5; 0 skips it): every server at two fixed offered rates,
    X times the anchor's closed-loop req/s and X times govfabric's (the anchor and the bound served
    again after govfabric); latency from each request's scheduled start (no coordinated omission). At 64

@@ -4,13 +4,14 @@ governed call do — check the caller's RFC 9421 signature (govfabric's ``httpsi
 hash-chained audit event (caller, service, parameter names, keyed hashes of the values, rows,
 latency), in one autocommit statement whose chain hash PostgreSQL computes while it holds the head's
 row lock — SHA-256 over the previous hash and the event's text, stored as hashed (``json``): the
-cheapest chained write there is, one round trip. No grants, masks,
-row filters, plan cache, query log, lineage, usage, metrics or rate limits.
+cheapest chained write per call there is, one round trip. No grants, masks, row filters, plan
+cache, query log, lineage, usage, metrics or rate limits.
 
-Whatever this reaches is the most any governed implementation on this stack can reach: read
-govfabric's ratio against the anchor together with this one's. Run by uvicorn with
-``ANCHOR_PG_URL``, ``BOUND_KEY_ID``, ``BOUND_SECRET`` and ``BOUND_NONCES`` (a file path) set; the
-tables are made by :func:`prepare` before the server starts."""
+A governed implementation can pass it only by writing the audit events of concurrent calls in
+shared statements (govfabric's recorder does) while doing nothing else: read govfabric's ratio
+against the anchor together with this one's. Run by uvicorn with ``ANCHOR_PG_URL``,
+``BOUND_KEY_ID``, ``BOUND_SECRET`` and ``BOUND_NONCES`` (a file path) set; the tables are made by
+:func:`prepare` before the server starts."""
 
 from __future__ import annotations
 
