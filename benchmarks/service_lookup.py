@@ -26,7 +26,8 @@ Measured, in this order:
    workers) and one hash-chained audit event, in the cheapest form there is (one statement, the
    chain hashed by PostgreSQL). An implementation passes it only by sharing audit statements between
    concurrent calls while doing nothing else, so its ratio to the anchor is about the most the goal
-   can mean here; govfabric's ratio to it is what govfabric's own design costs.
+   can mean here; govfabric's ratio to it is what govfabric's own design costs. Each of the bound's two
+   parts is also served alone (closed loop): the signature check alone, the audit write alone.
 3. open loop (``--open-rate X``, default 0.5; 0 skips it): every server at two fixed offered rates,
    X times the anchor's closed-loop req/s and X times govfabric's (the anchor and the bound served
    again after govfabric); latency from each request's scheduled start (no coordinated omission). At 64
@@ -66,6 +67,8 @@ import common
 HERE = Path(__file__).parent
 SERVICE = "ent_lookup"
 SELECT = "SELECT name, district, capital FROM enterprise WHERE uscc = %s"
+#: the bound's two parts, each also served alone (``BOUND_PARTS``) to say what it costs by itself
+PARTS = ("signature", "audit")
 
 
 def uscc(i: int) -> str:
@@ -312,7 +315,8 @@ def slo_search(port: int, closed_rps: float, lines_for: Callable[[int], Path], a
 
 def bound_server(uv: list[str], source_url: str, issued: Any, tmp: Path) -> Any:
     """``bound(port)``: the bound's server (``anchors/pg_lookup_bound_app.py``) on ``port``, as a
-    context of (port, process, the file of its request lines); its audit tables made first."""
+    context of (port, process, the file of its request lines); its audit tables made first.
+    ``bound(port, "signature")`` / ``"audit"``: that part of it alone (``BOUND_PARTS``)."""
     sys.path.insert(0, str(HERE / "anchors"))
     import pg_lookup_bound_app
 
@@ -322,8 +326,8 @@ def bound_server(uv: list[str], source_url: str, issued: Any, tmp: Path) -> Any:
            "PYTHONPATH": f"{HERE / 'anchors'}:{os.environ.get('PYTHONPATH', '')}"}
 
     @contextmanager
-    def bound(port: int) -> Any:
-        with served([*uv, "--port", str(port), "pg_lookup_bound_app:app"], env, port,
+    def bound(port: int, parts: str = "signature,audit") -> Any:
+        with served([*uv, "--port", str(port), "pg_lookup_bound_app:app"], {**env, "BOUND_PARTS": parts}, port,
                     f"/api/v1/query/{SERVICE}?uscc=0") as proc:
             yield port, proc, tmp / "bound.txt"
 
@@ -488,6 +492,12 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
         signed(lines, port, rnd, args.rows, enough(warm["rps"], args.duration), issued)
         out["bound"] = wrk(port, lines, args.duration, args.connections, args.threads, proc.pid)
         out["bound_slo"] = slo_search(port, out["bound"]["rps"], fresh(lines, port, rnd, args.rows, issued), args)
+    for part in PARTS:  # what each part of the bound costs alone (closed loop only)
+        with bound(free_port(), part) as (port, proc, lines):
+            signed(lines, port, rnd, args.rows, 3_000, issued)
+            warm = wrk(port, lines, 3, args.connections, args.threads)
+            signed(lines, port, rnd, args.rows, enough(warm["rps"], args.duration), issued)
+            out[f"{part}_only"] = wrk(port, lines, args.duration, args.connections, args.threads, proc.pid)
     fabric.close()
     port = free_port()
     env = {"GOVFABRIC_HOME": str(fabric.settings.home), "GOVFABRIC_USER": fabric.user}
@@ -529,14 +539,18 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
     out["throughput_ratio"] = common.ratio(g["rps"], a["rps"])
     out["bound_ratio"] = common.ratio(b["rps"], a["rps"])
     out["ratio_to_bound"] = common.ratio(g["rps"], b["rps"])
+    for part in PARTS:
+        out[f"{part}_only_ratio"] = common.ratio(out[f"{part}_only"]["rps"], a["rps"])
     common.print_table(["server", "req/s", "p50 ms", "p90 ms", "p99 ms", "non-2xx", "requests", "server CPU ms/req",
                         "PostgreSQL CPU ms/req"],
                        [[k, v["rps"], v["p50_ms"], v["p90_ms"], v["p99_ms"], v["non_2xx"], v["requests"],
                          v.get("server_cpu_ms_per_request"), v.get("postgres_cpu_ms_per_request")]
-                        for k, v in (("anchor", a), ("bound", b), ("govfabric", g))],
+                        for k, v in (("anchor", a), *((f"{p} only", out[f"{p}_only"]) for p in PARTS), ("bound", b),
+                                     ("govfabric", g))],
                        title=f"wrk, {args.connections} connections, {args.workers} workers, {args.rows:,} rows")
     print(f"throughput ratio {out['throughput_ratio']} (goal >= 0.7), govfabric p99 {g['p99_ms']} ms (goal <= 25); "
-          f"the bound {out['bound_ratio']}x the anchor, govfabric {out['ratio_to_bound']}x the bound")
+          f"the bound {out['bound_ratio']}x the anchor (its signature check alone {out['signature_only_ratio']}x, "
+          f"its audit write alone {out['audit_only_ratio']}x), govfabric {out['ratio_to_bound']}x the bound")
     if args.slo_ms:
         top = {k: out[f"{k}_slo"]["max_rps"] for k in ("anchor", "bound", "govfabric")}
         common.print_table(["server", "req/s", "vs anchor", "p99 ms there", "steps"],

@@ -11,7 +11,10 @@ A governed implementation can pass it only by writing the audit events of concur
 shared statements (govfabric's recorder does) while doing nothing else: read govfabric's ratio
 against the anchor together with this one's. Run by uvicorn with ``ANCHOR_PG_URL``,
 ``BOUND_KEY_ID``, ``BOUND_SECRET`` and ``BOUND_NONCES`` (a file path) set; the tables are made by
-:func:`prepare` before the server starts."""
+:func:`prepare` before the server starts.
+
+``BOUND_PARTS`` (default ``signature,audit``) serves one part alone — ``signature`` or ``audit`` —
+so that the benchmark can say what each costs on its own, measured in the same run."""
 
 from __future__ import annotations
 
@@ -40,6 +43,15 @@ AUDIT = ("WITH h AS (UPDATE bound_audit_head SET seq = seq + 1, hash = sha256(ha
          "INSERT INTO bound_audit SELECT seq, now(), %(actor)s, 'query_api.call', %(target)s, %(event)s::json, hash "
          "FROM h")
 SELECT = "SELECT name, district, capital FROM enterprise WHERE uscc = %s"
+PARTS = ("signature", "audit")
+
+
+def parts(value: str | None) -> frozenset[str]:
+    """The parts a ``BOUND_PARTS`` value names (unset: both); an unknown part is an error, not ignored."""
+    named = frozenset(p.strip() for p in (value or ",".join(PARTS)).split(",") if p.strip())
+    if not named or named - set(PARTS):
+        raise ValueError(f"BOUND_PARTS names {sorted(named)}: give one or both of {', '.join(PARTS)}")
+    return named
 
 
 def prepare(url: str) -> None:
@@ -56,6 +68,7 @@ if "ANCHOR_PG_URL" in os.environ:
     KEY_ID, SECRET = os.environ["BOUND_KEY_ID"], os.environ["BOUND_SECRET"].encode()
     NONCES = httpsig.nonce_store(None, path=Path(os.environ["BOUND_NONCES"]))  # as a served govfabric without Redis
     AUDIT_KEY = hashlib.sha256(SECRET + b"audit").digest()
+    SIGNED, AUDITED = (part in parts(os.environ.get("BOUND_PARTS")) for part in PARTS)
 app = FastAPI()
 
 
@@ -65,16 +78,18 @@ def lookup(service: str, uscc: str, request: Request) -> dict[str, Any]:
     scope = request.scope
     url = f"http://{request.headers['host']}{scope['path']}?{scope['query_string'].decode('latin-1')}"
     try:
-        httpsig.verify(httpsig.RequestView("GET", url, request.headers), b"", key_id=KEY_ID, secret=SECRET,
-                       alg="hmac-sha256", first_use=NONCES.first_use)
+        if SIGNED:
+            httpsig.verify(httpsig.RequestView("GET", url, request.headers), b"", key_id=KEY_ID, secret=SECRET,
+                           alg="hmac-sha256", first_use=NONCES.first_use)
     except httpsig.SignatureRefused as exc:
         raise HTTPException(401, exc.code) from None
     with pool.connection() as conn:
         conn.autocommit = True
         rows = conn.execute(SELECT, (uscc,)).fetchall()
-        event = {"service": service, "status": "ok", "rows": len(rows), "params": ["uscc"],
-                 "values": {"uscc": [hmac.new(AUDIT_KEY, uscc.encode(), hashlib.sha256).hexdigest()[:24]]},
-                 "ms": round((time.perf_counter() - t0) * 1000, 2)}
-        conn.execute(AUDIT, {"event": json.dumps(event), "actor": KEY_ID, "target": f"query_api:{service}"})
+        if AUDITED:
+            event = {"service": service, "status": "ok", "rows": len(rows), "params": ["uscc"],
+                     "values": {"uscc": [hmac.new(AUDIT_KEY, uscc.encode(), hashlib.sha256).hexdigest()[:24]]},
+                     "ms": round((time.perf_counter() - t0) * 1000, 2)}
+            conn.execute(AUDIT, {"event": json.dumps(event), "actor": KEY_ID, "target": f"query_api:{service}"})
     return {"rows": [{"name": n, "district": d, "capital": float(c) if isinstance(c, Decimal) else c}
                      for n, d, c in rows], "next_page_token": None}

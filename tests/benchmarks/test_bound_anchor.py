@@ -25,6 +25,18 @@ KEY_ID, SECRET = "bench-key", "s3cret-of-the-bench-app"
 
 @pytest.fixture
 def bound(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    yield from _bound(pg_database, tmp_path, monkeypatch)
+
+
+@pytest.fixture(params=["signature", "audit"])
+def one_part(request: pytest.FixtureRequest, pg_database: str, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, ModuleType]]:
+    monkeypatch.setenv("BOUND_PARTS", request.param)
+    for module in _bound(pg_database, tmp_path, monkeypatch):
+        yield request.param, module
+
+
+def _bound(pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     import psycopg
 
     with psycopg.connect(pg_database, autocommit=True) as conn:
@@ -78,3 +90,35 @@ def test_the_bound_checks_signatures_and_chains_one_audit_event_per_call(bound: 
         prev = bytes(digest)
     assert head is not None and head[0] == 2 and bytes(head[1]) == prev
 
+
+
+def test_each_part_of_the_bound_served_alone_does_that_part_only(one_part: tuple[str, ModuleType],
+                                                                  pg_database: str) -> None:
+    import psycopg
+
+    part, bound = one_part
+    client = TestClient(bound.app)
+    unsigned = client.get("/api/v1/query/ent_lookup?uscc=91350100000000001X")
+    signed = _signed("91350100000000001X")
+    answers = [_send(client, signed), _send(client, signed)]  # the second replays the first's nonce
+    with psycopg.connect(pg_database) as conn:
+        audited = conn.execute("SELECT count(*) FROM bound_audit").fetchone()
+    if part == "signature":  # checked, replays refused; nothing audited
+        assert (unsigned.status_code, *(a.status_code for a in answers)) == (401, 200, 401)
+        assert audited == (0,)
+    else:  # no signature checked; every answered call audited
+        assert (unsigned.status_code, *(a.status_code for a in answers)) == (200, 200, 200)
+        assert audited == (3,)
+    assert answers[0].json()["rows"] == [{"name": "福州甲公司", "district": "350102", "capital": 12.5}]
+
+
+def test_an_unknown_part_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANCHOR_PG_URL", raising=False)  # the module only, no server
+    monkeypatch.syspath_prepend(str(ANCHORS))
+    monkeypatch.delitem(sys.modules, "pg_lookup_bound_app", raising=False)  # put back as it was afterwards
+    parts = importlib.import_module("pg_lookup_bound_app").parts
+    assert parts(None) == parts("signature, audit") == {"signature", "audit"}
+    with pytest.raises(ValueError, match="BOUND_PARTS"):
+        parts("signature,lineage")
+    with pytest.raises(ValueError, match="BOUND_PARTS"):
+        parts(" , ")
