@@ -67,8 +67,6 @@ import common
 HERE = Path(__file__).parent
 SERVICE = "ent_lookup"
 SELECT = "SELECT name, district, capital FROM enterprise WHERE uscc = %s"
-#: the bound's two parts, each also served alone (``BOUND_PARTS``) to say what it costs by itself
-PARTS = ("signature", "audit")
 
 
 def uscc(i: int) -> str:
@@ -274,15 +272,15 @@ def enough(rps: float, duration: int) -> int:
     return int(min(250_000, max(1_000.0, rps * 3) * duration + 2_000))
 
 
-def signed(path: Path, port: int, rnd: random.Random, rows: int, n: int, issued: Any) -> None:
-    """``n`` signed lookups of random keys for the server on ``port`` (:func:`request_lines`)."""
+def lookups(path: Path, port: int, rnd: random.Random, rows: int, n: int, issued: Any | None) -> None:
+    """``n`` lookups of random keys for the server on ``port``, signed when ``issued`` (:func:`request_lines`)."""
     request_lines(path, port, [uscc(rnd.randrange(rows)) for _ in range(n)], issued)
 
 
-def fresh(path: Path, port: int, rnd: random.Random, rows: int, issued: Any) -> Callable[[int], Path]:
-    """``n -> path`` of ``n`` freshly signed lookups (:func:`signed`) for :func:`slo_search`."""
+def fresh(path: Path, port: int, rnd: random.Random, rows: int, issued: Any | None) -> Callable[[int], Path]:
+    """``n -> path`` of ``n`` fresh lookups (:func:`lookups`) for :func:`slo_search`."""
     def make(n: int) -> Path:
-        signed(path, port, rnd, rows, n, issued)
+        lookups(path, port, rnd, rows, n, issued)
         return path
 
     return make
@@ -313,9 +311,9 @@ def slo_search(port: int, closed_rps: float, lines_for: Callable[[int], Path], a
             "p99_ms": passed["p99_ms"] if passed else None, "steps": steps}
 
 
-def bound_server(uv: list[str], source_url: str, issued: Any, tmp: Path) -> Any:
-    """``bound(port)``: the bound's server (``anchors/pg_lookup_bound_app.py``) on ``port``, as a
-    context of (port, process, the file of its request lines); its audit tables made first.
+def bound_server(uv: list[str], source_url: str, issued: Any, tmp: Path) -> tuple[Any, tuple[str, ...]]:
+    """(``bound``, its parts): ``bound(port)`` is the bound's server (``anchors/pg_lookup_bound_app.py``)
+    on ``port``, as a context of (port, process, the file of its request lines); its audit tables made first.
     ``bound(port, "signature")`` / ``"audit"``: that part of it alone (``BOUND_PARTS``)."""
     sys.path.insert(0, str(HERE / "anchors"))
     import pg_lookup_bound_app
@@ -331,7 +329,7 @@ def bound_server(uv: list[str], source_url: str, issued: Any, tmp: Path) -> Any:
                     f"/api/v1/query/{SERVICE}?uscc=0") as proc:
             yield port, proc, tmp / "bound.txt"
 
-    return bound
+    return bound, pg_lookup_bound_app.PARTS
 
 
 def open_loop(port: int, lines: Path, rate: float, duration: float, connections: int) -> dict[str, Any]:
@@ -472,65 +470,61 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
     out: dict[str, Any] = {}
     port = free_port()
     anchor_lines, gf_lines = tmp / "anchor.txt", tmp / "signed.txt"
-    request_lines(anchor_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(20_000)], None)
+    lookups(anchor_lines, port, rnd, args.rows, 20_000, None)
     anchor_env = {"ANCHOR_PG_URL": source_url,
                   "PYTHONPATH": f"{HERE / 'anchors'}:{os.environ.get('PYTHONPATH', '')}"}
     anchor = [*uv, "--port", str(port), "pg_lookup_app:app"]
     with served(anchor, anchor_env, port, f"/lookup?uscc={uscc(0)}") as proc:
         wrk(port, anchor_lines, 3, args.connections, args.threads)  # warm-up
         out["anchor"] = wrk(port, anchor_lines, args.duration, args.connections, args.threads, proc.pid)
+        out["anchor_slo"] = slo_search(port, out["anchor"]["rps"], fresh(anchor_lines, port, rnd, args.rows, None),
+                                       args)
 
-        def unsigned(n: int, port: int = port) -> Path:
-            request_lines(anchor_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(n)], None)
-            return anchor_lines
+    def closed(port: int, proc: subprocess.Popen[Any], lines: Path, spy_to: str | None = None) -> dict[str, Any]:
+        """A signed server's closed loop: 3 s of warm-up on 3,000 signed lookups, then ``--duration`` s
+        on enough fresh ones (:func:`enough`), profiled into ``spy_to`` when given."""
+        lookups(lines, port, rnd, args.rows, 3_000, issued)
+        warm = wrk(port, lines, 3, args.connections, args.threads)  # every worker's engine, plans, pools
+        n = enough(warm["rps"], args.duration)
+        t0 = time.perf_counter()
+        lookups(lines, port, rnd, args.rows, n, issued)
+        print(f"signed {n:,} requests in {time.perf_counter() - t0:.1f} s")
+        spy = profile(proc.pid, spy_to, args.duration) if spy_to else None
+        got = wrk(port, lines, args.duration, args.connections, args.threads, proc.pid)
+        if spy is not None:
+            spy.wait(60)
+        return {**got, "signed_lines": n}
 
-        out["anchor_slo"] = slo_search(port, out["anchor"]["rps"], unsigned, args)
-    bound = bound_server(uv, source_url, issued, tmp)
+    bound, parts = bound_server(uv, source_url, issued, tmp)
     with bound(free_port()) as (port, proc, lines):
-        signed(lines, port, rnd, args.rows, 3_000, issued)
-        warm = wrk(port, lines, 3, args.connections, args.threads)
-        signed(lines, port, rnd, args.rows, enough(warm["rps"], args.duration), issued)
-        out["bound"] = wrk(port, lines, args.duration, args.connections, args.threads, proc.pid)
+        out["bound"] = closed(port, proc, lines)
         out["bound_slo"] = slo_search(port, out["bound"]["rps"], fresh(lines, port, rnd, args.rows, issued), args)
-    for part in PARTS:  # what each part of the bound costs alone (closed loop only)
+    for part in parts:  # what each part of the bound costs alone (closed loop only)
         with bound(free_port(), part) as (port, proc, lines):
-            signed(lines, port, rnd, args.rows, 3_000, issued)
-            warm = wrk(port, lines, 3, args.connections, args.threads)
-            signed(lines, port, rnd, args.rows, enough(warm["rps"], args.duration), issued)
-            out[f"{part}_only"] = wrk(port, lines, args.duration, args.connections, args.threads, proc.pid)
+            out[f"{part}_only"] = closed(port, proc, lines)
     fabric.close()
     port = free_port()
     env = {"GOVFABRIC_HOME": str(fabric.settings.home), "GOVFABRIC_USER": fabric.user}
     with served([*uv, "--port", str(port), "--factory", "govfabric.server.app:from_env"], env, port,
                 "/healthz") as proc:
-        request_lines(gf_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(3_000)], issued)
-        warm = wrk(port, gf_lines, 3, args.connections, args.threads)  # every worker's façade, engine, plans
-        n_requests = enough(warm["rps"], args.duration)
-        t0 = time.perf_counter()
-        request_lines(gf_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(n_requests)], issued)
-        print(f"signed {n_requests:,} requests in {time.perf_counter() - t0:.1f} s")
-        spy = profile(proc.pid, args.profile, args.duration) if args.profile else None
-        out["govfabric"] = wrk(port, gf_lines, args.duration, args.connections, args.threads, proc.pid)
-        if spy is not None:
-            spy.wait(60)
-        out["govfabric"]["signed_lines"] = n_requests
+        out["govfabric"] = closed(port, proc, gf_lines, args.profile)
         out["govfabric_slo"] = slo_search(port, out["govfabric"]["rps"], fresh(gf_lines, port, rnd, args.rows, issued),
                                           args)
         # open loop: both servers at the same offered rates, X times each one's closed-loop throughput
         rates = {f"{args.open_rate:g}x_{k}": args.open_rate * out[k]["rps"] for k in ("anchor", "govfabric")}
         for label, rate in rates.items() if args.open_rate else ():
-            signed(gf_lines, port, rnd, args.rows, int(rate * args.duration) + 10, issued)  # fresh nonces
+            lookups(gf_lines, port, rnd, args.rows, int(rate * args.duration) + 10, issued)  # fresh nonces
             out[f"govfabric_open_{label}"] = open_loop(port, gf_lines, rate, args.duration, args.connections)
     if args.open_rate:
         with bound(free_port()) as (port, proc, lines):
-            signed(lines, port, rnd, args.rows, 3_000, issued)
+            lookups(lines, port, rnd, args.rows, 3_000, issued)
             wrk(port, lines, 3, args.connections, args.threads)  # warm-up
             for label, rate in rates.items():
-                signed(lines, port, rnd, args.rows, int(rate * args.duration) + 10, issued)
+                lookups(lines, port, rnd, args.rows, int(rate * args.duration) + 10, issued)
                 out[f"bound_open_{label}"] = open_loop(port, lines, rate, args.duration, args.connections)
         port = free_port()
         anchor[anchor.index("--port") + 1] = str(port)
-        request_lines(anchor_lines, port, [uscc(rnd.randrange(args.rows)) for _ in range(20_000)], None)
+        lookups(anchor_lines, port, rnd, args.rows, 20_000, None)
         with served(anchor, anchor_env, port, f"/lookup?uscc={uscc(0)}"):
             wrk(port, anchor_lines, 3, args.connections, args.threads)  # warm-up
             for label, rate in rates.items():
@@ -539,13 +533,13 @@ def http(args: argparse.Namespace, fabric: Any, issued: Any, source_url: str, tm
     out["throughput_ratio"] = common.ratio(g["rps"], a["rps"])
     out["bound_ratio"] = common.ratio(b["rps"], a["rps"])
     out["ratio_to_bound"] = common.ratio(g["rps"], b["rps"])
-    for part in PARTS:
+    for part in parts:
         out[f"{part}_only_ratio"] = common.ratio(out[f"{part}_only"]["rps"], a["rps"])
     common.print_table(["server", "req/s", "p50 ms", "p90 ms", "p99 ms", "non-2xx", "requests", "server CPU ms/req",
                         "PostgreSQL CPU ms/req"],
                        [[k, v["rps"], v["p50_ms"], v["p90_ms"], v["p99_ms"], v["non_2xx"], v["requests"],
                          v.get("server_cpu_ms_per_request"), v.get("postgres_cpu_ms_per_request")]
-                        for k, v in (("anchor", a), *((f"{p} only", out[f"{p}_only"]) for p in PARTS), ("bound", b),
+                        for k, v in (("anchor", a), *((f"{p} only", out[f"{p}_only"]) for p in parts), ("bound", b),
                                      ("govfabric", g))],
                        title=f"wrk, {args.connections} connections, {args.workers} workers, {args.rows:,} rows")
     print(f"throughput ratio {out['throughput_ratio']} (goal >= 0.7), govfabric p99 {g['p99_ms']} ms (goal <= 25); "

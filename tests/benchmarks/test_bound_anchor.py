@@ -91,7 +91,6 @@ def test_the_bound_checks_signatures_and_chains_one_audit_event_per_call(bound: 
     assert head is not None and head[0] == 2 and bytes(head[1]) == prev
 
 
-
 def test_each_part_of_the_bound_served_alone_does_that_part_only(one_part: tuple[str, ModuleType],
                                                                   pg_database: str) -> None:
     import psycopg
