@@ -104,30 +104,30 @@ def test_registry_seals_the_secret_and_only_stewards_change_it(ws: Any) -> None:
 def test_region_policy_4xx_passthrough_failover_and_panic(ws: Any) -> None:
     sh, bj, gz = ws.providers
     caller = ws.as_user("caller_bj")
-    got = caller.routes.forward("ent_lookup", [("uscc", "9111")])
+    got = caller.routes.forward("ent_lookup", [("uscc", "9111Q")])
     assert got.status == 200 and json.loads(got.body)["rows"] == [{"who": "bj"}]  # the caller's region first
-    assert bj.calls[0][0] == "/api/v1/query/ent_lookup?uscc=9111" and 'keyid="app_gw"' in bj.calls[0][1]
+    assert bj.calls[0][0] == "/api/v1/query/ent_lookup?uscc=9111Q" and 'keyid="app_gw"' in bj.calls[0][1]
     bj.status = 422  # the caller's mistake: passed back, not retried
     got = caller.routes.forward("ent_lookup", [("uscc", "x")])
     assert got.status == 422 and len(bj.calls) == 2 and not sh.calls and not gz.calls
     bj.status = 500  # the provider's failure: the next one answers; failures=1 opens bj's breaker
-    got = caller.routes.forward("ent_lookup", [("uscc", "9111")])
+    got = caller.routes.forward("ent_lookup", [("uscc", "9111Q")])
     assert got.status == 200 and json.loads(got.body)["rows"][0]["who"] in ("sh", "gz")
     states = {p.url: p.state for p in ws.routes.providers("ent_lookup")}
     assert states[bj.url] == OPEN
     n = len(bj.calls)
-    caller.routes.forward("ent_lookup", [("uscc", "9111")])
+    caller.routes.forward("ent_lookup", [("uscc", "9111Q")])
     assert len(bj.calls) == n  # skipped while open
     sh.status = gz.status = 503
     with pytest.raises(Unavailable):
-        caller.routes.forward("ent_lookup", [("uscc", "9111")])
+        caller.routes.forward("ent_lookup", [("uscc", "9111Q")])
     assert all(s == OPEN for s in (p.state for p in ws.routes.providers("ent_lookup")))
     bj.status = 200  # bj recovered: with every breaker open the gateway still tries them (panic)
-    got = caller.routes.forward("ent_lookup", [("uscc", "9111")])
+    got = caller.routes.forward("ent_lookup", [("uscc", "9111Q")])
     assert json.loads(got.body)["rows"] == [{"who": "bj"}]
     events = ws.audit.events(action="routing.call")
     assert [e.details["status"] for e in events] == ["200", "422", "200", "200", "unavailable", "200"]
-    assert all("9111" not in json.dumps(e.details) for e in events)
+    assert all("9111Q" not in json.dumps(e.details) for e in events)  # "9111Q": no hex hash or id can hold it
     assert events[-1].details["provider"] == bj.url
 
 
@@ -135,13 +135,13 @@ def test_router_and_health(ws: Any, router_client: Any) -> None:
     from govfabric.sharing_modes.routing.router import router
 
     http = router_client(ws, router, "caller_bj")
-    got = http.get("/api/v1/routed/query/ent_lookup", params={"uscc": "9111"})
+    got = http.get("/api/v1/routed/query/ent_lookup", params={"uscc": "9111Q"})
     assert got.status_code == 200 and got.json()["rows"] == [{"who": "bj"}]
     assert got.headers["content-type"].startswith("application/json")
     assert http.get("/api/v1/routed/query/no_such").status_code == 404
     ws.add_principal("outsider", ["analyst"], department="发展改革委")
-    denied = router_client(ws, router, "outsider").get("/api/v1/routed/query/ent_lookup", params={"uscc": "9111"})
-    assert denied.status_code == 403 and "9111" not in denied.text
+    denied = router_client(ws, router, "outsider").get("/api/v1/routed/query/ent_lookup", params={"uscc": "9111Q"})
+    assert denied.status_code == 403 and "9111Q" not in denied.text
     assert sum(len(p.calls) for p in ws.providers) == 1  # the outsider reached no provider
     # a narrow grant (rows withheld, a column left out) is not widened by the providers' answer
     ws.add_principal("narrow_rows", ["analyst"], department="发展改革委")
@@ -150,7 +150,7 @@ def test_router_and_health(ws: Any, router_client: Any) -> None:
     steward.access.grant("narrow_rows", "market.enterprise", row_filter="uscc LIKE '91%'")
     steward.access.grant("narrow_cols", "market.enterprise", columns=["uscc"])
     for who in ("narrow_rows", "narrow_cols"):
-        refused = router_client(ws, router, who).get("/api/v1/routed/query/ent_lookup", params={"uscc": "9111"})
+        refused = router_client(ws, router, who).get("/api/v1/routed/query/ent_lookup", params={"uscc": "9111Q"})
         assert refused.status_code == 403 and "directly" in refused.text, (who, refused.text)
     assert sum(len(p.calls) for p in ws.providers) == 1
     ws.providers[2].close()
